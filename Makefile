@@ -1,0 +1,63 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+CUSTOMERS ?= 5000
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: demo test serve worker lint typecheck contracts migrate migration bench clean help
+
+help:
+	@echo "make demo       create the environment, load demo data, start API + console on $(HOST):$(PORT)"
+	@echo "make test       lint, type-check, layering contracts, whole suite on SQLite and PostgreSQL"
+	@echo "make serve      start API + console on the existing data"
+	@echo "make worker     start the job consumer (outbox delivery, schedules)"
+	@echo "make bench      run the benchmarks (see docs/benchmarks.md)"
+	@echo "make migration m='what changed'   autogenerate an Alembic revision"
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(BIN)/.dev-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/.installed $@
+
+demo: $(BIN)/.installed
+	$(BIN)/guanxi demo --customers $(CUSTOMERS) --host $(HOST) --port $(PORT)
+
+serve: $(BIN)/.installed
+	$(BIN)/guanxi serve --host $(HOST) --port $(PORT)
+
+worker: $(BIN)/.installed
+	$(BIN)/guanxi worker
+
+migrate: $(BIN)/.installed
+	$(BIN)/guanxi db upgrade
+
+test: $(BIN)/.dev-installed
+	bash scripts/test.sh
+
+lint: $(BIN)/.dev-installed
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck: $(BIN)/.dev-installed
+	$(BIN)/mypy
+
+contracts: $(BIN)/.dev-installed
+	$(BIN)/lint-imports
+
+migration: $(BIN)/.dev-installed
+	$(BIN)/python -c "from guanxi.kit.db import get_database; from guanxi.migrations import runner; \
+	  runner.upgrade(get_database().engine); runner.revision(get_database().engine, '$(m)')"
+
+bench: $(BIN)/.dev-installed
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""guanxi: customer relationship and loyalty platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,113 @@
+"""The FastAPI application: domain routers under /api/v1, health, metrics and problem+json errors."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import select, text
+
+import guanxi
+from guanxi.api import problems
+from guanxi.api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from guanxi.auth import service as auth_service
+from guanxi.auth.api import router as auth_router
+from guanxi.auth.deps import CurrentPrincipal
+from guanxi.config import get_settings
+from guanxi.customers.api import accounts_router
+from guanxi.customers.api import router as customers_router
+from guanxi.kit.db import get_database
+from guanxi.kit.web import DbSession
+from guanxi.privacy.models import AuditRecord
+
+DESCRIPTION = """
+guanxi HTTP API. Authenticate with `POST /api/v1/auth/token` (OAuth2 password form) and send
+`Authorization: Bearer <token>`, or send an integration key as `X-API-Key`.
+
+Errors are RFC 9457 `application/problem+json` with a stable `code` and, for validation errors,
+`errors: [{field, message, code}]`. Lists are `{"items": [...], "next_cursor": ...}`: pass
+`cursor=<next_cursor>` for the next page.
+"""
+
+
+class AuditOut(BaseModel):
+    seq: int
+    occurred_at: Any
+    actor_id: str
+    actor_name: str
+    actor_role: str
+    action: str
+    outcome: str
+    entity_type: str | None
+    entity_id: str | None
+    fields: list[Any]
+    ip: str | None
+
+
+def _audit_router() -> APIRouter:
+    router = APIRouter(tags=["audit"])
+
+    @router.get("/audit", response_model=list[AuditOut])
+    def list_audit(
+        session: DbSession,
+        principal: CurrentPrincipal,
+        entity_id: Annotated[str | None, Query(max_length=64)] = None,
+        action: Annotated[str | None, Query(max_length=60)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> list[AuditOut]:
+        auth_service.require(principal, "audit", "read")
+        stmt = select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(limit)
+        if entity_id:
+            stmt = stmt.where(AuditRecord.entity_id == entity_id)
+        if action:
+            stmt = stmt.where(AuditRecord.action == action)
+        return [AuditOut.model_validate(r, from_attributes=True) for r in session.scalars(stmt)]
+
+    return router
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    app = FastAPI(
+        title="guanxi",
+        version=guanxi.__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    problems.install(app)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        with get_database().unit_of_work(read_only=True) as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "database": get_database().dialect, "version": guanxi.__version__}
+
+    @app.get("/livez", tags=["ops"], summary="Does no work: the framework's ceiling for benchmarks")
+    def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(auth_router)
+    api.include_router(customers_router)
+    api.include_router(accounts_router)
+    api.include_router(_audit_router())
+
+    @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+    def unknown_api_path(path: str, request: Request) -> JSONResponse:
+        return problems.problem(
+            404, "not_found", "Not found", f"no API endpoint at /api/v1/{path}", instance=request.url.path
+        )
+
+    app.include_router(api)
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,136 @@
+"""Who may do what: the permission matrix, default row scopes and personal-data visibility.
+
+This module is the one place that answers "may role R do action A on resource B". It is pure data
+and functions (no database) and is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from guanxi.kit.masking import Visibility
+from guanxi.kit.principal import Principal
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    SALES = "sales"
+    SERVICE = "service"
+    MARKETING = "marketing"
+    ANALYST = "analyst"
+    AUDITOR = "auditor"
+    INTEGRATION = "integration"
+
+
+class Scope(StrEnum):
+    ALL = "all"
+    REGION = "region"
+    TEAM = "team"
+    OWN = "own"
+
+
+RESOURCES = ("customers", "accounts", "notes", "tags", "users", "api_keys", "audit")
+ACTIONS = ("read", "create", "update", "delete", "reveal", "export")
+
+_ALL = frozenset(ACTIONS)
+_R = frozenset({"read"})
+_RC = frozenset({"read", "create"})
+_RCU = frozenset({"read", "create", "update"})
+_RCD = frozenset({"read", "create", "delete"})
+
+# resource -> actions, per role. Anything not listed is denied.
+MATRIX: dict[Role, dict[str, frozenset[str]]] = {
+    Role.ADMIN: {resource: _ALL for resource in RESOURCES},
+    Role.MANAGER: {
+        "customers": _ALL,
+        "accounts": frozenset({"read", "create", "update", "delete", "export"}),
+        "notes": _RCD,
+        "tags": _RCD,
+        "users": _R,
+        "audit": _R,
+    },
+    Role.SALES: {"customers": _RCU, "accounts": _RCU, "notes": _RC, "tags": _RC},
+    Role.SERVICE: {
+        "customers": frozenset({"read", "create", "update", "reveal"}),
+        "accounts": _R,
+        "notes": _RC,
+        "tags": _RC,
+    },
+    Role.MARKETING: {
+        "customers": frozenset({"read", "export"}),
+        "accounts": _R,
+        "notes": _R,
+        "tags": _RCD,
+    },
+    Role.ANALYST: {"customers": _R, "accounts": _R, "tags": _R},
+    Role.AUDITOR: {"customers": _R, "accounts": _R, "notes": _R, "tags": _R, "users": _R, "audit": _R},
+    Role.INTEGRATION: {"customers": _RCU, "accounts": _RCU, "notes": _RC, "tags": _RC},
+}
+
+DEFAULT_SCOPE: dict[Role, Scope] = {
+    Role.ADMIN: Scope.ALL,
+    Role.MANAGER: Scope.REGION,
+    Role.SALES: Scope.OWN,
+    Role.SERVICE: Scope.ALL,
+    Role.MARKETING: Scope.ALL,
+    Role.ANALYST: Scope.ALL,
+    Role.AUDITOR: Scope.ALL,
+    Role.INTEGRATION: Scope.ALL,
+}
+
+# How personal data (phone, email, ID number, address, channel ids, name) is shown per role.
+PII_VISIBILITY: dict[Role, Visibility] = {
+    Role.ADMIN: Visibility.FULL,
+    Role.MANAGER: Visibility.MASKED,
+    Role.SALES: Visibility.MASKED,
+    Role.SERVICE: Visibility.MASKED,
+    Role.MARKETING: Visibility.MASKED,
+    Role.ANALYST: Visibility.HIDDEN,
+    Role.AUDITOR: Visibility.HIDDEN,
+    Role.INTEGRATION: Visibility.MASKED,
+}
+
+READ_ONLY_ROLES = frozenset({Role.ANALYST, Role.AUDITOR})
+
+
+def parse_role(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise ValueError(f"unknown role {value!r}; one of {allowed}") from None
+
+
+def is_allowed(principal: Principal, resource: str, action: str) -> bool:
+    """Role grants the action, and an API key's own scopes (if any) include it."""
+    try:
+        role = Role(principal.role)
+    except ValueError:
+        return False
+    if action not in MATRIX.get(role, {}).get(resource, frozenset()):
+        return False
+    if principal.api_scopes is not None:
+        wanted = {f"{resource}:{action}", f"{resource}:*", "*"}
+        if action == "read":
+            wanted.add(f"{resource}:read")
+        return bool(wanted & principal.api_scopes)
+    return True
+
+
+def visibility(principal: Principal) -> Visibility:
+    try:
+        return PII_VISIBILITY[Role(principal.role)]
+    except ValueError:
+        return Visibility.HIDDEN
+
+
+def default_scope(role: Role) -> Scope:
+    return DEFAULT_SCOPE[role]
+
+
+def valid_api_scope(scope: str) -> bool:
+    if scope == "*":
+        return True
+    resource, _, action = scope.partition(":")
+    return resource in RESOURCES and (action in ACTIONS or action == "*")

@@ -1,0 +1,64 @@
+"""API shapes for authentication, staff users and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+
+
+class StaffUserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    username: str
+    display_name: str
+    role: str
+    scope: str
+    region: str | None
+    team: str | None
+    language: str
+    is_active: bool
+
+
+class StaffUserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    password: str = Field(min_length=8, max_length=128)
+    role: str = Field(max_length=20)
+    display_name: str | None = Field(default=None, max_length=100)
+    region: str | None = Field(default=None, max_length=40)
+    team: str | None = Field(default=None, max_length=40)
+    scope: str | None = Field(default=None, max_length=10)
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    role: str = Field(default="integration", max_length=20)
+    scopes: list[str] = Field(default_factory=list, max_length=50)
+    region: str | None = Field(default=None, max_length=40)
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    prefix: str
+    role: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="Shown once; store it now")

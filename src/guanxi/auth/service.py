@@ -1,0 +1,337 @@
+"""Use cases for staff users: create, authenticate (with lockout), tokens, API keys, principals."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from guanxi.auth import permissions
+from guanxi.auth.models import ApiKey, AuthToken, StaffUser
+from guanxi.auth.permissions import Role, Scope
+from guanxi.config import get_settings
+from guanxi.kit import clock
+from guanxi.kit.errors import (
+    Conflict,
+    FieldError,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from guanxi.kit.principal import Principal
+from guanxi.privacy import audit
+
+API_KEY_PREFIX = "gx_"
+
+
+@lru_cache(maxsize=4)
+def _hasher(time_cost: int, memory_kib: int) -> PasswordHash:
+    return PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib),))
+
+
+def password_hasher() -> PasswordHash:
+    settings = get_settings()
+    return _hasher(settings.argon2_time_cost, settings.argon2_memory_kib)
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def require(principal: Principal, resource: str, action: str) -> None:
+    """Raise PermissionDenied unless the principal may do this (the caller audits the denial)."""
+    if not permissions.is_allowed(principal, resource, action):
+        raise PermissionDenied(
+            message=f"role {principal.role} may not {action} {resource}",
+            extra={"resource": resource, "action": action},
+        )
+
+
+def create_user(
+    session: Session,
+    actor: Principal,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str | None = None,
+    region: str | None = None,
+    team: str | None = None,
+    scope: str | None = None,
+) -> StaffUser:
+    require(actor, "users", "create")
+    errors: list[FieldError] = []
+    try:
+        parsed_role = permissions.parse_role(role)
+    except ValueError as exc:
+        errors.append(FieldError("role", str(exc), "unknown_role"))
+        parsed_role = Role.ANALYST
+    if len(password) < 8:
+        errors.append(FieldError("password", "must be at least 8 characters", "too_short"))
+    try:
+        parsed_scope = Scope(scope) if scope else permissions.default_scope(parsed_role)
+    except ValueError:
+        errors.append(FieldError("scope", "must be one of all, region, team, own", "unknown_scope"))
+        parsed_scope = Scope.OWN
+    if parsed_scope is Scope.REGION and not region:
+        errors.append(FieldError("region", "a region-scoped user needs a region", "required"))
+    if parsed_scope is Scope.TEAM and not team:
+        errors.append(FieldError("team", "a team-scoped user needs a team", "required"))
+    if errors:
+        raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+    normalized = username.strip().lower()
+    if session.scalar(select(StaffUser.id).where(StaffUser.username == normalized)):
+        raise Conflict(
+            message=f"username {normalized!r} is taken",
+            errors=[FieldError("username", "is taken", "taken")],
+        )
+    user = StaffUser(
+        username=normalized,
+        display_name=display_name or normalized,
+        password_hash=password_hasher().hash(password),
+        role=parsed_role.value,
+        scope=parsed_scope.value,
+        region=region,
+        team=team,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "user.create",
+        entity_type="staff_user",
+        entity_id=user.id,
+        fields=["username", "role", "scope", "region", "team"],
+    )
+    return user
+
+
+def principal_for(user: StaffUser, ip: str | None = None) -> Principal:
+    return Principal(
+        id=user.id,
+        name=user.username,
+        role=user.role,
+        kind="staff",
+        region=user.region,
+        team=user.team,
+        scope=user.scope,
+        ip=ip,
+        language=user.language,
+    )
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    user: StaffUser | None
+    error: NotAuthenticated | None = None
+
+
+def authenticate(session: Session, username: str, password: str, ip: str | None) -> LoginOutcome:
+    """Check a password. Failures are counted and audited and must be committed by the caller
+    even though the login is refused, so the outcome is returned rather than raised."""
+    settings = get_settings()
+    normalized = username.strip().lower()
+    user = session.scalar(select(StaffUser).where(StaffUser.username == normalized))
+    anonymous = Principal(id="anonymous", name=normalized[:100], role="none", kind="anonymous", ip=ip)
+    refused = NotAuthenticated(message="incorrect username or password")
+    if user is None or not user.is_active:
+        password_hasher().hash(password)  # spend the same time as a real check
+        audit.record(session, anonymous, "auth.login", outcome="failed", detail={"reason": "unknown_user"})
+        return LoginOutcome(None, refused)
+    actor = principal_for(user, ip)
+    now = clock.now()
+    if user.locked_until is not None and clock.as_utc(user.locked_until) > now:
+        audit.record(
+            session,
+            actor,
+            "auth.login",
+            entity_type="staff_user",
+            entity_id=user.id,
+            outcome="failed",
+            detail={"reason": "locked"},
+        )
+        minutes = max(1, int((clock.as_utc(user.locked_until) - now).total_seconds() // 60) + 1)
+        return LoginOutcome(
+            None,
+            NotAuthenticated(
+                message=f"account locked after repeated failures; try again in {minutes} minutes",
+                extra={"locked_until": clock.as_utc(user.locked_until).isoformat()},
+            ),
+        )
+    if not password_hasher().verify(password, user.password_hash):
+        user.failed_attempts += 1
+        reason = "bad_password"
+        if user.failed_attempts >= settings.lockout_threshold:
+            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+            user.failed_attempts = 0
+            reason = "locked_now"
+        audit.record(
+            session,
+            actor,
+            "auth.login",
+            entity_type="staff_user",
+            entity_id=user.id,
+            outcome="failed",
+            detail={"reason": reason},
+        )
+        return LoginOutcome(None, refused)
+    user.failed_attempts = 0
+    user.locked_until = None
+    user.last_login_at = now
+    audit.record(session, actor, "auth.login", entity_type="staff_user", entity_id=user.id)
+    return LoginOutcome(user)
+
+
+def issue_token(
+    session: Session, user: StaffUser, *, kind: str = "api", ip: str | None = None
+) -> tuple[str, AuthToken]:
+    raw = secrets.token_urlsafe(32)
+    now = clock.now()
+    token = AuthToken(
+        token_hash=_sha256(raw),
+        user_id=user.id,
+        kind=kind,
+        created_at=now,
+        expires_at=now + timedelta(minutes=get_settings().token_ttl_minutes),
+        ip=ip,
+    )
+    session.add(token)
+    session.flush()
+    return raw, token
+
+
+def revoke_token(session: Session, raw: str) -> None:
+    token = session.scalar(select(AuthToken).where(AuthToken.token_hash == _sha256(raw)))
+    if token is not None and token.revoked_at is None:
+        token.revoked_at = clock.now()
+
+
+def principal_from_token(session: Session, raw: str, ip: str | None = None) -> Principal:
+    row = session.execute(
+        select(AuthToken, StaffUser)
+        .join(StaffUser, StaffUser.id == AuthToken.user_id)
+        .where(AuthToken.token_hash == _sha256(raw))
+    ).first()
+    if row is None:
+        raise NotAuthenticated(message="invalid token")
+    token, user = row
+    if token.revoked_at is not None or clock.as_utc(token.expires_at) <= clock.now():
+        raise NotAuthenticated(message="token expired or revoked")
+    if not user.is_active:
+        raise NotAuthenticated(message="user is deactivated")
+    return principal_for(user, ip)
+
+
+def create_api_key(
+    session: Session,
+    actor: Principal,
+    *,
+    name: str,
+    role: str = "integration",
+    scopes: list[str] | None = None,
+    region: str | None = None,
+) -> tuple[str, ApiKey]:
+    require(actor, "api_keys", "create")
+    try:
+        parsed_role = permissions.parse_role(role)
+    except ValueError as exc:
+        raise ValidationFailed(message=str(exc), errors=[FieldError("role", str(exc), "unknown_role")]) from None
+    if parsed_role is Role.ADMIN:
+        raise ValidationFailed(
+            message="API keys cannot carry the admin role",
+            errors=[FieldError("role", "API keys cannot carry the admin role", "forbidden_role")],
+        )
+    bad = [s for s in (scopes or []) if not permissions.valid_api_scope(s)]
+    if bad:
+        raise ValidationFailed(
+            message=f"unknown scopes: {', '.join(bad)}",
+            errors=[FieldError("scopes", f"unknown scopes: {', '.join(bad)}", "unknown_scope")],
+        )
+    prefix = secrets.token_hex(6)
+    raw = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        name=name,
+        prefix=prefix,
+        key_hash=_sha256(raw),
+        role=parsed_role.value,
+        scopes=sorted(set(scopes or [])),
+        region=region,
+        created_by=actor.id,
+    )
+    session.add(key)
+    session.flush()
+    audit.record(
+        session, actor, "api_key.create", entity_type="api_key", entity_id=key.id, fields=["name", "role", "scopes"]
+    )
+    return raw, key
+
+
+def revoke_api_key(session: Session, actor: Principal, key_id: str) -> ApiKey:
+    require(actor, "api_keys", "delete")
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(message=f"API key {key_id} not found")
+    if key.revoked_at is None:
+        key.revoked_at = clock.now()
+        audit.record(session, actor, "api_key.revoke", entity_type="api_key", entity_id=key.id)
+    return key
+
+
+def list_api_keys(session: Session, actor: Principal) -> list[ApiKey]:
+    require(actor, "api_keys", "read")
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at.desc())))
+
+
+def principal_from_api_key(session: Session, raw: str, ip: str | None = None) -> Principal:
+    parts = raw.removeprefix(API_KEY_PREFIX).split("_", 1)
+    if not raw.startswith(API_KEY_PREFIX) or len(parts) != 2:
+        raise NotAuthenticated(message="invalid API key")
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[0]))
+    if key is None or not secrets.compare_digest(key.key_hash, _sha256(raw)):
+        raise NotAuthenticated(message="invalid API key")
+    if key.revoked_at is not None or (key.expires_at and clock.as_utc(key.expires_at) <= clock.now()):
+        raise NotAuthenticated(message="API key expired or revoked")
+    return Principal(
+        id=key.id,
+        name=f"key:{key.name}",
+        role=key.role,
+        kind="api_key",
+        region=key.region,
+        scope=Scope.REGION.value if key.region else Scope.ALL.value,
+        api_scopes=frozenset(key.scopes) if key.scopes else None,
+        ip=ip,
+    )
+
+
+def get_user(session: Session, user_id: str) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        raise NotFound(message=f"staff user {user_id} not found")
+    return user
+
+
+def find_user_by_username(session: Session, username: str) -> StaffUser | None:
+    return session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
+
+
+def list_users(session: Session, actor: Principal) -> list[StaffUser]:
+    require(actor, "users", "read")
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.username)))
+
+
+def count_users(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(StaffUser)) or 0)
+
+
+def set_language(session: Session, user_id: str, language: str) -> None:
+    user = get_user(session, user_id)
+    user.language = language

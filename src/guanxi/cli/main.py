@@ -1,0 +1,238 @@
+"""The `guanxi` command line for operators."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from guanxi.config import get_settings
+
+app = typer.Typer(
+    help="guanxi: customer relationship and loyalty platform", no_args_is_help=True, pretty_exceptions_enable=False
+)
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+users_app = typer.Typer(help="Staff users", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit trail", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for integrations", no_args_is_help=True)
+outbox_app = typer.Typer(help="Outbox events", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="api-keys")
+app.add_typer(outbox_app, name="outbox")
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def _upgrade() -> None:
+    from guanxi.kit.db import get_database
+    from guanxi.migrations import runner
+
+    runner.upgrade(get_database().engine)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest version."""
+    from guanxi.kit.db import get_database
+    from guanxi.migrations import runner
+
+    _upgrade()
+    typer.echo(f"database at revision {runner.current(get_database().engine)} ({get_database().dialect})")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database."""
+    from guanxi.kit.db import get_database
+    from guanxi.migrations import runner
+
+    typer.echo(runner.current(get_database().engine) or "empty (run `guanxi db upgrade`)")
+
+
+@users_app.command("create")
+def users_create(
+    username: str = typer.Option(..., help="Login name"),
+    password: str = typer.Option(..., help="At least 8 characters"),
+    role: str = typer.Option(..., help="admin, manager, sales, service, marketing, analyst, auditor, integration"),
+    region: str | None = typer.Option(None, help="Region for region-scoped users, e.g. 华东"),
+    team: str | None = typer.Option(None, help="Team for team-scoped users"),
+    scope: str | None = typer.Option(None, help="all, region, team or own (default by role)"),
+    display_name: str | None = typer.Option(None, help="Name shown in the console"),
+) -> None:
+    """Create a staff user."""
+    from guanxi.auth import service
+    from guanxi.kit.db import get_database
+    from guanxi.kit.errors import DomainError
+    from guanxi.kit.principal import SYSTEM
+
+    _upgrade()
+    try:
+        with get_database().unit_of_work() as session:
+            user = service.create_user(
+                session,
+                SYSTEM,
+                username=username,
+                password=password,
+                role=role,
+                region=region,
+                team=team,
+                scope=scope,
+                display_name=display_name,
+            )
+            typer.echo(f"created {user.username} ({user.role}, scope {user.scope}) id {user.id}")
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List staff users."""
+    from guanxi.auth import service
+    from guanxi.kit.db import get_database
+    from guanxi.kit.principal import SYSTEM
+
+    with get_database().unit_of_work(read_only=True) as session:
+        for user in service.list_users(session, SYSTEM):
+            typer.echo(
+                f"{user.username:20} {user.role:12} {user.scope:7} {user.region or '-':8} "
+                f"{'active' if user.is_active else 'inactive'}"
+            )
+
+
+@keys_app.command("create")
+def api_keys_create(
+    name: str = typer.Option(..., help="What the key is for, e.g. pos-shanghai"),
+    role: str = typer.Option("integration", help="Role the key acts as"),
+    scope: list[str] = typer.Option([], "--scope", help="Limit to resource:action, e.g. customers:read"),
+) -> None:
+    """Create an API key for an integration; the key is printed once."""
+    from guanxi.auth import service
+    from guanxi.kit.db import get_database
+    from guanxi.kit.errors import DomainError
+    from guanxi.kit.principal import SYSTEM
+
+    _upgrade()
+    try:
+        with get_database().unit_of_work() as session:
+            raw, key = service.create_api_key(session, SYSTEM, name=name, role=role, scopes=scope)
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+    typer.echo(f"API key {key.id} ({key.role}): {raw}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit hash chain; exit 1 naming the first bad record."""
+    from guanxi.kit.db import get_database
+    from guanxi.privacy import audit
+
+    with get_database().unit_of_work(read_only=True) as session:
+        result = audit.verify(session)
+    if result.ok:
+        typer.echo(f"audit chain intact: {result.checked} records")
+        return
+    typer.secho(
+        f"audit chain BROKEN at record {result.first_bad_seq}: {result.reason} "
+        f"({result.checked} records verified before it)",
+        fg=typer.colors.RED,
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
+@outbox_app.command("dispatch")
+def outbox_dispatch() -> None:
+    """Deliver pending outbox events once, without a worker."""
+    from guanxi.kit import outbox
+    from guanxi.kit.db import get_database
+
+    total = 0
+    while batch := outbox.dispatch_pending(get_database()):
+        total += batch
+    typer.echo(f"delivered {total} events")
+
+
+def build_app() -> object:
+    """API and console in one ASGI app."""
+    from guanxi.api.app import create_app
+    from guanxi.console import mount_console
+    from guanxi.jobs import queue
+
+    queue.enable_wakeups()
+    api = create_app()
+    mount_console(api)
+    return api
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind"),
+    port: int = typer.Option(8000, help="Port"),
+) -> None:
+    """Run the API and the staff console in one process."""
+    import uvicorn
+
+    _upgrade()
+    _banner(host, port, demo=False)
+    uvicorn.run(build_app(), host=host, port=port, log_level="info")  # type: ignore[arg-type]
+
+
+@app.command()
+def worker(workers: int = typer.Option(1, help="Worker threads")) -> None:
+    """Run the job consumer (outbox delivery and scheduled jobs)."""
+    from huey.consumer import Consumer
+
+    from guanxi.jobs import queue
+
+    _upgrade()
+    queue.enable_wakeups()
+    logging.basicConfig(level=logging.INFO)
+    consumer = Consumer(queue.huey, workers=workers, worker_type="thread", periodic=True)
+    consumer.run()
+
+
+@app.command()
+def demo(
+    customers: int = typer.Option(5000, min=1, max=2_000_000, help="How many demo customers"),
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Start the server after loading"),
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+) -> None:
+    """Load realistic demo data (once; reruns reuse it) and start the server."""
+    from guanxi.demo import loader
+    from guanxi.kit.db import get_database
+
+    _upgrade()
+    summary = loader.load(get_database(), customers=customers, progress=lambda m: typer.echo(m))
+    typer.echo(summary.describe())
+    if serve_after:
+        import uvicorn
+
+        _banner(host, port, demo=True)
+        uvicorn.run(build_app(), host=host, port=port, log_level="warning")  # type: ignore[arg-type]
+
+
+def _banner(host: str, port: int, *, demo: bool) -> None:
+    base = f"http://{host}:{port}"
+    typer.echo("")
+    typer.secho(f"  console   {base}/", bold=True)
+    typer.echo(f"  API docs  {base}/docs")
+    typer.echo(f"  OpenAPI   {base}/openapi.json")
+    if demo:
+        from guanxi.demo.loader import DEMO_USERS
+
+        typer.echo("  logins (username / password):")
+        for user in DEMO_USERS:
+            typer.echo(f"    {user.role:12} {user.username:10} / {user.password}")
+    typer.echo(f"  data in   {get_settings().resolved_home}")
+    typer.echo("")
+
+
+def main() -> None:  # pragma: no cover - console script shim
+    sys.exit(app())

@@ -1,0 +1,63 @@
+"""Settings read from GUANXI_* environment variables (and a .env file if present)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GUANXI_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default=Path(".guanxi"), description="Holds the SQLite database, keys and job queue")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in GUANXI_HOME if unset")
+    secret_key: str | None = Field(
+        default=None, description="Base64 32-byte master key; generated into GUANXI_HOME if unset"
+    )
+    redis_url: str | None = Field(default=None, description="Use RedisHuey for jobs when set")
+    timezone: str = "Asia/Shanghai"
+    default_region_code: str = "CN"
+    default_language: str = "zh-CN"
+    token_ttl_minutes: int = 12 * 60
+    lockout_threshold: int = 5
+    lockout_minutes: int = 15
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    max_body_bytes: int = 1_000_000
+    page_size_max: int = 200
+    cookie_secure: bool = False
+    sql_echo: bool = False
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # Accept the plain libpq form and pick the psycopg 3 driver for it.
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+            elif url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url.removeprefix("postgres://")
+            return url
+        return f"sqlite:///{self.resolved_home / 'guanxi.db'}"
+
+    def ensure_home(self) -> Path:
+        home = self.resolved_home
+        home.mkdir(parents=True, exist_ok=True)
+        return home
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and CLI options change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,128 @@
+"""Normalizing, encrypting and indexing customer identities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from guanxi.config import get_settings
+from guanxi.customers import repository
+from guanxi.customers.models import CustomerIdentity
+from guanxi.customers.normalize import (
+    NAMESPACED_KINDS,
+    PII_KINDS,
+    IdentityKind,
+    InvalidValue,
+    normalize_identity,
+)
+from guanxi.customers.schemas import CustomerCreate, IdentityIn
+from guanxi.kit.crypto import get_cipher
+from guanxi.kit.errors import Conflict, FieldError
+
+
+@dataclass(frozen=True)
+class NormalizedIdentity:
+    field: str  # where it came from in the request, for error messages
+    kind: IdentityKind
+    namespace: str
+    value: str
+    verified: bool = False
+
+    @property
+    def index(self) -> str:
+        return blind_index(self.kind, self.namespace, self.value)
+
+
+def blind_index(kind: str, namespace: str, value: str) -> str:
+    return get_cipher().blind_index(f"{kind}/{namespace}", value)
+
+
+def identities_from_create(data: CustomerCreate) -> list[tuple[str, IdentityIn]]:
+    """The shorthand fields (phone, email, ...) and the explicit list, labelled by request field."""
+    items: list[tuple[str, IdentityIn]] = []
+    for field_name in ("phone", "email", "resident_id", "wechat_unionid", "member_card"):
+        value = getattr(data, field_name)
+        if value:
+            items.append((field_name, IdentityIn(kind=field_name, value=value)))
+    items.extend((f"identities[{i}]", ident) for i, ident in enumerate(data.identities))
+    return items
+
+
+def normalize_all(items: list[tuple[str, IdentityIn]], errors: list[FieldError]) -> list[NormalizedIdentity]:
+    region = get_settings().default_region_code
+    result: list[NormalizedIdentity] = []
+    seen: set[tuple[str, str, str]] = set()
+    for label, item in items:
+        kind = IdentityKind(item.kind)
+        namespace = item.namespace.strip()
+        if kind in NAMESPACED_KINDS and not namespace:
+            errors.append(
+                FieldError(
+                    f"{label}.namespace" if label.startswith("identities") else label,
+                    f"a {kind.value} needs a namespace (app id or source system)",
+                    "required",
+                )
+            )
+            continue
+        if kind not in NAMESPACED_KINDS:
+            namespace = ""
+        try:
+            value = normalize_identity(kind, item.value, region)
+        except InvalidValue as exc:
+            target = f"{label}.value" if label.startswith("identities") else label
+            errors.append(FieldError(target, str(exc), f"invalid_{kind.value}"))
+            continue
+        key = (kind.value, namespace, value)
+        if key in seen:
+            continue
+        seen.add(key)
+        result.append(NormalizedIdentity(label, kind, namespace, value, item.verified))
+    return result
+
+
+def ensure_free(session: Session, identities: list[NormalizedIdentity], *, owner_id: str | None = None) -> None:
+    """409 with a pointer to the customer who already holds one of these identities."""
+    for ident in identities:
+        existing = repository.identity_by_index(session, ident.kind.value, ident.namespace, ident.index)
+        if existing is not None and existing.customer_id != owner_id:
+            raise Conflict(
+                message=f"{ident.field}: this {ident.kind.value} already belongs to customer {existing.customer_id}",
+                errors=[FieldError(ident.field, f"already belongs to customer {existing.customer_id}", "taken")],
+                extra={"existing_customer_id": existing.customer_id},
+            )
+
+
+def build(customer_id: str, ident: NormalizedIdentity) -> CustomerIdentity:
+    cipher = get_cipher()
+    is_pii = ident.kind in PII_KINDS
+    return CustomerIdentity(
+        customer_id=customer_id,
+        kind=ident.kind.value,
+        namespace=ident.namespace,
+        value_index=ident.index,
+        value_enc=cipher.encrypt(ident.value, context=ident.kind.value) if is_pii else None,
+        value_plain=None if is_pii else ident.value,
+        verified=ident.verified,
+    )
+
+
+def clear_value(identity: CustomerIdentity) -> str:
+    if identity.value_enc is not None:
+        return get_cipher().decrypt(identity.value_enc, context=identity.kind)
+    return identity.value_plain or ""
+
+
+def for_customers(session: Session, customer_ids: list[str]) -> dict[str, list[CustomerIdentity]]:
+    by_customer: dict[str, list[CustomerIdentity]] = {cid: [] for cid in customer_ids}
+    if not customer_ids:
+        return by_customer
+    rows = session.scalars(
+        select(CustomerIdentity)
+        .where(CustomerIdentity.customer_id.in_(customer_ids))
+        .order_by(CustomerIdentity.created_at, CustomerIdentity.id)
+    )
+    for row in rows:
+        by_customer[row.customer_id].append(row)
+    return by_customer

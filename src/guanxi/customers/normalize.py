@@ -1,0 +1,233 @@
+"""Pure normalization and validation of customer identifiers and names (no database).
+
+Every identifier is reduced to one canonical form before it is indexed, so "138 0013 8000",
+"+86 138-0013-8000" and "8613800138000" are the same phone.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from enum import StrEnum
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pypinyin import Style, lazy_pinyin
+from stdnum.cn import ric, uscc
+from stdnum.exceptions import ValidationError as StdnumError
+
+
+class IdentityKind(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    RESIDENT_ID = "resident_id"
+    WECHAT_OPENID = "wechat_openid"
+    WECHAT_UNIONID = "wechat_unionid"
+    APP_USER_ID = "app_user_id"
+    MEMBER_CARD = "member_card"
+    EXTERNAL_ID = "external_id"
+
+
+# Personal data: encrypted at rest, masked on output.
+PII_KINDS = frozenset({IdentityKind.PHONE, IdentityKind.EMAIL, IdentityKind.RESIDENT_ID})
+# Kinds whose value is only unique inside a namespace (the WeChat app id, the external system).
+NAMESPACED_KINDS = frozenset({IdentityKind.WECHAT_OPENID, IdentityKind.EXTERNAL_ID})
+
+
+class InvalidValue(ValueError):
+    """A value that cannot be normalized; the message is safe to show to the user."""
+
+
+def normalize_phone(value: str, default_region: str = "CN") -> str:
+    text = value.strip()
+    if not text:
+        raise InvalidValue("is empty")
+    if len(text) > 32:
+        raise InvalidValue("is too long to be a phone number")
+    if re.fullmatch(r"86\d{11}", text):  # a Chinese mobile with country code but no "+"
+        text = "+" + text
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidValue("is not a phone number") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidValue("is not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def looks_like_phone(text: str) -> bool:
+    return bool(re.fullmatch(r"\+?[\d\s\-()]{7,20}", text.strip()))
+
+
+def normalize_email(value: str) -> str:
+    text = value.strip()
+    if len(text) > 254:
+        raise InvalidValue("is too long to be an email address")
+    try:
+        result = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InvalidValue(f"is not a valid email address ({exc})") from None
+    return result.normalized.lower()
+
+
+def normalize_resident_id(value: str) -> str:
+    try:
+        return str(ric.validate(value.strip().upper()))
+    except StdnumError:
+        raise InvalidValue("is not a valid resident ID number (18 characters with a correct check digit)") from None
+
+
+def normalize_uscc(value: str) -> str:
+    try:
+        return str(uscc.validate(value.strip().upper()))
+    except StdnumError:
+        raise InvalidValue(
+            "is not a valid unified social credit code (18 characters with a correct check digit)"
+        ) from None
+
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-.:@|/]{1,128}$")
+
+
+def normalize_token(value: str) -> str:
+    """Channel ids (openid, unionid, app user id, card number, external id): trimmed, no spaces."""
+    text = value.strip()
+    if not _TOKEN.fullmatch(text):
+        raise InvalidValue("must be 1-128 letters, digits or _-.:@|/")
+    return text
+
+
+def normalize_identity(kind: IdentityKind, value: str, default_region: str = "CN") -> str:
+    if kind is IdentityKind.PHONE:
+        return normalize_phone(value, default_region)
+    if kind is IdentityKind.EMAIL:
+        return normalize_email(value)
+    if kind is IdentityKind.RESIDENT_ID:
+        return normalize_resident_id(value)
+    if kind is IdentityKind.MEMBER_CARD:
+        return normalize_token(value).upper()
+    return normalize_token(value)
+
+
+# Names: letters of any script, spaces, the middle dot of transliterated names, and a few marks.
+_NAME = re.compile(r"^[\w\u00b7\u30fb .'\-]+$")
+
+
+def validate_name(value: str) -> str:
+    text = unicodedata.normalize("NFC", value).strip()
+    text = re.sub(r"\s+", " ", text)
+    if not text:
+        raise InvalidValue("is required")
+    if len(text) > 100:
+        raise InvalidValue("must be at most 100 characters")
+    if not _NAME.fullmatch(text) or any(ch.isdigit() for ch in text) or "_" in text:
+        raise InvalidValue("may contain only letters, spaces, the middle dot (·), apostrophes and hyphens")
+    return text
+
+
+# Surnames whose reading differs from the character's most common reading. Compound surnames
+# first, so 尉迟 is not read as 尉 + 迟.
+SURNAME_READINGS: dict[str, list[str]] = {
+    "万俟": ["mo", "qi"],
+    "尉迟": ["yu", "chi"],
+    "长孙": ["zhang", "sun"],
+    "澹台": ["tan", "tai"],
+    "单于": ["chan", "yu"],
+    "欧阳": ["ou", "yang"],
+    "司马": ["si", "ma"],
+    "诸葛": ["zhu", "ge"],
+    "上官": ["shang", "guan"],
+    "皇甫": ["huang", "fu"],
+    "令狐": ["ling", "hu"],
+    "东方": ["dong", "fang"],
+    "慕容": ["mu", "rong"],
+    "宇文": ["yu", "wen"],
+    "夏侯": ["xia", "hou"],
+    "公孙": ["gong", "sun"],
+    "单": ["shan"],
+    "曾": ["zeng"],
+    "解": ["xie"],
+    "仇": ["qiu"],
+    "区": ["ou"],
+    "朴": ["piao"],
+    "查": ["zha"],
+    "盖": ["ge"],
+    "华": ["hua"],
+    "乐": ["yue"],
+    "覃": ["qin"],
+    "缪": ["miao"],
+    "翟": ["zhai"],
+    "黑": ["he"],
+    "任": ["ren"],
+    "沈": ["shen"],
+    "贾": ["jia"],
+    "柏": ["bai"],
+    "尉": ["yu"],
+    "秘": ["bi"],
+    "燕": ["yan"],
+    "葛": ["ge"],
+    "纪": ["ji"],
+    "员": ["yun"],
+    "种": ["chong"],
+    "褚": ["chu"],
+    "宿": ["su"],
+    "折": ["she"],
+    "召": ["shao"],
+    "句": ["gou"],
+    "阚": ["kan"],
+    "繁": ["po"],
+    "於": ["yu"],
+    "重": ["chong"],
+    "藏": ["zang"],
+    "隗": ["wei"],
+    "洗": ["xian"],
+    "冼": ["xian"],
+    "卜": ["bu"],
+    "泌": ["bi"],
+    "祭": ["zhai"],
+    "都": ["du"],
+    "薄": ["bo"],
+    "过": ["guo"],
+    "能": ["nai"],
+    "蕃": ["pi"],
+    "瞿": ["qu"],
+    "朝": ["chao"],
+}
+_COMPOUND = sorted((s for s in SURNAME_READINGS if len(s) > 1), key=len, reverse=True)
+
+
+def _is_han(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+
+
+def name_syllables(name: str) -> list[str]:
+    """Pinyin syllables of a name, reading the surname by the surname table."""
+    text = name.replace(" ", "").replace("·", "")
+    if not text or not _is_han(text[0]):
+        return [w.lower() for w in re.findall(r"[A-Za-z0-9]+", name)]
+    head: list[str] = []
+    rest = text
+    for compound in _COMPOUND:
+        if text.startswith(compound):
+            head, rest = list(SURNAME_READINGS[compound]), text[len(compound) :]
+            break
+    else:
+        if text[0] in SURNAME_READINGS:
+            head, rest = list(SURNAME_READINGS[text[0]]), text[1:]
+    tail = [s.lower() for s in lazy_pinyin(rest, style=Style.NORMAL, errors="ignore", v_to_u=False)]
+    return head + [s for s in tail if s]
+
+
+def name_search_keys(name: str) -> tuple[str, str]:
+    """(full pinyin, initials): 张伟 -> ("zhangwei", "zw"); 单雄信 -> ("shanxiongxin", "sxx")."""
+    syllables = name_syllables(name)
+    return "".join(syllables), "".join(s[0] for s in syllables if s)
+
+
+def search_key(query: str) -> str:
+    """A free-text query folded the way pinyin keys are stored."""
+    return re.sub(r"[\s'\-·]", "", query).lower()
+
+
+def has_han(text: str) -> bool:
+    return any(_is_han(ch) for ch in text)

@@ -1,0 +1,514 @@
+"""Customer use cases: create, read, update, delete, search, identities and reveal.
+
+Every function takes the acting principal, checks the permission matrix, applies the row scope,
+writes the audit record and any outbox event in the caller's transaction, and only flushes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from guanxi.auth import permissions
+from guanxi.auth import service as auth_service
+from guanxi.config import get_settings
+from guanxi.customers import identities as identity_store
+from guanxi.customers import presenter, repository
+from guanxi.customers.models import Customer, CustomerIdentity, CustomerTag
+from guanxi.customers.normalize import (
+    IdentityKind,
+    InvalidValue,
+    has_han,
+    looks_like_phone,
+    name_search_keys,
+    normalize_email,
+    normalize_phone,
+    search_key,
+    validate_name,
+)
+from guanxi.customers.schemas import (
+    CustomerCreate,
+    CustomerDetail,
+    CustomerOut,
+    CustomerStats,
+    CustomerUpdate,
+    IdentityIn,
+    IdentityOut,
+)
+from guanxi.kit import clock, outbox, sequence
+from guanxi.kit.crypto import get_cipher
+from guanxi.kit.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+from guanxi.kit.masking import Visibility
+from guanxi.kit.pagination import Page, PageRequest, make_page, paginate
+from guanxi.kit.principal import Principal
+from guanxi.privacy import audit
+
+T = TypeVar("T")
+require = auth_service.require
+
+SORTS = {
+    "created_at": Customer.created_at,
+    "updated_at": Customer.updated_at,
+    "name": Customer.name_pinyin,
+    "member_no": Customer.member_no,
+}
+PROFILE_FIELDS = (
+    "gender",
+    "birthday",
+    "province",
+    "city",
+    "occupation",
+    "income_band",
+    "preferred_channel",
+    "preferred_language",
+    "source_channel",
+    "owner_id",
+    "region",
+)
+
+
+def _check(errors: list[FieldError], field_name: str, fn: Callable[[str], T], value: str) -> T | None:
+    try:
+        return fn(value)
+    except InvalidValue as exc:
+        errors.append(FieldError(field_name, str(exc), "invalid"))
+        return None
+
+
+def _raise_if(errors: list[FieldError]) -> None:
+    if errors:
+        raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+
+
+def _check_birthday(errors: list[FieldError], birthday: date | None) -> None:
+    if birthday is None:
+        return
+    today = clock.today(get_settings().timezone)
+    if birthday > today:
+        errors.append(FieldError("birthday", "cannot be in the future", "future_date"))
+    elif birthday.year < today.year - 130:
+        errors.append(FieldError("birthday", "is more than 130 years ago", "too_old"))
+
+
+def _owner_team(session: Session, errors: list[FieldError], owner_id: str | None) -> str | None:
+    if owner_id is None:
+        return None
+    try:
+        return auth_service.get_user(session, owner_id).team
+    except NotFound:
+        errors.append(FieldError("owner_id", "no staff user has this id", "unknown_owner"))
+        return None
+
+
+def _scoped_get(session: Session, actor: Principal, customer_id: str) -> Customer:
+    customer = session.scalar(repository.customers(actor).where(Customer.id == customer_id))
+    if customer is None:
+        raise NotFound(message=f"customer {customer_id} not found")
+    return customer
+
+
+def _ensure_in_scope(actor: Principal, customer: Customer) -> None:
+    if not repository.in_scope(actor, customer):
+        raise PermissionDenied(
+            message="the customer would fall outside your scope (owner, team or region)",
+            extra={"resource": "customers", "action": "scope"},
+        )
+
+
+def _tags_for(session: Session, customer_ids: list[str]) -> dict[str, list[str]]:
+    tags: dict[str, list[str]] = {cid: [] for cid in customer_ids}
+    if customer_ids:
+        rows = session.execute(
+            select(CustomerTag.customer_id, CustomerTag.tag)
+            .where(CustomerTag.customer_id.in_(customer_ids))
+            .order_by(CustomerTag.tag)
+        )
+        for cid, tag in rows:
+            tags[cid].append(tag)
+    return tags
+
+
+def _audit_exposure(session: Session, actor: Principal, customer_ids: list[str], vis: Visibility) -> None:
+    """Full personal data leaving the system is a reveal, and every reveal is audited."""
+    if vis is Visibility.FULL and customer_ids:
+        if len(customer_ids) == 1:
+            audit.record(
+                session,
+                actor,
+                "customer.reveal",
+                entity_type="customer",
+                entity_id=customer_ids[0],
+                fields=["phone", "email", "address", "identities"],
+            )
+        else:
+            audit.record(
+                session,
+                actor,
+                "customer.reveal",
+                entity_type="customer",
+                fields=["phone", "email", "address"],
+                detail={"customers": len(customer_ids)},
+            )
+
+
+def create_customer(session: Session, actor: Principal, data: CustomerCreate) -> Customer:
+    require(actor, "customers", "create")
+    errors: list[FieldError] = []
+    name = _check(errors, "name", validate_name, data.name)
+    normalized = identity_store.normalize_all(identity_store.identities_from_create(data), errors)
+    _check_birthday(errors, data.birthday)
+    owner_id = data.owner_id
+    if owner_id is None and actor.kind == "staff" and actor.scope in ("own", "team"):
+        owner_id = actor.id
+    team = _owner_team(session, errors, owner_id)
+    _raise_if(errors)
+    assert name is not None
+    identity_store.ensure_free(session, normalized)
+    pinyin, initials = name_search_keys(name)
+    member_no = f"GX{sequence.next_value(session, 'member_no', start=10000001):010d}"
+    customer = Customer(
+        member_no=member_no,
+        name=name,
+        name_pinyin=pinyin,
+        name_initials=initials,
+        gender=data.gender or "unknown",
+        birthday=data.birthday,
+        province=data.province,
+        city=data.city,
+        occupation=data.occupation,
+        income_band=data.income_band,
+        preferred_channel=data.preferred_channel,
+        preferred_language=data.preferred_language or "zh-CN",
+        source_channel=data.source_channel,
+        owner_id=owner_id,
+        team=team,
+        region=data.region or actor.region,
+        address_enc=get_cipher().encrypt(data.address, context="address") if data.address else None,
+    )
+    _ensure_in_scope(actor, customer)
+    session.add(customer)
+    session.flush()
+    for ident in normalized:
+        session.add(identity_store.build(customer.id, ident))
+    for tag in sorted(set(data.tags)):
+        session.add(CustomerTag(customer_id=customer.id, tag=tag, created_by=actor.id))
+    session.flush()
+    fields = [f for f, v in data.model_dump(exclude={"identities", "tags"}).items() if v is not None]
+    fields += [f"identity.{i.kind.value}" for i in normalized]
+    audit.record(session, actor, "customer.create", entity_type="customer", entity_id=customer.id, fields=fields)
+    outbox.emit(session, "customer.created", {"customer_id": customer.id, "source_channel": customer.source_channel})
+    return customer
+
+
+def get_customer(session: Session, actor: Principal, customer_id: str) -> Customer:
+    require(actor, "customers", "read")
+    return _scoped_get(session, actor, customer_id)
+
+
+def customer_detail(session: Session, actor: Principal, customer_id: str) -> CustomerDetail:
+    customer = get_customer(session, actor, customer_id)
+    idents = identity_store.for_customers(session, [customer.id])[customer.id]
+    tags = _tags_for(session, [customer.id])[customer.id]
+    vis = permissions.visibility(actor)
+    _audit_exposure(session, actor, [customer.id], vis)
+    return presenter.customer_detail(customer, idents, tags, actor, visibility=vis)
+
+
+def update_customer(session: Session, actor: Principal, customer_id: str, patch: CustomerUpdate) -> Customer:
+    require(actor, "customers", "update")
+    customer = _scoped_get(session, actor, customer_id)
+    changes = patch.model_dump(exclude_unset=True)
+    errors: list[FieldError] = []
+    if "name" in changes:
+        if changes["name"] is None:
+            errors.append(FieldError("name", "is required", "required"))
+        else:
+            changes["name"] = _check(errors, "name", validate_name, changes["name"])
+    if "birthday" in changes:
+        _check_birthday(errors, changes["birthday"])
+    if "owner_id" in changes:
+        changes["team"] = _owner_team(session, errors, changes["owner_id"])
+    if changes.get("preferred_language", "x") is None:
+        errors.append(FieldError("preferred_language", "cannot be empty", "required"))
+    _raise_if(errors)
+    changed: list[str] = []
+    for field_name, value in changes.items():
+        if field_name == "address":
+            old = identity_plain_address(customer)
+            if old != value:
+                customer.address_enc = get_cipher().encrypt(value, context="address") if value else None
+                changed.append("address")
+            continue
+        if field_name == "gender" and value is None:
+            value = "unknown"
+        if getattr(customer, field_name) != value:
+            setattr(customer, field_name, value)
+            if field_name != "team":
+                changed.append(field_name)
+    if "name" in changed:
+        customer.name_pinyin, customer.name_initials = name_search_keys(customer.name)
+    _ensure_in_scope(actor, customer)
+    if changed:
+        customer.updated_at = clock.now()
+        session.flush()
+        audit.record(session, actor, "customer.update", entity_type="customer", entity_id=customer.id, fields=changed)
+        outbox.emit(session, "customer.updated", {"customer_id": customer.id, "fields": sorted(changed)})
+    return customer
+
+
+def identity_plain_address(customer: Customer) -> str | None:
+    if not customer.address_enc:
+        return None
+    return get_cipher().decrypt(customer.address_enc, context="address")
+
+
+def delete_customer(session: Session, actor: Principal, customer_id: str) -> None:
+    """Soft delete: the row stays for history, its identities are released for reuse."""
+    require(actor, "customers", "delete")
+    customer = _scoped_get(session, actor, customer_id)
+    kinds = sorted(
+        {i for i in session.scalars(select(CustomerIdentity.kind).where(CustomerIdentity.customer_id == customer.id))}
+    )
+    session.execute(delete(CustomerIdentity).where(CustomerIdentity.customer_id == customer.id))
+    customer.deleted_at = clock.now()
+    customer.address_enc = None
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "customer.delete",
+        entity_type="customer",
+        entity_id=customer.id,
+        fields=[f"identity.{k}" for k in kinds],
+    )
+    outbox.emit(session, "customer.deleted", {"customer_id": customer.id})
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    q: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    member_no: str | None = None
+    city: str | None = None
+    province: str | None = None
+    region: str | None = None
+    gender: str | None = None
+    tag: str | None = None
+    owner_id: str | None = None
+    source_channel: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+def _prefix(column: Any, text: str) -> Any:
+    """Index-friendly prefix match (a range, not LIKE, so SQLite and PostgreSQL use the index)."""
+    return (column >= text) & (column < text + "\U0010ffff")
+
+
+def _identity_match(kind: str, value_index: str, namespace: str = "") -> Any:
+    return Customer.id.in_(
+        select(CustomerIdentity.customer_id).where(
+            CustomerIdentity.kind == kind,
+            CustomerIdentity.namespace == namespace,
+            CustomerIdentity.value_index == value_index,
+        )
+    )
+
+
+def _query_clause(q: str) -> Any:
+    """Free-text search: phone, email, member or card number, or name / pinyin / initials."""
+    text = q.strip()
+    region = get_settings().default_region_code
+    clauses: list[Any] = []
+    # A query that is not a valid phone or email simply matches no identity.
+    if "@" in text:
+        with suppress(InvalidValue):
+            clauses.append(_identity_match("email", identity_store.blind_index("email", "", normalize_email(text))))
+    elif looks_like_phone(text):
+        with suppress(InvalidValue):
+            phone = normalize_phone(text, region)
+            clauses.append(_identity_match("phone", identity_store.blind_index("phone", "", phone)))
+    upper = text.upper().replace(" ", "")
+    if upper.startswith("GX") or upper.isdigit():
+        clauses.append(Customer.member_no == (upper if upper.startswith("GX") else f"GX{upper.zfill(10)}"))
+    if upper and len(upper) <= 128 and upper.replace("-", "").isalnum():
+        clauses.append(_identity_match("member_card", identity_store.blind_index("member_card", "", upper)))
+    if has_han(text):
+        clauses.append(_prefix(Customer.name, text))
+    else:
+        key = search_key(text)
+        if key and key.isascii() and key.isalpha():
+            clauses.append(_prefix(Customer.name_pinyin, key))
+            clauses.append(_prefix(Customer.name_initials, key))
+        if text:
+            clauses.append(_prefix(Customer.name, text))
+    return or_(*clauses) if clauses else Customer.id.is_(None)
+
+
+def _filtered(actor: Principal, flt: CustomerFilter) -> Any:
+    stmt = repository.customers(actor)
+    errors: list[FieldError] = []
+    if flt.q:
+        stmt = stmt.where(_query_clause(flt.q))
+    if flt.phone:
+        phone = _check(errors, "phone", lambda v: normalize_phone(v, get_settings().default_region_code), flt.phone)
+        if phone:
+            stmt = stmt.where(_identity_match("phone", identity_store.blind_index("phone", "", phone)))
+    if flt.email:
+        email = _check(errors, "email", normalize_email, flt.email)
+        if email:
+            stmt = stmt.where(_identity_match("email", identity_store.blind_index("email", "", email)))
+    _raise_if(errors)
+    if flt.member_no:
+        stmt = stmt.where(Customer.member_no == flt.member_no.strip().upper())
+    for attr in ("city", "province", "region", "gender", "owner_id", "source_channel"):
+        value = getattr(flt, attr)
+        if value:
+            stmt = stmt.where(getattr(Customer, attr) == value)
+    if flt.tag:
+        stmt = stmt.where(Customer.id.in_(select(CustomerTag.customer_id).where(CustomerTag.tag == flt.tag)))
+    if flt.created_from:
+        stmt = stmt.where(Customer.created_at >= flt.created_from)
+    if flt.created_to:
+        stmt = stmt.where(Customer.created_at < flt.created_to)
+    return stmt
+
+
+def list_customers(session: Session, actor: Principal, flt: CustomerFilter, page: PageRequest) -> Page[CustomerOut]:
+    require(actor, "customers", "read")
+    stmt, _ = paginate(_filtered(actor, flt), page, SORTS, Customer.id)
+    rows = list(session.scalars(stmt))
+    sort_attr = SORTS[page.sort].key
+    result = make_page(rows, page, key=lambda c: (getattr(c, sort_attr), c.id))
+    ids = [c.id for c in result.items]
+    idents = identity_store.for_customers(session, ids)
+    tags = _tags_for(session, ids)
+    vis = permissions.visibility(actor)
+    _audit_exposure(session, actor, ids, vis)
+    items = [presenter.customer_out(c, idents[c.id], tags[c.id], actor, visibility=vis) for c in result.items]
+    return Page(items=items, next_cursor=result.next_cursor)
+
+
+def count_customers(session: Session, actor: Principal, flt: CustomerFilter) -> int:
+    require(actor, "customers", "read")
+    sub = _filtered(actor, flt).with_only_columns(Customer.id).subquery()
+    return int(session.scalar(select(func.count()).select_from(sub)) or 0)
+
+
+def stats(session: Session, actor: Principal) -> CustomerStats:
+    """Home page figures within the caller's scope."""
+    require(actor, "customers", "read")
+    base = repository.customers(actor).subquery()
+    total = session.scalar(select(func.count()).select_from(base)) or 0
+    week_ago = clock.now() - timedelta(days=7)
+    new = session.scalar(select(func.count()).select_from(base).where(base.c.created_at >= week_ago)) or 0
+    by_city = session.execute(
+        select(base.c.city, func.count())
+        .where(base.c.city.is_not(None))
+        .group_by(base.c.city)
+        .order_by(func.count().desc(), base.c.city)
+        .limit(10)
+    ).all()
+    by_region = session.execute(
+        select(base.c.region, func.count())
+        .where(base.c.region.is_not(None))
+        .group_by(base.c.region)
+        .order_by(func.count().desc(), base.c.region)
+        .limit(10)
+    ).all()
+    return CustomerStats(
+        total=int(total),
+        new_this_week=int(new),
+        by_city=[(str(c), int(n)) for c, n in by_city],
+        by_region=[(str(r), int(n)) for r, n in by_region],
+    )
+
+
+def list_identities(session: Session, actor: Principal, customer_id: str, *, reveal: bool = False) -> list[IdentityOut]:
+    customer = get_customer(session, actor, customer_id)
+    vis = permissions.visibility(actor)
+    if reveal:
+        require(actor, "customers", "reveal")
+        vis = Visibility.FULL
+    idents = identity_store.for_customers(session, [customer.id])[customer.id]
+    if vis is Visibility.FULL and idents:
+        audit.record(
+            session,
+            actor,
+            "customer.reveal",
+            entity_type="customer",
+            entity_id=customer.id,
+            fields=sorted({f"identity.{i.kind}" for i in idents}),
+        )
+    return [presenter.identity_out(i, vis) for i in idents]
+
+
+def add_identity(session: Session, actor: Principal, customer_id: str, item: IdentityIn) -> CustomerIdentity:
+    require(actor, "customers", "update")
+    customer = _scoped_get(session, actor, customer_id)
+    errors: list[FieldError] = []
+    normalized = identity_store.normalize_all([(item.kind, item)], errors)
+    _raise_if(errors)
+    ident = normalized[0]
+    existing = repository.identity_by_index(session, ident.kind.value, ident.namespace, ident.index)
+    if existing is not None and existing.customer_id == customer.id:
+        return existing
+    identity_store.ensure_free(session, normalized)
+    row = identity_store.build(customer.id, ident)
+    session.add(row)
+    customer.updated_at = clock.now()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "customer.identity.add",
+        entity_type="customer",
+        entity_id=customer.id,
+        fields=[f"identity.{ident.kind.value}"],
+    )
+    outbox.emit(session, "customer.identity_added", {"customer_id": customer.id, "kind": ident.kind.value})
+    return row
+
+
+def remove_identity(session: Session, actor: Principal, customer_id: str, identity_id: str) -> None:
+    require(actor, "customers", "update")
+    customer = _scoped_get(session, actor, customer_id)
+    row = session.scalar(
+        select(CustomerIdentity).where(CustomerIdentity.id == identity_id, CustomerIdentity.customer_id == customer.id)
+    )
+    if row is None:
+        raise NotFound(message=f"identity {identity_id} not found on customer {customer_id}")
+    session.delete(row)
+    customer.updated_at = clock.now()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "customer.identity.remove",
+        entity_type="customer",
+        entity_id=customer.id,
+        fields=[f"identity.{row.kind}"],
+    )
+
+
+def find_by_identity(
+    session: Session, actor: Principal, kind: IdentityKind, value: str, namespace: str = ""
+) -> Customer | None:
+    """Resolve a customer from any identity (POS, app, WeChat), within the caller's scope."""
+    require(actor, "customers", "read")
+    errors: list[FieldError] = []
+    normalized = identity_store.normalize_all(
+        [("value", IdentityIn(kind=kind.value, value=value, namespace=namespace))], errors
+    )
+    _raise_if(errors)
+    ident = normalized[0]
+    return session.scalar(
+        repository.customers(actor).where(_identity_match(ident.kind.value, ident.index, ident.namespace))
+    )

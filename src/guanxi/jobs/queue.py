@@ -1,0 +1,51 @@
+"""The job queue: SqliteHuey in GUANXI_HOME by default, RedisHuey when GUANXI_REDIS_URL is set.
+
+The consumer runs as its own process (`guanxi worker`); its main thread must own the consumer.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+
+from guanxi.config import get_settings
+from guanxi.kit import outbox
+from guanxi.kit.db import get_database
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def get_huey() -> Huey:
+    settings = get_settings()
+    if settings.redis_url:
+        return RedisHuey("guanxi", url=settings.redis_url)
+    home = settings.ensure_home()
+    return SqliteHuey("guanxi", filename=str(home / "jobs.db"))
+
+
+huey = get_huey()
+
+
+@huey.task()
+def dispatch_outbox() -> int:
+    """Deliver pending outbox events (woken after each commit that wrote events)."""
+    return outbox.dispatch_pending(get_database())
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweep_outbox() -> int:
+    """Safety net: deliver anything a missed wake-up left behind (retries with back-off too)."""
+    delivered = 0
+    while True:
+        batch = outbox.dispatch_pending(get_database())
+        delivered += batch
+        if batch == 0:
+            return delivered
+
+
+def enable_wakeups() -> None:
+    """After a commit that wrote events, enqueue a dispatch (cheap; idempotent by design)."""
+    outbox.set_kicker(lambda: dispatch_outbox())

@@ -1,0 +1,99 @@
+"""Field encryption (AES-256-GCM) and blind indexes (HMAC-SHA256) for personal data.
+
+One master key (GUANXI_SECRET_KEY, or a 0600 file in GUANXI_HOME generated on first use) is
+split with HKDF into an encryption key and an index key, so the index never reveals the cipher key.
+Ciphertexts carry a version prefix so keys can be rotated later.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from guanxi.config import Settings, get_settings
+
+KEY_FILE = "secret.key"
+_PREFIX = "v1:"
+
+
+class CryptoError(Exception):
+    pass
+
+
+def _derive(master: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"guanxi", info=purpose).derive(master)
+
+
+def load_master_key(settings: Settings) -> bytes:
+    if settings.secret_key:
+        try:
+            key = base64.b64decode(settings.secret_key, validate=True)
+        except ValueError as exc:
+            raise CryptoError("GUANXI_SECRET_KEY is not valid base64") from exc
+        if len(key) != 32:
+            raise CryptoError("GUANXI_SECRET_KEY must decode to 32 bytes")
+        return key
+    path = settings.ensure_home() / KEY_FILE
+    if not path.exists():
+        _write_private(path, base64.b64encode(secrets.token_bytes(32)))
+    return base64.b64decode(path.read_bytes().strip())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create the key file readable by its owner only, failing if another process won the race."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+class FieldCipher:
+    def __init__(self, master: bytes) -> None:
+        self._aead = AESGCM(_derive(master, b"field-encryption"))
+        self._index_key = _derive(master, b"blind-index")
+        self._secret_key = _derive(master, b"app-secret")
+
+    def encrypt(self, plaintext: str, *, context: str = "") -> str:
+        nonce = secrets.token_bytes(12)
+        sealed = self._aead.encrypt(nonce, plaintext.encode(), context.encode())
+        return _PREFIX + base64.b64encode(nonce + sealed).decode()
+
+    def decrypt(self, token: str, *, context: str = "") -> str:
+        if not token.startswith(_PREFIX):
+            raise CryptoError("unknown ciphertext version")
+        raw = base64.b64decode(token[len(_PREFIX) :])
+        try:
+            return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
+        except InvalidTag as exc:
+            raise CryptoError("ciphertext does not match the key") from exc
+
+    def blind_index(self, kind: str, normalized: str) -> str:
+        """Deterministic keyed hash for exact lookup and uniqueness without storing the value."""
+        message = f"{kind}\x1f{normalized}".encode()
+        return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
+
+    @property
+    def app_secret(self) -> str:
+        """A derived secret for signing cookies."""
+        return self._secret_key.hex()
+
+
+@lru_cache(maxsize=4)
+def _cipher_for(key: bytes) -> FieldCipher:
+    return FieldCipher(key)
+
+
+def get_cipher(settings: Settings | None = None) -> FieldCipher:
+    return _cipher_for(load_master_key(settings or get_settings()))

@@ -1,0 +1,143 @@
+"""Transactional outbox: events are rows written in the business transaction and delivered after
+commit, at least once, to idempotent handlers.
+
+Each (event, handler) pair is recorded in `outbox_deliveries` inside the same transaction as the
+handler's own writes, so a handler that writes to the database runs effectively once; handlers with
+external effects must still be idempotent (key on the event id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from guanxi.kit import clock
+from guanxi.kit.db import Database, after_commit
+from guanxi.kit.models import Base
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Session, "OutboxEvent"], None]
+_handlers: dict[str, dict[str, Handler]] = {}
+_kicker: Callable[[], None] | None = None
+MAX_ATTEMPTS = 12
+
+
+class OutboxEvent(Base):
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(100), index=True)
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    available_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # Set when an event failed MAX_ATTEMPTS times; it is no longer retried until an operator acts.
+    dead_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OutboxDelivery(Base):
+    __tablename__ = "outbox_deliveries"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id"), primary_key=True)
+    handler: Mapped[str] = mapped_column(String(200), primary_key=True)
+    delivered_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+def handles(topic: str) -> Callable[[Handler], Handler]:
+    """Register an idempotent handler for a topic (at import time of the domain's handlers)."""
+
+    def register(handler: Handler) -> Handler:
+        name = f"{handler.__module__}.{handler.__qualname__}"
+        _handlers.setdefault(topic, {})[name] = handler
+        return handler
+
+    return register
+
+
+def unregister(topic: str, handler: Handler) -> None:
+    _handlers.get(topic, {}).pop(f"{handler.__module__}.{handler.__qualname__}", None)
+
+
+def set_kicker(kicker: Callable[[], None] | None) -> None:
+    """Called after a commit that wrote events, to wake the dispatcher (the job queue sets this)."""
+    global _kicker
+    _kicker = kicker
+
+
+def _kick() -> None:
+    if _kicker is not None:
+        try:
+            _kicker()
+        except Exception:  # the periodic sweep delivers it anyway
+            log.exception("could not wake the outbox dispatcher")
+
+
+def emit(session: Session, topic: str, payload: dict[str, Any]) -> OutboxEvent:
+    """Record an event in the caller's transaction; it leaves only if that transaction commits."""
+    event = OutboxEvent(topic=topic, payload=payload)
+    session.add(event)
+    after_commit(session, _kick)
+    return event
+
+
+def dispatch_pending(database: Database, *, limit: int = 100) -> int:
+    """Deliver up to `limit` due events; returns how many were fully delivered."""
+    with database.unit_of_work(read_only=True) as session:
+        ids = list(
+            session.scalars(
+                select(OutboxEvent.id)
+                .where(
+                    OutboxEvent.delivered_at.is_(None),
+                    OutboxEvent.dead_at.is_(None),
+                    OutboxEvent.available_at <= clock.now(),
+                )
+                .order_by(OutboxEvent.id)
+                .limit(limit)
+            )
+        )
+    delivered = 0
+    for event_id in ids:
+        if _deliver_one(database, event_id):
+            delivered += 1
+    return delivered
+
+
+def _deliver_one(database: Database, event_id: int) -> bool:
+    with database.unit_of_work() as session:
+        stmt = select(OutboxEvent).where(OutboxEvent.id == event_id)
+        if not database.is_sqlite:
+            stmt = stmt.with_for_update(skip_locked=True)
+        event = session.scalars(stmt).first()
+        if event is None or event.delivered_at is not None:
+            return False
+        done = set(session.scalars(select(OutboxDelivery.handler).where(OutboxDelivery.event_id == event_id)))
+        failed: str | None = None
+        for name, handler in _handlers.get(event.topic, {}).items():
+            if name in done:
+                continue
+            try:
+                with session.begin_nested():
+                    handler(session, event)
+                    session.add(OutboxDelivery(event_id=event_id, handler=name))
+            except Exception as exc:  # a failing handler must not block the others
+                log.exception("outbox handler %s failed on event %s", name, event_id)
+                failed = f"{name}: {exc}"[:2000]
+        event.attempts += 1
+        if failed is None:
+            event.delivered_at = clock.now()
+            event.last_error = None
+            return True
+        event.last_error = failed
+        if event.attempts >= MAX_ATTEMPTS:
+            event.dead_at = clock.now()
+        else:
+            event.available_at = clock.now() + timedelta(seconds=min(2**event.attempts, 3600))
+        return False

@@ -1,0 +1,106 @@
+"""Keyset pagination: opaque cursors over (sort value, id), stable under inserts.
+
+A cursor is base64url JSON {"s": sort key, "d": direction, "v": [value, id]}. A cursor that does
+not decode or belongs to another sort order is a 400, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from guanxi.kit.errors import BadRequest, FieldError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    limit: int = 50
+    cursor: str | None = None
+    sort: str = "created_at"
+    descending: bool = True
+
+
+def encode_cursor(sort: str, descending: bool, value: Any, row_id: str) -> str:
+    if isinstance(value, datetime):
+        value = {"dt": value.isoformat()}
+    raw = json.dumps({"s": sort, "d": "desc" if descending else "asc", "v": [value, row_id]})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _bad_cursor(reason: str) -> BadRequest:
+    return BadRequest(message=f"cursor: {reason}", errors=[FieldError("cursor", reason, "invalid_cursor")])
+
+
+def decode_cursor(cursor: str, sort: str, descending: bool) -> tuple[Any, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        value, row_id = data["v"]
+        cursor_sort, direction = data["s"], data["d"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
+        raise _bad_cursor("the cursor is not one this API issued") from None
+    if cursor_sort != sort or direction != ("desc" if descending else "asc"):
+        raise _bad_cursor("the cursor belongs to a different sort order")
+    if not isinstance(row_id, str):
+        raise _bad_cursor("the cursor is not one this API issued")
+    if isinstance(value, dict):
+        try:
+            value = datetime.fromisoformat(value["dt"])
+        except (KeyError, TypeError, ValueError):
+            raise _bad_cursor("the cursor is not one this API issued") from None
+    elif value is not None and not isinstance(value, str | int | float):
+        raise _bad_cursor("the cursor is not one this API issued")
+    return value, row_id
+
+
+def paginate(
+    stmt: Select[Any],
+    request: PageRequest,
+    sort_columns: dict[str, InstrumentedAttribute[Any]],
+    id_column: InstrumentedAttribute[Any],
+) -> tuple[Select[Any], int]:
+    """Apply keyset ordering and the cursor; returns the statement and the limit to fetch (+1)."""
+    if request.sort not in sort_columns:
+        allowed = ", ".join(sorted(sort_columns))
+        raise BadRequest(
+            message=f"sort: must be one of {allowed}",
+            errors=[FieldError("sort", f"must be one of {allowed}", "invalid_sort")],
+        )
+    column = sort_columns[request.sort]
+    if request.cursor:
+        value, row_id = decode_cursor(request.cursor, request.sort, request.descending)
+        if request.descending:
+            stmt = stmt.where(or_(column < value, and_(column == value, id_column < row_id)))
+        else:
+            stmt = stmt.where(or_(column > value, and_(column == value, id_column > row_id)))
+    if request.descending:
+        stmt = stmt.order_by(column.desc(), id_column.desc())
+    else:
+        stmt = stmt.order_by(column.asc(), id_column.asc())
+    return stmt.limit(request.limit + 1), request.limit
+
+
+def make_page(rows: Sequence[T], request: PageRequest, key: Any) -> Page[T]:
+    """Cut the extra row and build the next cursor from the last row kept."""
+    items = list(rows[: request.limit])
+    next_cursor = None
+    if len(rows) > request.limit and items:
+        value, row_id = key(items[-1])
+        next_cursor = encode_cursor(request.sort, request.descending, value, row_id)
+    return Page(items=items, next_cursor=next_cursor)

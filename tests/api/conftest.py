@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from guanxi.api.app import create_app
+from guanxi.kit.db import Database
+from tests.factories import headers_for
+
+
+@pytest.fixture
+def client(db: Database) -> Iterator[TestClient]:
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin_headers(db: Database, client: TestClient) -> dict[str, str]:
+    return headers_for(db, client, "admin")

@@ -1,0 +1,92 @@
+"""Test databases: SQLite by default, PostgreSQL when GUANXI_TEST_DATABASE_URL points at a server.
+
+Each pytest worker gets its own fresh database, migrated once with the real Alembic scripts;
+every test that touches the database starts from empty tables (they are cleared after each test).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Settings are read from the environment: fix them before guanxi is imported anywhere.
+_HOME = Path(tempfile.mkdtemp(prefix="guanxi-test-"))
+os.environ["GUANXI_HOME"] = str(_HOME)
+os.environ["GUANXI_SECRET_KEY"] = base64.b64encode(b"k" * 32).decode()
+os.environ["GUANXI_ARGON2_TIME_COST"] = "1"
+os.environ["GUANXI_ARGON2_MEMORY_KIB"] = "1024"
+os.environ.pop("GUANXI_DATABASE_URL", None)
+os.environ.pop("GUANXI_REDIS_URL", None)
+
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from guanxi.config import reset_settings  # noqa: E402
+from guanxi.kit.db import Database, set_database  # noqa: E402
+from guanxi.migrations import runner  # noqa: E402
+from guanxi.migrations.all_models import metadata  # noqa: E402
+
+PG_URL = os.environ.get("GUANXI_TEST_DATABASE_URL")
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def _admin_url(url: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/postgres"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    if not PG_URL:
+        yield f"sqlite:///{_HOME / f'test-{_worker()}.db'}"
+        return
+    name = f"guanxi_test_{uuid.uuid4().hex[:8]}_{_worker()}"
+    url = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    admin = create_engine(_admin_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{url.rpartition('/')[0]}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    os.environ["GUANXI_DATABASE_URL"] = database_url
+    reset_settings()
+    db = Database(database_url)
+    runner.upgrade(db.engine)
+    set_database(db)
+    yield db
+    set_database(None)
+
+
+def _clear(db: Database) -> None:
+    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if db.dialect == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
+
+
+@pytest.fixture
+def db(database: Database) -> Iterator[Database]:
+    """The test database, emptied after the test."""
+    set_database(database)
+    try:
+        yield database
+    finally:
+        _clear(database)

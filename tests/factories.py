@@ -1,0 +1,56 @@
+"""Keyword-only factories that go through the real services (so audit and rules apply)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from guanxi.auth import service as auth_service
+from guanxi.auth.models import StaffUser
+from guanxi.customers import service as customer_service
+from guanxi.customers.models import Customer
+from guanxi.customers.schemas import CustomerCreate
+from guanxi.kit.db import Database
+from guanxi.kit.principal import SYSTEM, Principal
+
+PASSWORD = "correct-horse-42"
+
+
+def create_staff(
+    session: Session,
+    *,
+    username: str,
+    role: str,
+    region: str | None = None,
+    team: str | None = None,
+    scope: str | None = None,
+    password: str = PASSWORD,
+) -> StaffUser:
+    return auth_service.create_user(
+        session, SYSTEM, username=username, password=password, role=role, region=region, team=team, scope=scope
+    )
+
+
+def create_customer(session: Session, *, name: str = "张伟", actor: Principal = SYSTEM, **fields: Any) -> Customer:
+    return customer_service.create_customer(session, actor, CustomerCreate(name=name, **fields))
+
+
+def staff_principal(db: Database, *, username: str, role: str, **kwargs: Any) -> Principal:
+    with db.unit_of_work() as session:
+        user = create_staff(session, username=username, role=role, **kwargs)
+        return auth_service.principal_for(user)
+
+
+def token_headers(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def headers_for(db: Database, client: TestClient, role: str, **kwargs: Any) -> dict[str, str]:
+    """Create a staff user with this role (username = role) and log in."""
+    with db.unit_of_work() as session:
+        create_staff(session, username=kwargs.pop("username", role), role=role, **kwargs)
+    return token_headers(client, kwargs.get("username", role))
