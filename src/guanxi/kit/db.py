@@ -38,11 +38,15 @@ class Database:
         return self.engine.dialect.name
 
     @contextmanager
-    def unit_of_work(self, *, read_only: bool = False) -> Iterator[Session]:
-        """One transaction: commit when the block ends normally, roll back on any exception."""
+    def unit_of_work(self, *, read_only: bool = False, lock_early: bool = True) -> Iterator[Session]:
+        """One transaction: commit when the block ends normally, roll back on any exception.
+
+        SQLite: a writer takes the write lock at BEGIN (`lock_early`) so two writers queue instead
+        of failing on lock upgrade. Mostly-reading work (API GETs, which may still append an audit
+        record) passes `lock_early=False` so readers never wait for each other.
+        """
         session = self.sessionmaker()
-        # SQLite: writers take the write lock at BEGIN so two writers never deadlock on upgrade.
-        session.connection(execution_options={"guanxi_write": not read_only})
+        session.connection(execution_options={"guanxi_write": lock_early and not read_only})
         if read_only and not self.is_sqlite:
             session.connection().exec_driver_sql("SET TRANSACTION READ ONLY")
         committed = False

@@ -14,9 +14,12 @@ from guanxi.kit.db import get_database
 from guanxi.kit.pagination import PageRequest
 
 
-def get_session() -> Iterator[Session]:
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_session(request: Request) -> Iterator[Session]:
     """One unit of work per request, committed before the response is sent."""
-    with get_database().unit_of_work() as session:
+    with get_database().unit_of_work(lock_early=request.method not in READ_METHODS) as session:
         yield session
 
 
