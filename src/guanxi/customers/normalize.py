@@ -122,6 +122,8 @@ def validate_name(value: str) -> str:
         raise InvalidValue("must be at most 100 characters")
     if not _NAME.fullmatch(text) or any(ch.isdigit() for ch in text) or "_" in text:
         raise InvalidValue("may contain only letters, spaces, the middle dot (·), apostrophes and hyphens")
+    if not any(ch.isalpha() for ch in text):  # "'", "-- ." and the like are punctuation, not a name
+        raise InvalidValue("must contain at least one letter")
     return text
 
 

@@ -34,7 +34,11 @@ class Money:
 
     def quantized(self) -> Money:
         exponent = Decimal(1).scaleb(-MINOR_UNITS[self.currency])
-        return Money(self.amount.quantize(exponent, rounding=ROUND_HALF_UP), self.currency)
+        try:
+            amount = self.amount.quantize(exponent, rounding=ROUND_HALF_UP)
+        except InvalidOperation as exc:  # more digits than the decimal context holds
+            raise ValueError(f"money amount out of range: {self.amount}") from exc
+        return Money(amount, self.currency)
 
     def _same(self, other: Money) -> None:
         if other.currency != self.currency:
@@ -49,6 +53,8 @@ class Money:
         return Money(self.amount - other.amount, self.currency)
 
     def __mul__(self, factor: int | Decimal) -> Money:
+        if isinstance(factor, float):  # the same rule as Money.of: no binary fractions in money
+            raise TypeError("multiply money by an int or Decimal, not float")
         return Money(self.amount * Decimal(factor), self.currency).quantized()
 
     def __lt__(self, other: Money) -> bool:

@@ -11,10 +11,10 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, TypeDecorator, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from guanxi.kit.errors import BadRequest, FieldError
@@ -69,6 +69,29 @@ def decode_cursor(cursor: str, sort: str, descending: bool) -> tuple[Any, str]:
     return value, row_id
 
 
+def _check_cursor_value(value: Any, column: InstrumentedAttribute[Any]) -> None:
+    """A decoded value must fit its column, or the query would fail in the database (a 500)."""
+    column_type = column.type
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    try:
+        expected = column_type.python_type
+    except NotImplementedError:  # a type without a Python equivalent: leave it to the database
+        return
+    fits = isinstance(value, expected) and not isinstance(value, bool)
+    if isinstance(value, str):
+        fits = fits and "\x00" not in value
+    elif isinstance(value, datetime):
+        try:
+            fits = fits and value.tzinfo is not None and value.astimezone(UTC) is not None
+        except OverflowError:
+            fits = False
+    elif isinstance(value, int):
+        fits = fits and -(2**63) <= value < 2**63
+    if not fits:
+        raise _bad_cursor("the cursor is not one this API issued")
+
+
 def paginate(
     stmt: Select[Any],
     request: PageRequest,
@@ -85,6 +108,8 @@ def paginate(
     column = sort_columns[request.sort]
     if request.cursor:
         value, row_id = decode_cursor(request.cursor, request.sort, request.descending)
+        _check_cursor_value(value, column)
+        _check_cursor_value(row_id, id_column)
         if request.descending:
             stmt = stmt.where(or_(column < value, and_(column == value, id_column < row_id)))
         else:
