@@ -1,0 +1,78 @@
+"""The staff console (NiceGUI), mounted on the same FastAPI app as the API.
+
+`register_pages` declares the routes; `mount_console` registers them and mounts NiceGUI at "/" of
+the given app. Pages call the same services as the API, so permissions, scopes, masking and audit
+are the same in both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from fastapi import FastAPI
+from nicegui import app as nicegui_app
+from nicegui import ui
+from nicegui.storage import Storage
+
+from guanxi.config import get_settings
+from guanxi.console.layout import install_theme
+from guanxi.console.pages import accounts, customer_detail, customer_form, customers, home, login
+from guanxi.console.session import LOGIN_PATH, tr
+from guanxi.kit.crypto import get_cipher
+
+log = logging.getLogger("guanxi.console")
+
+# (path, page function); more specific paths before the ones that would capture them.
+PAGES = (
+    (LOGIN_PATH, login.login_page),
+    ("/", home.home_page),
+    ("/customers", customers.customers_page),
+    ("/customers/new", customer_form.new_customer_page),
+    ("/customers/{customer_id}/edit", customer_form.edit_customer_page),
+    ("/customers/{customer_id}", customer_detail.customer_page),
+    ("/accounts", accounts.accounts_page),
+    ("/accounts/{account_id}", accounts.account_page),
+)
+
+
+def _page_failed(exc: Exception) -> None:
+    """A page that failed to build shows a plain message; the details go to the log only."""
+    log.error("console page failed", exc_info=exc)
+    with ui.column().classes("w-full items-center p-16 gap-4"):
+        ui.label(tr("error.page_failed")).classes("text-xl")
+        ui.link(tr("nav.home"), "/")
+
+
+def register_pages() -> None:
+    """Declare every console route (idempotent per NiceGUI app state)."""
+    for path, page in PAGES:
+        ui.page(path, title="guanxi")(page)
+    nicegui_app.on_page_exception(_page_failed)
+    install_theme()
+
+
+def _use_private_storage() -> None:
+    """Keep NiceGUI's server-side session files (they hold console tokens) in GUANXI_HOME, owner-only."""
+    if os.environ.get("NICEGUI_STORAGE_PATH"):
+        return
+    path = get_settings().ensure_home() / "console-sessions"
+    path.mkdir(mode=0o700, exist_ok=True)
+    Storage.path = path
+    nicegui_app.storage = Storage()
+
+
+def mount_console(app: FastAPI) -> None:
+    """Register the console pages and mount NiceGUI at "/" of `app` (the API stays under /api/v1)."""
+    _use_private_storage()
+    register_pages()
+    ui.run_with(
+        app,
+        mount_path="/",
+        storage_secret=get_cipher().app_secret,
+        title="guanxi",
+        language="zh-CN",
+        favicon="🤝",
+        show_welcome_message=False,
+        session_middleware_kwargs={"https_only": get_settings().cookie_secure, "same_site": "lax"},
+    )

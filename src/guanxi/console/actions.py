@@ -1,0 +1,154 @@
+"""Run one console action as one unit of work, turning every failure into a readable notice.
+
+Pages and handlers call services only through `perform`, so none of them repeats try/except:
+the principal is resolved from the session token inside the same transaction, domain errors become
+notices (or are handed back to a form that shows them next to its fields), a permission denial is
+audited in a separate unit of work, an expired session goes back to the login page, and anything
+unexpected is logged and shown as a generic message, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from nicegui import ui
+from sqlalchemy.orm import Session
+
+from guanxi.auth import service as auth_service
+from guanxi.console import session as console_session
+from guanxi.console.session import tr
+from guanxi.kit.db import get_database
+from guanxi.kit.errors import (
+    Conflict,
+    DomainError,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+)
+from guanxi.kit.i18n import catalog
+from guanxi.kit.principal import Principal
+from guanxi.privacy import audit
+
+log = logging.getLogger("guanxi.console")
+T = TypeVar("T")
+
+
+class UnexpectedError(DomainError):
+    """Stands in for an exception that is not a domain error (a bug), after it has been logged."""
+
+    status = 500
+    code = "unexpected"
+    title = "Unexpected error"
+
+
+@dataclass(frozen=True)
+class Result(Generic[T]):
+    value: T | None = None
+    error: DomainError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def perform(
+    fn: Callable[[Session, Principal], T],
+    *,
+    principal: Principal | None = None,
+    write: bool = True,
+    notify: bool = True,
+) -> Result[T]:
+    """Call `fn(session, principal)` in one unit of work.
+
+    `principal` is passed on a page load that has just resolved it; actions leave it out so the
+    token is checked again. `write=False` begins the transaction without taking SQLite's write lock
+    (reads that may still append an audit record). With `notify=False` domain errors are only
+    returned, for a form to place them next to its fields; denials are audited either way.
+    """
+    actor = principal
+    try:
+        with get_database().unit_of_work(lock_early=write) as session:
+            if actor is None:
+                token = console_session.raw_token()
+                if token is None:
+                    raise NotAuthenticated(message="not signed in")
+                actor = auth_service.principal_from_token(session, token, console_session.current_ip())
+            return Result(value=fn(session, actor))
+    except NotAuthenticated as exc:
+        console_session.forget_token()
+        ui.notify(tr("error.session_expired"), type="warning")
+        ui.navigate.to(console_session.LOGIN_PATH)
+        return Result(error=exc)
+    except PermissionDenied as exc:
+        if actor is not None:
+            audit_denial(actor, exc)
+        if notify:
+            notify_error(exc)
+        return Result(error=exc)
+    except DomainError as exc:
+        if notify:
+            notify_error(exc)
+        return Result(error=exc)
+    except Exception:
+        log.exception("console action failed")
+        error = UnexpectedError(message="unexpected error")
+        notify_error(error)
+        return Result(error=error)
+
+
+def audit_denial(actor: Principal, exc: PermissionDenied) -> None:
+    """Record the refusal in its own unit of work (the action's own transaction rolled back)."""
+    try:
+        with get_database().unit_of_work() as session:
+            audit.record(
+                session,
+                actor,
+                "permission.denied",
+                outcome="denied",
+                detail={
+                    "via": "console",
+                    "resource": str(exc.extra.get("resource", "")),
+                    "action": str(exc.extra.get("action", "")),
+                },
+            )
+    except Exception:  # the denial stands even if the audit write fails
+        log.exception("could not audit a permission denial")
+
+
+def error_text(error: DomainError) -> str:
+    """A readable sentence for a notice, in the session's language."""
+    if isinstance(error, PermissionDenied):
+        return tr("error.permission_denied")
+    if isinstance(error, NotFound):
+        return tr("error.not_found")
+    if isinstance(error, NotAuthenticated):
+        return tr("error.session_expired")
+    if isinstance(error, UnexpectedError):
+        return tr("error.unexpected")
+    if error.errors:
+        return "; ".join(f"{field_label(e.field)}: {field_message(e.field, e.code, e.message)}" for e in error.errors)
+    if isinstance(error, Conflict):
+        return tr("error.conflict", message=error.message)
+    return error.message
+
+
+def notify_error(error: DomainError) -> None:
+    ui.notify(error_text(error), type="negative", multi_line=True)
+
+
+def field_label(field_name: str) -> str:
+    return tr(f"field.{field_name}")
+
+
+def field_message(field_name: str, code: str, message: str) -> str:
+    """The service's message for a field, translated when the catalog knows the case."""
+    lang = console_session.language()
+    if lang != "en":
+        texts = catalog(lang)
+        for key in (f"error.{field_name}.{code}", f"error.{code}"):
+            if key in texts:
+                return texts[key]
+    return message

@@ -1,0 +1,135 @@
+"""The console session.
+
+Logging in issues a console token (only its hash is stored in the database); the raw token is kept
+in NiceGUI's user storage, which is keyed by the signed session cookie. Every page load and every
+action resolves the token to a Principal again, so an expired or revoked token takes effect at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+
+from nicegui import app, ui
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+
+from guanxi.auth import service as auth_service
+from guanxi.kit import clock
+from guanxi.kit.db import get_database
+from guanxi.kit.errors import NotAuthenticated
+from guanxi.kit.i18n import DEFAULT_LANGUAGE, LANGUAGES, normalize_language, t
+from guanxi.kit.principal import Principal
+from guanxi.kit.web import client_ip
+
+TOKEN_KEY = "token"
+LANGUAGE_KEY = "language"
+LOGIN_PATH = "/login"
+
+
+def language() -> str:
+    """The language of the current browser session (zh-CN unless chosen otherwise)."""
+    try:
+        value = app.storage.user.get(LANGUAGE_KEY)
+    except RuntimeError:  # outside a request (startup, background work)
+        value = None
+    return normalize_language(value) if value else DEFAULT_LANGUAGE
+
+
+def tr(key: str, **params: object) -> str:
+    """Translate a catalog key into the session's language."""
+    return t(key, language(), **params)
+
+
+def remember_language(value: str) -> None:
+    if value in LANGUAGES and app.storage.user.get(LANGUAGE_KEY) != value:
+        app.storage.user[LANGUAGE_KEY] = value
+
+
+def current_ip() -> str | None:
+    """Source address of the browser behind the current page or action."""
+    try:
+        request = ui.context.client.request
+    except RuntimeError:
+        return None
+    return client_ip(request) if request is not None else None
+
+
+def raw_token() -> str | None:
+    token = app.storage.user.get(TOKEN_KEY)
+    return token if isinstance(token, str) and token else None
+
+
+def forget_token() -> None:
+    app.storage.user.pop(TOKEN_KEY, None)
+
+
+def login_url(next_path: str | None) -> str:
+    if next_path and safe_next(next_path) != "/":
+        return f"{LOGIN_PATH}?next={quote(next_path, safe='/')}"
+    return LOGIN_PATH
+
+
+def safe_next(value: str | None) -> str:
+    """Only local paths are followed after login (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if value.startswith(LOGIN_PATH):
+        return "/"
+    return value
+
+
+def guard(request: Request) -> Principal | RedirectResponse:
+    """The signed-in principal for a page load, or a redirect to the login page."""
+    token = raw_token()
+    if token is None:
+        return RedirectResponse(login_url(request.url.path), status_code=303)
+    try:
+        with get_database().unit_of_work(lock_early=False) as session:
+            principal = auth_service.principal_from_token(session, token, client_ip(request))
+    except NotAuthenticated:
+        forget_token()
+        return RedirectResponse(login_url(request.url.path), status_code=303)
+    remember_language(principal.language)
+    return principal
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str | None
+    language: str | None
+    error: NotAuthenticated | None
+    locked_until: datetime | None = None
+
+
+def login(username: str, password: str, ip: str | None) -> LoginResult:
+    """Check the password and issue a console token, in one unit of work.
+
+    A refused login is committed too: the failure counter, the lockout and the audit record must
+    stay even though nobody is signed in.
+    """
+    with get_database().unit_of_work() as session:
+        outcome = auth_service.authenticate(session, username, password, ip)
+        if outcome.user is None:
+            error = outcome.error or NotAuthenticated(message="incorrect username or password")
+            locked = error.extra.get("locked_until")
+            return LoginResult(None, None, error, datetime.fromisoformat(locked) if locked else None)
+        raw, _ = auth_service.issue_token(session, outcome.user, kind="console", ip=ip)
+        return LoginResult(raw, outcome.user.language, None)
+
+
+def login_error_text(result: LoginResult, lang: str) -> str:
+    if result.locked_until is not None:
+        remaining = (clock.as_utc(result.locked_until) - clock.now()).total_seconds()
+        minutes = max(1, int(remaining // 60) + 1)
+        return t("login.locked", lang, minutes=minutes)
+    return t("login.failed", lang)
+
+
+def logout() -> None:
+    token = raw_token()
+    if token is not None:
+        with get_database().unit_of_work() as session:
+            auth_service.revoke_token(session, token)
+    forget_token()
