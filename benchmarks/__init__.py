@@ -1,0 +1,1 @@
+"""Benchmarks for guanxi, run with `python -m benchmarks` (see docs/benchmarks.md)."""

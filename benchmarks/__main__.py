@@ -1,0 +1,59 @@
+"""`python -m benchmarks`: run the benchmarks and print a table (JSON goes to benchmarks/results/)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from benchmarks import api
+
+
+def parse(argv: list[str]) -> api.Options:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--customers", type=int, default=100_000, help="demo customers to load (default 100000)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per endpoint (default 10)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each endpoint")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    parser.add_argument(
+        "--load-sizes",
+        default="5000",
+        help="also time demo loads of these sizes into scratch homes, comma-separated ('' for none)",
+    )
+    parser.add_argument("--database-url", default=None, help="PostgreSQL URL (an empty database) instead of SQLite")
+    parser.add_argument("--home", type=Path, default=None, help="GUANXI_HOME to use (reused if already loaded)")
+    parser.add_argument("--only", default="", help="comma-separated endpoint keys, e.g. livez,phone,lookup")
+    parser.add_argument(
+        "--client", choices=("raw", "httpx"), default="raw", help="load generator client (see benchmarks/loadgen.py)"
+    )
+    parser.add_argument(
+        "--whatif", action="store_true", help="also measure the API with the proposed fixes (benchmarks/whatif.py)"
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        help="before each endpoint, wait up to this many seconds for other processes to go idle",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    args = parser.parse_args(argv)
+    return api.Options(
+        customers=args.customers,
+        seconds=args.seconds,
+        warmup=args.warmup,
+        concurrency=args.concurrency,
+        database_url=args.database_url,
+        home=args.home,
+        keep=args.keep,
+        load_sizes=tuple(int(s) for s in args.load_sizes.split(",") if s.strip()),
+        workers=args.workers,
+        only=tuple(s.strip() for s in args.only.split(",") if s.strip()),
+        client=args.client,
+        whatif=args.whatif,
+        wait_quiet=args.wait_quiet,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(api.main(parse(sys.argv[1:])))
