@@ -108,7 +108,10 @@ def pydantic_field_errors(exc: ValidationError) -> list[FieldError]:
     errors: list[FieldError] = []
     for item in exc.errors():
         loc = item.get("loc") or ("form",)
-        key = f"error.pydantic.{item.get('type', '')}"
+        kind = item.get("type", "")
+        if item.get("input") is None and kind in ("string_type", "date_type", "missing"):
+            kind = "missing"  # an empty required field
+        key = f"error.pydantic.{kind}"
         text = tr(key, **(item.get("ctx") or {}))
         errors.append(FieldError(str(loc[0]), str(item.get("msg", "")) if text == key else text, "input"))
     return errors

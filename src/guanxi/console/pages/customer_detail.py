@@ -86,12 +86,14 @@ def action_label(action: str) -> str:
 
 
 def fields_label(fields: list[str]) -> str:
-    labels = []
+    labels: list[str] = []
     for name in fields:
         key = f"field.{name}"
         text = tr(key)
-        labels.append(name if text == key else text)
-    return "、".join(labels) if labels else EMPTY
+        label = name if text == key else text
+        if label not in labels:  # "phone" and "identity.phone" read the same
+            labels.append(label)
+    return tr("common.separator").join(labels) if labels else EMPTY
 
 
 class CustomerPage:
@@ -288,8 +290,7 @@ class CustomerPage:
                 {
                     "id": i,
                     "when": local_time(entry.occurred_at),
-                    "action": action_label(entry.action)
-                    + ("" if entry.outcome == "ok" else f" ({entry.outcome})"),
+                    "action": action_label(entry.action) + ("" if entry.outcome == "ok" else f" ({entry.outcome})"),
                     "fields": fields_label(entry.fields),
                     "actor": entry.actor,
                 }

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+from sqlalchemy import select, update
+
+from guanxi.auth.models import AuthToken, StaffUser
+from guanxi.kit import clock
+from guanxi.kit.db import Database
+from tests.console.conftest import MAIN_FILE, login
+from tests.factories import create_customer, create_staff
+
+pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
+
+
+async def test_locked_account_says_when_to_try_again(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        user = create_staff(session, username="wang", role="service")
+        user.locked_until = clock.now() + timedelta(minutes=10)
+    await console.open("/login")
+    console.find(marker="username").type("wang")
+    console.find(marker="password").type("correct-horse-42")
+    console.find(marker="login").click()
+    await console.should_see("账号已锁定，请 10 分钟后再试", retries=30)
+    await console.should_not_see(marker="current-user")
+
+
+async def test_empty_form_asks_for_both_fields(db: Database, console: User) -> None:
+    await console.open("/login")
+    console.find(marker="login").click()
+    await console.should_see("请输入用户名和密码")
+
+
+async def test_pages_need_a_session_and_return_after_login(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="wang", role="service")
+        customer = create_customer(session, name="张伟")
+    await console.open(f"/customers/{customer.id}")
+    await console.should_see(marker="login")
+    console.find(marker="username").type("wang")
+    console.find(marker="password").type("correct-horse-42")
+    console.find(marker="login").click()
+    await console.should_see(marker="customer-name", retries=30)
+
+
+async def test_revoked_token_ends_the_session(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="wang", role="service")
+    await login(console, "wang")
+    with db.unit_of_work() as session:
+        session.execute(update(AuthToken).values(revoked_at=clock.now()))
+    await console.open("/customers")
+    await console.should_see(marker="login")
+    await console.should_not_see(marker="current-user")
+
+
+async def test_revocation_also_stops_actions_on_an_open_page(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="wang", role="service")
+        customer = create_customer(session, name="张伟")
+    await login(console, "wang")
+    await console.open(f"/customers/{customer.id}")
+    with db.unit_of_work() as session:
+        session.execute(update(AuthToken).values(revoked_at=clock.now()))
+    console.find(marker="note-input").type("不应保存")
+    console.find(marker="add-note").click()
+    await console.should_see("登录已过期", retries=30)
+    await console.should_see(marker="login", retries=30)
+
+
+async def test_logout_revokes_the_token(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="wang", role="service")
+    await login(console, "wang")
+    console.find(marker="logout").click()
+    await console.should_see(marker="login", retries=30)
+    with db.unit_of_work(read_only=True) as session:
+        assert session.scalars(select(AuthToken.revoked_at)).one() is not None
+    await console.open("/")
+    await console.should_see(marker="login")
+
+
+async def test_language_switch_is_kept_on_the_staff_record(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="wang", role="service")
+    await login(console, "wang")
+    await console.should_see("客户总数")
+    (toggle,) = console.find(marker="language").elements
+    assert isinstance(toggle, ui.toggle)
+    with console:
+        toggle.value = "en"  # the simulated user cannot click a toggle's buttons
+    await console.should_see("Customers", retries=30)
+    await console.should_see("Log out")
+    with db.unit_of_work(read_only=True) as session:
+        assert session.scalar(select(StaffUser.language).where(StaffUser.username == "wang")) == "en"
