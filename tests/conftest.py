@@ -31,6 +31,8 @@ from guanxi.kit.db import Database, set_database  # noqa: E402
 from guanxi.migrations import runner  # noqa: E402
 from guanxi.migrations.all_models import metadata  # noqa: E402
 
+pytest_plugins = ["nicegui.testing.user_plugin"]
+
 PG_URL = os.environ.get("GUANXI_TEST_DATABASE_URL")
 
 
