@@ -242,7 +242,7 @@ class CustomerPage:
                 self.note_input = ui.textarea(tr("customer.new_note")).props("outlined dense autogrow")
                 self.note_input.classes("w-full").mark("note-input")
                 with ui.row().classes("w-full justify-end"):
-                    ui.button(tr("customer.add_note"), on_click=self.add_note).props("unelevated no-caps dense").mark(
+                    ui.button(tr("customer.add_note"), on_click=self.add_note).props("unelevated no-caps").mark(
                         "add-note"
                     )
             self.note_box = ui.column().classes("w-full gap-2")

@@ -63,10 +63,6 @@ def home_page(request: Request) -> Response | None:
                 box.classes("flex-1 min-w-64")
                 if stats.by_region:
                     ui.echart(bar_chart(stats.by_region, horizontal=True)).classes("w-full h-72").mark("region-chart")
-                    for region, count in stats.by_region:
-                        with ui.row().classes("w-full justify-between text-sm"):
-                            ui.label(region)
-                            ui.label(f"{count:,}")
                 else:
                     ui.label(tr("home.no_regions")).classes("text-sm text-slate-500")
     return None
