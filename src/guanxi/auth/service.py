@@ -27,6 +27,7 @@ from guanxi.kit.errors import (
     ValidationFailed,
 )
 from guanxi.kit.principal import Principal
+from guanxi.kit.text import NUL
 from guanxi.privacy import audit
 
 API_KEY_PREFIX = "gx_"
@@ -139,8 +140,9 @@ def authenticate(session: Session, username: str, password: str, ip: str | None)
     """Check a password. Failures are counted and audited and must be committed by the caller
     even though the login is refused, so the outcome is returned rather than raised."""
     settings = get_settings()
-    normalized = username.strip().lower()
-    user = session.scalar(select(StaffUser).where(StaffUser.username == normalized))
+    # A name holding NUL cannot exist (nor be stored in the audit record on PostgreSQL).
+    normalized = username.strip().lower().replace(NUL, "")
+    user = None if NUL in username else session.scalar(select(StaffUser).where(StaffUser.username == normalized))
     anonymous = Principal(id="anonymous", name=normalized[:100], role="none", kind="anonymous", ip=ip)
     refused = NotAuthenticated(message="incorrect username or password")
     if user is None or not user.is_active:

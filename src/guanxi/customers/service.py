@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, or_, select
@@ -352,6 +352,20 @@ def _query_clause(q: str) -> Any:
     return or_(*clauses) if clauses else Customer.id.is_(None)
 
 
+def _utc_bound(errors: list[FieldError], field_name: str, value: datetime | None) -> datetime | None:
+    """A time bound must name its zone and be representable in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        errors.append(FieldError(field_name, "needs a time zone offset (e.g. +08:00 or Z)", "naive_datetime"))
+        return None
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        errors.append(FieldError(field_name, "is out of range", "out_of_range"))
+        return None
+
+
 def _filtered(actor: Principal, flt: CustomerFilter) -> Any:
     stmt = repository.customers(actor)
     errors: list[FieldError] = []
@@ -365,6 +379,8 @@ def _filtered(actor: Principal, flt: CustomerFilter) -> Any:
         email = _check(errors, "email", normalize_email, flt.email)
         if email:
             stmt = stmt.where(_identity_match("email", identity_store.blind_index("email", "", email)))
+    created_from = _utc_bound(errors, "created_from", flt.created_from)
+    created_to = _utc_bound(errors, "created_to", flt.created_to)
     _raise_if(errors)
     if flt.member_no:
         stmt = stmt.where(Customer.member_no == flt.member_no.strip().upper())
@@ -374,10 +390,10 @@ def _filtered(actor: Principal, flt: CustomerFilter) -> Any:
             stmt = stmt.where(getattr(Customer, attr) == value)
     if flt.tag:
         stmt = stmt.where(Customer.id.in_(select(CustomerTag.customer_id).where(CustomerTag.tag == flt.tag)))
-    if flt.created_from:
-        stmt = stmt.where(Customer.created_at >= flt.created_from)
-    if flt.created_to:
-        stmt = stmt.where(Customer.created_at < flt.created_to)
+    if created_from:
+        stmt = stmt.where(Customer.created_at >= created_from)
+    if created_to:
+        stmt = stmt.where(Customer.created_at < created_to)
     return stmt
 
 
