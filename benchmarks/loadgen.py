@@ -47,6 +47,17 @@ class RawConnection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def get(self, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        reused = self.writer is not None
+        try:
+            return await self._get(path, headers)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            # The server closed an idle keep-alive connection: reconnect once and resend.
+            await self.close()
+            if not reused:
+                raise
+            return await self._get(path, headers)
+
+    async def _get(self, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
         if self.writer is None or self.reader is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
