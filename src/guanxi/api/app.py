@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -20,7 +21,7 @@ from guanxi.config import get_settings
 from guanxi.customers.api import accounts_router
 from guanxi.customers.api import router as customers_router
 from guanxi.kit.db import get_database
-from guanxi.kit.web import DbSession
+from guanxi.kit.web import DbSession, storable_parameters
 from guanxi.privacy.models import AuditRecord
 
 DESCRIPTION = """
@@ -69,6 +70,15 @@ def _audit_router() -> APIRouter:
     return router
 
 
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Methods the documented API offers at this concrete path (empty if the path is unknown)."""
+    for template, operations in app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            return sorted(method.upper() for method in operations)
+    return []
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPI(
@@ -95,7 +105,7 @@ def create_app() -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(storable_parameters)])
     api.include_router(auth_router)
     api.include_router(customers_router)
     api.include_router(accounts_router)
@@ -103,6 +113,16 @@ def create_app() -> FastAPI:
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def unknown_api_path(path: str, request: Request) -> JSONResponse:
+        allowed = _allowed_methods(app, request.url.path)
+        if allowed:  # the path exists, the method does not: 405 with Allow, as HTTP says
+            return problems.problem(
+                405,
+                "method_not_allowed",
+                "Method not allowed",
+                f"{request.method} is not allowed here; use {', '.join(allowed)}",
+                instance=request.url.path,
+                headers={"Allow": ", ".join(allowed)},
+            )
         return problems.problem(
             404, "not_found", "Not found", f"no API endpoint at /api/v1/{path}", instance=request.url.path
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -40,19 +41,31 @@ class BodyLimitMiddleware:
                 await self._reject(send)
                 return
         received = 0
+        too_large = False
+        started = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    too_large = True
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLarge:
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            # The app may turn the aborted read into its own error response: the 413 replaces it.
+            if too_large:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, limited_receive, guarded_send)
+        if too_large and not started:
             await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
@@ -82,6 +95,24 @@ class _TooLarge(Exception):
     pass
 
 
+def _route_template(route: Any, path: str) -> str:
+    """The matched route's full path template, e.g. /api/v1/customers/{customer_id}.
+
+    The route object may carry only its own part of the template (a router included with a prefix
+    keeps the prefix outside the route), so the prefix is taken from the concrete path.
+    """
+    template = getattr(route, "path", None)
+    regex = getattr(route, "path_regex", None)
+    if not template:
+        return "unmatched"
+    if regex is None or regex.match(path):
+        return str(template)
+    for index, char in enumerate(path):
+        if char == "/" and index and regex.match(path[index:]):
+            return path[:index] + str(template)
+    return str(template)
+
+
 class MetricsMiddleware:
     """Count and time API requests by route template (not raw path, to keep labels bounded)."""
 
@@ -104,8 +135,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            route: Any = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = _route_template(scope.get("route"), path)
             method = scope.get("method", "GET")
             REQUESTS.labels(method, template, str(status["code"])).inc()
             LATENCY.labels(method, template).observe(time.perf_counter() - started)

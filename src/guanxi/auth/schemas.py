@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from guanxi.kit.text import StorableInput
+
 
 class TokenResponse(BaseModel):
     access_token: str
@@ -27,7 +29,7 @@ class StaffUserOut(BaseModel):
     is_active: bool
 
 
-class StaffUserCreate(BaseModel):
+class StaffUserCreate(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -39,7 +41,7 @@ class StaffUserCreate(BaseModel):
     scope: str | None = Field(default=None, max_length=10)
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)

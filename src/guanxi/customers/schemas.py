@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from guanxi.kit.text import StorableInput
+
 Gender = Literal["male", "female", "unknown"]
 IncomeBand = Literal["lt5k", "5k_10k", "10k_20k", "20k_50k", "gt50k"]
 Channel = Literal["sms", "wechat", "email", "phone", "app", "none"]
@@ -42,7 +44,7 @@ SOURCE_CHANNELS: tuple[str, ...] = (
 )
 
 
-class _Input(BaseModel):
+class _Input(StorableInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from guanxi.config import get_settings
 from guanxi.kit.db import get_database
+from guanxi.kit.errors import FieldError, ValidationFailed
 from guanxi.kit.pagination import PageRequest
-
+from guanxi.kit.text import NUL, NUL_MESSAGE
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -24,6 +25,14 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def storable_parameters(request: Request) -> None:
+    """Refuse path and query parameters that no database can store (a NUL character)."""
+    params = [*request.path_params.items(), *request.query_params.multi_items()]
+    errors = [FieldError(name, NUL_MESSAGE, "invalid_character") for name, value in params if NUL in str(value)]
+    if errors:
+        raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
 
 
 def client_ip(request: Request) -> str | None:
