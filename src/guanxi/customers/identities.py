@@ -50,6 +50,16 @@ def identities_from_create(data: CustomerCreate) -> list[tuple[str, IdentityIn]]
     return items
 
 
+def _request_field(label: str, part: str) -> str:
+    """Where an error belongs in the request: `phone` for a shorthand field, `identities[0].value`
+    for an item of the list, plain `value` / `namespace` when the identity is the whole body (label "")."""
+    if not label:
+        return part
+    if label.startswith("identities"):
+        return f"{label}.{part}"
+    return label
+
+
 def normalize_all(items: list[tuple[str, IdentityIn]], errors: list[FieldError]) -> list[NormalizedIdentity]:
     region = get_settings().default_region_code
     result: list[NormalizedIdentity] = []
@@ -60,7 +70,7 @@ def normalize_all(items: list[tuple[str, IdentityIn]], errors: list[FieldError])
         if kind in NAMESPACED_KINDS and not namespace:
             errors.append(
                 FieldError(
-                    f"{label}.namespace" if label.startswith("identities") else label,
+                    _request_field(label, "namespace"),
                     f"a {kind.value} needs a namespace (app id or source system)",
                     "required",
                 )
@@ -71,14 +81,13 @@ def normalize_all(items: list[tuple[str, IdentityIn]], errors: list[FieldError])
         try:
             value = normalize_identity(kind, item.value, region)
         except InvalidValue as exc:
-            target = f"{label}.value" if label.startswith("identities") else label
-            errors.append(FieldError(target, str(exc), f"invalid_{kind.value}"))
+            errors.append(FieldError(_request_field(label, "value"), str(exc), f"invalid_{kind.value}"))
             continue
         key = (kind.value, namespace, value)
         if key in seen:
             continue
         seen.add(key)
-        result.append(NormalizedIdentity(label, kind, namespace, value, item.verified))
+        result.append(NormalizedIdentity(_request_field(label, "value"), kind, namespace, value, item.verified))
     return result
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -470,7 +471,7 @@ def add_identity(session: Session, actor: Principal, customer_id: str, item: Ide
     require(actor, "customers", "update")
     customer = _scoped_get(session, actor, customer_id)
     errors: list[FieldError] = []
-    normalized = identity_store.normalize_all([(item.kind, item)], errors)
+    normalized = identity_store.normalize_all([("", item)], errors)
     _raise_if(errors)
     ident = normalized[0]
     existing = repository.identity_by_index(session, ident.kind.value, ident.namespace, ident.index)
@@ -520,9 +521,13 @@ def find_by_identity(
     """Resolve a customer from any identity (POS, app, WeChat), within the caller's scope."""
     require(actor, "customers", "read")
     errors: list[FieldError] = []
-    normalized = identity_store.normalize_all(
-        [("value", IdentityIn(kind=kind.value, value=value, namespace=namespace))], errors
-    )
+    try:
+        item = IdentityIn(kind=kind.value, value=value, namespace=namespace)
+    except PydanticValidationError as exc:  # blank, too long: the caller's input, not a crash
+        errors = [FieldError(str(e["loc"][0]), e["msg"], e["type"]) for e in exc.errors()]
+        _raise_if(errors)
+        raise
+    normalized = identity_store.normalize_all([("", item)], errors)
     _raise_if(errors)
     ident = normalized[0]
     return session.scalar(
