@@ -8,6 +8,7 @@ from nicegui.testing import User
 from sqlalchemy import select, update
 
 from guanxi.auth.models import AuthToken, StaffUser
+from guanxi.console.session import safe_next
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from tests.console.conftest import MAIN_FILE, login
@@ -96,3 +97,24 @@ async def test_language_switch_is_kept_on_the_staff_record(db: Database, console
     await console.should_see("Log out")
     with db.unit_of_work(read_only=True) as session:
         assert session.scalar(select(StaffUser.language).where(StaffUser.username == "wang")) == "en"
+
+
+async def test_search_in_the_address_survives_the_login_redirect(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="wang", role="service")
+        create_customer(session, name="张伟")
+        create_customer(session, name="李娜")
+    await console.open("/customers?q=zw")
+    console.find(marker="username").type("wang")
+    console.find(marker="password").type("correct-horse-42")
+    console.find(marker="login").click()
+    await console.should_see(marker="customer-table", retries=30)
+    (table,) = console.find(marker="customer-table").elements
+    assert isinstance(table, ui.table)
+    assert [r["name"] for r in table.rows] == ["张伟"]
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/login?next=/"])
+def test_only_local_paths_are_followed_after_login(target: str) -> None:
+    assert safe_next(target) == "/"
+    assert safe_next("/customers?q=zw") == "/customers?q=zw"

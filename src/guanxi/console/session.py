@@ -67,7 +67,7 @@ def forget_token() -> None:
 
 def login_url(next_path: str | None) -> str:
     if next_path and safe_next(next_path) != "/":
-        return f"{LOGIN_PATH}?next={quote(next_path, safe='/')}"
+        return f"{LOGIN_PATH}?next={quote(next_path, safe='/')}"  # the query string is encoded too
     return LOGIN_PATH
 
 
@@ -82,15 +82,16 @@ def safe_next(value: str | None) -> str:
 
 def guard(request: Request) -> Principal | RedirectResponse:
     """The signed-in principal for a page load, or a redirect to the login page."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     token = raw_token()
     if token is None:
-        return RedirectResponse(login_url(request.url.path), status_code=303)
+        return RedirectResponse(login_url(here), status_code=303)
     try:
         with get_database().unit_of_work(lock_early=False) as session:
             principal = auth_service.principal_from_token(session, token, client_ip(request))
     except NotAuthenticated:
         forget_token()
-        return RedirectResponse(login_url(request.url.path), status_code=303)
+        return RedirectResponse(login_url(here), status_code=303)
     remember_language(principal.language)
     return principal
 
