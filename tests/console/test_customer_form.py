@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from guanxi.customers.models import Customer
 from guanxi.kit.db import Database
+from guanxi.privacy.models import AuditRecord
 from tests.console.conftest import MAIN_FILE, login
 from tests.factories import create_customer, create_staff
 
@@ -130,3 +131,18 @@ async def test_edit_sends_only_changes_and_keeps_a_masked_address(db: Database, 
     (table,) = console.find(marker="history-table").elements
     assert isinstance(table, ui.table)
     assert (table.rows[0]["action"], table.rows[0]["fields"]) == ("修改资料", "城市")
+
+
+async def test_saving_outside_ones_region_is_refused_with_a_scope_message(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="east", role="manager", region="华东")
+    await login(console, "east")
+    await console.open("/customers/new")
+    console.find(marker="field-name").type("王芳")
+    console.find(marker="field-region").type("华北")
+    console.find(marker="save").click()
+    await console.should_see("超出您的管辖范围")
+    assert _customers(db) == 0
+    with db.unit_of_work(read_only=True) as session:
+        denied = session.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied")).one()
+        assert denied.detail == {"via": "console", "resource": "customers", "action": "scope"}

@@ -121,6 +121,8 @@ def audit_denial(actor: Principal, exc: PermissionDenied) -> None:
 def error_text(error: DomainError) -> str:
     """A readable sentence for a notice, in the session's language."""
     if isinstance(error, PermissionDenied):
+        if error.extra.get("action") == "scope":
+            return tr("error.out_of_scope")
         return tr("error.permission_denied")
     if isinstance(error, NotFound):
         return tr("error.not_found")

@@ -72,6 +72,7 @@ class CustomerList:
             with self.search.add_slot("prepend"):
                 ui.icon("search")
             self.search.on("keydown.enter", self.reset)
+            self.search.on("clear", self.reset)
             ui.button(tr("customers.search"), on_click=self.reset).props("unelevated no-caps").mark("search-button")
         with ui.row().classes("w-full items-center gap-2"):
             self.city = self._text_filter("city")
@@ -80,9 +81,9 @@ class CustomerList:
             self.source = self._select_filter("source_channel", options("source", SOURCE_CHANNELS))
             self.tag = self._select_filter("tag", {})
             ui.space()
-            self.sort = ui.select({s: tr(f"customers.sort.{s}") for s in SORTS}, value="created_at")
-            self.sort.props(f'outlined dense options-dense label="{tr("customers.sort")}"').classes("w-36").mark("sort")
-            self.sort.on_value_change(self.reset)
+            sorts = {s: tr(f"customers.sort.{s}") for s in SORTS}
+            self.sort = ui.select(sorts, label=tr("customers.sort"), value="created_at", on_change=self.reset)
+            self.sort.props("outlined dense options-dense").classes("w-36").mark("sort")
             self.order = ui.toggle({"desc": tr("customers.desc"), "asc": tr("customers.asc")}, value="desc")
             self.order.props("dense no-caps").mark("order").on_value_change(self.reset)
         self.summary = ui.label("").classes("text-sm text-slate-600").mark("customer-count")
