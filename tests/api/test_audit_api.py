@@ -1,0 +1,70 @@
+"""GET /api/v1/audit: who may read the trail, its filters, and that it holds no personal values."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from guanxi.kit.db import Database
+from tests.api.helpers import assert_problem, audit_records
+from tests.factories import headers_for
+
+AUDIT = "/api/v1/audit"
+
+
+@pytest.fixture
+def customer_id(client: TestClient, admin_headers: dict[str, str]) -> str:
+    created = client.post(
+        "/api/v1/customers", json={"name": "张伟", "phone": "13800138000", "email": "zw@qq.com"}, headers=admin_headers
+    ).json()
+    client.patch(f"/api/v1/customers/{created['id']}", json={"city": "上海市"}, headers=admin_headers)
+    return str(created["id"])
+
+
+def test_admin_reads_newest_first(
+    client: TestClient, admin_headers: dict[str, str], db: Database, customer_id: str
+) -> None:
+    response = client.get(AUDIT, headers=admin_headers)
+    assert response.status_code == 200
+    entries = response.json()
+    seqs = [e["seq"] for e in entries]
+    assert seqs == sorted(seqs, reverse=True)
+    assert seqs == [r.seq for r in reversed(audit_records(db))]
+    assert set(entries[0]) == {
+        "seq",
+        "occurred_at",
+        "actor_id",
+        "actor_name",
+        "actor_role",
+        "action",
+        "outcome",
+        "entity_type",
+        "entity_id",
+        "fields",
+        "ip",
+    }
+    assert entries[0]["ip"] == "testclient"
+    for secret in ("13800138000", "zw@qq.com", "上海市"):
+        assert secret not in response.text
+
+
+def test_filters(client: TestClient, admin_headers: dict[str, str], customer_id: str) -> None:
+    updates = client.get(AUDIT, params={"action": "customer.update"}, headers=admin_headers).json()
+    assert [(e["action"], e["entity_id"], e["fields"]) for e in updates] == [("customer.update", customer_id, ["city"])]
+    for_customer = client.get(AUDIT, params={"entity_id": customer_id}, headers=admin_headers).json()
+    assert {e["entity_id"] for e in for_customer} == {customer_id}
+    assert "customer.create" in [e["action"] for e in for_customer]
+    limited = client.get(AUDIT, params={"limit": 2}, headers=admin_headers).json()
+    assert len(limited) == 2
+    assert_problem(client.get(AUDIT, params={"limit": 0}, headers=admin_headers), 422, "validation_failed", ["limit"])
+    assert_problem(client.get(AUDIT, params={"limit": 501}, headers=admin_headers), 422, "validation_failed", ["limit"])
+
+
+@pytest.mark.parametrize(("role", "status"), [("auditor", 200), ("manager", 200), ("service", 403), ("analyst", 403)])
+def test_who_reads_the_trail(client: TestClient, db: Database, customer_id: str, role: str, status: int) -> None:
+    headers = headers_for(db, client, role, region="华东" if role == "manager" else None)
+    response = client.get(AUDIT, headers=headers)
+    assert response.status_code == status
+    if status == 403:
+        assert_problem(response, 403, "permission_denied")
+        assert audit_records(db)[-1].action == "permission.denied"
