@@ -6,16 +6,23 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from guanxi.auth.service import require
+from guanxi.customers import repository
 from guanxi.customers import service as customers
-from guanxi.customers.models import CustomerNote, CustomerTag
+from guanxi.customers.models import Customer, CustomerNote, CustomerTag
 from guanxi.kit import outbox
-from guanxi.kit.errors import NotFound
+from guanxi.kit.errors import NotFound, field_error
 from guanxi.kit.principal import Principal
 from guanxi.privacy import audit
+
+NOTE_MAX = 5000
+TAG_MAX = 40
 
 
 def add_note(session: Session, actor: Principal, customer_id: str, body: str) -> CustomerNote:
     require(actor, "notes", "create")
+    body = body.strip()
+    if not body or len(body) > NOTE_MAX:
+        raise field_error("body", f"must be 1 to {NOTE_MAX} characters", "invalid_length")
     customer = customers.get_customer(session, actor, customer_id)
     note = CustomerNote(customer_id=customer.id, author_id=actor.id, author_name=actor.name, body=body)
     session.add(note)
@@ -55,8 +62,10 @@ def list_tags(session: Session, actor: Principal, customer_id: str) -> list[str]
 
 def add_tag(session: Session, actor: Principal, customer_id: str, tag: str) -> list[str]:
     require(actor, "tags", "create")
-    customer = customers.get_customer(session, actor, customer_id)
     tag = tag.strip()
+    if not tag or len(tag) > TAG_MAX:
+        raise field_error("tag", f"must be 1 to {TAG_MAX} characters", "invalid_length")
+    customer = customers.get_customer(session, actor, customer_id)
     if session.get(CustomerTag, (customer.id, tag)) is None:
         session.add(CustomerTag(customer_id=customer.id, tag=tag, created_by=actor.id))
         session.flush()
@@ -95,8 +104,10 @@ def remove_tag(session: Session, actor: Principal, customer_id: str, tag: str) -
 
 def popular_tags(session: Session, actor: Principal, *, limit: int = 50) -> list[str]:
     require(actor, "tags", "read")
+    in_scope = repository.customers(actor).with_only_columns(Customer.id)
     rows = session.execute(
         select(CustomerTag.tag, func.count())
+        .where(CustomerTag.customer_id.in_(in_scope))
         .group_by(CustomerTag.tag)
         .order_by(func.count().desc(), CustomerTag.tag)
         .limit(limit)
