@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from guanxi.api.app import create_app
@@ -21,9 +22,15 @@ def db(database: Database) -> Iterator[Database]:
         clear_tables(database)
 
 
+@pytest.fixture(scope="session")
+def app() -> FastAPI:
+    """One application per worker: it holds no per-test state (the database is process-wide)."""
+    return create_app()
+
+
 @pytest.fixture
-def client(db: Database) -> Iterator[TestClient]:
-    with TestClient(create_app()) as test_client:
+def client(db: Database, app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
         yield test_client
 
 

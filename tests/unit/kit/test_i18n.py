@@ -34,4 +34,3 @@ def test_t_translates_and_never_crashes() -> None:
     assert t(key, "zh-CN") == catalog("zh-CN")[key]
     assert t("no.such.key", "zh-CN") == "no.such.key"
     assert t("no.such.key", "en", name="x") == "no.such.key"
-
