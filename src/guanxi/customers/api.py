@@ -192,7 +192,8 @@ def add_tag(customer_id: CustomerId, body: TagIn, session: DbSession, principal:
     return notes.add_tag(session, principal, customer_id, body.tag)
 
 
-@router.delete("/customers/{customer_id}/tags/{tag}", response_model=list[str])
+# `path` so a tag holding "/" (allowed when adding) can be removed too.
+@router.delete("/customers/{customer_id}/tags/{tag:path}", response_model=list[str])
 def remove_tag(
     customer_id: CustomerId, tag: Annotated[str, Path(max_length=40)], session: DbSession, principal: CurrentPrincipal
 ) -> list[str]:

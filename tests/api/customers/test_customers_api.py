@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -239,9 +240,14 @@ def test_tags(client: TestClient, admin_headers: dict[str, str], db: Database, c
     assert removed.status_code == 200
     assert removed.json() == ["新客", "生日月"]
     assert_problem(client.delete(f"{url}/vip", headers=admin_headers), 404, "not_found")
+    tags = client.post(url, json={"tag": "渠道/天猫 100%"}, headers=admin_headers).json()
+    assert sorted(tags) == sorted(["新客", "渠道/天猫 100%", "生日月"])
+    removed = client.delete(f"{url}/{quote('渠道/天猫 100%', safe='')}", headers=admin_headers)
+    assert removed.status_code == 200
+    assert removed.json() == ["新客", "生日月"]
     with db.unit_of_work(read_only=True) as session:
         topics = list(session.scalars(select(OutboxEvent.topic).order_by(OutboxEvent.id)))
-    assert topics == ["customer.created", "customer.tagged"]
+    assert topics == ["customer.created", "customer.tagged", "customer.tagged"]
 
 
 def test_history(client: TestClient, admin_headers: dict[str, str], customer: dict[str, Any]) -> None:
