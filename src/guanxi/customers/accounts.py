@@ -44,6 +44,8 @@ def _validated(session: Session, values: dict[str, Any], *, account_id: str | No
             values["team"] = get_user(session, values["owner_id"]).team
         except NotFound:
             errors.append(FieldError("owner_id", "no staff user has this id", "unknown_owner"))
+    elif "owner_id" in values:  # no owner, no team: the team scope follows the owner
+        values["team"] = None
     if errors:
         raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
     if values.get("uscc"):
