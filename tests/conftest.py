@@ -74,14 +74,12 @@ def database(database_url: str) -> Iterator[Database]:
     set_database(None)
 
 
-def _clear(db: Database) -> None:
-    tables = [t.name for t in reversed(metadata.sorted_tables)]
+def clear_tables(db: Database) -> None:
+    """Empty every table. DELETE, not TRUNCATE: on PostgreSQL a TRUNCATE of every table costs
+    0.2-0.8 s per test, a DELETE of the few rows a test writes a few milliseconds."""
     with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f'DELETE FROM "{table}"'))
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(text(f'DELETE FROM "{table.name}"'))
 
 
 @pytest.fixture
@@ -91,4 +89,4 @@ def db(database: Database) -> Iterator[Database]:
     try:
         yield database
     finally:
-        _clear(database)
+        clear_tables(database)

@@ -51,6 +51,7 @@ def token_headers(client: TestClient, username: str, password: str = PASSWORD) -
 
 def headers_for(db: Database, client: TestClient, role: str, **kwargs: Any) -> dict[str, str]:
     """Create a staff user with this role (username = role) and log in."""
+    username = kwargs.pop("username", role)
     with db.unit_of_work() as session:
-        create_staff(session, username=kwargs.pop("username", role), role=role, **kwargs)
-    return token_headers(client, kwargs.get("username", role))
+        create_staff(session, username=username, role=role, **kwargs)
+    return token_headers(client, username)

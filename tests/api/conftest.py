@@ -7,19 +7,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from guanxi.api.app import create_app
-from guanxi.kit.db import Database, set_database
+from guanxi.kit.db import Database
 from tests.factories import headers_for
-from tests.integration.conftest import clear_tables
-
-
-@pytest.fixture
-def db(database: Database) -> Iterator[Database]:
-    """The test database, emptied after the test (DELETE: much faster than TRUNCATE on PostgreSQL)."""
-    set_database(database)
-    try:
-        yield database
-    finally:
-        clear_tables(database)
 
 
 @pytest.fixture(scope="session")

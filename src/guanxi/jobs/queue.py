@@ -15,6 +15,7 @@ from guanxi.kit import outbox
 from guanxi.kit.db import get_database
 
 log = logging.getLogger(__name__)
+SWEEP_MAX_BATCHES = 1000
 
 
 @lru_cache(maxsize=1)
@@ -37,13 +38,18 @@ def dispatch_outbox() -> int:
 
 @huey.periodic_task(crontab(minute="*"))
 def sweep_outbox() -> int:
-    """Safety net: deliver anything a missed wake-up left behind (retries with back-off too)."""
+    """Safety net: deliver anything a missed wake-up left behind (retries with back-off too).
+
+    A failed attempt pushes its event past now, so each round makes progress; the bound only
+    matters when another worker holds the rows (PostgreSQL skips locked events).
+    """
+    database = get_database()
     delivered = 0
-    while True:
-        batch = outbox.dispatch_pending(get_database())
-        delivered += batch
-        if batch == 0:
-            return delivered
+    for _ in range(SWEEP_MAX_BATCHES):
+        delivered += outbox.dispatch_pending(database)
+        if not outbox.has_due(database):
+            break
+    return delivered
 
 
 def enable_wakeups() -> None:

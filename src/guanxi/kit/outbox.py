@@ -88,10 +88,9 @@ def emit(session: Session, topic: str, payload: dict[str, Any]) -> OutboxEvent:
     return event
 
 
-def dispatch_pending(database: Database, *, limit: int = 100) -> int:
-    """Deliver up to `limit` due events; returns how many were fully delivered."""
+def _due_ids(database: Database, limit: int) -> list[int]:
     with database.unit_of_work(read_only=True) as session:
-        ids = list(
+        return list(
             session.scalars(
                 select(OutboxEvent.id)
                 .where(
@@ -103,6 +102,16 @@ def dispatch_pending(database: Database, *, limit: int = 100) -> int:
                 .limit(limit)
             )
         )
+
+
+def has_due(database: Database) -> bool:
+    """Whether any event is waiting for delivery now (failed ones wait for their back-off)."""
+    return bool(_due_ids(database, 1))
+
+
+def dispatch_pending(database: Database, *, limit: int = 100) -> int:
+    """Deliver up to `limit` due events; returns how many were fully delivered."""
+    ids = _due_ids(database, limit)
     delivered = 0
     for event_id in ids:
         if _deliver_one(database, event_id):

@@ -78,3 +78,25 @@ def test_wakeups_deliver_right_after_commit(db: Database, immediate: None) -> No
         outbox.emit(session, TOPIC, {"n": 8})
         raise RuntimeError("rolled back")
     assert received == [7]
+
+
+def test_sweep_gets_past_a_full_batch_of_failing_events(db: Database, immediate: None) -> None:
+    """More failing events than one batch must not starve a good event queued behind them."""
+    failing = "test.jobs.failing"
+
+    def always_fails(session: Session, event: OutboxEvent) -> None:
+        raise RuntimeError("downstream is down")
+
+    outbox.handles(failing)(always_fails)
+    try:
+        with db.unit_of_work() as session:
+            for n in range(105):
+                outbox.emit(session, failing, {"n": n})
+        _emit(db, 7)
+        assert queue.sweep_outbox.call_local() == 1
+        assert received == [7]
+        with db.unit_of_work(read_only=True) as session:
+            attempts = set(session.scalars(select(OutboxEvent.attempts).where(OutboxEvent.topic == failing)))
+        assert attempts == {1}
+    finally:
+        outbox.unregister(failing, always_fails)
