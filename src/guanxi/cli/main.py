@@ -179,7 +179,7 @@ def serve(
     import uvicorn
 
     _upgrade()
-    _banner(host, port, demo=False)
+    _banner(host, port)
     uvicorn.run(build_app(), host=host, port=port, log_level="info")  # type: ignore[arg-type]
 
 
@@ -214,22 +214,16 @@ def demo(
     if serve_after:
         import uvicorn
 
-        _banner(host, port, demo=True)
+        _banner(host, port)
         uvicorn.run(build_app(), host=host, port=port, log_level="warning")  # type: ignore[arg-type]
 
 
-def _banner(host: str, port: int, *, demo: bool) -> None:
+def _banner(host: str, port: int) -> None:
     base = f"http://{host}:{port}"
     typer.echo("")
     typer.secho(f"  console   {base}/", bold=True)
     typer.echo(f"  API docs  {base}/docs")
     typer.echo(f"  OpenAPI   {base}/openapi.json")
-    if demo:
-        from guanxi.demo.loader import DEMO_USERS
-
-        typer.echo("  logins (username / password):")
-        for user in DEMO_USERS:
-            typer.echo(f"    {user.role:12} {user.username:10} / {user.password}")
     typer.echo(f"  data in   {get_settings().resolved_home}")
     typer.echo("")
 
