@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 import httpx
 
+from benchmarks import breakdown
 from benchmarks.loadgen import (
     Check,
     RequestMaker,
@@ -114,7 +115,7 @@ def _environment(home: Path, database_url: str | None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _settings_for(home: Path, database_url: str | None) -> Iterator[None]:
+def settings_for(home: Path, database_url: str | None) -> Iterator[None]:
     """Point this process's guanxi settings at the benchmark home (restored afterwards)."""
     from guanxi.config import reset_settings
     from guanxi.kit.db import set_database
@@ -140,7 +141,7 @@ def load_demo(home: Path, database_url: str | None, customers: int, say: Callabl
     from guanxi.kit.db import get_database
     from guanxi.migrations import runner
 
-    with _settings_for(home, database_url):
+    with settings_for(home, database_url):
         database = get_database()
         runner.upgrade(database.engine)
         started = time.perf_counter()
@@ -166,7 +167,7 @@ def sample_queries(home: Path, database_url: str | None, count: int = 2000) -> d
     from guanxi.customers.models import Customer, CustomerIdentity
     from guanxi.kit.db import get_database
 
-    with _settings_for(home, database_url):
+    with settings_for(home, database_url):
         database = get_database()
         with database.unit_of_work(read_only=True) as session:
             rows = list(
@@ -448,6 +449,8 @@ def main(options: Options) -> int:
         report["loads"].append(load_demo(home, options.database_url, options.customers, say))
         say(f"  -> {report['loads'][-1]['seconds']} s")
         queries = sample_queries(home, options.database_url)
+        say("where a lookup's time goes, in-process (CPU per call, best of 5 rounds):")
+        report["breakdown"] = breakdown.measure(home, options.database_url, queries["phones"], say)
         report["runs"] = []
         apps = list(APPS) if options.whatif else list(APPS)[:1]
         for app in apps:
