@@ -374,7 +374,7 @@ def table(chosen: list[Scenario], results: list[Result]) -> str:
         cpu = result.server_cpu_ms_per_request
         share = result.server_cpu_share
         other = result.background_share
-        errors = result.unexpected + sum(n for code, n in result.statuses.items() if code >= 500)
+        errors = result.unexpected if scenario.check else sum(n for code, n in result.statuses.items() if code >= 500)
         lines.append(
             f"{scenario.title:50} {result.rps:8,.0f} {result.percentile(50):8.2f} {result.percentile(99):8.2f} "
             f"{ratio:>9} {'-' if cpu is None else f'{cpu:.2f}':>17} "
