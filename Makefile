@@ -10,10 +10,11 @@ PORT ?= 8000
 
 help:
 	@echo "make demo       create the environment, load demo data, start API + console on $(HOST):$(PORT)"
+	@echo "                (two years of orders, 20 per customer; ORDERS=0 skips them, ORDERS=20000 for fewer)"
 	@echo "make test       lint, type-check, layering contracts, whole suite on SQLite and PostgreSQL"
 	@echo "make serve      start API + console on the existing data"
 	@echo "make worker     start the job consumer (outbox delivery, schedules)"
-	@echo "make bench      run the benchmarks (see docs/benchmarks.md)"
+	@echo "make bench      run the benchmarks (see docs/benchmarks.md); SUITE=orders,expiry,card for some"
 	@echo "make migration m='what changed'   autogenerate an Alembic revision"
 
 $(BIN)/.installed: pyproject.toml
@@ -29,7 +30,7 @@ $(BIN)/.dev-installed: pyproject.toml
 	touch $(BIN)/.installed $@
 
 demo: $(BIN)/.installed
-	$(BIN)/guanxi demo --customers $(CUSTOMERS) --host $(HOST) --port $(PORT)
+	$(BIN)/guanxi demo --customers $(CUSTOMERS) $(if $(ORDERS),--orders $(ORDERS)) --host $(HOST) --port $(PORT)
 
 serve: $(BIN)/.installed
 	$(BIN)/guanxi serve --host $(HOST) --port $(PORT)
@@ -57,7 +58,7 @@ migration: $(BIN)/.dev-installed
 	  runner.upgrade(get_database().engine); runner.revision(get_database().engine, '$(m)')"
 
 bench: $(BIN)/.dev-installed
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(if $(SUITE),--suite $(SUITE))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

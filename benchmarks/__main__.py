@@ -8,6 +8,8 @@ from pathlib import Path
 
 from benchmarks import api
 
+SUITES = ("api", "orders", "expiry", "card")
+
 
 def parse(argv: list[str]) -> api.Options:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
@@ -28,15 +30,18 @@ def parse(argv: list[str]) -> api.Options:
         "--client", choices=("raw", "httpx"), default="raw", help="load generator client (see benchmarks/loadgen.py)"
     )
     parser.add_argument(
-        "--whatif", action="store_true", help="also measure the API with the proposed fixes (benchmarks/whatif.py)"
-    )
-    parser.add_argument(
         "--wait-quiet",
         type=float,
         default=0.0,
         help="before each endpoint, wait up to this many seconds for other processes to go idle",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument(
+        "--suite",
+        default=",".join(SUITES),
+        help="comma-separated suites to run: api, orders, expiry, card (default all); orders, expiry and card "
+        "create their own fresh database on the --database-url server",
+    )
     args = parser.parse_args(argv)
     return api.Options(
         customers=args.customers,
@@ -50,10 +55,49 @@ def parse(argv: list[str]) -> api.Options:
         workers=args.workers,
         only=tuple(s.strip() for s in args.only.split(",") if s.strip()),
         client=args.client,
-        whatif=args.whatif,
         wait_quiet=args.wait_quiet,
     )
 
 
+def run(argv: list[str]) -> int:
+    options = parse(argv)
+    chosen = parse_suites(argv)
+    failed = 0
+    if "api" in chosen:
+        failed |= api.main(options)
+    if "orders" in chosen:
+        from benchmarks import orders
+
+        failed |= orders.main(
+            orders.Options(
+                seconds=options.seconds,
+                warmup=options.warmup,
+                concurrency=options.concurrency,
+                workers=options.workers,
+                database_url=options.database_url,
+                keep=options.keep,
+            )
+        )
+    if "expiry" in chosen:
+        from benchmarks import expiry
+
+        failed |= expiry.main(options.database_url)
+    if "card" in chosen:
+        from benchmarks import card
+
+        failed |= card.main(options.database_url)
+    return failed
+
+
+def parse_suites(argv: list[str]) -> list[str]:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--suite", default=",".join(SUITES))
+    chosen = [s.strip() for s in pre.parse_known_args(argv)[0].suite.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SUITES]
+    if unknown:
+        raise SystemExit(f"unknown suite {', '.join(unknown)}; choose from {', '.join(SUITES)}")
+    return chosen
+
+
 if __name__ == "__main__":
-    sys.exit(api.main(parse(sys.argv[1:])))
+    sys.exit(run(sys.argv[1:]))

@@ -63,14 +63,11 @@ class Options:
     workers: int
     only: tuple[str, ...]
     client: str = "raw"
-    whatif: bool = False
     wait_quiet: float = 0.0
 
 
-APPS = {
-    "guanxi.api.app:create_app": "the API as it is",
-    "benchmarks.whatif:create_app": "with the proposed fixes (benchmarks/whatif.py)",
-}
+APP = "guanxi.api.app:create_app"
+LABEL = "the API"
 
 
 @dataclass(frozen=True)
@@ -452,37 +449,35 @@ def main(options: Options) -> int:
         say("where a lookup's time goes, in-process (CPU per call, best of 5 rounds):")
         report["breakdown"] = breakdown.measure(home, options.database_url, queries["phones"], say)
         report["runs"] = []
-        apps = list(APPS) if options.whatif else list(APPS)[:1]
-        for app in apps:
-            with serve(home, options.database_url, options.workers, app) as (base, process):
-                service = _token(base, "service", "service-demo")
-                admin = _token(base, "admin", "admin-demo")
-                chosen = [s for s in scenarios(queries, service, admin) if not options.only or s.key in options.only]
-                say(
-                    f"{APPS[app]}: server at {base}, {options.concurrency} concurrent {options.client} clients, "
-                    f"{options.seconds:g} s per endpoint"
-                )
-                results = asyncio.run(measure(base, process.pid, chosen, options, say))
-            verdicts = aims(chosen, results)
-            report["runs"].append(
-                {
-                    "app": app,
-                    "label": APPS[app],
-                    "results": [r.as_dict() | {"title": s.title} for s, r in zip(chosen, results, strict=True)],
-                    "aims": verdicts,
-                }
+        with serve(home, options.database_url, options.workers, APP) as (base, process):
+            service = _token(base, "service", "service-demo")
+            admin = _token(base, "admin", "admin-demo")
+            chosen = [s for s in scenarios(queries, service, admin) if not options.only or s.key in options.only]
+            say(
+                f"{LABEL}: server at {base}, {options.workers} worker(s), {options.concurrency} concurrent "
+                f"{options.client} clients, {options.seconds:g} s per endpoint"
             )
-            say("")
-            say(f"{APPS[app]} ({app})")
-            say(table(chosen, results))
-            for verdict in verdicts:
-                say(
-                    f"aim {verdict['endpoint']}: p99 {verdict['p99_ms']} ms (< {AIM_LOOKUP_P99_MS:g}: "
-                    f"{'met' if verdict['p99_met'] else 'MISSED'}), {verdict['share_of_bare']:.0%} of /livez "
-                    f"(>= {AIM_LOOKUP_SHARE:.0%}: {'met' if verdict['share_met'] else 'MISSED'}; "
-                    f"by server CPU {verdict['cpu_share_of_bare'] or 0:.0%})"
-                )
-            say("")
+            results = asyncio.run(measure(base, process.pid, chosen, options, say))
+        verdicts = aims(chosen, results)
+        report["runs"].append(
+            {
+                "app": APP,
+                "label": LABEL,
+                "results": [r.as_dict() | {"title": s.title} for s, r in zip(chosen, results, strict=True)],
+                "aims": verdicts,
+            }
+        )
+        say("")
+        say(f"{LABEL} ({APP})")
+        say(table(chosen, results))
+        for verdict in verdicts:
+            say(
+                f"aim {verdict['endpoint']}: p99 {verdict['p99_ms']} ms (< {AIM_LOOKUP_P99_MS:g}: "
+                f"{'met' if verdict['p99_met'] else 'MISSED'}), {verdict['share_of_bare']:.0%} of /livez "
+                f"(>= {AIM_LOOKUP_SHARE:.0%}: {'met' if verdict['share_met'] else 'MISSED'}; "
+                f"by server CPU {verdict['cpu_share_of_bare'] or 0:.0%})"
+            )
+        say("")
         RESULTS.mkdir(exist_ok=True)
         out = RESULTS / f"api-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
         out.write_text(json.dumps(report, indent=2, ensure_ascii=False))

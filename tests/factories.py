@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -12,8 +13,11 @@ from guanxi.auth.models import StaffUser
 from guanxi.customers import service as customer_service
 from guanxi.customers.models import Customer
 from guanxi.customers.schemas import CustomerCreate
+from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM, Principal
+from guanxi.loyalty import orders
+from guanxi.loyalty.schemas import OrderAnswer, OrderIn
 
 PASSWORD = "correct-horse-42"
 
@@ -55,3 +59,36 @@ def headers_for(db: Database, client: TestClient, role: str, **kwargs: Any) -> d
     with db.unit_of_work() as session:
         create_staff(session, username=username, role=role, **kwargs)
     return token_headers(client, username)
+
+
+def order_in(
+    *,
+    customer_id: str,
+    amount: str,
+    external_id: str,
+    occurred_at: datetime | None = None,
+    source: str = "pos-test",
+    lines: list[dict[str, Any]] | None = None,
+    **fields: Any,
+) -> OrderIn:
+    return OrderIn.model_validate(
+        {
+            "external_id": external_id,
+            "source": source,
+            "customer_id": customer_id,
+            "paid_amount": amount,
+            "occurred_at": (occurred_at or clock.now()).isoformat(),
+            "lines": lines or [],
+            **fields,
+        }
+    )
+
+
+def post_order(
+    session: Session, *, customer_id: str, amount: str, external_id: str, actor: Principal = SYSTEM, **fields: Any
+) -> OrderAnswer:
+    """Record an order through the loyalty service and return its answer."""
+    answer, _ = orders.record_order(
+        session, actor, order_in(customer_id=customer_id, amount=amount, external_id=external_id, **fields)
+    )
+    return answer

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     default_region_code: str = "CN"
     default_language: str = "zh-CN"
     token_ttl_minutes: int = 12 * 60
+    auth_cache_seconds: float = Field(
+        default=10.0,
+        description="How long the API may reuse a resolved token or API key (0: check the database every request)",
+    )
     lockout_threshold: int = 5
     lockout_minutes: int = 15
     argon2_time_cost: int = 3

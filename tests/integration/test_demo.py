@@ -209,7 +209,7 @@ def test_generation_is_deterministic() -> None:
 
 
 def test_cli_demo_loads_and_prints_the_logins(db: Database) -> None:
-    result = CliRunner().invoke(app, ["demo", "--customers", "50", "--no-serve"])
+    result = CliRunner().invoke(app, ["demo", "--customers", "50", "--orders", "0", "--no-serve"])
     assert result.exit_code == 0, result.output
     for user in loader.DEMO_USERS:
         assert f"{user.username:12} / {user.password}" in result.output

@@ -22,6 +22,10 @@ from guanxi.customers.api import accounts_router
 from guanxi.customers.api import router as customers_router
 from guanxi.kit.db import get_database
 from guanxi.kit.web import DbSession, storable_parameters
+from guanxi.loyalty.analysis_api import router as loyalty_analysis_router
+from guanxi.loyalty.api import router as loyalty_router
+from guanxi.loyalty.catalog_api import router as loyalty_catalog_router
+from guanxi.loyalty.exchange_api import partner_router, referral_router
 from guanxi.privacy.models import AuditRecord
 
 DESCRIPTION = """
@@ -109,6 +113,11 @@ def create_app() -> FastAPI:
     api.include_router(auth_router)
     api.include_router(customers_router)
     api.include_router(accounts_router)
+    api.include_router(loyalty_router)
+    api.include_router(loyalty_analysis_router)
+    api.include_router(referral_router)
+    api.include_router(partner_router)
+    api.include_router(loyalty_catalog_router)
     api.include_router(_audit_router())
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)

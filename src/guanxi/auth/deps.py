@@ -2,35 +2,67 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from guanxi.auth import service
+from guanxi.auth import credentials, permissions, service
+from guanxi.kit.db import unit_of_work_of
 from guanxi.kit.errors import NotAuthenticated
+from guanxi.kit.masking import Visibility
 from guanxi.kit.principal import Principal
-from guanxi.kit.web import DbSession, client_ip
+from guanxi.kit.web import READ_METHODS, DbSession, client_ip
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def current_principal(
+def _resolve(session: Session, credential: str, is_api_key: bool) -> tuple[Principal, datetime | None]:
+    if is_api_key:
+        return service.resolve_api_key(session, credential)
+    return service.resolve_token(session, credential)
+
+
+async def _lock_early(session: Session) -> None:
+    """This caller's reads of personal data append audit records (reveals): on SQLite a read
+    transaction that later writes fails with "database is locked" when another writer committed
+    in between, so such a request begins as a writer and waits its turn instead."""
+    work = unit_of_work_of(session)
+    if work is None:
+        return
+    if work.needs_io:  # the credential was just read: that transaction ends first
+        await run_in_threadpool(work.lock_early)
+    else:
+        work.lock_early()
+
+
+async def current_principal(
     request: Request,
     session: DbSession,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
     api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> Principal:
-    ip = client_ip(request)
+    """The caller, from the credential cache (see `auth.credentials`) or the database."""
     if api_key:
-        principal = service.principal_from_api_key(session, api_key, ip)
-    elif bearer and bearer.startswith(service.API_KEY_PREFIX):
-        principal = service.principal_from_api_key(session, bearer, ip)
+        credential, is_api_key = api_key, True
     elif bearer:
-        principal = service.principal_from_token(session, bearer, ip)
+        credential, is_api_key = bearer, bearer.startswith(service.API_KEY_PREFIX)
     else:
         raise NotAuthenticated(message="send a bearer token (POST /api/v1/auth/token) or an X-API-Key header")
+    digest = service.credential_digest(credential)
+    found = credentials.cache.get(digest)
+    if found is None:
+        # The lookup queries the database: in a worker thread, never on the event loop.
+        resolved, expires_at = await run_in_threadpool(_resolve, session, credential, is_api_key)
+        credentials.cache.put(digest, resolved, expires_at)
+        found = resolved
+    principal = found.with_ip(client_ip(request))
+    if request.method in READ_METHODS and permissions.visibility(principal) is Visibility.FULL:
+        await _lock_early(session)
     # The error handler reads this to audit permission denials.
     request.state.principal = principal
     return principal

@@ -30,14 +30,46 @@ class Scope(StrEnum):
     OWN = "own"
 
 
-RESOURCES = ("customers", "accounts", "notes", "tags", "users", "api_keys", "audit")
-ACTIONS = ("read", "create", "update", "delete", "reveal", "export")
+RESOURCES = (
+    "customers",
+    "accounts",
+    "notes",
+    "tags",
+    "users",
+    "api_keys",
+    "audit",
+    # loyalty: the member card and statement; points moved by staff or till; orders and refunds;
+    # program configuration (settings, tiers, rules); the reward catalog; coupons; partner
+    # exchange; liability reports and what-if simulation.
+    "loyalty",
+    "points",
+    "orders",
+    "programs",
+    "rewards",
+    "coupons",
+    "partners",
+    "liability",
+)
+ACTIONS = (
+    "read",
+    "create",
+    "update",
+    "delete",
+    "reveal",
+    "export",
+    "redeem",
+    "adjust",
+    "approve",
+    "refund",
+    "issue",
+)
 
 _ALL = frozenset(ACTIONS)
 _R = frozenset({"read"})
 _RC = frozenset({"read", "create"})
 _RCU = frozenset({"read", "create", "update"})
 _RCD = frozenset({"read", "create", "delete"})
+_CRUD = frozenset({"read", "create", "update", "delete"})
 
 # resource -> actions, per role. Anything not listed is denied.
 MATRIX: dict[Role, dict[str, frozenset[str]]] = {
@@ -49,23 +81,90 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "tags": _RCD,
         "users": _R,
         "audit": _R,
+        "loyalty": _R,
+        "points": frozenset({"read", "redeem", "adjust", "approve", "create"}),
+        "orders": frozenset({"read", "create", "refund"}),
+        "programs": frozenset({"read", "update"}),
+        "rewards": _CRUD,
+        "coupons": frozenset({"read", "create", "update", "delete", "issue", "redeem"}),
+        "partners": _RCU,
+        "liability": _R,
     },
-    Role.SALES: {"customers": _RCU, "accounts": _RCU, "notes": _RC, "tags": _RC},
+    Role.SALES: {
+        "customers": _RCU,
+        "accounts": _RCU,
+        "notes": _RC,
+        "tags": _RC,
+        "loyalty": _R,
+        "orders": _R,
+        "rewards": _R,
+        "coupons": frozenset({"read", "issue"}),
+    },
     Role.SERVICE: {
         "customers": frozenset({"read", "create", "update", "reveal"}),
         "accounts": _R,
         "notes": _RC,
         "tags": _RC,
+        "loyalty": _R,
+        "points": frozenset({"read", "redeem", "adjust", "create"}),
+        "orders": frozenset({"read", "refund"}),
+        "programs": _R,
+        "rewards": _R,
+        "coupons": frozenset({"read", "issue", "redeem"}),
     },
     Role.MARKETING: {
         "customers": frozenset({"read", "export"}),
         "accounts": _R,
         "notes": _R,
         "tags": _RCD,
+        "loyalty": _R,
+        "orders": _R,
+        "programs": frozenset({"read", "update"}),
+        "rewards": _CRUD,
+        "coupons": frozenset({"read", "create", "update", "delete", "issue"}),
+        "partners": _R,
+        "liability": _R,
     },
-    Role.ANALYST: {"customers": _R, "accounts": _R, "tags": _R},
-    Role.AUDITOR: {"customers": _R, "accounts": _R, "notes": _R, "tags": _R, "users": _R, "audit": _R},
-    Role.INTEGRATION: {"customers": _RCU, "accounts": _RCU, "notes": _RC, "tags": _RC},
+    Role.ANALYST: {
+        "customers": _R,
+        "accounts": _R,
+        "tags": _R,
+        "loyalty": _R,
+        "orders": _R,
+        "programs": _R,
+        "rewards": _R,
+        "coupons": _R,
+        "liability": _R,
+    },
+    Role.AUDITOR: {
+        "customers": _R,
+        "accounts": _R,
+        "notes": _R,
+        "tags": _R,
+        "users": _R,
+        "audit": _R,
+        "loyalty": _R,
+        "points": _R,
+        "orders": _R,
+        "programs": _R,
+        "rewards": _R,
+        "coupons": _R,
+        "partners": _R,
+        "liability": _R,
+    },
+    Role.INTEGRATION: {
+        "customers": _RCU,
+        "accounts": _RCU,
+        "notes": _RC,
+        "tags": _RC,
+        "loyalty": _R,
+        "points": frozenset({"read", "redeem", "create"}),
+        "orders": frozenset({"read", "create", "refund"}),
+        "programs": _R,
+        "rewards": _R,
+        "coupons": frozenset({"read", "issue", "redeem"}),
+        "partners": frozenset({"read", "create"}),
+    },
 }
 
 DEFAULT_SCOPE: dict[Role, Scope] = {

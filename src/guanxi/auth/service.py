@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from pwdlib import PasswordHash
@@ -13,7 +13,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from guanxi.auth import permissions
+from guanxi.auth import credentials, permissions
 from guanxi.auth.models import ApiKey, AuthToken, StaffUser
 from guanxi.auth.permissions import Role, Scope
 from guanxi.config import get_settings
@@ -211,13 +211,21 @@ def issue_token(
     return raw, token
 
 
+def credential_digest(raw: str) -> str:
+    """The stored form of a token or API key (its SHA-256), also the credential cache's key."""
+    return _sha256(raw)
+
+
 def revoke_token(session: Session, raw: str) -> None:
-    token = session.scalar(select(AuthToken).where(AuthToken.token_hash == _sha256(raw)))
+    digest = _sha256(raw)
+    token = session.scalar(select(AuthToken).where(AuthToken.token_hash == digest))
     if token is not None and token.revoked_at is None:
         token.revoked_at = clock.now()
+    credentials.forget_after_change(session, digest=digest)
 
 
-def principal_from_token(session: Session, raw: str, ip: str | None = None) -> Principal:
+def resolve_token(session: Session, raw: str) -> tuple[Principal, datetime]:
+    """The principal a bearer token stands for, and when the token expires."""
     row = session.execute(
         select(AuthToken, StaffUser)
         .join(StaffUser, StaffUser.id == AuthToken.user_id)
@@ -226,11 +234,16 @@ def principal_from_token(session: Session, raw: str, ip: str | None = None) -> P
     if row is None:
         raise NotAuthenticated(message="invalid token")
     token, user = row
-    if token.revoked_at is not None or clock.as_utc(token.expires_at) <= clock.now():
+    expires_at = clock.as_utc(token.expires_at)
+    if token.revoked_at is not None or expires_at <= clock.now():
         raise NotAuthenticated(message="token expired or revoked")
     if not user.is_active:
         raise NotAuthenticated(message="user is deactivated")
-    return principal_for(user, ip)
+    return principal_for(user), expires_at
+
+
+def principal_from_token(session: Session, raw: str, ip: str | None = None) -> Principal:
+    return resolve_token(session, raw)[0].with_ip(ip)
 
 
 def create_api_key(
@@ -285,6 +298,7 @@ def revoke_api_key(session: Session, actor: Principal, key_id: str) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = clock.now()
         audit.record(session, actor, "api_key.revoke", entity_type="api_key", entity_id=key.id)
+    credentials.forget_after_change(session, digest=key.key_hash)
     return key
 
 
@@ -293,16 +307,18 @@ def list_api_keys(session: Session, actor: Principal) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at.desc())))
 
 
-def principal_from_api_key(session: Session, raw: str, ip: str | None = None) -> Principal:
+def resolve_api_key(session: Session, raw: str) -> tuple[Principal, datetime | None]:
+    """The principal an API key stands for, and when the key expires (None: never)."""
     parts = raw.removeprefix(API_KEY_PREFIX).split("_", 1)
     if not raw.startswith(API_KEY_PREFIX) or len(parts) != 2:
         raise NotAuthenticated(message="invalid API key")
     key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[0]))
     if key is None or not secrets.compare_digest(key.key_hash, _sha256(raw)):
         raise NotAuthenticated(message="invalid API key")
-    if key.revoked_at is not None or (key.expires_at and clock.as_utc(key.expires_at) <= clock.now()):
+    expires_at = clock.as_utc(key.expires_at) if key.expires_at else None
+    if key.revoked_at is not None or (expires_at is not None and expires_at <= clock.now()):
         raise NotAuthenticated(message="API key expired or revoked")
-    return Principal(
+    principal = Principal(
         id=key.id,
         name=f"key:{key.name}",
         role=key.role,
@@ -310,8 +326,12 @@ def principal_from_api_key(session: Session, raw: str, ip: str | None = None) ->
         region=key.region,
         scope=Scope.REGION.value if key.region else Scope.ALL.value,
         api_scopes=frozenset(key.scopes) if key.scopes else None,
-        ip=ip,
     )
+    return principal, expires_at
+
+
+def principal_from_api_key(session: Session, raw: str, ip: str | None = None) -> Principal:
+    return resolve_api_key(session, raw)[0].with_ip(ip)
 
 
 def get_user(session: Session, user_id: str) -> StaffUser:
@@ -337,3 +357,4 @@ def count_users(session: Session) -> int:
 def set_language(session: Session, user_id: str, language: str) -> None:
     user = get_user(session, user_id)
     user.language = language
+    credentials.forget_after_change(session, subject_id=user.id)

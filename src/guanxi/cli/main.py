@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from guanxi.cli.loyalty import loyalty_app
 from guanxi.config import get_settings
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(loyalty_app, name="loyalty")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -151,6 +153,9 @@ def outbox_dispatch() -> None:
     """Deliver pending outbox events once, without a worker."""
     from guanxi.kit import outbox
     from guanxi.kit.db import get_database
+    from guanxi.loyalty import handlers
+
+    assert handlers.HANDLER_MODULES  # registered on import: deliver nothing before they are known
 
     total = 0
     while batch := outbox.dispatch_pending(get_database()):
@@ -200,6 +205,9 @@ def worker(workers: int = typer.Option(1, help="Worker threads")) -> None:
 @app.command()
 def demo(
     customers: int = typer.Option(5000, min=1, max=2_000_000, help="How many demo customers"),
+    orders: int | None = typer.Option(
+        None, min=0, max=20_000_000, help="Orders of history to replay (default 20 per customer; 0: none)"
+    ),
     serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Start the server after loading"),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
@@ -209,7 +217,7 @@ def demo(
     from guanxi.kit.db import get_database
 
     _upgrade()
-    summary = loader.load(get_database(), customers=customers, progress=lambda m: typer.echo(m))
+    summary = loader.load(get_database(), customers=customers, orders=orders, progress=lambda m: typer.echo(m))
     typer.echo(summary.describe())
     if serve_after:
         import uvicorn

@@ -17,7 +17,20 @@ from nicegui.storage import Storage
 
 from guanxi.config import get_settings
 from guanxi.console.layout import install_theme
-from guanxi.console.pages import accounts, customer_detail, customer_form, customers, home, login
+from guanxi.console.pages import (
+    accounts,
+    customer_detail,
+    customer_form,
+    customers,
+    home,
+    login,
+    loyalty_approvals,
+    loyalty_catalog,
+    loyalty_common,
+    loyalty_insights,
+    loyalty_program,
+    loyalty_simulation,
+)
 from guanxi.console.session import LOGIN_PATH, tr
 from guanxi.kit.crypto import get_cipher
 
@@ -33,6 +46,12 @@ PAGES = (
     ("/customers/{customer_id}", customer_detail.customer_page),
     ("/accounts", accounts.accounts_page),
     ("/accounts/{account_id}", accounts.account_page),
+    ("/loyalty", loyalty_common.loyalty_root),
+    ("/loyalty/program", loyalty_program.program_page),
+    ("/loyalty/catalog", loyalty_catalog.catalog_page),
+    ("/loyalty/approvals", loyalty_approvals.approvals_page),
+    ("/loyalty/liability", loyalty_insights.liability_page),
+    ("/loyalty/simulation", loyalty_simulation.simulation_page),
 )
 
 

@@ -49,6 +49,7 @@ NAV: list[NavItem] = [
     NavItem("nav.home", "/", "home"),
     NavItem("nav.customers", "/customers", "people", "customers"),
     NavItem("nav.accounts", "/accounts", "business", "accounts"),
+    NavItem("nav.loyalty", "/loyalty", "loyalty", "loyalty"),  # tabs inside show the pages a role may open
 ]
 
 LANGUAGE_LABELS = {"zh-CN": "中文", "en": "English"}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel
 
 from guanxi.auth.deps import CurrentPrincipal
+from guanxi.config import get_settings
 from guanxi.customers import accounts, notes, service
 from guanxi.customers.normalize import IdentityKind
 from guanxi.customers.schemas import (
@@ -33,7 +34,8 @@ from guanxi.customers.schemas import (
     TagIn,
 )
 from guanxi.kit.errors import NotFound
-from guanxi.kit.web import DbSession, Paging
+from guanxi.kit.pagination import PageRequest
+from guanxi.kit.web import DbSession, Paging, in_worker_thread
 from guanxi.privacy import audit
 
 router = APIRouter(tags=["customers"])
@@ -55,6 +57,7 @@ class HistoryEntry(BaseModel):
 
 
 @router.post("/customers", response_model=CustomerDetail, status_code=status.HTTP_201_CREATED)
+@in_worker_thread
 def create_customer(
     body: CustomerCreate, session: DbSession, principal: CurrentPrincipal, response: Response
 ) -> CustomerDetail:
@@ -65,12 +68,25 @@ def create_customer(
 
 
 @router.get("/customers", response_model=CustomerPage)
+@in_worker_thread
 def list_customers(
     session: DbSession,
     principal: CurrentPrincipal,
-    paging: Paging,
     q: Annotated[
         str | None, Query(max_length=100, description="Name, pinyin, initials, phone, email or member no")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor from the previous page")] = None,
+    sort: Annotated[
+        str | None,
+        Query(
+            max_length=30,
+            description="created_at, updated_at, name (pinyin), member_no, or with q: match, the key the text "
+            "matched (name for Chinese characters, pinyin for letters). Default: match with q, else created_at",
+        ),
+    ] = None,
+    order: Annotated[
+        str | None, Query(pattern="^(asc|desc)$", description="asc or desc. Default: asc for match, else desc")
     ] = None,
     phone: Annotated[str | None, Query(max_length=32)] = None,
     email: Annotated[str | None, Query(max_length=254)] = None,
@@ -100,11 +116,20 @@ def list_customers(
         created_from=created_from,
         created_to=created_to,
     )
+    searching = bool(q and q.strip())
+    chosen = sort or ("match" if searching else "created_at")
+    paging = PageRequest(
+        limit=min(limit, get_settings().page_size_max),
+        cursor=cursor,
+        sort=chosen,
+        descending=order == "desc" if order else chosen != "match",
+    )
     page = service.list_customers(session, principal, flt, paging)
     return CustomerPage(items=page.items, next_cursor=page.next_cursor)
 
 
 @router.get("/customers/lookup", response_model=CustomerDetail)
+@in_worker_thread
 def lookup_customer(
     session: DbSession,
     principal: CurrentPrincipal,
@@ -116,20 +141,23 @@ def lookup_customer(
     customer = service.find_by_identity(session, principal, IdentityKind(kind), value, namespace)
     if customer is None:
         raise NotFound(message=f"no customer has this {kind}")
-    return service.customer_detail(session, principal, customer.id)
+    return service.customer_detail_of(session, principal, customer)
 
 
 @router.get("/customers/stats", response_model=CustomerStats)
+@in_worker_thread
 def customer_stats(session: DbSession, principal: CurrentPrincipal) -> CustomerStats:
     return service.stats(session, principal)
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerDetail)
+@in_worker_thread
 def get_customer(customer_id: CustomerId, session: DbSession, principal: CurrentPrincipal) -> CustomerDetail:
     return service.customer_detail(session, principal, customer_id)
 
 
 @router.patch("/customers/{customer_id}", response_model=CustomerDetail)
+@in_worker_thread
 def update_customer(
     customer_id: CustomerId, body: CustomerUpdate, session: DbSession, principal: CurrentPrincipal
 ) -> CustomerDetail:
@@ -138,11 +166,13 @@ def update_customer(
 
 
 @router.delete("/customers/{customer_id}", status_code=status.HTTP_204_NO_CONTENT)
+@in_worker_thread
 def delete_customer(customer_id: CustomerId, session: DbSession, principal: CurrentPrincipal) -> None:
     service.delete_customer(session, principal, customer_id)
 
 
 @router.get("/customers/{customer_id}/identities", response_model=list[IdentityOut])
+@in_worker_thread
 def list_identities(
     customer_id: CustomerId,
     session: DbSession,
@@ -155,6 +185,7 @@ def list_identities(
 @router.post(
     "/customers/{customer_id}/identities", response_model=list[IdentityOut], status_code=status.HTTP_201_CREATED
 )
+@in_worker_thread
 def add_identity(
     customer_id: CustomerId, body: IdentityIn, session: DbSession, principal: CurrentPrincipal
 ) -> list[IdentityOut]:
@@ -163,6 +194,7 @@ def add_identity(
 
 
 @router.delete("/customers/{customer_id}/identities/{identity_id}", status_code=status.HTTP_204_NO_CONTENT)
+@in_worker_thread
 def remove_identity(
     customer_id: CustomerId,
     identity_id: Annotated[str, Path(max_length=26)],
@@ -173,27 +205,32 @@ def remove_identity(
 
 
 @router.get("/customers/{customer_id}/notes", response_model=list[NoteOut])
+@in_worker_thread
 def list_notes(customer_id: CustomerId, session: DbSession, principal: CurrentPrincipal) -> list[NoteOut]:
     return [NoteOut.model_validate(n) for n in notes.list_notes(session, principal, customer_id)]
 
 
 @router.post("/customers/{customer_id}/notes", response_model=NoteOut, status_code=status.HTTP_201_CREATED)
+@in_worker_thread
 def add_note(customer_id: CustomerId, body: NoteIn, session: DbSession, principal: CurrentPrincipal) -> NoteOut:
     return NoteOut.model_validate(notes.add_note(session, principal, customer_id, body.body))
 
 
 @router.get("/customers/{customer_id}/tags", response_model=list[str])
+@in_worker_thread
 def list_tags(customer_id: CustomerId, session: DbSession, principal: CurrentPrincipal) -> list[str]:
     return notes.list_tags(session, principal, customer_id)
 
 
 @router.post("/customers/{customer_id}/tags", response_model=list[str], status_code=status.HTTP_201_CREATED)
+@in_worker_thread
 def add_tag(customer_id: CustomerId, body: TagIn, session: DbSession, principal: CurrentPrincipal) -> list[str]:
     return notes.add_tag(session, principal, customer_id, body.tag)
 
 
 # `path` so a tag holding "/" (allowed when adding) can be removed too.
 @router.delete("/customers/{customer_id}/tags/{tag:path}", response_model=list[str])
+@in_worker_thread
 def remove_tag(
     customer_id: CustomerId, tag: Annotated[str, Path(max_length=40)], session: DbSession, principal: CurrentPrincipal
 ) -> list[str]:
@@ -201,6 +238,7 @@ def remove_tag(
 
 
 @router.get("/customers/{customer_id}/history", response_model=list[HistoryEntry])
+@in_worker_thread
 def customer_history(customer_id: CustomerId, session: DbSession, principal: CurrentPrincipal) -> list[HistoryEntry]:
     """Who changed what and when (field names only, never values)."""
     customer = service.get_customer(session, principal, customer_id)
@@ -219,12 +257,14 @@ def customer_history(customer_id: CustomerId, session: DbSession, principal: Cur
 
 
 @accounts_router.post("/accounts", response_model=AccountDetail, status_code=status.HTTP_201_CREATED)
+@in_worker_thread
 def create_account(body: AccountCreate, session: DbSession, principal: CurrentPrincipal) -> AccountDetail:
     account = accounts.create_account(session, principal, body)
     return accounts.account_detail(session, principal, account.id)
 
 
 @accounts_router.get("/accounts", response_model=AccountPage)
+@in_worker_thread
 def list_accounts(
     session: DbSession,
     principal: CurrentPrincipal,
@@ -236,11 +276,13 @@ def list_accounts(
 
 
 @accounts_router.get("/accounts/{account_id}", response_model=AccountDetail)
+@in_worker_thread
 def get_account(account_id: AccountId, session: DbSession, principal: CurrentPrincipal) -> AccountDetail:
     return accounts.account_detail(session, principal, account_id)
 
 
 @accounts_router.patch("/accounts/{account_id}", response_model=AccountDetail)
+@in_worker_thread
 def update_account(
     account_id: AccountId, body: AccountUpdate, session: DbSession, principal: CurrentPrincipal
 ) -> AccountDetail:
@@ -249,6 +291,7 @@ def update_account(
 
 
 @accounts_router.delete("/accounts/{account_id}", status_code=status.HTTP_204_NO_CONTENT)
+@in_worker_thread
 def delete_account(account_id: AccountId, session: DbSession, principal: CurrentPrincipal) -> None:
     accounts.delete_account(session, principal, account_id)
 
@@ -256,6 +299,7 @@ def delete_account(account_id: AccountId, session: DbSession, principal: Current
 @accounts_router.post(
     "/accounts/{account_id}/contacts", response_model=AccountDetail, status_code=status.HTTP_201_CREATED
 )
+@in_worker_thread
 def add_contact(
     account_id: AccountId, body: ContactIn, session: DbSession, principal: CurrentPrincipal
 ) -> AccountDetail:
@@ -264,6 +308,7 @@ def add_contact(
 
 
 @accounts_router.delete("/accounts/{account_id}/contacts/{contact_id}", status_code=status.HTTP_204_NO_CONTENT)
+@in_worker_thread
 def remove_contact(
     account_id: AccountId,
     contact_id: Annotated[str, Path(max_length=26)],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from guanxi.config import get_settings
@@ -123,15 +123,19 @@ def clear_value(identity: CustomerIdentity) -> str:
     return identity.value_plain or ""
 
 
+# Prepared once: building the statement for every request costs more than running it.
+_IDENTITIES_OF = (
+    select(CustomerIdentity)
+    .where(CustomerIdentity.customer_id.in_(bindparam("customer_ids", expanding=True)))
+    .order_by(CustomerIdentity.created_at, CustomerIdentity.id)
+)
+
+
 def for_customers(session: Session, customer_ids: list[str]) -> dict[str, list[CustomerIdentity]]:
     by_customer: dict[str, list[CustomerIdentity]] = {cid: [] for cid in customer_ids}
     if not customer_ids:
         return by_customer
-    rows = session.scalars(
-        select(CustomerIdentity)
-        .where(CustomerIdentity.customer_id.in_(customer_ids))
-        .order_by(CustomerIdentity.created_at, CustomerIdentity.id)
-    )
+    rows = session.scalars(_IDENTITIES_OF, {"customer_ids": customer_ids})
     for row in rows:
         by_customer[row.customer_id].append(row)
     return by_customer

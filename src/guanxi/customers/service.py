@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from guanxi.auth import permissions
@@ -44,7 +44,7 @@ from guanxi.customers.schemas import (
 )
 from guanxi.kit import clock, outbox, sequence
 from guanxi.kit.crypto import get_cipher
-from guanxi.kit.errors import FieldError, NotFound, PermissionDenied, ValidationFailed
+from guanxi.kit.errors import BadRequest, FieldError, NotFound, PermissionDenied, ValidationFailed
 from guanxi.kit.masking import Visibility
 from guanxi.kit.pagination import Page, PageRequest, make_page, paginate
 from guanxi.kit.principal import Principal
@@ -108,7 +108,7 @@ def _owner_team(session: Session, errors: list[FieldError], owner_id: str | None
 
 
 def _scoped_get(session: Session, actor: Principal, customer_id: str) -> Customer:
-    customer = session.scalar(repository.customers(actor).where(Customer.id == customer_id))
+    customer = repository.customer_by_id(session, actor, customer_id)
     if customer is None:
         raise NotFound(message=f"customer {customer_id} not found")
     return customer
@@ -122,14 +122,17 @@ def _ensure_in_scope(actor: Principal, customer: Customer) -> None:
         )
 
 
+_TAGS_OF = (
+    select(CustomerTag.customer_id, CustomerTag.tag)
+    .where(CustomerTag.customer_id.in_(bindparam("customer_ids", expanding=True)))
+    .order_by(CustomerTag.tag)
+)
+
+
 def _tags_for(session: Session, customer_ids: list[str]) -> dict[str, list[str]]:
     tags: dict[str, list[str]] = {cid: [] for cid in customer_ids}
     if customer_ids:
-        rows = session.execute(
-            select(CustomerTag.customer_id, CustomerTag.tag)
-            .where(CustomerTag.customer_id.in_(customer_ids))
-            .order_by(CustomerTag.tag)
-        )
+        rows = session.execute(_TAGS_OF, {"customer_ids": customer_ids})
         for cid, tag in rows:
             tags[cid].append(tag)
     return tags
@@ -213,7 +216,13 @@ def get_customer(session: Session, actor: Principal, customer_id: str) -> Custom
 
 
 def customer_detail(session: Session, actor: Principal, customer_id: str) -> CustomerDetail:
-    customer = get_customer(session, actor, customer_id)
+    return customer_detail_of(session, actor, get_customer(session, actor, customer_id))
+
+
+def customer_detail_of(session: Session, actor: Principal, customer: Customer) -> CustomerDetail:
+    """The detail of a customer the caller has just read through a scoped query (`get_customer`,
+    `find_by_identity`), without reading the row again."""
+    require(actor, "customers", "read")
     idents = identity_store.for_customers(session, [customer.id])[customer.id]
     tags = _tags_for(session, [customer.id])[customer.id]
     vis = permissions.visibility(actor)
@@ -323,8 +332,11 @@ def _identity_match(kind: str, value_index: str, namespace: str = "") -> Any:
     )
 
 
-def _query_clause(q: str) -> Any:
-    """Free-text search: phone, email, member or card number, or name / pinyin / initials."""
+def _query_branches(q: str) -> list[Any]:
+    """Free-text search: phone, email, member or card number, or name / pinyin / initials.
+
+    One condition per way the text can match; a customer matches if any of them holds.
+    """
     text = q.strip()
     region = get_settings().default_region_code
     clauses: list[Any] = []
@@ -339,18 +351,40 @@ def _query_clause(q: str) -> Any:
     upper = text.upper().replace(" ", "")
     if upper.startswith("GX") or upper.isdigit():
         clauses.append(Customer.member_no == (upper if upper.startswith("GX") else f"GX{upper.zfill(10)}"))
-    if upper and len(upper) <= 128 and upper.replace("-", "").isalnum():
+    # Card numbers are ASCII tokens (normalize_token): other text cannot be one.
+    if upper and len(upper) <= 128 and upper.isascii() and upper.replace("-", "").isalnum():
         clauses.append(_identity_match("member_card", identity_store.blind_index("member_card", "", upper)))
     if has_han(text):
         clauses.append(_prefix(Customer.name, text))
     else:
         key = search_key(text)
-        if key and key.isascii() and key.isalpha():
+        if _is_pinyin_key(key):
             clauses.append(_prefix(Customer.name_pinyin, key))
-            clauses.append(_prefix(Customer.name_initials, key))
+            # The first letter of the initials is the first letter of the pinyin: a one-letter
+            # query finds no one by initials that the pinyin prefix has not found.
+            if len(key) > 1:
+                clauses.append(_prefix(Customer.name_initials, key))
         if text:
             clauses.append(_prefix(Customer.name, text))
+    return clauses
+
+
+def _is_pinyin_key(key: str) -> bool:
+    return bool(key) and key.isascii() and key.isalpha()
+
+
+def _query_clause(q: str) -> Any:
+    clauses = _query_branches(q)
     return or_(*clauses) if clauses else Customer.id.is_(None)
+
+
+def match_column(q: str) -> Any:
+    """The column a search answer is ordered by when it is sorted by `match` (the default with
+    `q`): the name itself for text in Chinese characters (or any text that is not pinyin), the
+    pinyin for Latin letters. Each is the order of the index that finds the matching names, so a
+    page reads only its own rows however many customers match."""
+    text = q.strip()
+    return Customer.name_pinyin if not has_han(text) and _is_pinyin_key(search_key(text)) else Customer.name
 
 
 def _utc_bound(errors: list[FieldError], field_name: str, value: datetime | None) -> datetime | None:
@@ -398,11 +432,73 @@ def _filtered(actor: Principal, flt: CustomerFilter) -> Any:
     return stmt
 
 
+def _sorts(flt: CustomerFilter) -> dict[str, Any]:
+    """The sort keys a list accepts: `match` only with a search text."""
+    return {**SORTS, "match": match_column(flt.q)} if flt.q and flt.q.strip() else SORTS
+
+
+def _page_statement(actor: Principal, flt: CustomerFilter, page: PageRequest, sorts: dict[str, Any]) -> Any:
+    """The statement for one page of a list.
+
+    A search sorted by `match` runs each way of matching as its own keyset query (a page of rows
+    in the order of that condition's index) and orders the union of their few rows. One query with
+    the conditions OR-ed together would collect every matching row before sorting: all 8,000
+    customers named 王… for a page of 20.
+    """
+    if page.sort == "match" and flt.q:
+        branches = _query_branches(flt.q)
+        if len(branches) > 1:
+            base = _filtered(actor, replace(flt, q=None))
+            parts = [
+                paginate(base.where(branch), page, sorts, Customer.id)[0].with_only_columns(Customer.id).subquery()
+                for branch in branches
+            ]
+            ids = union(*(select(part.c.id) for part in parts)).subquery()
+            return paginate(select(Customer).where(Customer.id.in_(select(ids.c.id))), page, sorts, Customer.id)[0]
+    return paginate(_filtered(actor, flt), page, sorts, Customer.id)[0]
+
+
+def _exact_identity(flt: CustomerFilter) -> tuple[str, str] | None:
+    """(kind, value) when the filter is one exact phone or email and nothing else."""
+    if replace(flt, phone=None, email=None) != CustomerFilter() or bool(flt.phone) == bool(flt.email):
+        return None
+    return ("phone", flt.phone) if flt.phone else ("email", flt.email or "")
+
+
+def _holder(
+    session: Session, actor: Principal, kind: str, value: str, *, sorts: dict[str, Any], page: PageRequest
+) -> list[Customer]:
+    """The first page of a list filtered by one phone or email: identities are unique, so it holds
+    at most one customer and needs no ordering; the prepared lookup answers it. Same validation
+    and errors as the general path."""
+    if page.sort not in sorts:
+        allowed = ", ".join(sorted(sorts))
+        raise BadRequest(
+            message=f"sort: must be one of {allowed}",
+            errors=[FieldError("sort", f"must be one of {allowed}", "invalid_sort")],
+        )
+    errors: list[FieldError] = []
+    if kind == "phone":
+        normalized = _check(errors, "phone", lambda v: normalize_phone(v, get_settings().default_region_code), value)
+    else:
+        normalized = _check(errors, "email", normalize_email, value)
+    _raise_if(errors)
+    assert normalized is not None
+    found = repository.customer_by_identity(session, actor, kind, "", identity_store.blind_index(kind, "", normalized))
+    return [found] if found is not None else []
+
+
 def list_customers(session: Session, actor: Principal, flt: CustomerFilter, page: PageRequest) -> Page[CustomerOut]:
+    """A page of customers. `page.sort` is a key of SORTS, or `match` with a search text `q`:
+    the order of the key the text matched (see `match_column`)."""
     require(actor, "customers", "read")
-    stmt, _ = paginate(_filtered(actor, flt), page, SORTS, Customer.id)
-    rows = list(session.scalars(stmt))
-    sort_attr = SORTS[page.sort].key
+    sorts = _sorts(flt)
+    exact = _exact_identity(flt) if page.cursor is None else None
+    if exact is not None:
+        rows = _holder(session, actor, *exact, sorts=sorts, page=page)
+    else:
+        rows = list(session.scalars(_page_statement(actor, flt, page, sorts)))
+    sort_attr = sorts[page.sort].key
     result = make_page(rows, page, key=lambda c: (getattr(c, sort_attr), c.id))
     ids = [c.id for c in result.items]
     idents = identity_store.for_customers(session, ids)
@@ -530,6 +626,4 @@ def find_by_identity(
     normalized = identity_store.normalize_all([("", item)], errors)
     _raise_if(errors)
     ident = normalized[0]
-    return session.scalar(
-        repository.customers(actor).where(_identity_match(ident.kind.value, ident.index, ident.namespace))
-    )
+    return repository.customer_by_identity(session, actor, ident.kind.value, ident.namespace, ident.index)

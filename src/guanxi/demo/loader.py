@@ -7,7 +7,8 @@ load), so search, lookup and masking work as for customers created through the A
 
 The load is recorded as one audit record (action `demo.load`, counts only). That record marks the
 database as holding demo data: loading again reuses it and adds nothing. Demo data is only loaded
-into a database without customers, so it never mixes with a brand's real members.
+into a database without customers, so it never mixes with a brand's real members. The order
+history is replayed afterwards through the loyalty services (`demo.orders`), once as well.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from guanxi.customers.models import (
 )
 from guanxi.customers.normalize import PII_KINDS, IdentityKind
 from guanxi.demo import data
+from guanxi.demo import orders as demo_orders
 from guanxi.demo.generate import AccountProfile, CustomerProfile, DemoGenerator, account_count
 from guanxi.kit import clock, sequence
 from guanxi.kit.crypto import FieldCipher, get_cipher
@@ -105,6 +107,7 @@ class DemoSummary:
     reused: bool = False
     loaded_at: datetime | None = None
     refused: str | None = None
+    orders: demo_orders.OrdersSummary | None = None
 
     def describe(self) -> str:
         if self.refused:
@@ -129,6 +132,8 @@ class DemoSummary:
         ]
         if self.users_kept and not self.reused:
             lines.append(f"  kept existing users (their passwords are unchanged): {', '.join(self.users_kept)}")
+        if self.orders is not None and (self.orders.orders or self.orders.reused):
+            lines.extend(self.orders.describe())
         lines.append("logins (username / password):")
         lines.extend(f"  {u.role:12} {u.username:12} / {u.password}" for u in DEMO_USERS)
         return "\n".join(lines)
@@ -138,10 +143,20 @@ def load(
     database: Database,
     *,
     customers: int = 5000,
+    orders: int | None = 0,
     progress: Progress | None = None,
     seed: int = DEFAULT_SEED,
 ) -> DemoSummary:
-    """Load `customers` demo customers (and users, accounts, ...) once; later calls reuse them."""
+    """Load `customers` demo customers (and users, accounts, ...) once, then `orders` orders of
+    history (None: `ORDERS_PER_CUSTOMER` per customer; 0: none); later calls reuse them."""
+    summary = _load_people(database, customers=customers, progress=progress, seed=seed)
+    if summary.refused is None and orders != 0:
+        count = demo_orders.ORDERS_PER_CUSTOMER * summary.customers if orders is None else orders
+        summary.orders = demo_orders.load_orders(database, orders=count, seed=summary.seed, progress=progress)
+    return summary
+
+
+def _load_people(database: Database, *, customers: int, progress: Progress | None, seed: int) -> DemoSummary:
     say: Progress = progress or (lambda _message: None)
     started = time.perf_counter()
     with database.unit_of_work() as session:

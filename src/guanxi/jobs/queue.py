@@ -13,6 +13,10 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from guanxi.config import get_settings
 from guanxi.kit import outbox
 from guanxi.kit.db import get_database
+from guanxi.loyalty import handlers as loyalty_handlers
+
+# The outbox dispatcher below must know every handler before it delivers anything.
+HANDLER_MODULES = loyalty_handlers.HANDLER_MODULES
 
 log = logging.getLogger(__name__)
 SWEEP_MAX_BATCHES = 1000
@@ -50,6 +54,15 @@ def sweep_outbox() -> int:
         if not outbox.has_due(database):
             break
     return delivered
+
+
+@huey.periodic_task(crontab(minute="5"), name="loyalty_daily")
+def loyalty_daily() -> list[str]:
+    """Hourly, so the program's local midnight is caught within the hour whatever the consumer's
+    clock: every step is keyed by the local date and finds nothing to do the second time."""
+    from guanxi.loyalty import tasks
+
+    return tasks.run_daily()
 
 
 def enable_wakeups() -> None:

@@ -95,5 +95,27 @@ def _cipher_for(key: bytes) -> FieldCipher:
     return FieldCipher(key)
 
 
+# The cipher of the process-wide settings, and the settings object it was built from. A request
+# asks for the cipher several times (blind index of the query, each value it decrypts); reading
+# the key file and deriving the keys each time cost more than the cryptography itself.
+_current: tuple[Settings, FieldCipher] | None = None
+
+
 def get_cipher(settings: Settings | None = None) -> FieldCipher:
-    return _cipher_for(load_master_key(settings or get_settings()))
+    """The field cipher for `settings` (default: the process-wide settings).
+
+    For the process-wide settings the key is read once and kept for as long as `get_settings()`
+    returns the same object: `reset_settings()` (tests, CLI options) makes the next call read the
+    key again, so a changed GUANXI_SECRET_KEY or GUANXI_HOME takes effect. An explicit `settings`
+    always reads its key (the derived keys are still cached by key).
+    """
+    global _current
+    if settings is not None:
+        return _cipher_for(load_master_key(settings))
+    settings = get_settings()
+    current = _current
+    if current is not None and current[0] is settings:
+        return current[1]
+    cipher = _cipher_for(load_master_key(settings))
+    _current = (settings, cipher)
+    return cipher

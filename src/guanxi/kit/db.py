@@ -7,6 +7,7 @@ transaction is durable (used to wake the outbox dispatcher), and is dropped on r
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,42 +18,122 @@ from sqlalchemy.orm import Session, sessionmaker
 from guanxi.config import Settings, get_settings
 
 _AFTER_COMMIT = "guanxi_after_commit"
+_UNIT_OF_WORK = "guanxi_unit_of_work"
+_WROTE = "guanxi_wrote"  # the session has flushed changes
+# Execution options that choose how a transaction begins (see `_configure_sqlite`).
+_WRITE = "guanxi_write"
+_READ_ONLY = "guanxi_read_only"
 
 
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # A pool large enough for the API's concurrent requests: a connection opened beyond it is
+        # closed again when returned, and opening one (on SQLite: PRAGMAs, reading the schema)
+        # costs more than the query it was opened for.
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        in_memory = self.is_sqlite and (url in ("sqlite://", "sqlite:///") or "memory" in url)
+        if not in_memory:
+            kwargs.update(pool_size=10, max_overflow=20)
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+            kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        else:
+            _configure_postgresql(self.engine)
+        # One engine view per kind of transaction: a session bound to it begins that kind of
+        # transaction on first use, so opening a unit of work does no I/O.
+        self._binds = {
+            mode: self.engine.execution_options(**{_WRITE: mode == "write", _READ_ONLY: mode == "read_only"})
+            for mode in ("write", "read", "read_only")
+        }
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        event.listen(self.sessionmaker, "after_flush", _note_write)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def begin(self, *, read_only: bool = False, lock_early: bool = True) -> UnitOfWork:
+        """An open unit of work that has not touched the database yet (see `unit_of_work`)."""
+        mode = "read_only" if read_only else ("write" if lock_early else "read")
+        work = UnitOfWork(
+            self.sessionmaker(bind=self._binds[mode]), read_only=read_only, write_bind=self._binds["write"]
+        )
+        work.session.info[_UNIT_OF_WORK] = weakref.ref(work)  # no cycle: the caller holds the work
+        return work
+
     @contextmanager
     def unit_of_work(self, *, read_only: bool = False, lock_early: bool = True) -> Iterator[Session]:
         """One transaction: commit when the block ends normally, roll back on any exception.
 
-        SQLite: a writer takes the write lock at BEGIN (`lock_early`) so two writers queue instead
-        of failing on lock upgrade. Mostly-reading work (API GETs, which may still append an audit
-        record) passes `lock_early=False` so readers never wait for each other.
+        The transaction begins with the first statement. SQLite: a writer takes the write lock at
+        BEGIN (`lock_early`) so two writers queue instead of failing on lock upgrade. Mostly-reading
+        work (API GETs, which may still append an audit record) passes `lock_early=False` so
+        readers never wait for each other. PostgreSQL: a read-only unit of work is READ ONLY.
         """
-        session = self.sessionmaker()
-        session.connection(execution_options={"guanxi_write": lock_early and not read_only})
-        if read_only and not self.is_sqlite:
-            session.connection().exec_driver_sql("SET TRANSACTION READ ONLY")
+        work = self.begin(read_only=read_only, lock_early=lock_early)
+        try:
+            yield work.session
+        except BaseException:
+            work.finish(failed=True)
+            raise
+        work.finish(failed=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+class UnitOfWork:
+    """A session whose transaction is committed or rolled back by `finish`, once.
+
+    Opening one does no I/O; `needs_io` tells whether finishing it will (a transaction began or
+    work waits for the commit), so an async caller can finish an untouched one on the event loop
+    and hand the others to a worker thread.
+    """
+
+    def __init__(self, session: Session, *, read_only: bool, write_bind: Engine) -> None:
+        self.session = session
+        self.read_only = read_only
+        self.finished = False
+        self._write_bind = write_bind
+
+    def lock_early(self) -> None:
+        """From now on begin as a writer (SQLite: BEGIN IMMEDIATE), for work found to write after
+        all. A transaction that has only read so far is ended (rolled back) and begins again with
+        the next statement; one that has written cannot change and is refused."""
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work cannot write")
+        if self.session.get_bind() is self._write_bind:
+            return
+        if self.session.in_transaction():
+            if self.session.info.get(_WROTE) or self.session.new or self.session.dirty or self.session.deleted:
+                raise RuntimeError("lock_early() after writing: the transaction cannot change kind")
+            self.session.rollback()
+        self.session.bind = self._write_bind
+
+    @property
+    def needs_io(self) -> bool:
+        if self.finished:
+            return False
+        return self.session.in_transaction() or bool(self.session.info.get(_AFTER_COMMIT))
+
+    def finish(self, *, failed: bool) -> None:
+        """Commit (or, if `failed` or read-only, roll back), close, then run after-commit hooks.
+
+        Only the first call does anything: the unit of work is over once it has been finished.
+        """
+        if self.finished:
+            return
+        self.finished = True
+        session = self.session
         committed = False
         try:
-            yield session
-            if read_only:
+            if failed or self.read_only:
                 session.rollback()
             else:
                 session.commit()
@@ -67,8 +148,16 @@ class Database:
             for hook in hooks:
                 hook()
 
-    def dispose(self) -> None:
-        self.engine.dispose()
+
+def _note_write(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+def unit_of_work_of(session: Session) -> UnitOfWork | None:
+    """The unit of work a session belongs to (None for a session made some other way)."""
+    ref = session.info.get(_UNIT_OF_WORK)
+    work = ref() if isinstance(ref, weakref.ref) else None
+    return work if isinstance(work, UnitOfWork) else None
 
 
 def after_commit(session: Session, hook: Callable[[], None]) -> None:
@@ -92,8 +181,16 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        write = conn.get_execution_options().get("guanxi_write", False)
+        write = conn.get_execution_options().get(_WRITE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # The driver has begun the transaction implicitly; this is its first statement.
+        if conn.get_execution_options().get(_READ_ONLY, False):
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
 _database: Database | None = None

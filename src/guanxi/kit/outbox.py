@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, select
+from sqlalchemy import ForeignKey, Integer, String, Text, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from guanxi.kit import clock
@@ -86,6 +86,19 @@ def emit(session: Session, topic: str, payload: dict[str, Any]) -> OutboxEvent:
     session.add(event)
     after_commit(session, _kick)
     return event
+
+
+def emit_many(session: Session, topic: str, payloads: list[dict[str, Any]]) -> int:
+    """Record many events of one topic at once (bulk jobs); same guarantees as `emit`."""
+    if not payloads:
+        return 0
+    now = clock.now()
+    session.execute(
+        insert(OutboxEvent),
+        [{"topic": topic, "payload": payload, "created_at": now, "available_at": now} for payload in payloads],
+    )
+    after_commit(session, _kick)
+    return len(payloads)
 
 
 def _due_ids(database: Database, limit: int) -> list[int]:

@@ -129,3 +129,15 @@ def make_page(rows: Sequence[T], request: PageRequest, key: Any) -> Page[T]:
         value, row_id = key(items[-1])
         next_cursor = encode_cursor(request.sort, request.descending, value, row_id)
     return Page(items=items, next_cursor=next_cursor)
+
+
+def paginate_by_seq(stmt: Select[Any], request: PageRequest, seq_column: InstrumentedAttribute[Any]) -> Select[Any]:
+    """Keyset pages over an integer sequence (append-only ledgers), newest first unless asked.
+    Cursors carry the last sequence number; `make_page` with key `(row.id, str(row.id))` builds them."""
+    if request.cursor:
+        value, _ = decode_cursor(request.cursor, request.sort, request.descending)
+        if not isinstance(value, int) or isinstance(value, bool) or not -(2**63) <= value < 2**63:
+            raise _bad_cursor("the cursor is not one this API issued")
+        stmt = stmt.where(seq_column < value if request.descending else seq_column > value)
+    order = seq_column.desc() if request.descending else seq_column.asc()
+    return stmt.order_by(order).limit(request.limit + 1)

@@ -2,9 +2,23 @@
 
 from guanxi.auth import models as auth_models
 from guanxi.customers import models as customer_models
-from guanxi.kit import outbox, sequence
+from guanxi.kit import idempotency, outbox, sequence
 from guanxi.kit.models import Base
+from guanxi.loyalty import catalog_models, order_models, partner_models
+from guanxi.loyalty import models as loyalty_models
 from guanxi.privacy import models as privacy_models
 
-__all__ = ["Base", "auth_models", "customer_models", "outbox", "privacy_models", "sequence"]
+__all__ = [
+    "Base",
+    "auth_models",
+    "catalog_models",
+    "customer_models",
+    "idempotency",
+    "loyalty_models",
+    "order_models",
+    "outbox",
+    "partner_models",
+    "privacy_models",
+    "sequence",
+]
 metadata = Base.metadata

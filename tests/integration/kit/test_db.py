@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from guanxi.kit import sequence
-from guanxi.kit.db import Database, after_commit
+from guanxi.kit.db import Database, after_commit, unit_of_work_of
 from guanxi.kit.sequence import Counter
 
 
@@ -56,3 +62,116 @@ def test_sequence_counts_up(db: Database) -> None:
         assert sequence.reserve_block(session, "member_no", 3) == range(102, 105)
         assert sequence.next_value(session, "member_no") == 105
         assert sequence.next_value(session, "other") == 1
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL statements executed inside the block."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_opening_a_unit_of_work_does_no_io(db: Database) -> None:
+    checked_out = db.engine.pool.checkedout()  # type: ignore[attr-defined]
+    with statements(db) as seen:
+        work = db.begin()
+        assert db.engine.pool.checkedout() == checked_out  # type: ignore[attr-defined]
+        assert not work.needs_io
+        work.finish(failed=False)  # nothing began: nothing to end
+    assert seen == []
+    assert work.finished and not work.needs_io
+
+
+@pytest.mark.parametrize(
+    ("options", "sqlite_begin", "postgresql_first"),
+    [
+        ({}, "BEGIN IMMEDIATE", None),
+        ({"lock_early": False}, "BEGIN", None),
+        ({"read_only": True}, "BEGIN", "SET TRANSACTION READ ONLY"),
+    ],
+)
+def test_the_transaction_begins_with_the_first_statement(
+    db: Database, options: dict[str, bool], sqlite_begin: str, postgresql_first: str | None
+) -> None:
+    with statements(db) as seen:
+        work = db.begin(**options)
+        work.session.scalar(select(func.count()).select_from(Counter))
+        assert work.needs_io
+        work.finish(failed=False)
+    if db.is_sqlite:
+        assert seen[0] == sqlite_begin
+    else:
+        assert seen[0] == postgresql_first or (postgresql_first is None and seen[0].startswith("SELECT"))
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_a_unit_of_work_finishes_once(db: Database) -> None:
+    hooks: list[str] = []
+    work = db.begin()
+    assert unit_of_work_of(work.session) is work
+    work.session.add(Counter(name="once", value=1))
+    after_commit(work.session, lambda: hooks.append("committed"))
+    work.finish(failed=False)
+    work.finish(failed=True)  # too late to roll back: the first finish decided
+    assert (_count(db), hooks) == (1, ["committed"])
+    assert unit_of_work_of(Session(db.engine)) is None
+
+
+def test_a_failed_unit_of_work_rolls_back_and_skips_its_hooks(db: Database) -> None:
+    hooks: list[str] = []
+    work = db.begin()
+    work.session.add(Counter(name="no", value=1))
+    work.session.flush()
+    after_commit(work.session, lambda: hooks.append("committed"))
+    work.finish(failed=True)
+    assert (_count(db), hooks) == (0, [])
+
+
+def test_a_reader_that_writes_after_another_commit(db: Database) -> None:
+    """Why audited reads lock early: on SQLite a read transaction cannot write once another
+    transaction has committed since it began; PostgreSQL lets it."""
+    work = db.begin(lock_early=False)
+    assert _count(db) == 0
+    work.session.scalar(select(func.count()).select_from(Counter))  # begins a read transaction
+    with db.unit_of_work() as other:
+        other.add(Counter(name="other", value=1))
+    work.session.add(Counter(name="mine", value=1))
+    if db.is_sqlite:
+        with pytest.raises(OperationalError, match="database is locked"):
+            work.session.flush()
+        work.finish(failed=True)
+        assert _count(db) == 1
+    else:
+        work.finish(failed=False)
+        assert _count(db) == 2
+
+
+def test_lock_early_begins_again_as_a_writer(db: Database) -> None:
+    work = db.begin(lock_early=False)
+    work.session.scalar(select(func.count()).select_from(Counter))
+    with db.unit_of_work() as other:
+        other.add(Counter(name="other", value=1))
+    with statements(db) as seen:
+        work.lock_early()
+        work.session.add(Counter(name="mine", value=1))
+        work.finish(failed=False)
+    assert _count(db) == 2
+    if db.is_sqlite:
+        assert seen[0] == "BEGIN IMMEDIATE"
+
+    written = db.begin(lock_early=False)
+    written.session.add(Counter(name="third", value=1))
+    written.session.flush()
+    with pytest.raises(RuntimeError):
+        written.lock_early()
+    written.finish(failed=True)
+    with pytest.raises(RuntimeError):
+        db.begin(read_only=True).lock_early()

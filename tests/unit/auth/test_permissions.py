@@ -18,7 +18,7 @@ from guanxi.auth.permissions import (
 from guanxi.kit.masking import Visibility
 from guanxi.kit.principal import Principal
 
-WRITES = ("create", "update", "delete", "reveal", "export")
+WRITES = tuple(action for action in ACTIONS if action != "read")
 
 
 def _p(role: str, api_scopes: frozenset[str] | None = None) -> Principal:
@@ -50,6 +50,16 @@ def test_the_matrix_in_detail() -> None:
     assert is_allowed(_p("auditor"), "audit", "read")
     assert not is_allowed(_p("analyst"), "audit", "read")
     assert not is_allowed(_p("analyst"), "notes", "read")
+    # loyalty: staff adjust, managers approve; the till earns, redeems and refunds, never adjusts
+    assert is_allowed(_p("service"), "points", "adjust")
+    assert not is_allowed(_p("service"), "points", "approve")
+    assert is_allowed(_p("manager"), "points", "approve")
+    assert is_allowed(_p("integration"), "orders", "create")
+    assert is_allowed(_p("integration"), "orders", "refund")
+    assert not is_allowed(_p("integration"), "points", "adjust")
+    assert not is_allowed(_p("sales"), "points", "redeem")
+    assert is_allowed(_p("marketing"), "programs", "update")
+    assert not is_allowed(_p("service"), "programs", "update")
     for role in Role:
         if role is not Role.ADMIN:
             assert not is_allowed(_p(role), "api_keys", "create"), role
@@ -102,4 +112,7 @@ def test_default_scopes_and_api_scope_names() -> None:
     assert valid_api_scope("tags:*")
     assert not valid_api_scope("customers")
     assert not valid_api_scope("customers:destroy")
-    assert not valid_api_scope("loyalty:read")
+    assert valid_api_scope("orders:create")
+    assert valid_api_scope("points:redeem")
+    assert not valid_api_scope("loyalty:write")
+    assert not valid_api_scope("ledger:read")

@@ -15,6 +15,7 @@ from guanxi.auth import service as auth_service
 from guanxi.auth.permissions import is_allowed, visibility
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
+from guanxi.console.pages import loyalty_card
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import (
     EMPTY,
@@ -120,6 +121,7 @@ class CustomerPage:
         with ui.row().classes("w-full gap-4 items-start no-wrap max-md:flex-wrap"):
             with ui.column().classes("flex-[2] min-w-0 gap-4"):
                 self._profile()
+                loyalty_card.member_section(self.viewer, self.customer_id)
                 self._identities()
                 self._notes()
                 self._history()

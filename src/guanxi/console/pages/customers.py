@@ -27,7 +27,9 @@ from guanxi.kit.pagination import Page, PageRequest
 from guanxi.kit.principal import Principal
 
 PAGE_SIZE = 20
-SORTS = ("created_at", "name", "member_no")
+# "match" (the order of what the search matched: by name or pinyin, using the index) applies while a
+# search text is given; without one the list falls back to creation time.
+SORTS = ("match", "created_at", "name", "member_no")
 NAME_LINK = r"""
 <q-td :props="props">
   <a :href="'/customers/' + props.row.id" class="text-primary font-medium no-underline" @click.stop>
@@ -82,7 +84,7 @@ class CustomerList:
             self.tag = self._select_filter("tag", {})
             ui.space()
             sorts = {s: tr(f"customers.sort.{s}") for s in SORTS}
-            self.sort = ui.select(sorts, label=tr("customers.sort"), value="created_at", on_change=self.reset)
+            self.sort = ui.select(sorts, label=tr("customers.sort"), value="match", on_change=self.reset)
             self.sort.props("outlined dense options-dense").classes("w-36").mark("sort")
             self.order = ui.toggle({"desc": tr("customers.desc"), "asc": tr("customers.asc")}, value="desc")
             self.order.props("dense no-caps").mark("order").on_value_change(self.reset)
@@ -146,9 +148,11 @@ class CustomerList:
 
     def load(self) -> None:
         flt = self.current_filter()
-        request = PageRequest(
-            limit=PAGE_SIZE, cursor=self.cursors[-1], sort=self.sort.value, descending=self.order.value != "asc"
-        )
+        sort = self.sort.value
+        if sort == "match" and not (flt.q and flt.q.strip()):
+            sort = "created_at"
+        descending = self.order.value != "asc" and sort != "match"
+        request = PageRequest(limit=PAGE_SIZE, cursor=self.cursors[-1], sort=sort, descending=descending)
         first_page = len(self.cursors) == 1
 
         def work(session: Session, principal: Principal) -> tuple[Page[CustomerOut], int | None]:

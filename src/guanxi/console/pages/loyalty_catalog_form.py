@@ -1,0 +1,176 @@
+"""A form built from field specs, for the reward and coupon template dialogs: inputs per field,
+fields that belong to one kind shown only for it, text turned into the values the input models
+take, and errors placed by field name.
+
+A new record sends every filled field (empty ones fall back to the model's defaults); an edit sends
+only the fields whose text changed, an emptied optional field as null.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from nicegui import ui
+
+from guanxi.config import get_settings
+from guanxi.console.session import tr
+from guanxi.console.widgets import apply_field_errors, local_time, set_field_error
+from guanxi.kit.errors import FieldError
+
+Widget = ui.input | ui.select | ui.checkbox | ui.textarea
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    widget: str = "text"  # text | textarea | bool | select | datetime | list | json
+    kinds: tuple[str, ...] | None = None  # shown only for these kinds; None: for every kind
+    options: tuple[str, ...] = ()  # select values, labelled by the catalog group `option_group`
+    option_group: str = ""
+    create_only: bool = False  # fixed once created (code, kind)
+    wide: bool = False
+
+
+def as_text(spec: Spec, value: Any) -> Any:
+    """A stored value as its input shows it."""
+    if spec.widget == "bool":
+        return bool(value)
+    if value is None:
+        return None if spec.widget == "select" else ""
+    if spec.widget == "datetime":
+        return local_time(value) if isinstance(value, datetime) else str(value)
+    if spec.widget == "list":
+        return ", ".join(str(v) for v in value)
+    if spec.widget == "json":
+        return json.dumps(value, ensure_ascii=False) if value else ""
+    return str(value)
+
+
+def parse(spec: Spec, raw: Any) -> Any:
+    """Input text to the model's value; ValueError carries the message for the field."""
+    if spec.widget == "bool":
+        return bool(raw)
+    text = raw.strip() if isinstance(raw, str) else raw
+    if text in (None, ""):
+        return [] if spec.widget == "list" else None
+    if spec.widget == "datetime":
+        try:
+            value = datetime.fromisoformat(str(text))
+        except ValueError:
+            raise ValueError(tr("loyalty.catalog.datetime_format")) from None
+        return value if value.tzinfo else value.replace(tzinfo=ZoneInfo(get_settings().timezone))
+    if spec.widget == "list":
+        parts = str(text).replace("，", ",").replace("\n", ",").split(",")
+        return [p.strip() for p in parts if p.strip()]
+    if spec.widget == "json":
+        try:
+            return json.loads(str(text))
+        except ValueError as exc:
+            raise ValueError(tr("loyalty.rules.bad_json", error=str(exc))) from None
+    return text
+
+
+class SpecForm:
+    def __init__(self, specs: tuple[Spec, ...], *, editable: bool) -> None:
+        self.specs = specs
+        self.editable = editable
+        self.fields: dict[str, Widget] = {}
+        self.boxes: dict[str, ui.element] = {}
+        self.initial: dict[str, Any] = {}
+        self.creating = True
+
+    def build(self, marker: str) -> None:
+        with ui.element("div").classes("grid grid-cols-1 md:grid-cols-2 gap-x-4 gap-y-2 w-full"):
+            for spec in self.specs:
+                with ui.element("div").classes("md:col-span-2" if spec.wide else "") as box:
+                    self.fields[spec.name] = self._input(spec).mark(f"{marker}-{spec.name}")
+                self.boxes[spec.name] = box
+        self.banner = ui.column().classes("w-full gap-1").mark(f"{marker}-errors")
+
+    def _input(self, spec: Spec) -> Widget:
+        label = tr(f"loyalty.catalog.field.{spec.name}")
+        element: Widget
+        if spec.widget == "bool":
+            element = ui.checkbox(label)
+        elif spec.widget == "select":
+            choices = {v: tr(f"{spec.option_group}.{v}") for v in spec.options}
+            element = ui.select(choices, label=label, on_change=self._kind_changed if spec.name == "kind" else None)
+            element.props("outlined dense options-dense").classes("w-full")
+        elif spec.widget in ("textarea", "json"):
+            element = ui.textarea(label).props("outlined dense autogrow").classes("w-full")
+            if spec.widget == "json":
+                element.classes("font-mono")
+        else:
+            element = ui.input(label).props("outlined dense").classes("w-full")
+        hint = tr(f"loyalty.catalog.hint.{spec.name}")
+        if hint != f"loyalty.catalog.hint.{spec.name}" and not isinstance(element, ui.checkbox):
+            element.props["hint"] = hint
+        return element
+
+    def load(self, values: dict[str, Any] | None, *, defaults: dict[str, Any]) -> None:
+        """Fill the form: a record's values to edit, or the defaults of a new one."""
+        self.creating = values is None
+        source = defaults if values is None else values
+        self.initial = {spec.name: as_text(spec, source.get(spec.name)) for spec in self.specs}
+        for spec in self.specs:
+            element = self.fields[spec.name]
+            element.value = self.initial[spec.name]
+            enabled = self.editable and not (spec.create_only and not self.creating)
+            element.set_enabled(enabled)
+        self.clear()
+        self._kind_changed()
+
+    @property
+    def kind(self) -> str | None:
+        field = self.fields.get("kind")
+        return str(field.value) if field is not None and field.value else None
+
+    def _applies(self, spec: Spec) -> bool:
+        return spec.kinds is None or self.kind in spec.kinds
+
+    def _kind_changed(self) -> None:
+        for spec in self.specs:
+            self.boxes[spec.name].set_visibility(self._applies(spec))
+
+    def clear(self) -> None:
+        for element in self.fields.values():
+            if element.props.get("error"):
+                set_field_error(element, None)
+        self.banner.clear()
+
+    def payload(self) -> tuple[dict[str, Any], list[FieldError]]:
+        """What to send: every filled field of a new record, or the changed fields of an edit."""
+        out: dict[str, Any] = {}
+        errors: list[FieldError] = []
+        for spec in self.specs:
+            if not self._applies(spec):
+                continue
+            raw = self.fields[spec.name].value
+            if not self.creating and (spec.create_only or raw == self.initial.get(spec.name)):
+                continue
+            try:
+                value = parse(spec, raw)
+            except ValueError as exc:
+                errors.append(FieldError(spec.name, str(exc), "format"))
+                continue
+            if self.creating and value in (None, []):
+                continue
+            out[spec.name] = value
+        return out, errors
+
+    def show(self, errors: list[FieldError]) -> None:
+        placed = []
+        for error in errors:
+            # prizes[1].weight and trigger_params.to_tier belong to the prizes / trigger_params input
+            head = re.split(r"[.\[]", error.field, maxsplit=1)[0]
+            rest = error.field[len(head) :].lstrip(".")
+            placed.append(FieldError(head, f"{rest}: {error.message}" if rest else error.message, error.code))
+        unplaced = apply_field_errors(dict(self.fields), placed)
+        with self.banner:
+            for text in unplaced:
+                ui.label(text).classes("text-sm text-red-800")

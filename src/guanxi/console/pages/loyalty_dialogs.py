@@ -1,0 +1,170 @@
+"""The dialogs that move a member's points from the customer page: a staff adjustment with a
+reason (applied at once, or waiting for a manager above the program's threshold) and a plain
+redemption.
+
+Each opening of a dialog draws a new Idempotency-Key, so a double click or a retry after a lost
+answer cannot move the points twice; a failed attempt wrote nothing, so its key may be reused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from nicegui import ui
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
+
+from guanxi.console.actions import notify_error, perform
+from guanxi.console.session import tr
+from guanxi.console.widgets import apply_field_errors, pydantic_field_errors, set_field_error
+from guanxi.kit.errors import DomainError, FieldError, NotAuthenticated
+from guanxi.kit.principal import Principal
+from guanxi.loyalty import points
+from guanxi.loyalty.schemas import AdjustAnswer, AdjustIn, RedeemAnswer, RedeemIn
+
+Done = Callable[[str], None]
+
+
+def whole_number(value: Any) -> Any:
+    """ui.number gives floats; a whole float becomes an int, anything else goes to the model as is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class PointsDialog:
+    """A dialog with a points field, one text field, an error area and a submit button."""
+
+    prefix = ""
+    text_field = ""
+    text_required = False
+
+    def __init__(self, customer_id: str, on_done: Done, *, help_text: str | None = None) -> None:
+        self.customer_id = customer_id
+        self.on_done = on_done
+        self.key = uuid.uuid4().hex
+        with ui.dialog() as self.dialog, ui.card().classes("w-[28rem] max-w-full gap-3"):
+            ui.label(tr(f"loyalty.{self.prefix}.title")).classes("text-lg font-medium")
+            ui.label(help_text or tr(f"loyalty.{self.prefix}.help")).classes("text-sm text-slate-500")
+            self.points = ui.number(tr(f"loyalty.{self.prefix}.points") + " *", precision=0, format="%d")
+            self.points.props("outlined dense").classes("w-full").mark(f"{self.prefix}-points")
+            label = tr(f"loyalty.{self.prefix}.{self.text_field}") + (" *" if self.text_required else "")
+            self.text = ui.textarea(label).props("outlined dense autogrow").classes("w-full")
+            self.text.mark(f"{self.prefix}-{self.text_field}")
+            self.errors = ui.column().classes("w-full gap-1").mark(f"{self.prefix}-errors")
+            with ui.row().classes("w-full justify-end gap-2"):
+                ui.button(tr("form.cancel"), on_click=self.dialog.close).props("flat no-caps").mark(
+                    f"{self.prefix}-cancel"
+                )
+                ui.button(tr(f"loyalty.{self.prefix}.submit"), on_click=self.submit).props("unelevated no-caps").mark(
+                    f"{self.prefix}-submit"
+                )
+
+    @property
+    def fields(self) -> dict[str, ui.element]:
+        return {"points": self.points, self.text_field: self.text}
+
+    def open(self) -> None:
+        self.key = uuid.uuid4().hex
+        self.points.value = None
+        self.text.value = ""
+        self._clear()
+        self.dialog.open()
+
+    def _clear(self) -> None:
+        for element in self.fields.values():
+            set_field_error(element, None)
+        self.errors.clear()
+
+    def _show(self, errors: list[FieldError]) -> None:
+        # A whole-model check (e.g. "points must not be 0") has no field of its own: it is about points.
+        placed = [FieldError("points", e.message, e.code) if e.field == "form" else e for e in errors]
+        with self.errors:
+            for text in apply_field_errors(self.fields, placed):
+                ui.label(text).classes("text-sm text-red-800")
+
+    def precheck(self) -> list[FieldError]:
+        return []
+
+    def payload(self) -> BaseModel:
+        raise NotImplementedError
+
+    def send(self, session: Session, principal: Principal, data: Any, key: str) -> Any:
+        raise NotImplementedError
+
+    def message(self, answer: Any) -> str:
+        raise NotImplementedError
+
+    def submit(self) -> None:
+        self._clear()
+        if self.points.value is None:
+            self._show([FieldError("points", tr("error.required"), "required")])
+            return
+        if problems := self.precheck():
+            self._show(problems)
+            return
+        try:
+            data = self.payload()
+        except ValidationError as exc:
+            self._show(pydantic_field_errors(exc))
+            return
+        key = self.key
+        result = perform(lambda s, p: self.send(s, p, data, key), notify=False)
+        if result.error is not None:
+            self._failed(result.error)
+            return
+        self.dialog.close()
+        text = self.message(result.value)
+        ui.notify(text, type="positive", multi_line=True)
+        self.on_done(text)
+
+    def _failed(self, error: DomainError) -> None:
+        if error.errors and error.status in (400, 409, 422):
+            self._show(error.errors)
+        elif error.status != 500 and not isinstance(error, NotAuthenticated):
+            notify_error(error)  # refusals and not-found; unexpected errors were reported already
+
+
+class AdjustDialog(PointsDialog):
+    prefix = "adjust"
+    text_field = "reason"
+    text_required = True
+
+    def precheck(self) -> list[FieldError]:
+        if self.points.value == 0:
+            return [FieldError("points", tr("loyalty.adjust.not_zero"), "zero")]
+        return []
+
+    def payload(self) -> AdjustIn:
+        return AdjustIn(points=whole_number(self.points.value), reason=self.text.value or "")
+
+    def send(self, session: Session, principal: Principal, data: AdjustIn, key: str) -> AdjustAnswer:
+        return points.adjust(session, principal, self.customer_id, data, key)
+
+    def message(self, answer: AdjustAnswer) -> str:
+        shown = f"+{answer.points:,}" if answer.points > 0 else f"{answer.points:,}"
+        if answer.status == "pending_approval":
+            return tr("loyalty.adjust.pending", points=shown)
+        return tr("loyalty.adjust.applied", points=shown, balance=f"{answer.points_balance:,}")
+
+
+class RedeemDialog(PointsDialog):
+    prefix = "redeem"
+    text_field = "note"
+
+    def payload(self) -> RedeemIn:
+        return RedeemIn(points=whole_number(self.points.value), note=(self.text.value or "").strip() or None)
+
+    def send(self, session: Session, principal: Principal, data: RedeemIn, key: str) -> RedeemAnswer:
+        return points.redeem(session, principal, self.customer_id, data, key)
+
+    def message(self, answer: RedeemAnswer) -> str:
+        return tr(
+            "loyalty.redeem.done",
+            points=f"{answer.points:,}",
+            value=f"{answer.cash_value:,.2f}",
+            currency=answer.currency,
+            balance=f"{answer.points_balance:,}",
+        )

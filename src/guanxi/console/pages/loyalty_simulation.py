@@ -1,0 +1,275 @@
+"""The what-if simulation page: change tier thresholds and multipliers, the growth rate or the
+earning rules, replay the last N months of orders under the current program and the scenario
+(`loyalty.simulation.simulate`, which writes nothing), and compare points, cost and tiers."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from nicegui import ui
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from guanxi.auth.service import require
+from guanxi.console.actions import perform
+from guanxi.console.pages.loyalty_common import field_errors, loyalty_frame, show_failure, unavailable_text
+from guanxi.console.pages.loyalty_insights import figure, money
+from guanxi.console.session import guard, tr
+from guanxi.console.widgets import card, local_time, notice, page_title
+from guanxi.kit.errors import FieldError
+from guanxi.kit.principal import Principal
+from guanxi.loyalty import config, simulation
+from guanxi.loyalty.config import ProgramOut
+from guanxi.loyalty.simulation import ScenarioIn, SimulationReport
+
+PATH = "/loyalty/simulation"
+MONTHS = (3, 6, 12, 24, 36)
+
+
+def plain(value: Any) -> str:
+    return format(Decimal(str(value)).normalize(), "f") if value not in (None, "") else ""
+
+
+def tier_chart(report: SimulationReport) -> dict[str, Any]:
+    """Members per tier at the end of the window, baseline next to scenario."""
+    names: dict[int, str] = {}
+    for run in (report.baseline, report.scenario):
+        for t in run.tiers:
+            names.setdefault(t.rank, t.name)
+    ranks = sorted(names)
+
+    def counts(run: simulation.RunFigures) -> list[int]:
+        by_rank = {t.rank: t.members for t in run.tiers}
+        return [by_rank.get(r, 0) for r in ranks]
+
+    labels = (tr("loyalty.simulation.baseline"), tr("loyalty.simulation.scenario"))
+    return {
+        "tooltip": {"trigger": "axis", "axisPointer": {"type": "shadow"}},
+        "legend": {"data": list(labels), "top": 0},
+        "grid": {"left": 8, "right": 16, "top": 32, "bottom": 8, "containLabel": True},
+        "xAxis": {"type": "category", "data": [names[r] for r in ranks]},
+        "yAxis": {"type": "value", "minInterval": 1},
+        "series": [
+            {
+                "name": labels[0],
+                "type": "bar",
+                "data": counts(report.baseline),
+                "itemStyle": {"color": "#9fb3c8"},
+                "barMaxWidth": 36,
+            },
+            {
+                "name": labels[1],
+                "type": "bar",
+                "data": counts(report.scenario),
+                "itemStyle": {"color": "#f0a24b"},
+                "barMaxWidth": 36,
+            },
+        ],
+    }
+
+
+def signed(value: int | Decimal) -> str:
+    text = f"{value:,.2f}" if isinstance(value, Decimal) else f"{value:,}"
+    return text if value < 0 else f"+{text}"
+
+
+class SimulationPage:
+    def __init__(self, program: ProgramOut) -> None:
+        self.program = program
+        self.rules_text = json.dumps([r.definition for r in program.rules], ensure_ascii=False, indent=2)
+        self.tier_fields: list[tuple[ui.input, ui.input]] = []
+
+    def build(self) -> None:
+        with card(tr("loyalty.simulation.scenario_title"), marker="scenario"):
+            ui.label(tr("loyalty.simulation.help")).classes("text-sm text-slate-500")
+            with ui.row().classes("w-full gap-4 items-start"):
+                self.months = ui.select(
+                    {m: tr("loyalty.simulation.months_n", n=m) for m in MONTHS},
+                    value=12,
+                    label=tr("loyalty.simulation.months"),
+                )
+                self.months.props("outlined dense").classes("w-40").mark("sim-months")
+                current = plain(self.program.settings.get("growth_per_amount"))
+                self.growth = ui.input(tr("loyalty.simulation.growth"), value=current).props("outlined dense")
+                self.growth.classes("w-56").mark("sim-growth")
+            ui.label(tr("loyalty.simulation.tiers")).classes("text-sm font-medium text-slate-600 mt-2")
+            for i, tier in enumerate(self.program.tiers):
+                with ui.row().classes("w-full items-center gap-2"):
+                    ui.label(str(tier["name"])).classes("w-32")
+                    threshold = ui.input(tr("loyalty.tiers.threshold"), value=plain(tier["threshold"]))
+                    threshold.props("outlined dense").classes("w-36").mark(f"sim-threshold-{i}")
+                    multiplier = ui.input(
+                        tr("loyalty.tiers.points_multiplier"),
+                        value=plain((tier.get("benefits") or {}).get("points_multiplier", "1")),
+                    )
+                    multiplier.props("outlined dense").classes("w-36").mark(f"sim-multiplier-{i}")
+                    self.tier_fields.append((threshold, multiplier))
+            self.change_rules = ui.checkbox(tr("loyalty.simulation.change_rules"), value=False)
+            self.change_rules.mark("sim-change-rules")
+            self.rules = ui.codemirror(self.rules_text, language="JSON").classes("w-full h-64 border")
+            self.rules.mark("sim-rules").bind_visibility_from(self.change_rules, "value")
+            self.errors = ui.column().classes("w-full gap-1").mark("sim-errors")
+            with ui.row().classes("w-full justify-end"):
+                ui.button(tr("loyalty.simulation.run"), icon="play_arrow", on_click=self.run).props(
+                    "unelevated no-caps"
+                ).mark("sim-run")
+        self.results = ui.column().classes("w-full gap-4").mark("sim-results")
+
+    def scenario(self) -> tuple[dict[str, Any], list[FieldError]]:
+        """Only what differs from the program goes into the scenario."""
+        body: dict[str, Any] = {"months": self.months.value}
+        errors: list[FieldError] = []
+        growth = (self.growth.value or "").strip()
+        if growth and growth != plain(self.program.settings.get("growth_per_amount")):
+            body["growth_per_amount"] = growth
+        tiers = []
+        changed = False
+        for tier, (threshold, multiplier) in zip(self.program.tiers, self.tier_fields, strict=True):
+            item = {
+                "code": tier["code"],
+                "name": tier["name"],
+                "threshold": (threshold.value or "").strip() or None,
+                "points_multiplier": (multiplier.value or "").strip() or None,
+            }
+            current = plain((tier.get("benefits") or {}).get("points_multiplier", "1"))
+            changed |= item["threshold"] != plain(tier["threshold"]) or (item["points_multiplier"] or "") != current
+            tiers.append(item)
+        if changed:
+            body["tiers"] = tiers
+        if self.change_rules.value:
+            try:
+                loaded = json.loads(self.rules.value or "")
+            except ValueError as exc:
+                loaded = None
+                errors.append(FieldError("rules", tr("loyalty.rules.bad_json", error=str(exc)), "json"))
+            if loaded is not None and not isinstance(loaded, list):
+                errors.append(FieldError("rules", tr("loyalty.simulation.rules_list"), "json"))
+            elif loaded is not None:
+                body["rules"] = loaded
+        return body, errors
+
+    def show(self, errors: list[FieldError]) -> None:
+        self.errors.clear()
+        with self.errors:
+            for error in errors:
+                ui.label(f"{error.field}: {error.message}").classes("text-sm text-red-800 font-mono").mark("sim-error")
+
+    def run(self) -> None:
+        self.errors.clear()
+        body, errors = self.scenario()
+        if errors:
+            self.show(errors)
+            return
+        try:
+            data = ScenarioIn.model_validate(body)
+        except ValidationError as exc:
+            self.show(field_errors(exc))
+            return
+        result = perform(lambda s, p: simulation.simulate(s, p, data), write=False, notify=False)
+        if result.error is not None:
+            show_failure(result.error, self.show)
+            return
+        assert result.value is not None
+        self.results.clear()
+        with self.results:
+            render_report(result.value)
+
+
+def render_report(r: SimulationReport) -> None:
+    c = r.currency
+    pct = f" ({signed(r.points_change_pct)}%)" if r.points_change_pct is not None else ""
+    with ui.row().classes("w-full gap-4"):
+        figure(
+            tr("loyalty.simulation.baseline_points"),
+            f"{r.baseline.points:,}",
+            "sim-baseline-points",
+            money(r.baseline.value, c),
+        )
+        figure(
+            tr("loyalty.simulation.scenario_points"),
+            f"{r.scenario.points:,}",
+            "sim-scenario-points",
+            signed(r.points_difference) + pct,
+        )
+        figure(tr("loyalty.simulation.baseline_cost"), money(r.baseline.cost, c), "sim-baseline-cost")
+        figure(
+            tr("loyalty.simulation.scenario_cost"),
+            money(r.scenario.cost, c),
+            "sim-scenario-cost",
+            signed(r.cost_difference),
+        )
+    ui.label(
+        tr(
+            "loyalty.simulation.window",
+            start=local_time(r.window_start),
+            end=local_time(r.window_end),
+            orders=f"{r.orders_replayed:,}",
+            members=f"{r.members:,}",
+            recorded=f"{r.recorded_points:,}",
+        )
+    ).classes("text-sm text-slate-600").mark("sim-window")
+    with ui.row().classes("w-full gap-4 items-stretch"):
+        with card(tr("loyalty.simulation.tier_distribution"), marker="sim-tiers") as box:
+            box.classes("flex-1 min-w-80")
+            ui.echart(tier_chart(r)).classes("w-full h-72").mark("sim-tier-chart")
+        with card(tr("loyalty.simulation.by_rule"), marker="sim-rules-table") as box:
+            box.classes("flex-1 min-w-80")
+            codes = sorted(set(r.baseline.points_by_rule) | set(r.scenario.points_by_rule))
+            rows = [
+                {
+                    "rule": code,
+                    "baseline": f"{r.baseline.points_by_rule.get(code, 0):,}",
+                    "scenario": f"{r.scenario.points_by_rule.get(code, 0):,}",
+                }
+                for code in codes
+            ]
+            columns = [
+                {"name": n, "label": tr(f"loyalty.simulation.{n}"), "field": n, "align": "left"}
+                for n in ("rule", "baseline", "scenario")
+            ]
+            ui.table(rows=rows, columns=columns, row_key="rule").props("flat dense").classes("w-full")
+    if r.top_category_changes:
+        with card(tr("loyalty.simulation.categories"), marker="sim-categories"):
+            rows = [
+                {
+                    "category": x.category,
+                    "baseline": f"{x.baseline_points:,}",
+                    "scenario": f"{x.scenario_points:,}",
+                    "difference": signed(x.difference),
+                }
+                for x in r.top_category_changes
+            ]
+            columns = [
+                {"name": n, "label": tr(f"loyalty.simulation.{n}"), "field": n, "align": "left"}
+                for n in ("category", "baseline", "scenario", "difference")
+            ]
+            ui.table(rows=rows, columns=columns, row_key="category").props("flat dense").classes("w-full")
+    with ui.expansion(tr("loyalty.simulation.assumptions"), icon="info").classes("w-full text-sm"):
+        for line in r.assumptions:
+            ui.label(f"· {line}").classes("text-sm text-slate-600")
+        if r.breakage.note:
+            ui.label(f"· {r.breakage.note}").classes("text-sm text-slate-600")
+
+
+def load_program(session: Session, actor: Principal) -> ProgramOut:
+    require(actor, "liability", "read")  # the simulation's own permission, before its form is shown
+    return config.describe(session, actor)
+
+
+def simulation_page(request: Request) -> Response | None:
+    principal = guard(request)
+    if isinstance(principal, Response):
+        return principal
+    with loyalty_frame(principal, PATH):
+        page_title(tr("loyalty.simulation.title"))
+
+        result = perform(load_program, principal=principal, write=False)
+        if result.value is None:
+            notice(unavailable_text(result.error))
+            return None
+        SimulationPage(result.value).build()
+    return None

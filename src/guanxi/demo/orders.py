@@ -1,0 +1,440 @@
+"""Two years of order history for the demo, produced through the loyalty services.
+
+The plan (`demo.shopping`) is replayed day by day in time order with the clock frozen at each
+moment: orders through `loyalty.orders.record_order` as the integration user (the tills and shops),
+refunds, redemptions at the till, daily check-ins and staff adjustments through their services,
+one unit of work per simulated day. At each local midnight the daily jobs run as they would in
+production (release pending points, expire the day that ended, expiry reminders, tier reviews), so
+balances, expiries and tiers in the demo are what the engine made of that history.
+
+An `demo.orders_started` audit record holds the plan's parameters; `demo.orders` marks the load
+as done, and a later load reuses it. A load that was interrupted resumes after the last day it
+committed, replaying the same plan.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from guanxi.auth import service as auth_service
+from guanxi.customers.models import Customer, CustomerIdentity
+from guanxi.demo import campaigns, shopping
+from guanxi.demo.shopping import (
+    PlannedAdjustment,
+    PlannedApproval,
+    PlannedCheckin,
+    PlannedOrder,
+    PlannedRedemption,
+    PlannedRefund,
+    Shopper,
+)
+from guanxi.kit import clock
+from guanxi.kit.db import Database
+from guanxi.kit.principal import SYSTEM, Principal
+from guanxi.loyalty import actions, card, expiration, orders, points, program, tiers, verify
+from guanxi.loyalty.catalog_models import Coupon
+from guanxi.loyalty.models import LoyaltyAccount
+from guanxi.loyalty.order_models import Order
+from guanxi.loyalty.schemas import ActionIn, AdjustIn, OrderIn, OrderLineIn, RedeemIn, RefundIn
+from guanxi.privacy import audit
+from guanxi.privacy.models import AuditRecord
+
+AUDIT_ACTION = "demo.orders"
+STARTED_ACTION = "demo.orders_started"
+ORDERS_PER_CUSTOMER = 20
+HISTORY_DAYS = 730
+CENT = Decimal("0.01")
+# What the replay writes: the last of these records tells how far an interrupted load got.
+_REPLAY_ACTIONS = (
+    "order.create",
+    "order.refund",
+    "points.redeem",
+    "points.adjust",
+    "points.adjust_requested",
+    "points.adjust_approved",
+    "loyalty.action",
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class OrdersSummary:
+    orders: int = 0
+    refunds: int = 0
+    redemptions: int = 0
+    redemptions_skipped: int = 0  # too few points at that moment
+    checkins: int = 0
+    adjustments: int = 0
+    approvals: int = 0
+    points_expired: int = 0
+    reviews: int = 0
+    coupons_issued: int = 0
+    coupons_redeemed: int = 0
+    tiers: dict[str, int] = field(default_factory=dict)
+    points_outstanding: int = 0
+    breaches: list[str] = field(default_factory=list)
+    first_day: date | None = None
+    last_day: date | None = None
+    seconds: float = 0.0
+    seed: int = 0
+    reused: bool = False
+    resumed_after: date | None = None
+
+    def describe(self) -> list[str]:
+        if self.reused:
+            head = "  order history from an earlier load reused:"
+        else:
+            rate = f", {self.orders / self.seconds:,.0f} orders per second" if self.seconds else ""
+            head = f"  order history replayed in {self.seconds:.1f} s{rate}:"
+        span = f" from {self.first_day} to {self.last_day}" if self.first_day else ""
+        tiers = ", ".join(f"{n:,} {code}" for code, n in self.tiers.items())
+        lines = [
+            head,
+            f"    {self.orders:,} orders{span}, {self.refunds:,} refunds, {self.redemptions:,} redemptions, "
+            f"{self.checkins:,} check-ins, {self.adjustments:,} adjustments ({self.approvals:,} approved by a manager)",
+            f"    members by tier: {tiers or 'none'}; {self.points_outstanding:,} points outstanding",
+            f"    {self.coupons_issued:,} coupons issued (birthday, win-back), "
+            f"{self.coupons_redeemed:,} used at the till",
+        ]
+        if not self.reused:  # a reused history was checked when it was loaded
+            lines.append(f"    {self.points_expired:,} points expired, {self.reviews:,} tier reviews")
+            lines.append(
+                "    ledger verified: consistent"
+                if not self.breaches
+                else f"    LEDGER CHECK FOUND {len(self.breaches)} PROBLEMS, first: {self.breaches[0]}"
+            )
+        return lines
+
+
+def load_orders(
+    database: Database,
+    *,
+    orders: int,
+    seed: int,
+    days: int = HISTORY_DAYS,
+    progress: Progress | None = None,
+) -> OrdersSummary:
+    """Replay `orders` orders over the last `days` days (once; a later call reuses them)."""
+    say: Progress = progress or (lambda _message: None)
+    started = time.perf_counter()
+    with database.unit_of_work() as session:
+        done = _last_record(session, AUDIT_ACTION)
+        if done is not None:
+            summary = _totals(session, OrdersSummary(reused=True, seed=int((done.detail or {}).get("seed", seed))))
+            say(f"demo: order history from an earlier load found ({summary.orders:,} orders); reusing it")
+            return summary
+        begun = _last_record(session, STARTED_ACTION)
+        if begun is None:
+            if orders <= 0:
+                return OrdersSummary(seed=seed)
+            end = clock.now()
+            audit.record(
+                session,
+                SYSTEM,
+                STARTED_ACTION,
+                entity_type="demo",
+                detail={"seed": seed, "orders": orders, "days": days, "end": end.isoformat()},
+            )
+        else:
+            params = begun.detail or {}
+            seed, orders, days = int(params["seed"]), int(params["orders"]), int(params["days"])
+            end = datetime.fromisoformat(params["end"])
+        shoppers = _shoppers(session)
+        actors = _actors(session)
+    timezone = program_timezone(database)
+    say(f"demo: planning {orders:,} orders over {days} days for {len(shoppers):,} customers")
+    plan = shopping.Planner(seed, end, days, timezone).plan(shoppers, orders)
+    replay = _Replay(database, plan, actors, timezone, say)
+    summary = OrdersSummary(seed=seed, first_day=replay.days[0], last_day=replay.days[-1])
+    with database.unit_of_work(read_only=True) as session:
+        summary.resumed_after = _resume_point(session, plan, timezone) if begun is not None else None
+    if summary.resumed_after:
+        say(f"demo: an earlier order load stopped after {summary.resumed_after}; resuming")
+    replay.run(summary, after=summary.resumed_after)
+    summary.seconds = time.perf_counter() - started
+    with database.unit_of_work() as session:
+        _totals(session, summary)
+        summary.breaches = [str(b) for b in verify.check(session)]
+        audit.record(
+            session,
+            SYSTEM,
+            AUDIT_ACTION,
+            entity_type="demo",
+            detail={
+                "seed": seed,
+                "orders": summary.orders,
+                "refunds": summary.refunds,
+                "redemptions": summary.redemptions,
+                "checkins": summary.checkins,
+                "adjustments": summary.adjustments,
+                "breaches": len(summary.breaches),
+            },
+        )
+    return summary
+
+
+def program_timezone(database: Database) -> str:
+    with database.unit_of_work() as session:
+        return program.ensure(session).timezone
+
+
+def _last_record(session: Session, action: str) -> AuditRecord | None:
+    return session.scalar(
+        select(AuditRecord).where(AuditRecord.action == action).order_by(AuditRecord.seq.desc()).limit(1)
+    )
+
+
+def _shoppers(session: Session) -> list[Shopper]:
+    """The demo's customers with the identities a till or shop would send."""
+    kinds = ("member_card", "app_user_id", "external_id")
+    idents: dict[str, dict[str, Any]] = {}
+    rows = session.execute(
+        select(
+            CustomerIdentity.customer_id,
+            CustomerIdentity.kind,
+            CustomerIdentity.namespace,
+            CustomerIdentity.value_plain,
+        )
+        .where(CustomerIdentity.kind.in_(kinds), CustomerIdentity.value_plain.is_not(None))
+        .order_by(CustomerIdentity.customer_id, CustomerIdentity.id)
+    )
+    for customer_id, kind, namespace, value in rows:
+        found = idents.setdefault(customer_id, {"shop_ids": []})
+        if kind == "external_id":
+            found["shop_ids"].append((namespace, value))
+        else:
+            found.setdefault(kind, value)
+    customers = session.execute(
+        select(Customer.id, Customer.created_at, Customer.city, Customer.source_channel)
+        .where(Customer.deleted_at.is_(None))
+        .order_by(Customer.id)
+    )
+    return [
+        Shopper(
+            id=customer_id,
+            joined=clock.as_utc(created_at),
+            city=city or "",
+            source_channel=source or "",
+            member_card=idents.get(customer_id, {}).get("member_card"),
+            app_user_id=idents.get(customer_id, {}).get("app_user_id"),
+            shop_ids=tuple(idents.get(customer_id, {}).get("shop_ids", ())),
+        )
+        for customer_id, created_at, city, source in customers
+    ]
+
+
+def _actors(session: Session) -> dict[str, Principal]:
+    """The demo staff who did the work: the POS integration, a service clerk, marketing, the
+    administrator."""
+    found: dict[str, Principal] = {}
+    for username in ("integration", "service", "marketing", "admin"):
+        user = auth_service.find_user_by_username(session, username)
+        found[username] = auth_service.principal_for(user) if user is not None else SYSTEM
+    return found
+
+
+def _resume_point(session: Session, plan: shopping.Plan, timezone: str) -> date | None:
+    """The last local day whose events were committed by an interrupted load, if any."""
+    last = session.scalar(
+        select(func.max(AuditRecord.occurred_at)).where(
+            AuditRecord.action.in_(_REPLAY_ACTIONS),
+            AuditRecord.occurred_at >= plan.start,
+            AuditRecord.occurred_at <= plan.end,
+        )
+    )
+    return None if last is None else clock.as_utc(last).astimezone(ZoneInfo(timezone)).date()
+
+
+def _totals(session: Session, summary: OrdersSummary) -> OrdersSummary:
+    """Counts as they are in the database (the replay's own counters only cover this run)."""
+    rows = session.execute(select(LoyaltyAccount.tier_code, func.count()).group_by(LoyaltyAccount.tier_code)).all()
+    ranks = {t.code: t.rank for t in program.load(session).tiers}
+    summary.tiers = {code: int(n) for code, n in sorted(rows, key=lambda r: ranks.get(r[0], 99))}
+    summary.points_outstanding = int(
+        session.scalar(select(func.coalesce(func.sum(LoyaltyAccount.points_balance), 0))) or 0
+    )
+    counts = dict(
+        session.execute(
+            select(AuditRecord.action, func.count())
+            .where(AuditRecord.action.in_(_REPLAY_ACTIONS))
+            .group_by(AuditRecord.action)
+        ).all()
+    )
+    summary.orders = int(counts.get("order.create", 0))
+    summary.refunds = int(counts.get("order.refund", 0))
+    summary.redemptions = int(counts.get("points.redeem", 0))
+    summary.checkins = int(counts.get("loyalty.action", 0))
+    summary.adjustments = int(counts.get("points.adjust", 0)) + int(counts.get("points.adjust_requested", 0))
+    summary.approvals = int(counts.get("points.adjust_approved", 0))
+    summary.coupons_issued = int(session.scalar(select(func.count()).select_from(Coupon)) or 0)
+    summary.coupons_redeemed = int(
+        session.scalar(select(func.count()).select_from(Coupon).where(Coupon.status == "redeemed")) or 0
+    )
+    return summary
+
+
+class _Replay:
+    """Walks the plan day by day with the clock frozen at each moment."""
+
+    def __init__(
+        self, database: Database, plan: shopping.Plan, actors: dict[str, Principal], timezone: str, say: Progress
+    ) -> None:
+        self.database = database
+        self.plan = plan
+        self.actors = actors
+        self.zone = ZoneInfo(timezone)
+        self.say = say
+        first = plan.start.astimezone(self.zone).date()
+        last = plan.end.astimezone(self.zone).date()
+        self.days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        self.by_day: dict[date, list[shopping.Event]] = {}
+        for event in plan.events():
+            self.by_day.setdefault(event.at.astimezone(self.zone).date(), []).append(event)
+        self.refunded = {refund.order.seq for refund in plan.refunds}
+        self.recorded: dict[int, tuple[str, Decimal]] = {}  # order seq -> (id, paid), for refunds
+        self.requests: dict[str, str] = {}  # adjustment key -> approval request id
+        self.wallets = campaigns.Wallets()
+        self.replayed = 0
+
+    def run(self, summary: OrdersSummary, *, after: date | None) -> None:
+        started = time.perf_counter()
+        next_report = started + 5
+        with clock.frozen(self.plan.start) as frozen:
+            campaigns.set_up(self.database, self.days[0], self.days[-1], self.actors["admin"], self.actors["marketing"])
+            for day in self.days:
+                if after is not None and day <= after:
+                    continue
+                # The end-of-day jobs run just after local midnight, as the scheduled job does.
+                frozen.set(datetime.combine(day, datetime.min.time(), self.zone) + timedelta(minutes=1))
+                self._daily(summary)
+                events = self.by_day.get(day)
+                if events:
+                    with self.database.unit_of_work() as session:
+                        for event in events:
+                            frozen.set(event.at)
+                            self._handle(session, event, summary)
+                if time.perf_counter() >= next_report:
+                    rate = self.replayed / (time.perf_counter() - started)
+                    left = (len(self.plan.orders) - self.replayed) / rate / 60 if rate else 0
+                    self.say(
+                        f"demo: {day}: {self.replayed:,} / {len(self.plan.orders):,} orders "
+                        f"({rate:,.0f} per second, about {left:,.0f} min left)"
+                    )
+                    next_report = time.perf_counter() + 5
+
+    def _daily(self, summary: OrdersSummary) -> None:
+        """What `loyalty.tasks.run_daily` does, on the demo's database."""
+        expiration.release_pending(self.database)
+        summary.points_expired += expiration.expire(self.database).points
+        expiration.send_reminders(self.database)
+        summary.reviews += tiers.run_reviews(self.database).reviewed
+        campaigns.daily(self.database)
+        with self.database.unit_of_work(read_only=True) as session:
+            self.wallets.pick_up(session)
+
+    def _handle(self, session: Session, event: shopping.Event, summary: OrdersSummary) -> None:
+        if isinstance(event, PlannedOrder):
+            self._order(session, event)
+            self.replayed += 1
+        elif isinstance(event, PlannedRefund):
+            self._refund(session, event)
+        elif isinstance(event, PlannedRedemption):
+            self._redeem(session, event, summary)
+        elif isinstance(event, PlannedCheckin):
+            actions.perform(session, self.actors["integration"], event.customer_id, ActionIn(action="checkin"))
+        elif isinstance(event, PlannedAdjustment):
+            self._adjust(session, event)
+        elif isinstance(event, PlannedApproval):
+            request_id = self.requests.get(event.adjustment.key)
+            if request_id is not None:
+                points.decide(session, self.actors["admin"], request_id, approve=True, note="已核实，同意发放")
+
+    def _order(self, session: Session, planned: PlannedOrder) -> None:
+        """At the till: a coupon the member holds comes off first (seven times in ten), then the
+        order is recorded with what was paid."""
+        integration = self.actors["integration"]
+        lines = [
+            OrderLineIn(sku=line.sku, category=line.category, quantity=line.quantity, unit_price=line.unit_price)
+            for line in planned.lines
+        ]
+        paid = planned.paid
+        if planned.seq % 10 < 7 and self.wallets.held.get(planned.customer_id):
+            discount = self.wallets.use(session, integration, planned.customer_id, planned.external_id, lines)
+            paid = max(min(paid, sum((x.unit_price * x.quantity for x in lines), Decimal(0)) - discount), Decimal(0))
+        body: dict[str, Any] = {
+            "external_id": planned.external_id,
+            "source": planned.source,
+            "paid_amount": str(paid),
+            "currency": "CNY",
+            "occurred_at": planned.at.astimezone(self.zone).isoformat(),
+            "store": planned.store,
+            "channel": planned.channel,
+            "lines": [line.model_dump(mode="json") for line in lines],
+        }
+        if planned.identity is not None:
+            kind, namespace, value = planned.identity
+            body["identity"] = {"kind": kind, "namespace": namespace, "value": value}
+        else:
+            body["customer_id"] = planned.customer_id
+        answer, _ = orders.record_order(session, integration, OrderIn.model_validate(body))
+        if planned.seq in self.refunded:
+            self.recorded[planned.seq] = (answer.id, paid)
+
+    def _refund(self, session: Session, event: PlannedRefund) -> None:
+        """By lines, or a share of what was paid (after any coupon)."""
+        found = self.recorded.get(event.order.seq) or self._recorded(session, event.order)
+        order_id, paid = found
+        if event.lines is not None:
+            body: dict[str, Any] = {"lines": [{"line_no": n, "quantity": q} for n, q in event.lines]}
+        elif paid > 0:
+            body = {"amount": str(max((paid * (event.share or 1)).quantize(CENT), CENT))}
+        else:
+            return  # a coupon paid for all of it: nothing to give back
+        orders.refund_order(session, self.actors["integration"], order_id, RefundIn.model_validate(body), event.key)
+
+    @staticmethod
+    def _recorded(session: Session, planned: PlannedOrder) -> tuple[str, Decimal]:
+        """An order an interrupted load recorded before this run."""
+        found = session.execute(
+            select(Order.id, Order.paid_amount).where(
+                Order.source == planned.source, Order.external_id == planned.external_id
+            )
+        ).first()
+        if found is None:
+            raise RuntimeError(f"order {planned.external_id} from {planned.source} should have been recorded")
+        return found[0], Decimal(found[1])
+
+    def _balance(self, session: Session, customer_id: str) -> int:
+        return card.get_card(session, self.actors["service"], customer_id).points_balance
+
+    def _redeem(self, session: Session, event: PlannedRedemption, summary: OrdersSummary) -> None:
+        """Points as cash at the till: a share of the balance, in whole hundreds."""
+        wanted = int(Decimal(self._balance(session, event.customer_id)) * event.share) // 100 * 100
+        if wanted < 100:
+            summary.redemptions_skipped += 1
+            return
+        data = RedeemIn(points=wanted, order_id=event.order.external_id, note="门店积分抵现")
+        points.redeem(session, self.actors["service"], event.customer_id, data, event.key)
+
+    def _adjust(self, session: Session, event: PlannedAdjustment) -> None:
+        if event.points < 0 and self._balance(session, event.customer_id) < -event.points:
+            return  # nothing left to take back
+        answer = points.adjust(
+            session,
+            self.actors["service"],
+            event.customer_id,
+            AdjustIn(points=event.points, reason=event.reason),
+            event.key,
+        )
+        if answer.request_id is not None:
+            self.requests[event.key] = answer.request_id

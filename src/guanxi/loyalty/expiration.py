@@ -1,0 +1,244 @@
+"""End-of-day jobs on the ledger: expire lots whose last day has ended, release pending lots, and
+remind members before their points expire.
+
+Expiry is set-based: a batch of accounts at a time, one unit of work per batch, with bulk inserts
+and updates instead of one ORM object per lot, so a million lots expire in well under a minute.
+A rerun finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from guanxi.kit import clock, outbox
+from guanxi.kit.db import Database
+from guanxi.kit.principal import SYSTEM
+from guanxi.loyalty import expiry, ledger, program
+from guanxi.loyalty.models import ExpiryReminder, LotMovement, LoyaltyAccount, PointEntry, PointLot
+from guanxi.privacy import audit
+
+ACCOUNTS_PER_BATCH = 2000
+
+
+@dataclass
+class ExpiryReport:
+    as_of: date
+    accounts: int = 0
+    lots: int = 0
+    points: int = 0
+
+
+def last_ended_day(tz: str) -> date:
+    """The most recent local day that is over: expiry never runs on a day still in progress."""
+    return clock.today(tz) - timedelta(days=1)
+
+
+def _due_accounts(session: Session, cutoff: datetime) -> list[str]:
+    """Every account with a lot due, found in one pass over the (status, expires_at) index."""
+    return sorted(
+        session.scalars(
+            select(PointLot.account_id).where(PointLot.status == "available", PointLot.expires_at <= cutoff).distinct()
+        )
+    )
+
+
+def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as_of: date) -> tuple[int, int]:
+    accounts = ledger.lock_accounts(session, account_ids)
+    lots = session.execute(
+        select(PointLot.id, PointLot.account_id, PointLot.remaining, PointLot.expires_at)
+        .where(
+            PointLot.account_id.in_(account_ids),
+            PointLot.status == "available",
+            PointLot.expires_at <= cutoff,
+        )
+        .order_by(PointLot.account_id, PointLot.id)
+    ).all()
+    by_account: dict[str, list[tuple[int, int]]] = {}
+    for lot_id, account_id, remaining, _ in lots:
+        by_account.setdefault(account_id, []).append((lot_id, int(remaining)))
+    now = clock.now()
+    entry_rows: list[dict[str, Any]] = []
+    balances: list[dict[str, Any]] = []
+    for account_id, account_lots in by_account.items():
+        account = accounts[account_id]
+        points = sum(p for _, p in account_lots)
+        balance = account.points_balance - points
+        entry_rows.append(
+            {
+                "account_id": account_id,
+                "kind": "expire",
+                "points": -points,
+                "balance_after": balance,
+                "pending_after": account.pending_points,
+                "reason": "expiry",
+                "actor_id": SYSTEM.id,
+                "detail": {"as_of": as_of.isoformat(), "lots": [{"lot_id": i, "points": p} for i, p in account_lots]},
+                "occurred_at": cutoff,
+                "created_at": now,
+            }
+        )
+        balances.append(
+            {
+                "id": account_id,
+                "points_balance": balance,
+                "lifetime_expired": account.lifetime_expired + points,
+                "updated_at": now,
+            }
+        )
+    if not entry_rows:
+        return 0, 0
+    entry_ids = session.execute(
+        insert(PointEntry).returning(PointEntry.id, PointEntry.account_id, sort_by_parameter_order=True),
+        entry_rows,
+    ).all()
+    movements = [
+        {"entry_id": entry_id, "lot_id": lot_id, "kind": "expire", "points": points}
+        for entry_id, account_id in entry_ids
+        for lot_id, points in by_account[account_id]
+    ]
+    session.execute(insert(LotMovement), movements)
+    session.execute(
+        update(PointLot)
+        .where(
+            PointLot.account_id.in_(account_ids),
+            PointLot.status == "available",
+            PointLot.expires_at <= cutoff,
+        )
+        .values(expired=PointLot.expired + PointLot.remaining, remaining=0, status="closed")
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(update(LoyaltyAccount), balances)
+    outbox.emit_many(
+        session,
+        "loyalty.points_expired",
+        [
+            {"account_id": row["id"], "points": -entry["points"], "as_of": as_of.isoformat()}
+            for row, entry in zip(balances, entry_rows, strict=True)
+        ],
+    )
+    return len(entry_rows), len(lots)
+
+
+def expire(database: Database, *, as_of: date | None = None) -> ExpiryReport:
+    """Expire every lot whose last spendable day is `as_of` or earlier (default: yesterday, local).
+    One unit of work per batch of accounts; safe to rerun and to run beside live traffic."""
+    with database.unit_of_work() as session:
+        config = program.ensure(session)
+    tz = config.timezone
+    today = clock.today(tz)
+    as_of = as_of or last_ended_day(tz)
+    if as_of >= today:
+        raise ValueError(f"{as_of} has not ended yet in {tz}; expiry runs for days that are over")
+    cutoff = expiry.end_of_day_utc(as_of, tz)
+    report = ExpiryReport(as_of=as_of)
+    with database.unit_of_work(read_only=True) as session:
+        due = _due_accounts(session, cutoff)
+    for start in range(0, len(due), ACCOUNTS_PER_BATCH):
+        with database.unit_of_work() as session:
+            accounts, lots = _expire_batch(session, due[start : start + ACCOUNTS_PER_BATCH], cutoff, as_of)
+            report.accounts += accounts
+            report.lots += lots
+    with database.unit_of_work() as session:
+        report.points = int(
+            session.scalar(
+                select(func.coalesce(func.sum(-PointEntry.points), 0)).where(
+                    PointEntry.kind == "expire", PointEntry.occurred_at == cutoff
+                )
+            )
+            or 0
+        )
+        if report.accounts:
+            audit.record(
+                session,
+                SYSTEM,
+                "loyalty.expire",
+                entity_type="loyalty_program",
+                entity_id=config.id,
+                detail={"as_of": as_of.isoformat(), "accounts": report.accounts, "lots": report.lots},
+            )
+    return report
+
+
+def release_pending(database: Database, *, batch: int = 500) -> int:
+    """Make pending lots whose waiting period is over spendable. Accounts also do this whenever
+    they are locked for a change; this catches the quiet ones. Returns the points released."""
+    now = clock.now()
+    with database.unit_of_work(read_only=True) as session:
+        due = sorted(
+            session.scalars(
+                select(PointLot.account_id).where(PointLot.status == "pending", PointLot.available_at <= now).distinct()
+            )
+        )
+    released = 0
+    for start in range(0, len(due), batch):
+        with database.unit_of_work() as session:
+            accounts = ledger.lock_accounts(session, due[start : start + batch], release=False)
+            for account in accounts.values():
+                released += ledger.release_matured(session, account, now=now)
+    return released
+
+
+def send_reminders(database: Database, *, today: date | None = None) -> int:
+    """For each lead time (e.g. 30 and 7 days), one outbox event per account whose points expire
+    on that day; recorded so a rerun sends nothing twice."""
+    with database.unit_of_work() as session:
+        config = program.ensure(session)
+        tz = config.timezone
+        today = today or clock.today(tz)
+        sent = 0
+        for days in sorted(set(config.reminder_days)):
+            day = today + timedelta(days=days)
+            start = expiry.end_of_day_utc(day - timedelta(days=1), tz)
+            end = expiry.end_of_day_utc(day, tz)
+            rows = session.execute(
+                select(PointLot.account_id, func.sum(PointLot.remaining))
+                .where(
+                    PointLot.status.in_(("available", "pending")),
+                    PointLot.expires_at > start,
+                    PointLot.expires_at <= end,
+                )
+                .group_by(PointLot.account_id)
+            ).all()
+            if not rows:
+                continue
+            already = set(
+                session.scalars(
+                    select(ExpiryReminder.account_id).where(
+                        ExpiryReminder.expires_on == day, ExpiryReminder.days_before == days
+                    )
+                )
+            )
+            fresh = [(account_id, int(points)) for account_id, points in rows if account_id not in already]
+            if not fresh:
+                continue
+            customers = dict(
+                session.execute(
+                    select(LoyaltyAccount.id, LoyaltyAccount.customer_id).where(
+                        LoyaltyAccount.id.in_([a for a, _ in fresh])
+                    )
+                ).all()
+            )
+            session.execute(
+                insert(ExpiryReminder),
+                [{"account_id": a, "expires_on": day, "days_before": days, "points": p} for a, p in fresh],
+            )
+            sent += outbox.emit_many(
+                session,
+                "loyalty.points_expiring",
+                [
+                    {
+                        "account_id": a,
+                        "customer_id": customers.get(a),
+                        "points": p,
+                        "expires_on": day.isoformat(),
+                        "days_before": days,
+                    }
+                    for a, p in fresh
+                ],
+            )
+        return sent

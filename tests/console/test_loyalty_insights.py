@@ -1,0 +1,120 @@
+"""The liability and simulation pages: figures and charts for the roles that may see them, a
+notice for the others, and a simulation that writes nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+
+from guanxi.kit import clock
+from guanxi.kit.db import Database
+from tests.api.helpers import table_counts
+from tests.console.conftest import MAIN_FILE, login
+from tests.factories import create_customer, create_staff, post_order
+
+pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
+NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+
+
+def _one(user: User, marker: str) -> Any:
+    (element,) = user.find(marker=marker).elements
+    return element
+
+
+def _seed(db: Database, role: str) -> None:
+    """Two members: 张伟 with 2,500 points (silver), 李娜 with 1,000 (basic)."""
+    with db.unit_of_work() as session:
+        create_staff(session, username="mia", role=role, region="华东" if role == "manager" else None)
+        zhang = create_customer(session, name="张伟", region="华东")
+        li = create_customer(session, name="李娜", region="华东")
+        start = NOW - timedelta(days=40)
+        post_order(session, customer_id=zhang.id, amount="1500.00", external_id="A-1", occurred_at=start)
+        post_order(session, customer_id=zhang.id, amount="1000.00", external_id="A-2", occurred_at=start)
+        post_order(session, customer_id=li.id, amount="1000.00", external_id="B-1", occurred_at=start)
+
+
+@pytest.mark.parametrize("role", ["marketing", "analyst", "manager", "auditor", "admin"])
+async def test_liability_figures_and_chart(db: Database, console: User, role: str) -> None:
+    with clock.frozen(NOW):
+        _seed(db, role)
+        await login(console, "mia")
+        await console.open("/loyalty/liability")
+        await console.should_see(marker="expiry-chart")
+        assert _one(console, "liability-points").text == "3,500"
+        assert _one(console, "liability-value").text == "CNY 35.00"
+        assert _one(console, "liability-breakage").text == "0.0%"
+        assert _one(console, "liability-cost").text == "CNY 35.00"
+        await console.should_see("暂按全部兑现估算成本")
+        chart = _one(console, "expiry-chart")
+        assert isinstance(chart, ui.echart)
+        assert chart.options["xAxis"]["data"] == ["2027-10"]
+        assert chart.options["series"][0]["data"] == [3500]
+        (table,) = console.find(marker="liability-table").elements
+        assert [(r["month"], r["points"], r["value_col"]) for r in table.rows] == [("2027-10", "3,500", "CNY 35.00")]
+        flows = _one(console, "flow-chart")
+        assert flows.options["xAxis"]["data"][-1] == "2026-11"
+        assert flows.options["series"][0]["data"][-2] == 3500  # issued in October
+        await console.should_see(marker="tab-simulation")
+
+
+@pytest.mark.parametrize(("role", "path"), [("service", "/loyalty/liability"), ("sales", "/loyalty/simulation")])
+async def test_roles_without_liability_access_get_a_notice(db: Database, console: User, role: str, path: str) -> None:
+    _seed(db, role)
+    await login(console, "mia")
+    await console.open(path)
+    await console.should_see("您的角色无权执行此操作")
+    await console.should_not_see(marker="expiry-chart")
+    await console.should_not_see(marker="sim-run")
+    await console.should_not_see(marker="tab-liability")
+
+
+async def test_simulation_compares_a_lower_threshold(db: Database, console: User) -> None:
+    with clock.frozen(NOW):
+        _seed(db, "analyst")
+        await login(console, "mia")
+        await console.open("/loyalty/simulation")
+        await console.should_see(marker="sim-run")
+        assert _one(console, "sim-threshold-1").value == "2000"
+        before = table_counts(db)
+        console.find(marker="sim-threshold-1").clear().type("800")
+        console.find(marker="sim-run").click()
+        await console.should_see(marker="sim-tier-chart", retries=30)
+        assert _one(console, "sim-baseline-points").text == "3,500"
+        chart = _one(console, "sim-tier-chart")
+        assert chart.options["xAxis"]["data"][:2] == ["普通会员", "银卡会员"]
+        baseline, scenario = (s["data"] for s in chart.options["series"])
+        assert baseline[:2] == [1, 1]
+        assert scenario[:2] == [0, 2]
+        assert table_counts(db) == before
+
+
+async def test_simulation_with_bad_rules_names_the_field_and_writes_nothing(db: Database, console: User) -> None:
+    _seed(db, "marketing")
+    await login(console, "mia")
+    await console.open("/loyalty/simulation")
+    await console.should_see(marker="sim-run")
+    before = table_counts(db)
+    console.find(marker="sim-change-rules").click()
+    editor = _one(console, "sim-rules")
+    rules = json.loads(editor.value)
+    rules[0]["points"] = "-1"
+    with console:
+        editor.value = json.dumps(rules)
+    console.find(marker="sim-run").click()
+    await console.should_see("rules[0].points: Input should be greater than 0")
+    await console.should_not_see(marker="sim-tier-chart")
+    with console:
+        editor.value = "[oops"
+    console.find(marker="sim-run").click()
+    await console.should_see("不是有效的 JSON")
+    console.find(marker="sim-threshold-0").clear().type("10")
+    with console:
+        editor.value = json.dumps(rules[1:])
+    console.find(marker="sim-run").click()
+    await console.should_see("the lowest tier's threshold must be 0")
+    assert table_counts(db) == before

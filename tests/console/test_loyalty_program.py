@@ -1,0 +1,200 @@
+"""The program page: settings, tier ladder and earning rules, with validation next to the fields
+and nothing written on a refusal."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+from sqlalchemy import select
+
+from guanxi.kit.db import Database
+from guanxi.loyalty import config
+from guanxi.loyalty.models import EarningRule, Program, Tier
+from guanxi.privacy.models import AuditRecord
+from tests.api.helpers import table_counts
+from tests.console.conftest import MAIN_FILE, login
+from tests.factories import create_staff
+
+pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
+
+
+def _one(user: User, marker: str) -> Any:
+    (element,) = user.find(marker=marker).elements
+    return element
+
+
+def _error(user: User, marker: str) -> str | None:
+    return _one(user, marker).props.get("error-message")
+
+
+async def _open(db: Database, user: User, role: str) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="mia", role=role, region="华东" if role == "manager" else None)
+    await login(user, "mia")
+    await user.open("/loyalty/program")
+
+
+def _set(user: User, marker: str, value: str) -> None:
+    user.find(marker=marker).clear().type(value)
+
+
+async def test_marketing_changes_a_setting(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="program-settings")
+    assert _one(console, "setting-adjust_approval_threshold").value == "1000"
+    assert _one(console, "setting-point_value").value == "0.01"
+    assert _one(console, "setting-reminder_days").value == "30, 7"
+    _set(console, "setting-adjust_approval_threshold", "500")
+    _set(console, "setting-reminder_days", "14，3")
+    console.find(marker="save-settings").click()
+    await console.should_see("已保存")
+    with db.unit_of_work(read_only=True) as session:
+        row = session.scalars(select(Program)).one()
+        assert (row.adjust_approval_threshold, row.reminder_days, row.version) == (500, [14, 3], 2)
+        audit = session.scalars(select(AuditRecord).where(AuditRecord.action == "program.update")).one()
+        assert sorted(audit.fields or []) == ["adjust_approval_threshold", "reminder_days"]
+
+
+@pytest.mark.parametrize(
+    ("marker", "value", "message"),
+    [
+        ("setting-pending_days", "400", "不能大于 365"),
+        ("setting-point_value", "abc", "应为数字"),
+        ("setting-reminder_days", "30, soon", "请填写以逗号分隔的天数，例如 30, 7"),
+        ("setting-name", "", "必填"),
+    ],
+)
+async def test_a_bad_setting_is_shown_on_its_field(
+    db: Database, console: User, marker: str, value: str, message: str
+) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="program-settings")
+    before = table_counts(db)
+    _set(console, marker, value)
+    console.find(marker="save-settings").click()
+    await console.should_see("请更正标出的字段")
+    assert _error(console, marker) == message
+    assert table_counts(db) == before
+
+
+async def test_the_service_checks_settings_together(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="program-settings")
+    before = table_counts(db)
+    _set(console, "setting-expiry_months", "1")
+    _set(console, "setting-pending_days", "30")
+    console.find(marker="save-settings").click()
+    await console.should_see("待生效期须明显短于积分有效期")
+    assert _error(console, "setting-pending_days") == "待生效期须明显短于积分有效期"
+    assert table_counts(db) == before
+
+
+async def test_tier_ladder_is_validated_then_saved(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="tier-ladder")
+    assert _one(console, "tier-1-name").value == "银卡会员"
+    assert _one(console, "tier-1-threshold").value == "2000"
+    before = table_counts(db)
+    _set(console, "tier-2-threshold", "1500")  # gold below silver
+    console.find(marker="save-tiers").click()
+    await console.should_see("请更正标出的字段")
+    assert "must be above 2000" in (_error(console, "tier-2-threshold") or "")
+    _set(console, "tier-2-threshold", "9000")
+    _set(console, "tier-0-points_multiplier", "0")
+    console.find(marker="save-tiers").click()
+    assert _error(console, "tier-0-points_multiplier") == "must be a positive number"
+    assert table_counts(db) == before
+    _set(console, "tier-0-points_multiplier", "1")
+    console.find(marker="save-tiers").click()
+    await console.should_see("已保存")
+    with db.unit_of_work(read_only=True) as session:
+        tiers = list(session.scalars(select(Tier).order_by(Tier.rank)))
+        assert [(t.code, int(t.threshold)) for t in tiers] == [
+            ("basic", 0),
+            ("silver", 2000),
+            ("gold", 9000),
+            ("diamond", 30000),
+        ]
+        assert tiers[3].benefits["dedicated_advisor"] is True  # kept from the JSON column
+
+
+async def test_a_bad_rule_shows_the_field_error_and_writes_nothing(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="rules-table")
+    (table,) = console.find(marker="rules-table").elements
+    assert [r["code"] for r in table.rows] == ["base_rate", "tier_multiplier"]
+    before = table_counts(db)
+    console.find(marker="new-rule").click()  # campaign multiplier template
+    await console.should_see(marker="rule-valid")
+    editor = _one(console, "rule-editor")
+    definition = json.loads(editor.value)
+    assert config.validate_rule(definition).kind == "campaign_multiplier"
+    with console:
+        editor.value = json.dumps({**definition, "code": "friday", "multiplier": "0", "weekdays": [5, 5]})
+    await console.should_see("multiplier: Input should be greater than 0")
+    console.find(marker="save-rule").click()
+    await console.should_see(marker="rule-error")
+    with console:
+        editor.value = "{not json"
+    await console.should_see("不是有效的 JSON")
+    console.find(marker="save-rule").click()
+    assert table_counts(db) == before
+    with console:
+        editor.value = json.dumps({**definition, "code": "friday", "name": "周五三倍", "weekdays": [5]})
+    await console.should_see(marker="rule-valid")
+    console.find(marker="save-rule").click()
+    await console.should_see("已保存")
+    with db.unit_of_work(read_only=True) as session:
+        rule = session.scalars(select(EarningRule).where(EarningRule.code == "friday")).one()
+        assert (rule.kind, rule.definition["multiplier"], rule.definition["weekdays"]) == (
+            "campaign_multiplier",
+            "3",
+            [5],
+        )
+    assert [r["code"] for r in table.rows] == ["base_rate", "tier_multiplier", "friday"]
+
+
+async def test_a_new_rule_cannot_take_an_existing_code(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="rules-table")
+    before = table_counts(db)
+    console.find(marker="new-rule").click()
+    editor = _one(console, "rule-editor")
+    with console:
+        editor.value = json.dumps({**json.loads(editor.value), "code": "base_rate"})
+    console.find(marker="save-rule").click()
+    await console.should_see("代码 base_rate 已被其他规则使用")
+    assert table_counts(db) == before
+
+
+async def test_the_last_base_rate_rule_cannot_be_deleted(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="rules-table")
+    before = table_counts(db)
+    (table,) = console.find(marker="rules-table").elements
+    console.find(marker="rules-table").trigger("delete", table.rows[0])
+    console.find(marker="confirm-delete-rule").click()
+    await console.should_see("这是唯一启用的基础积分规则，请先添加另一条")
+    assert table_counts(db) == before
+    assert [r["code"] for r in table.rows] == ["base_rate", "tier_multiplier"]
+
+
+@pytest.mark.parametrize("role", ["analyst", "service", "auditor"])
+async def test_read_only_roles_see_the_program_without_saving(db: Database, console: User, role: str) -> None:
+    await _open(db, console, role)
+    await console.should_see("您的角色只能查看会员计划，不能修改。")
+    for marker in ("save-settings", "save-tiers", "add-tier", "new-rule", "save-rule"):
+        await console.should_not_see(marker=marker)
+    element = _one(console, "setting-name")
+    assert isinstance(element, ui.input)
+    assert not element.enabled
+
+
+async def test_sales_may_not_open_the_program(db: Database, console: User) -> None:
+    await _open(db, console, "sales")
+    await console.should_see("您的角色无权执行此操作")
+    await console.should_not_see(marker="program-settings")
