@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from guanxi.demo import rewards
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
@@ -97,7 +98,8 @@ COUPON_TEMPLATES: tuple[dict[str, Any], ...] = (
 
 
 def set_up(database: Database, first: date, last: date, admin: Principal, marketing: Principal) -> None:
-    """The brand's earning rules and automatic coupons (those already there are left alone)."""
+    """The brand's earning rules, automatic coupons and reward catalog (those already there are
+    left alone)."""
     with database.unit_of_work() as session:
         present = {rule.code for rule in program.ensure(session).rules}
         for definition in earning_rules(first, last):
@@ -107,6 +109,7 @@ def set_up(database: Database, first: date, last: date, admin: Principal, market
         for spec in COUPON_TEMPLATES:
             if spec["code"] not in templates:
                 coupons.create_template(session, marketing, CouponTemplateIn.model_validate(spec))
+        rewards.set_up(session, marketing)
 
 
 def daily(database: Database) -> int:

@@ -153,6 +153,8 @@ def load(
     if summary.refused is None and orders != 0:
         count = demo_orders.ORDERS_PER_CUSTOMER * summary.customers if orders is None else orders
         summary.orders = demo_orders.load_orders(database, orders=count, seed=summary.seed, progress=progress)
+    if summary.refused is None and not (summary.reused and (summary.orders is None or summary.orders.reused)):
+        database.analyze()
     return summary
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
 from guanxi.customers.models import Customer, CustomerIdentity
-from guanxi.demo import campaigns, shopping
+from guanxi.demo import campaigns, rewards, shopping
 from guanxi.demo.shopping import (
     PlannedAdjustment,
     PlannedApproval,
@@ -44,7 +44,7 @@ from guanxi.loyalty import actions, card, expiration, orders, points, program, t
 from guanxi.loyalty.catalog_models import Coupon
 from guanxi.loyalty.models import LoyaltyAccount
 from guanxi.loyalty.order_models import Order
-from guanxi.loyalty.schemas import ActionIn, AdjustIn, OrderIn, OrderLineIn, RedeemIn, RefundIn
+from guanxi.loyalty.schemas import ActionIn, AdjustIn, OrderIn, OrderLineIn, RefundIn
 from guanxi.privacy import audit
 from guanxi.privacy.models import AuditRecord
 
@@ -58,6 +58,7 @@ _REPLAY_ACTIONS = (
     "order.create",
     "order.refund",
     "points.redeem",
+    "reward.redeem",
     "points.adjust",
     "points.adjust_requested",
     "points.adjust_approved",
@@ -73,6 +74,7 @@ class OrdersSummary:
     refunds: int = 0
     redemptions: int = 0
     redemptions_skipped: int = 0  # too few points at that moment
+    rewards_redeemed: int = 0  # of the redemptions, those for a catalog reward (goods, lottery...)
     checkins: int = 0
     adjustments: int = 0
     approvals: int = 0
@@ -100,7 +102,8 @@ class OrdersSummary:
         tiers = ", ".join(f"{n:,} {code}" for code, n in self.tiers.items())
         lines = [
             head,
-            f"    {self.orders:,} orders{span}, {self.refunds:,} refunds, {self.redemptions:,} redemptions, "
+            f"    {self.orders:,} orders{span}, {self.refunds:,} refunds, {self.redemptions:,} redemptions "
+            f"({self.rewards_redeemed:,} for catalog rewards), "
             f"{self.checkins:,} check-ins, {self.adjustments:,} adjustments ({self.approvals:,} approved by a manager)",
             f"    members by tier: {tiers or 'none'}; {self.points_outstanding:,} points outstanding",
             f"    {self.coupons_issued:,} coupons issued (birthday, win-back), "
@@ -272,7 +275,8 @@ def _totals(session: Session, summary: OrdersSummary) -> OrdersSummary:
     )
     summary.orders = int(counts.get("order.create", 0))
     summary.refunds = int(counts.get("order.refund", 0))
-    summary.redemptions = int(counts.get("points.redeem", 0))
+    summary.rewards_redeemed = int(counts.get("reward.redeem", 0))
+    summary.redemptions = int(counts.get("points.redeem", 0)) + summary.rewards_redeemed
     summary.checkins = int(counts.get("loyalty.action", 0))
     summary.adjustments = int(counts.get("points.adjust", 0)) + int(counts.get("points.adjust_requested", 0))
     summary.approvals = int(counts.get("points.adjust_approved", 0))
@@ -304,6 +308,7 @@ class _Replay:
         self.recorded: dict[int, tuple[str, Decimal]] = {}  # order seq -> (id, paid), for refunds
         self.requests: dict[str, str] = {}  # adjustment key -> approval request id
         self.wallets = campaigns.Wallets()
+        self.counter = rewards.Counter()
         self.replayed = 0
 
     def run(self, summary: OrdersSummary, *, after: date | None) -> None:
@@ -418,13 +423,14 @@ class _Replay:
         return card.get_card(session, self.actors["service"], customer_id).points_balance
 
     def _redeem(self, session: Session, event: PlannedRedemption, summary: OrdersSummary) -> None:
-        """Points as cash at the till: a share of the balance, in whole hundreds."""
+        """A reward from the catalog, or points as cash at the till: a share of the balance, in
+        whole hundreds."""
         wanted = int(Decimal(self._balance(session, event.customer_id)) * event.share) // 100 * 100
         if wanted < 100:
             summary.redemptions_skipped += 1
             return
-        data = RedeemIn(points=wanted, order_id=event.order.external_id, note="门店积分抵现")
-        points.redeem(session, self.actors["service"], event.customer_id, data, event.key)
+        order = (event.order.external_id, event.order.paid)
+        self.counter.redeem(session, self.actors["service"], event.customer_id, event.key, wanted, order)
 
     def _adjust(self, session: Session, event: PlannedAdjustment) -> None:
         if event.points < 0 and self._balance(session, event.customer_id) < -event.points:

@@ -84,6 +84,16 @@ class Database:
             raise
         work.finish(failed=False)
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics after a bulk load, so the first queries on the new
+        rows choose their indexes (PostgreSQL's autovacuum would get there, minutes later)."""
+        with self.engine.connect() as connection:
+            if self.is_sqlite:
+                connection.exec_driver_sql("ANALYZE")
+            else:
+                connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+            connection.commit()
+
     def dispose(self) -> None:
         self.engine.dispose()
 

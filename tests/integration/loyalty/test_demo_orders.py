@@ -14,11 +14,12 @@ from typer.testing import CliRunner
 from guanxi.cli.main import app
 from guanxi.demo import loader, shopping
 from guanxi.demo import orders as demo_orders
+from guanxi.demo import rewards as demo_rewards
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.loyalty import orders as order_service
 from guanxi.loyalty import program, verify
-from guanxi.loyalty.catalog_models import Coupon
+from guanxi.loyalty.catalog_models import Coupon, Reward, RewardRedemption
 from guanxi.loyalty.models import ActionClaim, AdjustmentRequest, LoyaltyAccount, PointEntry, TierChange
 from guanxi.loyalty.order_models import Order, OrderLine, Refund
 from guanxi.privacy.models import AuditRecord
@@ -91,6 +92,9 @@ def test_the_demo_replays_two_years_of_orders_through_the_services_once(db: Data
         redeemed = _count(session, PointEntry, PointEntry.kind == "redeem")
         assert redeemed == history.redemptions == len(plan.redemptions) - history.redemptions_skipped
         assert _count(session, AdjustmentRequest, AdjustmentRequest.status == "applied") == history.approvals
+        # The catalog is there and members spent on it at the till.
+        assert _count(session, Reward) == len(demo_rewards.REWARDS)
+        assert _count(session, RewardRedemption) == history.rewards_redeemed > 0
         # Time did its work: points expired, tiers moved both ways at reviews, campaigns ran.
         assert _count(session, PointEntry, PointEntry.kind == "expire") > 0
         assert session.scalar(select(func.sum(LoyaltyAccount.lifetime_expired))) == history.points_expired > 0

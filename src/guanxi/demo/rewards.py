@@ -1,0 +1,130 @@
+"""The demo brand's reward catalog, and what members spend their points on at the till.
+
+Created through the catalog service when the history begins. A planned redemption becomes, by a
+fixed draw on its key: points as cash on the order it comes with (half of them), a tote bag or a
+coffee, a lottery draw, or the gold members' lounge. A reward the member cannot have at that moment
+(too few points, out of stock, limit reached, tier too low) falls back to plain points as cash, as a
+shop assistant would offer.
+"""
+
+from __future__ import annotations
+
+import zlib
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from guanxi.kit.errors import DomainError
+from guanxi.kit.principal import Principal
+from guanxi.loyalty import points, reward_catalog
+from guanxi.loyalty.catalog_models import Reward
+from guanxi.loyalty.catalog_schemas import RewardIn
+from guanxi.loyalty.schemas import RedeemIn
+
+CASH = "CASH100"
+REWARDS: tuple[dict[str, Any], ...] = (
+    {
+        "code": CASH,
+        "name": "积分抵现（100积分抵1元）",
+        "kind": "cash_offset",
+        "description": "结账时使用，单笔最低1000积分，最多抵订单金额的30%",
+        "points_per_unit": 100,
+        "unit_value": "1.00",
+        "min_points": 1000,
+        "max_share_pct": "30",
+    },
+    {
+        "code": "TOTE",
+        "name": "品牌帆布袋",
+        "kind": "goods",
+        "description": "限量款，每人限兑2个",
+        "points_cost": 1500,
+        "stock": 600,
+        "per_customer_limit": 2,
+        "unit_cost": "18.00",
+    },
+    {
+        "code": "COFFEE",
+        "name": "门店咖啡一杯",
+        "kind": "service",
+        "description": "任意门店咖啡吧兑换",
+        "points_cost": 600,
+        "unit_cost": "6.00",
+    },
+    {
+        "code": "LUCKY",
+        "name": "幸运大转盘",
+        "kind": "lottery",
+        "description": "每次200积分，奖池有限，抽完即止",
+        "points_cost": 200,
+        "budget": "8000.00",
+        "prizes": [
+            {"code": "nothing", "name": "谢谢参与", "weight": 70, "kind": "nothing"},
+            {"code": "P500", "name": "500积分", "weight": 22, "kind": "points", "points": 500},
+            {"code": "UMBRELLA", "name": "晴雨伞", "weight": 8, "kind": "goods", "cost": "25.00"},
+        ],
+    },
+    {
+        "code": "LOUNGE",
+        "name": "金卡会员专享护理",
+        "kind": "service",
+        "description": "金卡及以上会员专享，每人每年限1次",
+        "points_cost": 3000,
+        "stock": 300,
+        "per_customer_limit": 1,
+        "min_tier": "gold",
+        "unit_cost": "60.00",
+    },
+)
+# Out of ten planned redemptions: which reward each draw goes to.
+_CHOICE = (CASH, CASH, CASH, CASH, CASH, "TOTE", "COFFEE", "COFFEE", "LUCKY", "LOUNGE")
+
+
+def set_up(session: Session, marketing: Principal) -> None:
+    """Create the rewards that are not there yet (a resumed load leaves the others alone)."""
+    present = set(session.scalars(select(Reward.code)))
+    for spec in REWARDS:
+        if spec["code"] not in present:
+            reward_catalog.create_reward(session, marketing, RewardIn.model_validate(spec))
+
+
+class Counter:
+    """The till: turns a planned redemption into a reward redemption or plain points as cash."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, str] = {}
+        self.by_reward: dict[str, int] = {}
+
+    def _reward_id(self, session: Session, code: str) -> str | None:
+        if code not in self.ids:
+            found = session.scalar(select(Reward.id).where(Reward.code == code))
+            if found is None:
+                return None
+            self.ids[code] = found
+        return self.ids[code]
+
+    def redeem(
+        self, session: Session, actor: Principal, customer_id: str, key: str, wanted: int, order: tuple[str, Decimal]
+    ) -> str:
+        """Spend for this member; returns the reward code used or "points"."""
+        reference, paid = order
+        code = _CHOICE[zlib.crc32(key.encode()) % len(_CHOICE)]
+        reward_id = self._reward_id(session, code)
+        if reward_id is not None:
+            body: dict[str, Any] = {"reward_id": reward_id, "order_id": reference}
+            if code == CASH:
+                body.update(points=max(wanted, 1000), order_amount=str(max(paid, Decimal("0.01"))))
+            try:
+                with session.begin_nested():  # a refusal leaves the day's other work standing
+                    points.redeem(session, actor, customer_id, RedeemIn.model_validate(body), key)
+            except DomainError:
+                pass
+            else:
+                self.by_reward[code] = self.by_reward.get(code, 0) + 1
+                return code
+        data = RedeemIn(points=wanted, order_id=reference, note="门店积分抵现")
+        points.redeem(session, actor, customer_id, data, key)
+        self.by_reward["points"] = self.by_reward.get("points", 0) + 1
+        return "points"
