@@ -150,12 +150,24 @@ def issue_win_back(database: Database) -> int:
                 )
                 .order_by(LoyaltyAccount.customer_id)
             ).tuples()
+            # Each spell of inactivity is offered one coupon (its issue key names the last order's
+            # day); those already offered are left out here, so a daily run over a long-lapsed
+            # base does not lock the template and re-check them every day.
+            offered = set(
+                session.execute(
+                    select(Coupon.customer_id, Coupon.issue_key).where(
+                        Coupon.template_id == template_id, Coupon.issued_via == "win_back"
+                    )
+                ).tuples()
+            )
             spells: dict[str, list[str]] = defaultdict(list)
             for customer_id, last_order_at in rows:
                 assert last_order_at is not None
-                spells[expiry.local_date(last_order_at, config.timezone).isoformat()].append(customer_id)
-        for last_day, ids in sorted(spells.items()):
-            issued += _issue_batches(database, config, template_id, ids, "win_back", f"win_back:{last_day}")
+                key = f"win_back:{expiry.local_date(last_order_at, config.timezone).isoformat()}"
+                if (customer_id, key) not in offered:
+                    spells[key].append(customer_id)
+        for key, ids in sorted(spells.items()):
+            issued += _issue_batches(database, config, template_id, ids, "win_back", key)
     return issued
 
 

@@ -178,6 +178,15 @@ def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[Ord
         )
         for i, (line, share) in enumerate(zip(data.lines, shares, strict=True), start=1)
     )
+    # Growth and any upgrade first: the points were priced above at the tier held before this
+    # order, and the account row then goes to the database once, with balance and growth.
+    order.points_earned = evaluation.points
+    growth = tiers.growth_for_amount(config, data.paid_amount)
+    order.growth_earned = tiers.add_growth(session, account, value=growth, kind="spend", order_id=order.id)
+    if config.tier_basis == "qualifying_spend":
+        account.qualifying_spend = tiers.qualifying_spend(session, config, account, clock.now())
+    account.last_order_at = max(filter(None, (account.last_order_at, data.occurred_at)))
+    move = tiers.check_upgrade(session, account, config, actor_id=actor.id)
     pending = False
     if evaluation.points > 0:
         entry = ledger.credit(
@@ -195,13 +204,6 @@ def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[Ord
         )
         pending = "pending_until" in entry.detail
         usage.record(session, account.id, facts.local_date, evaluation.awards, config.rules)
-    order.points_earned = evaluation.points
-    growth = tiers.growth_for_amount(config, data.paid_amount)
-    order.growth_earned = tiers.add_growth(session, account, value=growth, kind="spend", order_id=order.id)
-    if config.tier_basis == "qualifying_spend":
-        account.qualifying_spend = tiers.qualifying_spend(session, config, account, clock.now())
-    account.last_order_at = max(filter(None, (account.last_order_at, data.occurred_at)))
-    move = tiers.check_upgrade(session, account, config, actor_id=actor.id)
     answer = OrderAnswer(
         id=order.id,
         external_id=order.external_id,
