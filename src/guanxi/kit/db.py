@@ -7,12 +7,14 @@ transaction is durable (used to wake the outbox dispatcher), and is dropped on r
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from guanxi.config import Settings, get_settings
@@ -23,6 +25,8 @@ _WROTE = "guanxi_wrote"  # the session has flushed changes
 # Execution options that choose how a transaction begins (see `_configure_sqlite`).
 _WRITE = "guanxi_write"
 _READ_ONLY = "guanxi_read_only"
+_HOLDS_GATE = "guanxi_holds_writer_gate"  # on a pooled SQLite connection: it holds the gate
+WRITER_WAIT_SECONDS = 30.0  # as long as SQLite's busy timeout
 
 
 class Database:
@@ -189,10 +193,39 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # SQLite has one writer at a time. Left to SQLite, writers that find the lock taken poll it
+    # with growing sleeps (up to 100 ms each), so under steady load a waiter can lose to newer
+    # arrivals again and again: seconds of tail latency. Writers of this process therefore wait
+    # on a lock of our own first, which wakes the next one as soon as the writer before it is
+    # back in the pool; SQLite's busy timeout still arbitrates between processes.
+    gate = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        write = conn.get_execution_options().get(_WRITE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if not conn.get_execution_options().get(_WRITE, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if not gate.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise OperationalError("BEGIN IMMEDIATE", None, Exception("database is locked (writer queue timed out)"))
+        conn.info[_HOLDS_GATE] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            conn.info.pop(_HOLDS_GATE, None)
+            gate.release()
+            raise
+
+    def _release(info: dict[str, Any]) -> None:
+        if info.pop(_HOLDS_GATE, False):
+            gate.release()
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _release(record.info)
+
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(_dbapi_connection: Any, record: Any, _exception: Any) -> None:
+        _release(record.info)
 
 
 def _configure_postgresql(engine: Engine) -> None:

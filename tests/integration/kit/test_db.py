@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from guanxi.kit import db as db_module
 from guanxi.kit import sequence
 from guanxi.kit.db import Database, after_commit, unit_of_work_of
 from guanxi.kit.sequence import Counter
@@ -175,3 +177,71 @@ def test_lock_early_begins_again_as_a_writer(db: Database) -> None:
     written.finish(failed=True)
     with pytest.raises(RuntimeError):
         db.begin(read_only=True).lock_early()
+
+
+def test_sqlite_writers_of_one_process_queue_on_the_gate(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second writer begins only once the first is back in the pool; a writer that failed
+    releases the gate (else the next one would time out on it)."""
+    if not db.is_sqlite:
+        pytest.skip("the writer gate is SQLite's")
+    monkeypatch.setattr(db_module, "WRITER_WAIT_SECONDS", 5.0)
+    steps: list[str] = []
+    first_began = threading.Event()
+    release_first = threading.Event()
+
+    def first() -> None:
+        with db.unit_of_work() as session:
+            session.add(Counter(name="first", value=1))
+            session.flush()
+            steps.append("first wrote")
+            first_began.set()
+            release_first.wait(10)
+            steps.append("first commits")
+
+    def second() -> None:
+        with db.unit_of_work() as session:
+            session.add(Counter(name="second", value=1))
+            session.flush()
+            steps.append("second wrote")
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert first_began.wait(10)
+    two = threading.Thread(target=second)
+    two.start()
+    two.join(0.3)  # the second writer is waiting on the gate, not failing
+    assert two.is_alive() and steps == ["first wrote"]
+    release_first.set()
+    one.join(10)
+    two.join(10)
+    assert steps == ["first wrote", "first commits", "second wrote"]
+
+    # While a writer holds it, another waits on the gate (not in SQLite's busy loop) and gives up
+    # after WRITER_WAIT_SECONDS with the gate's own message.
+    monkeypatch.setattr(db_module, "WRITER_WAIT_SECONDS", 0.2)
+    holder = db.begin()
+    holder.session.add(Counter(name="holder", value=1))
+    holder.session.flush()
+    errors: list[str] = []
+
+    def blocked() -> None:
+        try:
+            with db.unit_of_work() as session:
+                session.add(Counter(name="blocked", value=1))
+        except OperationalError as error:
+            errors.append(str(error))
+
+    waiter = threading.Thread(target=blocked)
+    waiter.start()
+    waiter.join(10)
+    holder.finish(failed=True)
+    assert len(errors) == 1 and "writer queue timed out" in errors[0]
+
+    monkeypatch.setattr(db_module, "WRITER_WAIT_SECONDS", 5.0)
+    with pytest.raises(ValueError), db.unit_of_work() as session:
+        session.add(Counter(name="failed", value=1))
+        session.flush()
+        raise ValueError("boom")
+    with db.unit_of_work() as session:  # would wait WRITER_WAIT_SECONDS and fail if still held
+        session.add(Counter(name="after", value=1))
+    assert _count(db) == 3
