@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks import api
 
-SUITES = ("api", "orders", "expiry", "card")
+SUITES = ("api", "orders", "expiry", "card", "liability")
 
 
 def parse(argv: list[str]) -> api.Options:
@@ -39,7 +39,7 @@ def parse(argv: list[str]) -> api.Options:
     parser.add_argument(
         "--suite",
         default=",".join(SUITES),
-        help="comma-separated suites to run: api, orders, expiry, card (default all); orders, expiry and card "
+        help="comma-separated suites to run: api, orders, expiry, card, liability (default all); all but api "
         "create their own fresh database on the --database-url server",
     )
     args = parser.parse_args(argv)
@@ -86,6 +86,10 @@ def run(argv: list[str]) -> int:
         from benchmarks import card
 
         failed |= card.main(options.database_url)
+    if "liability" in chosen:
+        from benchmarks import liability
+
+        failed |= liability.main(["--database-url", options.database_url] if options.database_url else [])
     return failed
 
 
