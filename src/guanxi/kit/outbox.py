@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from guanxi.kit import clock
 from guanxi.kit.db import Database, after_commit
-from guanxi.kit.models import Base
+from guanxi.kit.models import Base, table_of
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def emit_many(session: Session, topic: str, payloads: list[dict[str, Any]]) -> i
         return 0
     now = clock.now()
     session.execute(
-        insert(OutboxEvent),
+        insert(table_of(OutboxEvent)),  # Core: no ORM bookkeeping per row in bulk jobs
         [{"topic": topic, "payload": payload, "created_at": now, "available_at": now} for payload in payloads],
     )
     after_commit(session, _kick)
