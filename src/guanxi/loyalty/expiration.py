@@ -50,6 +50,9 @@ def _due_accounts(session: Session, cutoff: datetime) -> list[str]:
 
 def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as_of: date) -> tuple[int, int]:
     accounts = ledger.lock_accounts(session, account_ids)
+    # Locking releases matured pending points on the ORM objects; write that now, because the
+    # Core statements below do not flush and the balances they set already include it.
+    session.flush()
     lots = session.execute(
         select(PointLot.id, PointLot.account_id, PointLot.remaining, PointLot.expires_at)
         .where(

@@ -13,7 +13,7 @@ from guanxi.cli.main import app
 from guanxi.kit import clock, outbox
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import card, expiration, tiers, verify
+from guanxi.loyalty import card, expiration, ledger, program, tiers, verify
 from guanxi.loyalty.models import TierChange
 from tests.factories import create_customer, post_order
 
@@ -135,6 +135,40 @@ def test_points_expire_after_their_last_day_once(db: Database) -> None:
             assert (member.points_balance, member.lifetime_expired) == (50, 300)
             assert verify.check(session) == []
     assert _events(db, "loyalty.points_expired")[0]["points"] == 300
+
+
+def test_expiry_beside_pending_points_that_matured_unreleased(db: Database) -> None:
+    """The batch releases matured pending points under its lock; its bulk writes must not undo
+    that release (nor the release undo the expiry)."""
+    with clock.frozen(_at(2025, 11, 20)) as now:
+        with db.unit_of_work() as session:
+            customer = create_customer(session)
+            config = program.ensure(session)
+            account = ledger.enroll(session, config, customer.id, actor_id="t")
+            ledger.credit(
+                session, account, config, points=300, kind="earn", reason="order", source="order", actor_id="t"
+            )
+        now.set(_at(2026, 11, 1))
+        with db.unit_of_work() as session:
+            account = ledger.lock_accounts(session, [account.id])[account.id]
+            ledger.credit(
+                session,
+                account,
+                config,
+                points=80,
+                kind="earn",
+                reason="order",
+                source="order",
+                actor_id="t",
+                pending_days=7,
+            )
+        now.set(_at(2026, 11, 21, 1))  # the first lot's last day is over; the second matured unreleased
+        report = expiration.expire(db)
+        with db.unit_of_work(read_only=True) as session:
+            member = card.get_card(session, SYSTEM, customer.id)
+            assert verify.check(session) == []
+    assert (report.lots, report.points) == (1, 300)
+    assert (member.points_balance, member.pending_points, member.lifetime_expired) == (80, 0, 300)
 
 
 def test_reminders_go_once_per_lead_time(db: Database) -> None:
