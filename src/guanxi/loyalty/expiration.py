@@ -24,6 +24,7 @@ from guanxi.loyalty.models import ExpiryReminder, LotMovement, LoyaltyAccount, P
 from guanxi.privacy import audit
 
 ACCOUNTS_PER_BATCH = 2000
+LOT_IDS_PER_STATEMENT = 5000
 
 
 @dataclass
@@ -48,13 +49,32 @@ def _due_accounts(session: Session, cutoff: datetime) -> list[str]:
     )
 
 
+def _lock_balances(session: Session, account_ids: list[str]) -> dict[str, tuple[int, int, int]]:
+    """Lock the batch's accounts in id order and read (balance, pending, lifetime expired): plain
+    rows, since a batch is thousands of accounts. The few with pending points go through
+    `ledger.lock_accounts` too, which releases those that matured; that is flushed now, as the
+    Core statements that follow do not flush."""
+    table = table_of(LoyaltyAccount)
+    stmt = (
+        select(table.c.id, table.c.points_balance, table.c.pending_points, table.c.lifetime_expired)
+        .where(table.c.id.in_(sorted(account_ids)))
+        .order_by(table.c.id)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    rows = {row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in session.execute(stmt)}
+    waiting = [account_id for account_id, (_, pending, _) in rows.items() if pending > 0]
+    if waiting:
+        for account in ledger.lock_accounts(session, waiting).values():
+            rows[account.id] = (account.points_balance, account.pending_points, account.lifetime_expired)
+        session.flush()
+    return rows
+
+
 def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as_of: date) -> tuple[int, int]:
-    accounts = ledger.lock_accounts(session, account_ids)
-    # Locking releases matured pending points on the ORM objects; write that now, because the
-    # Core statements below do not flush and the balances they set already include it.
-    session.flush()
+    accounts = _lock_balances(session, account_ids)
     lots = session.execute(
-        select(PointLot.id, PointLot.account_id, PointLot.remaining, PointLot.expires_at)
+        select(PointLot.id, PointLot.account_id, PointLot.remaining)
         .where(
             PointLot.account_id.in_(account_ids),
             PointLot.status == "available",
@@ -63,22 +83,22 @@ def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as
         .order_by(PointLot.account_id, PointLot.id)
     ).all()
     by_account: dict[str, list[tuple[int, int]]] = {}
-    for lot_id, account_id, remaining, _ in lots:
+    for lot_id, account_id, remaining in lots:
         by_account.setdefault(account_id, []).append((lot_id, int(remaining)))
     now = clock.now()
     entry_rows: list[dict[str, Any]] = []
     balances: list[dict[str, Any]] = []
     for account_id, account_lots in by_account.items():
-        account = accounts[account_id]
+        account = accounts[account_id]  # balance, pending, lifetime expired
         points = sum(p for _, p in account_lots)
-        balance = account.points_balance - points
+        balance = account[0] - points
         entry_rows.append(
             {
                 "account_id": account_id,
                 "kind": "expire",
                 "points": -points,
                 "balance_after": balance,
-                "pending_after": account.pending_points,
+                "pending_after": account[1],
                 "reason": "expiry",
                 "actor_id": SYSTEM.id,
                 "detail": {"as_of": as_of.isoformat(), "lots": [{"lot_id": i, "points": p} for i, p in account_lots]},
@@ -90,7 +110,7 @@ def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as
             {
                 "id": account_id,
                 "points_balance": balance,
-                "lifetime_expired": account.lifetime_expired + points,
+                "lifetime_expired": account[2] + points,
                 "updated_at": now,
             }
         )
@@ -109,16 +129,16 @@ def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as
         for lot_id, points in by_account[account_id]
     ]
     session.execute(insert(table_of(LotMovement)), movements)
-    session.execute(
-        update(PointLot)
-        .where(
-            PointLot.account_id.in_(account_ids),
-            PointLot.status == "available",
-            PointLot.expires_at <= cutoff,
+    # By primary key: the lots were just read under the accounts' locks, and a condition on
+    # account and expiry would let the planner walk the whole due range once per batch.
+    lots_table = table_of(PointLot)
+    lot_ids = [row[0] for row in lots]
+    for start in range(0, len(lot_ids), LOT_IDS_PER_STATEMENT):
+        session.execute(
+            update(lots_table)
+            .where(lots_table.c.id.in_(lot_ids[start : start + LOT_IDS_PER_STATEMENT]))
+            .values(expired=lots_table.c.expired + lots_table.c.remaining, remaining=0, status="closed")
         )
-        .values(expired=PointLot.expired + PointLot.remaining, remaining=0, status="closed")
-        .execution_options(synchronize_session=False)
-    )
     accounts_table = table_of(LoyaltyAccount)
     session.execute(
         update(accounts_table)
