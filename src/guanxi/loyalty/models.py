@@ -150,8 +150,9 @@ class PointEntry(Base):
     __tablename__ = "loyalty_point_entries"
     __table_args__ = (
         Index("ix_loyalty_point_entries_account_id_id", "account_id", "id"),
-        # Monthly flows (liability report) and an expiry run's total read entries by time.
-        Index("ix_loyalty_point_entries_occurred_kind", "occurred_at", "kind"),
+        # Monthly flows (liability report) and an expiry run's total read entries by time; with the
+        # points the index covers the flows query, which then reads no entry rows (wide: JSON detail).
+        Index("ix_loyalty_point_entries_occurred_kind", "occurred_at", "kind", "points"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -498,7 +498,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("loyalty_point_entries", schema=None) as batch_op:
         batch_op.create_index("ix_loyalty_point_entries_account_id_id", ["account_id", "id"], unique=False)
-        batch_op.create_index("ix_loyalty_point_entries_occurred_kind", ["occurred_at", "kind"], unique=False)
+        batch_op.create_index("ix_loyalty_point_entries_occurred_kind", ["occurred_at", "kind", "points"], unique=False)
         batch_op.create_index(batch_op.f("ix_loyalty_point_entries_order_id"), ["order_id"], unique=False)
 
     op.create_table(
