@@ -308,11 +308,9 @@ def scenario() -> Any:
 def measure(db: Any, runs: int) -> dict[str, Any]:
     from sqlalchemy import func, select
 
-    from guanxi.customers.models import Customer
     from guanxi.kit.principal import SYSTEM
     from guanxi.loyalty import liability, simulation
     from guanxi.loyalty.models import PointLot
-    from guanxi.loyalty.order_models import Order, OrderLine
 
     def report() -> liability.LiabilityReport:
         with db.unit_of_work(read_only=True) as session:
@@ -331,32 +329,8 @@ def measure(db: Any, runs: int) -> dict[str, Any]:
     def plain_read() -> int:
         """The same rows, in the same order, only counted."""
         with db.unit_of_work(read_only=True) as session:
-            start, end = simulation._window(simulation.program.load(session), what_if.months)
-            stmt = (
-                select(
-                    Order.id,
-                    Order.account_id,
-                    Order.paid_amount,
-                    Order.refunded_amount,
-                    Order.occurred_at,
-                    Order.store,
-                    Order.channel,
-                    Order.points_earned,
-                    Order.points_reversed,
-                    Customer.birthday,
-                    OrderLine.sku,
-                    OrderLine.category,
-                    OrderLine.quantity,
-                    OrderLine.paid_share,
-                    OrderLine.refunded_quantity,
-                    OrderLine.refunded_amount,
-                )
-                .join(Customer, Customer.id == Order.customer_id)
-                .outerjoin(OrderLine, OrderLine.order_id == Order.id)
-                .where(Order.occurred_at > start, Order.occurred_at <= end)
-                .order_by(Order.occurred_at, Order.id, OrderLine.line_no)
-                .execution_options(yield_per=simulation.BATCH)
-            )
+            start, end = simulation.window(simulation.program.load(session), what_if.months)
+            stmt = simulation.window_rows(start, end)
             return sum(1 for _ in session.execute(stmt))
 
     out: dict[str, Any] = {}

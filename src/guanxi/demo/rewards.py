@@ -95,7 +95,6 @@ class Counter:
 
     def __init__(self) -> None:
         self.ids: dict[str, str] = {}
-        self.by_reward: dict[str, int] = {}
 
     def _reward_id(self, session: Session, code: str) -> str | None:
         if code not in self.ids:
@@ -109,22 +108,35 @@ class Counter:
         self, session: Session, actor: Principal, customer_id: str, key: str, wanted: int, order: tuple[str, Decimal]
     ) -> str:
         """Spend for this member; returns the reward code used or "points"."""
-        reference, paid = order
         code = _CHOICE[zlib.crc32(key.encode()) % len(_CHOICE)]
-        reward_id = self._reward_id(session, code)
-        if reward_id is not None:
-            body: dict[str, Any] = {"reward_id": reward_id, "order_id": reference}
-            if code == CASH:
-                body.update(points=max(wanted, 1000), order_amount=str(max(paid, Decimal("0.01"))))
-            try:
-                with session.begin_nested():  # a refusal leaves the day's other work standing
-                    points.redeem(session, actor, customer_id, RedeemIn.model_validate(body), key)
-            except DomainError:
-                pass
-            else:
-                self.by_reward[code] = self.by_reward.get(code, 0) + 1
-                return code
-        data = RedeemIn(points=wanted, order_id=reference, note="门店积分抵现")
+        if self._try_reward(session, actor, customer_id, key, code, wanted, order):
+            return code
+        data = RedeemIn(points=wanted, order_id=order[0], note="门店积分抵现")
         points.redeem(session, actor, customer_id, data, key)
-        self.by_reward["points"] = self.by_reward.get("points", 0) + 1
         return "points"
+
+    def _try_reward(
+        self,
+        session: Session,
+        actor: Principal,
+        customer_id: str,
+        key: str,
+        code: str,
+        wanted: int,
+        order: tuple[str, Decimal],
+    ) -> bool:
+        """Redeem the drawn reward; False when the member cannot have it now (the refusal,
+        like any refusal, changed nothing: its savepoint is rolled back)."""
+        reward_id = self._reward_id(session, code)
+        if reward_id is None:
+            return False
+        reference, paid = order
+        body: dict[str, Any] = {"reward_id": reward_id, "order_id": reference}
+        if code == CASH:
+            body.update(points=max(wanted, 1000), order_amount=str(max(paid, Decimal("0.01"))))
+        try:
+            with session.begin_nested():
+                points.redeem(session, actor, customer_id, RedeemIn.model_validate(body), key)
+        except DomainError:
+            return False
+        return True

@@ -24,7 +24,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Row, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 from guanxi.auth.service import require
@@ -155,7 +155,7 @@ def parse_tiers(config: ProgramConfig, tiers: Sequence[ScenarioTierIn]) -> list[
     return ladder
 
 
-def _window(config: ProgramConfig, months: int) -> tuple[datetime, datetime]:
+def window(config: ProgramConfig, months: int) -> tuple[datetime, datetime]:
     end = clock.now()
     local = end.astimezone(ZoneInfo(config.timezone))
     start_day = expiry.add_months(local.date(), -months)
@@ -163,9 +163,10 @@ def _window(config: ProgramConfig, months: int) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _rows(session: Session, start: datetime, end: datetime) -> Iterator[list[Any]]:
-    """The window's orders in time order, one group of rows (one per line) per order."""
-    stmt = (
+def window_rows(start: datetime, end: datetime) -> Select[*tuple[Any, ...]]:
+    """The statement streaming the window's orders in time order, one row per line, with the
+    customer's birthday (the benchmark reads the same stream as its floor)."""
+    return (
         select(
             Order.id,
             Order.account_id,
@@ -190,6 +191,11 @@ def _rows(session: Session, start: datetime, end: datetime) -> Iterator[list[Any
         .order_by(Order.occurred_at, Order.id, OrderLine.line_no)
         .execution_options(yield_per=BATCH)
     )
+
+
+def _rows(session: Session, start: datetime, end: datetime) -> Iterator[list[Any]]:
+    """The window's orders in time order, one group of rows (one per line) per order."""
+    stmt = window_rows(start, end)
     result = session.execute(stmt)
     for _, group in itertools.groupby(result, key=lambda r: r[0]):
         yield list(group)
@@ -283,7 +289,7 @@ def simulate(session: Session, actor: Principal, scenario: ScenarioIn) -> Simula
     baseline = _replay(config, config.rules, config.tier_defs, config.growth_per_amount)
     what_if = _replay(config, scenario_rules, scenario_tiers, growth_rate)
     same_rules = scenario.rules is None
-    start, end = _window(config, scenario.months)
+    start, end = window(config, scenario.months)
     replayed = refunded = recorded = 0
     for rows in _rows(session, start, end):
         first = rows[0]

@@ -9,6 +9,7 @@ answer cannot move the points twice; a failed attempt wrote nothing, so its key 
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -34,7 +35,7 @@ def whole_number(value: Any) -> Any:
     return value
 
 
-class PointsDialog:
+class PointsDialog(ABC):
     """A dialog with a points field, one text field, an error area and a submit button."""
 
     prefix = ""
@@ -88,14 +89,17 @@ class PointsDialog:
     def precheck(self) -> list[FieldError]:
         return []
 
+    @abstractmethod
     def payload(self) -> BaseModel:
-        raise NotImplementedError
+        """The validated request body (raises ValidationError on bad input)."""
 
+    @abstractmethod
     def send(self, session: Session, principal: Principal, data: Any, key: str) -> Any:
-        raise NotImplementedError
+        """Call the service in the console action's unit of work."""
 
+    @abstractmethod
     def message(self, answer: Any) -> str:
-        raise NotImplementedError
+        """What to tell the user once it worked."""
 
     def submit(self) -> None:
         self._clear()
