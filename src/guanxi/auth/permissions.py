@@ -49,6 +49,15 @@ RESOURCES = (
     "coupons",
     "partners",
     "liability",
+    # customer data platform: behaviour events and their registered types; duplicate review and
+    # merges (create = merge, delete = undo, update = dismiss a candidate); imports; segments;
+    # rule-based tags; the data-quality report.
+    "events",
+    "merges",
+    "imports",
+    "segments",
+    "tag_rules",
+    "quality",
 )
 ACTIONS = (
     "read",
@@ -89,6 +98,12 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "coupons": frozenset({"read", "create", "update", "delete", "issue", "redeem"}),
         "partners": _RCU,
         "liability": _R,
+        "events": _RCU,
+        "merges": _CRUD,
+        "imports": _RC,
+        "segments": frozenset({"read", "create", "update", "delete", "export"}),
+        "tag_rules": _CRUD,
+        "quality": _R,
     },
     Role.SALES: {
         "customers": _RCU,
@@ -99,6 +114,8 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "orders": _R,
         "rewards": _R,
         "coupons": frozenset({"read", "issue"}),
+        "events": _R,
+        "segments": _R,
     },
     Role.SERVICE: {
         "customers": frozenset({"read", "create", "update", "reveal"}),
@@ -111,6 +128,9 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "programs": _R,
         "rewards": _R,
         "coupons": frozenset({"read", "issue", "redeem"}),
+        "events": _R,
+        "merges": _RC,
+        "quality": _R,
     },
     Role.MARKETING: {
         "customers": frozenset({"read", "export"}),
@@ -124,6 +144,11 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "coupons": frozenset({"read", "create", "update", "delete", "issue"}),
         "partners": _R,
         "liability": _R,
+        "events": _RCU,
+        "imports": _RC,
+        "segments": frozenset({"read", "create", "update", "delete", "export"}),
+        "tag_rules": _CRUD,
+        "quality": _R,
     },
     Role.ANALYST: {
         "customers": _R,
@@ -135,6 +160,10 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "rewards": _R,
         "coupons": _R,
         "liability": _R,
+        "events": _R,
+        "segments": _R,
+        "tag_rules": _R,
+        "quality": _R,
     },
     Role.AUDITOR: {
         "customers": _R,
@@ -151,6 +180,12 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "coupons": _R,
         "partners": _R,
         "liability": _R,
+        "events": _R,
+        "merges": _R,
+        "imports": _R,
+        "segments": _R,
+        "tag_rules": _R,
+        "quality": _R,
     },
     Role.INTEGRATION: {
         "customers": _RCU,
@@ -164,6 +199,8 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "rewards": _R,
         "coupons": frozenset({"read", "issue", "redeem"}),
         "partners": frozenset({"read", "create"}),
+        "events": _RC,
+        "imports": _RC,
     },
 }
 

@@ -1,0 +1,27 @@
+"""import jobs and saved column mappings
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-23 22:30:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import guanxi.kit.models
+
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
