@@ -26,6 +26,9 @@ class IdentityKind(StrEnum):
     APP_USER_ID = "app_user_id"
     MEMBER_CARD = "member_card"
     EXTERNAL_ID = "external_id"
+    # A device or browser id seen before the person identified themselves (events are stitched
+    # to the customer once it is linked).
+    ANONYMOUS_ID = "anonymous_id"
 
 
 # Personal data: encrypted at rest, masked on output.

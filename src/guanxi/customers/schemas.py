@@ -20,7 +20,15 @@ SourceChannel = Literal[
 ]
 Language = Literal["zh-CN", "en"]
 IdentityKindName = Literal[
-    "phone", "email", "resident_id", "wechat_openid", "wechat_unionid", "app_user_id", "member_card", "external_id"
+    "phone",
+    "email",
+    "resident_id",
+    "wechat_openid",
+    "wechat_unionid",
+    "app_user_id",
+    "member_card",
+    "external_id",
+    "anonymous_id",
 ]
 
 ShortText = Annotated[str, StringConstraints(max_length=40)]

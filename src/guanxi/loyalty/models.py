@@ -18,7 +18,6 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
-    Integer,
     Numeric,
     String,
     Text,
@@ -27,10 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guanxi.kit import clock
-from guanxi.kit.models import Base, TimestampMixin, public_id_column
-
-# Ledger rows are many and internal: integer keys, which SQLite only auto-increments as INTEGER.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
+from guanxi.kit.models import Base, BigId, TimestampMixin, public_id_column
 
 
 class Program(TimestampMixin, Base):

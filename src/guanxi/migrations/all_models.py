@@ -1,6 +1,7 @@
 """Imports every model module so Base.metadata knows the whole schema (for Alembic and tests)."""
 
 from guanxi.auth import models as auth_models
+from guanxi.customers import event_models
 from guanxi.customers import models as customer_models
 from guanxi.kit import idempotency, outbox, sequence
 from guanxi.kit.models import Base
@@ -13,6 +14,7 @@ __all__ = [
     "auth_models",
     "catalog_models",
     "customer_models",
+    "event_models",
     "idempotency",
     "loyalty_models",
     "order_models",
