@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     max_body_bytes: int = 1_000_000
+    # A batch of 1,000 events with their properties; an uploaded import file.
+    max_event_batch_bytes: int = 8_000_000
+    max_upload_bytes: int = 200_000_000
     page_size_max: int = 200
     cookie_secure: bool = False
     sql_echo: bool = False

@@ -20,6 +20,7 @@ from guanxi.auth.deps import CurrentPrincipal
 from guanxi.config import get_settings
 from guanxi.customers.api import accounts_router
 from guanxi.customers.api import router as customers_router
+from guanxi.customers.events_api import router as events_router
 from guanxi.kit.db import get_database
 from guanxi.kit.web import DbSession, storable_parameters
 from guanxi.loyalty.analysis_api import router as loyalty_analysis_router
@@ -112,6 +113,7 @@ def create_app() -> FastAPI:
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(storable_parameters)])
     api.include_router(auth_router)
     api.include_router(customers_router)
+    api.include_router(events_router)
     api.include_router(accounts_router)
     api.include_router(loyalty_router)
     api.include_router(loyalty_analysis_router)
@@ -138,5 +140,9 @@ def create_app() -> FastAPI:
 
     app.include_router(api)
     app.add_middleware(MetricsMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        larger={"/api/v1/events": settings.max_event_batch_bytes, "/api/v1/imports": settings.max_upload_bytes},
+    )
     return app

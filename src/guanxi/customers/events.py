@@ -1,0 +1,284 @@
+"""Behaviour events: validate a batch, resolve who did each thing, store, stitch and tell others.
+
+A batch is resolved with a fixed number of statements whatever its size (event ids seen before,
+identities by blind index, the customers they point to), then written with one multi-row insert:
+per-event round trips would cap ingestion far below what an app sends at peak.
+
+Who did it (`identity_graph`): the event names a customer id, one or more identities and/or an
+anonymous device id. Identities not yet known are linked to the customer the event resolves to,
+anonymous history is stitched when an anonymous id gets linked, and two customers tied by a strong
+identifier are merged. An identity held by another customer is never moved: the event says so in
+its warnings and the conflict is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from guanxi.auth import service as auth_service
+from guanxi.config import get_settings
+from guanxi.customers import event_types, identity_graph
+from guanxi.customers.event_models import CustomerEvent
+from guanxi.customers.event_schema import EventTypeSpec, check_properties
+from guanxi.customers.identities import NormalizedIdentity
+from guanxi.customers.normalize import IdentityKind, InvalidValue, normalize_identity
+from guanxi.customers.schemas import IdentityKindName
+from guanxi.kit import clock, outbox
+from guanxi.kit.errors import FieldError, ValidationFailed
+from guanxi.kit.models import table_of
+from guanxi.kit.principal import Principal
+from guanxi.privacy import audit
+
+MAX_BATCH = 1000
+# Clocks on phones drift; an event stamped further ahead than this is a bug on the sender's side.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+OLDEST = datetime(2000, 1, 1, tzinfo=clock.UTC)
+EVENTS_RECORDED = "customer.events_recorded"
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+class EventIdentity(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: IdentityKindName
+    value: str = Field(min_length=1, max_length=254)
+    namespace: str = Field(default="", max_length=64)
+    verified: bool = False
+
+
+class EventIn(BaseModel):
+    """One event as an app or shop sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+    event_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
+    type: str = Field(min_length=1, max_length=40)
+    occurred_at: datetime
+    customer_id: str | None = Field(default=None, min_length=1, max_length=26)
+    identities: list[EventIdentity] = Field(default_factory=list, max_length=5)
+    anonymous_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
+    channel: str | None = Field(default=None, min_length=1, max_length=30)
+    properties: dict[str, Any] = Field(default_factory=dict, max_length=50)
+
+
+@dataclass
+class ItemResult:
+    index: int
+    event_id: str | None
+    status: Status
+    customer_id: str | None = None
+    errors: list[FieldError] = field(default_factory=list)
+    warnings: list[FieldError] = field(default_factory=list)
+
+
+@dataclass
+class IngestResult:
+    results: list[ItemResult]
+    merges: list[str] = field(default_factory=list)  # ids of the merges this batch caused
+    linked: int = 0  # identities newly linked to customers
+    stitched: int = 0  # earlier anonymous events attributed to a customer
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+
+@dataclass
+class ParsedEvent:
+    index: int
+    data: EventIn
+    spec: EventTypeSpec
+    identities: list[NormalizedIdentity]
+
+
+def _pydantic_errors(index: int, exc: PydanticValidationError) -> list[FieldError]:
+    errors = []
+    for err in exc.errors():
+        path = ".".join(str(part) for part in err["loc"])
+        errors.append(FieldError(f"events[{index}].{path}" if path else f"events[{index}]", err["msg"], err["type"]))
+    return errors
+
+
+def _parse(index: int, raw: Any, specs: dict[str, EventTypeSpec], now: datetime) -> ParsedEvent | list[FieldError]:
+    where = f"events[{index}]"
+    if not isinstance(raw, dict):
+        return [FieldError(where, "must be an object", "type_error")]
+    try:
+        data = EventIn.model_validate(raw)
+    except PydanticValidationError as exc:
+        return _pydantic_errors(index, exc)
+    errors: list[FieldError] = []
+    spec = specs.get(data.type)
+    if spec is None:
+        errors.append(FieldError(f"{where}.type", f"unknown event type {data.type}; register it first", "unknown_type"))
+    elif not spec.active:
+        errors.append(FieldError(f"{where}.type", f"event type {data.type} is switched off", "inactive_type"))
+    if data.occurred_at.tzinfo is None:
+        errors.append(FieldError(f"{where}.occurred_at", "must carry a time zone offset", "naive_datetime"))
+    elif data.occurred_at > now + FUTURE_TOLERANCE:
+        errors.append(FieldError(f"{where}.occurred_at", "is in the future", "future_timestamp"))
+    elif data.occurred_at < OLDEST:
+        errors.append(FieldError(f"{where}.occurred_at", "is before 2000-01-01", "too_old"))
+    if spec is not None:
+        for name, message, code in check_properties(spec, data.properties):
+            errors.append(FieldError(f"{where}.properties.{name}", message, code))
+    identities = _normalize_identities(where, data, errors)
+    if data.customer_id is None and not data.identities and data.anonymous_id is None:
+        errors.append(FieldError(where, "name the customer: customer_id, identities or anonymous_id", "no_subject"))
+    if errors or spec is None:
+        return errors
+    return ParsedEvent(index, data, spec, identities)
+
+
+def _normalize_identities(where: str, data: EventIn, errors: list[FieldError]) -> list[NormalizedIdentity]:
+    region = get_settings().default_region_code
+    result: list[NormalizedIdentity] = []
+    for i, ident in enumerate(data.identities):
+        kind = IdentityKind(ident.kind)
+        label = f"{where}.identities[{i}]"
+        if kind is IdentityKind.RESIDENT_ID:
+            errors.append(FieldError(f"{label}.kind", "events may not carry resident ID numbers", "not_allowed"))
+            continue
+        namespace = ident.namespace.strip() if kind in identity_graph.NAMESPACED else ""
+        if kind in identity_graph.NAMESPACED and not namespace:
+            errors.append(FieldError(f"{label}.namespace", f"a {kind.value} needs a namespace", "required"))
+            continue
+        try:
+            value = normalize_identity(kind, ident.value, region)
+        except InvalidValue as exc:
+            errors.append(FieldError(f"{label}.value", str(exc), f"invalid_{kind.value}"))
+            continue
+        result.append(NormalizedIdentity(f"{label}.value", kind, namespace, value, ident.verified))
+    if data.anonymous_id is not None:
+        anon = NormalizedIdentity(f"{where}.anonymous_id", IdentityKind.ANONYMOUS_ID, "", data.anonymous_id)
+        result.append(anon)
+    return result
+
+
+def ingest(
+    session: Session, actor: Principal, raw_events: list[Any], *, partial: bool = False, source: str = "api"
+) -> IngestResult:
+    """Store a batch of 1 to 1,000 events.
+
+    Strict (default): any invalid event rejects the whole batch with every problem listed and
+    nothing written. Partial: valid events are stored and each invalid one is reported.
+    Events whose id was seen before are reported as duplicates and change nothing.
+    """
+    auth_service.require(actor, "events", "create")
+    if not 1 <= len(raw_events) <= MAX_BATCH:
+        raise ValidationFailed(
+            message=f"events: send 1 to {MAX_BATCH} events per request, not {len(raw_events)}",
+            errors=[FieldError("events", f"send 1 to {MAX_BATCH} events per request", "batch_size")],
+        )
+    now = clock.now()
+    specs = event_types.registry(session)
+    results: list[ItemResult] = []
+    parsed: list[ParsedEvent] = []
+    for index, raw in enumerate(raw_events):
+        outcome = _parse(index, raw, specs, now)
+        if isinstance(outcome, ParsedEvent):
+            parsed.append(outcome)
+            results.append(ItemResult(index, outcome.data.event_id, "accepted"))
+        else:
+            event_id = raw.get("event_id") if isinstance(raw, dict) else None
+            results.append(
+                ItemResult(index, event_id if isinstance(event_id, str) else None, "rejected", errors=outcome)
+            )
+    rejected = [e for r in results for e in r.errors]
+    if rejected and not partial:
+        shown = "; ".join(f"{e.field}: {e.message}" for e in rejected[:5])
+        more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
+        raise ValidationFailed(
+            message=f"{len(rejected)} problem(s) in the batch, nothing stored: {shown}{more}", errors=rejected
+        )
+
+    fresh = _drop_duplicates(session, parsed, results)
+    resolution = identity_graph.resolve(session, fresh, results)
+    unattributed = [e for item in fresh for e in results[item.index].errors]
+    if unattributed and not partial:
+        shown = "; ".join(f"{e.field}: {e.message}" for e in unattributed[:5])
+        raise ValidationFailed(
+            message=f"{len(unattributed)} event(s) name nobody known, nothing stored: {shown}", errors=unattributed
+        )
+    identity_graph.apply(session, actor, resolution)
+    rows = [
+        {
+            "event_id": item.data.event_id,
+            "type": item.data.type,
+            "customer_id": resolution.customer_of.get(item.index),
+            "anonymous_id": item.data.anonymous_id,
+            "channel": item.data.channel or (source if source != "api" else None),
+            "occurred_at": item.data.occurred_at,
+            "received_at": now,
+            "properties": item.data.properties,
+        }
+        for item in fresh
+        if results[item.index].status == "accepted"
+    ]
+    for item in fresh:
+        results[item.index].customer_id = resolution.customer_of.get(item.index)
+    if rows:
+        session.execute(insert(table_of(CustomerEvent)), rows)
+    stitched = identity_graph.stitch(session, resolution.new_anonymous_links)
+    result = IngestResult(results, resolution.merges, resolution.linked, stitched)
+    _announce(session, actor, result, rows, source)
+    return result
+
+
+def _refuse_batch(errors: list[FieldError]) -> None:
+    """Strict mode: one bad event refuses the batch, listing every problem."""
+    if not errors:
+        return
+    shown = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    message = f"{len(errors)} problem(s) in the batch, nothing stored: {shown}{more}"
+    raise ValidationFailed(message=message, errors=errors)
+
+
+def _drop_duplicates(session: Session, parsed: list[ParsedEvent], results: list[ItemResult]) -> list[ParsedEvent]:
+    """Events whose id is already stored, or repeated earlier in the batch, change nothing."""
+    ids = [item.data.event_id for item in parsed]
+    seen: set[str] = set()
+    if ids:
+        events = table_of(CustomerEvent)
+        seen = set(session.scalars(select(events.c.event_id).where(events.c.event_id.in_(ids))))
+    fresh: list[ParsedEvent] = []
+    for item in parsed:
+        if item.data.event_id in seen:
+            results[item.index].status = "duplicate"
+            continue
+        seen.add(item.data.event_id)
+        fresh.append(item)
+    return fresh
+
+
+def _announce(
+    session: Session, actor: Principal, result: IngestResult, rows: list[dict[str, Any]], source: str
+) -> None:
+    customers = sorted({r["customer_id"] for r in rows if r["customer_id"]})
+    accepted = result.count("accepted")
+    if accepted or result.linked or result.merges:
+        audit.record(
+            session,
+            actor,
+            "events.ingested",
+            entity_type="event_batch",
+            detail={
+                "source": source,
+                "accepted": accepted,
+                "duplicates": result.count("duplicate"),
+                "rejected": result.count("rejected"),
+                "customers": len(customers),
+                "identities_linked": result.linked,
+                "stitched": result.stitched,
+                "merges": result.merges,
+            },
+        )
+    if customers:
+        types = sorted({r["type"] for r in rows})
+        outbox.emit(session, EVENTS_RECORDED, {"customer_ids": customers, "types": types})

@@ -1,0 +1,157 @@
+"""HTTP API for behaviour events and the event-type registry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from guanxi.auth.deps import CurrentPrincipal
+from guanxi.customers import event_types, events
+from guanxi.customers.event_schema import EventTypeSpec
+from guanxi.kit.web import DbSession, in_worker_thread
+
+router = APIRouter(tags=["events"])
+
+TypeCode = Annotated[str, Path(min_length=1, max_length=40, description="Event type code")]
+PropertyType = Annotated[str, Field(pattern="^(string|number|integer|boolean|datetime)$")]
+
+
+class EventBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[Any] = Field(description=f"1 to {events.MAX_BATCH} events (see EventIn)")
+
+
+class Problem(BaseModel):
+    field: str
+    message: str
+    code: str
+
+
+class EventResultOut(BaseModel):
+    index: int
+    event_id: str | None
+    status: str = Field(description="accepted | duplicate | rejected")
+    customer_id: str | None
+    errors: list[Problem] = Field(default_factory=list)
+    warnings: list[Problem] = Field(default_factory=list)
+
+
+class IngestOut(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    identities_linked: int
+    stitched: int = Field(description="earlier anonymous events now attributed to a customer")
+    merges: list[str] = Field(description="merges the batch caused (strong identifiers tied two customers)")
+    results: list[EventResultOut]
+
+
+class EventTypeOut(BaseModel):
+    code: str
+    label_zh: str
+    label_en: str
+    properties: dict[str, str]
+    required: list[str]
+    retention_days: int | None
+    builtin: bool
+    active: bool
+
+
+class EventTypeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, max_length=40)
+    label_zh: str = Field(min_length=1, max_length=60)
+    label_en: str = Field(min_length=1, max_length=60)
+    properties: dict[str, PropertyType] = Field(default_factory=dict, max_length=50)
+    required: list[str] = Field(default_factory=list, max_length=50)
+    retention_days: int | None = None
+
+
+class EventTypeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label_zh: str | None = Field(default=None, min_length=1, max_length=60)
+    label_en: str | None = Field(default=None, min_length=1, max_length=60)
+    properties: dict[str, PropertyType] | None = Field(default=None, max_length=50)
+    required: list[str] | None = Field(default=None, max_length=50)
+    retention_days: int | None = None
+    active: bool | None = None
+
+
+def _type_out(spec: EventTypeSpec) -> EventTypeOut:
+    return EventTypeOut(
+        code=spec.code,
+        label_zh=spec.label_zh,
+        label_en=spec.label_en,
+        properties=spec.properties,
+        required=list(spec.required),
+        retention_days=spec.retention_days,
+        builtin=spec.builtin,
+        active=spec.active,
+    )
+
+
+def _problems(items: list[Any]) -> list[Problem]:
+    return [Problem(field=e.field, message=e.message, code=e.code) for e in items]
+
+
+@router.post("/events", response_model=IngestOut)
+@in_worker_thread
+def ingest_events(
+    body: EventBatchIn,
+    session: DbSession,
+    principal: CurrentPrincipal,
+    partial: Annotated[
+        bool, Query(description="store the valid events and report the invalid ones, instead of refusing the batch")
+    ] = False,
+) -> IngestOut:
+    """Record behaviour events. Idempotent by event_id: a repeated id is reported as a duplicate."""
+    result = events.ingest(session, principal, body.events, partial=partial)
+    return IngestOut(
+        accepted=result.count("accepted"),
+        duplicates=result.count("duplicate"),
+        rejected=result.count("rejected"),
+        identities_linked=result.linked,
+        stitched=result.stitched,
+        merges=result.merges,
+        results=[
+            EventResultOut(
+                index=r.index,
+                event_id=r.event_id,
+                status=r.status,
+                customer_id=r.customer_id,
+                errors=_problems(r.errors),
+                warnings=_problems(r.warnings),
+            )
+            for r in result.results
+        ],
+    )
+
+
+@router.get("/event-types", response_model=list[EventTypeOut])
+@in_worker_thread
+def list_event_types(session: DbSession, principal: CurrentPrincipal) -> list[EventTypeOut]:
+    return [_type_out(spec) for spec in event_types.list_types(session, principal)]
+
+
+@router.get("/event-types/{code}", response_model=EventTypeOut)
+@in_worker_thread
+def get_event_type(code: TypeCode, session: DbSession, principal: CurrentPrincipal) -> EventTypeOut:
+    return _type_out(event_types.get_type(session, principal, code))
+
+
+@router.post("/event-types", response_model=EventTypeOut, status_code=status.HTTP_201_CREATED)
+@in_worker_thread
+def create_event_type(body: EventTypeCreate, session: DbSession, principal: CurrentPrincipal) -> EventTypeOut:
+    """Register a custom event type with its property schema."""
+    return _type_out(event_types.create_type(session, principal, body.model_dump()))
+
+
+@router.patch("/event-types/{code}", response_model=EventTypeOut)
+@in_worker_thread
+def update_event_type(
+    code: TypeCode, body: EventTypeUpdate, session: DbSession, principal: CurrentPrincipal
+) -> EventTypeOut:
+    """Retention and on/off for any type; labels and added properties for custom types."""
+    return _type_out(event_types.update_type(session, principal, code, body.model_dump(exclude_unset=True)))
