@@ -20,13 +20,16 @@ from guanxi.auth.deps import CurrentPrincipal
 from guanxi.config import get_settings
 from guanxi.customers.api import accounts_router
 from guanxi.customers.api import router as customers_router
+from guanxi.customers.c360_api import router as c360_router
 from guanxi.customers.events_api import router as events_router
+from guanxi.dataio.api import router as dataio_router
 from guanxi.kit.db import get_database
 from guanxi.kit.web import DbSession, storable_parameters
 from guanxi.loyalty.analysis_api import router as loyalty_analysis_router
 from guanxi.loyalty.api import router as loyalty_router
 from guanxi.loyalty.catalog_api import router as loyalty_catalog_router
 from guanxi.loyalty.exchange_api import partner_router, referral_router
+from guanxi.marketing.api import router as marketing_router
 from guanxi.privacy.models import AuditRecord
 
 DESCRIPTION = """
@@ -114,12 +117,15 @@ def create_app() -> FastAPI:
     api.include_router(auth_router)
     api.include_router(customers_router)
     api.include_router(events_router)
+    api.include_router(dataio_router)
+    api.include_router(c360_router)
     api.include_router(accounts_router)
     api.include_router(loyalty_router)
     api.include_router(loyalty_analysis_router)
     api.include_router(referral_router)
     api.include_router(partner_router)
     api.include_router(loyalty_catalog_router)
+    api.include_router(marketing_router)
     api.include_router(_audit_router())
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)

@@ -8,6 +8,7 @@ import sys
 import typer
 
 from guanxi.cli.loyalty import loyalty_app
+from guanxi.cli.marketing import tags_app
 from guanxi.config import get_settings
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(loyalty_app, name="loyalty")
+app.add_typer(tags_app, name="tags")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -154,8 +156,10 @@ def outbox_dispatch() -> None:
     from guanxi.kit import outbox
     from guanxi.kit.db import get_database
     from guanxi.loyalty import handlers
+    from guanxi.marketing import handlers as marketing_handlers
 
     assert handlers.HANDLER_MODULES  # registered on import: deliver nothing before they are known
+    assert marketing_handlers.HANDLER_MODULES
 
     total = 0
     while batch := outbox.dispatch_pending(get_database()):

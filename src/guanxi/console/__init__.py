@@ -30,6 +30,7 @@ from guanxi.console.pages import (
     loyalty_insights,
     loyalty_program,
     loyalty_simulation,
+    quality,
 )
 from guanxi.console.session import LOGIN_PATH, tr
 from guanxi.kit.crypto import get_cipher
@@ -52,6 +53,7 @@ PAGES = (
     ("/loyalty/approvals", loyalty_approvals.approvals_page),
     ("/loyalty/liability", loyalty_insights.liability_page),
     ("/loyalty/simulation", loyalty_simulation.simulation_page),
+    ("/quality", quality.quality_page),
 )
 
 

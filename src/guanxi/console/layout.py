@@ -50,6 +50,7 @@ NAV: list[NavItem] = [
     NavItem("nav.customers", "/customers", "people", "customers"),
     NavItem("nav.accounts", "/accounts", "business", "accounts"),
     NavItem("nav.loyalty", "/loyalty", "loyalty", "loyalty"),  # tabs inside show the pages a role may open
+    NavItem("nav.quality", "/quality", "fact_check", "quality"),
 ]
 
 LANGUAGE_LABELS = {"zh-CN": "中文", "en": "English"}

@@ -112,7 +112,7 @@ def update_type(session: Session, actor: Principal, code: str, changes: dict[str
     problems = _check_retention(changes.get("retention_days", spec.retention_days))
     if spec.builtin and {"label_zh", "label_en", "properties", "required"} & set(changes):
         problems.append(("properties", "a built-in type's labels and schema cannot be changed", "builtin"))
-    new_props = changes.get("properties")
+    new_props = None if spec.builtin else changes.get("properties")
     if new_props is not None:
         for name, kind in spec.properties.items():
             if new_props.get(name) != kind:

@@ -38,6 +38,8 @@ class Customer(TimestampMixin, Base):
     region: Mapped[str | None] = mapped_column(String(40), default=None)
     address_enc: Mapped[str | None] = mapped_column(Text, default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set (with deleted_at) when this customer was merged into another; cleared by an undo.
+    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), default=None, index=True)
 
     identities: Mapped[list[CustomerIdentity]] = relationship(
         back_populates="customer", lazy="raise", order_by="CustomerIdentity.created_at"

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from guanxi.auth.service import require
 from guanxi.customers import repository
 from guanxi.customers import service as customers
+from guanxi.customers import tag_history
 from guanxi.customers.models import Customer, CustomerNote, CustomerTag
 from guanxi.kit import outbox
 from guanxi.kit.errors import NotFound, field_error
@@ -68,6 +69,7 @@ def add_tag(session: Session, actor: Principal, customer_id: str, tag: str) -> l
     customer = customers.get_customer(session, actor, customer_id)
     if session.get(CustomerTag, (customer.id, tag)) is None:
         session.add(CustomerTag(customer_id=customer.id, tag=tag, created_by=actor.id))
+        tag_history.record(session, actor, customer.id, tag, "add")
         session.flush()
         audit.record(
             session,
@@ -89,6 +91,7 @@ def remove_tag(session: Session, actor: Principal, customer_id: str, tag: str) -
     if row is None:
         raise NotFound(message=f"customer {customer_id} has no tag {tag!r}")
     session.delete(row)
+    tag_history.record(session, actor, customer.id, tag, "remove")
     session.flush()
     audit.record(
         session,

@@ -20,7 +20,7 @@ from guanxi.auth import permissions
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
 from guanxi.customers import identities as identity_store
-from guanxi.customers import presenter, repository
+from guanxi.customers import presenter, repository, tag_history
 from guanxi.customers.models import Customer, CustomerIdentity, CustomerTag
 from guanxi.customers.normalize import (
     IdentityKind,
@@ -110,6 +110,11 @@ def _owner_team(session: Session, errors: list[FieldError], owner_id: str | None
 def _scoped_get(session: Session, actor: Principal, customer_id: str) -> Customer:
     customer = repository.customer_by_id(session, actor, customer_id)
     if customer is None:
+        gone = session.get(Customer, customer_id)
+        if gone is not None and gone.merged_into_id is not None and repository.in_scope(actor, gone):
+            from guanxi.customers.merge import merged_error  # 410 with where the customer went
+
+            raise merged_error(session, gone)
         raise NotFound(message=f"customer {customer_id} not found")
     return customer
 
@@ -202,6 +207,7 @@ def create_customer(session: Session, actor: Principal, data: CustomerCreate) ->
         session.add(identity_store.build(customer.id, ident))
     for tag in sorted(set(data.tags)):
         session.add(CustomerTag(customer_id=customer.id, tag=tag, created_by=actor.id))
+        tag_history.record(session, actor, customer.id, tag, "add")
     session.flush()
     fields = [f for f, v in data.model_dump(exclude={"identities", "tags"}).items() if v is not None]
     fields += [f"identity.{i.kind.value}" for i in normalized]

@@ -14,9 +14,10 @@ from guanxi.config import get_settings
 from guanxi.kit import outbox
 from guanxi.kit.db import get_database
 from guanxi.loyalty import handlers as loyalty_handlers
+from guanxi.marketing import handlers as marketing_handlers
 
 # The outbox dispatcher below must know every handler before it delivers anything.
-HANDLER_MODULES = loyalty_handlers.HANDLER_MODULES
+HANDLER_MODULES = loyalty_handlers.HANDLER_MODULES + marketing_handlers.HANDLER_MODULES
 
 log = logging.getLogger(__name__)
 SWEEP_MAX_BATCHES = 1000
@@ -65,6 +66,33 @@ def loyalty_daily() -> list[str]:
     return tasks.run_daily()
 
 
+@huey.periodic_task(crontab(minute="20", hour="19"), name="tag_rules_nightly")
+def tag_rules_nightly() -> list[str]:
+    """Full refresh of every active tag rule (03:20 Asia/Shanghai): windows slide past old activity."""
+    from guanxi.marketing import tag_rules
+
+    return [f"{r.rule}: +{r.added} -{r.removed}" for r in tag_rules.refresh_all(get_database())]
+
+
+@huey.periodic_task(crontab(minute="40", hour="18"), name="customer_data_daily")
+def customer_data_daily() -> str:
+    """Event retention and the data-quality check (02:40 Asia/Shanghai)."""
+    from guanxi.customers import quality
+
+    return quality.run_daily(get_database())
+
+
+@huey.task()
+def run_import(job_id: str) -> str:
+    """Run an import job (dataio): one transaction per batch, progress on the job row."""
+    from guanxi.dataio import service as imports
+
+    return imports.run_job(get_database(), job_id).status
+
+
 def enable_wakeups() -> None:
     """After a commit that wrote events, enqueue a dispatch (cheap; idempotent by design)."""
     outbox.set_kicker(lambda: dispatch_outbox())
+    from guanxi.dataio import service as imports
+
+    imports.set_launcher(lambda job_id: run_import(job_id))

@@ -1,12 +1,14 @@
 """Imports every model module so Base.metadata knows the whole schema (for Alembic and tests)."""
 
 from guanxi.auth import models as auth_models
-from guanxi.customers import event_models
+from guanxi.customers import event_models, merge_models, quality_models, tag_history
 from guanxi.customers import models as customer_models
+from guanxi.dataio import models as dataio_models
 from guanxi.kit import idempotency, outbox, sequence
 from guanxi.kit.models import Base
 from guanxi.loyalty import catalog_models, order_models, partner_models
 from guanxi.loyalty import models as loyalty_models
+from guanxi.marketing import models as marketing_models
 from guanxi.privacy import models as privacy_models
 
 __all__ = [
@@ -14,13 +16,18 @@ __all__ = [
     "auth_models",
     "catalog_models",
     "customer_models",
+    "dataio_models",
     "event_models",
     "idempotency",
     "loyalty_models",
+    "marketing_models",
+    "merge_models",
     "order_models",
     "outbox",
     "partner_models",
     "privacy_models",
+    "quality_models",
     "sequence",
+    "tag_history",
 ]
 metadata = Base.metadata

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from guanxi.customers import event_types, events
 from guanxi.customers.event_models import CustomerEvent
-from guanxi.customers.models import CustomerIdentity
+from guanxi.customers.merge_models import CustomerMerge
+from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.errors import NotFound, PermissionDenied, ValidationFailed
@@ -306,3 +307,104 @@ def test_retention_purges_only_old_events_of_that_type(db: Database) -> None:
         assert session.scalar(select(func.count()).select_from(CustomerEvent)) == 2
         spec = event_types.get_type(session, SYSTEM, "page_view")
         assert spec.retention_days == 30 and spec.builtin
+
+
+def test_a_unionid_ties_a_mini_program_user_to_the_wechat_customer_and_merges_them(db: Database) -> None:
+    zhang = new_customer(db, wechat_unionid="oUnion_Z", city="上海市")
+    mini = new_customer(
+        db, name="张伟", identities=[{"kind": "wechat_openid", "value": "oMini_1", "namespace": "wx-mini"}]
+    )
+    ingest(db, [ev("before", customer_id=mini, minutes_ago=60)])
+    result = ingest(
+        db,
+        [
+            ev(
+                "tie",
+                "login",
+                identities=[
+                    {"kind": "wechat_openid", "value": "oMini_1", "namespace": "wx-mini"},
+                    {"kind": "wechat_unionid", "value": "oUnion_Z"},
+                ],
+            )
+        ],
+    )
+    assert len(result.merges) == 1 and result.results[0].customer_id == zhang
+    assert stored(db) == {"before": zhang, "tie": zhang}
+    assert identities_of(db, zhang) == [("wechat_openid", "wx-mini"), ("wechat_unionid", "")]
+    with db.unit_of_work(read_only=True) as session:
+        merge = session.get(CustomerMerge, result.merges[0])
+        assert merge is not None
+        assert (merge.survivor_id, merge.merged_id, merge.reason) == (zhang, mini, "unionid")
+        assert merge.evidence == {"event_id": "tie", "identity": "wechat_openid"}
+        absorbed = session.get(Customer, mini)
+        assert absorbed is not None and absorbed.merged_into_id == zhang
+    # Later events naming the absorbed customer land on the survivor.
+    later = ingest(db, [ev("after", customer_id=mini)])
+    assert later.results[0].customer_id == zhang
+
+
+def test_customers_with_their_own_unionids_are_never_merged(db: Database) -> None:
+    zhang = new_customer(db, wechat_unionid="oUnion_Z")
+    other = new_customer(
+        db,
+        name="张伟",
+        wechat_unionid="oUnion_OTHER",
+        identities=[{"kind": "wechat_openid", "value": "oMini_2", "namespace": "wx-mini"}],
+    )
+    result = ingest(
+        db,
+        [
+            ev(
+                "tie",
+                identities=[
+                    {"kind": "wechat_unionid", "value": "oUnion_Z"},
+                    {"kind": "wechat_openid", "value": "oMini_2", "namespace": "wx-mini"},
+                ],
+            )
+        ],
+    )
+    assert result.merges == []
+    assert [w.code for w in result.results[0].warnings] == ["identity_conflict"]
+    assert identities_of(db, other) == [("wechat_openid", "wx-mini"), ("wechat_unionid", "")]
+    assert stored(db) == {"tie": zhang}
+
+
+def test_a_verified_phone_merges_an_app_account_into_the_member(db: Database) -> None:
+    member = new_customer(db, identities=[{"kind": "phone", "value": "13800138000", "verified": True}])
+    app_user = new_customer(db, name="张伟", identities=[{"kind": "app_user_id", "value": "u-77"}])
+    result = ingest(
+        db,
+        [
+            ev(
+                "bind",
+                "phone_bound",
+                identities=[
+                    {"kind": "app_user_id", "value": "u-77"},
+                    {"kind": "phone", "value": "13800138000", "verified": True},
+                ],
+            )
+        ],
+    )
+    assert len(result.merges) == 1 and result.results[0].customer_id == member
+    with db.unit_of_work(read_only=True) as session:
+        absorbed = session.get(Customer, app_user)
+        assert absorbed is not None and absorbed.merged_into_id == member
+
+
+def test_an_unverified_phone_is_a_conflict_not_a_merge(db: Database) -> None:
+    member = new_customer(db, identities=[{"kind": "phone", "value": "13800138000", "verified": True}])
+    app_user = new_customer(db, name="张伟", identities=[{"kind": "app_user_id", "value": "u-77"}])
+    result = ingest(
+        db,
+        [
+            ev(
+                "typed",
+                identities=[{"kind": "app_user_id", "value": "u-77"}, {"kind": "phone", "value": "13800138000"}],
+            )
+        ],
+    )
+    assert result.merges == [] and result.results[0].customer_id == app_user
+    assert [w.code for w in result.results[0].warnings] == ["identity_conflict"]
+    with db.unit_of_work(read_only=True) as session:
+        assert session.get(Customer, app_user).merged_into_id is None  # type: ignore[union-attr]
+        assert session.get(Customer, member).merged_into_id is None  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ from guanxi.auth import service as auth_service
 from guanxi.auth.permissions import is_allowed, visibility
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
-from guanxi.console.pages import loyalty_card
+from guanxi.console.pages import customer_360, loyalty_card
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import (
     EMPTY,
@@ -122,6 +122,7 @@ class CustomerPage:
             with ui.column().classes("flex-[2] min-w-0 gap-4"):
                 self._profile()
                 loyalty_card.member_section(self.viewer, self.customer_id)
+                customer_360.story_section(self.viewer, self.customer_id)
                 self._identities()
                 self._notes()
                 self._history()

@@ -1,0 +1,369 @@
+"""Customers in bulk (imports): the create/update rules of the service, applied to a batch with a
+fixed number of Core statements.
+
+A batch is matched by identity (phone, email, member card, WeChat unionid, external id, resident
+ID): rows whose identities belong to no one create customers; rows matching one customer update
+the fields the row gives, and only when a value differs (a re-run of the same file changes
+nothing); a row whose identities belong to two different customers is refused (an identity is
+never silently moved). Names, identities and profile fields go through the same normalization
+and limits as `service.create_customer`; member numbers come from the same counter.
+
+One audit record per batch (`customer.import`, counts and the changed field names, never values),
+and `customer.created` / `customer.updated` outbox events per customer, as the service emits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from guanxi.auth import service as auth_service
+from guanxi.config import get_settings
+from guanxi.customers import repository
+from guanxi.customers.identities import NormalizedIdentity, blind_index
+from guanxi.customers.models import Customer, CustomerIdentity
+from guanxi.customers.normalize import (
+    NAMESPACED_KINDS,
+    PII_KINDS,
+    IdentityKind,
+    InvalidValue,
+    name_search_keys,
+    normalize_identity,
+    validate_name,
+)
+from guanxi.customers.schemas import ProfileFields
+from guanxi.kit import clock, outbox, sequence
+from guanxi.kit.crypto import get_cipher
+from guanxi.kit.errors import FieldError
+from guanxi.kit.ids import new_id
+from guanxi.kit.models import table_of
+from guanxi.kit.principal import Principal
+from guanxi.privacy import audit
+
+Status = Literal["created", "updated", "unchanged", "rejected"]
+IDENTITY_KINDS = ("phone", "email", "resident_id", "member_card", "wechat_unionid", "external_id")
+PROFILE = ("gender", "birthday", "province", "city", "region", "occupation", "source_channel")
+MEMBER_NO_START = 10000001  # the service's first member number (`service.create_customer`)
+
+
+@dataclass
+class CustomerRecord:
+    """One validated row: the name, its normalized identities and the profile fields it gives."""
+
+    line: int
+    name: str
+    identities: list[NormalizedIdentity]
+    profile: dict[str, Any]
+    address: str | None = None
+
+    def keys(self) -> list[str]:
+        """Keys of its identities, for duplicate detection inside a file."""
+        return [f"{i.kind.value}/{i.namespace}/{i.value}" for i in self.identities]
+
+
+@dataclass
+class Outcome:
+    line: int
+    status: Status
+    customer_id: str | None = None
+    reason: str | None = None
+    fields: list[str] = field(default_factory=list)
+
+
+def _check_birthday(errors: list[FieldError], birthday: date | None) -> None:
+    """The service's rule: not in the future, not more than 130 years ago."""
+    if birthday is None:
+        return
+    today = clock.today(get_settings().timezone)
+    if birthday > today:
+        errors.append(FieldError("birthday", "cannot be in the future", "future_date"))
+    elif birthday.year < today.year - 130:
+        errors.append(FieldError("birthday", "is more than 130 years ago", "too_old"))
+
+
+def validate(line: int, values: dict[str, Any]) -> CustomerRecord | list[FieldError]:
+    """A row's fields (already typed: birthday a date, gender male/female/unknown) checked with
+    the service's rules. Empty values mean "not given"."""
+    errors: list[FieldError] = []
+    name: str | None = None
+    raw_name = values.get("name")
+    if not raw_name:
+        errors.append(FieldError("name", "is required", "required"))
+    else:
+        try:
+            name = validate_name(str(raw_name))
+        except InvalidValue as exc:
+            errors.append(FieldError("name", str(exc), "invalid"))
+    region = get_settings().default_region_code
+    identities: list[NormalizedIdentity] = []
+    for kind_name in IDENTITY_KINDS:
+        raw = values.get(kind_name)
+        if not raw:
+            continue
+        kind = IdentityKind(kind_name)
+        namespace = ""
+        if kind in NAMESPACED_KINDS:
+            namespace = str(values.get("external_source") or "").strip()
+            if not namespace:
+                errors.append(FieldError("external_source", f"a {kind.value} needs a source system", "required"))
+                continue
+            if len(namespace) > 64:
+                errors.append(FieldError("external_source", "must be at most 64 characters", "too_long"))
+                continue
+        text = str(raw)
+        if len(text) > 254:
+            errors.append(FieldError(kind_name, "is too long", "too_long"))
+            continue
+        try:
+            value = normalize_identity(kind, text, region)
+        except InvalidValue as exc:
+            errors.append(FieldError(kind_name, str(exc), f"invalid_{kind.value}"))
+            continue
+        identities.append(NormalizedIdentity(kind_name, kind, namespace, value))
+    if not identities and not errors:
+        errors.append(
+            FieldError(
+                "phone", "a row needs an identity (phone, email, member card, unionid or external id)", "no_identity"
+            )
+        )
+    profile = {k: values[k] for k in PROFILE if values.get(k) not in (None, "")}
+    address = values.get("address") or None
+    try:
+        checked = ProfileFields.model_validate({**profile, "address": address})
+    except PydanticValidationError as exc:
+        for err in exc.errors():
+            errors.append(FieldError(str(err["loc"][0]) if err["loc"] else "row", err["msg"], err["type"]))
+    else:
+        profile = {k: getattr(checked, k) for k in profile}
+        address = checked.address
+        _check_birthday(errors, checked.birthday)
+    if errors or name is None:
+        return errors
+    return CustomerRecord(line, name, identities, profile, address)
+
+
+def _index(ident: NormalizedIdentity) -> tuple[str, str, str]:
+    return (ident.kind.value, ident.namespace, blind_index(ident.kind.value, ident.namespace, ident.value))
+
+
+_STATE_COLUMNS = (
+    "id",
+    "name",
+    "gender",
+    "birthday",
+    "province",
+    "city",
+    "region",
+    "occupation",
+    "source_channel",
+    "address_enc",
+    "owner_id",
+    "team",
+)
+
+
+def apply(
+    session: Session, actor: Principal, records: list[CustomerRecord], *, job_id: str | None = None
+) -> list[Outcome]:
+    """Create or update the batch's customers. Records must not share an identity (the caller
+    reports repeated identities inside a file as duplicates)."""
+    auth_service.require(actor, "customers", "create")
+    auth_service.require(actor, "customers", "update")
+    if not records:
+        return []
+    cipher = get_cipher()
+    customers = table_of(Customer)
+    identities = table_of(CustomerIdentity)
+    now = clock.now()
+    indexed = [[_index(i) for i in r.identities] for r in records]
+    wanted = sorted({key[2] for keys in indexed for key in keys})
+    holders: dict[tuple[str, str, str], str] = {}
+    for start in range(0, len(wanted), 5000):
+        rows = session.execute(
+            select(identities.c.kind, identities.c.namespace, identities.c.value_index, identities.c.customer_id).where(
+                identities.c.value_index.in_(wanted[start : start + 5000])
+            )
+        )
+        for kind, namespace, value_index, customer_id in rows:
+            holders[(kind, namespace, value_index)] = customer_id
+    matched_ids = sorted({holders[k] for keys in indexed for k in keys if k in holders})
+    state: dict[str, dict[str, Any]] = {}
+    if matched_ids:
+        cols = [customers.c[c] for c in _STATE_COLUMNS]
+        for start in range(0, len(matched_ids), 5000):
+            rows = session.execute(
+                select(*cols).where(
+                    customers.c.id.in_(matched_ids[start : start + 5000]), customers.c.deleted_at.is_(None)
+                )
+            )
+            for found in rows:
+                state[found.id] = dict(found._mapping)
+
+    outcomes: list[Outcome] = []
+    new_customers: list[dict[str, Any]] = []
+    new_identities: list[dict[str, Any]] = []
+    changed: dict[str, set[str]] = {}
+    default_owner = actor.id if actor.kind == "staff" and actor.scope in ("own", "team") else None
+    for record, keys in zip(records, indexed, strict=True):
+        owners = {holders[k] for k in keys if k in holders}
+        if len(owners) > 1:
+            detail = ", ".join(
+                f"{ident.kind.value} belongs to customer {holders[k]}"
+                for ident, k in zip(record.identities, keys, strict=True)
+                if k in holders
+            )
+            outcomes.append(Outcome(record.line, "rejected", reason=f"identities of different customers: {detail}"))
+            continue
+        if not owners:
+            pinyin, initials = name_search_keys(record.name)
+            row: dict[str, Any] = {
+                "id": new_id(),
+                "member_no": "",
+                "name": record.name,
+                "name_pinyin": pinyin,
+                "name_initials": initials,
+                "gender": record.profile.get("gender") or "unknown",
+                "birthday": record.profile.get("birthday"),
+                "province": record.profile.get("province"),
+                "city": record.profile.get("city"),
+                "region": record.profile.get("region") or actor.region,
+                "occupation": record.profile.get("occupation"),
+                "source_channel": record.profile.get("source_channel") or "import",
+                "owner_id": default_owner,
+                "team": actor.team if default_owner else None,
+                "preferred_language": "zh-CN",
+                "address_enc": cipher.encrypt(record.address, context="address") if record.address else None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            probe = Customer(region=row["region"], team=row["team"], owner_id=row["owner_id"])
+            if not repository.in_scope(actor, probe):
+                outcomes.append(
+                    Outcome(record.line, "rejected", reason="the customer would fall outside your scope (region)")
+                )
+                continue
+            new_customers.append(row)
+            for ident, key in zip(record.identities, keys, strict=True):
+                new_identities.append(_identity_row(cipher, row["id"], ident, key, now))
+                holders[key] = row["id"]
+            outcomes.append(
+                Outcome(record.line, "created", row["id"], fields=sorted({*record.profile, "name"} | _kinds(record)))
+            )
+            continue
+        (customer_id,) = owners
+        current = state.get(customer_id)
+        if current is None:
+            outcomes.append(Outcome(record.line, "rejected", reason=f"customer {customer_id} is deleted or merged"))
+            continue
+        probe = Customer(region=current["region"], team=current["team"], owner_id=current["owner_id"])
+        if not repository.in_scope(actor, probe):
+            outcomes.append(Outcome(record.line, "rejected", reason="matches a customer outside your scope"))
+            continue
+        fields: list[str] = []
+        if record.name != current["name"]:
+            current["name"] = record.name
+            fields.append("name")
+        for name, value in record.profile.items():
+            if current.get(name) != value:
+                current[name] = value
+                fields.append(name)
+        if record.address is not None:
+            old = cipher.decrypt(current["address_enc"], context="address") if current["address_enc"] else None
+            if old != record.address:
+                current["address_enc"] = cipher.encrypt(record.address, context="address")
+                fields.append("address")
+        for ident, key in zip(record.identities, keys, strict=True):
+            if key not in holders:
+                new_identities.append(_identity_row(cipher, customer_id, ident, key, now))
+                holders[key] = customer_id
+                fields.append(f"identity.{ident.kind.value}")
+        if fields:
+            changed.setdefault(customer_id, set()).update(fields)
+            outcomes.append(Outcome(record.line, "updated", customer_id, fields=fields))
+        else:
+            outcomes.append(Outcome(record.line, "unchanged", customer_id))
+
+    if new_customers:
+        numbers = sequence.reserve_block(session, "member_no", len(new_customers), start=MEMBER_NO_START)
+        for row, number in zip(new_customers, numbers, strict=True):
+            row["member_no"] = f"GX{number:010d}"
+        session.execute(insert(customers), new_customers)
+    if new_identities:
+        session.execute(insert(identities), new_identities)
+    _write_updates(session, state, changed, now)
+    if new_customers:
+        outbox.emit_many(
+            session,
+            "customer.created",
+            [{"customer_id": r["id"], "source_channel": r["source_channel"]} for r in new_customers],
+        )
+    if changed:
+        outbox.emit_many(
+            session,
+            "customer.updated",
+            [{"customer_id": cid, "fields": sorted(f for f in fs if "." not in f)} for cid, fs in changed.items()],
+        )
+    counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("created", "updated", "unchanged", "rejected")}
+    if new_customers or changed:
+        touched = sorted({f for o in outcomes if o.status in ("created", "updated") for f in o.fields})
+        audit.record(
+            session,
+            actor,
+            "customer.import",
+            entity_type="import_job" if job_id else "customer",
+            entity_id=job_id,
+            fields=touched,
+            detail={**counts, "first_line": records[0].line, "last_line": records[-1].line},
+        )
+    return outcomes
+
+
+def _kinds(record: CustomerRecord) -> set[str]:
+    return {f"identity.{i.kind.value}" for i in record.identities}
+
+
+def _identity_row(
+    cipher: Any, customer_id: str, ident: NormalizedIdentity, key: tuple[str, str, str], now: Any
+) -> dict[str, Any]:
+    is_pii = ident.kind in PII_KINDS
+    return {
+        "id": new_id(),
+        "customer_id": customer_id,
+        "kind": key[0],
+        "namespace": key[1],
+        "value_index": key[2],
+        "value_enc": cipher.encrypt(ident.value, context=ident.kind.value) if is_pii else None,
+        "value_plain": None if is_pii else ident.value,
+        "verified": False,
+        "created_at": now,
+    }
+
+
+def _write_updates(session: Session, state: dict[str, dict[str, Any]], changed: dict[str, set[str]], now: Any) -> None:
+    """One executemany per set of changed columns (rows changing the same columns share a statement)."""
+    customers = table_of(Customer)
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for customer_id, fields in changed.items():
+        columns = sorted(f for f in fields if "." not in f)
+        current = state[customer_id]
+        params: dict[str, Any] = {"b_id": customer_id, "b_updated_at": now}
+        for column in columns:
+            if column == "address":
+                params["b_address_enc"] = current["address_enc"]
+            else:
+                params[f"b_{column}"] = current[column]
+        if "name" in columns:
+            params["b_name_pinyin"], params["b_name_initials"] = name_search_keys(current["name"])
+        groups.setdefault(tuple(columns), []).append(params)
+    for group, batch in groups.items():
+        names = ["address_enc" if c == "address" else c for c in group]
+        if "name" in names:
+            names += ["name_pinyin", "name_initials"]
+        values: dict[str, Any] = {name: bindparam(f"b_{name}") for name in [*names, "updated_at"]}
+        stmt = update(customers).where(customers.c.id == bindparam("b_id")).values(**values)
+        session.execute(stmt, batch)

@@ -1,0 +1,455 @@
+"""Import jobs and saved mappings: the use cases behind the API, the console and the CLI.
+
+A job is created only for a file that can be imported at all (known kind and format, readable
+encoding, the required columns present): otherwise the caller gets a specific error and nothing
+is written. The job then runs in the background (`launch`: a huey task once the queue is wired,
+inline otherwise), one transaction per batch, its row carrying progress and counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from guanxi.auth import service as auth_service
+from guanxi.config import get_settings
+from guanxi.dataio import headers, readers, runner
+from guanxi.dataio.headers import KINDS, Mapping, MappingError
+from guanxi.dataio.models import ImportJob, SavedMapping
+from guanxi.kit import clock
+from guanxi.kit.db import Database, after_commit
+from guanxi.kit.errors import Conflict, DomainError, FieldError, NotFound, PermissionDenied
+from guanxi.kit.ids import new_id
+from guanxi.kit.models import table_of
+from guanxi.kit.principal import Principal
+from guanxi.privacy import audit
+
+log = logging.getLogger(__name__)
+require = auth_service.require
+
+
+class ImportRefused(DomainError):
+    status = 422
+    code = "import_refused"
+    title = "Import refused"
+
+
+class UnknownKind(ImportRefused):
+    code = "unknown_kind"
+    title = "Unknown import kind"
+
+
+class UnsupportedFormat(ImportRefused):
+    code = "unsupported_format"
+    title = "Unsupported file format"
+
+
+class BadEncoding(ImportRefused):
+    code = "bad_encoding"
+    title = "Unreadable text encoding"
+
+
+class EmptyFile(ImportRefused):
+    code = "empty_file"
+    title = "Empty file"
+
+
+class UnreadableFile(ImportRefused):
+    code = "unreadable_file"
+    title = "Unreadable file"
+
+
+class MissingColumns(ImportRefused):
+    code = "missing_columns"
+    title = "Required columns missing"
+
+
+class InvalidMapping(ImportRefused):
+    code = "invalid_mapping"
+    title = "Invalid column mapping"
+
+
+class FileTooLarge(DomainError):
+    status = 413
+    code = "file_too_large"
+    title = "File too large"
+
+
+_PROBLEMS: dict[str, type[ImportRefused]] = {
+    "bad_encoding": BadEncoding,
+    "empty_file": EmptyFile,
+    "unsupported_format": UnsupportedFormat,
+    "unreadable_file": UnreadableFile,
+    "not_found": UnreadableFile,
+}
+
+
+def refused(problem: readers.FileProblem) -> ImportRefused:
+    cls = _PROBLEMS.get(problem.code, ImportRefused)
+    return cls(message=problem.message, errors=[FieldError("file", problem.message, problem.code)])
+
+
+# Permissions an import of each kind needs on top of imports:create (the services' own).
+KIND_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "customers": (("customers", "create"), ("customers", "update")),
+    "orders": (("orders", "create"),),
+    "events": (("events", "create"),),
+}
+
+
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise UnknownKind(
+            message=f"kind must be one of {', '.join(KINDS)}",
+            errors=[FieldError("kind", f"must be one of {', '.join(KINDS)}", "unknown_kind")],
+        )
+
+
+def require_import(actor: Principal, kind: str) -> None:
+    require(actor, "imports", "create")
+    check_kind(kind)
+    for resource, action in KIND_PERMISSIONS[kind]:
+        require(actor, resource, action)
+
+
+def parse_mapping(data: Any, kind: str) -> Mapping:
+    try:
+        return headers.parse_mapping(data, kind)
+    except MappingError as exc:
+        raise InvalidMapping(message=str(exc), errors=[FieldError("mapping", str(exc), "invalid_mapping")]) from None
+
+
+def imports_dir() -> Path:
+    return get_settings().ensure_home() / "imports"
+
+
+def job_dir(job_id: str) -> Path:
+    return imports_dir() / job_id
+
+
+def inspect_file(path: Path, kind: str, mapping: Mapping | None, fmt: str | None = None) -> headers.Resolved:
+    """The columns the file feeds, or the specific reason it cannot be imported."""
+    check_kind(kind)
+    try:
+        return runner.inspect(path, kind, mapping, fmt)
+    except readers.FileProblem as problem:
+        raise refused(problem) from None
+    except runner.MissingColumns as exc:
+        raise MissingColumns(
+            message=exc.message,
+            errors=[FieldError(name, "no column for this field", "missing_column") for name in exc.missing],
+        ) from None
+
+
+def principal_dict(actor: Principal) -> dict[str, Any]:
+    data = asdict(actor)
+    data["api_scopes"] = sorted(actor.api_scopes) if actor.api_scopes is not None else None
+    data.pop("extra", None)
+    return data
+
+
+def principal_of(job: ImportJob) -> Principal:
+    data = dict(job.actor)
+    scopes = data.pop("api_scopes", None)
+    return Principal(**data, api_scopes=frozenset(scopes) if scopes is not None else None)
+
+
+def create_job(
+    session: Session,
+    actor: Principal,
+    *,
+    kind: str,
+    file_name: str,
+    path: Path,
+    mapping: Mapping | None = None,
+    dry_run: bool = False,
+    options: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> ImportJob:
+    """Check the file and record a queued job (audited). Nothing is written for a refused file."""
+    require_import(actor, kind)
+    try:
+        fmt = readers.detect_format(file_name)
+    except readers.FileProblem as problem:
+        raise refused(problem) from None
+    inspect_file(path, kind, mapping, fmt)
+    job = ImportJob(
+        id=job_id or new_id(),
+        kind=kind,
+        file_name=file_name[:255],
+        file_path=str(path),
+        file_format=fmt,
+        file_size=path.stat().st_size,
+        dry_run=dry_run,
+        mapping=mapping.as_dict() if mapping else {},
+        options=options or {},
+        actor_id=actor.id,
+        actor_name=actor.name,
+        actor=principal_dict(actor),
+        created_at=clock.now(),
+    )
+    session.add(job)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "import.create",
+        entity_type="import_job",
+        entity_id=job.id,
+        detail={"kind": kind, "file_name": job.file_name, "format": fmt, "size": job.file_size, "dry_run": dry_run},
+    )
+    return job
+
+
+# Set by the job queue (`jobs.queue.enable_wakeups`) to enqueue a job; without it a job runs in
+# the caller's thread once its creation has committed.
+_launcher: Callable[[str], Any] | None = None
+
+
+def set_launcher(launcher: Callable[[str], Any] | None) -> None:
+    global _launcher
+    _launcher = launcher
+
+
+def launch(session: Session, job_id: str, database: Database) -> None:
+    """Start the job after the transaction that created it commits."""
+
+    def start() -> None:
+        if _launcher is not None:
+            _launcher(job_id)
+        else:
+            run_job(database, job_id)
+
+    after_commit(session, start)
+
+
+def run_job(database: Database, job_id: str, *, on_progress: runner.ProgressHook | None = None) -> ImportJob:
+    """Run a queued job to its end (done or failed); returns the finished row (detached)."""
+    jobs = table_of(ImportJob)
+    with database.unit_of_work() as session:
+        job = session.get(ImportJob, job_id)
+        if job is None:
+            raise NotFound(message=f"import {job_id} not found")
+        if job.status != "queued":
+            session.expunge(job)
+            return job
+        job.status = "running"
+        job.started_at = clock.now()
+        actor = principal_of(job)
+        kind, path, fmt, dry_run = job.kind, Path(job.file_path), job.file_format, job.dry_run
+        mapping = headers.parse_mapping(job.mapping, kind) if job.mapping else None
+        options = dict(job.options or {})
+
+    def on_batch(session: Session, summary: runner.Summary) -> None:
+        session.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(
+                rows_read=summary.rows,
+                created=summary.created,
+                updated=summary.updated,
+                unchanged=summary.unchanged,
+                rejected=summary.rejected,
+                duplicates=summary.duplicates,
+                progress=summary.progress,
+            )
+        )
+
+    error: str | None = None
+    summary: runner.Summary | None = None
+    try:
+        summary = runner.run(
+            database,
+            actor,
+            kind=kind,
+            path=path,
+            fmt=fmt,
+            mapping=mapping,
+            dry_run=dry_run,
+            errors_path=job_dir(job_id) / "errors.csv",
+            job_id=job_id,
+            options=options,
+            on_batch=on_batch,
+            on_progress=on_progress,
+        )
+    except readers.FileProblem as problem:
+        error = problem.message
+    except runner.MissingColumns as exc:
+        error = exc.message
+    except DomainError as exc:
+        error = exc.message
+    except Exception:
+        log.exception("import %s failed", job_id)
+        error = "the import stopped on an internal error; the rows before it are imported (see the log)"
+    with database.unit_of_work() as session:
+        job = session.get(ImportJob, job_id)
+        assert job is not None
+        job.finished_at = clock.now()
+        if summary is not None:
+            counts = summary.as_dict()
+            job.status = "done"
+            job.progress = 1.0
+            job.rows_read = summary.rows
+            job.created, job.updated, job.unchanged = summary.created, summary.updated, summary.unchanged
+            job.rejected, job.duplicates = summary.rejected, summary.duplicates
+            job.reasons = counts["reasons"]
+            job.errors_path = summary.errors_path
+            audit.record(
+                session,
+                actor,
+                "import.finish",
+                entity_type="import_job",
+                entity_id=job_id,
+                detail={"kind": kind, "dry_run": dry_run, **{k: v for k, v in counts.items() if k != "reasons"}},
+            )
+        else:
+            job.status = "failed"
+            job.error = error
+            audit.record(
+                session,
+                actor,
+                "import.finish",
+                entity_type="import_job",
+                entity_id=job_id,
+                outcome="failed",
+                detail={"kind": kind, "dry_run": dry_run, "error": (error or "")[:200]},
+            )
+        session.flush()
+        session.expunge(job)
+    return job
+
+
+def get_job(session: Session, actor: Principal, job_id: str) -> ImportJob:
+    require(actor, "imports", "read")
+    job = session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound(message=f"import {job_id} not found")
+    return job
+
+
+def list_jobs(session: Session, actor: Principal, *, limit: int = 50, kind: str | None = None) -> list[ImportJob]:
+    require(actor, "imports", "read")
+    stmt = select(ImportJob).order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).limit(limit)
+    if kind:
+        stmt = stmt.where(ImportJob.kind == kind)
+    return list(session.scalars(stmt))
+
+
+def errors_file(session: Session, actor: Principal, job_id: str) -> Path:
+    """The refused rows of a job. They hold the file's own values (personal data in clear), so
+    only the person who ran the import, or an administrator, may download them (audited)."""
+    job = get_job(session, actor, job_id)
+    require(actor, "imports", "create")
+    if actor.id != job.actor_id and actor.role != "admin":
+        raise PermissionDenied(
+            message="only the person who ran the import or an administrator may download its refused rows",
+            extra={"resource": "imports", "action": "read"},
+        )
+    if not job.errors_path or not Path(job.errors_path).exists():
+        raise NotFound(message=f"import {job_id} has no refused rows")
+    audit.record(session, actor, "import.errors_download", entity_type="import_job", entity_id=job_id)
+    return Path(job.errors_path)
+
+
+def discard_upload(path: Path) -> None:
+    shutil.rmtree(path.parent, ignore_errors=True)
+
+
+# Saved mappings ---------------------------------------------------------------------------------
+
+
+def list_mappings(session: Session, actor: Principal, kind: str | None = None) -> list[SavedMapping]:
+    require(actor, "imports", "read")
+    stmt = select(SavedMapping).order_by(SavedMapping.name)
+    if kind:
+        stmt = stmt.where(SavedMapping.kind == kind)
+    return list(session.scalars(stmt))
+
+
+def get_mapping(session: Session, actor: Principal, mapping_id: str) -> SavedMapping:
+    require(actor, "imports", "read")
+    row = session.get(SavedMapping, mapping_id)
+    if row is None:
+        raise NotFound(message=f"mapping {mapping_id} not found")
+    return row
+
+
+def mapping_by_name(session: Session, actor: Principal, name: str) -> SavedMapping | None:
+    require(actor, "imports", "read")
+    return session.scalar(select(SavedMapping).where(SavedMapping.name == name))
+
+
+def _check_name(name: str) -> str:
+    text = name.strip()
+    if not 1 <= len(text) <= 100:
+        raise ImportRefused(
+            message="name: 1 to 100 characters", errors=[FieldError("name", "1 to 100 characters", "invalid")]
+        )
+    return text
+
+
+def save_mapping(session: Session, actor: Principal, *, name: str, mapping: Mapping) -> SavedMapping:
+    require(actor, "imports", "create")
+    text = _check_name(name)
+    if session.scalar(select(SavedMapping.id).where(SavedMapping.name == text)) is not None:
+        raise Conflict(message=f"a mapping named {text} exists", errors=[FieldError("name", "is taken", "taken")])
+    row = SavedMapping(name=text, kind=mapping.kind, mapping=mapping.as_dict(), created_by=actor.id)
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "import.mapping.create", entity_type="import_mapping", entity_id=row.id)
+    return row
+
+
+def update_mapping(
+    session: Session, actor: Principal, mapping_id: str, *, name: str | None, mapping: Mapping | None
+) -> SavedMapping:
+    require(actor, "imports", "create")
+    row = get_mapping(session, actor, mapping_id)
+    fields: list[str] = []
+    if name is not None and _check_name(name) != row.name:
+        text = _check_name(name)
+        if session.scalar(select(SavedMapping.id).where(SavedMapping.name == text)) is not None:
+            raise Conflict(message=f"a mapping named {text} exists", errors=[FieldError("name", "is taken", "taken")])
+        row.name = text
+        fields.append("name")
+    if mapping is not None and mapping.as_dict() != row.mapping:
+        row.kind = mapping.kind
+        row.mapping = mapping.as_dict()
+        fields.append("mapping")
+    if fields:
+        row.updated_at = clock.now()
+        session.flush()
+        audit.record(
+            session, actor, "import.mapping.update", entity_type="import_mapping", entity_id=row.id, fields=fields
+        )
+    return row
+
+
+def delete_mapping(session: Session, actor: Principal, mapping_id: str) -> None:
+    require(actor, "imports", "create")
+    row = get_mapping(session, actor, mapping_id)
+    session.delete(row)
+    session.flush()
+    audit.record(session, actor, "import.mapping.delete", entity_type="import_mapping", entity_id=mapping_id)
+
+
+def resolve_mapping(session: Session, actor: Principal, ref: str, kind: str) -> Mapping:
+    """A mapping given as a JSON file path or the name of a saved mapping."""
+    path = Path(ref)
+    if path.suffix.lower() == ".json" or path.exists():
+        try:
+            data = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise InvalidMapping(message=f"cannot read mapping file {ref}: {exc.strerror}") from None
+        return parse_mapping(data, kind)
+    saved = mapping_by_name(session, actor, ref)
+    if saved is None:
+        raise InvalidMapping(message=f"no mapping file or saved mapping named {ref}")
+    return parse_mapping(saved.mapping, kind)
