@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks import api
 
-SUITES = ("api", "orders", "expiry", "card", "liability")
+SUITES = ("api", "orders", "expiry", "card", "liability", "events")
 
 
 def parse(argv: list[str]) -> api.Options:
@@ -90,6 +90,10 @@ def run(argv: list[str]) -> int:
         from benchmarks import liability
 
         failed |= liability.main(["--database-url", options.database_url] if options.database_url else [])
+    if "events" in chosen:
+        from benchmarks import events
+
+        failed |= events.main(["--database-url", options.database_url] if options.database_url else [])
     return failed
 
 

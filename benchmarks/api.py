@@ -142,7 +142,7 @@ def load_demo(home: Path, database_url: str | None, customers: int, say: Callabl
         database = get_database()
         runner.upgrade(database.engine)
         started = time.perf_counter()
-        summary = loader.load(database, customers=customers, progress=lambda m: say(f"  {m}"))
+        summary = loader.load(database, customers=customers, behaviour=False, progress=lambda m: say(f"  {m}"))
         seconds = time.perf_counter() - started
         database.dispose()
     return {

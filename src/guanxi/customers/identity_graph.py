@@ -148,6 +148,25 @@ def _strong_kinds(session: Session, customer_ids: set[str]) -> dict[str, set[str
     return held
 
 
+def _contested(items: Sequence[ParsedEvent], holders: dict[Key, Holder], live: dict[str, str]) -> set[str]:
+    """Customers whose strong identifiers a decision may need: those sharing an event with another
+    customer, and those an event would give a unionid. Most events name one known customer, and
+    for them the lookup is skipped."""
+    wanted: set[str] = set()
+    for item in items:
+        owners = {live[item.data.customer_id]} if item.data.customer_id in live else set()
+        new_unionid = False
+        for ident in item.identities:
+            holder = holders.get(_key(ident))
+            if holder is not None and holder.customer_id in live:
+                owners.add(live[holder.customer_id])
+            elif ident.kind is IdentityKind.WECHAT_UNIONID:
+                new_unionid = True
+        if len(owners) > 1 or new_unionid:
+            wanted |= owners
+    return wanted
+
+
 def resolve(session: Session, items: Sequence[ParsedEvent], results: list[ItemResult]) -> Resolution:
     """Decide each event's customer and the links and merges that needs, writing nothing.
 
@@ -157,7 +176,7 @@ def resolve(session: Session, items: Sequence[ParsedEvent], results: list[ItemRe
     holders = _lookup(session, items)
     explicit = {item.data.customer_id for item in items if item.data.customer_id}
     live = _live_customers(session, explicit | {h.customer_id for h in holders.values()})
-    strong = _strong_kinds(session, set(live.values()))
+    strong = _strong_kinds(session, _contested(items, holders, live))
     resolution = Resolution()
     plan = resolution.plan
     for item in items:

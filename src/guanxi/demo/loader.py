@@ -36,6 +36,7 @@ from guanxi.customers.models import (
     CustomerTag,
 )
 from guanxi.customers.normalize import PII_KINDS, IdentityKind
+from guanxi.demo import behaviour as demo_behaviour
 from guanxi.demo import data
 from guanxi.demo import orders as demo_orders
 from guanxi.demo.generate import AccountProfile, CustomerProfile, DemoGenerator, account_count
@@ -108,6 +109,7 @@ class DemoSummary:
     loaded_at: datetime | None = None
     refused: str | None = None
     orders: demo_orders.OrdersSummary | None = None
+    behaviour: demo_behaviour.BehaviourSummary | None = None
 
     def describe(self) -> str:
         if self.refused:
@@ -134,6 +136,8 @@ class DemoSummary:
             lines.append(f"  kept existing users (their passwords are unchanged): {', '.join(self.users_kept)}")
         if self.orders is not None and (self.orders.orders or self.orders.reused):
             lines.extend(self.orders.describe())
+        if self.behaviour is not None:
+            lines.extend(self.behaviour.describe())
         lines.append("logins (username / password):")
         lines.extend(f"  {u.role:12} {u.username:12} / {u.password}" for u in DEMO_USERS)
         return "\n".join(lines)
@@ -144,16 +148,21 @@ def load(
     *,
     customers: int = 5000,
     orders: int | None = 0,
+    behaviour: bool = True,
     progress: Progress | None = None,
     seed: int = DEFAULT_SEED,
 ) -> DemoSummary:
     """Load `customers` demo customers (and users, accounts, ...) once, then `orders` orders of
-    history (None: `ORDERS_PER_CUSTOMER` per customer; 0: none); later calls reuse them."""
+    history (None: `ORDERS_PER_CUSTOMER` per customer; 0: none), then behaviour events and
+    duplicate sign-ups (`demo.behaviour`); later calls reuse them."""
     summary = _load_people(database, customers=customers, progress=progress, seed=seed)
     if summary.refused is None and orders != 0:
         count = demo_orders.ORDERS_PER_CUSTOMER * summary.customers if orders is None else orders
         summary.orders = demo_orders.load_orders(database, orders=count, seed=summary.seed, progress=progress)
-    if summary.refused is None and not (summary.reused and (summary.orders is None or summary.orders.reused)):
+    if summary.refused is None and behaviour:
+        summary.behaviour = demo_behaviour.load_behaviour(database, seed=summary.seed, progress=progress)
+    fresh = not summary.reused or (summary.orders is not None and not summary.orders.reused)
+    if summary.refused is None and (fresh or (summary.behaviour is not None and not summary.behaviour.reused)):
         database.analyze()
     return summary
 

@@ -1,0 +1,254 @@
+"""Demo behaviour and duplicates: what a brand's apps send, and the same people arriving twice.
+
+1. Duplicates: about 3 % of customers arrive a second time through another channel: a
+   mini-program sign-up with only an openid, a web shop account with an email, a store card typed
+   in by staff. Same name, often the same birthday and city. A third of the mini-program ones are
+   later tied to the original by a WeChat login that carries both the openid and the unionid:
+   event ingestion merges those automatically. The rest stay for the duplicate review.
+2. Events: 90 days of page and product views, searches, carts, app opens, logins, store visits,
+   campaign clicks, shares, reviews and check-ins, sent through `customers.events.ingest` in
+   batches of 1,000, as an app would; some visitors browse anonymously first and log in later,
+   so their history is stitched.
+
+Event ids are deterministic and the load is marked in the audit trail: a rerun adds nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from guanxi.customers import events
+from guanxi.customers import service as customer_service
+from guanxi.customers.models import Customer, CustomerIdentity
+from guanxi.customers.schemas import CustomerCreate
+from guanxi.demo.shopping import CATALOGUE
+from guanxi.kit import clock
+from guanxi.kit.db import Database
+from guanxi.kit.principal import SYSTEM
+from guanxi.privacy import audit
+from guanxi.privacy.models import AuditRecord
+
+AUDIT_ACTION = "demo.behaviour_loaded"
+EVENTS_PER_CUSTOMER = 30
+DUPLICATE_SHARE = 0.03
+DAYS = 90
+BATCH = 1000
+MINI_APP = "wx-mini-shop"
+Progress = Callable[[str], None]
+
+
+@dataclass
+class BehaviourSummary:
+    duplicates: int = 0
+    tied_by_unionid: int = 0
+    events: int = 0
+    merges: int = 0
+    stitched: int = 0
+    seconds: float = 0.0
+    reused: bool = False
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> list[str]:
+        if self.reused:
+            return ["  behaviour events and duplicates: loaded earlier, reused"]
+        return [
+            f"  {self.events:,} behaviour events in {self.seconds:.0f} s "
+            f"({self.stitched:,} anonymous events stitched on login)",
+            f"  {self.duplicates:,} customers who signed up twice; {self.merges:,} merged automatically "
+            f"(WeChat login carrying both ids), the rest wait in the duplicate review",
+        ]
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    unionid: str | None
+    app_user: str | None
+
+
+def _people(session: Session) -> list[Person]:
+    c, i = Customer, CustomerIdentity
+    rows = session.execute(
+        select(c.id, i.kind, i.value_plain)
+        .join(i, i.customer_id == c.id, isouter=True)
+        .where(c.deleted_at.is_(None))
+        .order_by(c.created_at, c.id)
+    )
+    found: dict[str, dict[str, str | None]] = {}
+    for cid, kind, value in rows:
+        entry = found.setdefault(cid, {})
+        if kind in ("wechat_unionid", "app_user_id"):
+            entry[kind] = value
+    return [Person(cid, ids.get("wechat_unionid"), ids.get("app_user_id")) for cid, ids in found.items()]
+
+
+def _duplicate(session: Session, rng: random.Random, original: Customer, number: int, tie: bool) -> str:
+    """The original's person signing up again through another channel (no shared identity)."""
+    channel = "mini_program" if tie else rng.choice(("mini_program", "web", "store"))
+    fields: dict[str, Any] = {
+        "name": original.name,
+        "gender": original.gender,
+        "birthday": original.birthday if rng.random() < 0.85 else None,
+        "city": original.city if rng.random() < 0.9 else None,
+        "province": original.province,
+        "source_channel": "wechat" if channel == "mini_program" else channel,
+    }
+    if channel == "mini_program":
+        fields["identities"] = [{"kind": "wechat_openid", "value": f"oMiniDemo{number:06d}", "namespace": MINI_APP}]
+    elif channel == "web":
+        fields["email"] = f"shopper{number:05d}@example.cn"
+    else:
+        fields["member_card"] = f"DUP{number:07d}"
+    return customer_service.create_customer(session, SYSTEM, CustomerCreate(**fields)).id
+
+
+def _plant_duplicates(database: Database, rng: random.Random, people: list[Person]) -> list[tuple[str, str]]:
+    """Create the duplicates; returns (openid, unionid) pairs for the logins that will tie them."""
+    chosen = rng.sample(people, max(1, int(len(people) * DUPLICATE_SHARE))) if people else []
+    ties: list[tuple[str, str]] = []
+    with database.unit_of_work() as session:
+        for number, person in enumerate(chosen):
+            original = session.get(Customer, person.id)
+            if original is None:
+                continue
+            tie = person.unionid is not None and number % 3 == 0
+            _duplicate(session, rng, original, number, tie)
+            if tie and person.unionid:
+                ties.append((f"oMiniDemo{number:06d}", person.unionid))
+    return ties
+
+
+_ITEMS = [(sku, category, float(price)) for sku, category, price, _months, _most in CATALOGUE]
+_SEARCHES = ("奶粉", "纸尿裤", "面霜", "精华", "T恤", "跑鞋", "茶叶", "保温杯", "礼盒", "防晒")
+# type -> relative frequency
+_MIX = {
+    "page_view": 30,
+    "product_view": 25,
+    "search": 10,
+    "add_to_cart": 8,
+    "app_open": 10,
+    "login": 3,
+    "store_visit": 4,
+    "campaign_click": 4,
+    "share": 2,
+    "review": 2,
+    "check_in": 2,
+}
+
+
+def _properties(rng: random.Random, kind: str) -> dict[str, Any]:
+    sku, category, price = rng.choice(_ITEMS)
+    if kind == "page_view":
+        return {"url": rng.choice(("/", "/new", "/sale", f"/c/{category}")), "title": "商城"}
+    if kind in ("product_view", "add_to_cart"):
+        props: dict[str, Any] = {"sku": sku, "category": category, "price": price}
+        if kind == "add_to_cart":
+            props["quantity"] = rng.choice((1, 1, 2))
+        return props
+    if kind == "search":
+        return {"query": rng.choice(_SEARCHES), "results": rng.randint(0, 60)}
+    if kind == "app_open":
+        return {"app_version": rng.choice(("5.2.0", "5.3.1")), "os": rng.choice(("iOS", "Android", "HarmonyOS"))}
+    if kind == "login":
+        return {"method": rng.choice(("wechat", "sms", "password"))}
+    if kind == "store_visit":
+        return {"store": rng.choice(("SH-01", "SH-02", "BJ-01", "GZ-01")), "minutes": rng.randint(5, 90)}
+    if kind == "campaign_click":
+        return {"campaign": rng.choice(("double11", "spring-sale", "member-day")), "url": "/sale"}
+    if kind == "share":
+        return {"target": rng.choice(("wechat_friend", "moments")), "sku": sku}
+    if kind == "review":
+        return {"sku": sku, "rating": rng.choice((3, 4, 5, 5, 5))}
+    return {"streak": rng.randint(1, 12)}
+
+
+def _stream(
+    rng: random.Random, people: list[Person], ties: list[tuple[str, str]], now: datetime
+) -> Iterator[dict[str, Any]]:
+    kinds, weights = list(_MIX), list(_MIX.values())
+    start = now - timedelta(days=DAYS)
+    for n, person in enumerate(people):
+        count = max(1, int(rng.expovariate(1 / EVENTS_PER_CUSTOMER)))
+        anonymous = f"demo-dev-{n:06d}" if person.app_user and rng.random() < 0.2 else None
+        moments = sorted(start + timedelta(seconds=rng.uniform(0, DAYS * 86400)) for _ in range(count))
+        for k, at in enumerate(moments):
+            kind = rng.choices(kinds, weights)[0]
+            event: dict[str, Any] = {
+                "event_id": f"demo-{n}-{k}",
+                "type": kind,
+                "occurred_at": at.isoformat(),
+                "channel": rng.choice(("app", "mini_program", "web", "store" if kind == "store_visit" else "app")),
+                "properties": _properties(rng, kind),
+            }
+            if anonymous and k < count // 2:
+                event["anonymous_id"] = anonymous  # browsing before logging in
+            elif anonymous and k == count // 2:
+                event["type"], event["properties"] = "login", {"method": "password"}
+                event["identities"] = [{"kind": "app_user_id", "value": person.app_user}]
+                event["anonymous_id"] = anonymous
+            else:
+                event["customer_id"] = person.id
+            yield event
+    for number, (openid, unionid) in enumerate(ties):
+        yield {
+            "event_id": f"demo-tie-{number}",
+            "type": "login",
+            "occurred_at": (now - timedelta(hours=rng.randint(1, 240))).isoformat(),
+            "channel": "mini_program",
+            "identities": [
+                {"kind": "wechat_openid", "value": openid, "namespace": MINI_APP},
+                {"kind": "wechat_unionid", "value": unionid},
+            ],
+            "properties": {"method": "wechat"},
+        }
+
+
+def load_behaviour(database: Database, *, seed: int, progress: Progress | None = None) -> BehaviourSummary:
+    say: Progress = progress or (lambda _message: None)
+    with database.unit_of_work(read_only=True) as session:
+        marker = session.scalar(select(AuditRecord.seq).where(AuditRecord.action == AUDIT_ACTION).limit(1))
+        if marker is not None:
+            return BehaviourSummary(reused=True)
+        people = _people(session)
+    started = time.perf_counter()
+    rng = random.Random(seed + 4)
+    summary = BehaviourSummary()
+    say(f"demo: {int(len(people) * DUPLICATE_SHARE):,} customers signing up a second time")
+    ties = _plant_duplicates(database, rng, people)
+    summary.duplicates = max(1, int(len(people) * DUPLICATE_SHARE)) if people else 0
+    summary.tied_by_unionid = len(ties)
+    now = clock.now()
+    batch: list[dict[str, Any]] = []
+    next_report = time.perf_counter() + 5
+
+    def send() -> None:
+        with database.unit_of_work() as session:
+            result = events.ingest(session, SYSTEM, batch, partial=True, source="demo")
+        summary.events += result.count("accepted")
+        summary.merges += len(result.merges)
+        summary.stitched += result.stitched
+        batch.clear()
+
+    for event in _stream(rng, people, ties, now):
+        batch.append(event)
+        if len(batch) == BATCH:
+            send()
+            if time.perf_counter() >= next_report:
+                rate = summary.events / (time.perf_counter() - started)
+                say(f"demo: {summary.events:,} events ({rate:,.0f} per second)")
+                next_report = time.perf_counter() + 5
+    if batch:
+        send()
+    summary.seconds = time.perf_counter() - started
+    with database.unit_of_work() as session:
+        detail = {"events": summary.events, "duplicates": summary.duplicates, "merges": summary.merges}
+        audit.record(session, SYSTEM, AUDIT_ACTION, entity_type="demo", detail=detail)
+    return summary
