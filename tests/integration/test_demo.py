@@ -17,6 +17,7 @@ from guanxi.auth.permissions import Role
 from guanxi.cli.main import app
 from guanxi.customers import identities as identity_store
 from guanxi.customers import service as customers
+from guanxi.customers.event_models import CustomerEvent
 from guanxi.customers.models import (
     Account,
     AccountContact,
@@ -67,7 +68,7 @@ def _ids(session: Session, actor: Principal, **filters: Any) -> list[str]:
 
 
 def test_load_creates_exactly_the_designed_data(db: Database) -> None:
-    summary = loader.load(db, customers=CUSTOMERS)
+    summary = loader.load(db, customers=CUSTOMERS, behaviour=False)
 
     assert not summary.reused and summary.refused is None
     with db.unit_of_work(read_only=True) as session:
@@ -170,11 +171,11 @@ def test_generated_customers_are_found_like_api_created_ones(db: Database) -> No
 
 
 def test_second_load_reuses_the_data(db: Database) -> None:
-    first = loader.load(db, customers=CUSTOMERS)
+    first = loader.load(db, customers=CUSTOMERS, behaviour=False)
     with db.unit_of_work(read_only=True) as session:
         before = _counts(session)
     messages: list[str] = []
-    second = loader.load(db, customers=500, progress=messages.append)
+    second = loader.load(db, customers=500, behaviour=False, progress=messages.append)
     with db.unit_of_work(read_only=True) as session:
         assert _counts(session) == before
         assert audit.verify(session).ok
@@ -214,5 +215,29 @@ def test_cli_demo_loads_and_prints_the_logins(db: Database) -> None:
     for user in loader.DEMO_USERS:
         assert f"{user.username:12} / {user.password}" in result.output
     assert "50 customers" in result.output
+    assert "behaviour events" in result.output
     with db.unit_of_work(read_only=True) as session:
-        assert _count(session, Customer) == 50
+        assert _count(session, Customer) == 50 + 1  # one of them signed up a second time
+
+
+def test_behaviour_adds_events_and_duplicates_once(db: Database) -> None:
+    summary = loader.load(db, customers=CUSTOMERS)
+    behaviour = summary.behaviour
+    assert behaviour is not None and not behaviour.reused
+    assert behaviour.duplicates == 6 and behaviour.tied_by_unionid == behaviour.merges >= 1
+    with db.unit_of_work(read_only=True) as session:
+        assert _count(session, Customer) == CUSTOMERS + 6
+        assert _count(session, Customer, Customer.merged_into_id.is_not(None)) == behaviour.merges
+        assert _count(session, CustomerEvent) == behaviour.events
+        # Every anonymous event of a visitor who later logged in belongs to that customer now.
+        assert behaviour.stitched > 0
+        linked = select(CustomerIdentity.value_plain).where(CustomerIdentity.kind == "anonymous_id")
+        assert (
+            _count(session, CustomerEvent, CustomerEvent.anonymous_id.in_(linked), CustomerEvent.customer_id.is_(None))
+            == 0
+        )
+        before = _counts(session) | {"events": _count(session, CustomerEvent)}
+    again = loader.load(db, customers=CUSTOMERS)
+    assert again.behaviour is not None and again.behaviour.reused
+    with db.unit_of_work(read_only=True) as session:
+        assert _counts(session) | {"events": _count(session, CustomerEvent)} == before
