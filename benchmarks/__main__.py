@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks import api
 
-SUITES = ("api", "orders", "expiry", "card", "liability", "events")
+SUITES = ("api", "orders", "expiry", "card", "liability", "events", "duplicates", "segments", "imports")
 
 
 def parse(argv: list[str]) -> api.Options:
@@ -94,6 +94,18 @@ def run(argv: list[str]) -> int:
         from benchmarks import events
 
         failed |= events.main(["--database-url", options.database_url] if options.database_url else [])
+    if "duplicates" in chosen:
+        from benchmarks import duplicates
+
+        failed |= duplicates.main(["--database-url", options.database_url] if options.database_url else [])
+    if "segments" in chosen:
+        from benchmarks import segments
+
+        failed |= segments.main(["--database-url", options.database_url] if options.database_url else [])
+    if "imports" in chosen:
+        from benchmarks import imports
+
+        failed |= imports.main(["--database-url", options.database_url] if options.database_url else [])
     return failed
 
 

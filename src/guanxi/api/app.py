@@ -20,6 +20,7 @@ from guanxi.auth.deps import CurrentPrincipal
 from guanxi.config import get_settings
 from guanxi.customers.api import accounts_router
 from guanxi.customers.api import router as customers_router
+from guanxi.customers.merge_api import router as merges_router
 from guanxi.customers.c360_api import router as c360_router
 from guanxi.customers.events_api import router as events_router
 from guanxi.dataio.api import router as dataio_router
@@ -116,6 +117,7 @@ def create_app() -> FastAPI:
     api = APIRouter(prefix="/api/v1", dependencies=[Depends(storable_parameters)])
     api.include_router(auth_router)
     api.include_router(customers_router)
+    api.include_router(merges_router)
     api.include_router(events_router)
     api.include_router(dataio_router)
     api.include_router(c360_router)

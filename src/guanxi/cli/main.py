@@ -7,8 +7,11 @@ import sys
 
 import typer
 
+from guanxi.cli.customers_cdp import customers_app
+from guanxi.cli.dataio import export_app, import_app
 from guanxi.cli.loyalty import loyalty_app
 from guanxi.cli.marketing import tags_app
+from guanxi.cli.quality import events_app, quality_app
 from guanxi.config import get_settings
 
 app = typer.Typer(
@@ -25,7 +28,12 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(loyalty_app, name="loyalty")
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
 app.add_typer(tags_app, name="tags")
+app.add_typer(customers_app, name="customers")
+app.add_typer(quality_app, name="quality")
+app.add_typer(events_app, name="events")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

@@ -22,7 +22,9 @@ from guanxi.console.pages import (
     customer_detail,
     customer_form,
     customers,
+    duplicates,
     home,
+    imports,
     login,
     loyalty_approvals,
     loyalty_catalog,
@@ -31,6 +33,8 @@ from guanxi.console.pages import (
     loyalty_program,
     loyalty_simulation,
     quality,
+    segments,
+    tag_rules,
 )
 from guanxi.console.session import LOGIN_PATH, tr
 from guanxi.kit.crypto import get_cipher
@@ -54,6 +58,15 @@ PAGES = (
     ("/loyalty/liability", loyalty_insights.liability_page),
     ("/loyalty/simulation", loyalty_simulation.simulation_page),
     ("/quality", quality.quality_page),
+    ("/imports", imports.imports_page),
+    ("/exports", imports.exports_page),
+    ("/duplicates", duplicates.duplicates_page),
+    ("/segments", segments.segments_page),
+    ("/segments/new", segments.new_segment_page),
+    ("/segments/{segment_id}", segments.segment_page),
+    ("/tag-rules", tag_rules.tag_rules_page),
+    ("/tag-rules/new", tag_rules.new_rule_page),
+    ("/tag-rules/{rule_id}", tag_rules.rule_page),
 )
 
 

@@ -51,6 +51,10 @@ NAV: list[NavItem] = [
     NavItem("nav.accounts", "/accounts", "business", "accounts"),
     NavItem("nav.loyalty", "/loyalty", "loyalty", "loyalty"),  # tabs inside show the pages a role may open
     NavItem("nav.quality", "/quality", "fact_check", "quality"),
+    NavItem("merge.nav", "/duplicates", "merge_type", "merges"),
+    NavItem("segments.nav", "/segments", "groups", "segments"),
+    NavItem("tagrules.nav", "/tag-rules", "sell", "tag_rules"),
+    NavItem("import.nav", "/imports", "upload_file", "imports"),
 ]
 
 LANGUAGE_LABELS = {"zh-CN": "中文", "en": "English"}

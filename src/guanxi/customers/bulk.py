@@ -14,10 +14,15 @@ and `customer.created` / `customer.updated` outbox events per customer, as the s
 
 from __future__ import annotations
 
+import os
+import re
+import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date
 from typing import Any, Literal
 
+from phonenumbers import PhoneMetadata
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -40,7 +45,6 @@ from guanxi.customers.schemas import ProfileFields
 from guanxi.kit import clock, outbox, sequence
 from guanxi.kit.crypto import get_cipher
 from guanxi.kit.errors import FieldError
-from guanxi.kit.ids import new_id
 from guanxi.kit.models import table_of
 from guanxi.kit.principal import Principal
 from guanxi.privacy import audit
@@ -73,6 +77,78 @@ class Outcome:
     customer_id: str | None = None
     reason: str | None = None
     fields: list[str] = field(default_factory=list)
+
+
+def _cn_mobile_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    metadata = PhoneMetadata.metadata_for_region("CN")
+    assert metadata is not None and metadata.general_desc is not None and metadata.mobile is not None
+    general = metadata.general_desc.national_number_pattern
+    mobile = metadata.mobile.national_number_pattern
+    assert general is not None and mobile is not None
+    return re.compile(general), re.compile(mobile)
+
+
+_CN_GENERAL, _CN_MOBILE = _cn_mobile_patterns()
+
+
+def normalize_value(kind: IdentityKind, text: str, region: str) -> str:
+    """`normalize.normalize_identity`, with a shortcut for the bulk of a Chinese file: a plain
+    mainland mobile number ("13800138000", "+8613800138000", "8613800138000") is checked against
+    phonenumbers' own patterns for CN mobiles (the test that makes `is_valid_number` true) and
+    formatted as E.164 without a full parse, which costs 20x more. Anything else takes the full path."""
+    if kind is IdentityKind.PHONE and region == "CN":
+        digits = text.strip()
+        if digits.startswith("+86"):
+            digits = digits[3:]
+        elif len(digits) == 13 and digits.startswith("86"):
+            digits = digits[2:]
+        if (
+            len(digits) == 11
+            and digits.isascii()
+            and digits.isdigit()
+            and _CN_MOBILE.fullmatch(digits)
+            and _CN_GENERAL.fullmatch(digits)
+        ):
+            return "+86" + digits
+    return normalize_identity(kind, text, region)
+
+
+@lru_cache(maxsize=100_000)
+def search_keys(name: str) -> tuple[str, str]:
+    """`name_search_keys`, remembered: names repeat a lot (a bounded cache keeps memory flat)."""
+    return name_search_keys(name)
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_ids(count: int) -> list[str]:
+    """`count` ULIDs (the format of `kit.ids.new_id`: 48-bit milliseconds + 80 random bits in
+    Crockford base32), made in one go: the ulid package spends most of a bulk insert's id time
+    building objects."""
+    millis = time.time_ns() // 1_000_000
+    noise = os.urandom(10 * count)
+    out = []
+    for i in range(count):
+        value = (millis << 80) | int.from_bytes(noise[10 * i : 10 * i + 10], "big")
+        out.append("".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5)))
+    return out
+
+
+_pool: list[str] = []
+
+
+def next_id() -> str:
+    """The next of a pool of fresh ULIDs (refilled a thousand at a time)."""
+    if not _pool:
+        _pool.extend(reversed(new_ids(1000)))
+    return _pool.pop()
+
+
+def _in_scope(actor: Principal, region: str | None, team: str | None, owner_id: str | None) -> bool:
+    if actor.scope == "all":
+        return True
+    return repository.in_scope(actor, Customer(region=region, team=team, owner_id=owner_id))
 
 
 def _check_birthday(errors: list[FieldError], birthday: date | None) -> None:
@@ -120,7 +196,7 @@ def validate(line: int, values: dict[str, Any]) -> CustomerRecord | list[FieldEr
             errors.append(FieldError(kind_name, "is too long", "too_long"))
             continue
         try:
-            value = normalize_identity(kind, text, region)
+            value = normalize_value(kind, text, region)
         except InvalidValue as exc:
             errors.append(FieldError(kind_name, str(exc), f"invalid_{kind.value}"))
             continue
@@ -220,9 +296,9 @@ def apply(
             outcomes.append(Outcome(record.line, "rejected", reason=f"identities of different customers: {detail}"))
             continue
         if not owners:
-            pinyin, initials = name_search_keys(record.name)
+            pinyin, initials = search_keys(record.name)
             row: dict[str, Any] = {
-                "id": new_id(),
+                "id": next_id(),
                 "member_no": "",
                 "name": record.name,
                 "name_pinyin": pinyin,
@@ -241,8 +317,7 @@ def apply(
                 "created_at": now,
                 "updated_at": now,
             }
-            probe = Customer(region=row["region"], team=row["team"], owner_id=row["owner_id"])
-            if not repository.in_scope(actor, probe):
+            if not _in_scope(actor, row["region"], row["team"], row["owner_id"]):
                 outcomes.append(
                     Outcome(record.line, "rejected", reason="the customer would fall outside your scope (region)")
                 )
@@ -260,11 +335,16 @@ def apply(
         if current is None:
             outcomes.append(Outcome(record.line, "rejected", reason=f"customer {customer_id} is deleted or merged"))
             continue
-        probe = Customer(region=current["region"], team=current["team"], owner_id=current["owner_id"])
-        if not repository.in_scope(actor, probe):
+        if not _in_scope(actor, current["region"], current["team"], current["owner_id"]):
             outcomes.append(Outcome(record.line, "rejected", reason="matches a customer outside your scope"))
             continue
         fields: list[str] = []
+        moved = record.profile.get("region", current["region"])
+        if moved != current["region"] and not _in_scope(actor, moved, current["team"], current["owner_id"]):
+            outcomes.append(
+                Outcome(record.line, "rejected", reason="the customer would fall outside your scope (region)")
+            )
+            continue
         if record.name != current["name"]:
             current["name"] = record.name
             fields.append("name")
@@ -332,7 +412,7 @@ def _identity_row(
 ) -> dict[str, Any]:
     is_pii = ident.kind in PII_KINDS
     return {
-        "id": new_id(),
+        "id": next_id(),
         "customer_id": customer_id,
         "kind": key[0],
         "namespace": key[1],
@@ -358,7 +438,7 @@ def _write_updates(session: Session, state: dict[str, dict[str, Any]], changed: 
             else:
                 params[f"b_{column}"] = current[column]
         if "name" in columns:
-            params["b_name_pinyin"], params["b_name_initials"] = name_search_keys(current["name"])
+            params["b_name_pinyin"], params["b_name_initials"] = search_keys(current["name"])
         groups.setdefault(tuple(columns), []).append(params)
     for group, batch in groups.items():
         names = ["address_enc" if c == "address" else c for c in group]

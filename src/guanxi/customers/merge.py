@@ -25,6 +25,7 @@ Survivorship (also in docs/decisions.md, "Merging customers"):
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,6 +33,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Table, and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from guanxi.auth import permissions
 from guanxi.auth import service as auth_service
@@ -47,6 +49,7 @@ from guanxi.kit.principal import Principal
 from guanxi.privacy import audit
 
 require = auth_service.require
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # Errors
@@ -254,6 +257,7 @@ class MergeContext:
             self.record(
                 participant, table.name, dict(zip(key_columns, key, strict=True)), column=column, old=old, new=new
             )
+        _sync_loaded(self.session, table, column, new, key_columns, (tuple(k) for k in keys))
         self.count(label or table.name, len(keys))
         return len(keys)
 
@@ -279,12 +283,27 @@ class MergeContext:
         return len(rows)
 
 
+def _sync_loaded(
+    session: Session, table: Table, column: str, new: Any, key_columns: Iterable[str], keys: Iterable[tuple[Any, ...]]
+) -> None:
+    """Objects of `table` the session already holds see the value a Core update gave their rows,
+    so a caller that keeps working with them after a merge or undo does not act on a stale owner."""
+    names = list(key_columns)
+    wanted = set(keys)
+    if not wanted:
+        return
+    for obj in list(session.identity_map.values()):
+        if getattr(obj, "__table__", None) is table and tuple(getattr(obj, n, None) for n in names) in wanted:
+            set_committed_value(obj, column, new)
+
+
 class Participant(Protocol):
     """A domain's part in merges. `merge` moves its rows; `check_undo` returns the reasons its
     custom moves cannot go back (empty if they can); `undo` reverses its custom moves (plain
     column moves and removed rows are put back by the merge itself, after every `undo`)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def merge(self, ctx: MergeContext) -> None: ...
 
@@ -299,6 +318,7 @@ class FunctionParticipant:
     merge_fn: Callable[[MergeContext], None]
     check_undo_fn: Callable[[MergeContext, list[MergeMove]], list[str]] | None = None
     undo_fn: Callable[[MergeContext, list[MergeMove]], None] | None = None
+    keeps: tuple[str, ...] = ()
 
     def merge(self, ctx: MergeContext) -> None:
         self.merge_fn(ctx)
@@ -320,10 +340,35 @@ def register_participant(
     *,
     check_undo: Callable[[MergeContext, list[MergeMove]], list[str]] | None = None,
     undo: Callable[[MergeContext, list[MergeMove]], None] | None = None,
+    keeps: tuple[str, ...] = (),
 ) -> None:
     """Register (or replace) a domain's participant. Participants run in registration order on
-    a merge and in reverse order on an undo; the customers domain's own rows move first."""
-    _PARTICIPANTS[name] = FunctionParticipant(name, merge, check_undo, undo)
+    a merge and in reverse order on an undo; the customers domain's own rows move first.
+    `keeps` names tables where the participant deliberately leaves rows with the merged customer
+    (a consolidated loyalty account stays as history)."""
+    _PARTICIPANTS[name] = FunctionParticipant(name, merge, check_undo, undo, keeps)
+
+
+# Tables that point at customers for their own bookkeeping, not as the customer's belongings.
+_NOT_BELONGINGS = {"customers", "customer_merges", "customer_duplicate_candidates"}
+
+
+def _left_behind(session: Session, merged_id: str) -> dict[str, int]:
+    """Rows that still point at the merged customer after every participant ran: a table whose
+    domain registered no participant. Reported in the merge's summary and logged."""
+    kept = {t for p in _PARTICIPANTS.values() for t in getattr(p, "keeps", ())}
+    found: dict[str, int] = {}
+    for table in _tables().values():
+        if table.name in _NOT_BELONGINGS or table.name in kept:
+            continue
+        for column in table.columns:
+            if any(fk.target_fullname == "customers.id" for fk in column.foreign_keys):
+                n = int(session.scalar(select(func.count()).select_from(table).where(column == merged_id)) or 0)
+                if n:
+                    found[f"{table.name}.{column.name}"] = n
+    if found:
+        log.warning("merge left rows with the merged customer %s: %s", merged_id, found)
+    return found
 
 
 def participants() -> list[Participant]:
@@ -473,6 +518,9 @@ def merge_customers(
     merged.deleted_at = now
     merged.merged_into_id = survivor.id
     record.summary = dict(ctx.summary, profile_fields=len(changes))
+    left = _left_behind(session, merged.id)
+    if left:
+        record.summary = {**record.summary, "left_behind": left}
     _close_candidates(session, actor, survivor.id, merged.id, record, now)
     session.flush()
     detail = {"merge_id": record.id, "reason": reason, "moved": record.summary}
@@ -593,6 +641,7 @@ def _undo_plain_moves(session: Session, moves: list[MergeMove]) -> None:
                 .where(and_(*(table.c[k] == v for k, v in key.items())), current)
                 .values({move.column: _from_json(move.old_value)})
             )
+            _sync_loaded(session, table, move.column, _from_json(move.old_value), list(key), [tuple(key.values())])
         elif move.action == "removed" and move.data is not None:
             session.execute(insert(table).values(_row_values(table, move.data)))
 
@@ -621,6 +670,8 @@ def _undo_plain_moves_bulk(session: Session, moves: list[MergeMove]) -> list[Mer
             session.execute(
                 update(table).where(_key_clause(table, chunk), table.c[column] == new_value).values({column: old_value})
             )
+        names = sorted(keys[0])
+        _sync_loaded(session, table, column, old_value, names, (tuple(k[n] for n in names) for k in keys))
     rest.sort(key=lambda m: m.id)
     return rest
 

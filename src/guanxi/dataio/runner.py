@@ -4,8 +4,8 @@ inside the file, write each batch in its own transaction, report every refused r
 Memory stays flat whatever the file's size: rows are streamed, a batch is the only thing held, and
 the keys seen so far (to find duplicate rows) live in a scratch SQLite file, not in a Python set.
 A dry run goes through exactly the same code and rolls each batch back, so its counts are what a
-real run would do (rows repeated across batches excepted: the real run would find the first one
-written and report "unchanged" where the dry run's duplicate check already reported them).
+real run would do (rows that meet an earlier row of the file are caught by the duplicate check in
+both, whatever batch they fall in).
 """
 
 from __future__ import annotations
@@ -214,7 +214,14 @@ def run(
         seen = SeenKeys()
         try:
             batch: list[tuple[readers.Row, Any]] = []
+            columns = list(source.headers)
+            known = set(columns)
             for row in source:
+                if row.problem is None and not known.issuperset(row.values):
+                    # JSONL objects need not share their keys: recognise a new key when it first shows
+                    columns += [k for k in row.values if k not in known]
+                    known.update(columns)
+                    resolved = headers.resolve(columns, kind, mapping)
                 if row.problem is not None:
                     batch.append((row, f"row {row.problem}"))
                 else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -228,6 +229,15 @@ def launch(session: Session, job_id: str, database: Database) -> None:
             run_job(database, job_id)
 
     after_commit(session, start)
+
+
+def start(job_id: str, database: Database) -> None:
+    """Start a committed job now: on the queue when it is wired, else in a background thread
+    (the console must not wait for a long import)."""
+    if _launcher is not None:
+        _launcher(job_id)
+        return
+    threading.Thread(target=run_job, args=(database, job_id), name=f"import-{job_id}", daemon=True).start()
 
 
 def run_job(database: Database, job_id: str, *, on_progress: runner.ProgressHook | None = None) -> ImportJob:

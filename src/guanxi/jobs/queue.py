@@ -82,6 +82,20 @@ def customer_data_daily() -> str:
     return quality.run_daily(get_database())
 
 
+@huey.periodic_task(crontab(minute="50", hour="19"), name="duplicates_nightly")
+def duplicates_nightly() -> str:
+    """Probable duplicate customers for review (03:50 Asia/Shanghai); `detect_duplicates` on demand."""
+    return detect_duplicates.call_local()
+
+
+@huey.task()
+def detect_duplicates(threshold: float = 0.9) -> str:
+    from guanxi.customers import duplicates
+
+    report = duplicates.run(get_database(), threshold=threshold)
+    return f"{report.customers} customers: {report.created} new candidates, {report.updated} re-scored"
+
+
 @huey.task()
 def run_import(job_id: str) -> str:
     """Run an import job (dataio): one transaction per batch, progress on the job row."""

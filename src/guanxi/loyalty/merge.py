@@ -478,4 +478,4 @@ def undo(ctx: MergeContext, moves: list[MergeMove]) -> None:
         session.flush()
 
 
-register_participant(NAME, merge, check_undo=check_undo, undo=undo)
+register_participant(NAME, merge, check_undo=check_undo, undo=undo, keeps=("loyalty_accounts",))

@@ -31,13 +31,12 @@ from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
-from guanxi.customers import repository
+from guanxi.customers import bulk, repository
 from guanxi.customers.identities import blind_index
 from guanxi.customers.models import Customer, CustomerIdentity
-from guanxi.customers.normalize import NAMESPACED_KINDS, IdentityKind, InvalidValue, normalize_identity
+from guanxi.customers.normalize import NAMESPACED_KINDS, IdentityKind, InvalidValue
 from guanxi.kit import clock, idempotency
 from guanxi.kit.errors import DomainError, FieldError
-from guanxi.kit.ids import new_id
 from guanxi.kit.models import table_of
 from guanxi.kit.principal import Principal
 from guanxi.loyalty import expiry, orders, program, tiering
@@ -194,7 +193,7 @@ def apply(
         data = record.data
         account = accounts[customer_of[record.line]]
         row = {
-            "id": new_id(),
+            "id": bulk.next_id(),
             "source": data.source,
             "external_id": data.external_id,
             "request_hash": hashes[record.line],
@@ -220,7 +219,7 @@ def apply(
         for i, (line, share) in enumerate(zip(data.lines, shares, strict=True), start=1):
             line_rows.append(
                 {
-                    "id": new_id(),
+                    "id": bulk.next_id(),
                     "order_id": row["id"],
                     "line_no": i,
                     "sku": line.sku,
@@ -292,7 +291,7 @@ def _resolve_customers(
         kind = IdentityKind(data.identity.kind)
         namespace = data.identity.namespace.strip() if kind in NAMESPACED_KINDS else ""
         try:
-            value = normalize_identity(kind, data.identity.value, region)
+            value = bulk.normalize_value(kind, data.identity.value, region)
         except InvalidValue as exc:
             outcomes[record.line] = Outcome(record.line, "rejected", reason=f"{kind.value}: {exc}")
             continue
@@ -365,7 +364,7 @@ def _accounts(
         review = tiering.next_review_date(config.review, enrolled_on=today, after=today)
         rows = [
             {
-                "id": new_id(),
+                "id": bulk.next_id(),
                 "program_id": config.id,
                 "customer_id": cid,
                 "tier_code": base.code,

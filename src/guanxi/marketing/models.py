@@ -10,6 +10,29 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from guanxi.kit import clock
 from guanxi.kit.models import Base, TimestampMixin, public_id_column
+from guanxi.loyalty.order_models import Order, OrderLine
+
+# Order aggregates in a window ("bought 母婴 at least twice in 90 days") for segments and tag rules.
+# Both indexes cover what the compiler reads, so a count reads no order or line rows: the lines of
+# a category lead to their orders; a window without a category reads the orders' range in time.
+# They live on loyalty's tables but serve marketing, so they are declared (and migrated, 0005) here.
+ORDERS_BY_TIME = Index(
+    "ix_loyalty_orders_occurred_customer_amounts",
+    Order.occurred_at,
+    Order.customer_id,
+    Order.status,
+    Order.paid_amount,
+    Order.refunded_amount,
+)
+LINES_BY_CATEGORY = Index(
+    "ix_loyalty_order_lines_category_order",
+    OrderLine.category,
+    OrderLine.order_id,
+    OrderLine.quantity,
+    OrderLine.refunded_quantity,
+    OrderLine.paid_share,
+    OrderLine.refunded_amount,
+)
 
 
 class Segment(TimestampMixin, Base):

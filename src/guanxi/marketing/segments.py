@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 
 from guanxi.auth import permissions
 from guanxi.auth import service as auth_service
+from guanxi.customers import event_types as event_type_registry
 from guanxi.customers import identities as identity_store
 from guanxi.customers import presenter
 from guanxi.customers import service as customer_service
-from guanxi.customers import event_types as event_type_registry
 from guanxi.customers.models import Customer, CustomerTag
 from guanxi.customers.repository import scope_clause
 from guanxi.customers.schemas import CustomerOut

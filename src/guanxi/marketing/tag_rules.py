@@ -105,6 +105,15 @@ def _history(session: Session, ids: Select[Any], rule: TagRule, action: str, act
     )
 
 
+def _insert_counted(session: Session, stmt: Any) -> int:
+    """Run an INSERT ... SELECT and return how many rows it wrote. PostgreSQL's driver reports no
+    row count for it, so there the insert runs as a data-modifying CTE and the count is selected."""
+    if session.get_bind().dialect.name == "sqlite":
+        return max(session.execute(stmt).rowcount, 0)  # type: ignore[attr-defined]
+    written = stmt.returning(literal(1)).cte("written")
+    return int(session.scalar(select(func.count()).select_from(written)) or 0)
+
+
 def refresh(
     session: Session,
     rule: TagRule,
@@ -125,7 +134,8 @@ def refresh(
         to_add = matches.where(Customer.id.not_in(tagged))
         _history(session, to_add, rule, "add", actor)
         new_ids = to_add.subquery()
-        result = session.execute(
+        added = _insert_counted(
+            session,
             insert(table_of(CustomerTag)).from_select(
                 ["customer_id", "tag", "source", "created_by", "created_at"],
                 select(
@@ -135,9 +145,8 @@ def refresh(
                     literal(actor.id),
                     literal(clock.now(), UTCDateTime()),
                 ),
-            )
+            ),
         )
-        added = max(result.rowcount, 0)  # type: ignore[attr-defined]
         given.append(CustomerTag.customer_id.not_in(matches))
     # Tags this rule gave to customers it no longer matches (all of them for an inactive rule).
     _history(session, select(CustomerTag.customer_id).where(*given), rule, "remove", actor)

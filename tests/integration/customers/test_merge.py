@@ -65,11 +65,15 @@ def _snapshot(db: Database, ids: list[str]) -> dict[str, Any]:
             account = _account(session, cid)
             snap[cid] = {
                 "profile": (c.gender, c.birthday, c.province, c.city, c.occupation, c.deleted_at, c.merged_into_id),
-                "identities": sorted(session.scalars(select(CustomerIdentity.id).where(CustomerIdentity.customer_id == cid))),
+                "identities": sorted(
+                    session.scalars(select(CustomerIdentity.id).where(CustomerIdentity.customer_id == cid))
+                ),
                 "tags": sorted(session.scalars(select(CustomerTag.tag).where(CustomerTag.customer_id == cid))),
                 "events": session.scalar(select(func.count()).where(CustomerEvent.customer_id == cid)),
                 "orders": sorted(session.scalars(select(Order.id).where(Order.customer_id == cid))),
-                "contacts": sorted(session.scalars(select(AccountContact.account_id).where(AccountContact.customer_id == cid))),
+                "contacts": sorted(
+                    session.scalars(select(AccountContact.account_id).where(AccountContact.customer_id == cid))
+                ),
                 "account": None
                 if account is None
                 else (
@@ -174,7 +178,10 @@ def test_merge_moves_everything_and_consolidates_the_wallet(db: Database, frozen
         assert stored.summary["identities"] == 1 and stored.summary["events"] == 3
         assert stored.summary["tags"] == 1 and stored.summary["tags.same"] == 1
         assert stored.summary["loyalty.points"] == 500
-        topics = [e.topic for e in session.scalars(select(OutboxEvent).where(OutboxEvent.topic.like("customer.merge%")))]
+        assert "left_behind" not in stored.summary
+        topics = [
+            e.topic for e in session.scalars(select(OutboxEvent).where(OutboxEvent.topic.like("customer.merge%")))
+        ]
         assert topics == ["customer.merged"]
     _consistent(db)
     assert [r.entity_id for r in audit_records(db, "customer.merge")] == [s_id]
@@ -205,7 +212,9 @@ def test_merge_moves_everything_and_consolidates_the_wallet(db: Database, frozen
             before[m_id]["account"][0]
         }
         assert session.scalar(select(func.count()).where(PointEntry.reason == "merge_undo")) == 2
-        topics = [e.topic for e in session.scalars(select(OutboxEvent).where(OutboxEvent.topic.like("customer.merge%")))]
+        topics = [
+            e.topic for e in session.scalars(select(OutboxEvent).where(OutboxEvent.topic.like("customer.merge%")))
+        ]
         assert topics == ["customer.merged", "customer.merge_undone"]
     assert [r.entity_id for r in audit_records(db, "customer.merge_undo")] == [s_id]
     with db.unit_of_work(read_only=True) as session:
@@ -235,9 +244,7 @@ def test_pending_points_mature_on_the_survivor_at_the_same_instant(db: Database,
 def test_undo_refused_when_the_survivor_spent_the_points(db: Database, frozen: clock.FrozenClock) -> None:
     s_id, m_id = _pair_with_loyalty(db, frozen)
     with db.unit_of_work() as session:
-        merge_id = merge_service.merge_customers(
-            session, SYSTEM, survivor_id=s_id, merged_id=m_id, reason="manual"
-        ).id
+        merge_id = merge_service.merge_customers(session, SYSTEM, survivor_id=s_id, merged_id=m_id, reason="manual").id
     with db.unit_of_work() as session:
         points_service.redeem(session, SYSTEM, s_id, RedeemIn(points=1200), "spend-1")
     counts = table_counts(db)
@@ -332,7 +339,9 @@ def test_survivorship_rules() -> None:
 
     # Empty survivor fields are filled; filled ones stay when the other side is less trusted.
     s = person(city="北京", province="北京", source_channel="store")
-    m = person(city="上海", province="上海", birthday=date(1990, 1, 1), gender="female", source_channel="web", updated_at=newer)
+    m = person(
+        city="上海", province="上海", birthday=date(1990, 1, 1), gender="female", source_channel="web", updated_at=newer
+    )
     assert merge_service.survivorship(s, m) == {"birthday": date(1990, 1, 1), "gender": "female"}
     # A more trusted source wins a conflict, whatever the dates.
     s = person(occupation="教师", source_channel="import", updated_at=newer)
@@ -369,3 +378,160 @@ def test_candidate_merge_and_dismiss(db: Database) -> None:
         history = merge_service.list_merges(session, SYSTEM, merge_service.PageRequest(), customer_id=pairs[0][0])
         assert [h.id for h in history.items] == [record.id]
     assert len(audit_records(db, "customer.duplicate_dismiss")) == 1
+
+
+def test_better_tier_referrals_and_twin_coupons_follow_and_go_back(db: Database, frozen: clock.FrozenClock) -> None:
+    from guanxi.loyalty import referrals
+    from guanxi.loyalty.models import Referral, TierChange
+    from tests.integration.loyalty.coupon_helpers import template
+
+    with db.unit_of_work() as session:
+        s_id = create_customer(session, name="孙丽").id
+        m_id = create_customer(session, name="孙丽").id
+        friend_id = create_customer(session, name="周朋友").id
+    with db.unit_of_work() as session:
+        post_order(session, customer_id=s_id, amount="10.00", external_id="S-1")
+        post_order(session, customer_id=m_id, amount="20.00", external_id="M-1")
+        code = referrals.referral_code(session, SYSTEM, m_id)
+    with db.unit_of_work() as session:
+        referrals.attach(session, SYSTEM, friend_id, code)
+    tpl = template(db)
+    with db.unit_of_work() as session:
+        tiers = program.load(session).tiers
+        top = max(tiers, key=lambda t: t.rank).code
+        base = min(tiers, key=lambda t: t.rank).code
+        merged_account = _account(session, m_id)
+        assert merged_account is not None
+        merged_account.tier_code = top
+        for cid, code_ in ((s_id, "S-C"), (m_id, "M-C")):
+            session.add(
+                Coupon(
+                    template_id=tpl,
+                    customer_id=cid,
+                    code=code_,
+                    valid_from=NOW,
+                    issued_via="birthday",
+                    issue_key="birthday:2026",
+                )
+            )
+    with db.unit_of_work() as session:
+        merge_id = merge_service.merge_customers(session, SYSTEM, survivor_id=s_id, merged_id=m_id, reason="manual").id
+    with db.unit_of_work(read_only=True) as session:
+        survivor = _account(session, s_id)
+        assert survivor is not None
+        assert (survivor.tier_code, survivor.referral_code, survivor.points_balance) == (top, code, 30)
+        referral = session.scalars(select(Referral)).one()
+        assert referral.referrer_account_id == survivor.id
+        keys = dict(session.execute(select(Coupon.code, Coupon.issue_key)).all())
+        assert keys == {"S-C": "birthday:2026", "M-C": f"birthday:2026~merge:{merge_id}"}
+        assert set(session.scalars(select(Coupon.customer_id))) == {s_id}
+        assert session.scalar(select(func.count()).where(TierChange.kind == "manual")) == 1
+    _consistent(db)
+    with db.unit_of_work() as session:
+        merge_service.undo_merge(session, SYSTEM, merge_id)
+    with db.unit_of_work(read_only=True) as session:
+        survivor = _account(session, s_id)
+        merged = _account(session, m_id)
+        assert survivor is not None and merged is not None
+        assert (survivor.tier_code, survivor.referral_code, survivor.points_balance) == (base, None, 10)
+        assert (merged.tier_code, merged.referral_code, merged.points_balance) == (top, code, 20)
+        assert session.scalars(select(Referral)).one().referrer_account_id == merged.id
+        rows = {c.code: (c.customer_id, c.issue_key) for c in session.scalars(select(Coupon))}
+        assert rows == {"S-C": (s_id, "birthday:2026"), "M-C": (m_id, "birthday:2026")}
+    _consistent(db)
+
+
+def test_undo_refused_after_the_survivor_was_merged_again_and_staff_edits_survive_an_undo(db: Database) -> None:
+    with db.unit_of_work() as session:
+        a = create_customer(session, name="吴刚")
+        b = create_customer(session, name="吴刚", city="杭州", occupation="教师")
+        c = create_customer(session, name="吴刚")
+        a_id, b_id, c_id = a.id, b.id, c.id
+    with db.unit_of_work() as session:
+        first = merge_service.merge_customers(session, SYSTEM, survivor_id=a_id, merged_id=b_id, reason="manual").id
+    with db.unit_of_work() as session:
+        from guanxi.customers.schemas import CustomerUpdate
+
+        customer_service.update_customer(session, SYSTEM, a_id, CustomerUpdate(city="宁波"))
+    with db.unit_of_work() as session:
+        second = merge_service.merge_customers(session, SYSTEM, survivor_id=c_id, merged_id=a_id, reason="manual").id
+    with db.unit_of_work() as session, pytest.raises(merge_service.CustomerMerged) as gone:
+        customer_service.get_customer(session, SYSTEM, b_id)
+    assert gone.value.extra["merged_into"] == c_id  # follows merges of merges
+    counts = table_counts(db)
+    with db.unit_of_work() as session, pytest.raises(merge_service.UndoRefused) as refused:
+        merge_service.undo_merge(session, SYSTEM, first)
+    assert "undo that merge first" in refused.value.message
+    assert table_counts(db) == counts
+    with db.unit_of_work() as session:
+        merge_service.undo_merge(session, SYSTEM, second)
+    with db.unit_of_work() as session:
+        merge_service.undo_merge(session, SYSTEM, first)
+    with db.unit_of_work(read_only=True) as session:
+        a_row = session.get(Customer, a_id)
+        assert a_row is not None
+        # The occupation the merge filled goes back; the city staff changed after the merge stays.
+        assert (a_row.city, a_row.occupation) == ("宁波", None)
+    undo_audit = audit_records(db, "customer.merge_undo")[-1]
+    assert undo_audit.detail["kept_fields"] == ["city"]
+    assert undo_audit.detail["restored_fields"] == ["occupation"]
+
+
+def test_cli_merge_and_undo(db: Database) -> None:
+    from typer.testing import CliRunner
+
+    from guanxi.cli.main import app
+
+    with db.unit_of_work() as session:
+        s_id = create_customer(session, name="郑洁").id
+        m_id = create_customer(session, name="郑洁", phone="13500135000").id
+    runner = CliRunner()
+    result = runner.invoke(app, ["customers", "merge", s_id, m_id])
+    assert result.exit_code == 0, result.output
+    assert '"identities": 1' in result.output
+    with db.unit_of_work(read_only=True) as session:
+        merge_id = session.scalars(select(CustomerMerge.id)).one()
+    again = runner.invoke(app, ["customers", "merge", s_id, m_id])
+    assert again.exit_code == 1 and "already merged" in again.output
+    undone = runner.invoke(app, ["customers", "undo-merge", merge_id])
+    assert undone.exit_code == 0, undone.output
+    twice = runner.invoke(app, ["customers", "undo-merge", merge_id])
+    assert twice.exit_code == 1 and "already undone" in twice.output
+
+
+def test_many_events_move_and_go_back_in_bulk(db: Database, frozen: clock.FrozenClock) -> None:
+    with db.unit_of_work() as session:
+        s_id = create_customer(session, name="冯雪").id
+        m_id = create_customer(session, name="冯雪").id
+        for n in range(60):
+            _event(session, m_id, n)
+        for n in range(5):
+            _event(session, s_id, 100 + n)
+    with db.unit_of_work() as session:
+        merge_id = merge_service.merge_customers(session, SYSTEM, survivor_id=s_id, merged_id=m_id, reason="manual").id
+    with db.unit_of_work() as session:
+        _event(session, s_id, 999)  # arrives after the merge: stays with the survivor on undo
+        # Retention purged one moved event since: it does not block the undo.
+        purged = session.scalar(select(CustomerEvent).where(CustomerEvent.event_id == f"ev-{m_id}-0"))
+        session.delete(purged)
+    with db.unit_of_work() as session:
+        merge_service.undo_merge(session, SYSTEM, merge_id)
+    with db.unit_of_work(read_only=True) as session:
+        counts = dict(
+            session.execute(select(CustomerEvent.customer_id, func.count()).group_by(CustomerEvent.customer_id)).all()
+        )
+    assert counts == {m_id: 59, s_id: 6}
+
+
+def test_objects_the_caller_holds_see_their_new_owner(db: Database) -> None:
+    with db.unit_of_work() as session:
+        s = create_customer(session, name="何平", phone="13300133000")
+        m = create_customer(session, name="何平", email="hp@example.com")
+        s_id, m_id = s.id, m.id
+    with db.unit_of_work() as session:
+        held = session.scalars(select(CustomerIdentity).order_by(CustomerIdentity.kind)).all()
+        assert [(i.kind, i.customer_id) for i in held] == [("email", m_id), ("phone", s_id)]
+        record = merge_service.merge_customers(session, SYSTEM, survivor_id=s_id, merged_id=m_id, reason="manual")
+        assert [(i.kind, i.customer_id) for i in held] == [("email", s_id), ("phone", s_id)]
+        merge_service.undo_merge(session, SYSTEM, record.id)
+        assert [(i.kind, i.customer_id) for i in held] == [("email", m_id), ("phone", s_id)]

@@ -57,14 +57,45 @@ def plant(db: Database) -> Planted:
     ids: dict[str, str] = {}
     with db.unit_of_work() as session:
         people = [
-            dict(name="张伟", gender="male", birthday=date(1990, 5, 10), city="上海", province="上海", region="华东",
-                 source_channel="wechat", tags=["VIP"], wechat_unionid="o6_unionid_zhangwei", phone="13800138001"),
-            dict(name="李娜", gender="female", birthday=date(2000, 11, 30), city="北京", province="北京", region="华北",
-                 source_channel="app", phone="13800138002"),
-            dict(name="王芳", gender="female", city="上海", province="上海", region="华东", tags=["VIP", "新客"],
-                 source_channel="store"),
-            dict(name="赵强", gender="male", birthday=date(1970, 2, 15), region="华南", source_channel="web",
-                 preferred_channel="sms"),
+            dict(
+                name="张伟",
+                gender="male",
+                birthday=date(1990, 5, 10),
+                city="上海",
+                province="上海",
+                region="华东",
+                source_channel="wechat",
+                tags=["VIP"],
+                wechat_unionid="o6_unionid_zhangwei",
+                phone="13800138001",
+            ),
+            dict(
+                name="李娜",
+                gender="female",
+                birthday=date(2000, 11, 30),
+                city="北京",
+                province="北京",
+                region="华北",
+                source_channel="app",
+                phone="13800138002",
+            ),
+            dict(
+                name="王芳",
+                gender="female",
+                city="上海",
+                province="上海",
+                region="华东",
+                tags=["VIP", "新客"],
+                source_channel="store",
+            ),
+            dict(
+                name="赵强",
+                gender="male",
+                birthday=date(1970, 2, 15),
+                region="华南",
+                source_channel="web",
+                preferred_channel="sms",
+            ),
             dict(name="删除", gender="male", city="上海", region="华东", tags=["VIP"], source_channel="wechat"),
         ]
         for person in people:
@@ -74,18 +105,53 @@ def plant(db: Database) -> Planted:
     baby = [{"category": "母婴", "quantity": 1, "unit_price": "100.00"}]
     with db.unit_of_work() as session:
         # 张伟: two 母婴 orders in the last 90 days, the first exactly on the window's edge.
-        post_order(session, customer_id=zhang, amount="100.00", external_id="Z1", occurred_at=NOW - timedelta(days=90),
-                   lines=baby, store="SH01")
-        post_order(session, customer_id=zhang, amount="100.00", external_id="Z2", occurred_at=NOW - timedelta(days=5),
-                   lines=baby, store="SH01")
+        post_order(
+            session,
+            customer_id=zhang,
+            amount="100.00",
+            external_id="Z1",
+            occurred_at=NOW - timedelta(days=90),
+            lines=baby,
+            store="SH01",
+        )
+        post_order(
+            session,
+            customer_id=zhang,
+            amount="100.00",
+            external_id="Z2",
+            occurred_at=NOW - timedelta(days=5),
+            lines=baby,
+            store="SH01",
+        )
         # 李娜: one 母婴 order in the window, one just outside it.
-        post_order(session, customer_id=li, amount="100.00", external_id="L1", occurred_at=NOW - timedelta(days=10),
-                   lines=baby, store="BJ01")
-        post_order(session, customer_id=li, amount="100.00", external_id="L2",
-                   occurred_at=NOW - timedelta(days=90, seconds=1), lines=baby, store="BJ01")
+        post_order(
+            session,
+            customer_id=li,
+            amount="100.00",
+            external_id="L1",
+            occurred_at=NOW - timedelta(days=10),
+            lines=baby,
+            store="BJ01",
+        )
+        post_order(
+            session,
+            customer_id=li,
+            amount="100.00",
+            external_id="L2",
+            occurred_at=NOW - timedelta(days=90, seconds=1),
+            lines=baby,
+            store="BJ01",
+        )
         # 王芳: a large order of another category.
-        post_order(session, customer_id=wang, amount="1500.00", external_id="W1", occurred_at=NOW - timedelta(days=3),
-                   lines=[{"category": "美妆", "quantity": 3, "unit_price": "500.00"}], store="SH02")
+        post_order(
+            session,
+            customer_id=wang,
+            amount="1500.00",
+            external_id="W1",
+            occurred_at=NOW - timedelta(days=3),
+            lines=[{"category": "美妆", "quantity": 3, "unit_price": "500.00"}],
+            store="SH02",
+        )
     events = [
         _event(zhang, "login", NOW - timedelta(days=30), 1),  # on the edge of "last 30 days": in
         _event(li, "login", NOW - timedelta(days=30, seconds=1), 2),  # one second earlier: out

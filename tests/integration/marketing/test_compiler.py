@@ -9,7 +9,7 @@ import pytest
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
-from tests.integration.marketing.planted import EAST, Planted, frozen, matching, plant
+from tests.integration.marketing.planted import EAST, frozen, matching, plant
 
 __all__ = ["frozen"]
 

@@ -17,7 +17,7 @@ from guanxi.marketing import segments
 from guanxi.marketing.models import SegmentMember
 from guanxi.marketing.schemas import SegmentIn, SegmentUpdate
 from guanxi.privacy.models import AuditRecord
-from tests.integration.marketing.planted import EAST, Planted, frozen, plant
+from tests.integration.marketing.planted import EAST, frozen, plant
 
 __all__ = ["frozen"]
 
@@ -57,9 +57,13 @@ def test_preview_counts_and_samples_masked_per_role(db: Database, frozen: clock.
 def test_a_full_view_sample_is_audited_as_a_reveal(db: Database, frozen: clock.FrozenClock) -> None:
     plant(db)
     with db.unit_of_work() as session:
-        before = session.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "customer.reveal"))
+        before = session.scalar(
+            select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "customer.reveal")
+        )
         segments.preview(session, SYSTEM, VIP)
-        after = session.scalar(select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "customer.reveal"))
+        after = session.scalar(
+            select(func.count()).select_from(AuditRecord).where(AuditRecord.action == "customer.reveal")
+        )
     assert (before, after) == (0, 1)
 
 

@@ -64,8 +64,14 @@ def test_a_new_rule_tags_its_matches_and_keeps_manual_tags(db: Database, frozen:
     assert _tags(db, planted, "宝妈") == {"张伟": "manual", "赵强": "manual"}
     # 李娜 buys a second 母婴 item: the next run tags her; 赵强's manual tag stays.
     with db.unit_of_work() as session:
-        post_order(session, customer_id=planted.ids["李娜"], amount="50.00", external_id="L3",
-                   occurred_at=NOW - timedelta(days=1), lines=[{"category": "母婴", "quantity": 1, "unit_price": "50"}])
+        post_order(
+            session,
+            customer_id=planted.ids["李娜"],
+            amount="50.00",
+            external_id="L3",
+            occurred_at=NOW - timedelta(days=1),
+            lines=[{"category": "母婴", "quantity": 1, "unit_price": "50"}],
+        )
     with db.unit_of_work() as session:
         result = tag_rules.run_rule(session, MARKETER, rule_id)
     assert (result.matched, result.added, result.removed) == (2, 1, 0)
@@ -90,9 +96,12 @@ def test_a_new_rule_tags_its_matches_and_keeps_manual_tags(db: Database, frozen:
 
 def test_refresh_is_exact_and_idempotent(db: Database, frozen: clock.FrozenClock) -> None:
     planted = plant(db)
-    rule_id = _create(db, "vip_female", "女VIP", {
-        "rules": [{"field": "gender", "op": "eq", "value": "female"}, {"field": "tag", "op": "has", "value": "VIP"}]
-    })
+    rule_id = _create(
+        db,
+        "vip_female",
+        "女VIP",
+        {"rules": [{"field": "gender", "op": "eq", "value": "female"}, {"field": "tag", "op": "has", "value": "VIP"}]},
+    )
     assert _tags(db, planted, "女VIP") == {"王芳": "rule"}
     with db.unit_of_work() as session:
         again = tag_rules.run_rule(session, MARKETER, rule_id)
@@ -114,7 +123,14 @@ def test_events_arriving_refresh_the_rules_for_their_customers(db: Database, fro
         result = events.ingest(
             session,
             SYSTEM,
-            [{"event_id": "new-1", "type": "login", "customer_id": planted.ids["赵强"], "occurred_at": NOW.isoformat()}],
+            [
+                {
+                    "event_id": "new-1",
+                    "type": "login",
+                    "customer_id": planted.ids["赵强"],
+                    "occurred_at": NOW.isoformat(),
+                }
+            ],
         )
         assert result.count("accepted") == 1
     outbox.dispatch_pending(db)
@@ -134,8 +150,14 @@ def test_orders_refresh_the_rules_for_their_customer(db: Database, frozen: clock
     _create(db, "baby_twice", "宝妈", BABY_2)
     assert _tags(db, planted, "宝妈") == {"张伟": "rule"}
     with db.unit_of_work() as session:
-        post_order(session, customer_id=planted.ids["李娜"], amount="50.00", external_id="L3",
-                   occurred_at=NOW, lines=[{"category": "母婴", "quantity": 1, "unit_price": "50"}])
+        post_order(
+            session,
+            customer_id=planted.ids["李娜"],
+            amount="50.00",
+            external_id="L3",
+            occurred_at=NOW,
+            lines=[{"category": "母婴", "quantity": 1, "unit_price": "50"}],
+        )
     outbox.dispatch_pending(db)
     assert _tags(db, planted, "宝妈") == {"张伟": "rule", "李娜": "rule"}
 
@@ -152,7 +174,10 @@ def test_changing_switching_off_and_deleting_a_rule(db: Database, frozen: clock.
     assert _tags(db, planted, "大客户") == {"张伟": "rule", "王芳": "rule", "赵强": "manual"}
     with db.unit_of_work() as session:
         tag_rules.update_rule(
-            session, MARKETER, rule_id, TagRuleUpdate(conditions={"rules": [{"field": "city", "op": "eq", "value": "北京"}]})
+            session,
+            MARKETER,
+            rule_id,
+            TagRuleUpdate(conditions={"rules": [{"field": "city", "op": "eq", "value": "北京"}]}),
         )
     assert _tags(db, planted, "大客户") == {"李娜": "rule", "赵强": "manual"}
     with db.unit_of_work() as session:

@@ -95,8 +95,16 @@ def test_shape_errors_come_from_the_schema_with_their_path() -> None:
         ({"field": "city", "op": "eq"}, "conditions.rules[0].value", "required"),
         ({"field": "birthday_month", "op": "eq", "value": 13}, "conditions.rules[0].value", "out_of_range"),
         ({"field": "birthday", "op": "after", "value": "2026-13-01"}, "conditions.rules[0].value", "not_a_date"),
-        ({"field": "created_at", "op": "after", "value": "2026-01-01T00:00"}, "conditions.rules[0].value", "naive_datetime"),
-        ({"field": "loyalty.points_balance", "op": "gte", "value": True}, "conditions.rules[0].value", "not_an_integer"),
+        (
+            {"field": "created_at", "op": "after", "value": "2026-01-01T00:00"},
+            "conditions.rules[0].value",
+            "naive_datetime",
+        ),
+        (
+            {"field": "loyalty.points_balance", "op": "gte", "value": True},
+            "conditions.rules[0].value",
+            "not_an_integer",
+        ),
         ({"field": "orders.total", "op": "gte", "value": "NaN"}, "conditions.rules[0].value", "out_of_range"),
         ({"field": "event", "op": "did", "value": "login", "window": {}}, "conditions.rules[0].window", "empty_window"),
         (

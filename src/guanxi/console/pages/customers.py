@@ -191,6 +191,10 @@ def customers_page(request: Request, q: Annotated[str | None, Query(max_length=2
         with ui.row().classes("w-full items-center"):
             page_title(tr("customers.title"))
             ui.space()
+            if is_allowed(principal, "customers", "export"):
+                ui.button(tr("export.nav"), icon="download", on_click=lambda: ui.navigate.to("/exports")).props(
+                    "outline no-caps"
+                ).mark("export-customers")
             if is_allowed(principal, "customers", "create"):
                 ui.button(
                     tr("customers.new"), icon="person_add", on_click=lambda: ui.navigate.to("/customers/new")

@@ -87,9 +87,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("segment_id", "customer_id", name=op.f("pk_segment_members")),
     )
     op.create_index("ix_segment_members_customer", "segment_members", ["customer_id"], unique=False)
+    # On loyalty's tables, for segment and tag-rule order aggregates (see marketing/models.py).
+    op.create_index(
+        "ix_loyalty_order_lines_category_order",
+        "loyalty_order_lines",
+        ["category", "order_id", "quantity", "refunded_quantity", "paid_share", "refunded_amount"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_loyalty_orders_occurred_customer_amounts",
+        "loyalty_orders",
+        ["occurred_at", "customer_id", "status", "paid_amount", "refunded_amount"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_loyalty_orders_occurred_customer_amounts", table_name="loyalty_orders")
+    op.drop_index("ix_loyalty_order_lines_category_order", table_name="loyalty_order_lines")
     op.drop_index("ix_segment_members_customer", table_name="segment_members")
     op.drop_table("segment_members")
     op.drop_index(op.f("ix_tag_rules_created_at"), table_name="tag_rules")

@@ -1,0 +1,298 @@
+"""Import and export pages.
+
+Import: choose the kind, upload a file, check the column mapping (recognised Chinese or English
+headers are preselected), preview the first rows with a verdict per row, then run it (or a dry
+run) as a background job whose progress bar and counts refresh on their own; refused rows
+download as a CSV. Export: the customer list (optionally filtered) as CSV or XLSX, masked as the
+user sees it. Both call the same services as the API and the CLI.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nicegui import events, ui
+from starlette.requests import Request
+from starlette.responses import Response
+
+from guanxi.auth.permissions import is_allowed
+from guanxi.console.actions import perform
+from guanxi.console.layout import frame
+from guanxi.console.session import guard, tr
+from guanxi.console.widgets import card, local_time, notice, page_title
+from guanxi.customers.service import CustomerFilter
+from guanxi.dataio import export, headers, readers, service
+from guanxi.dataio.headers import FIELDS, KINDS, Mapping
+from guanxi.dataio.importers import describe, row_fields
+from guanxi.dataio.runner import IMPORTERS
+from guanxi.kit.db import get_database
+from guanxi.kit.ids import new_id
+from guanxi.kit.principal import Principal
+
+PREVIEW_ROWS = 10
+IGNORE = "-"
+
+
+class ImportWizard:
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+        self.kind = "customers"
+        self.job_id = new_id()
+        self.path: Path | None = None
+        self.file_name = ""
+        self.columns: list[str] = []
+        self.selects: dict[str, ui.select] = {}
+        self.running: str | None = None
+
+    def build(self) -> None:
+        with card(tr("import.step_file"), marker="import-file"):
+            with ui.row().classes("items-center gap-4"):
+                self.kind_select = (
+                    ui.select(
+                        {k: tr(f"import.kind.{k}") for k in KINDS},
+                        value=self.kind,
+                        label=tr("import.kind"),
+                        on_change=self._kind_changed,
+                    )
+                    .classes("w-48")
+                    .mark("import-kind")
+                )
+                self.dry_run = ui.checkbox(tr("import.dry_run")).mark("import-dry-run")
+            ui.label(tr("import.file_hint")).classes("text-sm text-slate-500")
+            self.upload = ui.upload(on_upload=self._uploaded, auto_upload=True, label=tr("import.choose_file"))
+            self.upload.props("accept=.csv,.txt,.xlsx,.jsonl,.ndjson flat bordered").mark("import-upload")
+            self.problem = ui.column().classes("w-full")
+        self.mapping_box = ui.column().classes("w-full")
+        self.preview_box = ui.column().classes("w-full")
+        self.job_box = ui.column().classes("w-full")
+
+    def _kind_changed(self, event: events.ValueChangeEventArguments) -> None:
+        self.kind = str(event.value)
+        if self.path is not None:
+            self._show_mapping()
+
+    async def _uploaded(self, event: events.UploadEventArguments) -> None:
+        self.job_id = new_id()
+        name = Path(event.file.name).name or "upload.csv"
+        target = service.job_dir(self.job_id) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        await event.file.save(target)
+        self.path, self.file_name = target, name
+        self.problem.clear()
+        try:
+            with readers.open_rows(target) as source:
+                self.columns = list(source.headers)
+        except readers.FileProblem as problem:
+            with self.problem:
+                notice(problem.message, kind="error")
+            self.mapping_box.clear()
+            self.preview_box.clear()
+            return
+        self._show_mapping()
+
+    def _mapping(self) -> Mapping:
+        columns: dict[str, str | None] = {}
+        for column, select in self.selects.items():
+            value = select.value
+            columns[column] = None if value in (None, IGNORE) else str(value)
+        return Mapping(kind=self.kind, columns=columns, recognise=False)
+
+    def _show_mapping(self) -> None:
+        self.mapping_box.clear()
+        self.preview_box.clear()
+        self.selects = {}
+        recognised = headers.resolve(self.columns, self.kind).fields
+        options = {IGNORE: tr("import.ignore"), **{f: f"{tr(f'import.field.{f}')} ({f})" for f in FIELDS[self.kind]}}
+        with self.mapping_box, card(tr("import.step_mapping"), marker="import-mapping"):
+            ui.label(tr("import.mapping_hint", file=self.file_name)).classes("text-sm text-slate-500")
+            with ui.grid(columns=2).classes("w-full max-w-3xl gap-2 items-center"):
+                for column in self.columns:
+                    ui.label(column).classes("font-medium")
+                    value = recognised.get(column, IGNORE)
+                    if value not in options:
+                        options = {**options, value: value}
+                    self.selects[column] = ui.select(options, value=value).props("dense outlined").mark(f"map-{column}")
+            with ui.row().classes("gap-2"):
+                ui.button(tr("import.preview"), icon="visibility", on_click=self._preview).props(
+                    "outline no-caps"
+                ).mark("import-preview")
+                ui.button(tr("import.run"), icon="play_arrow", on_click=self._run).props("unelevated no-caps").mark(
+                    "import-run"
+                )
+
+    def _preview(self) -> None:
+        if self.path is None:
+            return
+        mapping = self._mapping()
+        resolved = headers.resolve(self.columns, self.kind, mapping)
+        importer = IMPORTERS[self.kind]
+        rows: list[dict[str, Any]] = []
+        with readers.open_rows(self.path, check=False) as source:
+            for row in source:
+                if len(rows) >= PREVIEW_ROWS:
+                    break
+                if row.problem:
+                    verdict = row.problem
+                else:
+                    prepared = importer.prepare(row.line, row_fields(row.values, resolved, mapping), mapping)
+                    verdict = describe(prepared) if isinstance(prepared, list) else tr("import.row_ok")
+                rows.append(
+                    {
+                        "line": row.line,
+                        **{c: readers.cell_text(row.values.get(c)) for c in self.columns},
+                        "verdict": verdict,
+                    }
+                )
+        self.preview_box.clear()
+        with self.preview_box, card(tr("import.step_preview"), marker="import-preview-card"):
+            missing = []
+            if resolved.missing:
+                missing.append(tr("import.missing", fields=", ".join(resolved.missing)))
+            if resolved.missing_one_of:
+                missing.append(tr("import.missing_one_of", fields=", ".join(resolved.missing_one_of)))
+            for text in missing:
+                notice(text, kind="error")
+            cols = [{"name": "line", "label": "#", "field": "line", "align": "left"}]
+            cols += [{"name": c, "label": c, "field": c, "align": "left"} for c in self.columns]
+            cols += [{"name": "verdict", "label": tr("import.verdict"), "field": "verdict", "align": "left"}]
+            ui.table(columns=cols, rows=rows, row_key="line").classes("w-full").props("dense flat").mark(
+                "import-preview-table"
+            )
+
+    def _run(self) -> None:
+        if self.path is None:
+            return
+        path, mapping, kind, dry_run = self.path, self._mapping(), self.kind, bool(self.dry_run.value)
+
+        def create(session: Any, principal: Principal) -> str:
+            job = service.create_job(
+                session,
+                principal,
+                kind=kind,
+                file_name=self.file_name,
+                path=path,
+                mapping=mapping,
+                dry_run=dry_run,
+                job_id=self.job_id,
+            )
+            return job.id
+
+        result = perform(create)
+        if not result.ok or result.value is None:
+            return
+        service.start(result.value, get_database())
+        self.running = result.value
+        self.path = None  # a new upload starts a new job
+        self.job_box.clear()
+        with self.job_box, card(tr("import.step_job"), marker="import-job"):
+            self.progress = ui.linear_progress(value=0, show_value=False).mark("import-progress")
+            self.status = ui.label("").mark("import-status")
+            self.counts = ui.label("").mark("import-counts")
+            self.download = ui.row()
+        self.timer = ui.timer(0.5, self._refresh)
+
+    def _refresh(self) -> None:
+        job_id = self.running
+        if job_id is None:
+            return
+        result = perform(lambda s, p: service.get_job(s, p, job_id), write=False, notify=False)
+        job = result.value
+        if job is None:
+            return
+        self.progress.set_value(job.progress)
+        self.status.set_text(tr(f"import.status.{job.status}") + (f": {job.error}" if job.error else ""))
+        verb = "import.would" if job.dry_run else "import.did"
+        self.counts.set_text(
+            tr(verb, created=job.created, updated=job.updated, unchanged=job.unchanged, rejected=job.rejected)
+        )
+        if job.status in ("done", "failed"):
+            self.timer.deactivate()
+            self.running = None
+            if job.errors_path:
+                with self.download:
+                    ui.button(
+                        tr("import.download_errors"), icon="download", on_click=lambda: self._download(job_id)
+                    ).props("outline no-caps").mark("import-errors")
+
+    def _download(self, job_id: str) -> None:
+        result = perform(lambda s, p: service.errors_file(s, p, job_id))
+        if result.ok and result.value is not None:
+            ui.download(result.value, f"import-{job_id}-errors.csv")
+
+
+def imports_page(request: Request) -> Response | None:
+    principal = guard(request)
+    if isinstance(principal, Response):
+        return principal
+    with frame(principal, "/imports"):
+        page_title(tr("import.title"))
+        if not is_allowed(principal, "imports", "create"):
+            notice(tr("import.not_allowed"))
+        else:
+            ImportWizard(principal).build()
+        _recent(principal)
+    return None
+
+
+def _recent(principal: Principal) -> None:
+    result = perform(lambda s, p: service.list_jobs(s, p, limit=20), principal=principal, write=False, notify=False)
+    jobs = result.value or []
+    with card(tr("import.recent"), marker="import-recent"):
+        rows = [
+            {
+                "id": j.id,
+                "created_at": local_time(j.created_at),
+                "kind": tr(f"import.kind.{j.kind}"),
+                "file_name": j.file_name,
+                "status": tr(f"import.status.{j.status}") + (f" ({tr('import.dry_run')})" if j.dry_run else ""),
+                "counts": f"+{j.created} ~{j.updated} ={j.unchanged} ×{j.rejected}",
+                "actor": j.actor_name,
+            }
+            for j in jobs
+        ]
+        cols = [
+            {"name": n, "label": tr(f"import.col.{n}"), "field": n, "align": "left"}
+            for n in ("created_at", "kind", "file_name", "status", "counts", "actor")
+        ]
+        ui.table(columns=cols, rows=rows, row_key="id").classes("w-full").props("dense flat").mark("import-jobs")
+
+
+def exports_page(request: Request) -> Response | None:
+    principal = guard(request)
+    if isinstance(principal, Response):
+        return principal
+    with frame(principal, "/exports"):
+        page_title(tr("export.title"))
+        if not is_allowed(principal, "customers", "export"):
+            notice(tr("export.not_allowed"))
+            return None
+        with card(tr("export.customers"), marker="export-card"):
+            ui.label(tr("export.masking_hint")).classes("text-sm text-slate-500")
+            with ui.row().classes("items-center gap-2"):
+                fmt = ui.select({"csv": "CSV", "xlsx": "Excel (XLSX)"}, value="xlsx", label=tr("export.format"))
+                fmt.classes("w-40").mark("export-format")
+                city = ui.input(tr("field.city")).props("dense outlined").mark("export-city")
+                tag = ui.input(tr("export.tag")).props("dense outlined").mark("export-tag")
+                q = ui.input(tr("export.search")).props("dense outlined").mark("export-q")
+
+            def run() -> None:
+                chosen = str(fmt.value)
+                flt = CustomerFilter(q=q.value or None, city=city.value or None, tag=tag.value or None)
+                handle = tempfile.NamedTemporaryFile(prefix="guanxi-export-", suffix=f".{chosen}", delete=False)  # noqa: SIM115
+                path = Path(handle.name)
+
+                def write(session: Any, principal: Principal) -> int:
+                    with handle:
+                        return export.export_customers(session, principal, handle, flt=flt, fmt=chosen)
+
+                result = perform(write)
+                if result.ok:
+                    ui.notify(tr("export.done", rows=result.value))
+                    ui.download(path, f"customers.{chosen}")
+                else:
+                    path.unlink(missing_ok=True)
+
+            ui.button(tr("export.run"), icon="download", on_click=run).props("unelevated no-caps").mark("export-run")
+    return None

@@ -1,0 +1,91 @@
+"""Console import and export: upload -> mapping (recognised headers preselected) -> preview with
+verdicts -> background job with progress and counts; export from the customer list."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from nicegui import ui
+from nicegui.elements.upload_files import SmallFileUpload
+from nicegui.testing import User
+from sqlalchemy import select
+
+from guanxi.customers.models import Customer
+from guanxi.dataio.models import ImportJob
+from guanxi.kit.db import Database
+from tests.api.helpers import audit_records
+from tests.console.conftest import MAIN_FILE, login
+from tests.factories import create_customer, create_staff
+
+pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
+
+FILE = "客户姓名,手机号码,城市,备注\n张伟,13800138000,上海,老客\n王芳,12345,广州,\n".encode("gbk")
+
+
+async def _wait_job(db: Database) -> ImportJob:
+    for _ in range(100):
+        with db.unit_of_work(read_only=True) as session:
+            job = session.scalar(select(ImportJob))
+            if job is not None and job.status in ("done", "failed"):
+                session.expunge(job)
+                return job
+        await asyncio.sleep(0.05)
+    raise AssertionError("the import did not finish")
+
+
+async def test_upload_map_preview_and_run(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="boss", role="admin")
+    await login(console, "boss")
+    console.find(marker="nav-imports").click()
+    await console.should_see(marker="import-upload", retries=30)
+    (upload,) = console.find(marker="import-upload").elements
+    assert isinstance(upload, ui.upload)
+    await upload.handle_uploads([SmallFileUpload("members.csv", "text/csv", FILE)])
+    await console.should_see(marker="import-mapping", retries=30)
+    selects: dict[str, Any] = {
+        m: console.find(marker=f"map-{m}").elements.pop() for m in ("客户姓名", "手机号码", "城市", "备注")
+    }
+    assert {k: s.value for k, s in selects.items()} == {
+        "客户姓名": "name",
+        "手机号码": "phone",
+        "城市": "city",
+        "备注": "-",
+    }
+    console.find(marker="import-preview").click()
+    await console.should_see(marker="import-preview-table", retries=30)
+    (table,) = console.find(marker="import-preview-table").elements
+    assert isinstance(table, ui.table)
+    assert [(r["line"], r["verdict"]) for r in table.rows] == [(2, "正常"), (3, "phone: is not a valid phone number")]
+    console.find(marker="import-run").click()
+    job = await _wait_job(db)
+    assert (job.status, job.created, job.rejected) == ("done", 1, 1)
+    await console.should_see("新建 1，更新 0，未变 0，拒绝 1", retries=50)
+    await console.should_see(marker="import-errors", retries=30)
+    with db.unit_of_work(read_only=True) as session:
+        assert [c.name for c in session.scalars(select(Customer))] == ["张伟"]
+
+
+async def test_export_from_the_customer_list(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="mkt", role="marketing")
+        create_customer(session, name="张伟", phone="13800138000", city="上海")
+    await login(console, "mkt")
+    await console.open("/customers")
+    console.find(marker="export-customers").click()
+    await console.should_see(marker="export-card", retries=30)
+    console.find(marker="export-run").click()
+    await console.should_see("已导出 1 位客户", retries=30)
+    (record,) = audit_records(db, "customer.export")
+    assert record.detail["rows"] == 1 and record.detail["visibility"] == "masked"
+
+
+async def test_roles_without_import_permission_see_a_notice(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="aud", role="auditor")
+    await login(console, "aud")
+    await console.open("/imports")
+    await console.should_see("您的角色无权导入数据。", retries=30)
+    await console.should_see(marker="import-jobs")

@@ -1,0 +1,115 @@
+"""The segment builder and tag rules in the console (simulated user, no browser)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+from sqlalchemy import select
+
+from guanxi.customers.models import CustomerTag
+from guanxi.kit.db import Database
+from guanxi.marketing.models import Segment, TagRule
+from tests.console.conftest import MAIN_FILE, login
+from tests.factories import create_customer, create_staff
+
+pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
+
+
+def _one(user: User, marker: str) -> Any:
+    (element,) = user.find(marker=marker).elements
+    return element
+
+
+def _set(user: User, marker: str, value: Any) -> None:
+    element = _one(user, marker)
+    with user:
+        element.value = value
+
+
+async def _count_is(user: User, text: str) -> None:
+    for _ in range(50):
+        label = _one(user, "segment-count")
+        if label.text == text:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"count shows {_one(user, 'segment-count').text!r}, not {text!r}")
+
+
+def _people(db: Database) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="mk", role="marketing")
+        create_customer(session, name="张伟", city="上海", phone="13800138001", tags=["VIP"])
+        create_customer(session, name="李娜", city="北京", tags=["VIP"])
+        create_customer(session, name="王芳", city="上海")
+
+
+async def test_build_a_segment_with_live_count_and_save_it(db: Database, console: User) -> None:
+    _people(db)
+    await login(console, "mk")
+    console.find(marker="nav-segments").click()
+    await console.should_see(marker="segment-table", retries=30)
+    console.find(marker="segment-new").click()
+    await console.should_see(marker="builder", retries=30)
+    await _count_is(console, "—")  # the starting rule "city is <empty>" is incomplete
+    await console.should_see("conditions.rules[0].value: is required")
+    _set(console, "field-g.r0", "tag")
+    _set(console, "value-g.r0", "VIP")
+    await _count_is(console, "2")
+    sample = _one(console, "segment-sample")
+    assert isinstance(sample, ui.table)
+    assert sorted((r["name"], r["phone"]) for r in sample.rows) == [("张伟", "138****8001"), ("李娜", "—")]
+    # AND a nested OR group: (city = 上海) -> only 张伟
+    console.find(marker="add-group-g").click()
+    _set(console, "value-g.g0.r0", "上海")
+    await _count_is(console, "1")
+    _set(console, "match-g", "any")
+    await _count_is(console, "3")
+    _set(console, "match-g", "all")
+    await _count_is(console, "1")
+    console.find(marker="segment-name").type("上海 VIP")
+    console.find(marker="segment-save").click()
+    await console.should_see(marker="segment-snapshot", retries=30)
+    with db.unit_of_work(read_only=True) as session:
+        (segment,) = session.scalars(select(Segment))
+        assert (segment.name, segment.kind) == ("上海 VIP", "dynamic")
+        assert segment.definition == {
+            "match": "all",
+            "rules": [{"field": "tag", "op": "has", "value": "VIP"}],
+            "groups": [{"match": "any", "rules": [{"field": "city", "op": "eq", "value": "上海"}], "groups": []}],
+        }
+
+
+async def test_errors_in_a_definition_are_listed_with_their_path(db: Database, console: User) -> None:
+    _people(db)
+    await login(console, "mk")
+    await console.open("/segments/new")
+    await console.should_see(marker="builder", retries=30)
+    _set(console, "field-g.r0", "age")
+    _set(console, "op-g.r0", "gte")
+    _set(console, "value-g.r0", "abc")
+    await console.should_see("conditions.rules[0].value: must be a whole number", retries=30)
+
+
+async def test_create_and_run_a_tag_rule(db: Database, console: User) -> None:
+    _people(db)
+    await login(console, "mk")
+    console.find(marker="nav-tag-rules").click()
+    await console.should_see(marker="tagrule-table", retries=30)
+    console.find(marker="tagrule-new").click()
+    await console.should_see(marker="builder", retries=30)
+    console.find(marker="tagrule-code").type("shanghai")
+    console.find(marker="tagrule-tag").type("上海客")
+    _set(console, "value-g.r0", "上海")
+    await _count_is(console, "2")
+    console.find(marker="tagrule-save").click()
+    await console.should_see(marker="tagrule-run", retries=30)
+    with db.unit_of_work(read_only=True) as session:
+        (rule,) = session.scalars(select(TagRule))
+        assert (rule.code, rule.tag, rule.last_matched, rule.last_added) == ("shanghai", "上海客", 2, 2)
+        assert len(list(session.scalars(select(CustomerTag).where(CustomerTag.tag == "上海客")))) == 2
+    console.find(marker="tagrule-run").click()
+    await console.should_see("符合 2 人：新打标 0，移除 0", retries=30)

@@ -1,0 +1,137 @@
+"""Importing historical orders: idempotent by (source, external id), members enrolled, no points
+by default (or through the order service on request), bad rows reported."""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+
+from guanxi.dataio.headers import parse_mapping
+from guanxi.kit.db import Database
+from guanxi.loyalty.models import LoyaltyAccount, PointEntry, TierChange
+from guanxi.loyalty.order_models import Order, OrderLine
+from tests.api.helpers import audit_records
+from tests.factories import create_customer
+
+from .support import data_counts, error_lines, run_import, write_csv
+
+ORDERS = (
+    "订单号,手机号,实付金额,下单时间,门店,品类\n"
+    "A1,13800138000,199.00,2024-05-01 14:30,上海店,母婴\n"
+    'A2,13900139000,"1,299.50",2024/05/02 10:00,北京店,\n'
+    "A3,13600000000,10,2024-05-03 10:00,,\n"
+    "A4,13800138000,abc,2024-05-03 10:00,,\n"
+    "A5,13800138000,10,2099-01-01 10:00,,\n"
+    "A1,13800138000,199.00,2024-05-01 14:30,上海店,母婴\n"
+)
+
+
+def _setup(db: Database) -> dict[str, str]:
+    with db.unit_of_work() as session:
+        a = create_customer(session, name="张伟", phone="13800138000")
+        b = create_customer(session, name="李娜", phone="13900139000")
+        return {"张伟": a.id, "李娜": b.id}
+
+
+def test_orders_go_in_without_points_and_members_are_enrolled(db: Database, tmp_path: Path) -> None:
+    ids = _setup(db)
+    job = run_import(db, "orders", write_csv(tmp_path / "o.csv", ORDERS, "gbk"))
+    assert (job.status, job.created, job.unchanged, job.rejected, job.duplicates) == ("done", 2, 0, 4, 1)
+    with db.unit_of_work(read_only=True) as session:
+        orders = {o.external_id: o for o in session.scalars(select(Order))}
+        lines = list(session.scalars(select(OrderLine)))
+        accounts = list(session.scalars(select(LoyaltyAccount)))
+        entries = list(session.scalars(select(PointEntry)))
+        enrolments = list(session.scalars(select(TierChange)))
+        session.expunge_all()
+    assert sorted(orders) == ["A1", "A2"]
+    a1 = orders["A1"]
+    assert (a1.source, a1.customer_id, a1.paid_amount, a1.store, a1.points_earned, a1.growth_earned) == (
+        "import",
+        ids["张伟"],
+        Decimal("199.00"),
+        "上海店",
+        0,
+        0,
+    )
+    assert a1.occurred_at.isoformat() == "2024-05-01T06:30:00+00:00"
+    assert orders["A2"].paid_amount == Decimal("1299.50")
+    assert [(line.category, line.quantity, line.paid_share) for line in lines] == [("母婴", 1, Decimal("199.00"))]
+    assert sorted(a.customer_id for a in accounts) == sorted(ids.values())
+    assert all(a.points_balance == 0 for a in accounts)
+    assert {a.customer_id: str(a.last_order_at) for a in accounts}[ids["李娜"]] == "2024-05-02 02:00:00+00:00"
+    assert entries == []
+    assert [t.kind for t in enrolments] == ["enrol", "enrol"]
+    reasons = [(r[0], r[-1]) for r in csv.reader(error_lines(job)[1:])]
+    assert reasons == [
+        ("4", "phone: no customer has this phone"),
+        ("5", "paid_amount: is not an amount (e.g. 199.00) (got 'abc')"),
+        ("6", "occurred_at: is in the future"),
+        ("7", "duplicate of line 2"),
+    ]
+    assert audit_records(db, "order.import")[0].detail["created"] == 2
+
+
+def test_rerun_changes_nothing_and_other_content_is_refused(db: Database, tmp_path: Path) -> None:
+    _setup(db)
+    path = write_csv(tmp_path / "o.csv", ORDERS)
+    run_import(db, "orders", path)
+    before = data_counts(db)
+    again = run_import(db, "orders", path)
+    assert (again.created, again.unchanged, again.rejected) == (0, 2, 4)
+    assert data_counts(db) == before
+    changed = run_import(
+        db,
+        "orders",
+        write_csv(tmp_path / "o2.csv", "订单号,手机号,实付金额,下单时间\nA1,13800138000,5,2024-05-01 14:30\n"),
+    )
+    assert changed.rejected == 1
+    assert (
+        next(iter(csv.reader(error_lines(changed)[1:])))[-1] == "external_id: already recorded with different content"
+    )
+    assert data_counts(db) == before
+
+
+def test_dry_run_writes_nothing(db: Database, tmp_path: Path) -> None:
+    _setup(db)
+    before = data_counts(db)
+    dry = run_import(db, "orders", write_csv(tmp_path / "o.csv", ORDERS), dry_run=True)
+    assert (dry.created, dry.rejected) == (2, 4)
+    assert data_counts(db) == before
+
+
+def test_award_points_posts_through_the_order_service(db: Database, tmp_path: Path) -> None:
+    ids = _setup(db)
+    mapping = parse_mapping({"kind": "orders", "constants": {"source": "pos-2019"}})
+    path = write_csv(tmp_path / "o.csv", ORDERS)
+    job = run_import(db, "orders", path, mapping=mapping, options={"award_points": True})
+    assert (job.created, job.rejected) == (2, 4)
+    with db.unit_of_work(read_only=True) as session:
+        orders = {o.external_id: o for o in session.scalars(select(Order))}
+        account = session.scalar(select(LoyaltyAccount).where(LoyaltyAccount.customer_id == ids["张伟"]))
+        session.expunge_all()
+    assert orders["A1"].source == "pos-2019"
+    assert orders["A1"].points_earned > 0
+    assert account is not None and account.lifetime_earned == orders["A1"].points_earned
+    again = run_import(db, "orders", path, mapping=mapping, options={"award_points": True})
+    assert (again.created, again.unchanged) == (0, 2)
+
+
+def test_missing_required_columns_fail_the_job_before_writing(db: Database, tmp_path: Path) -> None:
+    from guanxi.dataio import service
+    from guanxi.kit.principal import SYSTEM
+
+    path = write_csv(tmp_path / "o.csv", "订单号,手机号\nA1,13800138000\n")
+    before = data_counts(db)
+    try:
+        with db.unit_of_work() as session:
+            service.create_job(session, SYSTEM, kind="orders", file_name="o.csv", path=path)
+    except service.MissingColumns as exc:
+        assert exc.message == "required column(s) missing: paid_amount, occurred_at"
+        assert [e.field for e in exc.errors] == ["paid_amount", "occurred_at"]
+    else:
+        raise AssertionError("expected MissingColumns")
+    assert data_counts(db) == before

@@ -1,0 +1,212 @@
+"""Header recognition, mapping files and cell values (pure, no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from guanxi.dataio import headers, values
+from guanxi.dataio.headers import MappingError, parse_mapping, recognise, resolve
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_common_chinese_customer_headers_are_recognised() -> None:
+    found = recognise(
+        ["客户姓名", "手机号码", "出生日期", "所在城市", "省份", "性别", "电子邮件", "会员卡号", "微信UnionID", "备注"],
+        "customers",
+    )
+    assert found == {
+        "客户姓名": "name",
+        "手机号码": "phone",
+        "出生日期": "birthday",
+        "所在城市": "city",
+        "省份": "province",
+        "性别": "gender",
+        "电子邮件": "email",
+        "会员卡号": "member_card",
+        "微信UnionID": "wechat_unionid",
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "field"),
+    [
+        ("姓名", "name"),
+        ("名字", "name"),
+        ("手机", "phone"),
+        ("手机号", "phone"),
+        ("电话", "phone"),
+        ("生日", "birthday"),
+        ("城市", "city"),
+        ("邮箱", "email"),
+        ("Name", "name"),
+        ("Phone", "phone"),
+        ("Mobile", "phone"),
+        ("mobile_phone", "phone"),
+        ("Birthday", "birthday"),
+        ("City", "city"),
+        ("E-mail", "email"),
+        ("手机号码（必填）", "phone"),
+        (" 姓名* ", "name"),
+    ],
+)
+def test_one_header(header: str, field: str) -> None:
+    assert recognise([header], "customers") == {header: field}
+
+
+def test_order_headers_and_kind_specific_meaning() -> None:
+    found = recognise(["订单号", "手机号", "实付金额", "下单时间", "门店", "品类"], "orders")
+    assert found == {
+        "订单号": "external_id",
+        "手机号": "phone",
+        "实付金额": "paid_amount",
+        "下单时间": "occurred_at",
+        "门店": "store",
+        "品类": "category",
+    }
+    # an order number means nothing for customers
+    assert recognise(["订单号"], "customers") == {}
+
+
+def test_the_first_column_wins_a_field() -> None:
+    assert recognise(["手机", "电话"], "customers") == {"手机": "phone"}
+
+
+def test_resolve_reports_missing_required_and_identity_columns() -> None:
+    resolved = resolve(["城市", "生日"], "customers")
+    assert resolved.missing == ["name"]
+    assert resolved.missing_one_of == headers.IDENTITY_FIELDS
+    assert resolved.ignored == []
+    ok = resolve(["姓名", "手机号", "备注"], "customers")
+    assert ok.missing == [] and ok.missing_one_of == ()
+    assert ok.ignored == ["备注"]
+
+
+def test_mapping_overrides_recognition_ignores_and_fills_constants() -> None:
+    mapping = parse_mapping(
+        '{"kind": "customers", "columns": {"客户": "name", "手机": null, "联系方式": "phone"},'
+        ' "constants": {"city": "上海"}, "date_formats": {"birthday": "%d/%m/%Y"}}'
+    )
+    resolved = resolve(["客户", "手机", "联系方式", "生日"], "customers", mapping)
+    assert resolved.fields == {"客户": "name", "联系方式": "phone", "生日": "birthday"}
+    assert resolved.ignored == ["手机"]
+    assert mapping.constants == {"city": "上海"}
+    no_auto = parse_mapping({"kind": "customers", "columns": {"客户": "name"}, "recognise": False})
+    assert resolve(["客户", "手机"], "customers", no_auto).fields == {"客户": "name"}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[]", "must be a JSON object"),
+        ({"kind": "pets"}, "kind must be one of"),
+        ({"kind": "customers", "columns": {"a": "shoe_size"}}, "unknown field 'shoe_size'"),
+        ({"kind": "customers", "columns": {"a": "name", "b": "name"}}, "several columns map to name"),
+        ({"kind": "customers", "constants": {"colour": "x"}}, "constants.colour"),
+        ({"kind": "customers", "date_formats": {"birthday": "dd/mm"}}, "strftime"),
+        ({"kind": "customers", "extra": 1}, "unknown mapping key"),
+        ({"kind": "orders"}, "this mapping is for orders, not customers"),
+    ],
+)
+def test_bad_mappings_are_named(data: object, message: str) -> None:
+    with pytest.raises(MappingError, match=message):
+        parse_mapping(data, "customers")
+
+
+def test_event_property_columns() -> None:
+    resolved = resolve(["事件ID", "事件类型", "发生时间", "手机号", "properties.sku"], "events")
+    assert resolved.fields["properties.sku"] == "properties.sku"
+    assert resolved.missing == [] and resolved.missing_one_of == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1990-05-01", date(1990, 5, 1)),
+        ("1990/5/1", date(1990, 5, 1)),
+        ("1990.05.01", date(1990, 5, 1)),
+        ("19900501", date(1990, 5, 1)),
+        ("1990年5月1日", date(1990, 5, 1)),
+        ("1990-05-01 00:00:00", date(1990, 5, 1)),
+    ],
+)
+def test_dates(text: str, expected: date) -> None:
+    assert values.parse_date(text) == expected
+
+
+def test_bad_dates_and_formats() -> None:
+    with pytest.raises(values.BadValue, match="not a date"):
+        values.parse_date("May 1st")
+    with pytest.raises(values.BadValue, match="real calendar date"):
+        values.parse_date("1990-02-30")
+    assert values.parse_date("01/05/1990", "%d/%m/%Y") == date(1990, 5, 1)
+    with pytest.raises(values.BadValue, match="format %d/%m/%Y"):
+        values.parse_date("1990-05-01", "%d/%m/%Y")
+
+
+def test_datetimes_are_local_unless_they_say_otherwise() -> None:
+    assert values.parse_datetime("2024-05-01 14:30", SHANGHAI) == datetime(2024, 5, 1, 14, 30, tzinfo=SHANGHAI)
+    utc = values.parse_datetime("2024-05-01T06:30:00Z", SHANGHAI)
+    assert utc == datetime(2024, 5, 1, 6, 30, tzinfo=UTC)
+    offset = values.parse_datetime("2024-05-01 14:30:00+0800", SHANGHAI)
+    assert offset.utcoffset() == timedelta(hours=8)
+    assert values.parse_datetime("2024/5/1", SHANGHAI) == datetime(2024, 5, 1, tzinfo=SHANGHAI)
+    with pytest.raises(values.BadValue):
+        values.parse_datetime("yesterday", SHANGHAI)
+
+
+def test_genders_and_amounts() -> None:
+    assert [values.parse_gender(g) for g in ("男", "女", "未知", "M", "female")] == [
+        "male",
+        "female",
+        "unknown",
+        "male",
+        "female",
+    ]
+    with pytest.raises(values.BadValue):
+        values.parse_gender("x")
+    assert values.parse_amount("¥1,299.50") == Decimal("1299.50")
+    assert values.parse_amount("199") == Decimal("199.00")
+    for bad in ("-1", "1.234", "abc", "NaN"):
+        with pytest.raises(values.BadValue):
+            values.parse_amount(bad)
+
+
+@pytest.mark.parametrize("text", ["=cmd|' /C calc'!A0", "+1+1", "-2", "@SUM(A1)", "\tx", "\rx"])
+def test_formula_like_cells_are_neutralised_and_restored(text: str) -> None:
+    safe = values.neutralise(text)
+    assert safe == "'" + text
+    assert values.unprotect(safe) == text
+
+
+def test_plain_cells_are_left_alone() -> None:
+    assert values.neutralise("张伟") == "张伟"
+    assert values.neutralise("") == ""
+    assert values.unprotect("'quoted") == "'quoted"
+
+
+def test_the_mobile_shortcut_agrees_with_the_full_phone_rules() -> None:
+    import random
+
+    from guanxi.customers.bulk import normalize_value
+    from guanxi.customers.normalize import IdentityKind, InvalidValue, normalize_phone
+
+    rng = random.Random(3)
+    samples = [f"1{rng.randrange(10**10):010d}" for _ in range(3000)]
+    samples += [f"+86{s}" for s in samples[:300]] + [f"86{s}" for s in samples[:300]]
+    samples += ["１３８００１３８０００", "138 0013 8000", "+85291234567", "02112345678", "1380013800"]
+    for text in samples:
+        try:
+            expected: str | None = normalize_phone(text, "CN")
+        except InvalidValue:
+            expected = None
+        try:
+            got: str | None = normalize_value(IdentityKind.PHONE, text, "CN")
+        except InvalidValue:
+            got = None
+        assert got == expected, text

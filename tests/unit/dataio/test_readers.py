@@ -1,0 +1,110 @@
+"""Reading CSV (UTF-8, UTF-8 with BOM, GBK), XLSX and JSONL files row by row."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook  # type: ignore[import-untyped]
+
+from guanxi.dataio.readers import FileProblem, open_rows
+
+CSV = "姓名,手机号,城市\n张伟,13800138000,上海\n李娜,13900139000,北京\n"
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("encoding", "prefix", "detected"),
+    [("utf-8", b"", "utf-8"), ("utf-8", b"\xef\xbb\xbf", "utf-8-sig"), ("gbk", b"", "gb18030")],
+)
+def test_csv_encodings(tmp_path: Path, encoding: str, prefix: bytes, detected: str) -> None:
+    path = _write(tmp_path / "c.csv", prefix + CSV.encode(encoding))
+    with open_rows(path) as source:
+        assert source.encoding == detected
+        assert source.headers == ["姓名", "手机号", "城市"]
+        rows = list(source)
+    assert [(r.line, r.values) for r in rows] == [
+        (2, {"姓名": "张伟", "手机号": "13800138000", "城市": "上海"}),
+        (3, {"姓名": "李娜", "手机号": "13900139000", "城市": "北京"}),
+    ]
+
+
+def test_a_file_in_neither_encoding_names_the_line(tmp_path: Path) -> None:
+    data = CSV.encode("utf-8") + b"\xff\xfe\xff,1,2\n"
+    with pytest.raises(FileProblem, match="line 4") as caught:
+        open_rows(_write(tmp_path / "bad.csv", data))
+    assert caught.value.code == "bad_encoding"
+
+
+def test_mixed_encodings_past_the_sample_are_caught_before_reading(tmp_path: Path) -> None:
+    body = "张伟,13800138000,上海\n".encode() * 80_000  # > 1 MB of UTF-8
+    data = "姓名,手机号,城市\n".encode() + body + "王芳,13700137000,广州\n".encode("gbk")
+    with pytest.raises(FileProblem, match="line 80002: not valid UTF-8"):
+        open_rows(_write(tmp_path / "mixed.csv", data))
+
+
+def test_empty_files(tmp_path: Path) -> None:
+    with pytest.raises(FileProblem) as caught:
+        open_rows(_write(tmp_path / "e.csv", b""))
+    assert caught.value.code == "empty_file"
+    with pytest.raises(FileProblem):
+        open_rows(_write(tmp_path / "blank.csv", b"\n\n"))
+
+
+def test_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(FileProblem) as caught:
+        open_rows(_write(tmp_path / "c.pdf", b"%PDF"))
+    assert caught.value.code == "unsupported_format"
+
+
+def test_csv_quirks(tmp_path: Path) -> None:
+    data = '姓名\t手机号\n"张\n伟"\t138\n\n李娜\n王芳\t139\textra\n'.encode()
+    with open_rows(_write(tmp_path / "t.csv", data)) as source:
+        rows = list(source)
+    assert [(r.line, r.values, r.problem) for r in rows] == [
+        (2, {"姓名": "张\n伟", "手机号": "138"}, None),
+        (5, {"姓名": "李娜", "手机号": ""}, None),
+        (6, {"姓名": "王芳", "手机号": "139"}, "has 3 cells but the header has 2"),
+    ]
+
+
+def test_xlsx(tmp_path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["姓名", "手机号", "生日", "下单时间"])
+    sheet.append(["张伟", 13800138000, date(1990, 5, 1), datetime(2024, 5, 1, 14, 30)])
+    sheet.append([None, None, None, None])
+    sheet.append(["李娜", "13900139000", None, None])
+    book.save(tmp_path / "c.xlsx")
+    with open_rows(tmp_path / "c.xlsx") as source:
+        assert source.headers == ["姓名", "手机号", "生日", "下单时间"]
+        rows = list(source)
+    assert [(r.line, r.values) for r in rows] == [
+        (2, {"姓名": "张伟", "手机号": "13800138000", "生日": "1990-05-01", "下单时间": "2024-05-01 14:30:00"}),
+        (4, {"姓名": "李娜", "手机号": "13900139000", "生日": "", "下单时间": ""}),
+    ]
+
+
+def test_not_a_workbook(tmp_path: Path) -> None:
+    with pytest.raises(FileProblem) as caught:
+        open_rows(_write(tmp_path / "c.xlsx", b"PK not really"))
+    assert caught.value.code == "unreadable_file"
+
+
+def test_jsonl(tmp_path: Path) -> None:
+    lines = [json.dumps({"event_id": "e1", "properties": {"sku": "A"}}), "", "{broken", "[1]"]
+    path = _write(tmp_path / "e.jsonl", "\n".join(lines).encode())
+    with open_rows(path) as source:
+        assert source.headers == ["event_id", "properties"]
+        rows = list(source)
+    assert rows[0].values == {"event_id": "e1", "properties": {"sku": "A"}}
+    assert [(r.line, r.problem) for r in rows[1:]] == [
+        (3, "is not valid JSON (Expecting property name enclosed in double quotes)"),
+        (4, "must be a JSON object"),
+    ]
