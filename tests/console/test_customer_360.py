@@ -9,7 +9,7 @@ from nicegui import ui
 from nicegui.testing import User
 from sqlalchemy import func, select
 
-from guanxi.customers import events
+from guanxi.customers import event_types, events
 from guanxi.customers.quality_models import QualitySnapshot
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
@@ -84,3 +84,27 @@ async def test_quality_page_runs_a_check(db: Database, console: User) -> None:
     await console.should_see("检查完成")
     with db.unit_of_work(read_only=True) as session:
         assert session.scalar(select(func.count()).select_from(QualitySnapshot)) == 1
+
+
+async def test_event_types_page_sets_retention_and_adds_a_custom_type(db: Database, console: User) -> None:
+    _seed(db)
+    await login(console, "boss")
+    await console.open("/quality/event-types")
+    (table,) = console.find(marker="event-types-table").elements
+    assert isinstance(table, ui.table)
+    assert {r["code"] for r in table.rows} >= {"page_view", "store_visit"}
+    console.find(marker="new-event-type").click()
+    console.find(marker="type-code").type("live_watch")
+    console.find(marker="type-label-zh").type("看直播")
+    console.find(marker="type-properties").type("room:text")
+    console.find(marker="create-event-type").click()
+    await console.should_see("type one of")
+    with db.unit_of_work(read_only=True) as session:
+        assert "live_watch" not in {s.code for s in event_types.list_types(session, SYSTEM)}
+    (props,) = console.find(marker="type-properties").elements
+    props.value = "room:string*\nseconds:integer"
+    console.find(marker="create-event-type").click()
+    await console.should_see("已保存")
+    with db.unit_of_work(read_only=True) as session:
+        spec = event_types.get_type(session, SYSTEM, "live_watch")
+        assert spec.properties == {"room": "string", "seconds": "integer"} and spec.required == ("room",)

@@ -47,6 +47,10 @@ def render(principal: Principal, view: QualityView) -> None:
         if view.taken_at is not None:
             ui.label(f"{tr('quality.taken_at')}: {local_time(view.taken_at)}").classes("text-sm text-slate-500")
         ui.space()
+        if is_allowed(principal, "events", "read"):
+            ui.button(
+                tr("quality.event_types"), icon="schema", on_click=lambda: ui.navigate.to("/quality/event-types")
+            ).props("flat no-caps").mark("event-types")
         if is_allowed(principal, "quality", "read"):
             ui.button(tr("quality.run"), icon="fact_check", on_click=run_check).props("unelevated no-caps").mark(
                 "quality-run"
