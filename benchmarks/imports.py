@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import random
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -319,28 +319,23 @@ def measure(rows: int, folder: Path, database_url: str | None, say: Any) -> dict
         f"  {rows:,} rows: files {customers_csv.stat().st_size / 1e6:.0f} MB + {orders_csv.stat().st_size / 1e6:.0f} MB"
     )
     out: dict[str, Any] = {"rows": rows}
-    with scratch_database(database_url, "imports") as (home, database):
-        url = str(database.engine.url.render_as_string(hide_password=False)) if database_url else None
-        database.dispose()
-        out["import_customers"] = _child("import-customers", customers_csv, home, url)
-        say(
-            f"    import customers: {out['import_customers']['seconds']:.1f} s ({_rate(out['import_customers']):,.0f} rows/s), peak {out['import_customers']['peak_mb']:.0f} MB"
-        )
-        out["import_orders"] = _child("import-orders", orders_csv, home, url)
-        say(
-            f"    import orders:    {out['import_orders']['seconds']:.1f} s ({_rate(out['import_orders']):,.0f} rows/s), peak {out['import_orders']['peak_mb']:.0f} MB"
-        )
-    with scratch_database(database_url, "imports-bare") as (home, database):
-        url = str(database.engine.url.render_as_string(hide_password=False)) if database_url else None
-        database.dispose()
-        out["bare_customers"] = _child("bare-customers", customers_csv, home, url)
-        say(
-            f"    bare customers:   {out['bare_customers']['seconds']:.1f} s ({_rate(out['bare_customers']):,.0f} rows/s), peak {out['bare_customers']['peak_mb']:.0f} MB"
-        )
-        out["bare_orders"] = _child("bare-orders", orders_csv, home, url)
-        say(
-            f"    bare orders:      {out['bare_orders']['seconds']:.1f} s ({_rate(out['bare_orders']):,.0f} rows/s), peak {out['bare_orders']['peak_mb']:.0f} MB"
-        )
+    steps = (
+        (
+            "imports",
+            (("import_customers", "import-customers", customers_csv), ("import_orders", "import-orders", orders_csv)),
+        ),
+        (
+            "imports-bare",
+            (("bare_customers", "bare-customers", customers_csv), ("bare_orders", "bare-orders", orders_csv)),
+        ),
+    )
+    for label, pair in steps:
+        with scratch_database(database_url, label) as (home, database):
+            url = str(database.engine.url.render_as_string(hide_password=False)) if database_url else None
+            database.dispose()
+            for key, step, path in pair:
+                run = out[key] = _child(step, path, home, url)
+                say(f"    {key:<17} {run['seconds']:.1f} s ({_rate(run):,.0f} rows/s), peak {run['peak_mb']:.0f} MB")
     for kind in ("customers", "orders"):
         ratio = _rate(out[f"import_{kind}"]) / _rate(out[f"bare_{kind}"])
         out[f"ratio_{kind}"] = round(ratio, 3)
@@ -374,8 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     kind = "postgresql" if args.database_url else "sqlite"
     small = args.small or max(args.rows // 10, 1000)
     say(f"guanxi import benchmark ({kind}) on {info['cpu']} ({info['cores']} CPUs)")
-    folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"guanxi-bench-import-files-{os.getpid()}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="guanxi-bench-import-files-"))
     try:
         runs = [measure(small, folder, args.database_url, say), measure(args.rows, folder, args.database_url, say)]
     finally:
@@ -388,9 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         k: round(runs[1][f"import_{k}"]["peak_mb"] / runs[0][f"import_{k}"]["peak_mb"], 2)
         for k in ("customers", "orders")
     }
-    say(
-        f"peak memory {runs[1]['rows']:,} rows vs {runs[0]['rows']:,} rows: customers x{growth['customers']}, orders x{growth['orders']}"
-    )
+    sizes = f"{runs[1]['rows']:,} rows vs {runs[0]['rows']:,} rows"
+    say(f"peak memory {sizes}: customers x{growth['customers']}, orders x{growth['orders']}")
     say(f"aim: import >= 25% of the bare insert rate -> {'met' if met else 'MISSED'}")
     report = {
         "benchmark": "imports",

@@ -321,12 +321,12 @@ def load(database: Any, customers: int, events: int, orders: int, say: Callable[
     )
     with database.engine.begin() as conn:
         for first, last in _chunks(events):
-            rows = []
+            event_rows: list[tuple[Any, ...]] = []
             for n in range(first, last):
                 anonymous = rng.random() < 0.05
                 at = NOW - timedelta(seconds=rng.randrange(0, 365 * 86400))
                 stamp: Any = at.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else at
-                rows.append(
+                event_rows.append(
                     (
                         n + 1,
                         f"b{n:010d}",
@@ -339,7 +339,7 @@ def load(database: Any, customers: int, events: int, orders: int, say: Callable[
                         "{}",
                     )
                 )
-            conn.exec_driver_sql(insert_sql, rows)
+            conn.exec_driver_sql(insert_sql, event_rows)
             if (last // BATCH) % 50 == 0:
                 say(f"    {last:,} events")
     timings["events_s"] = time.perf_counter() - started
@@ -407,13 +407,19 @@ def measure(database: Any, rounds: int, say: Callable[[str], None]) -> dict[str,
 
     for label, definition in SEGMENTS.items():
         group = parse(definition)
-        count_s, count = timed(
-            read(lambda s, g=group: segments.count_matching(s, compiler.compile_ids(g, marketer))), rounds
-        )
-        sample_s, sample = timed(
-            read(lambda s, g=group: segments._sample(s, marketer, compiler.compile_ids(g, marketer), 20)), rounds
-        )
-        preview_s, _ = timed(read(lambda s, d=definition: segments.preview(s, marketer, d, sample=20)), rounds)
+
+        def count_of(session: Any, group: Any = group) -> int:
+            return segments.count_matching(session, compiler.compile_ids(group, marketer))
+
+        def sample_of(session: Any, group: Any = group) -> list[Any]:
+            return segments._sample(session, marketer, compiler.compile_ids(group, marketer), 20)
+
+        def preview_of(session: Any, definition: Any = definition) -> Any:
+            return segments.preview(session, marketer, definition, sample=20)
+
+        count_s, count = timed(read(count_of), rounds)
+        sample_s, sample = timed(read(sample_of), rounds)
+        preview_s, _ = timed(read(preview_of), rounds)
         results["segments"][label] = {
             "count": count,
             "count_s": count_s,

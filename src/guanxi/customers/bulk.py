@@ -18,8 +18,8 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
 from typing import Any, Literal
 
 from phonenumbers import PhoneMetadata
@@ -223,6 +223,29 @@ def validate(line: int, values: dict[str, Any]) -> CustomerRecord | list[FieldEr
     return CustomerRecord(line, name, identities, profile, address)
 
 
+def holders_of(session: Session, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+    """(kind, namespace, blind index) -> customer id for the keys already held. One query per kind
+    and namespace (a few per batch), shaped for the unique index (kind, namespace, value_index)."""
+    identities = table_of(CustomerIdentity)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for kind, namespace, value_index in keys:
+        groups.setdefault((kind, namespace), []).append(value_index)
+    holders: dict[tuple[str, str, str], str] = {}
+    for (kind, namespace), values in groups.items():
+        values.sort()
+        for start in range(0, len(values), 5000):
+            rows = session.execute(
+                select(identities.c.value_index, identities.c.customer_id).where(
+                    identities.c.kind == kind,
+                    identities.c.namespace == namespace,
+                    identities.c.value_index.in_(values[start : start + 5000]),
+                )
+            )
+            for value_index, customer_id in rows:
+                holders[(kind, namespace, value_index)] = customer_id
+    return holders
+
+
 def _index(ident: NormalizedIdentity) -> tuple[str, str, str]:
     return (ident.kind.value, ident.namespace, blind_index(ident.kind.value, ident.namespace, ident.value))
 
@@ -257,16 +280,7 @@ def apply(
     identities = table_of(CustomerIdentity)
     now = clock.now()
     indexed = [[_index(i) for i in r.identities] for r in records]
-    wanted = sorted({key[2] for keys in indexed for key in keys})
-    holders: dict[tuple[str, str, str], str] = {}
-    for start in range(0, len(wanted), 5000):
-        rows = session.execute(
-            select(identities.c.kind, identities.c.namespace, identities.c.value_index, identities.c.customer_id).where(
-                identities.c.value_index.in_(wanted[start : start + 5000])
-            )
-        )
-        for kind, namespace, value_index, customer_id in rows:
-            holders[(kind, namespace, value_index)] = customer_id
+    holders = holders_of(session, {key for keys in indexed for key in keys})
     matched_ids = sorted({holders[k] for keys in indexed for k in keys if k in holders})
     state: dict[str, dict[str, Any]] = {}
     if matched_ids:

@@ -33,7 +33,7 @@ from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
 from guanxi.customers import bulk, repository
 from guanxi.customers.identities import blind_index
-from guanxi.customers.models import Customer, CustomerIdentity
+from guanxi.customers.models import Customer
 from guanxi.customers.normalize import NAMESPACED_KINDS, IdentityKind, InvalidValue
 from guanxi.kit import clock, idempotency
 from guanxi.kit.errors import DomainError, FieldError
@@ -278,7 +278,6 @@ def _resolve_customers(
 ) -> dict[int, str]:
     """line -> customer id, within the importer's scope; rows naming no one known are refused."""
     customers = table_of(Customer)
-    identities = table_of(CustomerIdentity)
     region = get_settings().default_region_code
     by_id: dict[int, str] = {}
     by_index: dict[int, tuple[str, str, str]] = {}
@@ -307,16 +306,21 @@ def _resolve_customers(
         )
         for (cid,) in rows:
             visible[cid] = cid
+    held = bulk.holders_of(session, set(by_index.values()))
     holders: dict[tuple[str, str, str], str] = {}
-    indexes = sorted({key[2] for key in by_index.values()})
-    for start in range(0, len(indexes), 5000):
-        rows = session.execute(
-            select(identities.c.kind, identities.c.namespace, identities.c.value_index, customers.c.id)
-            .join(customers, customers.c.id == identities.c.customer_id)
-            .where(identities.c.value_index.in_(indexes[start : start + 5000]), customers.c.deleted_at.is_(None), scope)
+    candidates = sorted(set(held.values()))
+    live: set[str] = set()
+    for start in range(0, len(candidates), 5000):
+        live.update(
+            session.scalars(
+                select(customers.c.id).where(
+                    customers.c.id.in_(candidates[start : start + 5000]), customers.c.deleted_at.is_(None), scope
+                )
+            )
         )
-        for kind, namespace, value_index, cid in rows:
-            holders[(kind, namespace, value_index)] = cid
+    for key, cid in held.items():
+        if cid in live:
+            holders[key] = cid
     result: dict[int, str] = {}
     for record in records:
         line = record.line

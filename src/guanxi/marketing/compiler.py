@@ -16,23 +16,27 @@ refresh, the customer-360 membership check), so those stay cheap on large tables
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Select,
     and_,
     distinct,
     extract,
     func,
+    literal,
     not_,
     or_,
     select,
     true,
 )
+from sqlalchemy.ext.compiler import compiles
 
 from guanxi.config import get_settings
 from guanxi.customers.event_models import CustomerEvent
@@ -243,15 +247,41 @@ def _orders(rule: Rule, ctx: Context) -> ColumnElement[bool]:
     return _in(grouped.having(_compare(aggregate, rule.op, rule.value, nulls_differ=False)))
 
 
+class JsonEquals(ColumnElement[bool]):
+    """`properties.<key>` equals a JSON scalar, compared as JSON on each database: no cast that a
+    differently typed value in some row could make fail (text "abc" against 5 is simply unequal)."""
+
+    inherit_cache = False  # its values are rendered at compile time: never reuse a compiled form
+    type = Boolean()
+
+    def __init__(self, column: Any, key: str, value: Any) -> None:
+        self.column = column
+        self.key = key
+        self.value = value
+
+
+@compiles(JsonEquals, "sqlite")
+def _json_equals_sqlite(element: JsonEquals, compiler: Any, **kw: Any) -> str:
+    # json_extract gives SQL values: text, integer/real (5 = 5.0), and 1/0 for booleans.
+    value = int(element.value) if isinstance(element.value, bool) else element.value
+    path = compiler.process(literal(f'$."{element.key}"'), **kw)
+    wanted = compiler.process(literal(value), **kw)
+    bool_check = ""
+    if isinstance(element.value, bool):
+        bool_check = f" AND json_type({compiler.process(element.column, **kw)}, {path}) IN ('true', 'false')"
+    return f"(json_extract({compiler.process(element.column, **kw)}, {path}) = {wanted}{bool_check})"
+
+
+@compiles(JsonEquals, "postgresql")
+def _json_equals_postgresql(element: JsonEquals, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    key = compiler.process(literal(element.key), **kw)
+    wanted = compiler.process(literal(json.dumps(element.value, ensure_ascii=False)), **kw)
+    return f"(CAST(({column} -> {key}) AS JSONB) = CAST({wanted} AS JSONB))"
+
+
 def _property(key: str, value: Any) -> ColumnElement[bool]:
-    prop = CustomerEvent.properties[key]
-    if isinstance(value, bool):
-        return prop.as_boolean() == value
-    if isinstance(value, int):
-        return prop.as_integer() == value
-    if isinstance(value, float):
-        return prop.as_float() == value
-    return prop.as_string() == value
+    return JsonEquals(CustomerEvent.properties, key, value)
 
 
 def _event(rule: Rule, ctx: Context) -> ColumnElement[bool]:

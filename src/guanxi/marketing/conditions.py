@@ -35,6 +35,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from guanxi.kit.text import NUL_MESSAGE, has_nul
+
 MAX_DEPTH = 5
 MAX_RULES = 100
 MAX_LIST = 500
@@ -312,6 +314,8 @@ def _loc_path(root: str, loc: tuple[Any, ...]) -> str:
 
 def parse(raw: Any, *, root: str = "conditions") -> Group:
     """Validate a raw definition (dict) and return the typed tree, or raise ConditionError."""
+    if has_nul(raw):
+        raise ConditionError([Problem(root, NUL_MESSAGE, "nul_character")])
     if isinstance(raw, GroupIn):
         shape = raw
     else:

@@ -233,7 +233,9 @@ def test_an_update_may_not_move_a_customer_out_of_scope(db: Database, tmp_path: 
     with db.unit_of_work() as session:
         create_customer(session, name="李娜", phone="13900139000", region="华东")
     before = data_counts(db)
-    job = run_import(db, "customers", write_csv(tmp_path / "c.csv", "姓名,手机,区域\n李娜,13900139000,华北\n"), actor=manager)
+    job = run_import(
+        db, "customers", write_csv(tmp_path / "c.csv", "姓名,手机,区域\n李娜,13900139000,华北\n"), actor=manager
+    )
     assert (job.updated, job.rejected) == (0, 1)
     assert [r[-1] for r in csv.reader(error_lines(job)[1:])] == ["the customer would fall outside your scope (region)"]
     assert data_counts(db) == before

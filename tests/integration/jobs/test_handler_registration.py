@@ -13,7 +13,10 @@ def _topics_after_import(module: str) -> str:
 
 
 def test_the_worker_module_registers_the_loyalty_handlers() -> None:
-    assert _topics_after_import("guanxi.jobs.queue") == "['loyalty.order_recorded', 'loyalty.tier_changed']"
+    assert (
+        _topics_after_import("guanxi.jobs.queue")
+        == "['customer.events_recorded', 'loyalty.order_recorded', 'loyalty.tier_changed']"
+    )
 
 
 def test_the_handlers_module_used_by_the_cli_registers_them() -> None:

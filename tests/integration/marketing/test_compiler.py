@@ -145,3 +145,36 @@ def test_deleted_customers_never_match(db: Database, frozen: clock.FrozenClock) 
     planted = plant(db)
     assert "删除" not in planted.names(matching(db, _rule("event", "did", "login")))
     assert planted.names(matching(db, _rule("tag", "has", "VIP"))) == {"张伟", "王芳"}
+
+
+def test_property_filters_compare_json_values_without_casting(db: Database, frozen: clock.FrozenClock) -> None:
+    from sqlalchemy import insert
+
+    from guanxi.customers.event_models import CustomerEvent
+    from guanxi.kit.models import table_of
+
+    planted = plant(db)
+    at = clock.now()
+    rows = [
+        ("r1", planted.ids["张伟"], {"rating": 5, "text": "好"}),
+        ("r2", planted.ids["李娜"], {"rating": "5", "text": "5"}),
+        ("r3", planted.ids["王芳"], {"rating": 5.0, "verified": True}),
+        ("r4", planted.ids["赵强"], {"rating": "abc", "verified": 1}),
+    ]
+    with db.unit_of_work() as session:
+        session.execute(
+            insert(table_of(CustomerEvent)),
+            [
+                {"event_id": e, "type": "review", "customer_id": c, "occurred_at": at, "received_at": at, "properties": p}
+                for e, c, p in rows
+            ],
+        )
+
+    def who(where: dict[str, Any]) -> set[str]:
+        return planted.names(matching(db, _rule("event", "did", "review", where=where)))
+
+    assert who({"rating": 5}) == {"张伟", "王芳"}
+    assert who({"rating": "5"}) == {"李娜"}
+    assert who({"text": "好"}) == {"张伟"}
+    assert who({"verified": True}) == {"王芳"}
+    assert who({"rating": 4}) == set()

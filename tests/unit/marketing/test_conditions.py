@@ -141,6 +141,12 @@ def test_empty_groups_too_deep_and_too_many_rules_are_refused() -> None:
     assert _problems(many) == [("conditions", "too_many_rules")]
 
 
+def test_nul_characters_are_refused() -> None:
+    assert _problems({"rules": [{"field": "city", "op": "eq", "value": "上\x00海"}]}) == [
+        ("conditions", "nul_character")
+    ]
+
+
 def test_registered_fields_join_the_language() -> None:
     spec = FieldSpec("score.test_rfm", "custom", "integer", conditions.NUMBER_OPS, "RFM", "RFM", group="scores")
     register_field(spec)

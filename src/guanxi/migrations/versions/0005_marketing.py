@@ -95,15 +95,15 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(
-        "ix_loyalty_orders_occurred_customer_amounts",
+        "ix_loyalty_orders_customer_occurred_amounts",
         "loyalty_orders",
-        ["occurred_at", "customer_id", "status", "paid_amount", "refunded_amount"],
+        ["customer_id", "occurred_at", "status", "paid_amount", "refunded_amount"],
         unique=False,
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_loyalty_orders_occurred_customer_amounts", table_name="loyalty_orders")
+    op.drop_index("ix_loyalty_orders_customer_occurred_amounts", table_name="loyalty_orders")
     op.drop_index("ix_loyalty_order_lines_category_order", table_name="loyalty_order_lines")
     op.drop_index("ix_segment_members_customer", table_name="segment_members")
     op.drop_table("segment_members")
