@@ -18,6 +18,7 @@ from guanxi.cli.main import app
 from guanxi.customers import identities as identity_store
 from guanxi.customers import service as customers
 from guanxi.customers.event_models import CustomerEvent
+from guanxi.customers.merge_models import DuplicateCandidate
 from guanxi.customers.models import (
     Account,
     AccountContact,
@@ -225,10 +226,16 @@ def test_behaviour_adds_events_and_duplicates_once(db: Database) -> None:
     behaviour = summary.behaviour
     assert behaviour is not None and not behaviour.reused
     assert behaviour.duplicates == 6 and behaviour.tied_by_unionid == behaviour.merges >= 1
+    # The ones not merged automatically wait in the review queue, each pair under one name.
+    assert behaviour.candidates == behaviour.duplicates - behaviour.merges
     with db.unit_of_work(read_only=True) as session:
         assert _count(session, Customer) == CUSTOMERS + 6
         assert _count(session, Customer, Customer.merged_into_id.is_not(None)) == behaviour.merges
         assert _count(session, CustomerEvent) == behaviour.events
+        assert _count(session, DuplicateCandidate) == behaviour.candidates
+        for pair in session.scalars(select(DuplicateCandidate)):
+            a, b = session.get(Customer, pair.customer_a_id), session.get(Customer, pair.customer_b_id)
+            assert a is not None and b is not None and a.name == b.name
         # Every anonymous event of a visitor who later logged in belongs to that customer now.
         assert behaviour.stitched > 0
         linked = select(CustomerIdentity.value_plain).where(CustomerIdentity.kind == "anonymous_id")

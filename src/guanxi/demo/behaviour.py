@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from guanxi.customers import events
+from guanxi.customers import duplicates, events
 from guanxi.customers import service as customer_service
 from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.customers.schemas import CustomerCreate
@@ -52,6 +52,7 @@ class BehaviourSummary:
     events: int = 0
     merges: int = 0
     stitched: int = 0
+    candidates: int = 0  # probable duplicate pairs waiting for review
     seconds: float = 0.0
     reused: bool = False
     kinds: dict[str, int] = field(default_factory=dict)
@@ -63,7 +64,7 @@ class BehaviourSummary:
             f"  {self.events:,} behaviour events in {self.seconds:.0f} s "
             f"({self.stitched:,} anonymous events stitched on login)",
             f"  {self.duplicates:,} customers who signed up twice; {self.merges:,} merged automatically "
-            f"(WeChat login carrying both ids), the rest wait in the duplicate review",
+            f"(WeChat login carrying both ids); {self.candidates:,} probable duplicate pairs to review",
         ]
 
 
@@ -247,6 +248,8 @@ def load_behaviour(database: Database, *, seed: int, progress: Progress | None =
                 next_report = time.perf_counter() + 5
     if batch:
         send()
+    say("demo: looking for probable duplicates (splink)")
+    summary.candidates = duplicates.run(database).created
     summary.seconds = time.perf_counter() - started
     with database.unit_of_work() as session:
         detail = {"events": summary.events, "duplicates": summary.duplicates, "merges": summary.merges}
