@@ -14,13 +14,14 @@ its warnings and the conflict is audited.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
@@ -228,11 +229,30 @@ def ingest(
     for item in fresh:
         results[item.index].customer_id = resolution.customer_of.get(item.index)
     if rows:
-        session.execute(insert(table_of(CustomerEvent)), rows)
+        rows = _insert_new(session, rows, fresh, results)
     stitched = identity_graph.stitch(session, resolution.new_anonymous_links)
     result = IngestResult(results, resolution.merges, resolution.linked, stitched)
     _announce(session, actor, result, rows, source)
     return result
+
+
+def _insert_new(
+    session: Session, rows: list[dict[str, Any]], fresh: list[ParsedEvent], results: list[ItemResult]
+) -> list[dict[str, Any]]:
+    """Insert, skipping ids another request stored since `_drop_duplicates` looked (two senders
+    retrying the same batch at once): those are answered as duplicates, not a 500."""
+    table = table_of(CustomerEvent)
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(table).on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.event_id)
+    stored = set(session.scalars(stmt, rows))
+    if len(stored) == len(rows):
+        return rows
+    for item in fresh:
+        result = results[item.index]
+        if result.status == "accepted" and item.data.event_id not in stored:
+            result.status, result.customer_id = "duplicate", None
+    return [row for row in rows if row["event_id"] in stored]
 
 
 def _refuse_batch(errors: list[FieldError]) -> None:

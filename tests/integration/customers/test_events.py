@@ -408,3 +408,20 @@ def test_an_unverified_phone_is_a_conflict_not_a_merge(db: Database) -> None:
     with db.unit_of_work(read_only=True) as session:
         assert session.get(Customer, app_user).merged_into_id is None  # type: ignore[union-attr]
         assert session.get(Customer, member).merged_into_id is None  # type: ignore[union-attr]
+
+
+def test_an_id_stored_by_a_concurrent_request_is_a_duplicate_not_an_error(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    zhang = new_customer(db)
+    ingest(db, [ev("e1", customer_id=zhang)])
+    # As if another request committed e1 after this one looked for stored ids.
+    monkeypatch.setattr(events, "_drop_duplicates", lambda session, parsed, results: list(parsed))
+    result = ingest(db, [ev("e1", customer_id=zhang), ev("e2", customer_id=zhang)])
+    assert [(r.event_id, r.status) for r in result.results] == [("e1", "duplicate"), ("e2", "accepted")]
+    assert stored(db) == {"e1": zhang, "e2": zhang}
+    with db.unit_of_work(read_only=True) as session:
+        latest = session.scalars(
+            select(AuditRecord).where(AuditRecord.action == "events.ingested").order_by(AuditRecord.seq.desc())
+        ).first()
+        assert latest is not None and (latest.detail["accepted"], latest.detail["duplicates"]) == (1, 1)
