@@ -45,7 +45,7 @@ def _plan(db: Database) -> shopping.Plan:
 
 
 def test_the_demo_replays_two_years_of_orders_through_the_services_once(db: Database) -> None:
-    summary = loader.load(db, customers=CUSTOMERS, orders=ORDERS)
+    summary = loader.load(db, customers=CUSTOMERS, orders=ORDERS, behaviour=False)
 
     history = summary.orders
     assert history is not None and not history.reused and history.breaches == []
@@ -110,7 +110,7 @@ def test_the_demo_replays_two_years_of_orders_through_the_services_once(db: Data
     assert "ledger verified: consistent" in summary.describe()
 
     before = table_counts(db)
-    again = loader.load(db, customers=CUSTOMERS, orders=ORDERS)
+    again = loader.load(db, customers=CUSTOMERS, orders=ORDERS, behaviour=False)
 
     assert again.reused and again.orders is not None and again.orders.reused
     assert again.orders.orders == ORDERS and again.orders.refunds == history.refunds
@@ -120,7 +120,7 @@ def test_the_demo_replays_two_years_of_orders_through_the_services_once(db: Data
 def test_an_interrupted_order_load_resumes_after_its_last_committed_day(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loader.load(db, customers=30, orders=0)
+    loader.load(db, customers=30, orders=0, behaviour=False)
     real = order_service.record_order
     calls = {"n": 0}
 

@@ -198,7 +198,7 @@ class StorySection:
         if item.kind == "event":
             return choice("event.type", item.title)
         if item.kind == "identity":
-            return choice("field.identity", item.title)
+            return choice("identity", item.title)
         return item.title
 
 
