@@ -85,6 +85,11 @@ def write_files(folder: Path, rows: int, seed: int = 7) -> tuple[Path, Path]:
 
 
 def _peak_mb() -> float:
+    """This process's own peak resident memory (VmHWM: ru_maxrss would carry the parent's over
+    from before exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -354,10 +354,22 @@ def load(database: Any, customers: int, events: int, orders: int, say: Callable[
     timings["event_indexes_s"] = time.perf_counter() - started
     say(f"  {events:,} events: {timings['events_s']:.0f} s, indexes {timings['event_indexes_s']:.0f} s")
     started = time.perf_counter()
-    with database.engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
+    settle(database)
     timings["analyze_s"] = time.perf_counter() - started
     return {"customers": customers, "members": len(members), "orders": orders, "events": events, **timings}
+
+
+def settle(database: Any) -> None:
+    """What autovacuum does after a bulk load: planner statistics, and on PostgreSQL the visibility
+    map too, without which no index-only scan is possible (every index entry would visit its row)."""
+    from sqlalchemy import text
+
+    if database.dialect == "postgresql":
+        with database.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        return
+    with database.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
 
 
 def timed(fn: Callable[[], Any], rounds: int) -> tuple[float, Any]:
@@ -460,8 +472,21 @@ def measure(database: Any, rounds: int, say: Callable[[str], None]) -> dict[str,
 
 
 @contextlib.contextmanager
-def _database(database_url: str | None, home: Path | None) -> Iterator[tuple[Any, bool]]:
-    """A scratch database, or the one kept in `home` (loaded on first use)."""
+def _database(database_url: str | None, home: Path | None, reuse_url: str | None) -> Iterator[tuple[Any, bool]]:
+    """A scratch database, the one kept in `home` (loaded on first use), or a loaded one to reuse."""
+    if reuse_url:
+        import tempfile
+
+        url = reuse_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        with api.settings_for(Path(tempfile.mkdtemp(prefix="guanxi-bench-segments-")), url):
+            from guanxi.kit.db import get_database
+
+            database = get_database()
+            settle(database)
+            yield database, False
+            _forget_saved(database)
+            database.dispose()
+        return
     if home is None or database_url:
         with scratch_database(database_url, "segments") as (_, database):
             yield database, True
@@ -479,14 +504,19 @@ def _database(database_url: str | None, home: Path | None) -> Iterator[tuple[Any
         with database.unit_of_work(read_only=True) as session:
             fresh = not session.scalar(select(func.count()).select_from(Customer))
         yield database, fresh
-        with database.unit_of_work() as session:  # the segments and rules `measure` saved
-            from sqlalchemy import delete
-
-            from guanxi.marketing.models import Segment, SegmentMember, TagRule
-
-            for model in (SegmentMember, Segment, TagRule):
-                session.execute(delete(model))
+        _forget_saved(database)
         database.dispose()
+
+
+def _forget_saved(database: Any) -> None:
+    """Delete the segments and rules `measure` saved, so a kept database can be measured again."""
+    from sqlalchemy import delete
+
+    from guanxi.marketing.models import Segment, SegmentMember, TagRule
+
+    with database.unit_of_work() as session:
+        for model in (SegmentMember, Segment, TagRule):
+            session.execute(delete(model))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -497,20 +527,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=ORDERS)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
+        "--reuse-url",
+        default=None,
+        help="PostgreSQL: measure this already loaded database (a kept scratch database) instead of loading one",
+    )
+    parser.add_argument(
         "--home",
         type=Path,
         default=None,
         help="SQLite only: keep the loaded database in this GUANXI_HOME and reuse it on the next run",
     )
-    args = parser.parse_args(argv or [])
+    args = parser.parse_args(argv)
     say = print
     info = api.machine()
-    kind = "postgresql" if args.database_url else "sqlite"
+    kind = "postgresql" if args.database_url or args.reuse_url else "sqlite"
     say(
         f"guanxi segments benchmark ({kind}): {args.customers:,} customers, {args.events:,} events, "
         f"{args.orders:,} orders on {info['cpu']}"
     )
-    with _database(args.database_url, args.home) as (database, fresh):
+    with _database(args.database_url, args.home, args.reuse_url) as (database, fresh):
         loaded = load(database, args.customers, args.events, args.orders, say) if fresh else {"reused": True}
         measured = measure(database, args.rounds, say)
     slowest = max(s["count_s"] for s in measured["segments"].values())

@@ -6,9 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from guanxi.auth.service import require
-from guanxi.customers import repository
+from guanxi.customers import repository, tag_history
 from guanxi.customers import service as customers
-from guanxi.customers import tag_history
 from guanxi.customers.models import Customer, CustomerNote, CustomerTag
 from guanxi.kit import outbox
 from guanxi.kit.errors import NotFound, field_error

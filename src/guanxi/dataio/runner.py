@@ -34,6 +34,10 @@ from guanxi.kit.principal import Principal
 
 IMPORTERS: dict[str, Importer] = {"customers": CustomerImporter(), "orders": OrderImporter(), "events": EventImporter()}
 MAX_REASONS = 20
+# On PostgreSQL a table that grows from nothing keeps the planner's first picture of it (a handful
+# of rows) until autovacuum analyses it, minutes later: the batch lookups by identity then filter
+# every phone instead of seeking the unique index. Statistics are refreshed after these batches.
+REFRESH_STATISTICS_AFTER = frozenset({1, 4, 16, 64, 256, 1024})
 
 
 class MissingColumns(Exception):
@@ -214,6 +218,7 @@ def run(
         seen = SeenKeys()
         try:
             batch: list[tuple[readers.Row, Any]] = []
+            batches = 0
             columns = list(source.headers)
             known = set(columns)
             for row in source:
@@ -244,6 +249,9 @@ def run(
                         source,
                     )
                     batch = []
+                    batches += 1
+                    if batches in REFRESH_STATISTICS_AFTER and database.dialect == "postgresql" and not dry_run:
+                        database.analyze()
                     if on_progress:
                         on_progress(summary)
             _flush(

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Select,
     and_,
     distinct,
+    exists,
     extract,
     func,
     literal,
@@ -135,8 +136,33 @@ def _compare(column: Any, op: str, value: Any, *, nulls_differ: bool = True) -> 
     raise ValueError(f"operator {op!r} has no SQL form")
 
 
+class ByDialect(ColumnElement[bool]):
+    """One predicate written two ways; the database it is compiled for picks its own."""
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, default: ColumnElement[bool], **per_dialect: ColumnElement[bool]) -> None:
+        self.default = default
+        self.per_dialect = per_dialect
+
+
+@compiles(ByDialect)
+def _by_dialect(element: ByDialect, compiler: Any, **kw: Any) -> str:
+    chosen = element.per_dialect.get(compiler.dialect.name, element.default)
+    return str(compiler.process(chosen, **kw))
+
+
 def _in(subquery: Select[Any], negate: bool = False) -> ColumnElement[bool]:
-    return Customer.id.not_in(subquery) if negate else Customer.id.in_(subquery)
+    """`customers.id IN (subquery)`, or its negation. SQLite answers `NOT IN` from a temporary
+    index of the subquery's ids. PostgreSQL hashes a `NOT IN` list only when it fits in work_mem,
+    and otherwise rescans it for every customer (hours at a million); `NOT EXISTS` becomes a hash
+    anti-join that spills to disk instead. The subqueries never yield NULL, so both mean the same."""
+    if not negate:
+        return Customer.id.in_(subquery)
+    ids = subquery.subquery("excluded")
+    anti = ~exists(select(literal(1)).select_from(ids).where(ids.c[0] == Customer.id))
+    return ByDialect(Customer.id.not_in(subquery), postgresql=anti)
 
 
 # ---------------------------------------------------------------- built-in kinds

@@ -152,3 +152,15 @@ def test_tag_rules_and_history(db: Database, client: TestClient, frozen: clock.F
     assert client.delete(f"/api/v1/tag-rules/{rule['id']}", headers=headers).status_code == 204
     assert_problem(client.post(f"/api/v1/tag-rules/{rule['id']}/run", headers=headers), 404, "not_found")
     assert_problem(client.get("/api/v1/customers/nope/tag-history", headers=headers), 404, "not_found")
+
+
+def test_an_unmasked_member_page_is_audited_as_a_reveal(
+    db: Database, client: TestClient, frozen: clock.FrozenClock, admin_headers: dict[str, str]
+) -> None:
+    plant(db)
+    sid = client.post("/api/v1/segments", json={"name": "VIP", "conditions": VIP}, headers=admin_headers).json()["id"]
+    page = client.get(f"/api/v1/segments/{sid}/members", headers=admin_headers)
+    assert page.status_code == 200, page.text
+    assert {c["phone"] for c in page.json()["items"]} == {"+8613800138001", None}
+    reveals = audit_records(db, "customer.reveal")
+    assert [(r.entity_type, r.detail) for r in reveals] == [("customer", {"customers": 2})]

@@ -113,3 +113,32 @@ async def test_create_and_run_a_tag_rule(db: Database, console: User) -> None:
         assert len(list(session.scalars(select(CustomerTag).where(CustomerTag.tag == "上海客")))) == 2
     console.find(marker="tagrule-run").click()
     await console.should_see("符合 2 人：新打标 0，移除 0", retries=30)
+
+
+async def test_a_read_only_role_sees_segments_without_editing_them(db: Database, console: User) -> None:
+    from guanxi.kit.principal import SYSTEM
+    from guanxi.marketing import segments
+    from guanxi.marketing.schemas import SegmentIn
+
+    _people(db)
+    with db.unit_of_work() as session:
+        create_staff(session, username="ana", role="analyst")
+        segment = segments.create_segment(
+            session,
+            SYSTEM,
+            SegmentIn(name="VIP", kind="static", conditions={"rules": [{"field": "tag", "op": "has", "value": "VIP"}]}),
+        )
+    await login(console, "ana")
+    await console.open("/segments")
+    table = _one(console, "segment-table")
+    assert [(r["name"], r["kind"], r["snapshot_count"]) for r in table.rows] == [("VIP", "静态快照", "2")]
+    await console.should_not_see(marker="segment-new")
+    await console.open(f"/segments/{segment.id}")
+    await _count_is(console, "2")
+    assert {r["name"] for r in _one(console, "segment-sample").rows} == {"张*", "李*"}
+    await console.should_not_see(marker="segment-save")
+    await console.should_not_see(marker="segment-delete")
+    await console.should_see(marker="segment-snapshot-info")
+    await console.should_see(marker="nav-tag-rules")  # analysts may read tag rules
+    await console.open("/segments/nope")
+    await console.should_see(marker="notice")

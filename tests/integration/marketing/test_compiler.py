@@ -165,7 +165,14 @@ def test_property_filters_compare_json_values_without_casting(db: Database, froz
         session.execute(
             insert(table_of(CustomerEvent)),
             [
-                {"event_id": e, "type": "review", "customer_id": c, "occurred_at": at, "received_at": at, "properties": p}
+                {
+                    "event_id": e,
+                    "type": "review",
+                    "customer_id": c,
+                    "occurred_at": at,
+                    "received_at": at,
+                    "properties": p,
+                }
                 for e, c, p in rows
             ],
         )
