@@ -37,7 +37,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from guanxi.auth import permissions
 from guanxi.auth import service as auth_service
-from guanxi.customers import repository
+from guanxi.customers import repository, timeline
 from guanxi.customers.event_models import CustomerEvent
 from guanxi.customers.merge_models import MERGE_REASONS, CustomerMerge, DuplicateCandidate, MergeMove
 from guanxi.customers.models import AccountContact, Customer, CustomerIdentity, CustomerNote, CustomerTag
@@ -916,3 +916,46 @@ def merge_candidate(session: Session, actor: Principal, candidate_id: str, *, su
 
 def visibility_of(actor: Principal) -> Any:
     return permissions.visibility(actor)
+
+
+# ---------------------------------------------------------------------------------------------
+# The customer 360: merges this customer took part in, as a section and on the timeline
+
+
+def _merges_section(session: Session, actor: Principal, customer_id: str) -> list[dict[str, Any]]:
+    page = list_merges(
+        session, actor, PageRequest(limit=20, sort="created_at", descending=True), customer_id=customer_id
+    )
+    return [
+        {
+            "id": m.id,
+            "survivor_id": m.survivor_id,
+            "merged_id": m.merged_id,
+            "reason": m.reason,
+            "status": m.status,
+            "created_at": m.created_at.isoformat(),
+        }
+        for m in page.items
+    ]
+
+
+def _merge_items(
+    session: Session, actor: Principal, customer_id: str, window: timeline.Window
+) -> list[timeline.TimelineItem]:
+    stmt = select(CustomerMerge).where(
+        or_(CustomerMerge.survivor_id == customer_id, CustomerMerge.merged_id == customer_id)
+    )
+    return [
+        timeline.TimelineItem(
+            at=m.created_at,
+            kind="merge",
+            title=m.reason,
+            ref=m.id,
+            detail={"survivor_id": m.survivor_id, "merged_id": m.merged_id, "status": m.status},
+        )
+        for m in session.scalars(timeline.bounded(stmt, CustomerMerge.created_at, window))
+    ]
+
+
+timeline.register_section("merges", "merges", _merges_section)
+timeline.register_source("merge", "merges", _merge_items)

@@ -21,6 +21,7 @@ from guanxi.auth import service as auth_service
 from guanxi.customers import presenter, repository
 from guanxi.customers.event_models import CustomerEvent
 from guanxi.customers.models import CustomerIdentity, CustomerNote
+from guanxi.customers.tag_history import CustomerTagHistory
 from guanxi.kit import clock
 from guanxi.kit.errors import FieldError, NotFound, ValidationFailed
 from guanxi.kit.principal import Principal
@@ -192,7 +193,23 @@ def _identities(session: Session, actor: Principal, customer_id: str, window: Wi
     return items
 
 
+def _tags(session: Session, actor: Principal, customer_id: str, window: Window) -> list[TimelineItem]:
+    stmt = select(CustomerTagHistory).where(CustomerTagHistory.customer_id == customer_id)
+    rows = session.scalars(bounded(stmt, CustomerTagHistory.occurred_at, window))
+    return [
+        TimelineItem(
+            row.occurred_at,
+            "tag",
+            f"{'+' if row.action == 'add' else '-'}{row.tag}",
+            str(row.id),
+            {"tag": row.tag, "action": row.action, "source": row.source},
+        )
+        for row in rows
+    ]
+
+
 register_source("event", "events", _events)
+register_source("tag", "tags", _tags)
 register_source("note", "notes", _notes)
 register_source("identity", "customers", _identities)
 

@@ -152,7 +152,7 @@ def test_a_role_sees_which_kinds_are_left_out(db: Database, client: TestClient) 
     zhang = _customer(client, admin)
     service = headers_for(db, client, "analyst")
     answer = client.get(f"/api/v1/customers/{zhang}/timeline", headers=service).json()
-    assert answer["hidden"] == ["note", "points"]
+    assert answer["hidden"] == ["merge", "note", "points"]
 
 
 def test_customer_360_and_data_quality(db: Database, client: TestClient, admin_headers: dict[str, str]) -> None:
