@@ -20,9 +20,9 @@ from guanxi.auth.deps import CurrentPrincipal
 from guanxi.config import get_settings
 from guanxi.customers.api import accounts_router
 from guanxi.customers.api import router as customers_router
-from guanxi.customers.merge_api import router as merges_router
 from guanxi.customers.c360_api import router as c360_router
 from guanxi.customers.events_api import router as events_router
+from guanxi.customers.merge_api import router as merges_router
 from guanxi.dataio.api import router as dataio_router
 from guanxi.kit.db import get_database
 from guanxi.kit.web import DbSession, storable_parameters
