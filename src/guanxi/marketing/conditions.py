@@ -30,11 +30,12 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from guanxi.customers.schemas import CHANNELS, GENDERS, SOURCE_CHANNELS, IdentityKindName
 from guanxi.kit.text import NUL_MESSAGE, has_nul
 
 MAX_DEPTH = 5
@@ -64,32 +65,8 @@ DATE_OPS = ("before", "after", "between", "on", "within_last_days", "is_set", "i
 NO_VALUE_OPS = frozenset({"is_set", "is_not_set"})
 LIST_OPS = frozenset({"in", "not_in", "has_any"})
 
-IDENTITY_KINDS = (
-    "phone",
-    "email",
-    "resident_id",
-    "wechat_openid",
-    "wechat_unionid",
-    "app_user_id",
-    "member_card",
-    "external_id",
-    "anonymous_id",
-)
-GENDERS = ("male", "female", "unknown")
-SOURCE_CHANNELS = (
-    "store",
-    "wechat",
-    "mini_program",
-    "app",
-    "web",
-    "tmall",
-    "jd",
-    "douyin",
-    "referral",
-    "import",
-    "other",
-)
-CHANNELS = ("sms", "wechat", "email", "phone", "app", "none")
+# The profile's own vocabularies: one definition, in the customers schemas (pure pydantic).
+IDENTITY_KINDS: tuple[str, ...] = get_args(IdentityKindName)
 INCOME_BANDS = ("lt5k", "5k_10k", "10k_20k", "20k_50k", "gt50k")
 ORDER_FILTERS = ("category", "store", "channel")
 
