@@ -15,7 +15,8 @@ def _topics_after_import(module: str) -> str:
 def test_the_worker_module_registers_the_loyalty_handlers() -> None:
     assert (
         _topics_after_import("guanxi.jobs.queue")
-        == "['customer.events_recorded', 'loyalty.order_recorded', 'loyalty.tier_changed']"
+        == "['customer.events_recorded', 'customer.merge_undone', 'customer.merged', 'loyalty.order_recorded', "
+        "'loyalty.tier_changed']"
     )
 
 

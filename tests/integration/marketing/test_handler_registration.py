@@ -1,4 +1,4 @@
-"""Every process that delivers outbox events knows the tag-rule handlers."""
+"""Every process that delivers outbox events knows the tag-rule handlers (events, orders, merges)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ def _handlers_after_import(module: str) -> str:
 
 
 def test_the_worker_and_the_dispatch_command_register_the_tag_rule_handlers() -> None:
-    expected = "['guanxi.marketing.tag_rules.on_events_recorded', 'guanxi.marketing.tag_rules.on_order_recorded']"
+    expected = str(
+        [
+            "guanxi.marketing.customer_links.on_merge_undone",
+            "guanxi.marketing.customer_links.on_merged",
+            "guanxi.marketing.tag_rules.on_events_recorded",
+            "guanxi.marketing.tag_rules.on_order_recorded",
+        ]
+    )
     assert _handlers_after_import("guanxi.jobs.queue") == expected
     assert _handlers_after_import("guanxi.marketing.handlers") == expected  # `guanxi outbox dispatch`

@@ -67,7 +67,8 @@ def summary(item: timeline.TimelineItem) -> str:
     if item.kind == "points":
         return choice("loyalty.reason", detail.get("reason"))
     if item.kind == "identity":
-        return f"{detail.get('value') or ''}"
+        # The value itself is in the identities card (masked, with the audited reveal).
+        return str(detail.get("namespace") or "")
     if item.kind == "note":
         return str(detail.get("author") or "")
     compact = {k: v for k, v in detail.items() if v not in (None, "", [], {})}
