@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,6 +36,7 @@ from guanxi.kit import clock, outbox
 from guanxi.kit.errors import FieldError, ValidationFailed
 from guanxi.kit.models import table_of
 from guanxi.kit.principal import Principal
+from guanxi.kit.text import StorableInput
 from guanxi.privacy import audit
 
 MAX_BATCH = 1000
@@ -47,7 +48,7 @@ EVENTS_RECORDED = "customer.events_recorded"
 Status = Literal["accepted", "duplicate", "rejected"]
 
 
-class EventIdentity(BaseModel):
+class EventIdentity(StorableInput):
     model_config = ConfigDict(extra="forbid")
     kind: IdentityKindName
     value: str = Field(min_length=1, max_length=254)
@@ -55,7 +56,7 @@ class EventIdentity(BaseModel):
     verified: bool = False
 
 
-class EventIn(BaseModel):
+class EventIn(StorableInput):
     """One event as an app or shop sends it."""
 
     model_config = ConfigDict(extra="forbid")

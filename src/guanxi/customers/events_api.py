@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from guanxi.auth.deps import CurrentPrincipal
 from guanxi.customers import event_types, events
 from guanxi.customers.event_schema import EventTypeSpec
+from guanxi.kit.text import StorableInput
 from guanxi.kit.web import DbSession, in_worker_thread
 
 router = APIRouter(tags=["events"])
@@ -59,7 +60,7 @@ class EventTypeOut(BaseModel):
     active: bool
 
 
-class EventTypeCreate(BaseModel):
+class EventTypeCreate(StorableInput):
     model_config = ConfigDict(extra="forbid")
     code: str = Field(min_length=1, max_length=40)
     label_zh: str = Field(min_length=1, max_length=60)
@@ -69,7 +70,7 @@ class EventTypeCreate(BaseModel):
     retention_days: int | None = None
 
 
-class EventTypeUpdate(BaseModel):
+class EventTypeUpdate(StorableInput):
     model_config = ConfigDict(extra="forbid")
     label_zh: str | None = Field(default=None, min_length=1, max_length=60)
     label_en: str | None = Field(default=None, min_length=1, max_length=60)

@@ -16,6 +16,7 @@ from guanxi.customers import service as customers
 from guanxi.customers.merge_models import CustomerMerge, DuplicateCandidate
 from guanxi.customers.schemas import CustomerDetail
 from guanxi.kit.pagination import PageRequest
+from guanxi.kit.text import StorableInput
 from guanxi.kit.web import DbSession, in_worker_thread
 
 router = APIRouter(tags=["merges"])
@@ -25,7 +26,7 @@ Limit = Annotated[int, Query(ge=1, le=200, description="Items per page")]
 Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor from the previous page")]
 
 
-class _Input(BaseModel):
+class _Input(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -23,6 +23,7 @@ from guanxi.dataio.models import ImportJob, SavedMapping
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
 from guanxi.kit.ids import new_id
+from guanxi.kit.text import StorableInput
 from guanxi.kit.web import DbSession, in_worker_thread
 
 router = APIRouter(tags=["imports"])
@@ -58,13 +59,13 @@ class ImportJobList(BaseModel):
     items: list[ImportJobOut]
 
 
-class MappingIn(BaseModel):
+class MappingIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
     mapping: dict[str, Any]
 
 
-class MappingPatch(BaseModel):
+class MappingPatch(StorableInput):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=100)
     mapping: dict[str, Any] | None = None
@@ -80,7 +81,7 @@ class MappingOut(BaseModel):
     updated_at: datetime
 
 
-class ExportIn(BaseModel):
+class ExportIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
     format: Literal["csv", "xlsx"] = "csv"
     segment_id: str | None = Field(default=None, max_length=26)

@@ -163,3 +163,11 @@ def test_review_queue_compare_merge_and_dismiss(
     with db.unit_of_work(read_only=True) as session:
         statuses = sorted(session.scalars(select(DuplicateCandidate.status)))
     assert statuses == ["dismissed", "merged"]
+
+
+def test_a_nul_character_in_a_merge_request_is_a_422_not_a_500(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    response = client.post("/api/v1/merges", json={"survivor_id": "\x00", "merged_id": "0"}, headers=admin_headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "survivor_id"

@@ -425,3 +425,15 @@ def test_an_id_stored_by_a_concurrent_request_is_a_duplicate_not_an_error(
             select(AuditRecord).where(AuditRecord.action == "events.ingested").order_by(AuditRecord.seq.desc())
         ).first()
         assert latest is not None and (latest.detail["accepted"], latest.detail["duplicates"]) == (1, 1)
+
+
+def test_text_with_a_nul_character_is_refused_per_event(db: Database) -> None:
+    zhang = new_customer(db)
+    result = ingest(
+        db,
+        [ev("ok", customer_id=zhang), ev("nul", customer_id=zhang, channel="a\x00b", properties={"url": "/\x00"})],
+        partial=True,
+    )
+    assert [r.status for r in result.results] == ["accepted", "rejected"]
+    assert sorted(e.field for e in result.results[1].errors) == ["events[1].channel", "events[1].properties"]
+    assert stored(db) == {"ok": zhang}
