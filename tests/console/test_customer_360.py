@@ -9,7 +9,7 @@ from nicegui import ui
 from nicegui.testing import User
 from sqlalchemy import func, select
 
-from guanxi.customers import event_types, events
+from guanxi.customers import event_types, events, merge
 from guanxi.customers.quality_models import QualitySnapshot
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
@@ -108,3 +108,14 @@ async def test_event_types_page_sets_retention_and_adds_a_custom_type(db: Databa
     with db.unit_of_work(read_only=True) as session:
         spec = event_types.get_type(session, SYSTEM, "live_watch")
         assert spec.properties == {"room": "string", "seconds": "integer"} and spec.required == ("room",)
+
+
+async def test_the_story_names_the_merges_of_the_customer(db: Database, console: User) -> None:
+    keep = _seed(db)
+    with db.unit_of_work() as session:
+        gone = create_customer(session, name="张伟", email="z@example.com").id
+        merge.merge_customers(session, SYSTEM, survivor_id=keep, merged_id=gone, reason="manual")
+    await login(console, "boss")
+    await console.open(f"/customers/{keep}")
+    await console.should_see(marker="merges")
+    await console.should_see(f"{gone} → {keep}", marker="merges")

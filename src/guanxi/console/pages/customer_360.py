@@ -114,7 +114,7 @@ class StorySection:
         if isinstance(merges, list) and merges:
             with card(tr("c360.merges"), marker="merges"):
                 for merge in merges:
-                    when = local_time(merge.get("created_at"))
+                    when = local_time(datetime.fromisoformat(str(merge["created_at"])))
                     pair = f"{merge.get('merged_id')} → {merge.get('survivor_id')}"
                     reason = choice("merge.reason", merge.get("reason"))
                     state = choice("merge.status", merge.get("status"))
