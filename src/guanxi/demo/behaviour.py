@@ -212,6 +212,89 @@ def _stream(
         }
 
 
+# Audiences a marketer would build first: saved segments and rule-based tags over the demo data.
+_SEGMENTS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    (
+        "上海活跃会员",
+        "上海的会员，30 天内打开过应用",
+        {
+            "rules": [
+                {"field": "city", "op": "eq", "value": "上海市"},
+                {"field": "event", "op": "did", "value": "app_open", "window": {"last_days": 30}},
+            ]
+        },
+    ),
+    (
+        "母婴兴趣未购买",
+        "90 天内看过母婴商品、但 90 天内没有买过母婴",
+        {
+            "rules": [
+                {
+                    "field": "event",
+                    "op": "did",
+                    "value": "product_view",
+                    "window": {"last_days": 90},
+                    "where": {"category": "母婴"},
+                },
+                {
+                    "field": "orders.count",
+                    "op": "eq",
+                    "value": 0,
+                    "window": {"last_days": 90},
+                    "where": {"category": "母婴"},
+                },
+            ]
+        },
+    ),
+    (
+        "高价值或常到店",
+        "累计消费 5000 元以上，或 90 天内到店 3 次以上",
+        {
+            "match": "any",
+            "rules": [
+                {"field": "orders.total", "op": "gte", "value": 5000},
+                {"field": "event", "op": "did", "value": "store_visit", "window": {"last_days": 90}, "min_count": 3},
+            ],
+        },
+    ),
+)
+_TAG_RULES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    (
+        "mother_baby_regular",
+        "母婴常客",
+        {
+            "rules": [
+                {
+                    "field": "orders.count",
+                    "op": "gte",
+                    "value": 2,
+                    "window": {"last_days": 90},
+                    "where": {"category": "母婴"},
+                }
+            ]
+        },
+    ),
+    (
+        "searcher",
+        "爱搜索",
+        {"rules": [{"field": "event", "op": "did", "value": "search", "window": {"last_days": 30}, "min_count": 3}]},
+    ),
+)
+
+
+def _audiences(database: Database) -> None:
+    from guanxi.marketing import segments, tag_rules
+    from guanxi.marketing.schemas import SegmentIn, TagRuleIn
+
+    with database.unit_of_work() as session:
+        for name, description, conditions in _SEGMENTS:
+            data = SegmentIn(name=name, description=description, kind="dynamic", conditions=conditions)
+            segments.create_segment(session, SYSTEM, data)
+        for code, tag, conditions in _TAG_RULES:
+            tag_rules.create_rule(session, SYSTEM, TagRuleIn(code=code, tag=tag, conditions=conditions))
+    tag_rules.refresh_all(database)
+
+
 def load_behaviour(database: Database, *, seed: int, progress: Progress | None = None) -> BehaviourSummary:
     say: Progress = progress or (lambda _message: None)
     with database.unit_of_work(read_only=True) as session:
@@ -248,6 +331,7 @@ def load_behaviour(database: Database, *, seed: int, progress: Progress | None =
                 next_report = time.perf_counter() + 5
     if batch:
         send()
+    _audiences(database)
     say("demo: looking for probable duplicates (splink)")
     summary.candidates = duplicates.run(database).created
     summary.seconds = time.perf_counter() - started

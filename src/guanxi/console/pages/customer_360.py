@@ -71,6 +71,11 @@ def summary(item: timeline.TimelineItem) -> str:
         return str(detail.get("namespace") or "")
     if item.kind == "note":
         return str(detail.get("author") or "")
+    if item.kind == "merge":
+        state = choice("merge.status", detail.get("status"))
+        return f"{detail.get('merged_id')} → {detail.get('survivor_id')} · {state}"
+    if item.kind == "tag":
+        return str(detail.get("source") or "")
     compact = {k: v for k, v in detail.items() if v not in (None, "", [], {})}
     return json.dumps(compact, ensure_ascii=False, default=str)[:160]
 
@@ -200,6 +205,8 @@ class StorySection:
             return choice("event.type", item.title)
         if item.kind == "identity":
             return choice("identity", item.title)
+        if item.kind == "merge":
+            return choice("merge.reason", item.title)
         return item.title
 
 
