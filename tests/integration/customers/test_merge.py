@@ -180,7 +180,10 @@ def test_merge_moves_everything_and_consolidates_the_wallet(db: Database, frozen
         assert stored.summary["loyalty.points"] == 500
         assert "left_behind" not in stored.summary
         topics = [
-            e.topic for e in session.scalars(select(OutboxEvent).where(OutboxEvent.topic.like("customer.merge%")))
+            e.topic
+            for e in session.scalars(
+                select(OutboxEvent).where(OutboxEvent.topic.like("customer.merge%")).order_by(OutboxEvent.id)
+            )
         ]
         assert topics == ["customer.merged"]
     _consistent(db)
@@ -213,7 +216,10 @@ def test_merge_moves_everything_and_consolidates_the_wallet(db: Database, frozen
         }
         assert session.scalar(select(func.count()).where(PointEntry.reason == "merge_undo")) == 2
         topics = [
-            e.topic for e in session.scalars(select(OutboxEvent).where(OutboxEvent.topic.like("customer.merge%")))
+            e.topic
+            for e in session.scalars(
+                select(OutboxEvent).where(OutboxEvent.topic.like("customer.merge%")).order_by(OutboxEvent.id)
+            )
         ]
         assert topics == ["customer.merged", "customer.merge_undone"]
     assert [r.entity_id for r in audit_records(db, "customer.merge_undo")] == [s_id]
