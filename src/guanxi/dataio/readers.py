@@ -13,6 +13,7 @@ import codecs
 import csv
 import io
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -103,20 +104,20 @@ def check_encoding(path: Path, encoding: str) -> None:
             lines += chunk.count(b"\n")
 
 
-class RowSource:
+class RowSource(ABC):
     """Headers and rows of one file; iterate once. `progress()` is the share of the file read."""
 
     headers: list[str]
     encoding: str | None = None
 
-    def __iter__(self) -> Iterator[Row]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def __iter__(self) -> Iterator[Row]: ...
 
-    def progress(self) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def progress(self) -> float: ...
 
-    def close(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
     def __enter__(self) -> RowSource:
         return self

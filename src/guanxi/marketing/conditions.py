@@ -27,6 +27,7 @@ Consent: no consent ledger exists yet, so the `consent` field is registered but 
 from __future__ import annotations
 
 import calendar
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -533,10 +534,8 @@ def _decimal(raw: Any, path: str, problems: list[Problem]) -> Decimal | None:
 
 def _date(raw: Any, path: str, problems: list[Problem]) -> date | None:
     if isinstance(raw, str):
-        try:
+        with suppress(ValueError):
             return date.fromisoformat(raw)
-        except ValueError:
-            pass
     problems.append(Problem(path, "must be a date YYYY-MM-DD", "not_a_date"))
     return None
 
