@@ -12,7 +12,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from guanxi.config import get_settings
 from guanxi.kit import outbox
-from guanxi.kit.db import get_database
+from guanxi.kit.db import Database, get_database
 from guanxi.loyalty import handlers as loyalty_handlers
 from guanxi.marketing import handlers as marketing_handlers
 
@@ -35,26 +35,59 @@ def get_huey() -> Huey:
 huey = get_huey()
 
 
-@huey.task()
-def dispatch_outbox() -> int:
-    """Deliver pending outbox events (woken after each commit that wrote events)."""
-    return outbox.dispatch_pending(get_database())
+# Set while a dispatch round is queued and has not started yet. Commits that find it set queue
+# nothing: the round that is waiting will see their events. It lives in the queue's own storage,
+# so API processes, the console and workers share it.
+WAKE_PENDING = "outbox.wake-pending"
 
 
-@huey.periodic_task(crontab(minute="*"))
-def sweep_outbox() -> int:
-    """Safety net: deliver anything a missed wake-up left behind (retries with back-off too).
+def wake_dispatcher() -> None:
+    """After a commit that wrote events: queue one dispatch round unless one is already waiting.
 
-    A failed attempt pushes its event past now, so each round makes progress; the bound only
-    matters when another worker holds the rows (PostgreSQL skips locked events).
-    """
-    database = get_database()
+    The read first keeps the common case (a round already waiting) to one lookup; the insert is
+    atomic, so of two processes racing only one queues a round."""
+    if huey.storage.has_data_for_key(WAKE_PENDING) or not huey.put_if_empty(WAKE_PENDING, "1"):
+        return
+    try:
+        dispatch_outbox()
+    except Exception:
+        huey.delete(WAKE_PENDING)  # nothing was queued: let the next commit try again
+        raise
+
+
+def _drain(database: Database) -> int:
+    """Deliver everything due now. A failed attempt pushes its event past now, so each batch
+    makes progress; the bound only matters when another worker holds the rows (PostgreSQL skips
+    locked events)."""
     delivered = 0
     for _ in range(SWEEP_MAX_BATCHES):
         delivered += outbox.dispatch_pending(database)
         if not outbox.has_due(database):
             break
     return delivered
+
+
+@huey.task()
+def dispatch_outbox() -> None:
+    """Deliver every due outbox event (one round, woken by `wake_dispatcher`).
+
+    The wake flag is cleared before anything is read, so an event committed from then on queues
+    the next round: at most one round runs and one waits, however many commits there are. The
+    count is logged rather than returned, so the queue stores no result per round."""
+    huey.delete(WAKE_PENDING)
+    delivered = _drain(get_database())
+    if delivered:
+        log.info("outbox: delivered %d events", delivered)
+
+
+@huey.periodic_task(crontab(minute="*"))
+def sweep_outbox() -> int:
+    """Safety net: deliver anything a missed wake-up left behind (retries with back-off too).
+
+    It also clears the wake flag, so a round that was lost (a flushed queue, a crash between the
+    flag and the enqueue) stops wake-ups for a minute at most."""
+    huey.delete(WAKE_PENDING)
+    return _drain(get_database())
 
 
 @huey.periodic_task(crontab(minute="5"), name="loyalty_daily")
@@ -105,8 +138,8 @@ def run_import(job_id: str) -> str:
 
 
 def enable_wakeups() -> None:
-    """After a commit that wrote events, enqueue a dispatch (cheap; idempotent by design)."""
-    outbox.set_kicker(lambda: dispatch_outbox())
+    """After a commit that wrote events, wake the dispatcher (coalesced, see `wake_dispatcher`)."""
+    outbox.set_kicker(wake_dispatcher)
     from guanxi.dataio import service as imports
 
     imports.set_launcher(lambda job_id: run_import(job_id))

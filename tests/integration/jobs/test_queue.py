@@ -54,9 +54,9 @@ def test_the_queue_lives_in_guanxi_home() -> None:
 
 def test_dispatch_outbox_task_delivers(db: Database, immediate: None) -> None:
     _emit(db, 1, 2)
-    assert queue.dispatch_outbox().get() == 2
+    queue.dispatch_outbox()
     assert received == [1, 2]
-    assert queue.dispatch_outbox().get() == 0
+    queue.dispatch_outbox()
     assert received == [1, 2]
     assert _undelivered(db) == 0
 
