@@ -7,9 +7,10 @@ action resolves the token to a Principal again, so an expired or revoked token t
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from nicegui import app, ui
 from starlette.requests import Request
@@ -26,6 +27,8 @@ from guanxi.kit.web import client_ip
 TOKEN_KEY = "token"
 LANGUAGE_KEY = "language"
 LOGIN_PATH = "/login"
+MAX_NEXT_LENGTH = 2000  # longer "next" values are dropped, not followed
+MAX_DECODINGS = 3
 
 
 def language() -> str:
@@ -72,12 +75,39 @@ def login_url(next_path: str | None) -> str:
 
 
 def safe_next(value: str | None) -> str:
-    """Only local paths are followed after login (no open redirect)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """The path to follow after login: `value` if it stays on this origin, else "/" (no open redirect).
+
+    Browsers do not read a URL the way a simple prefix check does: they drop tabs and newlines
+    anywhere, trim leading control characters and spaces, and read a backslash as a slash, so
+    "/\t/evil.example" and "/\\evil.example" both leave the site. Rather than predict every such
+    rule, anything a browser might rewrite is refused, in the value and in each of its
+    percent-decoded forms (a route may decode it again): control, format and separator characters
+    other than a plain space, backslashes, and anything that is not a single "/" followed by a
+    path. The login page itself is never a destination.
+    """
+    if not value or len(value) > MAX_NEXT_LENGTH:
         return "/"
-    if value.startswith(LOGIN_PATH):
+    decoded = [value]
+    while (once_more := unquote(decoded[-1])) != decoded[-1]:
+        if len(decoded) > MAX_DECODINGS:  # encoded again and again: no real link looks like this
+            return "/"
+        decoded.append(once_more)
+    for candidate in decoded:
+        if not candidate.startswith("/") or candidate.startswith("//") or "\\" in candidate:
+            return "/"
+        if any(_rewritten_by_browsers(ch) for ch in candidate):
+            return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return "/"
+    if parts.path == LOGIN_PATH or parts.path.startswith(LOGIN_PATH + "/"):
         return "/"
     return value
+
+
+def _rewritten_by_browsers(ch: str) -> bool:
+    """Control (Cc), format (Cf, e.g. zero-width and bidi marks) and separator (Z*) characters."""
+    return ch != " " and unicodedata.category(ch)[0] in {"C", "Z"}
 
 
 def guard(request: Request) -> Principal | RedirectResponse:
