@@ -30,11 +30,10 @@ from sqlalchemy.orm import Session
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
 from guanxi.customers import repository
-from guanxi.customers.identities import NormalizedIdentity, blind_index
+from guanxi.customers.identities import NormalizedIdentity, blind_index, stored_value
 from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.customers.normalize import (
     NAMESPACED_KINDS,
-    PII_KINDS,
     IdentityKind,
     InvalidValue,
     name_search_keys,
@@ -424,15 +423,13 @@ def _kinds(record: CustomerRecord) -> set[str]:
 def _identity_row(
     cipher: Any, customer_id: str, ident: NormalizedIdentity, key: tuple[str, str, str], now: Any
 ) -> dict[str, Any]:
-    is_pii = ident.kind in PII_KINDS
     return {
         "id": next_id(),
         "customer_id": customer_id,
         "kind": key[0],
         "namespace": key[1],
         "value_index": key[2],
-        "value_enc": cipher.encrypt(ident.value, context=ident.kind.value) if is_pii else None,
-        "value_plain": None if is_pii else ident.value,
+        **stored_value(cipher, ident.kind.value, ident.value),
         "verified": False,
         "created_at": now,
     }

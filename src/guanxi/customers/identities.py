@@ -12,8 +12,8 @@ from guanxi.config import get_settings
 from guanxi.customers import repository
 from guanxi.customers.models import CustomerIdentity
 from guanxi.customers.normalize import (
+    ENCRYPTED_KINDS,
     NAMESPACED_KINDS,
-    PII_KINDS,
     IdentityKind,
     InvalidValue,
     normalize_identity,
@@ -111,17 +111,22 @@ def ensure_free(session: Session, identities: list[NormalizedIdentity], *, owner
             )
 
 
+def stored_value(cipher: FieldCipher, kind: str, value: str) -> dict[str, str | None]:
+    """The value columns of an identity row: ciphertext for every kind that names a person, the
+    clear value only for anonymous ids. Every writer (service, events, bulk import, demo) uses it."""
+    if kind in ENCRYPTED_KINDS:
+        return {"value_enc": cipher.encrypt(value, context=kind), "value_plain": None}
+    return {"value_enc": None, "value_plain": value}
+
+
 def build(customer_id: str, ident: NormalizedIdentity) -> CustomerIdentity:
-    cipher = get_cipher()
-    is_pii = ident.kind in PII_KINDS
     return CustomerIdentity(
         customer_id=customer_id,
         kind=ident.kind.value,
         namespace=ident.namespace,
         value_index=ident.index,
-        value_enc=cipher.encrypt(ident.value, context=ident.kind.value) if is_pii else None,
-        value_plain=None if is_pii else ident.value,
         verified=ident.verified,
+        **stored_value(get_cipher(), ident.kind.value, ident.value),
     )
 
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from guanxi.customers.event_models import CustomerEvent
-from guanxi.customers.identities import NormalizedIdentity
+from guanxi.customers.identities import NormalizedIdentity, stored_value
 from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.customers.normalize import NAMESPACED_KINDS, PII_KINDS, IdentityKind
 from guanxi.kit import clock
@@ -287,7 +287,6 @@ def apply(session: Session, actor: Principal, resolution: Resolution) -> None:
     now = clock.now()
     for anchor, ident in plan.links.values():
         customer_id = plan.live(anchor)
-        is_pii = ident.kind in PII_KINDS
         rows.append(
             {
                 "id": new_id(),
@@ -295,8 +294,7 @@ def apply(session: Session, actor: Principal, resolution: Resolution) -> None:
                 "kind": ident.kind.value,
                 "namespace": ident.namespace,
                 "value_index": ident.index,
-                "value_enc": cipher.encrypt(ident.value, context=ident.kind.value) if is_pii else None,
-                "value_plain": None if is_pii else ident.value,
+                **stored_value(cipher, ident.kind.value, ident.value),
                 "verified": ident.verified,
                 "created_at": now,
             }

@@ -31,8 +31,13 @@ class IdentityKind(StrEnum):
     ANONYMOUS_ID = "anonymous_id"
 
 
-# Personal data: encrypted at rest, masked on output.
+# Contact details and the resident ID: an event may link them only when it marks them verified.
 PII_KINDS = frozenset({IdentityKind.PHONE, IdentityKind.EMAIL, IdentityKind.RESIDENT_ID})
+# Encrypted at rest (with a blind index for lookups), masked on output: every kind that names a
+# person, channel ids included (a unionid or card number leads straight to the person in the
+# brand's other systems). Anonymous ids stay in clear: random device tokens that name nobody until
+# linked, and the events table needs them as they are to stitch a visitor's history (decisions.md).
+ENCRYPTED_KINDS = frozenset(IdentityKind) - {IdentityKind.ANONYMOUS_ID}
 # Kinds whose value is only unique inside a namespace (the WeChat app id, the external system).
 NAMESPACED_KINDS = frozenset({IdentityKind.WECHAT_OPENID, IdentityKind.EXTERNAL_ID})
 

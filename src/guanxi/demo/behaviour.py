@@ -31,6 +31,7 @@ from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.customers.schemas import CustomerCreate
 from guanxi.demo.shopping import CATALOGUE
 from guanxi.kit import clock
+from guanxi.kit.crypto import get_cipher
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
 from guanxi.privacy import audit
@@ -78,16 +79,17 @@ class Person:
 def _people(session: Session) -> list[Person]:
     c, i = Customer, CustomerIdentity
     rows = session.execute(
-        select(c.id, i.kind, i.value_plain)
+        select(c.id, i.kind, i.value_enc)
         .join(i, i.customer_id == c.id, isouter=True)
         .where(c.deleted_at.is_(None))
         .order_by(c.created_at, c.id)
     )
+    cipher = get_cipher()
     found: dict[str, dict[str, str | None]] = {}
-    for cid, kind, value in rows:
+    for cid, kind, value_enc in rows:
         entry = found.setdefault(cid, {})
-        if kind in ("wechat_unionid", "app_user_id"):
-            entry[kind] = value
+        if kind in ("wechat_unionid", "app_user_id") and value_enc is not None:
+            entry[kind] = cipher.decrypt(value_enc, context=kind)
     return [Person(cid, ids.get("wechat_unionid"), ids.get("app_user_id")) for cid, ids in found.items()]
 
 

@@ -35,7 +35,7 @@ from guanxi.customers.models import (
     CustomerNote,
     CustomerTag,
 )
-from guanxi.customers.normalize import PII_KINDS, IdentityKind
+from guanxi.customers.normalize import ENCRYPTED_KINDS, IdentityKind
 from guanxi.demo import behaviour as demo_behaviour
 from guanxi.demo import data
 from guanxi.demo import orders as demo_orders
@@ -335,7 +335,7 @@ class _Loader:
             )
             for ident in profile.identities:
                 kind = ident.kind.value
-                pii = ident.kind in PII_KINDS
+                sealed = ident.kind in ENCRYPTED_KINDS
                 identity_rows.append(
                     {
                         "id": ident.id,
@@ -343,8 +343,8 @@ class _Loader:
                         "kind": kind,
                         "namespace": ident.namespace,
                         "value_index": index(_index_scope(kind, ident.namespace), ident.value),
-                        "value_enc": encrypt(ident.value, context=kind) if pii else None,
-                        "value_plain": None if pii else ident.value,
+                        "value_enc": encrypt(ident.value, context=kind) if sealed else None,
+                        "value_plain": None if sealed else ident.value,
                         "verified": ident.verified,
                         "created_at": ident.created_at,
                     }

@@ -38,6 +38,7 @@ from guanxi.demo.shopping import (
     Shopper,
 )
 from guanxi.kit import clock
+from guanxi.kit.crypto import get_cipher
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM, Principal
 from guanxi.loyalty import actions, card, expiration, orders, points, program, tiers, verify
@@ -206,12 +207,14 @@ def _shoppers(session: Session) -> list[Shopper]:
             CustomerIdentity.customer_id,
             CustomerIdentity.kind,
             CustomerIdentity.namespace,
-            CustomerIdentity.value_plain,
+            CustomerIdentity.value_enc,
         )
-        .where(CustomerIdentity.kind.in_(kinds), CustomerIdentity.value_plain.is_not(None))
+        .where(CustomerIdentity.kind.in_(kinds), CustomerIdentity.value_enc.is_not(None))
         .order_by(CustomerIdentity.customer_id, CustomerIdentity.id)
     )
-    for customer_id, kind, namespace, value in rows:
+    cipher = get_cipher()
+    for customer_id, kind, namespace, value_enc in rows:
+        value = cipher.decrypt(str(value_enc), context=kind)  # the query keeps only sealed rows
         found = idents.setdefault(customer_id, {"shop_ids": []})
         if kind == "external_id":
             found["shop_ids"].append((namespace, value))

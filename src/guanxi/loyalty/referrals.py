@@ -112,9 +112,9 @@ def _identity_keys(rows: list[CustomerIdentity]) -> set[tuple[str, str]]:
     for row in rows:
         if row.kind == "email":
             keys.add(("email", _mailbox(identity_store.clear_value(row))))
-        elif row.kind in _SHAREABLE_KINDS and row.value_plain:
+        elif row.kind in _SHAREABLE_KINDS:
             # Namespace left out on purpose: one device id reported by two systems is one device.
-            keys.add((row.kind, row.value_plain.casefold()))
+            keys.add((row.kind, identity_store.clear_value(row).casefold()))
     return keys
 
 

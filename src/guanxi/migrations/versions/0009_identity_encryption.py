@@ -1,5 +1,10 @@
 """personal data: external person ids encrypted with a blind index; upload retention
 
+Identities of every kind but anonymous ids (WeChat openid and unionid, app user ids, member
+cards, external ids) were stored in clear in `value_plain`; they now keep only ciphertext, as
+phones do. Their blind index was already written for every kind, so lookups need no change: the
+upgrade encrypts `value_plain` into `value_enc` and clears it; the downgrade decrypts it back.
+
 Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02 01:00:00
@@ -7,15 +12,62 @@ Create Date: 2026-12-02 01:00:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
+from guanxi.kit.crypto import get_cipher
+
 revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The kinds as they were when this revision was written (frozen here, not imported).
+SEALED_KINDS = ("wechat_openid", "wechat_unionid", "app_user_id", "member_card", "external_id")
+BATCH = 1000
+
+identities = sa.table(
+    "customer_identities",
+    sa.column("id", sa.String),
+    sa.column("kind", sa.String),
+    sa.column("value_enc", sa.Text),
+    sa.column("value_plain", sa.String),
+)
+
+
+def _convert(*, seal: bool) -> None:
+    """Rewrite the channel-id rows batch by batch (keyset on id), so memory stays flat."""
+    cipher = get_cipher()
+    connection = op.get_bind()
+    source = identities.c.value_plain if seal else identities.c.value_enc
+    after = ""
+    while True:
+        rows = connection.execute(
+            sa.select(identities.c.id, identities.c.kind, source)
+            .where(identities.c.kind.in_(SEALED_KINDS), source.is_not(None), identities.c.id > after)
+            .order_by(identities.c.id)
+            .limit(BATCH)
+        ).all()
+        if not rows:
+            return
+        if seal:
+            values = [
+                {"row_id": r.id, "enc": cipher.encrypt(r.value_plain, context=r.kind), "plain": None} for r in rows
+            ]
+        else:
+            values = [{"row_id": r.id, "enc": None, "plain": cipher.decrypt(r.value_enc, context=r.kind)} for r in rows]
+        connection.execute(
+            identities.update()
+            .where(identities.c.id == sa.bindparam("row_id"))
+            .values(value_enc=sa.bindparam("enc"), value_plain=sa.bindparam("plain")),
+            values,
+        )
+        after = rows[-1].id
+
 
 def upgrade() -> None:
-    pass
+    _convert(seal=True)
 
 
 def downgrade() -> None:
-    pass
+    _convert(seal=False)
