@@ -23,11 +23,16 @@ class Settings(BaseSettings):
     default_language: str = "zh-CN"
     token_ttl_minutes: int = 12 * 60
     auth_cache_seconds: float = Field(
-        default=10.0,
+        default=5.0,
+        ge=0,
+        le=5,
         description="How long the API may reuse a resolved token or API key (0: check the database every request)",
     )
-    lockout_threshold: int = 5
-    lockout_minutes: int = 15
+    # Sign-in throttling (auth.throttle): failures per window per account+address, address, account.
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_failures_per_account_address: int = Field(default=5, ge=1)
+    login_failures_per_address: int = Field(default=20, ge=1)
+    login_failures_per_account: int = Field(default=100, ge=1)
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     max_body_bytes: int = 1_000_000

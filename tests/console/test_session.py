@@ -7,7 +7,9 @@ from nicegui import ui
 from nicegui.testing import User
 from sqlalchemy import select, update
 
+from guanxi.auth import service as auth_service
 from guanxi.auth.models import AuthToken, StaffUser
+from guanxi.config import get_settings
 from guanxi.console.session import safe_next
 from guanxi.kit import clock
 from guanxi.kit.db import Database
@@ -17,15 +19,18 @@ from tests.factories import create_customer, create_staff
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
 
 
-async def test_locked_account_says_when_to_try_again(db: Database, console: User) -> None:
+async def test_throttled_account_says_when_to_try_again(
+    db: Database, console: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "login_failures_per_account", 1)
     with db.unit_of_work() as session:
-        user = create_staff(session, username="wang", role="service")
-        user.locked_until = clock.now() + timedelta(minutes=10)
+        create_staff(session, username="wang", role="service")
+        auth_service.authenticate(session, "wang", "wrong-password", None)
     await console.open("/login")
     console.find(marker="username").type("wang")
     console.find(marker="password").type("correct-horse-42")
     console.find(marker="login").click()
-    await console.should_see("账号已锁定，请 10 分钟后再试", retries=30)
+    await console.should_see("登录失败次数过多，请 15 分钟后再试", retries=30)
     await console.should_not_see(marker="current-user")
 
 

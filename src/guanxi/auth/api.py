@@ -1,18 +1,25 @@
-"""Authentication endpoints: tokens, the caller's own profile, staff users and API keys."""
+"""Authentication endpoints: tokens, sign-out, the caller's own profile and password, staff users
+and their administration, and API keys."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
-from guanxi.auth import service
-from guanxi.auth.deps import CurrentPrincipal
+from guanxi.auth import accounts, service
+from guanxi.auth.deps import CurrentPrincipal, PresentedToken, SessionPrincipal
 from guanxi.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
+    PasswordChangeIn,
+    PasswordResetIn,
+    PasswordResetOut,
+    SessionsRevoked,
+    StaffAccessUpdate,
     StaffUserCreate,
     StaffUserOut,
     TokenResponse,
@@ -22,24 +29,82 @@ from guanxi.kit.web import DbSession, client_ip, in_worker_thread
 
 router = APIRouter(tags=["auth"])
 
+THROTTLED = {
+    status.HTTP_429_TOO_MANY_REQUESTS: {
+        "description": "Too many failed sign-ins for this account or address; see Retry-After",
+        "content": {"application/problem+json": {}},
+    }
+}
 
-@router.post("/auth/token", response_model=TokenResponse, summary="Exchange username and password for a token")
+
+def _throttled(error: service.TooManyAttempts, request: Request) -> JSONResponse:
+    """429 problem+json with Retry-After (the generic handler sets no such header)."""
+    seconds = int(error.extra.get("retry_after", 1))
+    body = {
+        "type": f"/problems/{error.code}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.message,
+        "code": error.code,
+        "instance": request.url.path,
+        "retry_after": seconds,
+    }
+    return JSONResponse(
+        body, status_code=error.status, media_type="application/problem+json", headers={"Retry-After": str(seconds)}
+    )
+
+
+@router.post(
+    "/auth/token",
+    response_model=TokenResponse,
+    summary="Exchange username and password for a token",
+    responses=THROTTLED,  # type: ignore[arg-type]
+)
 @in_worker_thread
-def issue_token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> TokenResponse:
+def issue_token(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> TokenResponse | JSONResponse:
     ip = client_ip(request)
     # Its own unit of work: a failed attempt must be counted and audited even though we refuse.
     with get_database().unit_of_work() as session:
         outcome = service.authenticate(session, form.username, form.password, ip)
         if outcome.user is not None:
             raw, token = service.issue_token(session, outcome.user, kind="api", ip=ip)
+    if isinstance(outcome.error, service.TooManyAttempts):
+        return _throttled(outcome.error, request)
     if outcome.error is not None:
         raise outcome.error
     return TokenResponse(access_token=raw, expires_at=token.expires_at)
 
 
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End the presented bearer token (an API key cannot be logged out: it is revoked)",
+)
+@in_worker_thread
+def logout(session: DbSession, principal: SessionPrincipal, token: PresentedToken) -> Response:
+    accounts.logout(session, principal, token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/auth/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Change your own password (required after an administrator's reset)",
+)
+@in_worker_thread
+def change_password(
+    body: PasswordChangeIn, session: DbSession, principal: SessionPrincipal, token: PresentedToken
+) -> Response:
+    keep = service.credential_digest(token) if token else None
+    accounts.change_own_password(session, principal, body.current_password, body.new_password, keep_token=keep)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
 @router.get("/me", response_model=StaffUserOut | dict[str, str])
 @in_worker_thread
-def me(session: DbSession, principal: CurrentPrincipal) -> StaffUserOut | dict[str, str]:
+def me(session: DbSession, principal: SessionPrincipal) -> StaffUserOut | dict[str, str]:
     if principal.kind != "staff":
         return {"id": principal.id, "name": principal.name, "role": principal.role, "kind": principal.kind}
     return StaffUserOut.model_validate(service.get_user(session, principal.id))
@@ -56,6 +121,62 @@ def list_users(session: DbSession, principal: CurrentPrincipal) -> list[StaffUse
 def create_user(body: StaffUserCreate, session: DbSession, principal: CurrentPrincipal) -> StaffUserOut:
     user = service.create_user(session, principal, **body.model_dump())
     return StaffUserOut.model_validate(user)
+
+
+@router.get("/users/{user_id}", response_model=StaffUserOut)
+@in_worker_thread
+def get_user(user_id: str, session: DbSession, principal: CurrentPrincipal) -> StaffUserOut:
+    return StaffUserOut.model_validate(service.view_user(session, principal, user_id))
+
+
+@router.patch("/users/{user_id}", response_model=StaffUserOut, summary="Change a user's role, scope, region or team")
+@in_worker_thread
+def change_access(
+    user_id: str, body: StaffAccessUpdate, session: DbSession, principal: CurrentPrincipal
+) -> StaffUserOut:
+    given = body.model_dump(include=body.model_fields_set)
+    user = accounts.change_access(session, principal, user_id, **given)
+    return StaffUserOut.model_validate(user)
+
+
+@router.post("/users/{user_id}/disable", response_model=StaffUserOut, summary="Disable and sign out everywhere")
+@in_worker_thread
+def disable_user(user_id: str, session: DbSession, principal: CurrentPrincipal) -> StaffUserOut:
+    return StaffUserOut.model_validate(accounts.disable_user(session, principal, user_id))
+
+
+@router.post("/users/{user_id}/enable", response_model=StaffUserOut, summary="Allow sign-ins again")
+@in_worker_thread
+def enable_user(user_id: str, session: DbSession, principal: CurrentPrincipal) -> StaffUserOut:
+    return StaffUserOut.model_validate(accounts.enable_user(session, principal, user_id))
+
+
+@router.post(
+    "/users/{user_id}/password-reset",
+    response_model=PasswordResetOut,
+    summary="Set a temporary password the user must change at the next sign-in; ends every session",
+)
+@in_worker_thread
+def reset_password(
+    user_id: str, session: DbSession, principal: CurrentPrincipal, body: PasswordResetIn | None = None
+) -> PasswordResetOut:
+    reset = accounts.reset_password(session, principal, user_id, body.password if body else None)
+    return PasswordResetOut(
+        user=StaffUserOut.model_validate(reset.user),
+        temporary_password=reset.password,
+        sessions_ended=reset.sessions_ended,
+    )
+
+
+@router.post(
+    "/users/{user_id}/sessions/revoke",
+    response_model=SessionsRevoked,
+    summary="End every token and console session of the user",
+)
+@in_worker_thread
+def revoke_sessions(user_id: str, session: DbSession, principal: CurrentPrincipal) -> SessionsRevoked:
+    ended = accounts.revoke_sessions(session, principal, user_id)
+    return SessionsRevoked(user_id=user_id, sessions_ended=ended)
 
 
 @router.get("/api-keys", response_model=list[ApiKeyOut])

@@ -1,18 +1,20 @@
 """A short-lived cache of resolved API credentials (bearer tokens and API keys), per process.
 
 Resolving a credential costs a query (token and user, or API key) on every API request; this
-cache lets a credential seen in the last `GUANXI_AUTH_CACHE_SECONDS` (default 10) skip it.
+cache lets a credential seen in the last `GUANXI_AUTH_CACHE_SECONDS` (default 5, at most 5) skip it.
 
 What it trades, exactly:
 
 - Expiry is never extended: an entry lives at most until the credential's own `expires_at`,
   checked against `kit.clock` on every hit.
-- Revoking a token or API key, or changing a user's language, through the services of this
-  process drops the entries at once and again after the change commits (so a request that read
-  the old row just before the commit cannot put it back).
-- A change made by another process (a second API worker, the console, the CLI, SQL by hand)
-  is seen here only when the entry ends: a revoked token, a revoked key, a deactivated user or a
-  changed role or scope stays honoured by this process for up to the cache's lifetime.
+- Revoking a token or API key, disabling a user, resetting a password, changing a role, scope,
+  region or language through the services of this process drops the entries at once and again
+  after the change commits (so a request that read the old row just before the commit cannot put
+  it back).
+- A change made by another process (a second API worker, the console, the CLI, SQL by hand) is
+  seen here when the entry ends: a disabled user's or revoked token stays honoured by this
+  process for at most `MAX_SECONDS` (5 s) after the change. The bound is enforced here as well
+  as in the settings, so no configuration can stretch it.
   Set GUANXI_AUTH_CACHE_SECONDS=0 to resolve every request against the database.
 
 Only the API uses it. The console resolves its token on every action, uncached.
@@ -34,6 +36,8 @@ from guanxi.kit.db import after_commit
 from guanxi.kit.principal import Principal
 
 MAX_ENTRIES = 10_000
+# The longest a change made by another process can go unseen here (docs/decisions.md).
+MAX_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ class CredentialCache:
         return entry.principal
 
     def put(self, digest: str, principal: Principal, expires_at: datetime | None) -> None:
-        seconds = get_settings().auth_cache_seconds
+        seconds = min(get_settings().auth_cache_seconds, MAX_SECONDS)
         if seconds <= 0:
             return
         now = clock.now()

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from guanxi.auth import credentials, permissions, service
 from guanxi.kit.db import unit_of_work_of
-from guanxi.kit.errors import NotAuthenticated
+from guanxi.kit.errors import NotAuthenticated, PermissionDenied
 from guanxi.kit.masking import Visibility
 from guanxi.kit.principal import Principal
 from guanxi.kit.web import READ_METHODS, DbSession, client_ip
@@ -40,12 +40,17 @@ async def _lock_early(session: Session) -> None:
         work.lock_early()
 
 
-async def current_principal(
-    request: Request,
-    session: DbSession,
-    bearer: Annotated[str | None, Depends(oauth2_scheme)],
-    api_key: Annotated[str | None, Depends(api_key_header)],
-) -> Principal:
+# Requests that read although their method is POST: read-only roles may send these.
+READS_BY_POST = frozenset(
+    {
+        "/api/v1/segments/preview",
+        "/api/v1/coupons/validate",
+        "/api/v1/loyalty/simulations",
+    }
+)
+
+
+async def _caller(request: Request, session: Session, bearer: str | None, api_key: str | None) -> Principal:
     """The caller, from the credential cache (see `auth.credentials`) or the database."""
     if api_key:
         credential, is_api_key = api_key, True
@@ -61,11 +66,59 @@ async def current_principal(
         credentials.cache.put(digest, resolved, expires_at)
         found = resolved
     principal = found.with_ip(client_ip(request))
-    if request.method in READ_METHODS and permissions.visibility(principal) is Visibility.FULL:
-        await _lock_early(session)
     # The error handler reads this to audit permission denials.
     request.state.principal = principal
     return principal
 
 
+def _refuse_writes_of_read_only_roles(request: Request, principal: Principal) -> None:
+    """Analysts and auditors change nothing, whatever a route's own checks say: one gate in
+    front of every write route (the services check again for the console)."""
+    if request.method in READ_METHODS or principal.role not in permissions.READ_ONLY_ROLES:
+        return
+    route = request.scope.get("route")
+    if getattr(route, "path", None) in READS_BY_POST:
+        return
+    raise PermissionDenied(
+        message=f"role {principal.role} is read-only",
+        extra={"resource": getattr(route, "path", request.url.path), "action": request.method.lower()},
+    )
+
+
+async def current_principal(
+    request: Request,
+    session: DbSession,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+) -> Principal:
+    """The caller of an ordinary route: a user who must change their password may not act yet,
+    and a read-only role may not write."""
+    principal = await _caller(request, session, bearer, api_key)
+    if service.must_change_password(principal):
+        raise service.PasswordChangeRequired(
+            message="your password was reset: change it first (POST /api/v1/auth/password)"
+        )
+    _refuse_writes_of_read_only_roles(request, principal)
+    if request.method in READ_METHODS and permissions.visibility(principal) is Visibility.FULL:
+        await _lock_early(session)
+    return principal
+
+
+async def session_principal(
+    request: Request,
+    session: DbSession,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_header)],
+) -> Principal:
+    """The caller of a route about their own session (profile, password change, sign-out), which
+    a user who must change the password may use."""
+    return await _caller(request, session, bearer, api_key)
+
+
+async def presented_token(bearer: Annotated[str | None, Depends(oauth2_scheme)]) -> str | None:
+    return bearer
+
+
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+SessionPrincipal = Annotated[Principal, Depends(session_principal)]
+PresentedToken = Annotated[str | None, Depends(presented_token)]

@@ -24,8 +24,9 @@ class StaffUser(TimestampMixin, Base):
     team: Mapped[str | None] = mapped_column(String(40), default=None)
     language: Mapped[str] = mapped_column(String(10), default="zh-CN")
     is_active: Mapped[bool] = mapped_column(default=True)
-    failed_attempts: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    # Set by an administrator's password reset: the user may sign in, then only change the password.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    password_changed_at: Mapped[datetime | None] = mapped_column(default=None)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
@@ -60,3 +61,20 @@ class ApiKey(TimestampMixin, Base):
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins counted per key, shared by every process through the database.
+
+    A key is one of: the submitted username (`account`), the client address (`address`), or both
+    together (`pair`); only a SHA-256 of it is stored, so neither addresses nor mistyped
+    passwords-as-usernames are kept in clear. See `auth.throttle` for the policy.
+    """
+
+    __tablename__ = "login_throttles"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    failures: Mapped[int] = mapped_column(default=0)
+    window_started_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None] = mapped_column(default=None, index=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from guanxi.kit.inputs import PatchInput
 from guanxi.kit.text import StorableInput
 
 
@@ -27,6 +29,8 @@ class StaffUserOut(BaseModel):
     team: str | None
     language: str
     is_active: bool
+    must_change_password: bool
+    last_login_at: datetime | None
 
 
 class StaffUserCreate(StorableInput):
@@ -64,3 +68,41 @@ class ApiKeyOut(BaseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="Shown once; store it now")
+
+
+class StaffAccessUpdate(PatchInput):
+    """What to change of a user's access; a field left out stays, `null` clears region or team."""
+
+    model_config = ConfigDict(extra="forbid")
+    clearable: ClassVar[frozenset[str]] = frozenset({"region", "team"})
+
+    role: str | None = Field(default=None, max_length=20)
+    scope: str | None = Field(default=None, max_length=10)
+    region: str | None = Field(default=None, max_length=40)
+    team: str | None = Field(default=None, max_length=40)
+
+
+class PasswordResetIn(StorableInput):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str | None = Field(
+        default=None, min_length=8, max_length=128, description="Temporary password; generated if left out"
+    )
+
+
+class PasswordResetOut(BaseModel):
+    user: StaffUserOut
+    temporary_password: str = Field(description="Shown once; the user must change it at the next sign-in")
+    sessions_ended: int
+
+
+class SessionsRevoked(BaseModel):
+    user_id: str
+    sessions_ended: int
+
+
+class PasswordChangeIn(StorableInput):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=128)
+    new_password: str = Field(min_length=8, max_length=128)

@@ -13,13 +13,14 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from guanxi.auth import credentials, permissions
+from guanxi.auth import credentials, permissions, throttle
 from guanxi.auth.models import ApiKey, AuthToken, StaffUser
 from guanxi.auth.permissions import Role, Scope
 from guanxi.config import get_settings
 from guanxi.kit import clock
 from guanxi.kit.errors import (
     Conflict,
+    DomainError,
     FieldError,
     NotAuthenticated,
     NotFound,
@@ -31,6 +32,8 @@ from guanxi.kit.text import NUL
 from guanxi.privacy import audit
 
 API_KEY_PREFIX = "gx_"
+# Principal.extra flag: signed in with a password an administrator reset.
+MUST_CHANGE_PASSWORD = "must_change_password"
 
 
 @lru_cache(maxsize=4)
@@ -127,69 +130,116 @@ def principal_for(user: StaffUser, ip: str | None = None) -> Principal:
         scope=user.scope,
         ip=ip,
         language=user.language,
+        extra={MUST_CHANGE_PASSWORD: "true"} if user.must_change_password else {},
     )
+
+
+def must_change_password(principal: Principal) -> bool:
+    return principal.extra.get(MUST_CHANGE_PASSWORD) == "true"
+
+
+class TooManyAttempts(DomainError):
+    """Sign-in refused unchecked: too many recent failures for this account, address or both."""
+
+    status = 429
+    code = "too_many_attempts"
+    title = "Too many attempts"
+
+
+class PasswordChangeRequired(DomainError):
+    """The user signed in with a password an administrator reset: only changing it is allowed."""
+
+    status = 403
+    code = "password_change_required"
+    title = "Password change required"
+
+
+REFUSED_MESSAGE = "incorrect username or password"
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(time_cost: int, memory_kib: int) -> str:
+    """A hash with the current cost, to check against when there is no real one to check."""
+    return _hasher(time_cost, memory_kib).hash(secrets.token_urlsafe(16))
+
+
+def spend_password_check(password: str) -> None:
+    """Do the work of a real password check (unknown, disabled or throttled sign-ins), so how long
+    an answer takes says nothing about whether the account exists."""
+    settings = get_settings()
+    password_hasher().verify(password, _dummy_hash(settings.argon2_time_cost, settings.argon2_memory_kib))
 
 
 @dataclass(frozen=True)
 class LoginOutcome:
     user: StaffUser | None
-    error: NotAuthenticated | None = None
+    error: NotAuthenticated | TooManyAttempts | None = None
 
 
 def authenticate(session: Session, username: str, password: str, ip: str | None) -> LoginOutcome:
-    """Check a password. Failures are counted and audited and must be committed by the caller
-    even though the login is refused, so the outcome is returned rather than raised."""
-    settings = get_settings()
+    """Check a password. Failures are counted (see `auth.throttle`) and audited, and must be
+    committed by the caller even though the login is refused, so the outcome is returned.
+
+    Every refusal reads the same whatever the reason (no such user, disabled, wrong password),
+    and every attempt runs one password check, so neither the text nor the time of the answer
+    tells an account that exists from one that does not. A throttled attempt is refused without
+    looking at the password, with 429 and when to retry; the reason codes stay in the audit.
+    """
     # A name holding NUL cannot exist (nor be stored in the audit record on PostgreSQL).
     normalized = username.strip().lower().replace(NUL, "")
-    user = None if NUL in username else session.scalar(select(StaffUser).where(StaffUser.username == normalized))
     anonymous = Principal(id="anonymous", name=normalized[:100], role="none", kind="anonymous", ip=ip)
-    refused = NotAuthenticated(message="incorrect username or password")
-    if user is None or not user.is_active:
-        password_hasher().hash(password)  # spend the same time as a real check
-        audit.record(session, anonymous, "auth.login", outcome="failed", detail={"reason": "unknown_user"})
-        return LoginOutcome(None, refused)
-    actor = principal_for(user, ip)
-    now = clock.now()
-    if user.locked_until is not None and clock.as_utc(user.locked_until) > now:
+    keys = throttle.keys_for(normalized, ip)
+    block = throttle.blocked(session, keys)
+    if block is not None:
+        spend_password_check(password)
         audit.record(
-            session,
-            actor,
-            "auth.login",
-            entity_type="staff_user",
-            entity_id=user.id,
-            outcome="failed",
-            detail={"reason": "locked"},
+            session, anonymous, "auth.login", outcome="failed", detail={"reason": "throttled", "by": block.kind}
         )
-        minutes = max(1, int((clock.as_utc(user.locked_until) - now).total_seconds() // 60) + 1)
+        seconds = block.retry_after(clock.now())
         return LoginOutcome(
             None,
-            NotAuthenticated(
-                message=f"account locked after repeated failures; try again in {minutes} minutes",
-                extra={"locked_until": clock.as_utc(user.locked_until).isoformat()},
+            TooManyAttempts(
+                message=f"too many failed sign-ins; try again in {seconds} seconds",
+                extra={"retry_after": seconds, "blocked_until": block.until.isoformat()},
             ),
         )
-    if not password_hasher().verify(password, user.password_hash):
-        user.failed_attempts += 1
+    user = None if NUL in username else session.scalar(select(StaffUser).where(StaffUser.username == normalized))
+    if user is None or not user.is_active:
+        spend_password_check(password)
+        reason = "unknown_user" if user is None else "disabled"
+        ok = False
+    else:
+        ok = password_hasher().verify(password, user.password_hash)
         reason = "bad_password"
-        if user.failed_attempts >= settings.lockout_threshold:
-            user.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-            user.failed_attempts = 0
-            reason = "locked_now"
-        audit.record(
-            session,
-            actor,
-            "auth.login",
-            entity_type="staff_user",
-            entity_id=user.id,
-            outcome="failed",
-            detail={"reason": reason},
-        )
-        return LoginOutcome(None, refused)
-    user.failed_attempts = 0
-    user.locked_until = None
-    user.last_login_at = now
-    audit.record(session, actor, "auth.login", entity_type="staff_user", entity_id=user.id)
+    if not ok:
+        reached = throttle.record_failure(session, keys)
+        detail: dict[str, object] = {"reason": reason}
+        if reached:
+            detail["throttled_now"] = reached
+        if user is None:
+            audit.record(session, anonymous, "auth.login", outcome="failed", detail=detail)
+        else:
+            audit.record(
+                session,
+                principal_for(user, ip),
+                "auth.login",
+                entity_type="staff_user",
+                entity_id=user.id,
+                outcome="failed",
+                detail=detail,
+            )
+        return LoginOutcome(None, NotAuthenticated(message=REFUSED_MESSAGE))
+    assert user is not None
+    throttle.clear_pair(session, normalized, ip)
+    user.last_login_at = clock.now()
+    audit.record(
+        session,
+        principal_for(user, ip),
+        "auth.login",
+        entity_type="staff_user",
+        entity_id=user.id,
+        detail={"must_change_password": True} if user.must_change_password else None,
+    )
     return LoginOutcome(user)
 
 
@@ -216,12 +266,14 @@ def credential_digest(raw: str) -> str:
     return _sha256(raw)
 
 
-def revoke_token(session: Session, raw: str) -> None:
+def revoke_token(session: Session, raw: str) -> AuthToken | None:
+    """End one bearer token or console session (signing out); the token row, if there was one."""
     digest = _sha256(raw)
     token = session.scalar(select(AuthToken).where(AuthToken.token_hash == digest))
     if token is not None and token.revoked_at is None:
         token.revoked_at = clock.now()
     credentials.forget_after_change(session, digest=digest)
+    return token
 
 
 def resolve_token(session: Session, raw: str) -> tuple[Principal, datetime]:
@@ -243,7 +295,12 @@ def resolve_token(session: Session, raw: str) -> tuple[Principal, datetime]:
 
 
 def principal_from_token(session: Session, raw: str, ip: str | None = None) -> Principal:
-    return resolve_token(session, raw)[0].with_ip(ip)
+    """The principal of a console session; a user who must change the password has none (the
+    console signs them in only through the change-password page)."""
+    principal = resolve_token(session, raw)[0]
+    if must_change_password(principal):
+        raise NotAuthenticated(message="the password must be changed first")
+    return principal.with_ip(ip)
 
 
 def create_api_key(
@@ -339,6 +396,11 @@ def get_user(session: Session, user_id: str) -> StaffUser:
     if user is None:
         raise NotFound(message=f"staff user {user_id} not found")
     return user
+
+
+def view_user(session: Session, actor: Principal, user_id: str) -> StaffUser:
+    require(actor, "users", "read")
+    return get_user(session, user_id)
 
 
 def find_user_by_username(session: Session, username: str) -> StaffUser | None:

@@ -142,10 +142,16 @@ def login(username: str, password: str, ip: str | None) -> LoginResult:
     """
     with get_database().unit_of_work() as session:
         outcome = auth_service.authenticate(session, username, password, ip)
+        if isinstance(outcome.error, auth_service.TooManyAttempts):
+            # Throttled: the same answer whether or not the account exists (auth.throttle).
+            until = datetime.fromisoformat(str(outcome.error.extra["blocked_until"]))
+            return LoginResult(None, None, NotAuthenticated(message=outcome.error.message), until)
         if outcome.user is None:
-            error = outcome.error or NotAuthenticated(message="incorrect username or password")
-            locked = error.extra.get("locked_until")
-            return LoginResult(None, None, error, datetime.fromisoformat(locked) if locked else None)
+            return LoginResult(None, None, NotAuthenticated(message=auth_service.REFUSED_MESSAGE))
+        if outcome.user.must_change_password:
+            # A reset password opens only the change-password page, never a session.
+            changed = NotAuthenticated(message="password change required", extra={"password_change_required": True})
+            return LoginResult(None, None, changed)
         raw, _ = auth_service.issue_token(session, outcome.user, kind="console", ip=ip)
         return LoginResult(raw, outcome.user.language, None)
 
@@ -153,8 +159,10 @@ def login(username: str, password: str, ip: str | None) -> LoginResult:
 def login_error_text(result: LoginResult, lang: str) -> str:
     if result.locked_until is not None:
         remaining = (clock.as_utc(result.locked_until) - clock.now()).total_seconds()
-        minutes = max(1, int(remaining // 60) + 1)
-        return t("login.locked", lang, minutes=minutes)
+        minutes = max(1, int(-(-remaining // 60)))  # whole minutes, rounded up
+        return t("login.throttled", lang, minutes=minutes)
+    if result.error is not None and result.error.extra.get("password_change_required"):
+        return t("login.password_change_required", lang)
     return t("login.failed", lang)
 
 

@@ -1,4 +1,4 @@
-"""Tokens, lockout, the caller's profile, staff users and API keys over HTTP."""
+"""Tokens, throttling, the caller's profile, staff users and API keys over HTTP."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ def test_token_and_me(client: TestClient, alice: str) -> None:
         "team": None,
         "language": "zh-CN",
         "is_active": True,
+        "must_change_password": False,
+        "last_login_at": START.isoformat().replace("+00:00", "Z"),
     }
 
 
@@ -71,20 +73,35 @@ def test_login_form_is_required(client: TestClient) -> None:
     assert_problem(client.post(TOKEN, json={"username": "alice", "password": "x"}), 422, "validation_failed")
 
 
-def test_lockout_after_five_failures(client: TestClient, db: Database, alice: str) -> None:
+def test_throttled_after_five_failures_with_retry_after(client: TestClient, db: Database, alice: str) -> None:
     with clock.frozen(START) as frozen:
         for _ in range(5):
             assert _login(client, "alice", "wrong-password")[0] == 401
-        locked = client.post(TOKEN, data={"username": "alice", "password": PASSWORD})
-        problem = assert_problem(locked, 401, "not_authenticated")
-        assert "locked" in problem["detail"]
-        assert problem["locked_until"] == (START + timedelta(minutes=15)).isoformat()
+        frozen.advance(timedelta(seconds=100))
+        throttled = client.post(TOKEN, data={"username": "alice", "password": PASSWORD})
+        problem = assert_problem(throttled, 429, "too_many_attempts")
+        assert throttled.headers["Retry-After"] == "800"
+        assert problem["detail"] == "too many failed sign-ins; try again in 800 seconds"
+        assert problem["retry_after"] == 800
+        # An unknown name gets the same treatment: a 429 says nothing about which accounts exist.
+        for _ in range(5):
+            assert _login(client, "nobody", "wrong-password")[0] == 401
+        frozen.advance(timedelta(seconds=100))
+        unknown = client.post(TOKEN, data={"username": "nobody", "password": PASSWORD})
+        assert assert_problem(unknown, 429, "too_many_attempts")["detail"] == (
+            "too many failed sign-ins; try again in 800 seconds"
+        )
         assert table_counts(db)["auth_tokens"] == 0
 
-        frozen.advance(timedelta(minutes=get_settings().lockout_minutes))
+        frozen.advance(timedelta(seconds=700))
         assert _login(client, "alice")[0] == 200
     outcomes = [(r.outcome, r.detail.get("reason")) for r in audit_records(db, "auth.login")]
-    assert outcomes == [("failed", "bad_password")] * 4 + [("failed", "locked_now"), ("failed", "locked"), ("ok", None)]
+    assert outcomes == (
+        [("failed", "bad_password")] * 5
+        + [("failed", "throttled")]
+        + [("failed", "unknown_user")] * 5
+        + [("failed", "throttled"), ("ok", None)]
+    )
 
 
 def test_token_expiry(client: TestClient, alice: str) -> None:
@@ -126,7 +143,9 @@ def test_users(client: TestClient, admin_headers: dict[str, str], db: Database) 
         "scope": "region",
         "region": "华东",
     }
-    assert "password" not in created.text and "password_hash" not in created.text
+    assert "long-enough-1" not in created.text
+    assert not {"password", "password_hash"} & set(body)
+    assert (body["is_active"], body["must_change_password"], body["last_login_at"]) == (True, False, None)
     users = client.get("/api/v1/users", headers=admin_headers).json()
     assert [u["username"] for u in users] == ["admin", "mgr.east"]
     assert _login(client, "mgr.east", "long-enough-1")[0] == 200

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import update
 
 from guanxi.auth import credentials
 from guanxi.auth import service as auth_service
-from guanxi.auth.models import ApiKey, AuthToken
-from guanxi.config import get_settings
+from guanxi.auth.models import ApiKey, AuthToken, StaffUser
+from guanxi.config import Settings, get_settings
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from tests.api.helpers import assert_problem
@@ -44,7 +45,7 @@ def _revoke_behind_the_api(db: Database) -> None:
 
 def test_a_resolved_token_is_reused_until_its_entry_ends(client: TestClient, db: Database, alice: str) -> None:
     seconds = get_settings().auth_cache_seconds
-    assert seconds == 10
+    assert seconds == credentials.MAX_SECONDS == 5
     with clock.frozen(START) as frozen:
         headers = token_headers(client, "alice")
         assert client.get(ME, headers=headers).status_code == 200
@@ -75,7 +76,7 @@ def test_an_entry_never_outlives_the_token(client: TestClient, alice: str) -> No
     with clock.frozen(START) as frozen:
         headers = token_headers(client, "alice")
         frozen.advance(ttl - timedelta(seconds=3))
-        assert client.get(ME, headers=headers).status_code == 200  # cached for 3 s, not 10
+        assert client.get(ME, headers=headers).status_code == 200  # cached for 3 s, not 5
         frozen.advance(timedelta(seconds=3))
         assert_problem(client.get(ME, headers=headers), 401, "not_authenticated")
 
@@ -110,3 +111,46 @@ def test_each_request_carries_its_own_address(client: TestClient, db: Database, 
     assert client.get(ME, headers=headers).status_code == 200
     [cached] = credentials.cache._entries.values()
     assert cached.principal.ip is None  # the address belongs to a request, not to the credential
+
+
+def _disable_behind_the_api(db: Database, user_id: str) -> None:
+    """An administrator disables the user in another process: this process's cache is not told."""
+    with db.engine.begin() as conn:
+        conn.execute(update(StaffUser).where(StaffUser.id == user_id).values(is_active=False))
+
+
+def test_a_user_disabled_elsewhere_is_refused_within_five_seconds(client: TestClient, db: Database, alice: str) -> None:
+    with clock.frozen(START) as frozen:
+        headers = token_headers(client, "alice")
+        assert client.get(ME, headers=headers).status_code == 200
+        frozen.advance(timedelta(seconds=2))
+        _disable_behind_the_api(db, alice)
+        frozen.advance(timedelta(seconds=3) - timedelta(milliseconds=1))
+        assert client.get(ME, headers=headers).status_code == 200
+        frozen.advance(timedelta(milliseconds=1))
+        problem = assert_problem(client.get(ME, headers=headers), 401, "not_authenticated")
+        assert problem["detail"] == "user is deactivated"
+
+
+def test_no_setting_stretches_the_bound(
+    client: TestClient, db: Database, alice: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ValidationError):
+        Settings(auth_cache_seconds=3600)
+    monkeypatch.setattr(get_settings(), "auth_cache_seconds", 3600.0)  # set past the validator
+    with clock.frozen(START) as frozen:
+        headers = token_headers(client, "alice")
+        assert client.get(ME, headers=headers).status_code == 200
+        _disable_behind_the_api(db, alice)
+        frozen.advance(timedelta(seconds=credentials.MAX_SECONDS))
+        assert_problem(client.get(ME, headers=headers), 401, "not_authenticated")
+
+
+def test_disabling_through_this_process_refuses_at_once(
+    client: TestClient, db: Database, alice: str, admin_headers: dict[str, str]
+) -> None:
+    with clock.frozen(START):
+        headers = token_headers(client, "alice")
+        assert client.get(ME, headers=headers).status_code == 200
+        assert client.post(f"/api/v1/users/{alice}/disable", headers=admin_headers).status_code == 200
+        assert_problem(client.get(ME, headers=headers), 401, "not_authenticated")

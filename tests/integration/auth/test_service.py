@@ -1,4 +1,4 @@
-"""Staff authentication: lockout, tokens, API keys and their audit records."""
+"""Staff authentication: throttling, tokens, API keys and their audit records."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from guanxi.auth import service
-from guanxi.auth.models import ApiKey, AuthToken, StaffUser
+from guanxi.auth.models import ApiKey, AuthToken, LoginThrottle, StaffUser
 from guanxi.config import get_settings
 from guanxi.kit import clock
 from guanxi.kit.db import Database
@@ -23,6 +23,14 @@ START = datetime(2025, 5, 4, 9, 0, tzinfo=UTC)
 def _login(db: Database, username: str, password: str) -> service.LoginOutcome:
     with db.unit_of_work() as session:
         return service.authenticate(session, username, password, "10.1.1.1")
+
+
+REFUSED = "incorrect username or password"
+
+
+def _throttle_failures(db: Database) -> dict[str, int]:
+    with db.unit_of_work(read_only=True) as session:
+        return {kind: n for kind, n in session.execute(select(LoginThrottle.kind, LoginThrottle.failures))}
 
 
 def _login_audit(db: Database) -> list[tuple[str, str | None]]:
@@ -90,40 +98,44 @@ def test_login_name_with_nul_is_an_unknown_user(db: Database, alice: str) -> Non
     assert _login_audit(db) == [("failed", "unknown_user")]
 
 
-def test_lockout_after_repeated_failures(db: Database, alice: str) -> None:
-    threshold = get_settings().lockout_threshold
-    minutes = get_settings().lockout_minutes
-    assert threshold == 5
+def test_repeated_failures_throttle_the_account_from_that_address(db: Database, alice: str) -> None:
+    limit = get_settings().login_failures_per_account_address
+    window = timedelta(seconds=get_settings().login_window_seconds)
+    assert (limit, window) == (5, timedelta(minutes=15))
     with clock.frozen(START) as frozen:
-        for _ in range(threshold):
-            assert _login(db, "alice", "wrong-password").user is None
-        locked = _login(db, "alice", PASSWORD)
-        assert locked.user is None
-        assert locked.error is not None
-        assert "locked" in locked.error.message
-        assert locked.error.extra["locked_until"] == (START + timedelta(minutes=minutes)).isoformat()
+        for _ in range(limit):
+            assert _login(db, "alice", "wrong-password").error == NotAuthenticated(message=REFUSED)
+        frozen.advance(timedelta(minutes=1))
+        throttled = _login(db, "alice", PASSWORD)
+        assert throttled.user is None
+        assert isinstance(throttled.error, service.TooManyAttempts)
+        assert throttled.error.extra == {"retry_after": 14 * 60, "blocked_until": (START + window).isoformat()}
 
-        frozen.advance(timedelta(minutes=minutes) - timedelta(seconds=1))
-        assert _login(db, "alice", PASSWORD).user is None
+        frozen.advance(window - timedelta(minutes=1) - timedelta(seconds=1))
+        assert isinstance(_login(db, "alice", PASSWORD).error, service.TooManyAttempts)
 
         frozen.advance(timedelta(seconds=1))
         outcome = _login(db, "alice", PASSWORD)
         assert outcome.user is not None
     reasons = [r for _, r in _login_audit(db)]
-    assert reasons == ["bad_password"] * 4 + ["locked_now", "locked", "locked", None]
-    with db.unit_of_work(read_only=True) as session:
-        user = session.get(StaffUser, alice)
-        assert user is not None
-        assert (user.failed_attempts, user.locked_until) == (0, None)
+    assert reasons == ["bad_password"] * 5 + ["throttled", "throttled", None]
 
 
 def test_a_success_resets_the_failure_count(db: Database, alice: str) -> None:
-    for _ in range(4):
-        _login(db, "alice", "wrong-password")
-    assert _login(db, "alice", PASSWORD).user is not None
-    for _ in range(4):
-        _login(db, "alice", "wrong-password")
-    assert _login(db, "alice", PASSWORD).user is not None
+    """Four failures, a success, four more: never throttled, because the success forgot the
+    first four at that address; the account's own counter (the brake on distributed guessing)
+    keeps all eight."""
+    with clock.frozen(START):
+        for _ in range(4):
+            _login(db, "alice", "wrong-password")
+        assert _throttle_failures(db) == {"account": 4, "address": 4, "pair": 4}
+        assert _login(db, "alice", PASSWORD).user is not None
+        assert _throttle_failures(db) == {"account": 4, "address": 4}
+        for _ in range(4):
+            assert _login(db, "alice", "wrong-password").error == NotAuthenticated(message=REFUSED)
+        assert _login(db, "alice", PASSWORD).user is not None
+        assert _throttle_failures(db) == {"account": 8, "address": 8}
+    assert [r for _, r in _login_audit(db)] == ["bad_password"] * 4 + [None] + ["bad_password"] * 4 + [None]
 
 
 def test_inactive_user_cannot_log_in(db: Database, alice: str) -> None:
