@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from guanxi.kit.inputs import PatchInput
 from guanxi.kit.text import StorableInput
 
 
@@ -70,11 +68,10 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="Shown once; store it now")
 
 
-class StaffAccessUpdate(PatchInput):
+class StaffAccessUpdate(StorableInput):
     """What to change of a user's access; a field left out stays, `null` clears region or team."""
 
     model_config = ConfigDict(extra="forbid")
-    clearable: ClassVar[frozenset[str]] = frozenset({"region", "team"})
 
     role: str | None = Field(default=None, max_length=20)
     scope: str | None = Field(default=None, max_length=10)
