@@ -124,22 +124,48 @@ def export_customers(
 
 def _write_csv(out: IO[bytes], rows: Iterator[list[str]]) -> int:
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
-    writer = csv.writer(text)
-    writer.writerow(COLUMNS)
-    count = 0
-    for row in rows:
-        writer.writerow(row)
-        count += 1
-    text.flush()
-    text.detach()
+    try:
+        writer = csv.writer(text)
+        writer.writerow(COLUMNS)
+        count = 0
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+        text.flush()
+    finally:
+        # Hand `out` back even on a failure: a wrapper left to the garbage collector closes it.
+        text.detach()
     return count
 
 
 def _write_xlsx(out: IO[bytes], rows: Iterator[list[str]]) -> int:
     from openpyxl import Workbook  # type: ignore[import-untyped]
-    from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
 
     book = Workbook(write_only=True)
+    try:
+        return _fill_xlsx(book, out, rows)
+    except BaseException:
+        _discard(book)
+        raise
+
+
+def _discard(book: Any) -> None:
+    """Close a write-only workbook that failed midway. Each sheet's row generator writes into an
+    open temporary file: ended now, in order (rows, then the file's stream), it closes cleanly;
+    left to the garbage collector it writes into a file already closed, and the file, which holds
+    customer data, stays on disk until the process exits."""
+    for sheet in book.worksheets:
+        rows, writer = getattr(sheet, "_rows", None), getattr(sheet, "_writer", None)
+        if rows is not None:
+            rows.close()
+        if writer is not None:
+            writer.close()
+            writer.cleanup()
+
+
+def _fill_xlsx(book: Any, out: IO[bytes], rows: Iterator[list[str]]) -> int:
+    from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
+
     sheet = book.create_sheet("customers")
     sheet.append(list(COLUMNS))
     count = 0

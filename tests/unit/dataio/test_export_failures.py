@@ -1,0 +1,52 @@
+"""An export that fails midway cleans up at once: XLSX closes its row stream and removes its
+temporary file (left to the garbage collector, the stream writes into a closed file and customer
+data stays on disk until the process exits); CSV hands the caller's file back open."""
+
+from __future__ import annotations
+
+import gc
+import io
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guanxi.dataio import export
+
+
+def _failing_rows() -> Iterator[list[str]]:
+    yield ["张伟"] * len(export.COLUMNS)
+    raise RuntimeError("the second page could not be read")
+
+
+def test_a_failure_midway_closes_the_stream_and_removes_the_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where openpyxl keeps each sheet's rows
+    unraisable: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with pytest.raises(RuntimeError, match="second page"):
+        export._write_xlsx(io.BytesIO(), _failing_rows())
+    gc.collect()
+    assert [(u.exc_type, str(u.exc_value)) for u in unraisable] == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_complete_export_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    out = io.BytesIO()
+    assert export._write_xlsx(out, iter([["张伟"] * len(export.COLUMNS)])) == 1
+    assert out.getvalue()[:2] == b"PK"  # a zip: the workbook
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_csv_failure_midway_leaves_the_callers_file_open() -> None:
+    out = io.BytesIO()
+    with pytest.raises(RuntimeError, match="second page"):
+        export._write_csv(out, _failing_rows())
+    gc.collect()  # the text wrapper, had it kept `out`, would close it now
+    assert out.closed is False
+    assert out.getvalue().decode("utf-8-sig").splitlines() == [",".join(export.COLUMNS), ",".join(["张伟"] * 12)]
