@@ -15,6 +15,7 @@ from guanxi.kit.principal import SYSTEM
 from guanxi.loyalty import coupons
 from guanxi.loyalty.catalog_models import Coupon, CouponTemplate, Reward
 from guanxi.loyalty.catalog_schemas import CouponTemplateIn
+from guanxi.privacy.models import AuditRecord
 from tests.api.helpers import table_counts
 from tests.console.conftest import MAIN_FILE, login
 from tests.factories import create_customer, create_staff
@@ -165,10 +166,9 @@ async def test_issue_to_a_customer_then_the_limit_is_a_field_error(db: Database,
 
 
 async def test_issue_to_a_tag_in_bulk(db: Database, console: User) -> None:
-    _template(db)
+    template_id = _template(db)
     with db.unit_of_work() as session:
-        for name in ("张伟", "李娜"):
-            create_customer(session, name=name, tags=["VIP"])
+        tagged = {create_customer(session, name=name, tags=["VIP"]).id for name in ("张伟", "李娜")}
         create_customer(session, name="王芳")
     await _open(db, console)
     console.find(marker="templates-table").trigger("issue", _rows(console, "templates-table")[0])
@@ -177,6 +177,9 @@ async def test_issue_to_a_tag_in_bulk(db: Database, console: User) -> None:
     console.find(marker="issue-tag").type("VIP")
     console.find(marker="issue-submit").click()
     await console.should_see("已发放 2 张，跳过 0 位客户。")
+    with db.unit_of_work(read_only=True) as session:
+        issued = session.execute(select(Coupon.customer_id, Coupon.template_id, Coupon.status)).all()
+    assert sorted(tuple(row) for row in issued) == sorted((c, template_id, "issued") for c in tagged)
 
 
 async def test_deactivating_a_reward_keeps_it_listed(db: Database, console: User) -> None:
@@ -191,7 +194,14 @@ async def test_deactivating_a_reward_keeps_it_listed(db: Database, console: User
     console.find(marker="confirm-remove-rewards").click()
     assert [(r["active"], r["can_remove"]) for r in _rows(console, "rewards-table")] == [("否", False)]
     with db.unit_of_work(read_only=True) as session:
-        assert session.scalars(select(Reward.active)).one() is False
+        reward = session.scalars(select(Reward)).one()  # kept, with its figures, only switched off
+        assert (reward.code, reward.name, reward.points_cost, reward.active) == ("MUG", "品牌马克杯", 800, False)
+        trail = session.execute(
+            select(AuditRecord.action, AuditRecord.fields)
+            .where(AuditRecord.entity_id == reward.id)
+            .order_by(AuditRecord.seq)
+        ).all()
+    assert [tuple(row) for row in trail] == [("reward.create", []), ("reward.deactivate", ["active"])]
 
 
 @pytest.mark.parametrize("role", ["analyst", "auditor"])

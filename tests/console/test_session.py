@@ -9,6 +9,7 @@ from guanxi.auth import service as auth_service
 from guanxi.auth.models import AuthToken, StaffUser
 from guanxi.config import get_settings
 from guanxi.console.session import safe_next
+from guanxi.customers.models import CustomerNote
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from tests.console.conftest import MAIN_FILE, login
@@ -73,6 +74,8 @@ async def test_revocation_also_stops_actions_on_an_open_page(db: Database, conso
     console.find(marker="add-note").click()
     await console.should_see("登录已过期", retries=30)
     await console.should_see(marker="login", retries=30)
+    with db.unit_of_work(read_only=True) as session:
+        assert session.scalars(select(CustomerNote.body)).all() == []
 
 
 async def test_logout_revokes_the_token(db: Database, console: User) -> None:
