@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         default=None, description="Base64 32-byte master key; generated into GUANXI_HOME if unset"
     )
+    # The audit trail's own keys (privacy.audit, privacy.checkpoints), never derived from the master key.
+    audit_key: str | None = Field(default=None, description="Base64 32-byte HMAC key of the audit chain")
+    audit_signing_key: str | None = Field(default=None, description="Base64 32-byte Ed25519 seed for checkpoints")
+    audit_checkpoint_dir: Path | None = Field(default=None, description="Default: GUANXI_HOME/audit-checkpoints")
     redis_url: str | None = Field(default=None, description="Use RedisHuey for jobs when set")
     timezone: str = "Asia/Shanghai"
     default_region_code: str = "CN"

@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from guanxi.cli.audit import audit_app
 from guanxi.cli.customers_cdp import customers_app
 from guanxi.cli.dataio import export_app, import_app
 from guanxi.cli.loyalty import loyalty_app
@@ -19,7 +20,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 users_app = typer.Typer(help="Staff users", no_args_is_help=True)
-audit_app = typer.Typer(help="Audit trail", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys for integrations", no_args_is_help=True)
 outbox_app = typer.Typer(help="Outbox events", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -136,26 +136,6 @@ def api_keys_create(
     except DomainError as exc:
         raise _fail(exc.message) from None
     typer.echo(f"API key {key.id} ({key.role}): {raw}")
-
-
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the audit hash chain; exit 1 naming the first bad record."""
-    from guanxi.kit.db import get_database
-    from guanxi.privacy import audit
-
-    with get_database().unit_of_work(read_only=True) as session:
-        result = audit.verify(session)
-    if result.ok:
-        typer.echo(f"audit chain intact: {result.checked} records")
-        return
-    typer.secho(
-        f"audit chain BROKEN at record {result.first_bad_seq}: {result.reason} "
-        f"({result.checked} records verified before it)",
-        fg=typer.colors.RED,
-        err=True,
-    )
-    raise typer.Exit(1)
 
 
 @outbox_app.command("dispatch")

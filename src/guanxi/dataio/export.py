@@ -106,10 +106,8 @@ def export_customers(
     flt = flt or CustomerFilter()
     rows = _rows(session, actor, flt, segment_id)
     count = _write_csv(out, rows) if fmt == "csv" else _write_xlsx(out, rows)
-    used = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in asdict(flt).items() if v}
-    for secret in ("phone", "email"):  # never values of personal data in the audit trail
-        if secret in used:
-            used[secret] = "(given)"
+    # Which filters were used, never their values: a search term or a city can identify a person.
+    used = sorted(k for k, v in asdict(flt).items() if v)
     audit.record(
         session,
         actor,
@@ -117,7 +115,7 @@ def export_customers(
         entity_type="segment" if segment_id else "customer",
         entity_id=segment_id,
         fields=list(COLUMNS),
-        detail={"filter": used, "format": fmt, "rows": count, "visibility": permissions.visibility(actor).value},
+        detail={"filters": used, "format": fmt, "rows": count, "visibility": permissions.visibility(actor).value},
     )
     return count
 

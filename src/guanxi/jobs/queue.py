@@ -121,6 +121,14 @@ def duplicates_nightly() -> str:
     return detect_duplicates.call_local()
 
 
+@huey.periodic_task(crontab(minute="*/10"), name="audit_checkpoint")
+def audit_checkpoint() -> str:
+    """A signed checkpoint of the audit chain's head, kept outside the database (privacy.checkpoints)."""
+    from guanxi.privacy import tasks as privacy_tasks
+
+    return privacy_tasks.checkpoint(get_database())
+
+
 @huey.task()
 def detect_duplicates(threshold: float = 0.9) -> str:
     from guanxi.customers import duplicates

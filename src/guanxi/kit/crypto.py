@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -119,3 +120,81 @@ def get_cipher(settings: Settings | None = None) -> FieldCipher:
     cipher = _cipher_for(load_master_key(settings))
     _current = (settings, cipher)
     return cipher
+
+
+# The audit trail has keys of its own (docs/security.md, "The audit trail"): whoever holds the data
+# key can read personal data, but should not thereby be able to rewrite the audit chain or sign
+# checkpoints. Each is a setting (base64 of 32 bytes) or a 0600 file in GUANXI_HOME made on first use.
+AUDIT_KEY_FILE = "audit.key"
+AUDIT_SIGNING_KEY_FILE = "audit-signing.key"
+
+
+def _decode_key(value: str, name: str) -> bytes:
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except ValueError as exc:
+        raise CryptoError(f"{name} is not valid base64") from exc
+    if len(key) != 32:
+        raise CryptoError(f"{name} must decode to 32 bytes")
+    return key
+
+
+def _key_from_file(path: Path, *, create: bool) -> bytes | None:
+    """Read a base64 key file; create it first (0600, atomically) when asked and it is missing.
+
+    The new key is written to a private temporary file and linked into place, so a process that
+    loses the race to create it reads the winner's complete key, never a half-written file.
+    """
+    if not path.exists():
+        if not create:
+            return None
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(base64.b64encode(secrets.token_bytes(32)))
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:  # another process made it first: everyone uses that key
+                return _decode_key(path.read_text(), str(path))
+        finally:
+            temporary.unlink(missing_ok=True)
+    return _decode_key(path.read_text(), str(path))
+
+
+def load_audit_key(settings: Settings) -> bytes:
+    """The HMAC key of the audit chain: GUANXI_AUDIT_KEY, or GUANXI_HOME/audit.key."""
+    if settings.audit_key:
+        return _decode_key(settings.audit_key, "GUANXI_AUDIT_KEY")
+    key = _key_from_file(settings.ensure_home() / AUDIT_KEY_FILE, create=True)
+    assert key is not None
+    return key
+
+
+def load_audit_signing_key(settings: Settings, *, create: bool = True) -> Ed25519PrivateKey | None:
+    """The Ed25519 key that signs audit checkpoints: GUANXI_AUDIT_SIGNING_KEY (the 32-byte seed),
+    or GUANXI_HOME/audit-signing.key. None when it does not exist and `create` is false."""
+    if settings.audit_signing_key:
+        seed: bytes | None = _decode_key(settings.audit_signing_key, "GUANXI_AUDIT_SIGNING_KEY")
+    else:
+        seed = _key_from_file(settings.ensure_home() / AUDIT_SIGNING_KEY_FILE, create=create)
+    return None if seed is None else Ed25519PrivateKey.from_private_bytes(seed)
+
+
+_current_audit_key: tuple[Settings, bytes] | None = None
+
+
+def get_audit_key(settings: Settings | None = None) -> bytes:
+    """The audit chain key, read once per settings object (like `get_cipher`)."""
+    global _current_audit_key
+    if settings is not None:
+        return load_audit_key(settings)
+    settings = get_settings()
+    current = _current_audit_key
+    if current is not None and current[0] is settings:
+        return current[1]
+    key = load_audit_key(settings)
+    _current_audit_key = (settings, key)
+    return key

@@ -1,30 +1,45 @@
 """Write and verify the audit trail.
 
 Records hold who, when, what, which entity, the names of changed fields and the source IP, never
-raw personal values. Each record's hash covers its content and the previous record's hash.
+raw personal values. Each record's hash is an HMAC-SHA256, under the audit key (`kit.crypto`,
+never the data key), of the previous record's hash and the record's content: without the key
+nobody can rewrite a record and recompute the chain after it. Signed checkpoints
+(`privacy.checkpoints`) pin the chain's length and head outside the database, so a wiped or
+truncated table is found too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from guanxi.kit import clock
+from guanxi.kit import clock, i18n
+from guanxi.kit.crypto import get_audit_key
 from guanxi.kit.principal import Principal
 from guanxi.privacy.models import AuditChainHead, AuditRecord
 
 GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x6775616E7869  # "guanxi": serializes chain appends on PostgreSQL
 
+# Detail keys that name a personal value (a search term, a contact, an identity, free text). A
+# record names which of these were involved (`"filters": ["q"]`), never their values; a caller
+# that tries is a bug, refused here so the tests find it before a brand's trail holds one.
+PERSONAL_DETAIL_KEYS = frozenset(
+    {"q", "query", "search", "phone", "mobile", "email", "id_number", "address", "password", "openid", "unionid"}
+)
 
-def _content(record: AuditRecord) -> dict[str, Any]:
-    return {
+
+def canonical(record: Any) -> bytes:
+    """The bytes a record's hash covers: every column but the hashes, in a fixed JSON form."""
+    content = {
         "seq": record.seq,
         "occurred_at": clock.as_utc(record.occurred_at).isoformat(),
         "actor_id": record.actor_id,
@@ -39,11 +54,26 @@ def _content(record: AuditRecord) -> dict[str, Any]:
         "detail": record.detail or {},
         "ip": record.ip,
     }
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def compute_hash(prev_hash: str, record: AuditRecord) -> str:
-    canonical = json.dumps(_content(record), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+def compute_hash(prev_hash: str, record: Any, key: bytes | None = None) -> str:
+    """The keyed hash of `record` after `prev_hash` (key: the configured audit key)."""
+    key = get_audit_key() if key is None else key
+    return hmac.new(key, prev_hash.encode() + canonical(record), hashlib.sha256).hexdigest()
+
+
+def legacy_hash(prev_hash: str, record: Any) -> str:
+    """The unkeyed SHA-256 of revisions before 0007; only the migration that re-keys chains uses it."""
+    return hashlib.sha256(prev_hash.encode() + canonical(record)).hexdigest()
+
+
+def _refuse_personal_keys(detail: Mapping[str, Any], path: str = "detail") -> None:
+    for name, value in detail.items():
+        if name in PERSONAL_DETAIL_KEYS:
+            raise ValueError(f"audit {path}.{name} would store a personal value; record that it was used instead")
+        if isinstance(value, Mapping):
+            _refuse_personal_keys(value, f"{path}.{name}")
 
 
 def record(
@@ -58,6 +88,7 @@ def record(
     outcome: str = "ok",
 ) -> AuditRecord:
     """Append one record in the caller's transaction."""
+    _refuse_personal_keys(detail or {})
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     head = session.get(AuditChainHead, 1)
@@ -89,19 +120,79 @@ def record(
 
 
 @dataclass(frozen=True)
+class Anchor:
+    """A point the chain must pass through: record `seq` has hash `head_hash` (a signed checkpoint)."""
+
+    seq: int
+    head_hash: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class VerifyResult:
+    """The verdict; `problem` is a stable code, its text the catalog's `audit.problem.<code>`."""
+
     ok: bool
     checked: int
     first_bad_seq: int | None = None
-    reason: str | None = None
+    problem: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    # The last record walked and its hash, when the chain verified: what a checkpoint may vouch for.
+    end: tuple[int, str] | None = field(default=None, compare=False)
+
+    def describe(self, language: str = i18n.DEFAULT_LANGUAGE) -> str:
+        if self.problem is None:
+            return i18n.t("audit.verify.intact", language, checked=self.checked)
+        return i18n.t(
+            "audit.verify.broken",
+            language,
+            seq=self.first_bad_seq,
+            reason=i18n.t(f"audit.problem.{self.problem}", language, **self.params),
+            checked=self.checked,
+        )
+
+    @property
+    def reason(self) -> str | None:
+        """The problem in English (logs, tests)."""
+        return None if self.problem is None else i18n.t(f"audit.problem.{self.problem}", "en", **self.params)
 
 
-def verify(session: Session, *, batch: int = 5000) -> VerifyResult:
-    """Walk the chain in order; report the first record that was altered, inserted or removed."""
-    expected_seq = 1
-    prev_hash = GENESIS
+def _broken(checked: int, first_bad: int, problem: str, **params: Any) -> VerifyResult:
+    return VerifyResult(False, checked, first_bad, problem, params)
+
+
+def _when(anchor: Anchor) -> str:
+    return clock.as_utc(anchor.created_at).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def verify(
+    session: Session,
+    *,
+    batch: int = 5000,
+    anchors: Sequence[Anchor] = (),
+    start: Anchor | None = None,
+    key: bytes | None = None,
+) -> VerifyResult:
+    """Walk the chain in order; report the first record that was altered, inserted or removed.
+
+    Each anchor must lie on the chain: a record at its sequence with its hash. One beyond the end
+    means records were removed (however the head row was edited); one whose record differs means
+    the records since the previous matching anchor were rewritten. `start` resumes a walk at an
+    anchor already trusted (the checkpoint writer checks only what is new since the last one).
+    """
+    key = get_audit_key() if key is None else key
+    if start is not None:
+        resumed = session.get(AuditRecord, start.seq)
+        if resumed is None:
+            return _broken(0, start.seq, "removed_signed", seq=start.seq, at=_when(start))
+        if resumed.hash != start.head_hash:
+            return _broken(0, start.seq, "rewritten", first=1, seq=start.seq, at=_when(start))
+    pending = sorted({(a.seq, a.head_hash, a.created_at): a for a in anchors}.values(), key=lambda a: a.seq)
+    last_seen = start.seq if start else 0
+    pending = [a for a in pending if a.seq > last_seen]
+    prev_hash = start.head_hash if start else GENESIS
+    matched = last_seen
     checked = 0
-    last_seen = 0
     while True:
         rows = list(
             session.scalars(
@@ -111,21 +202,29 @@ def verify(session: Session, *, batch: int = 5000) -> VerifyResult:
         if not rows:
             break
         for row in rows:
-            if row.seq != expected_seq:
-                return VerifyResult(False, checked, expected_seq, f"record {expected_seq} is missing")
+            expected = last_seen + 1
+            if row.seq != expected:
+                return _broken(checked, expected, "missing", seq=expected)
             if row.prev_hash != prev_hash:
-                return VerifyResult(False, checked, row.seq, "link to the previous record is broken")
-            if compute_hash(prev_hash, row) != row.hash:
-                return VerifyResult(False, checked, row.seq, "record content does not match its hash")
+                return _broken(checked, row.seq, "link_broken")
+            if compute_hash(prev_hash, row, key) != row.hash:
+                return _broken(checked, row.seq, "content_altered")
+            while pending and pending[0].seq == row.seq:
+                anchor = pending.pop(0)
+                if anchor.head_hash != row.hash:
+                    return _broken(checked, matched + 1, "rewritten", first=matched + 1, seq=row.seq, at=_when(anchor))
+                matched = row.seq
             prev_hash = row.hash
-            expected_seq += 1
             checked += 1
             last_seen = row.seq
         session.expunge_all()
+    if pending:
+        anchor = pending[-1]
+        return _broken(checked, last_seen + 1, "removed_signed", seq=anchor.seq, at=_when(anchor))
     head = session.get(AuditChainHead, 1)
-    if head is not None and (head.last_seq != checked or head.last_hash != prev_hash):
-        return VerifyResult(False, checked, checked + 1, f"records after {checked} were removed")
-    return VerifyResult(True, checked)
+    if head is not None and (head.last_seq != last_seen or head.last_hash != prev_hash):
+        return _broken(checked, last_seen + 1, "removed_at_end", last=last_seen)
+    return VerifyResult(True, checked, end=(last_seen, prev_hash))
 
 
 def history(session: Session, entity_type: str, entity_id: str, *, limit: int = 100) -> list[AuditRecord]:
