@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 200_000_000
     page_size_max: int = 200
     cookie_secure: bool = False
+    # The console session (console.session) and who may vouch for HTTPS (api.security_headers).
+    console_idle_minutes: int = Field(default=30, ge=1, description="A console session ends after this long unused")
+    console_session_hours: int = Field(default=12, ge=1, description="A console session ends this long after login")
+    console_origins: str = Field(
+        default="", description="Other origins (comma-separated) allowed to drive the console; its own always is"
+    )
+    trusted_proxies: str = Field(
+        default="127.0.0.1,::1",
+        description="Peers (addresses or networks, comma-separated) whose X-Forwarded-Proto/-For are believed",
+    )
     sql_echo: bool = False
 
     @property

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import select, text
 
 import guanxi
-from guanxi.api import problems
+from guanxi.api import problems, security_headers
 from guanxi.api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from guanxi.auth import service as auth_service
 from guanxi.auth.api import router as auth_router
@@ -90,7 +91,7 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
 
 def create_app() -> FastAPI:
     settings = get_settings()
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI from packaged files, not a CDN
         title="guanxi",
         version=guanxi.__version__,
         description=DESCRIPTION,
@@ -153,4 +154,5 @@ def create_app() -> FastAPI:
         max_bytes=settings.max_body_bytes,
         larger={"/api/v1/events": settings.max_event_batch_bytes, "/api/v1/imports": settings.max_upload_bytes},
     )
+    security_headers.install(app)  # outermost: headers on every answer, the console's included
     return app
