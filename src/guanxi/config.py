@@ -22,6 +22,14 @@ class Settings(BaseSettings):
     audit_signing_key: str | None = Field(default=None, description="Base64 32-byte Ed25519 seed for checkpoints")
     audit_checkpoint_dir: Path | None = Field(default=None, description="Default: GUANXI_HOME/audit-checkpoints")
     redis_url: str | None = Field(default=None, description="Use RedisHuey for jobs when set")
+    embedded_worker: bool | None = Field(
+        default=None,
+        description="Whether `guanxi serve` consumes jobs itself (default: yes, unless GUANXI_REDIS_URL is set)",
+    )
+    embedded_worker_threads: int = Field(default=2, ge=1, le=32, description="Job threads of the embedded consumer")
+    embedded_worker_shutdown_seconds: float = Field(
+        default=30.0, ge=0, description="How long `serve` waits for running jobs when it stops"
+    )
     timezone: str = "Asia/Shanghai"
     default_region_code: str = "CN"
     default_language: str = "zh-CN"

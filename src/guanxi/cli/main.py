@@ -36,6 +36,12 @@ app.add_typer(quality_app, name="quality")
 app.add_typer(events_app, name="events")
 
 
+def _text(key: str, **params: object) -> str:
+    from guanxi.kit import i18n
+
+    return i18n.t(key, get_settings().default_language, **params)
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
@@ -167,30 +173,59 @@ def build_app() -> object:
     return api
 
 
+WORKER_OPTION = typer.Option(
+    None,
+    "--worker/--no-worker",
+    help="Consume jobs in this process (default: yes unless GUANXI_REDIS_URL or GUANXI_EMBEDDED_WORKER=0)",
+    show_default=False,
+)
+
+
+def _serve(host: str, port: int, *, log_level: str, worker: bool | None) -> None:
+    """Run uvicorn in the main thread and, unless workers run separately, the job consumer in
+    threads beside it; the consumer stops after uvicorn has shut down (SIGINT or SIGTERM)."""
+    import uvicorn
+
+    from guanxi.jobs import consumer as jobs_consumer
+    from guanxi.jobs import queue
+
+    settings = get_settings()
+    app_ = build_app()
+    embedded = None
+    if jobs_consumer.embedded_worker_enabled(settings, worker):
+        embedded = jobs_consumer.start_embedded(queue.huey, settings)
+    _banner(host, port, embedded_worker=embedded is not None)
+    try:
+        uvicorn.run(app_, host=host, port=port, log_level=log_level)  # type: ignore[arg-type]
+    finally:
+        if embedded is not None:
+            embedded.stop(graceful=True)
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind"),
     port: int = typer.Option(8000, help="Port"),
+    worker: bool | None = WORKER_OPTION,
 ) -> None:
-    """Run the API and the staff console in one process."""
-    import uvicorn
-
+    """Run the API, the staff console and (by default) the job consumer in one process."""
     _upgrade()
-    _banner(host, port)
-    uvicorn.run(build_app(), host=host, port=port, log_level="info")  # type: ignore[arg-type]
+    _serve(host, port, log_level="info", worker=worker)
 
 
 @app.command()
 def worker(workers: int = typer.Option(1, help="Worker threads")) -> None:
-    """Run the job consumer (outbox delivery and scheduled jobs)."""
-    from huey.consumer import Consumer
-
+    """Run the job consumer (outbox delivery and scheduled jobs) as its own process."""
+    from guanxi.jobs import consumer as jobs_consumer
     from guanxi.jobs import queue
 
     _upgrade()
     queue.enable_wakeups()
     logging.basicConfig(level=logging.INFO)
-    consumer = Consumer(queue.huey, workers=workers, worker_type="thread", periodic=True)
+    settings = get_settings()
+    consumer = jobs_consumer.GuanxiConsumer(
+        queue.huey, jobs_consumer.lease_for(settings), workers=workers, worker_type="thread", periodic=True
+    )
     consumer.run()
 
 
@@ -203,6 +238,7 @@ def demo(
     serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Start the server after loading"),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000),
+    worker: bool | None = WORKER_OPTION,
 ) -> None:
     """Load realistic demo data (once; reruns reuse it) and start the server."""
     from guanxi.demo import loader
@@ -212,19 +248,17 @@ def demo(
     summary = loader.load(get_database(), customers=customers, orders=orders, progress=lambda m: typer.echo(m))
     typer.echo(summary.describe())
     if serve_after:
-        import uvicorn
-
-        _banner(host, port)
-        uvicorn.run(build_app(), host=host, port=port, log_level="warning")  # type: ignore[arg-type]
+        _serve(host, port, log_level="warning", worker=worker)
 
 
-def _banner(host: str, port: int) -> None:
+def _banner(host: str, port: int, *, embedded_worker: bool) -> None:
     base = f"http://{host}:{port}"
     typer.echo("")
     typer.secho(f"  console   {base}/", bold=True)
     typer.echo(f"  API docs  {base}/docs")
     typer.echo(f"  OpenAPI   {base}/openapi.json")
     typer.echo(f"  data in   {get_settings().resolved_home}")
+    typer.echo(_text("cli.serve.jobs_embedded" if embedded_worker else "cli.serve.jobs_separate"))
     typer.echo("")
 
 
