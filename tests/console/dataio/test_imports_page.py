@@ -4,15 +4,19 @@ verdicts -> background job with progress and counts; export from the customer li
 from __future__ import annotations
 
 import asyncio
+import io
+from pathlib import Path
 from typing import Any
 
 import pytest
 from nicegui import ui
 from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing import User
+from openpyxl import load_workbook  # type: ignore[import-untyped]
 from sqlalchemy import select
 
 from guanxi.customers.models import Customer
+from guanxi.dataio import export
 from guanxi.dataio.models import ImportJob
 from guanxi.kit.db import Database
 from tests.api.helpers import audit_records
@@ -68,6 +72,27 @@ async def test_upload_map_preview_and_run(db: Database, console: User) -> None:
         assert [c.name for c in session.scalars(select(Customer))] == ["张伟"]
 
 
+class _Downloads:
+    """Stands in for `ui.download` and keeps each file's bytes and name, in whichever form the
+    page hands them over (bytes or a path)."""
+
+    def __init__(self) -> None:
+        self.files: list[tuple[bytes, str | None]] = []
+
+    def __call__(self, src: str | Path | bytes, filename: str | None = None, media_type: str = "") -> None:
+        if isinstance(src, bytes):
+            self.files.append((src, filename))
+        else:
+            self.files.append((Path(src).read_bytes(), filename))
+            Path(src).unlink()
+
+    def content(self, content: bytes | str, filename: str | None = None, media_type: str = "") -> None:
+        self.files.append((content.encode() if isinstance(content, str) else content, filename))
+
+    def file(self, path: str | Path, filename: str | None = None, media_type: str = "") -> None:
+        self(path, filename)
+
+
 async def test_export_from_the_customer_list(db: Database, console: User) -> None:
     with db.unit_of_work() as session:
         create_staff(session, username="mkt", role="marketing")
@@ -76,10 +101,20 @@ async def test_export_from_the_customer_list(db: Database, console: User) -> Non
     await console.open("/customers")
     console.find(marker="export-customers").click()
     await console.should_see(marker="export-card", retries=30)
+    downloads = _Downloads()
+    console.download = downloads  # type: ignore[assignment]
     console.find(marker="export-run").click()
     await console.should_see("已导出 1 位客户", retries=30)
+    ((data, name),) = downloads.files
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    header, *rows = [list(row) for row in book["customers"].iter_rows(values_only=True)]
+    book.close()
+    assert (name, header) == ("customers.xlsx", list(export.COLUMNS))
+    (row,) = [dict(zip(header, values, strict=True)) for values in rows]
+    assert (row["name"], row["phone"], row["city"]) == ("张伟", "138****8000", "上海")  # masked for marketing
     (record,) = audit_records(db, "customer.export")
-    assert record.detail["rows"] == 1 and record.detail["visibility"] == "masked"
+    assert (record.actor_name, record.entity_type, record.fields) == ("mkt", "customer", sorted(export.COLUMNS))
+    assert record.detail == {"filters": [], "format": "xlsx", "rows": 1, "visibility": "masked"}
 
 
 async def test_roles_without_import_permission_see_a_notice(db: Database, console: User) -> None:
