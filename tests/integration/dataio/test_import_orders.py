@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from guanxi.dataio.headers import parse_mapping
 from guanxi.kit.db import Database
+from guanxi.loyalty import verify
 from guanxi.loyalty.models import LoyaltyAccount, PointEntry, TierChange
 from guanxi.loyalty.order_models import Order, OrderLine
 from tests.api.helpers import audit_records
@@ -113,11 +114,34 @@ def test_award_points_posts_through_the_order_service(db: Database, tmp_path: Pa
         orders = {o.external_id: o for o in session.scalars(select(Order))}
         account = session.scalar(select(LoyaltyAccount).where(LoyaltyAccount.customer_id == ids["张伟"]))
         session.expunge_all()
-    assert orders["A1"].source == "pos-2019"
-    assert orders["A1"].points_earned > 0
-    assert account is not None and account.lifetime_earned == orders["A1"].points_earned
+    # One point per yuan, rounded down: 199.00 -> 199 for 张伟, 1,299.50 -> 1299 for 李娜.
+    assert {k: (o.source, o.points_earned) for k, o in orders.items()} == {
+        "A1": ("pos-2019", 199),
+        "A2": ("pos-2019", 1299),
+    }
+    assert account is not None and (account.lifetime_earned, account.points_balance) == (199, 199)
+    ledger = _ledger(db)
+    assert sorted(ledger.values()) == [[("earn", 199, "A1")], [("earn", 1299, "A2")]]
+    before = data_counts(db)
     again = run_import(db, "orders", path, mapping=mapping, options={"award_points": True})
     assert (again.created, again.unchanged) == (0, 2)
+    assert (data_counts(db), _ledger(db)) == (before, ledger)
+    with db.unit_of_work(read_only=True) as session:
+        assert verify.check(session) == []
+
+
+def _ledger(db: Database) -> dict[str, list[tuple[str, int, str | None]]]:
+    """Each account's entries (kind, points, order's external id), in order."""
+    with db.unit_of_work(read_only=True) as session:
+        rows = session.execute(
+            select(PointEntry.account_id, PointEntry.kind, PointEntry.points, Order.external_id)
+            .outerjoin(Order, Order.id == PointEntry.order_id)
+            .order_by(PointEntry.id)
+        ).all()
+    entries: dict[str, list[tuple[str, int, str | None]]] = {}
+    for account_id, kind, points, external_id in rows:
+        entries.setdefault(account_id, []).append((kind, points, external_id))
+    return entries
 
 
 def test_missing_required_columns_fail_the_job_before_writing(db: Database, tmp_path: Path) -> None:
