@@ -68,3 +68,17 @@ def test_who_reads_the_trail(client: TestClient, db: Database, customer_id: str,
     if status == 403:
         assert_problem(response, 403, "permission_denied")
         assert audit_records(db)[-1].action == "permission.denied"
+
+
+def test_an_export_records_which_filters_it_used_never_their_values(
+    client: TestClient, admin_headers: dict[str, str], db: Database, customer_id: str
+) -> None:
+    body = {"format": "csv", "q": "13800138000", "city": "上海市", "email": "zw@qq.com"}
+    response = client.post("/api/v1/exports/customers", json=body, headers=admin_headers)
+    assert response.status_code == 200
+    assert "13800138000" in response.text  # the admin's file has the values; the trail must not
+    (record,) = audit_records(db, "customer.export")
+    assert record.detail == {"filters": ["city", "email", "q"], "format": "csv", "rows": 1, "visibility": "full"}
+    stored = str((record.detail, record.fields, record.entity_id, record.actor_name))
+    for secret in ("13800138000", "zw@qq.com", "上海市"):
+        assert secret not in stored
