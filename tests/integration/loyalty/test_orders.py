@@ -15,7 +15,7 @@ from guanxi.kit.errors import Conflict, ValidationFailed
 from guanxi.kit.principal import SYSTEM
 from guanxi.loyalty import config, ledger, orders, program, verify
 from guanxi.loyalty import points as points_service
-from guanxi.loyalty.models import LoyaltyAccount, PointEntry, PointLot
+from guanxi.loyalty.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
 from guanxi.loyalty.order_models import Order
 from guanxi.loyalty.schemas import RedeemIn, RefundAnswer, RefundIn
 from tests.factories import create_customer, order_in, post_order
@@ -203,13 +203,50 @@ def _spend_then_refund(db: Database, policy: str) -> tuple[str, RefundAnswer]:
 
 def test_refund_of_spent_points_allow_negative(db: Database, frozen: clock.FrozenClock) -> None:
     customer_id, refund = _spend_then_refund(db, "allow_negative")
-    # 150 earned, 120 spent (50 from OLD, which expires first... both expire the same day: oldest first)
-    assert refund.points_from_order + refund.points_from_other_lots + refund.debt_created == 100
-    assert refund.points_balance == -70
-    assert refund.points_uncollected == 0
+    # 150 earned, 120 spent: both lots expire the same day, so the oldest first (50 from OLD, 70
+    # from NEW). The refund of NEW takes its 30 left; the 70 spent become a debt.
+    assert (
+        refund.points_from_order,
+        refund.points_from_other_lots,
+        refund.debt_created,
+        refund.points_uncollected,
+        refund.points_balance,
+    ) == (30, 0, 70, 0, -70)
     with db.unit_of_work() as session:
         later = post_order(session, customer_id=customer_id, amount="100.00", external_id="LATER")
-    assert later.points_balance == 30
+    assert (later.points_earned, later.points_balance) == (100, 30)  # the new lot repaid the debt first
+    with db.unit_of_work(read_only=True) as session:
+        entries = session.execute(
+            select(PointEntry.kind, PointEntry.points, PointEntry.balance_after).order_by(PointEntry.id)
+        ).all()
+        lots = session.execute(
+            select(PointLot.issued, PointLot.used, PointLot.reversed, PointLot.remaining, PointLot.status).order_by(
+                PointLot.id
+            )
+        ).all()
+        movements = session.execute(
+            select(LotMovement.lot_id, LotMovement.kind, LotMovement.points).order_by(LotMovement.id)
+        ).all()
+        lot_ids = list(session.scalars(select(PointLot.id).order_by(PointLot.id)))
+    assert [tuple(e) for e in entries] == [
+        ("earn", 50, 50),
+        ("earn", 100, 150),
+        ("redeem", -120, 30),
+        ("reverse", -100, -70),
+        ("earn", 100, 30),
+    ]
+    assert [tuple(lot) for lot in lots] == [
+        (50, 50, 0, 0, "closed"),  # OLD: spent
+        (100, 70, 30, 0, "closed"),  # NEW: 70 spent, 30 reversed
+        (100, 70, 0, 30, "available"),  # LATER: 70 settled the debt
+    ]
+    old, new, later_lot = lot_ids
+    assert [tuple(m) for m in movements] == [
+        (old, "use", 50),
+        (new, "use", 70),
+        (new, "reverse", 30),
+        (later_lot, "settle", 70),
+    ]
     _assert_consistent(db)
 
 

@@ -161,12 +161,20 @@ def test_a_refused_redemption_changes_nothing(
 def test_unknown_rewards_and_members_without_points(db: Database, frozen: clock.FrozenClock) -> None:
     customer_id = _member(db, points=1000)
     newcomer = _member(db, points=0, name="李娜")
-    reward_id = _reward(db)
+    reward_id = _reward(db, stock=5)
+    before = table_counts(db)
     with pytest.raises(NotFound) as caught:
         _redeem(db, customer_id, reward_id="01JUNKNOWNREWARD000000000")
-    assert caught.value.errors[0].field == "reward_id"
-    with pytest.raises(InsufficientPoints):
+    assert [(e.field, e.code) for e in caught.value.errors] == [("reward_id", "unknown_reward")]
+    with pytest.raises(InsufficientPoints) as short:
         _redeem(db, newcomer, reward_id=reward_id)
+    assert [(e.field, e.code) for e in short.value.errors] == [("points", "insufficient_points")]
+    assert short.value.message == "points: 300 points asked for, 0 spendable"
+    assert table_counts(db) == before
+    assert (_balance(db, customer_id), _balance(db, newcomer)) == (1000, 0)
+    reward = _row(db, reward_id)
+    assert (reward.stock, reward.redeemed_count) == (5, 0)
+    _consistent(db)
 
 
 def test_the_per_customer_limit_counts_earlier_redemptions(db: Database, frozen: clock.FrozenClock) -> None:
