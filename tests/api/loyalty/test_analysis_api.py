@@ -189,7 +189,22 @@ def test_anonymous_callers_are_refused(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("role", ["admin", "manager", "marketing", "analyst", "auditor"])
-def test_roles_with_liability_read_get_both(client: TestClient, db: Database, role: str) -> None:
-    headers = headers_for(db, client, role, **({"region": "华东"} if role == "manager" else {}))
-    assert client.get(LIABILITY, headers=headers).status_code == 200
-    assert client.post(SIMULATIONS, json={"months": 1}, headers=headers).status_code == 200
+def test_roles_with_liability_read_get_both(
+    client: TestClient, db: Database, admin_headers: dict[str, str], orders: list[dict[str, Any]], role: str
+) -> None:
+    """Every role that may read them gets the same figures as an administrator, and writes nothing."""
+    if role == "admin":
+        headers = admin_headers
+    else:
+        headers = headers_for(db, client, role, **({"region": "华东"} if role == "manager" else {}))
+    scenario = {"months": 12}
+    before = table_counts(db)
+    liability = client.get(LIABILITY, headers=headers)
+    simulation = client.post(SIMULATIONS, json=scenario, headers=headers)
+    assert (liability.status_code, simulation.status_code) == (200, 200), (liability.text, simulation.text)
+    assert table_counts(db) == before
+    report, outcome = liability.json(), simulation.json()
+    assert (report["outstanding_points"], report["outstanding_value"], report["debt_points"]) == (4000, "40.00", 0)
+    assert (outcome["orders_replayed"], outcome["members"], outcome["recorded_points"]) == (2, 1, 4000)
+    assert report == client.get(LIABILITY, headers=admin_headers).json()
+    assert outcome == client.post(SIMULATIONS, json=scenario, headers=admin_headers).json()
