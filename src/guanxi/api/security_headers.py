@@ -26,21 +26,23 @@ from guanxi.config import get_settings
 # JSON and other API answers load nothing: a browser that renders one as a page may run nothing.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
-# Swagger UI and ReDoc from packaged files: one inline start-up script each, their own styles,
-# data: images in the schema views, the OpenAPI document and "try it out" calls to this origin.
+# Swagger UI from packaged files: one inline start-up script (the same on every load, no user
+# data in it), its stylesheet (which holds data: images), the OpenAPI document and "try it out"
+# calls to this origin. Its styles are all in the stylesheet: no 'unsafe-inline' for styles.
 DOCS_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 
-# NiceGUI pages start from inline scripts that differ per page (the element tree, the import map)
-# and evaluate props, event handlers and run_javascript code with eval/new Function; Quasar and
-# Tailwind write inline styles. Everything is loaded from this origin only, the socket included.
+# NiceGUI pages start from inline scripts that differ per page (the element tree, the import map),
+# and Vue compiles the elements' templates at run time and NiceGUI evaluates props, event handlers
+# and run_javascript code (eval / new Function): without 'unsafe-inline' and 'unsafe-eval' no page
+# renders (tests/browser/test_content_security_policy.py shows the violations). Quasar and Tailwind
+# write <style> elements. The favicon is a data: image. Everything else, the socket included
+# (connect-src falls back to 'self', which covers ws: and wss: to this host), is this origin only.
 CONSOLE_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
-    "media-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 
 DOCS_PAGES = frozenset({"/docs", "/redoc"})
