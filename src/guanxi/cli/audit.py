@@ -20,6 +20,16 @@ def _complain(text: str) -> None:
     typer.secho(text, fg=typer.colors.RED, err=True)
 
 
+def _require_schema() -> None:
+    """Refuse with a sentence, not a traceback, before the database has been migrated."""
+    from guanxi.kit.db import get_database
+    from guanxi.migrations import runner
+
+    if runner.current(get_database().engine) is None:
+        _complain(_text("audit.no_schema"))
+        raise typer.Exit(2)
+
+
 def _text(key: str, **params: object) -> str:
     from guanxi.config import get_settings
     from guanxi.kit import i18n
@@ -54,6 +64,7 @@ def verify(
     except ValueError:
         _complain(_text("audit.checkpoint.bad_public_key", path=public_key))
         raise typer.Exit(2) from None
+    _require_schema()
     loaded = signed.load(directory, key)
     with get_database().unit_of_work(read_only=True) as session:
         result = audit.verify(session, anchors=loaded.anchors)
@@ -80,6 +91,7 @@ def checkpoint() -> None:
     from guanxi.kit.db import get_database
     from guanxi.privacy import checkpoints as signed
 
+    _require_schema()
     outcome = signed.write_checkpoint(get_database())
     for code, name in outcome.problems:
         _complain(_text(f"audit.checkpoint.{code}", name=name))

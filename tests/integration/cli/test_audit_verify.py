@@ -238,3 +238,21 @@ def test_checkpoints_signed_by_another_key_are_refused(db: Database, checkpoint_
     code, output = _verify("--public-key", str(other))
     assert code == 1
     assert "is not signed by the audit signing key" in output
+
+
+def test_a_database_without_schema_gets_a_sentence(tmp_path: Path) -> None:
+    from guanxi.kit.db import Database as Db
+    from guanxi.kit.db import get_database, set_database
+
+    previous = get_database()
+    empty = Db(f"sqlite:///{tmp_path / 'empty.db'}")
+    set_database(empty)
+    try:
+        for command in (["verify"], ["checkpoint"]):
+            result = runner.invoke(app, ["audit", *command])
+            assert result.exit_code == 2
+            assert "the database has no schema yet: run `guanxi db upgrade` first" in result.output
+            assert result.exception is None or isinstance(result.exception, SystemExit)
+    finally:
+        set_database(previous)
+        empty.engine.dispose()
