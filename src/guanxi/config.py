@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+OWNER_ONLY_DIR = 0o700
+OWNER_ONLY_FILE = 0o600
+# The umask every guanxi process runs with (set by the command line): whatever a command creates,
+# in GUANXI_HOME or where an operator sends an export, is readable by its owner only.
+OWNER_ONLY_UMASK = 0o077
+
+
+def owner_only(path: Path) -> None:
+    """Take group and other permissions off an existing file or directory we own (files that
+    an older version or a looser umask created); a path we do not own is left as it is."""
+    try:
+        info = path.stat()
+        if info.st_uid != os.getuid():
+            return
+        wanted = OWNER_ONLY_DIR if path.is_dir() else OWNER_ONLY_FILE
+        if info.st_mode & 0o777 != wanted:
+            path.chmod(wanted)
+    except FileNotFoundError:
+        return
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty with mode 0600 unless it exists (then tighten it), so a library that
+    opens it later (SQLite, huey) never creates it with the process's umask."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY_FILE))
+    except FileExistsError:
+        owner_only(path)
+    return path
 
 
 class Settings(BaseSettings):
@@ -82,8 +113,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.resolved_home / 'guanxi.db'}"
 
     def ensure_home(self) -> Path:
+        """GUANXI_HOME, created (or tightened) so only its owner can enter it: it holds the
+        database, keys, the job queue, uploads and errors files."""
         home = self.resolved_home
-        home.mkdir(parents=True, exist_ok=True)
+        home.mkdir(mode=OWNER_ONLY_DIR, parents=True, exist_ok=True)
+        owner_only(home)
         return home
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -13,7 +14,7 @@ from guanxi.cli.dataio import export_app, import_app
 from guanxi.cli.loyalty import loyalty_app
 from guanxi.cli.marketing import tags_app
 from guanxi.cli.quality import events_app, quality_app
-from guanxi.config import get_settings
+from guanxi.config import OWNER_ONLY_UMASK, get_settings
 
 app = typer.Typer(
     help="guanxi: customer relationship and loyalty platform", no_args_is_help=True, pretty_exceptions_enable=False
@@ -34,6 +35,12 @@ app.add_typer(tags_app, name="tags")
 app.add_typer(customers_app, name="customers")
 app.add_typer(quality_app, name="quality")
 app.add_typer(events_app, name="events")
+
+
+@app.callback()
+def _owner_only_files() -> None:
+    """Every command creates files for its owner only (databases, keys, imports, exports)."""
+    os.umask(OWNER_ONLY_UMASK)
 
 
 def _text(key: str, **params: object) -> str:

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
-from guanxi.config import get_settings
+from guanxi.config import get_settings, private_file
 from guanxi.kit import outbox
 from guanxi.kit.db import Database, get_database
 from guanxi.loyalty import handlers as loyalty_handlers
@@ -28,8 +28,9 @@ def get_huey() -> Huey:
     settings = get_settings()
     if settings.redis_url:
         return RedisHuey("guanxi", url=settings.redis_url)
-    home = settings.ensure_home()
-    return SqliteHuey("guanxi", filename=str(home / "jobs.db"))
+    # Created 0600 before huey opens it (its WAL files follow the database file's mode).
+    path = private_file(settings.ensure_home() / "jobs.db")
+    return SqliteHuey("guanxi", filename=str(path))
 
 
 huey = get_huey()

@@ -11,13 +11,14 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from guanxi.config import Settings, get_settings
+from guanxi.config import Settings, get_settings, owner_only, private_file
 
 _AFTER_COMMIT = "guanxi_after_commit"
 _UNIT_OF_WORK = "guanxi_unit_of_work"
@@ -42,6 +43,8 @@ class Database:
             kwargs.update(pool_size=10, max_overflow=20)
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            if not in_memory:
+                _private_sqlite_files(url)
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
@@ -161,6 +164,21 @@ class UnitOfWork:
         if committed:
             for hook in hooks:
                 hook()
+
+
+def _private_sqlite_files(url: str) -> None:
+    """The database file exists with mode 0600 before SQLite opens it: SQLite gives its -wal and
+    -shm files the database file's mode, so all three stay readable by the owner only. Files an
+    older version left readable are tightened."""
+    name = make_url(url).database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name).expanduser()
+    if not path.parent.is_dir():
+        return  # connecting reports the missing directory (see `cli.errors`)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        owner_only(path.with_name(path.name + suffix))
 
 
 def _note_write(session: Session, _context: Any) -> None:
