@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # A batch of 1,000 events with their properties; an uploaded import file.
     max_event_batch_bytes: int = 8_000_000
     max_upload_bytes: int = 200_000_000
+    # An import's refused rows (personal data from the file, kept encrypted) are deleted after this.
+    import_errors_retention_days: int = Field(
+        default=7, ge=1, le=365, description="Days an import's refused rows are kept"
+    )
     page_size_max: int = 200
     cookie_secure: bool = False
     # The console session (console.session) and who may vouch for HTTPS (api.security_headers).

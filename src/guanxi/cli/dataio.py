@@ -3,6 +3,8 @@
     guanxi import customers members.csv [--mapping crm.json|NAME] [--dry-run] [--errors bad.csv]
     guanxi import orders orders.xlsx --mapping pos-2019 [--award-points]
     guanxi import events events.jsonl
+    guanxi import errors JOB_ID --out refused.csv      (refused rows are kept encrypted for 7 days)
+    guanxi import purge                                (expired refused rows, files a crash left)
     guanxi export customers --out customers.xlsx [--format xlsx] [--segment ID] [--city 上海] [--as USER]
 
 Exit codes: 0 every row went in (or was already there), 1 some rows were refused (they are in the
@@ -11,11 +13,11 @@ errors file), 2 the file or the options were refused as a whole (nothing written
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import typer
 
+from guanxi.config import get_settings
 from guanxi.kit.principal import Principal
 
 import_app = typer.Typer(
@@ -118,14 +120,65 @@ def _run_import(
     for reason, count in (finished.reasons or {}).items():
         typer.echo(f"  {count:>7}  {reason}")
     if finished.errors_path:
-        target = finished.errors_path
         if errors is not None:
-            shutil.copyfile(finished.errors_path, errors)
-            target = str(errors)
-        typer.echo(f"refused rows: {target}")
+            _save_refused_rows(job_id, errors, as_user)
+        else:
+            days = get_settings().import_errors_retention_days
+            typer.echo(_t("import.errors_hint", days=days, job=job_id))
     typer.echo(f"import job {job_id}")
     if finished.rejected:
         raise typer.Exit(1)
+
+
+def _t(key: str, **params: object) -> str:
+    from guanxi.kit.i18n import t
+
+    return t(key, get_settings().default_language, **params)
+
+
+def _save_refused_rows(job_id: str, target: Path, as_user: str | None = None) -> None:
+    """Open the job's sealed refused rows into `target` (a file the operator chose)."""
+    from guanxi.dataio import service
+    from guanxi.kit.db import get_database
+    from guanxi.kit.errors import DomainError
+
+    actor = _principal(as_user)
+    try:
+        with get_database().unit_of_work() as session:
+            rows = service.errors_file(session, actor, job_id)
+            rows.save_as(target)
+    except service.ErrorsFileExpired:
+        raise _fail(_t("import.errors_expired", days=get_settings().import_errors_retention_days)) from None
+    except DomainError as exc:
+        raise _fail(exc.message) from None
+    typer.echo(_t("import.errors_saved", path=target))
+
+
+@import_app.command("errors")
+def import_errors(
+    job_id: str = typer.Argument(..., help="The import job's id"),
+    out: Path = typer.Option(..., "--out", "-o", help="CSV file to write the refused rows to"),
+    as_user: str | None = AS_USER,
+) -> None:
+    """Write an import's refused rows (kept encrypted for a limited time) to a CSV file."""
+    from guanxi.cli.main import _upgrade
+
+    _upgrade()
+    _save_refused_rows(job_id, out, as_user)
+
+
+@import_app.command("purge")
+def import_purge() -> None:
+    """Delete expired refused rows and files left behind (uploads, interrupted jobs, exports).
+
+    The worker does this every hour; run it by hand after a crash or before a backup."""
+    from guanxi.cli.main import _upgrade
+    from guanxi.dataio import files
+    from guanxi.kit.db import get_database
+
+    _upgrade()
+    report = files.purge(get_database())
+    typer.echo(_t("import.purged", **report.as_dict()))
 
 
 @import_app.command("customers")

@@ -4,21 +4,20 @@ mappings, and customer exports (a file)."""
 from __future__ import annotations
 
 import re
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from guanxi.auth.deps import CurrentPrincipal
 from guanxi.config import get_settings
 from guanxi.customers.service import CustomerFilter
-from guanxi.dataio import export, service
+from guanxi.dataio import export, files, service
 from guanxi.dataio.models import ImportJob, SavedMapping
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
@@ -49,6 +48,8 @@ class ImportJobOut(BaseModel):
     reasons: dict[str, Any]
     error: str | None
     errors_file: str | None = Field(description="Where to download the refused rows (CSV), if any")
+    errors_expires_at: datetime | None = Field(description="When the refused rows are deleted")
+    errors_file_expired: bool = Field(description="The refused rows were kept for their time and are deleted")
     actor_name: str
     created_at: datetime
     started_at: datetime | None
@@ -101,6 +102,7 @@ class ExportIn(StorableInput):
 
 
 def job_out(job: ImportJob) -> ImportJobOut:
+    expired = files.errors_expired(job)
     return ImportJobOut(
         id=job.id,
         kind=job.kind,
@@ -118,7 +120,9 @@ def job_out(job: ImportJob) -> ImportJobOut:
         duplicates=job.duplicates,
         reasons=job.reasons or {},
         error=job.error,
-        errors_file=f"/api/v1/imports/{job.id}/errors" if job.errors_path else None,
+        errors_file=f"/api/v1/imports/{job.id}/errors" if job.errors_path and not expired else None,
+        errors_expires_at=job.errors_expires_at,
+        errors_file_expired=bool(job.errors_path) and expired,
         actor_name=job.actor_name,
         created_at=job.created_at,
         started_at=job.started_at,
@@ -146,10 +150,9 @@ def _safe_name(name: str) -> str:
 def _store_upload(upload: UploadFile, job_id: str) -> Path:
     """Copy the upload to the job's folder in chunks, refusing it past the size limit."""
     limit = get_settings().max_upload_bytes
-    target = service.job_dir(job_id) / _safe_name(upload.filename or "upload")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = service.new_job_dir(job_id) / _safe_name(upload.filename or "upload")
     size = 0
-    with target.open("wb") as out:
+    with files.private_file(target) as out:
         while chunk := upload.file.read(1 << 20):
             size += len(chunk)
             if size > limit:
@@ -266,12 +269,21 @@ def get_import(job_id: JobId, session: DbSession, principal: CurrentPrincipal) -
     return job_out(service.get_job(session, principal, job_id))
 
 
-@router.get("/imports/{job_id}/errors", response_class=FileResponse)
+@router.get(
+    "/imports/{job_id}/errors",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}, 410: {"description": "The refused rows expired (deleted)"}},
+)
 @in_worker_thread
-def import_errors(job_id: JobId, session: DbSession, principal: CurrentPrincipal) -> FileResponse:
-    """The refused rows: the file's columns, the line number and `error` (UTF-8 CSV)."""
-    path = service.errors_file(session, principal, job_id)
-    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=f"import-{job_id}-errors.csv")
+def import_errors(job_id: JobId, session: DbSession, principal: CurrentPrincipal) -> StreamingResponse:
+    """The refused rows: the file's columns, the line number and `error` (UTF-8 CSV), opened from
+    their encrypted copy as they are sent. 410 `errors_file_expired` once their time is up."""
+    rows = service.errors_file(session, principal, job_id)
+    return StreamingResponse(
+        rows.chunks(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{job_id}-errors.csv"'},
+    )
 
 
 @router.post("/exports/customers", response_class=FileResponse)
@@ -279,8 +291,7 @@ def import_errors(job_id: JobId, session: DbSession, principal: CurrentPrincipal
 def export_customers(body: ExportIn, session: DbSession, principal: CurrentPrincipal) -> FileResponse:
     """The customers matching the filter (or a segment's members), masked as the caller sees them."""
     flt = CustomerFilter(**body.model_dump(exclude={"format", "segment_id"}))
-    handle = tempfile.NamedTemporaryFile(prefix="guanxi-export-", suffix=f".{body.format}", delete=False)  # noqa: SIM115
-    path = Path(handle.name)
+    handle, path = files.new_export_file(body.format)
     try:
         with handle:
             export.export_customers(session, principal, handle, flt=flt, fmt=body.format, segment_id=body.segment_id)

@@ -39,7 +39,14 @@ class ImportJob(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     # The most frequent rejection reasons: {reason: count}.
     reasons: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The refused rows, sealed (kit.sealed) and kept until `errors_expires_at`; the purge then
+    # deletes the file and sets `errors_purged_at` (the job answers "errors file expired").
     errors_path: Mapped[str | None] = mapped_column(Text, default=None)
+    errors_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    errors_purged_at: Mapped[datetime | None] = mapped_column(default=None)
+    # When the uploaded file was deleted: as the job ended, or by the purge after a crash. Files an
+    # operator imports from their own disk (CLI) are never ours to delete and keep this empty.
+    upload_deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     started_at: Mapped[datetime | None] = mapped_column(default=None)

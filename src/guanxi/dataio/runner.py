@@ -29,6 +29,7 @@ from guanxi.dataio.import_customers import CustomerImporter
 from guanxi.dataio.import_events import EventImporter
 from guanxi.dataio.import_orders import OrderImporter
 from guanxi.dataio.importers import Importer, RowOutcome, describe, row_fields
+from guanxi.kit import sealed
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
 
@@ -140,13 +141,20 @@ class SeenKeys:
         self._dir.cleanup()
 
 
+def errors_context(job_id: str | None) -> str:
+    """What a job's sealed errors file is bound to: it opens only as that job's refused rows."""
+    return f"import-errors:{job_id or ''}"
+
+
 class ErrorsFile:
     """The refused rows: the file's own columns plus `error`, as UTF-8 CSV with a BOM (Excel),
-    formula-like cells neutralised. Created on the first refused row."""
+    formula-like cells neutralised. Created on the first refused row, sealed as it is written
+    (it holds the file's personal data): nothing of it reaches the disk in clear."""
 
-    def __init__(self, path: Path | None, columns: list[str]) -> None:
+    def __init__(self, path: Path | None, columns: list[str], context: str) -> None:
         self.path = path
         self.columns = columns
+        self.context = context
         self._handle: IO[str] | None = None
         self._writer: Any = None
 
@@ -154,8 +162,8 @@ class ErrorsFile:
         if self.path is None:
             return
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("w", encoding="utf-8-sig", newline="")
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._handle = sealed.open_text_writer(self.path, self.context, encoding="utf-8-sig")
             self._writer = csv.writer(self._handle)
             self._writer.writerow(["line", *self.columns, "error"])
         cells_out = [
@@ -214,7 +222,7 @@ def run(
         if message:
             raise MissingColumns(message, [*resolved.missing, *resolved.missing_one_of])
         summary.columns = dict(resolved.fields)
-        errors = ErrorsFile(errors_path, source.headers)
+        errors = ErrorsFile(errors_path, source.headers, errors_context(job_id))
         seen = SeenKeys()
         try:
             batch: list[tuple[readers.Row, Any]] = []

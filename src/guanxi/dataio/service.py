@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
-from guanxi.dataio import headers, readers, runner
+from guanxi.dataio import files, headers, readers, runner
 from guanxi.dataio.headers import KINDS, Mapping, MappingError
 from guanxi.dataio.models import ImportJob, SavedMapping
 from guanxi.kit import clock
@@ -83,6 +83,12 @@ class FileTooLarge(DomainError):
     title = "File too large"
 
 
+class ErrorsFileExpired(DomainError):
+    status = 410
+    code = "errors_file_expired"
+    title = "Errors file expired"
+
+
 _PROBLEMS: dict[str, type[ImportRefused]] = {
     "bad_encoding": BadEncoding,
     "empty_file": EmptyFile,
@@ -133,6 +139,14 @@ def imports_dir() -> Path:
 
 def job_dir(job_id: str) -> Path:
     return imports_dir() / job_id
+
+
+def new_job_dir(job_id: str) -> Path:
+    """The folder an upload is stored in, owner-only (it holds a customer file)."""
+    folder = job_dir(job_id)
+    folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
 
 
 def inspect_file(path: Path, kind: str, mapping: Mapping | None, fmt: str | None = None) -> headers.Resolved:
@@ -301,7 +315,8 @@ def run_job(database: Database, job_id: str, *, on_progress: runner.ProgressHook
     with database.unit_of_work() as session:
         job = session.get(ImportJob, job_id)
         assert job is not None
-        job.finished_at = clock.now()
+        job.finished_at = ended = clock.now()
+        files.end_of_job(job, summary.errors_path if summary is not None else None, ended)
         if summary is not None:
             counts = summary.as_dict()
             job.status = "done"
@@ -310,7 +325,6 @@ def run_job(database: Database, job_id: str, *, on_progress: runner.ProgressHook
             job.created, job.updated, job.unchanged = summary.created, summary.updated, summary.unchanged
             job.rejected, job.duplicates = summary.rejected, summary.duplicates
             job.reasons = counts["reasons"]
-            job.errors_path = summary.errors_path
             audit.record(
                 session,
                 actor,
@@ -352,9 +366,10 @@ def list_jobs(session: Session, actor: Principal, *, limit: int = 50, kind: str 
     return list(session.scalars(stmt))
 
 
-def errors_file(session: Session, actor: Principal, job_id: str) -> Path:
-    """The refused rows of a job. They hold the file's own values (personal data in clear), so
-    only the person who ran the import, or an administrator, may download them (audited)."""
+def errors_file(session: Session, actor: Principal, job_id: str) -> files.RefusedRows:
+    """The refused rows of a job. They hold the file's own values (personal data), so only the
+    person who ran the import, or an administrator, may download them (audited). They are kept
+    sealed for a limited time: after that the answer is 410 `errors_file_expired`."""
     job = get_job(session, actor, job_id)
     require(actor, "imports", "create")
     if actor.id != job.actor_id and actor.role != "admin":
@@ -362,10 +377,18 @@ def errors_file(session: Session, actor: Principal, job_id: str) -> Path:
             message="only the person who ran the import or an administrator may download its refused rows",
             extra={"resource": "imports", "action": "read"},
         )
-    if not job.errors_path or not Path(job.errors_path).exists():
+    if job.errors_path and files.errors_expired(job):
+        days = get_settings().import_errors_retention_days
+        raise ErrorsFileExpired(
+            message=f"import {job_id}: errors file expired (refused rows are kept for {days} days); "
+            "run the file again to see them",
+            extra={"expired_at": (job.errors_purged_at or job.errors_expires_at or clock.now()).isoformat()},
+        )
+    rows = files.refused_rows(job)
+    if rows is None:
         raise NotFound(message=f"import {job_id} has no refused rows")
     audit.record(session, actor, "import.errors_download", entity_type="import_job", entity_id=job_id)
-    return Path(job.errors_path)
+    return rows
 
 
 def discard_upload(path: Path) -> None:

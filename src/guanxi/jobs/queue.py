@@ -138,6 +138,14 @@ def detect_duplicates(threshold: float = 0.9) -> str:
     return f"{report.customers} customers: {report.created} new candidates, {report.updated} re-scored"
 
 
+@huey.periodic_task(crontab(minute="35"), name="import_files_purge")
+def import_files_purge() -> dict[str, int]:
+    """Hourly: delete expired refused-rows files and what a crash left (dataio.files)."""
+    from guanxi.dataio import files
+
+    return files.purge(get_database()).as_dict()
+
+
 @huey.task()
 def run_import(job_id: str) -> str:
     """Run an import job (dataio): one transaction per batch, progress on the job row."""

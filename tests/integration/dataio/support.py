@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from guanxi.dataio import service
+from guanxi.dataio.files import RefusedRows
 from guanxi.dataio.headers import Mapping
 from guanxi.dataio.models import ImportJob
+from guanxi.kit import sealed
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM, Principal
 from tests.api.helpers import table_counts
@@ -44,5 +46,7 @@ def data_counts(db: Database) -> dict[str, int]:
 
 
 def error_lines(job: ImportJob) -> list[str]:
+    """The refused rows as the importer's user gets them (the file on disk is sealed)."""
     assert job.errors_path is not None
-    return Path(job.errors_path).read_text(encoding="utf-8-sig").splitlines()
+    assert sealed.is_sealed(Path(job.errors_path))
+    return RefusedRows(job.id, Path(job.errors_path)).read().decode("utf-8-sig").splitlines()

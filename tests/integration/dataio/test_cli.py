@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from guanxi.cli.main import app
+from guanxi.dataio.models import ImportJob
+from guanxi.kit import clock
 from guanxi.kit.db import Database
+from guanxi.kit.i18n import t
 
 from .support import data_counts, write_csv
 
@@ -26,11 +31,41 @@ def test_clean_import_exits_zero(db: Database, tmp_path: Path) -> None:
 
 def test_rejected_rows_exit_one_and_the_errors_file_is_written(db: Database, tmp_path: Path) -> None:
     out = tmp_path / "bad.csv"
-    result = runner.invoke(app, ["import", "customers", str(write_csv(tmp_path / "c.csv", BAD)), "--errors", str(out)])
+    source = write_csv(tmp_path / "c.csv", BAD)
+    result = runner.invoke(app, ["import", "customers", str(source), "--errors", str(out)])
     assert result.exit_code == 1, result.output
     assert "phone: is not a valid phone number" in result.output
-    assert f"refused rows: {out}" in result.output
+    assert t("import.errors_saved", "zh-CN", path=out) in result.output
     assert out.read_text(encoding="utf-8-sig").splitlines()[1] == "4,王芳,12345,广州,phone: is not a valid phone number"
+    # The operator's own file is theirs: the import never deletes it.
+    assert source.read_text(encoding="utf-8") == BAD
+
+
+def test_refused_rows_are_kept_encrypted_and_opened_on_demand_until_they_expire(db: Database, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["import", "customers", str(write_csv(tmp_path / "c.csv", BAD))])
+    assert result.exit_code == 1, result.output
+    with db.unit_of_work(read_only=True) as session:
+        job = session.scalars(select(ImportJob)).one()
+        job_id, stored = job.id, Path(str(job.errors_path))
+    assert t("import.errors_hint", "zh-CN", days=7, job=job_id) in result.output
+    assert "王芳".encode() not in stored.read_bytes() and b"12345" not in stored.read_bytes()
+    out = tmp_path / "refused.csv"
+    opened = runner.invoke(app, ["import", "errors", job_id, "--out", str(out)])
+    assert opened.exit_code == 0, opened.output
+    assert out.read_text(encoding="utf-8-sig").splitlines() == [
+        "line,姓名,手机号,城市,error",
+        "4,王芳,12345,广州,phone: is not a valid phone number",
+    ]
+    with clock.frozen(clock.now() + timedelta(days=7, seconds=1)):
+        purged = runner.invoke(app, ["import", "purge"])
+        assert purged.exit_code == 0, purged.output
+        assert t("import.purged", "zh-CN", errors_files=1, uploads=0, interrupted=0, orphans=0, exports=0) in (
+            purged.output
+        )
+        late = runner.invoke(app, ["import", "errors", job_id, "--out", str(tmp_path / "late.csv")])
+    assert late.exit_code == 2
+    assert t("import.errors_expired", "zh-CN", days=7) in late.output
+    assert not stored.exists() and not (tmp_path / "late.csv").exists()
 
 
 def test_dry_run_says_would_and_writes_nothing(db: Database, tmp_path: Path) -> None:

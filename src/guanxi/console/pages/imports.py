@@ -9,7 +9,6 @@ user sees it. Both call the same services as the API and the CLI.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from guanxi.auth.permissions import is_allowed
-from guanxi.console.actions import perform
+from guanxi.config import get_settings
+from guanxi.console.actions import notify_error, perform
 from guanxi.console.layout import frame
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
 from guanxi.customers.service import CustomerFilter
-from guanxi.dataio import export, headers, readers, service
+from guanxi.dataio import export, files, headers, readers, service
 from guanxi.dataio.headers import FIELDS, KINDS, Mapping
 from guanxi.dataio.importers import describe, row_fields
 from guanxi.dataio.runner import IMPORTERS
@@ -74,10 +74,12 @@ class ImportWizard:
             self._show_mapping()
 
     async def _uploaded(self, event: events.UploadEventArguments) -> None:
+        if self.path is not None:  # a file chosen before and never run: it goes now
+            service.discard_upload(self.path)
         self.job_id = new_id()
         name = Path(event.file.name).name or "upload.csv"
-        target = service.job_dir(self.job_id) / name
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = service.new_job_dir(self.job_id) / name
+        files.private_file(target).close()  # owner-only before the first byte arrives
         await event.file.save(target)
         self.path, self.file_name = target, name
         self.problem.clear()
@@ -210,16 +212,30 @@ class ImportWizard:
         if job.status in ("done", "failed"):
             self.timer.deactivate()
             self.running = None
-            if job.errors_path:
+            if job.errors_path and files.errors_expired(job):
+                with self.download:
+                    ui.label(_expired_text()).classes("text-sm text-slate-500").mark("import-errors-expired")
+            elif job.errors_path:
                 with self.download:
                     ui.button(
                         tr("import.download_errors"), icon="download", on_click=lambda: self._download(job_id)
                     ).props("outline no-caps").mark("import-errors")
 
     def _download(self, job_id: str) -> None:
-        result = perform(lambda s, p: service.errors_file(s, p, job_id))
+        result = perform(lambda s, p: service.errors_file(s, p, job_id).read(), notify=False)
         if result.ok and result.value is not None:
-            ui.download(result.value, f"import-{job_id}-errors.csv")
+            ui.download.content(result.value, f"import-{job_id}-errors.csv", "text/csv")
+        elif isinstance(result.error, service.ErrorsFileExpired):
+            ui.notify(_expired_text(), type="warning")
+            self.download.clear()
+            with self.download:
+                ui.label(_expired_text()).classes("text-sm text-slate-500").mark("import-errors-expired")
+        elif result.error is not None:
+            notify_error(result.error)
+
+
+def _expired_text() -> str:
+    return tr("import.errors_expired", days=get_settings().import_errors_retention_days)
 
 
 def imports_page(request: Request) -> Response | None:
@@ -280,19 +296,20 @@ def exports_page(request: Request) -> Response | None:
             def run() -> None:
                 chosen = str(fmt.value)
                 flt = CustomerFilter(q=q.value or None, city=city.value or None, tag=tag.value or None)
-                handle = tempfile.NamedTemporaryFile(prefix="guanxi-export-", suffix=f".{chosen}", delete=False)  # noqa: SIM115
-                path = Path(handle.name)
+                handle, path = files.new_export_file(chosen)
 
                 def write(session: Any, principal: Principal) -> int:
                     with handle:
                         return export.export_customers(session, principal, handle, flt=flt, fmt=chosen)
 
-                result = perform(write)
+                try:
+                    result = perform(write)
+                    content = path.read_bytes() if result.ok else b""
+                finally:
+                    path.unlink(missing_ok=True)  # the browser gets the bytes; nothing stays on disk
                 if result.ok:
                     ui.notify(tr("export.done", rows=result.value))
-                    ui.download(path, f"customers.{chosen}")
-                else:
-                    path.unlink(missing_ok=True)
+                    ui.download.content(content, f"customers.{chosen}", export.MEDIA_TYPES[chosen])
 
             ui.button(tr("export.run"), icon="download", on_click=run).props("unelevated no-caps").mark("export-run")
     return None

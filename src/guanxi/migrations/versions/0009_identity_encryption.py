@@ -1,5 +1,10 @@
 """personal data: external person ids encrypted with a blind index; upload retention
 
+Import jobs record when their refused-rows file expires and was purged, and when their upload
+was deleted. Refused-rows files written in clear before this revision are sealed in place and
+given the default retention from the job's end; the downgrade opens them again. Uploads left
+behind are removed by `guanxi import purge` (hourly on the worker), not here.
+
 Identities of every kind but anonymous ids (WeChat openid and unionid, app user ids, member
 cards, external ids) were stored in clear in `value_plain`; they now keep only ciphertext, as
 phones do. Their blind index was already written for every kind, so lookups need no change: the
@@ -11,10 +16,14 @@ Create Date: 2026-12-02 01:00:00
 """
 
 from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
 
+import guanxi.kit.models
+from guanxi.kit import sealed
 from guanxi.kit.crypto import get_cipher
 
 revision: str = "0009"
@@ -65,9 +74,48 @@ def _convert(*, seal: bool) -> None:
         after = rows[-1].id
 
 
+JOB_COLUMNS = ("errors_expires_at", "errors_purged_at", "upload_deleted_at")
+RETENTION = timedelta(days=7)  # the setting's default when this revision was written
+
+jobs = sa.table(
+    "import_jobs",
+    sa.column("id", sa.String),
+    sa.column("errors_path", sa.Text),
+    sa.column("finished_at", guanxi.kit.models.UTCDateTime(timezone=True)),
+    sa.column("created_at", guanxi.kit.models.UTCDateTime(timezone=True)),
+    sa.column("errors_expires_at", guanxi.kit.models.UTCDateTime(timezone=True)),
+)
+
+
+def _errors_files(*, seal: bool) -> None:
+    """Seal (or open again) the refused-rows files the job rows point at."""
+    connection = op.get_bind()
+    rows = connection.execute(
+        sa.select(jobs.c.id, jobs.c.errors_path, jobs.c.finished_at, jobs.c.created_at).where(
+            jobs.c.errors_path.is_not(None)
+        )
+    ).all()
+    for row in rows:
+        path = Path(row.errors_path)
+        context = f"import-errors:{row.id}"
+        if path.is_file() and sealed.is_sealed(path) != seal:
+            (sealed.seal_in_place if seal else sealed.unseal_in_place)(path, context)
+        if seal:
+            ended = row.finished_at or row.created_at
+            connection.execute(jobs.update().where(jobs.c.id == row.id).values(errors_expires_at=ended + RETENTION))
+
+
 def upgrade() -> None:
+    with op.batch_alter_table("import_jobs", schema=None) as batch_op:
+        for name in JOB_COLUMNS:
+            batch_op.add_column(sa.Column(name, guanxi.kit.models.UTCDateTime(timezone=True), nullable=True))
+    _errors_files(seal=True)
     _convert(seal=True)
 
 
 def downgrade() -> None:
     _convert(seal=False)
+    _errors_files(seal=False)
+    with op.batch_alter_table("import_jobs", schema=None) as batch_op:
+        for name in reversed(JOB_COLUMNS):
+            batch_op.drop_column(name)
