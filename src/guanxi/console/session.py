@@ -1,22 +1,30 @@
 """The console session.
 
 Logging in issues a console token (only its hash is stored in the database); the raw token is kept
-in NiceGUI's user storage, which is keyed by the signed session cookie. Every page load and every
-action resolves the token to a Principal again, so an expired or revoked token takes effect at once.
+in NiceGUI's user storage, which lives on the server and is keyed by the signed session cookie.
+Every page load and every action resolves the token to a Principal again, so an expired or revoked
+token takes effect at once.
+
+The session also ends on the server, whatever the cookie says: after `GUANXI_CONSOLE_IDLE_MINUTES`
+without a page load or an action, and `GUANXI_CONSOLE_SESSION_HOURS` after login. Both times are
+kept in the same server-side storage; an ended session's token is revoked and the login page says
+why the member of staff has to sign in again.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote, unquote, urlsplit
 
 from nicegui import app, ui
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
+from guanxi.auth import accounts
 from guanxi.auth import service as auth_service
+from guanxi.config import get_settings
 from guanxi.kit import clock
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import NotAuthenticated
@@ -26,6 +34,10 @@ from guanxi.kit.web import client_ip
 
 TOKEN_KEY = "token"
 LANGUAGE_KEY = "language"
+SIGNED_IN_KEY = "signed_in_at"  # ISO times in user storage (server side)
+ACTIVE_KEY = "active_at"
+NOTICE_KEY = "notice"  # why the last session ended: "idle" or "lifetime", shown once on the login page
+SESSION_KEYS = (TOKEN_KEY, SIGNED_IN_KEY, ACTIVE_KEY)
 LOGIN_PATH = "/login"
 MAX_NEXT_LENGTH = 2000  # longer "next" values are dropped, not followed
 MAX_DECODINGS = 3
@@ -60,12 +72,69 @@ def current_ip() -> str | None:
 
 
 def raw_token() -> str | None:
-    token = app.storage.user.get(TOKEN_KEY)
-    return token if isinstance(token, str) and token else None
+    """The token of a live session, or None. A page load or an action calls this: it is activity.
+
+    A session past its idle timeout or its lifetime is ended here (its token revoked), so every
+    entry point sees the same verdict; one without times (kept from an older version) is ended too.
+    """
+    storage = app.storage.user
+    token = storage.get(TOKEN_KEY)
+    if not isinstance(token, str) or not token:
+        return None
+    ended = _ended_because(storage.get(SIGNED_IN_KEY), storage.get(ACTIVE_KEY))
+    if ended is not None:
+        _revoke(token)
+        forget_token()
+        storage[NOTICE_KEY] = ended
+        return None
+    storage[ACTIVE_KEY] = clock.now().isoformat()
+    return token
+
+
+def _ended_because(signed_in: object, active: object) -> str | None:
+    """ "lifetime" or "idle" if a session with these times is over, else None."""
+    settings = get_settings()
+    try:
+        signed_in_at = clock.as_utc(datetime.fromisoformat(str(signed_in)))
+        active_at = clock.as_utc(datetime.fromisoformat(str(active)))
+    except ValueError:
+        return "lifetime"
+    now = clock.now()
+    if now >= signed_in_at + timedelta(hours=settings.console_session_hours):
+        return "lifetime"
+    if now >= active_at + timedelta(minutes=settings.console_idle_minutes):
+        return "idle"
+    return None
+
+
+def start_session(token: str, user_language: str | None) -> None:
+    """Keep a freshly issued console token, with the times its idle timeout and lifetime count from."""
+    now = clock.now().isoformat()
+    storage = app.storage.user
+    storage.pop(NOTICE_KEY, None)
+    storage.update({TOKEN_KEY: token, SIGNED_IN_KEY: now, ACTIVE_KEY: now})
+    if user_language:
+        remember_language(user_language)
 
 
 def forget_token() -> None:
-    app.storage.user.pop(TOKEN_KEY, None)
+    for key in SESSION_KEYS:
+        app.storage.user.pop(key, None)
+
+
+def take_notice() -> str | None:
+    """Why the previous session ended, translated, once (the login page shows it)."""
+    reason = app.storage.user.pop(NOTICE_KEY, None)
+    if reason == "idle":
+        return tr("login.session_idle", minutes=get_settings().console_idle_minutes)
+    if reason == "lifetime":
+        return tr("login.session_lifetime", hours=get_settings().console_session_hours)
+    return None
+
+
+def _revoke(token: str) -> None:
+    with get_database().unit_of_work() as session:
+        auth_service.revoke_token(session, token)
 
 
 def login_url(next_path: str | None) -> str:
@@ -167,8 +236,14 @@ def login_error_text(result: LoginResult, lang: str) -> str:
 
 
 def logout() -> None:
-    token = raw_token()
-    if token is not None:
-        with get_database().unit_of_work() as session:
-            auth_service.revoke_token(session, token)
+    """End the session: the token is revoked (and the sign-out audited), the storage forgets it."""
+    token = app.storage.user.get(TOKEN_KEY)
     forget_token()
+    if not isinstance(token, str) or not token:
+        return
+    try:
+        with get_database().unit_of_work() as session:
+            principal = auth_service.resolve_token(session, token)[0]
+            accounts.logout(session, principal, token)
+    except NotAuthenticated:  # already expired or revoked: nothing left to end
+        return

@@ -6,7 +6,7 @@ import logging
 from typing import Annotated
 
 from fastapi import Query
-from nicegui import app, run, ui
+from nicegui import run, ui
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -48,9 +48,7 @@ def login_page(request: Request, next_path: Annotated[str | None, Query(alias="n
             password_input.value = ""
             show_error(console_session.login_error_text(result, console_session.language()))
             return
-        app.storage.user[console_session.TOKEN_KEY] = result.token
-        if result.language:
-            console_session.remember_language(result.language)
+        console_session.start_session(result.token, result.language)
         ui.navigate.to(target)
 
     def show_error(text: str) -> None:
@@ -73,6 +71,10 @@ def login_page(request: Request, next_path: Annotated[str | None, Query(alias="n
                 .classes("w-full")
             )
             password_input.mark("password")
+            notice = console_session.take_notice()  # why the last session ended, if it did
+            ui.label(notice or "").classes("w-full rounded bg-amber-50 px-3 py-2 text-sm text-amber-900").mark(
+                "session-ended"
+            ).set_visibility(notice is not None)
             message = ui.label("").classes("w-full rounded bg-red-50 px-3 py-2 text-sm text-red-800")
             message.mark("login-error")
             message.set_visibility(False)
