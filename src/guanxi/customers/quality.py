@@ -148,7 +148,8 @@ def _duplicate_customers(session: Session) -> int:
 
 
 def run_check(session: Session, actor: Principal) -> QualitySnapshot:
-    """The scheduled check: compute the report and keep it."""
+    """The scheduled check: compute the report and keep it (a write: not for read-only roles)."""
+    auth_service.require(actor, "quality", "create")
     found = report(session, actor)
     snapshot = QualitySnapshot(
         taken_by=actor.id, customers=found["customers"], average_score=found["average_score"], report=found

@@ -51,7 +51,7 @@ def render(principal: Principal, view: QualityView) -> None:
             ui.button(
                 tr("quality.event_types"), icon="schema", on_click=lambda: ui.navigate.to("/quality/event-types")
             ).props("flat no-caps").mark("event-types")
-        if is_allowed(principal, "quality", "read"):
+        if is_allowed(principal, "quality", "create"):
             ui.button(tr("quality.run"), icon="fact_check", on_click=run_check).props("unelevated no-caps").mark(
                 "quality-run"
             )
