@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import secrets
 import sqlite3
 import tempfile
 from collections import Counter
@@ -109,6 +110,9 @@ def inspect(path: Path, kind: str, mapping: Mapping | None = None, fmt: str | No
     return resolved
 
 
+_SCRATCH_KEY = secrets.token_bytes(32)
+
+
 class SeenKeys:
     """Keys of the rows seen so far in this file, in a scratch SQLite file (constant memory)."""
 
@@ -122,7 +126,9 @@ class SeenKeys:
 
     @staticmethod
     def digest(key: str) -> bytes:
-        return hashlib.blake2b(key.encode(), digest_size=12).digest()
+        # Keyed with a secret of this process: a scratch file a crash left behind cannot be
+        # searched for a guessed phone number.
+        return hashlib.blake2b(key.encode(), digest_size=12, key=_SCRATCH_KEY).digest()
 
     def lookup(self, digests: list[bytes]) -> dict[bytes, int]:
         found: dict[bytes, int] = {}
