@@ -195,6 +195,7 @@ def _serve(host: str, port: int, *, log_level: str, worker: bool | None) -> None
 
     from guanxi.jobs import consumer as jobs_consumer
     from guanxi.jobs import queue
+    from guanxi.kit import access_log
 
     settings = get_settings()
     app_ = build_app()
@@ -203,7 +204,13 @@ def _serve(host: str, port: int, *, log_level: str, worker: bool | None) -> None
         embedded = jobs_consumer.start_embedded(queue.huey, settings)
     _banner(host, port, embedded_worker=embedded is not None)
     try:
-        uvicorn.run(app_, host=host, port=port, log_level=log_level)  # type: ignore[arg-type]
+        uvicorn.run(
+            app_,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            log_level=log_level,
+            log_config=access_log.uvicorn_log_config(),  # request lines without personal values
+        )
     finally:
         if embedded is not None:
             embedded.stop(graceful=True)

@@ -118,8 +118,22 @@ def test_an_import_uploaded_to_serve_runs_without_a_worker(server: Server) -> No
     found = httpx.get(f"{server.base}/api/v1/customers", headers=server.headers, params={"limit": 10}).json()
     assert sorted(item["name"] for item in found["items"]) == ["张伟", "李娜"]
 
+    # The access log names the routes, never the phone number or the search text.
+    lookup = httpx.get(
+        f"{server.base}/api/v1/customers/lookup",
+        headers=server.headers,
+        params={"kind": "phone", "value": "13800138000"},
+    )
+    assert lookup.status_code == 200, lookup.text
+    search = httpx.get(f"{server.base}/api/v1/customers", headers=server.headers, params={"q": "张伟", "limit": 5})
+    assert [item["name"] for item in search.json()["items"]] == ["张伟"]
+
     code, out, err = server.stop()
     assert code == 0, err
+    assert '"GET /api/v1/customers/lookup?kind=phone&value=[redacted] HTTP/1.1" 200' in out
+    assert '"GET /api/v1/customers?q=[redacted]&limit=5 HTTP/1.1" 200' in out
+    assert "13800138000" not in out + err
+    assert "%E5%BC%A0" not in out + err
     assert i18n.t("cli.serve.jobs_embedded", get_settings().default_language) in out
     assert "Traceback" not in err
 
