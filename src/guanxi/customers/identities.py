@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.config import get_settings
 from guanxi.customers import repository
-from guanxi.customers.models import CustomerIdentity
+from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.customers.normalize import (
     ENCRYPTED_KINDS,
     NAMESPACED_KINDS,
@@ -21,6 +21,7 @@ from guanxi.customers.normalize import (
 from guanxi.customers.schemas import CustomerCreate, IdentityIn
 from guanxi.kit.crypto import FieldCipher, get_cipher
 from guanxi.kit.errors import Conflict, FieldError
+from guanxi.kit.principal import Principal
 
 
 @dataclass(frozen=True)
@@ -99,11 +100,24 @@ def normalize_all(items: list[tuple[str, IdentityIn]], errors: list[FieldError])
     return result
 
 
-def ensure_free(session: Session, identities: list[NormalizedIdentity], *, owner_id: str | None = None) -> None:
-    """409 with a pointer to the customer who already holds one of these identities."""
+OUT_OF_SCOPE_HOLDER = "belongs to another customer; ask a manager"
+
+
+def ensure_free(
+    session: Session, identities: list[NormalizedIdentity], actor: Principal, *, owner_id: str | None = None
+) -> None:
+    """409 when another customer already holds one of these identities: with a pointer to that
+    customer if the actor may see them, else without (nor anything else about them), so a
+    conflict cannot tell anyone whether a phone number belongs to a customer they may not see."""
     for ident in identities:
         existing = repository.identity_by_index(session, ident.kind.value, ident.namespace, ident.index)
         if existing is not None and existing.customer_id != owner_id:
+            holder = session.get(Customer, existing.customer_id)
+            if holder is None or not repository.in_scope(actor, holder):
+                raise Conflict(
+                    message=f"{ident.field}: {OUT_OF_SCOPE_HOLDER}",
+                    errors=[FieldError(ident.field, OUT_OF_SCOPE_HOLDER, "taken_out_of_scope")],
+                )
             raise Conflict(
                 message=f"{ident.field}: this {ident.kind.value} already belongs to customer {existing.customer_id}",
                 errors=[FieldError(ident.field, f"already belongs to customer {existing.customer_id}", "taken")],

@@ -178,7 +178,7 @@ def create_customer(session: Session, actor: Principal, data: CustomerCreate) ->
     team = _owner_team(session, errors, owner_id)
     _raise_if(errors)
     assert name is not None
-    identity_store.ensure_free(session, normalized)
+    identity_store.ensure_free(session, normalized, actor)
     pinyin, initials = name_search_keys(name)
     member_no = f"GX{sequence.next_value(session, 'member_no', start=10000001):010d}"
     customer = Customer(
@@ -579,7 +579,7 @@ def add_identity(session: Session, actor: Principal, customer_id: str, item: Ide
     existing = repository.identity_by_index(session, ident.kind.value, ident.namespace, ident.index)
     if existing is not None and existing.customer_id == customer.id:
         return existing
-    identity_store.ensure_free(session, normalized)
+    identity_store.ensure_free(session, normalized, actor)
     row = identity_store.build(customer.id, ident)
     session.add(row)
     customer.updated_at = clock.now()
