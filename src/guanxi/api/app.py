@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 
 import guanxi
 from guanxi.api import problems, security_headers
-from guanxi.api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from guanxi.api.middleware import BodyLimitMiddleware, MetricsMiddleware, UnexpectedErrorMiddleware
 from guanxi.auth import service as auth_service
 from guanxi.auth.api import router as auth_router
 from guanxi.auth.deps import CurrentPrincipal
@@ -148,6 +148,8 @@ def create_app() -> FastAPI:
         )
 
     app.include_router(api)
+    # Innermost, so the metrics (and every middleware added after) see its 500 answer.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -1,14 +1,23 @@
-"""ASGI middleware: request body size limit and Prometheus metrics."""
+"""ASGI middleware: unexpected errors, request body size limit and Prometheus metrics."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
+import traceback
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from guanxi.kit.ids import new_id
+
+log = logging.getLogger("guanxi.api.errors")
+# Frames of a traceback that are logged: enough to find the bug, and a RecursionError does not
+# write thousands of lines.
+LOGGED_FRAMES = 25
 
 REQUESTS = Counter("guanxi_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -78,26 +87,24 @@ class BodyLimitMiddleware:
             await self._reject(send, max_bytes)
 
     async def _reject(self, send: Send, max_bytes: int) -> None:
-        body = json.dumps(
+        await _send_problem(
+            send,
             {
                 "type": "/problems/payload_too_large",
                 "title": "Payload too large",
                 "status": 413,
                 "code": "payload_too_large",
                 "detail": f"request bodies are limited to {max_bytes} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+            },
         )
-        await send({"type": "http.response.body", "body": body})
+
+
+async def _send_problem(send: Send, problem: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer with a problem+json written here, outside the application."""
+    body = json.dumps(problem).encode()
+    start = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": problem["status"], "headers": start + (headers or [])})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):
@@ -148,3 +155,74 @@ class MetricsMiddleware:
             method = scope.get("method", "GET")
             REQUESTS.labels(method, template, str(status["code"])).inc()
             LATENCY.labels(method, template).observe(time.perf_counter() - started)
+
+
+def _frames(exc: BaseException) -> str:
+    """The innermost frames of the traceback, without the exception's message (it may quote input,
+    and so personal data), for this exception and the ones it was raised from."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(parts) < 3:
+        seen.add(id(current))
+        frames = traceback.extract_tb(current.__traceback__)
+        skipped = len(frames) - LOGGED_FRAMES
+        lines = "".join(traceback.format_list(frames[-LOGGED_FRAMES:]))
+        note = f"  ... {skipped} outer frames left out\n" if skipped > 0 else ""
+        parts.append(f"{type(current).__module__}.{type(current).__qualname__}\n{note}{lines}")
+        current = current.__cause__ or current.__context__
+    return "raised while handling:\n".join(parts)
+
+
+class UnexpectedErrorMiddleware:
+    """Answer an exception no handler knows with a 500 problem+json, logged once.
+
+    Starlette's own handler for `Exception` answers and then re-raises, so the server logs the
+    same error a second time and closes the keep-alive connection. Here the error is logged once,
+    with a request id (sent back in the answer and its `X-Request-ID` header) and without the
+    exception's message or the query string, and the connection stays usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            request_id = new_id()
+            route = _route_template(scope.get("route"), scope.get("path", ""))
+            log.error(
+                "unhandled %s on %s %s (request %s)\n%s",
+                type(exc).__qualname__,
+                scope.get("method", "GET"),
+                route,
+                request_id,
+                _frames(exc),
+            )
+            if started:  # too late for an error answer: the response is cut short
+                return
+            await _send_problem(
+                send,
+                {
+                    "type": "/problems/internal_error",
+                    "title": "Internal error",
+                    "status": 500,
+                    "detail": f"an unexpected error occurred; it was logged as request {request_id}",
+                    "code": "internal_error",
+                    "instance": scope.get("path", ""),
+                    "request_id": request_id,
+                },
+                [(b"x-request-id", request_id.encode())],
+            )

@@ -160,13 +160,5 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": "1"},
         )
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        return problem(
-            500,
-            "internal_error",
-            "Internal error",
-            "an unexpected error occurred; it was logged",
-            instance=request.url.path,
-        )
+    # Errors no handler above knows are answered by api.middleware.UnexpectedErrorMiddleware: a
+    # handler registered here for Exception would answer and then be re-raised by Starlette.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from guanxi.kit.inputs import PatchInput
 from guanxi.kit.text import StorableInput
 
 
@@ -68,10 +70,11 @@ class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="Shown once; store it now")
 
 
-class StaffAccessUpdate(StorableInput):
+class StaffAccessUpdate(PatchInput):
     """What to change of a user's access; a field left out stays, `null` clears region or team."""
 
     model_config = ConfigDict(extra="forbid")
+    clearable: ClassVar[frozenset[str]] = frozenset({"region", "team"})
 
     role: str | None = Field(default=None, max_length=20)
     scope: str | None = Field(default=None, max_length=10)

@@ -34,6 +34,7 @@ from guanxi.customers.schemas import (
     TagIn,
 )
 from guanxi.kit.errors import NotFound
+from guanxi.kit.inputs import BusinessDateTime
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.web import DbSession, Paging, in_worker_thread
 from guanxi.privacy import audit
@@ -98,8 +99,8 @@ def list_customers(
     tag: Short = None,
     owner_id: Annotated[str | None, Query(max_length=26)] = None,
     source_channel: SourceChannel | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: BusinessDateTime | None = None,
+    created_to: BusinessDateTime | None = None,
 ) -> CustomerPage:
     flt = service.CustomerFilter(
         q=q,

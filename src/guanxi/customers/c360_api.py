@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from guanxi.auth.deps import CurrentPrincipal
 from guanxi.customers import quality, timeline
+from guanxi.kit.inputs import BusinessDateTime
 from guanxi.kit.web import DbSession, in_worker_thread
 
 router = APIRouter(tags=["customer 360"])
@@ -46,8 +47,8 @@ def customer_timeline(
     types: Annotated[
         str | None, Query(max_length=200, description="comma-separated: event, order, points, coupon, note, ...")
     ] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: BusinessDateTime | None = None,
+    until: BusinessDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TimelineOut:

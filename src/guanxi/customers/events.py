@@ -34,6 +34,7 @@ from guanxi.customers.normalize import IdentityKind, InvalidValue, normalize_ide
 from guanxi.customers.schemas import IdentityKindName
 from guanxi.kit import clock, outbox
 from guanxi.kit.errors import FieldError, ValidationFailed
+from guanxi.kit.inputs import BusinessDateTime, FreeJSON
 from guanxi.kit.models import table_of
 from guanxi.kit.principal import Principal
 from guanxi.kit.text import StorableInput
@@ -62,12 +63,12 @@ class EventIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
     event_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
     type: str = Field(min_length=1, max_length=40)
-    occurred_at: datetime
+    occurred_at: BusinessDateTime
     customer_id: str | None = Field(default=None, min_length=1, max_length=26)
     identities: list[EventIdentity] = Field(default_factory=list, max_length=5)
     anonymous_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")
     channel: str | None = Field(default=None, min_length=1, max_length=30)
-    properties: dict[str, Any] = Field(default_factory=dict, max_length=50)
+    properties: FreeJSON = Field(default_factory=dict, max_length=50)
 
 
 @dataclass

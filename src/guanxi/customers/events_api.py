@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from guanxi.auth.deps import CurrentPrincipal
 from guanxi.customers import event_types, events
 from guanxi.customers.event_schema import EventTypeSpec
+from guanxi.kit.inputs import PatchInput
 from guanxi.kit.text import StorableInput
 from guanxi.kit.web import DbSession, in_worker_thread
 
@@ -19,8 +20,11 @@ TypeCode = Annotated[str, Path(min_length=1, max_length=40, description="Event t
 PropertyType = Annotated[str, Field(pattern="^(string|number|integer|boolean|datetime)$")]
 
 
-class EventBatchIn(BaseModel):
+class EventBatchIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
+    # Each event's text and properties are checked one by one (EventIn); a partial batch keeps
+    # the good ones.
+    checked_per_item: ClassVar[frozenset[str]] = frozenset({"events"})
     events: list[Any] = Field(description=f"1 to {events.MAX_BATCH} events (see EventIn)")
 
 
@@ -70,8 +74,9 @@ class EventTypeCreate(StorableInput):
     retention_days: int | None = None
 
 
-class EventTypeUpdate(StorableInput):
+class EventTypeUpdate(PatchInput):
     model_config = ConfigDict(extra="forbid")
+    clearable: ClassVar[frozenset[str]] = frozenset({"retention_days"})  # null: kept for good
     label_zh: str | None = Field(default=None, min_length=1, max_length=60)
     label_en: str | None = Field(default=None, min_length=1, max_length=60)
     properties: dict[str, PropertyType] | None = Field(default=None, max_length=50)

@@ -15,6 +15,7 @@ from guanxi.customers import merge as merges
 from guanxi.customers import service as customers
 from guanxi.customers.merge_models import CustomerMerge, DuplicateCandidate
 from guanxi.customers.schemas import CustomerDetail
+from guanxi.kit.inputs import FreeJSON
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.text import StorableInput
 from guanxi.kit.web import DbSession, in_worker_thread
@@ -34,7 +35,7 @@ class MergeIn(_Input):
     survivor_id: str = Field(min_length=1, max_length=26, description="The customer who stays")
     merged_id: str = Field(min_length=1, max_length=26, description="The customer folded into the survivor")
     reason: Literal["manual", "duplicate_review", "unionid", "verified_phone"] = "manual"
-    evidence: dict[str, Any] = Field(default_factory=dict, max_length=20)
+    evidence: FreeJSON = Field(default_factory=dict, max_length=20)
 
 
 class CandidateMergeIn(_Input):

@@ -6,10 +6,11 @@ Input models forbid unknown fields and bound every string, so bad input is a 422
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from guanxi.kit.inputs import BusinessDate, PatchInput
 from guanxi.kit.text import StorableInput
 
 Gender = Literal["male", "female", "unknown"]
@@ -67,7 +68,7 @@ class IdentityIn(_Input):
 
 class ProfileFields(_Input):
     gender: Gender | None = None
-    birthday: date | None = None
+    birthday: BusinessDate | None = None
     province: ShortText | None = None
     city: ShortText | None = None
     occupation: str | None = Field(default=None, max_length=60)
@@ -91,7 +92,9 @@ class CustomerCreate(ProfileFields):
     tags: list[Tag] = Field(default_factory=list, max_length=20)
 
 
-class CustomerUpdate(ProfileFields):
+class CustomerUpdate(ProfileFields, PatchInput):
+    # null clears a profile field (gender back to unknown); a name and a language are always set.
+    clearable: ClassVar[frozenset[str]] = frozenset(ProfileFields.model_fields) - {"preferred_language"}
     name: str | None = Field(default=None, min_length=1, max_length=100)
 
 
@@ -165,7 +168,8 @@ class AccountCreate(_Input):
     owner_id: str | None = Field(default=None, max_length=26)
 
 
-class AccountUpdate(_Input):
+class AccountUpdate(_Input, PatchInput):
+    clearable: ClassVar[frozenset[str]] = frozenset({"uscc", "industry", "province", "city", "region", "owner_id"})
     name: str | None = Field(default=None, min_length=1, max_length=200)
     uscc: str | None = Field(default=None, max_length=32)
     industry: str | None = Field(default=None, max_length=60)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Numeric, String, Table, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapper as _Mapper
 
 from guanxi.kit import clock
 from guanxi.kit.ids import new_id
@@ -52,6 +53,30 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON(),
         list[Any]: JSON(),
     }
+
+    def __init__(self, **kwargs: Any) -> None:
+        # A column's plain default (a status, a zero) is given when the object is built, not only
+        # by the INSERT at flush: an answer built from a new object before any flush reads the
+        # value the row will hold instead of None. Callable defaults (ids, times) stay at flush.
+        for key, value in _scalar_defaults(type(self)).items():
+            kwargs.setdefault(key, value)
+        type(self).registry.constructor(self, **kwargs)
+
+
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _scalar_defaults(model: type) -> dict[str, Any]:
+    found = _DEFAULTS.get(model)
+    if found is None:
+        mapper: _Mapper[Any] = model.__mapper__  # type: ignore[attr-defined]
+        found = {}
+        for prop in mapper.column_attrs:
+            default = prop.columns[0].default
+            if default is not None and default.is_scalar:
+                found[prop.key] = default.arg
+        _DEFAULTS[model] = found
+    return found
 
 
 def table_of(model: type[Base]) -> Table:

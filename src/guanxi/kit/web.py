@@ -20,7 +20,7 @@ from guanxi.config import get_settings
 from guanxi.kit.db import UnitOfWork, get_database, unit_of_work_of
 from guanxi.kit.errors import FieldError, ValidationFailed
 from guanxi.kit.pagination import PageRequest
-from guanxi.kit.text import NUL, NUL_MESSAGE
+from guanxi.kit.text import CONTROL, CONTROL_CODE, CONTROL_MESSAGE
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -87,9 +87,10 @@ DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 async def storable_parameters(request: Request) -> None:
-    """Refuse path and query parameters that no database can store (a NUL character)."""
+    """Refuse path and query parameters holding a control character (kit.text): no database or
+    writer is asked to store one."""
     params = [*request.path_params.items(), *request.query_params.multi_items()]
-    errors = [FieldError(name, NUL_MESSAGE, "invalid_character") for name, value in params if NUL in str(value)]
+    errors = [FieldError(name, CONTROL_MESSAGE, CONTROL_CODE) for name, value in params if CONTROL.search(str(value))]
     if errors:
         raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
 

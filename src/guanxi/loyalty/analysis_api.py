@@ -9,7 +9,6 @@ of work of its own.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from guanxi.auth.deps import api_key_header, current_principal, oauth2_scheme
 from guanxi.kit.db import UnitOfWork, get_database
+from guanxi.kit.inputs import BusinessDateTime
 from guanxi.kit.principal import Principal
 from guanxi.loyalty import liability, simulation
 
@@ -74,7 +74,7 @@ def get_liability(
     session: ReadOnlySession,
     principal: Reader,
     as_of: Annotated[
-        datetime | None,
+        BusinessDateTime | None,
         Query(
             description="End of the history windows (ISO 8601 with offset); default now. Open lots are as the "
             "ledger stands."

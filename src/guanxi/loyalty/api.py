@@ -4,11 +4,12 @@ with the first answer and `"replayed": true`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response, status
 
 from guanxi.auth.deps import CurrentPrincipal
+from guanxi.kit.inputs import DefinitionJSON
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.web import DbSession
 from guanxi.loyalty import actions, card, config, orders, points
@@ -222,7 +223,7 @@ RuleCode = Annotated[str, Path(pattern=r"^[a-z0-9_-]{1,40}$", description="Rule 
 
 
 @router.put("/loyalty/program/rules/{code}", response_model=config.RuleOut)
-def put_rule(code: RuleCode, body: dict[str, Any], session: DbSession, principal: CurrentPrincipal) -> config.RuleOut:
+def put_rule(code: RuleCode, body: DefinitionJSON, session: DbSession, principal: CurrentPrincipal) -> config.RuleOut:
     """Create or replace an earning rule; a malformed definition gets a 422 naming the field."""
     return config.put_rule(session, principal, code, body)
 

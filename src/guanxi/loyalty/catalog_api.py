@@ -169,11 +169,12 @@ def patch_template(
     return coupons.update_template(session, principal, template_id, body)
 
 
-@router.delete("/loyalty/coupon-templates/{template_id}", response_model=CouponTemplateOut)
+@router.delete("/loyalty/coupon-templates/{template_id}", status_code=status.HTTP_204_NO_CONTENT)
 @in_worker_thread
-def deactivate_template(template_id: Id, session: DbSession, principal: CurrentPrincipal) -> CouponTemplateOut:
-    """Stop issuing from a template; coupons already issued stay valid."""
-    return coupons.deactivate_template(session, principal, template_id)
+def delete_template(template_id: Id, session: DbSession, principal: CurrentPrincipal) -> None:
+    """Delete a template: afterwards it answers 404 and issues nothing; coupons already issued
+    stay valid. To stop issuing but keep the template, PATCH `active: false`."""
+    coupons.delete_template(session, principal, template_id)
 
 
 @router.post(

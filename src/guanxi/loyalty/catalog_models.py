@@ -103,6 +103,8 @@ class CouponTemplate(TimestampMixin, Base):
     trigger: Mapped[str] = mapped_column(String(20), default="manual")
     trigger_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     active: Mapped[bool] = mapped_column(default=True)
+    # Deleted: answers 404 wherever it is addressed and issues nothing; its coupons still redeem.
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Coupon(Base):

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from guanxi.kit.inputs import AwareBusinessDateTime, FreeJSON, PatchInput
 from guanxi.kit.text import StorableInput
 from guanxi.loyalty.schemas import Amount
 
@@ -45,8 +46,8 @@ class _RewardFields(_Input):
     per_customer_limit: int | None = Field(default=None, ge=1, le=100_000)
     min_tier: str | None = Field(default=None, max_length=40, description="Lowest tier code that may redeem")
     active: bool = True
-    valid_from: AwareDatetime | None = None
-    valid_to: AwareDatetime | None = None
+    valid_from: AwareBusinessDateTime | None = None
+    valid_to: AwareBusinessDateTime | None = None
     points_per_unit: int | None = Field(default=None, ge=1, le=1_000_000)
     unit_value: Money | None = None
     min_points: int | None = Field(default=None, ge=0, le=100_000_000)
@@ -62,8 +63,24 @@ class RewardIn(_RewardFields):
     kind: RewardKind
 
 
-class RewardPatch(_RewardFields):
-    """Every field optional: a PATCH changes only what it names (the kind and code stay)."""
+class RewardPatch(_RewardFields, PatchInput):
+    """Every field optional: a PATCH changes only what it names (the kind and code stay); null
+    clears a limit, a window or a budget."""
+
+    clearable: ClassVar[frozenset[str]] = frozenset(
+        {
+            "stock",
+            "per_customer_limit",
+            "min_tier",
+            "valid_from",
+            "valid_to",
+            "points_per_unit",
+            "unit_value",
+            "min_points",
+            "max_share_pct",
+            "budget",
+        }
+    )
 
 
 class PrizeOut(BaseModel):
@@ -132,15 +149,15 @@ class _TemplateFields(_Input):
     categories: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=50
     )
-    valid_from: AwareDatetime | None = None
-    valid_to: AwareDatetime | None = None
+    valid_from: AwareBusinessDateTime | None = None
+    valid_to: AwareBusinessDateTime | None = None
     valid_days: int | None = Field(default=None, ge=1, le=3650)
     per_customer_limit: int | None = Field(default=1, ge=1, le=10_000)
     total_quantity: int | None = Field(default=None, ge=1, le=100_000_000)
     stackable: bool = False
     stack_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
     trigger: Trigger = "manual"
-    trigger_params: dict[str, Any] = Field(default_factory=dict, max_length=10)
+    trigger_params: FreeJSON = Field(default_factory=dict, max_length=10)
     active: bool = True
 
 
@@ -150,8 +167,22 @@ class CouponTemplateIn(_TemplateFields):
     kind: CouponKind
 
 
-class CouponTemplatePatch(_TemplateFields):
-    """Every field optional; the kind and code stay. Changes apply to coupons issued afterwards."""
+class CouponTemplatePatch(_TemplateFields, PatchInput):
+    """Every field optional; the kind and code stay. Changes apply to coupons issued afterwards.
+    null clears a cap, a window, a limit or the stacking group."""
+
+    clearable: ClassVar[frozenset[str]] = frozenset(
+        {
+            "max_discount",
+            "gift_sku",
+            "valid_from",
+            "valid_to",
+            "valid_days",
+            "per_customer_limit",
+            "total_quantity",
+            "stack_group",
+        }
+    )
 
 
 class CouponTemplateOut(BaseModel):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.auth.service import require
 from guanxi.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
+from guanxi.kit.inputs import FreeJSON, PatchInput
 from guanxi.kit.principal import Principal
 from guanxi.kit.text import StorableInput
 from guanxi.loyalty import program, rules, tiering
@@ -26,7 +27,7 @@ class _Input(StorableInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class ProgramSettingsIn(_Input):
+class ProgramSettingsIn(_Input, PatchInput):
     """Every field optional: a PATCH changes only what it names."""
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
@@ -59,7 +60,7 @@ class TierIn(_Input):
     name_en: str = Field(default="", max_length=60)
     threshold: Decimal = Field(ge=0, le=Decimal("999999999"), max_digits=12, decimal_places=2)
     is_core: bool = False
-    benefits: dict[str, Any] = Field(default_factory=dict, max_length=30)
+    benefits: FreeJSON = Field(default_factory=dict, max_length=30)
 
 
 class TierLadderIn(_Input):

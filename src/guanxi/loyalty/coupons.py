@@ -89,7 +89,7 @@ def lock_template(session: Session, template_id: str) -> CouponTemplate | None:
 
 def _get(session: Session, template_id: str, *, lock: bool = False) -> CouponTemplate:
     template = lock_template(session, template_id) if lock else session.get(CouponTemplate, template_id)
-    if template is None:
+    if template is None or template.deleted_at is not None:
         raise NotFound(message=f"coupon template {template_id} not found")
     return template
 
@@ -174,6 +174,24 @@ def deactivate_template(session: Session, actor: Principal, template_id: str) ->
     return template_out(template)
 
 
+def delete_template(session: Session, actor: Principal, template_id: str) -> None:
+    """Delete a template: it is gone from the API and issues nothing more (it is also made
+    inactive, so no trigger or prize can issue from it); coupons already issued stay valid."""
+    require(actor, "coupons", "delete")
+    template = _get(session, template_id, lock=True)
+    template.active = False
+    template.deleted_at = clock.now()
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "coupon_template.delete",
+        entity_type="coupon_template",
+        entity_id=template.id,
+        fields=["active", "deleted_at"],
+    )
+
+
 def get_template(session: Session, actor: Principal, template_id: str) -> CouponTemplateOut:
     require(actor, "coupons", "read")
     return template_out(_get(session, template_id))
@@ -187,7 +205,10 @@ def list_templates(
     if config.id is None:
         return []
     stmt = (
-        select(CouponTemplate).where(CouponTemplate.program_id == config.id).order_by(CouponTemplate.code).limit(1000)
+        select(CouponTemplate)
+        .where(CouponTemplate.program_id == config.id, CouponTemplate.deleted_at.is_(None))
+        .order_by(CouponTemplate.code)
+        .limit(1000)
     )
     if active is not None:
         stmt = stmt.where(CouponTemplate.active.is_(active))
@@ -368,7 +389,8 @@ def issue(
         if stored is not None:
             return IssueAnswer.model_validate({**stored.response, "replayed": True})
     config = program.ensure(session)
-    if session.get(CouponTemplate, template_id) is None:
+    found = session.get(CouponTemplate, template_id)
+    if found is None or found.deleted_at is not None:
         raise NotFound(message=f"coupon template {template_id} not found")
     audience = _audience(session, actor, data)
     template = _get(session, template_id, lock=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from guanxi.kit.inputs import PatchInput
 from guanxi.kit.text import StorableInput
 from guanxi.loyalty.schemas import IdentityRef, Points, PositiveAmount
 
@@ -69,8 +70,10 @@ class PartnerIn(_Input):
     active: bool = True
 
 
-class PartnerPatch(_Input):
+class PartnerPatch(_Input, PatchInput):
     """Every field optional; `null` clears max_points or daily_limit."""
+
+    clearable: ClassVar[frozenset[str]] = frozenset({"max_points", "daily_limit"})
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
     rate_in: Rate | None = None

@@ -101,7 +101,7 @@ def _prizes(session: Session, config: ProgramConfig, prizes: list[PrizeIn], erro
             errors.append(FieldError(f"{at}.points", "only points prizes give points", "not_allowed"))
         if prize.kind == "coupon":
             template = session.get(CouponTemplate, prize.coupon_template_id) if prize.coupon_template_id else None
-            if template is None:
+            if template is None or template.deleted_at is not None:
                 errors.append(FieldError(f"{at}.coupon_template_id", "no coupon template has this id", "unknown"))
         elif prize.coupon_template_id is not None:
             errors.append(FieldError(f"{at}.coupon_template_id", "only coupon prizes name a template", "not_allowed"))

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from guanxi.customers.schemas import IdentityKindName
+from guanxi.kit.inputs import BusinessDateTime
 from guanxi.kit.text import StorableInput
 
 Amount = Annotated[Decimal, Field(ge=0, le=Decimal("99999999.99"), max_digits=12, decimal_places=2)]
@@ -43,7 +44,7 @@ class OrderIn(_Input):
     identity: IdentityRef | None = None
     paid_amount: Amount
     currency: str = Field(default="CNY", min_length=3, max_length=3)
-    occurred_at: datetime
+    occurred_at: BusinessDateTime
     store: str | None = Field(default=None, max_length=40)
     channel: str | None = Field(default=None, max_length=30)
     lines: list[OrderLineIn] = Field(default_factory=list, max_length=500)

@@ -31,6 +31,7 @@ from guanxi.auth.service import require
 from guanxi.customers.models import Customer
 from guanxi.kit import clock
 from guanxi.kit.errors import FieldError, ValidationFailed
+from guanxi.kit.inputs import DefinitionJSON
 from guanxi.kit.principal import Principal
 from guanxi.kit.text import StorableInput
 from guanxi.loyalty import allocation, expiry, liability, orders, program, rules, tiering, usage
@@ -71,7 +72,7 @@ class ScenarioIn(_Input):
     months: int = Field(default=12, ge=1, le=36)
     # Earning rule definitions (as `PUT /loyalty/program/rules/{code}` takes them); they replace the
     # program's rules for the scenario.
-    rules: list[dict[str, Any]] | None = Field(default=None, max_length=100)
+    rules: list[DefinitionJSON] | None = Field(default=None, max_length=100)
     # The ladder, lowest first; it replaces the program's tiers for the scenario.
     tiers: list[ScenarioTierIn] | None = Field(default=None, min_length=1, max_length=12)
     growth_per_amount: Decimal | None = Field(default=None, ge=0, le=Decimal(1000), max_digits=12, decimal_places=4)

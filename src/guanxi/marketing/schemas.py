@@ -7,11 +7,12 @@ service, so every problem names its path (`conditions.groups[0].rules[1].value`)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from guanxi.customers.schemas import CustomerOut
+from guanxi.kit.inputs import DefinitionJSON, PatchInput
 from guanxi.kit.text import StorableInput
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
@@ -29,17 +30,18 @@ class SegmentIn(_Input):
     name: Name
     description: Description | None = None
     kind: SegmentKind = "dynamic"
-    conditions: dict[str, Any]
+    conditions: DefinitionJSON
 
 
-class SegmentUpdate(_Input):
+class SegmentUpdate(_Input, PatchInput):
+    clearable: ClassVar[frozenset[str]] = frozenset({"description"})
     name: Name | None = None
     description: Description | None = None
-    conditions: dict[str, Any] | None = None
+    conditions: DefinitionJSON | None = None
 
 
 class PreviewIn(_Input):
-    conditions: dict[str, Any]
+    conditions: DefinitionJSON
     sample: int = Field(default=20, ge=0, le=50)
 
 
@@ -89,14 +91,15 @@ class TagRuleIn(_Input):
     tag: TagName
     description: Description | None = None
     active: bool = True
-    conditions: dict[str, Any]
+    conditions: DefinitionJSON
 
 
-class TagRuleUpdate(_Input):
+class TagRuleUpdate(_Input, PatchInput):
+    clearable: ClassVar[frozenset[str]] = frozenset({"description"})
     tag: TagName | None = None
     description: Description | None = None
     active: bool | None = None
-    conditions: dict[str, Any] | None = None
+    conditions: DefinitionJSON | None = None
 
 
 class TagRuleOut(BaseModel):

@@ -28,7 +28,8 @@ BASE = "/api/v1/customers"
         ({"name": "张伟1"}, ["name"], ["invalid"]),
         ({"name": "   "}, ["name"], ["string_too_short"]),
         ({"name": "-- ."}, ["name"], ["invalid"]),
-        ({"name": "张伟", "birthday": "2999-01-01"}, ["birthday"], ["future_date"]),
+        ({"name": "张伟", "birthday": "2199-01-01"}, ["birthday"], ["future_date"]),
+        ({"name": "张伟", "birthday": "2999-01-01"}, ["birthday"], ["date_out_of_range"]),
         ({"name": "张伟", "owner_id": "01JAAAAAAAAAAAAAAAAAAAAAAA"}, ["owner_id"], ["unknown_owner"]),
         (
             {"name": "张伟", "identities": [{"kind": "wechat_openid", "value": "o1"}]},

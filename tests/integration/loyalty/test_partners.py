@@ -98,8 +98,12 @@ def test_partner_configuration_is_validated(db: Database, frozen: clock.FrozenCl
     with db.unit_of_work() as session, pytest.raises(ValidationFailed) as failed:
         partners.update_partner(session, SYSTEM, "airline", PartnerPatch.model_validate({"min_points": 6000}))
     assert sorted(e.field for e in failed.value.errors) == ["daily_limit", "max_points"]
+    with pytest.raises(ValidationError) as refused:
+        PartnerPatch.model_validate({"rate_in": None})
+    assert [(e["loc"], e["type"]) for e in refused.value.errors()] == [(("rate_in",), "null")]
     with db.unit_of_work() as session, pytest.raises(ValidationFailed) as failed:
-        partners.update_partner(session, SYSTEM, "airline", PartnerPatch.model_validate({"rate_in": None}))
+        # The service refuses it too, for a patch built without validation.
+        partners.update_partner(session, SYSTEM, "airline", PartnerPatch.model_construct(rate_in=None))
     assert [e.field for e in failed.value.errors] == ["rate_in"]
     with db.unit_of_work() as session:
         patched = partners.update_partner(
