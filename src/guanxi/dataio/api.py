@@ -22,6 +22,7 @@ from guanxi.dataio.models import ImportJob, SavedMapping
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
 from guanxi.kit.ids import new_id
+from guanxi.kit.inputs import BusinessDateTime, FreeJSON, PatchInput
 from guanxi.kit.text import StorableInput
 from guanxi.kit.web import DbSession, in_worker_thread
 
@@ -63,13 +64,13 @@ class ImportJobList(BaseModel):
 class MappingIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
-    mapping: dict[str, Any]
+    mapping: FreeJSON
 
 
-class MappingPatch(StorableInput):
+class MappingPatch(PatchInput):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    mapping: dict[str, Any] | None = None
+    mapping: FreeJSON | None = None
 
 
 class MappingOut(BaseModel):
@@ -97,8 +98,8 @@ class ExportIn(StorableInput):
     member_no: str | None = Field(default=None, max_length=20)
     phone: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=254)
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: BusinessDateTime | None = None
+    created_to: BusinessDateTime | None = None
 
 
 def job_out(job: ImportJob) -> ImportJobOut:

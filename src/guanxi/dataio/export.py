@@ -26,6 +26,7 @@ from guanxi.dataio.values import neutralise
 from guanxi.kit.errors import FieldError, ValidationFailed
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.principal import Principal
+from guanxi.kit.text import strip_control
 from guanxi.marketing import segments
 from guanxi.privacy import audit
 
@@ -64,7 +65,9 @@ def _cells(item: CustomerOut) -> list[str]:
             text = value.isoformat()
         else:
             text = str(value)
-        out.append(neutralise(text))
+        # Text stored before control characters were refused (or written by an import) would
+        # stop an XLSX midway: they are left out of every cell, then formulas are neutralised.
+        out.append(neutralise(strip_control(text)))
     return out
 
 
