@@ -30,8 +30,9 @@ GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x6775616E7869  # "guanxi": serializes chain appends on PostgreSQL
 
 # Detail keys that name a personal value (a search term, a contact, an identity, free text). A
-# record names which of these were involved (`"filters": ["q"]`), never their values; a caller
-# that tries is a bug, refused here so the tests find it before a brand's trail holds one.
+# record names which of these were involved (`"filters": ["q"]`) or counts them, never holds
+# their values; a caller that tries is a bug, refused here so the tests find it before a brand's
+# trail holds one.
 PERSONAL_DETAIL_KEYS = frozenset(
     {"q", "query", "search", "phone", "mobile", "email", "id_number", "address", "password", "openid", "unionid"}
 )
@@ -70,7 +71,8 @@ def legacy_hash(prev_hash: str, record: Any) -> str:
 
 def _refuse_personal_keys(detail: Mapping[str, Any], path: str = "detail") -> None:
     for name, value in detail.items():
-        if name in PERSONAL_DETAIL_KEYS:
+        # Text or a list under such a key is a value; a count or a flag (`{"email": 3}`) is not.
+        if name in PERSONAL_DETAIL_KEYS and isinstance(value, str | list | tuple | Mapping):
             raise ValueError(f"audit {path}.{name} would store a personal value; record that it was used instead")
         if isinstance(value, Mapping):
             _refuse_personal_keys(value, f"{path}.{name}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -170,9 +172,9 @@ def test_edited_detail_is_found(db: Database) -> None:
         pytest.param(lambda prev, row: audit.compute_hash(prev, row, b"g" * 32), id="a-guessed-key"),
     ],
 )
-def test_rechain_after_an_edit_without_the_key_is_named(db: Database, hasher: object) -> None:
+def test_rechain_after_an_edit_without_the_key_is_named(db: Database, hasher: Callable[[str, Any], str]) -> None:
     write_records(db, 5)
-    rewrite_and_rechain(db, 2, hasher, action="customer.view")  # type: ignore[arg-type]
+    rewrite_and_rechain(db, 2, hasher, action="customer.view")
     result = verify(db)
     assert (result.ok, result.first_bad_seq, result.checked) == (False, 2, 1)
     assert result.problem == "content_altered"
@@ -253,3 +255,13 @@ def test_history_lists_an_entity_newest_first(db: Database) -> None:
             (3, "customer.update", ["city"]),
             (1, "customer.create", []),
         ]
+
+
+def test_counts_and_flags_under_such_keys_are_not_values(db: Database) -> None:
+    with db.unit_of_work() as session:
+        audit.record(session, ACTOR, "demo.load", detail={"identities": {"phone": 3, "email": 2}, "q": None})
+    assert verify(db) == audit.VerifyResult(True, 1)
+    with db.unit_of_work(read_only=True) as session:
+        record = session.get(AuditRecord, 1)
+        assert record is not None
+        assert record.detail == {"identities": {"phone": 3, "email": 2}, "q": None}
