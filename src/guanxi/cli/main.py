@@ -14,6 +14,7 @@ from guanxi.cli.dataio import export_app, import_app
 from guanxi.cli.loyalty import loyalty_app
 from guanxi.cli.marketing import tags_app
 from guanxi.cli.quality import events_app, quality_app
+from guanxi.cli.users import add_user_commands
 from guanxi.config import OWNER_ONLY_UMASK, get_settings
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ keys_app = typer.Typer(help="API keys for integrations", no_args_is_help=True)
 outbox_app = typer.Typer(help="Outbox events", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+add_user_commands(users_app)
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(outbox_app, name="outbox")
