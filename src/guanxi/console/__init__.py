@@ -12,10 +12,11 @@ import os
 
 from fastapi import FastAPI
 from nicegui import app as nicegui_app
-from nicegui import ui
+from nicegui import core, ui
 from nicegui.storage import Storage
 
 from guanxi.config import get_settings
+from guanxi.console import origins
 from guanxi.console.layout import install_theme
 from guanxi.console.pages import (
     accounts,
@@ -98,10 +99,23 @@ def _use_private_storage() -> None:
     nicegui_app.storage = Storage()
 
 
+def _only_known_origins() -> None:
+    """socket.io answers only the console's own origin and the configured ones (NiceGUI allows any)."""
+    core.sio.eio.cors_allowed_origins = origins.allow_origin
+
+
 def mount_console(app: FastAPI) -> None:
-    """Register the console pages and mount NiceGUI at "/" of `app` (the API stays under /api/v1)."""
+    """Register the console pages and mount NiceGUI at "/" of `app` (the API stays under /api/v1).
+
+    The session cookie is HttpOnly and SameSite=Lax, lives no longer than a session may
+    (`GUANXI_CONSOLE_SESSION_HOURS`; the server ends it earlier when idle), and is Secure whenever
+    the request came over HTTPS (api.security_headers), or always with GUANXI_COOKIE_SECURE.
+    """
+    settings = get_settings()
     _use_private_storage()
     register_pages()
+    _only_known_origins()
+    nicegui_app.add_middleware(origins.SameOriginMiddleware)
     ui.run_with(
         app,
         mount_path="/",
@@ -110,5 +124,9 @@ def mount_console(app: FastAPI) -> None:
         language="zh-CN",
         favicon="🤝",
         show_welcome_message=False,
-        session_middleware_kwargs={"https_only": get_settings().cookie_secure, "same_site": "lax"},
+        session_middleware_kwargs={
+            "https_only": settings.cookie_secure,
+            "same_site": "lax",
+            "max_age": settings.console_session_hours * 3600,
+        },
     )
