@@ -11,6 +11,7 @@ import typer
 from guanxi.cli.audit import audit_app
 from guanxi.cli.customers_cdp import customers_app
 from guanxi.cli.dataio import export_app, import_app
+from guanxi.cli.errors import GuanxiGroup
 from guanxi.cli.loyalty import loyalty_app
 from guanxi.cli.marketing import tags_app
 from guanxi.cli.quality import events_app, quality_app
@@ -18,7 +19,10 @@ from guanxi.cli.users import add_user_commands
 from guanxi.config import OWNER_ONLY_UMASK, get_settings
 
 app = typer.Typer(
-    help="guanxi: customer relationship and loyalty platform", no_args_is_help=True, pretty_exceptions_enable=False
+    help="guanxi: customer relationship and loyalty platform",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    cls=GuanxiGroup,  # a database that cannot be reached is a sentence and exit 2, not a traceback
 )
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 users_app = typer.Typer(help="Staff users", no_args_is_help=True)
@@ -64,11 +68,18 @@ def _upgrade() -> None:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(
+    create_database: bool = typer.Option(
+        False, "--create-database", help="PostgreSQL: create the database first if it is missing (needs CREATEDB)"
+    ),
+) -> None:
     """Create or migrate the database schema to the latest version."""
+    from guanxi.cli.errors import create_database_if_missing
     from guanxi.kit.db import get_database
     from guanxi.migrations import runner
 
+    if create_database and (created := create_database_if_missing()):
+        typer.echo(created)
     _upgrade()
     typer.echo(f"database at revision {runner.current(get_database().engine)} ({get_database().dialect})")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from guanxi.config import Settings, get_settings, owner_only, private_file
@@ -30,8 +30,30 @@ _HOLDS_GATE = "guanxi_holds_writer_gate"  # on a pooled SQLite connection: it ho
 WRITER_WAIT_SECONDS = 30.0  # as long as SQLite's busy timeout
 
 
+class DatabaseUrlError(ValueError):
+    """GUANXI_DATABASE_URL (or a URL given in code) is not one SQLAlchemy can use."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
+        try:
+            self._create_engine(url, echo=echo)
+        except (ArgumentError, ValueError) as exc:  # an unknown scheme or driver, a bad port
+            raise DatabaseUrlError(str(exc).splitlines()[0][:300]) from exc
+        # One engine view per kind of transaction: a session bound to it begins that kind of
+        # transaction on first use, so opening a unit of work does no I/O.
+        self._binds = {
+            mode: self.engine.execution_options(**{_WRITE: mode == "write", _READ_ONLY: mode == "read_only"})
+            for mode in ("write", "read", "read_only")
+        }
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        event.listen(self.sessionmaker, "after_flush", _note_write)
+
+    def _create_engine(self, url: str, *, echo: bool) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         # A pool large enough for the API's concurrent requests: a connection opened beyond it is
@@ -52,14 +74,6 @@ class Database:
             _configure_sqlite(self.engine)
         else:
             _configure_postgresql(self.engine)
-        # One engine view per kind of transaction: a session bound to it begins that kind of
-        # transaction on first use, so opening a unit of work does no I/O.
-        self._binds = {
-            mode: self.engine.execution_options(**{_WRITE: mode == "write", _READ_ONLY: mode == "read_only"})
-            for mode in ("write", "read", "read_only")
-        }
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
-        event.listen(self.sessionmaker, "after_flush", _note_write)
 
     @property
     def dialect(self) -> str:
