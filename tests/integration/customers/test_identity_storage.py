@@ -22,9 +22,9 @@ from guanxi.kit.errors import Conflict
 from guanxi.kit.masking import Visibility, present
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import referrals
+from guanxi.loyalty import orders, referrals
 from guanxi.migrations.all_models import metadata
-from tests.factories import create_customer
+from tests.factories import create_customer, order_in
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 UNIONID = "oUnionSecret_7Qx"
@@ -88,6 +88,19 @@ def test_no_table_holds_a_person_id_in_clear_and_every_lookup_still_finds_the_cu
         )
     assert [(r.status, r.customer_id) for r in result.results] == [("accepted", customer_id)]
     assert result.linked == 1
+    # A till names the member by unionid: the order, its ledger and its stored answer find them.
+    with db.unit_of_work() as session:
+        answer, _ = orders.record_order(
+            session,
+            SYSTEM,
+            order_in(
+                customer_id=None,
+                identity={"kind": "wechat_unionid", "value": UNIONID},
+                amount="88.00",
+                external_id="POS-1",
+            ),
+        )
+    assert (answer.customer_id, answer.points_earned) == (customer_id, 88)
 
     assert _rows_holding(db, [UNIONID, OPENID, APP_USER, CARD, EXTERNAL]) == []
     with db.unit_of_work() as session:  # the system's full-value reads are audited (a write)
