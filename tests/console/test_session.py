@@ -207,3 +207,14 @@ async def test_logout_ends_the_session_and_is_audited(db: Database, console: Use
     await console.open("/")
     await not_shown(console, marker="current-user", after_marker="login")
     await not_shown(console, marker="session-ended", after_marker="login")  # signing out is no timeout
+
+
+async def test_a_next_value_that_would_leave_the_site_lands_on_home(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="wang", role="service")
+    await console.open("/login?next=/%09/127.0.0.2:8619/phish")
+    console.find(marker="username").type("wang")
+    console.find(marker="password").type("correct-horse-42")
+    console.find(marker="login").click()
+    await console.should_see("客户总数", retries=30)  # the home page, on this origin
+    assert console.back_history[-1] == "/"
