@@ -13,7 +13,7 @@ from guanxi.customers import event_types, events, merge
 from guanxi.customers.quality_models import QualitySnapshot
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from tests.console.conftest import MAIN_FILE, login
+from tests.console.conftest import MAIN_FILE, login, settle
 from tests.factories import create_customer, create_staff
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
@@ -62,7 +62,7 @@ async def test_story_shows_completeness_and_the_timeline(db: Database, console: 
     (types,) = console.find(marker="timeline-types").elements
     assert isinstance(types, ui.select)
     types.value = ["identity"]
-    await console.should_not_see("搜索")
+    await settle(console, "身份")
     texts = _labels(console, "timeline-items")
     assert "搜索" not in texts and "身份" in texts
 

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from guanxi.auth.models import AuthToken, StaffUser
 from guanxi.kit.db import Database
-from tests.console.conftest import MAIN_FILE, login
+from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_staff
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
@@ -24,8 +24,7 @@ async def test_wrong_password_shows_message_and_signs_nobody_in(db: Database, co
         assert session.scalar(select(func.count()).select_from(AuthToken)) == 0
         assert session.scalar(select(StaffUser.failed_attempts).where(StaffUser.username == "wang")) == 1
     await console.open("/")
-    await console.should_see(marker="login")
-    await console.should_not_see(marker="current-user")
+    await not_shown(console, marker="current-user", after_marker="login")
 
 
 async def test_login_works(db: Database, console: User) -> None:

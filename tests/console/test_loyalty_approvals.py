@@ -16,7 +16,7 @@ from guanxi.loyalty import points, verify
 from guanxi.loyalty.models import AdjustmentRequest, LoyaltyAccount, PointEntry
 from guanxi.loyalty.schemas import AdjustIn
 from guanxi.privacy.models import AuditRecord
-from tests.console.conftest import MAIN_FILE, login
+from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_customer, create_staff, post_order
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
@@ -120,9 +120,8 @@ async def test_roles_without_points_access_get_a_notice(db: Database, console: U
         create_staff(session, username="someone", role=role)
     await login(console, "someone")
     await console.open("/loyalty/approvals")
-    await console.should_see("您的角色无权执行此操作")
-    await console.should_not_see(marker="approvals-table")
-    await console.should_not_see(marker="tab-approvals")
+    for marker in ("approvals-table", "tab-approvals"):
+        await not_shown(console, marker=marker, after="您的角色无权执行此操作")
     with db.unit_of_work(read_only=True) as session:
         denied = session.scalars(select(AuditRecord).where(AuditRecord.action == "permission.denied")).one()
         assert denied.detail == {"via": "console", "resource": "points", "action": "read"}

@@ -17,7 +17,7 @@ from guanxi.loyalty.catalog_models import Coupon, CouponTemplate, Reward
 from guanxi.loyalty.catalog_schemas import CouponTemplateIn
 from guanxi.privacy.models import AuditRecord
 from tests.api.helpers import table_counts
-from tests.console.conftest import MAIN_FILE, login
+from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_customer, create_staff
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
@@ -79,8 +79,7 @@ async def test_a_cash_offset_without_its_rate_names_the_fields(db: Database, con
     before = table_counts(db)
     console.find(marker="new-rewards").click()
     _choose(console, "rewards-kind", "积分抵现")
-    await console.should_see(marker="rewards-points_per_unit")
-    await console.should_not_see(marker="rewards-points_cost")
+    await not_shown(console, marker="rewards-points_cost", after_marker="rewards-points_per_unit")
     console.find(marker="rewards-code").type("CASH")
     console.find(marker="rewards-name").type("积分抵现")
     console.find(marker="rewards-points_per_unit").type("100")
@@ -209,6 +208,6 @@ async def test_read_only_roles_see_the_catalog_without_actions(db: Database, con
     _template(db)
     await _open(db, console, role)
     for marker in ("new-rewards", "new-templates"):
-        await console.should_not_see(marker=marker)
+        await not_shown(console, marker=marker, after_marker="templates-table")
     (row,) = _rows(console, "templates-table")
     assert (row["can_issue"], row["can_edit"], row["can_remove"]) == (False, False, False)

@@ -16,7 +16,7 @@ from guanxi.loyalty import config
 from guanxi.loyalty.models import EarningRule, Program, Tier
 from guanxi.privacy.models import AuditRecord
 from tests.api.helpers import table_counts
-from tests.console.conftest import MAIN_FILE, login
+from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_staff
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
@@ -186,9 +186,8 @@ async def test_the_last_base_rate_rule_cannot_be_deleted(db: Database, console: 
 @pytest.mark.parametrize("role", ["analyst", "service", "auditor"])
 async def test_read_only_roles_see_the_program_without_saving(db: Database, console: User, role: str) -> None:
     await _open(db, console, role)
-    await console.should_see("您的角色只能查看会员计划，不能修改。")
     for marker in ("save-settings", "save-tiers", "add-tier", "new-rule", "save-rule"):
-        await console.should_not_see(marker=marker)
+        await not_shown(console, marker=marker, after="您的角色只能查看会员计划，不能修改。")
     element = _one(console, "setting-name")
     assert isinstance(element, ui.input)
     assert not element.enabled
@@ -196,5 +195,4 @@ async def test_read_only_roles_see_the_program_without_saving(db: Database, cons
 
 async def test_sales_may_not_open_the_program(db: Database, console: User) -> None:
     await _open(db, console, "sales")
-    await console.should_see("您的角色无权执行此操作")
-    await console.should_not_see(marker="program-settings")
+    await not_shown(console, marker="program-settings", after="您的角色无权执行此操作")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from guanxi.customers.merge_models import CustomerMerge, DuplicateCandidate
 from guanxi.customers.models import Customer
 from guanxi.kit.db import Database
-from tests.console.conftest import MAIN_FILE, login
+from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_customer, create_staff
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
@@ -59,6 +59,6 @@ async def test_roles_without_merges_do_not_see_the_page(db: Database, console: U
     with db.unit_of_work() as session:
         create_staff(session, username="mkt", role="marketing")
     await login(console, "mkt")
-    await console.should_not_see(marker="nav-duplicates")
+    await not_shown(console, marker="nav-duplicates", after_marker="current-user")
     await console.open("/duplicates")
     await console.should_see("您的角色无权执行此操作", retries=10)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from guanxi.customers.models import CustomerTag
 from guanxi.kit.db import Database
 from guanxi.marketing.models import Segment, TagRule
-from tests.console.conftest import MAIN_FILE, login
+from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_customer, create_staff
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
@@ -132,12 +132,12 @@ async def test_a_read_only_role_sees_segments_without_editing_them(db: Database,
     await console.open("/segments")
     table = _one(console, "segment-table")
     assert [(r["name"], r["kind"], r["snapshot_count"]) for r in table.rows] == [("VIP", "静态快照", "2")]
-    await console.should_not_see(marker="segment-new")
+    await not_shown(console, marker="segment-new", after_marker="segment-table")
     await console.open(f"/segments/{segment.id}")
     await _count_is(console, "2")
     assert {r["name"] for r in _one(console, "segment-sample").rows} == {"张*", "李*"}
-    await console.should_not_see(marker="segment-save")
-    await console.should_not_see(marker="segment-delete")
+    for marker in ("segment-save", "segment-delete"):
+        await not_shown(console, marker=marker, after_marker="segment-sample")
     await console.should_see(marker="segment-snapshot-info")
     await console.should_see(marker="nav-tag-rules")  # analysts may read tag rules
     await console.open("/segments/nope")
