@@ -7,13 +7,16 @@ between tests the same way: nothing in the application can switch the triggers o
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, select, text
 
+from guanxi.config import get_settings
 from guanxi.kit.db import Database
+from guanxi.privacy import checkpoints
 from guanxi.privacy.models import AuditRecord
 
 AUDIT_TABLES = ("audit_records", "audit_chain_head")
@@ -40,6 +43,15 @@ def triggers_dropped(conn: Connection) -> Iterator[None]:
         conn.execute(text(sql))
 
 
+def _forget_checkpoints() -> None:
+    """Checkpoints vouch for the tables being emptied: a stale one would make the next test's
+    fresh chain look truncated. Only ever inside the test home."""
+    settings = get_settings()
+    directory = checkpoints.checkpoint_dir(settings)
+    if directory.resolve().is_relative_to(settings.resolved_home):
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @contextmanager
 def cleanup_allowed(conn: Connection) -> Iterator[None]:
     """For the harness that empties every table after a test, in the same transaction.
@@ -48,6 +60,7 @@ def cleanup_allowed(conn: Connection) -> Iterator[None]:
     test database's user is) skips the triggers without the exclusive table lock that disabling
     them takes, so a test's leftover reader cannot make the cleanup wait. SQLite: drop and recreate.
     """
+    _forget_checkpoints()
     if not conn.execute(text("SELECT 1 FROM audit_chain_head UNION ALL SELECT 1 FROM audit_records LIMIT 1")).first():
         yield
         return

@@ -163,3 +163,22 @@ def test_verify_with_the_latest_anchor_only_sees_what_it_covers(db: Database) ->
         conn.execute(text("UPDATE audit_chain_head SET last_seq = 3, last_hash = :h"), {"h": third})
     with db.unit_of_work(read_only=True) as session:
         assert audit.verify(session, anchors=[outcome.anchor]) == audit.VerifyResult(True, 3)
+
+
+def test_the_harness_forgets_checkpoints_with_the_tables(db: Database, checkpoint_dir: Path) -> None:
+    """Otherwise a checkpoint left by one test would make the next test's chain look truncated."""
+    from tests.conftest import clear_tables
+
+    os.environ.pop("GUANXI_AUDIT_CHECKPOINT_DIR")
+    reset_settings()
+    try:
+        default = checkpoints.checkpoint_dir()
+        assert default == get_settings().resolved_home / "audit-checkpoints"
+        _write(db, 2)
+        assert checkpoints.write_checkpoint(db).path is not None
+        clear_tables(db)
+        assert not default.exists()
+        assert tasks.checkpoint(db) == "unchanged"
+    finally:
+        os.environ["GUANXI_AUDIT_CHECKPOINT_DIR"] = str(checkpoint_dir)
+        reset_settings()
