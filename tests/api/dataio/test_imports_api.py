@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from openpyxl import load_workbook  # type: ignore[import-untyped]
 
 from guanxi.dataio import service
 from guanxi.jobs import queue
@@ -154,7 +155,9 @@ def test_errors_file_only_for_the_importer_or_an_admin(
 ) -> None:
     job = _upload(client, admin_headers, GOOD.encode()).json()
     manager = headers_for(db, client, "manager", region="华东")
-    assert client.get(f"/api/v1/imports/{job['id']}", headers=manager).status_code == 200
+    read = client.get(f"/api/v1/imports/{job['id']}", headers=manager)
+    assert read.status_code == 200
+    assert read.json() == client.get(f"/api/v1/imports/{job['id']}", headers=admin_headers).json()
     assert_problem(client.get(f"/api/v1/imports/{job['id']}/errors", headers=manager), 403, "permission_denied")
     clean = _upload(client, admin_headers, "姓名,手机号\n张伟,13800138000\n".encode()).json()
     assert_problem(client.get(f"/api/v1/imports/{clean['id']}/errors", headers=admin_headers), 404, "not_found")
@@ -190,7 +193,11 @@ def test_export_endpoint(db: Database, client: TestClient, admin_headers: dict[s
     marketing = headers_for(db, client, "marketing")
     masked = client.post("/api/v1/exports/customers", headers=marketing, json={"format": "xlsx"})
     assert masked.status_code == 200
-    assert masked.content[:2] == b"PK"
+    book = load_workbook(io.BytesIO(masked.content), read_only=True)
+    header, *values = [list(row) for row in book["customers"].iter_rows(values_only=True)]
+    book.close()
+    phones = sorted((row[header.index("name")], row[header.index("phone")]) for row in values)
+    assert phones == [("张伟", "138****8000"), ("李娜", "139****9000")]  # 王芳's 12345 was refused
     analyst = headers_for(db, client, "analyst")
     assert_problem(client.post("/api/v1/exports/customers", headers=analyst, json={}), 403, "permission_denied")
     assert_problem(

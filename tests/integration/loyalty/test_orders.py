@@ -18,6 +18,7 @@ from guanxi.loyalty import points as points_service
 from guanxi.loyalty.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
 from guanxi.loyalty.order_models import Order
 from guanxi.loyalty.schemas import RedeemIn, RefundAnswer, RefundIn
+from tests.api.helpers import table_counts
 from tests.factories import create_customer, order_in, post_order
 
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -78,10 +79,12 @@ def test_the_same_order_id_with_other_content_is_a_conflict(db: Database, frozen
     with db.unit_of_work() as session:
         customer = create_customer(session)
         post_order(session, customer_id=customer.id, amount="100.00", external_id="POS-1")
+    before = table_counts(db)
     with db.unit_of_work() as session, pytest.raises(Conflict) as caught:
         post_order(session, customer_id=customer.id, amount="999.00", external_id="POS-1")
     assert caught.value.errors[0].field == "external_id"
     assert _account(db, customer.id).points_balance == 100
+    assert table_counts(db) == before
 
 
 def test_identity_resolves_the_customer(db: Database, frozen: clock.FrozenClock) -> None:
@@ -144,9 +147,11 @@ def test_a_partial_refund_reverses_in_proportion_and_the_last_one_exactly(
         second, _ = orders.refund_order(session, SYSTEM, order.id, RefundIn(amount=Decimal("233.00")), "k2")
     assert (second.points_reversed, second.points_balance, second.order_status) == (233, 0, "refunded")
     assert second.growth_reversed == 233
+    before = table_counts(db)
     with db.unit_of_work() as session, pytest.raises(ValidationFailed) as caught:
         orders.refund_order(session, SYSTEM, order.id, RefundIn(amount=Decimal("0.01")), "k3")
     assert caught.value.errors[0].field == "amount"
+    assert table_counts(db) == before
     _assert_consistent(db)
 
 
@@ -160,9 +165,11 @@ def test_refund_replay_and_key_reuse(db: Database, frozen: clock.FrozenClock) ->
         again, created_again = orders.refund_order(session, SYSTEM, order.id, RefundIn(amount=Decimal("10.00")), "key")
     assert (created, created_again, again.replayed) == (True, False, True)
     assert again.id == first.id
+    before = table_counts(db)
     with db.unit_of_work() as session, pytest.raises(Conflict):
         orders.refund_order(session, SYSTEM, order.id, RefundIn(amount=Decimal("20.00")), "key")
     assert _account(db, customer.id).points_balance == 90
+    assert table_counts(db) == before
 
 
 def test_refund_by_lines_uses_each_lines_paid_share(db: Database, frozen: clock.FrozenClock) -> None:
@@ -180,11 +187,13 @@ def test_refund_by_lines_uses_each_lines_paid_share(db: Database, frozen: clock.
         )
     assert refund.amount == Decimal("240.00")
     assert refund.points_reversed == 240
+    before = table_counts(db)
     with db.unit_of_work() as session, pytest.raises(ValidationFailed) as caught:
         orders.refund_order(
             session, SYSTEM, order.id, RefundIn.model_validate({"lines": [{"line_no": 2, "quantity": 2}]}), "k2"
         )
     assert caught.value.errors[0].field == "lines[0].quantity"
+    assert (table_counts(db), _account(db, customer.id).points_balance) == (before, 560)
 
 
 def _spend_then_refund(db: Database, policy: str) -> tuple[str, RefundAnswer]:
