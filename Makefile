@@ -6,12 +6,13 @@ CUSTOMERS ?= 5000
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: demo test serve worker lint typecheck contracts migrate migration bench clean help
+.PHONY: demo test fuzz serve worker lint typecheck contracts migrate migration bench clean help
 
 help:
 	@echo "make demo       create the environment, load demo data, start API + console on $(HOST):$(PORT)"
 	@echo "                (two years of orders, 20 per customer; ORDERS=0 skips them, ORDERS=20000 for fewer)"
 	@echo "make test       lint, type-check, layering contracts, whole suite on SQLite and PostgreSQL"
+	@echo "make fuzz       randomised schemathesis pass against a throwaway server; report in test-output/fuzz"
 	@echo "make serve      start API + console on the existing data"
 	@echo "make worker     start the job consumer (outbox delivery, schedules)"
 	@echo "make bench      run the benchmarks (see docs/benchmarks.md); SUITE=orders,expiry,card for some"
@@ -43,6 +44,9 @@ migrate: $(BIN)/.installed
 
 test: $(BIN)/.dev-installed
 	bash scripts/test.sh
+
+fuzz: $(BIN)/.dev-installed
+	bash scripts/fuzz.sh
 
 lint: $(BIN)/.dev-installed
 	$(BIN)/ruff check src tests benchmarks
