@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+KEYED_REVISION = "0007"  # the migration that re-keys the chain and adds the triggers
 audit_app = typer.Typer(help="Audit trail: verify the chain, signed checkpoints", no_args_is_help=True)
 
 
@@ -25,8 +26,12 @@ def _require_schema() -> None:
     from guanxi.kit.db import get_database
     from guanxi.migrations import runner
 
-    if runner.current(get_database().engine) is None:
+    current = runner.current(get_database().engine)
+    if current is None:
         _complain(_text("audit.no_schema"))
+        raise typer.Exit(2)
+    if current < KEYED_REVISION:  # revisions are numbered 0001, 0002, ...: text order is their order
+        _complain(_text("audit.old_schema"))
         raise typer.Exit(2)
 
 
@@ -121,5 +126,9 @@ def export_checkpoints(
     if public is None:
         _complain(_text("audit.checkpoint.no_signing_key"))
         raise typer.Exit(1)
-    count = signed.export(signed.checkpoint_dir(), directory, public)
+    try:
+        count = signed.export(signed.checkpoint_dir(), directory, public)
+    except OSError as exc:
+        _complain(_text("audit.checkpoint.cannot_write", dir=directory, error=exc.strerror or exc))
+        raise typer.Exit(1) from None
     _say("audit.checkpoint.exported", count=count, key_id=signed.key_id(public), dir=directory)

@@ -179,7 +179,8 @@ def export(source: Path, target: Path, public_key: Ed25519PublicKey) -> int:
     _private_dir(target)
     copied = 0
     for path in _files(source):
-        shutil.copy2(path, target / path.name)
+        if (target / path.name).resolve() != path.resolve():  # exporting into the directory itself
+            shutil.copy2(path, target / path.name)
         copied += 1
     (target / PUBLIC_KEY_FILE).write_bytes(public_key_pem(public_key))
     return copied

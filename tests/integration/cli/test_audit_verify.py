@@ -256,3 +256,34 @@ def test_a_database_without_schema_gets_a_sentence(tmp_path: Path) -> None:
     finally:
         set_database(previous)
         empty.engine.dispose()
+
+
+def test_a_database_before_the_keyed_chain_is_told_to_upgrade(tmp_path: Path) -> None:
+    from guanxi.kit.db import Database as Db
+    from guanxi.kit.db import get_database, set_database
+    from guanxi.migrations import runner as migrations
+
+    previous = get_database()
+    old = Db(f"sqlite:///{tmp_path / 'old.db'}")
+    migrations.upgrade(old.engine, "0006")
+    set_database(old)
+    try:
+        result = runner.invoke(app, ["audit", "verify"])
+        assert result.exit_code == 2
+        assert "older than the keyed audit chain (revision 0007): run `guanxi db upgrade` first" in result.output
+    finally:
+        set_database(previous)
+        old.engine.dispose()
+
+
+def test_export_into_an_unwritable_place_or_onto_itself(db: Database, checkpoint_dir: Path, tmp_path: Path) -> None:
+    _write(db, 1)
+    _checkpoint()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = runner.invoke(app, ["audit", "export-checkpoints", str(blocker / "sub")])
+    assert result.exit_code == 1
+    assert f"cannot write to {blocker / 'sub'}: " in result.output
+    result = runner.invoke(app, ["audit", "export-checkpoints", str(checkpoint_dir)])
+    assert result.exit_code == 0, result.output
+    assert len(list(checkpoint_dir.glob("*.json"))) == 1
