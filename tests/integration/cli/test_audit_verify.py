@@ -19,7 +19,7 @@ from guanxi.config import reset_settings
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
 from guanxi.privacy import audit, checkpoints
-from tests.integration.privacy.tamper import rewrite_and_rechain, triggers_dropped
+from tests.integration.privacy.tamper import rewrite_and_rechain, settings_env, triggers_dropped
 
 runner = CliRunner()
 
@@ -28,13 +28,8 @@ runner = CliRunner()
 def checkpoint_dir(tmp_path: Path) -> Iterator[Path]:
     """Checkpoints of this test only, and messages in English (the default language is zh-CN)."""
     directory = tmp_path / "checkpoints"
-    os.environ["GUANXI_AUDIT_CHECKPOINT_DIR"] = str(directory)
-    os.environ["GUANXI_DEFAULT_LANGUAGE"] = "en"
-    reset_settings()
-    yield directory
-    os.environ.pop("GUANXI_AUDIT_CHECKPOINT_DIR")
-    os.environ.pop("GUANXI_DEFAULT_LANGUAGE")
-    reset_settings()
+    with settings_env(audit_checkpoint_dir=str(directory), default_language="en"):
+        yield directory
 
 
 def _write(db: Database, count: int) -> None:

@@ -7,6 +7,7 @@ between tests the same way: nothing in the application can switch the triggers o
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, text
 
-from guanxi.config import get_settings
+from guanxi.config import get_settings, reset_settings
 from guanxi.kit.db import Database
 from guanxi.privacy import checkpoints
 from guanxi.privacy.models import AuditRecord
@@ -89,3 +90,18 @@ def rewrite_and_rechain(db: Database, seq: int, hasher: Callable[[str, Any], str
             conn.execute(text(f"UPDATE audit_records SET {assignments} WHERE seq = :seq"), {**values, "seq": row.seq})
             prev = row.hash
         conn.execute(text("UPDATE audit_chain_head SET last_hash = :h"), {"h": prev})
+
+
+@contextmanager
+def settings_env(**values: str) -> Iterator[None]:
+    """GUANXI_* variables set for a test (checkpoint directory, language), then unset again."""
+    names = [f"GUANXI_{name.upper()}" for name in values]
+    for name, value in zip(names, values.values(), strict=True):
+        os.environ[name] = value
+    reset_settings()
+    try:
+        yield
+    finally:
+        for name in names:
+            os.environ.pop(name, None)
+        reset_settings()

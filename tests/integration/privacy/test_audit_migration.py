@@ -88,24 +88,25 @@ def test_an_intact_sha256_chain_is_re_keyed(throwaway_engine: Engine) -> None:  
         conn.execute(text("UPDATE audit_records SET ip = NULL WHERE seq = 1"))
 
 
-def test_a_broken_sha256_chain_stays_broken_at_the_same_record(throwaway_engine: Engine) -> None:  # noqa: F811
+@pytest.mark.parametrize(
+    ("tampering", "expected"),
+    [
+        ("UPDATE audit_records SET actor_name = 'mallory' WHERE seq = 4", (4, 3, "link_broken")),
+        ("DELETE FROM audit_records WHERE seq = 2", (2, 1, "missing")),
+    ],
+)
+def test_a_broken_sha256_chain_stays_broken_at_the_same_record(
+    throwaway_engine: Engine,  # noqa: F811
+    tampering: str,
+    expected: tuple[int, int, str],
+) -> None:
     runner.upgrade(throwaway_engine, "0006")
     _legacy_chain(throwaway_engine, 6)
     with throwaway_engine.begin() as conn:
-        conn.execute(text("UPDATE audit_records SET actor_name = 'mallory' WHERE seq = 4"))
+        conn.execute(text(tampering))
     runner.upgrade(throwaway_engine, "0007")
     result = _verify(throwaway_engine)
-    assert (result.ok, result.first_bad_seq, result.checked) == (False, 4, 3)
-
-
-def test_a_sha256_chain_missing_a_record_stays_broken(throwaway_engine: Engine) -> None:  # noqa: F811
-    runner.upgrade(throwaway_engine, "0006")
-    _legacy_chain(throwaway_engine, 5)
-    with throwaway_engine.begin() as conn:
-        conn.execute(text("DELETE FROM audit_records WHERE seq = 2"))
-    runner.upgrade(throwaway_engine, "0007")
-    result = _verify(throwaway_engine)
-    assert (result.ok, result.first_bad_seq, result.problem) == (False, 2, "missing")
+    assert (result.ok, result.first_bad_seq, result.checked, result.problem) == (False, *expected)
 
 
 def test_the_test_database_carries_the_triggers(db: Database) -> None:

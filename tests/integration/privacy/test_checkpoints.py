@@ -18,17 +18,14 @@ from guanxi.kit import crypto
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
 from guanxi.privacy import audit, checkpoints, tasks
-from tests.integration.privacy.tamper import triggers_dropped
+from tests.integration.privacy.tamper import settings_env, triggers_dropped
 
 
 @pytest.fixture(autouse=True)
 def checkpoint_dir(tmp_path: Path) -> Iterator[Path]:
     directory = tmp_path / "signed"
-    os.environ["GUANXI_AUDIT_CHECKPOINT_DIR"] = str(directory)
-    reset_settings()
-    yield directory
-    os.environ.pop("GUANXI_AUDIT_CHECKPOINT_DIR")
-    reset_settings()
+    with settings_env(audit_checkpoint_dir=str(directory)):
+        yield directory
 
 
 def _write(db: Database, count: int) -> None:
