@@ -4,10 +4,12 @@ on a downgrade; anonymous ids and already encrypted phones are left as they were
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Engine, text
 
 from guanxi.customers import identities as identity_store
+from guanxi.kit import sealed
 from guanxi.kit.crypto import get_cipher
 from guanxi.migrations import runner
 from tests.integration.migrations.test_migrations import throwaway_engine  # noqa: F401 (fixture)
@@ -79,3 +81,35 @@ def test_upgrade_seals_channel_ids_and_downgrade_restores_them(throwaway_engine:
 
     runner.downgrade(engine, "0008")
     assert _identities(engine) == before
+
+
+def test_upgrade_seals_refused_rows_written_in_clear_and_downgrade_opens_them(
+    throwaway_engine: Engine,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    engine = throwaway_engine
+    runner.upgrade(engine, "0008")
+    errors = tmp_path / "errors.csv"
+    clear = "\ufeffline,姓名,手机号,error\r\n3,王芳,12345,phone: is not a valid phone number\r\n".encode()
+    errors.write_bytes(clear)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO import_jobs (id, kind, file_name, file_path, file_format, file_size, status, dry_run,"
+                " mapping, options, actor_id, actor_name, actor, rows_read, created, updated, unchanged, rejected,"
+                " duplicates, progress, reasons, errors_path, created_at, finished_at)"
+                " VALUES ('J1', 'customers', 'c.csv', '/gone/c.csv', 'csv', 10, 'done', false, '{}', '{}', 'system',"
+                " 'system', '{}', 1, 0, 0, 0, 1, 0, 1.0, '{}', :errors, :t, :t)"
+            ),
+            {"errors": str(errors), "t": NOW},
+        )
+
+    runner.upgrade(engine, "0009")
+    assert sealed.is_sealed(errors) and "王芳".encode() not in errors.read_bytes()
+    assert sealed.read_all(errors, "import-errors:J1") == clear
+    with engine.connect() as conn:
+        expires = conn.execute(text("SELECT errors_expires_at FROM import_jobs WHERE id = 'J1'")).scalar_one()
+    assert str(expires).startswith("2026-11-27")  # the job's end + the default 7 days
+
+    runner.downgrade(engine, "0008")
+    assert errors.read_bytes() == clear
