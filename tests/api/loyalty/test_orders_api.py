@@ -168,7 +168,9 @@ def test_refund_over_the_order_and_unknown_order(
 def test_roles(client: TestClient, db: Database, customer: dict[str, Any], pos: dict[str, str]) -> None:
     order = client.post("/api/v1/orders", json=ORDER, headers=pos).json()
     analyst = headers_for(db, client, "analyst")
-    assert client.get(f"/api/v1/customers/{customer['id']}/loyalty", headers=analyst).status_code == 200
+    card = client.get(f"/api/v1/customers/{customer['id']}/loyalty", headers=analyst)
+    assert card.status_code == 200
+    assert (card.json()["points_balance"], card.json()["lifetime_earned"]) == (order["points_earned"], 1000)
     before = table_counts(db)
     denied = [
         client.post("/api/v1/orders", json={**ORDER, "external_id": "A-2"}, headers=analyst),

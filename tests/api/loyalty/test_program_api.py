@@ -102,9 +102,11 @@ def test_malformed_configuration_is_refused_and_changes_nothing(
     assert client.get("/api/v1/loyalty/program", headers=admin_headers).json()["version"] == version
 
 
-def test_only_program_editors_may_change_it(client: TestClient, db: Database) -> None:
+def test_only_program_editors_may_change_it(client: TestClient, db: Database, admin_headers: dict[str, str]) -> None:
     service = headers_for(db, client, "service")
-    assert client.get("/api/v1/loyalty/program", headers=service).status_code == 200
+    read = client.get("/api/v1/loyalty/program", headers=service)
+    assert read.status_code == 200
+    assert read.json() == client.get("/api/v1/loyalty/program", headers=admin_headers).json()
     before = table_counts(db)
     assert_problem(
         client.patch("/api/v1/loyalty/program", json={"pending_days": 3}, headers=service), 403, "permission_denied"
