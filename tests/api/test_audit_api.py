@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from guanxi.kit.db import Database
+from guanxi.privacy import checkpoints
 from tests.api.helpers import assert_problem, audit_records
 from tests.factories import headers_for
+from tests.integration.privacy.tamper import settings_env, triggers_dropped
 
 AUDIT = "/api/v1/audit"
 
@@ -82,3 +88,84 @@ def test_an_export_records_which_filters_it_used_never_their_values(
     stored = str((record.detail, record.fields, record.entity_id, record.actor_name))
     for secret in ("13800138000", "zw@qq.com", "上海市"):
         assert secret not in stored
+
+
+@pytest.fixture
+def own_checkpoints(tmp_path: Path) -> Iterator[Path]:
+    directory = tmp_path / "checkpoints"
+    with settings_env(audit_checkpoint_dir=str(directory)):
+        yield directory
+
+
+def _tamper(db: Database, *statements: str) -> None:
+    with db.engine.begin() as conn, triggers_dropped(conn):
+        for statement in statements:
+            conn.execute(text(statement))
+
+
+VERIFY = f"{AUDIT}/verify"
+
+
+def test_verify_reports_an_intact_chain_and_its_checkpoints(
+    client: TestClient, admin_headers: dict[str, str], db: Database, customer_id: str, own_checkpoints: Path
+) -> None:
+    assert checkpoints.write_checkpoint(db).anchor is not None
+    signed = len(audit_records(db))
+    answer = client.get(VERIFY, headers=admin_headers).json()
+    checked = len(audit_records(db))  # reading as an admin audits nothing here, so equal
+    assert answer == {
+        "ok": True,
+        "checked": checked,
+        "first_bad_seq": None,
+        "problem": None,
+        "message": f"审计链完整：{checked} 条记录",
+        "checkpoints": 1,
+        "latest_checkpoint_seq": signed,
+        "checkpoint_problems": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("statements", "first_bad", "problem"),
+    [
+        (["UPDATE audit_records SET actor_name = 'mallory' WHERE seq = 2"], 2, "content_altered"),
+        (["DELETE FROM audit_records WHERE seq = 2"], 2, "missing"),
+        (["DELETE FROM audit_records", "DELETE FROM audit_chain_head"], 1, "removed_signed"),
+    ],
+)
+def test_verify_names_the_first_bad_record(
+    client: TestClient,
+    admin_headers: dict[str, str],
+    db: Database,
+    customer_id: str,
+    own_checkpoints: Path,
+    statements: list[str],
+    first_bad: int,
+    problem: str,
+) -> None:
+    checkpoints.write_checkpoint(db)
+    _tamper(db, *statements)
+    answer = client.get(VERIFY, headers=admin_headers).json()
+    assert (answer["ok"], answer["first_bad_seq"], answer["problem"]) == (False, first_bad, problem)
+    assert answer["message"].startswith(f"审计链在第 {first_bad} 条记录处被破坏：")
+
+
+def test_verify_lists_a_forged_checkpoint(
+    client: TestClient, admin_headers: dict[str, str], db: Database, customer_id: str, own_checkpoints: Path
+) -> None:
+    path = checkpoints.write_checkpoint(db).path
+    assert path is not None
+    path.write_text(path.read_text().replace('"seq": ', '"seq": 1'))
+    answer = client.get(VERIFY, headers=admin_headers).json()
+    assert (answer["ok"], answer["checkpoints"]) == (False, 0)
+    assert answer["checkpoint_problems"] == [
+        {"file": path.name, "code": "bad_signature", "message": f"检查点 {path.name} 不是由审计签名密钥签署的"}
+    ]
+
+
+@pytest.mark.parametrize(("role", "status"), [("auditor", 200), ("service", 403), ("analyst", 403)])
+def test_who_may_verify(client: TestClient, db: Database, role: str, status: int, own_checkpoints: Path) -> None:
+    response = client.get(VERIFY, headers=headers_for(db, client, role))
+    assert response.status_code == status
+    if status == 403:
+        assert_problem(response, 403, "permission_denied")

@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 
 import guanxi
 from guanxi.api import problems, security_headers
+from guanxi.api.audit_api import router as audit_verify_router
 from guanxi.api.middleware import BodyLimitMiddleware, MetricsMiddleware, UnexpectedErrorMiddleware
 from guanxi.auth import service as auth_service
 from guanxi.auth.api import router as auth_router
@@ -130,6 +131,7 @@ def create_app() -> FastAPI:
     api.include_router(loyalty_catalog_router)
     api.include_router(marketing_router)
     api.include_router(_audit_router())
+    api.include_router(audit_verify_router)
 
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def unknown_api_path(path: str, request: Request) -> JSONResponse:
