@@ -4,7 +4,7 @@ import pytest
 from nicegui.testing import User
 from sqlalchemy import func, select
 
-from guanxi.auth.models import AuthToken, StaffUser
+from guanxi.auth.models import AuthToken, LoginThrottle
 from guanxi.kit.db import Database
 from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_staff
@@ -22,7 +22,12 @@ async def test_wrong_password_shows_message_and_signs_nobody_in(db: Database, co
     await console.should_see("用户名或密码不正确", retries=30)
     with db.unit_of_work(read_only=True) as session:
         assert session.scalar(select(func.count()).select_from(AuthToken)) == 0
-        assert session.scalar(select(StaffUser.failed_attempts).where(StaffUser.username == "wang")) == 1
+        # Failures are counted per account, address and both (auth.throttle).
+        assert sorted(session.execute(select(LoginThrottle.kind, LoginThrottle.failures)).all()) == [
+            ("account", 1),
+            ("address", 1),
+            ("pair", 1),
+        ]
     await console.open("/")
     await not_shown(console, marker="current-user", after_marker="login")
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from guanxi.auth import credentials, permissions, throttle
 from guanxi.auth.models import AuthToken, StaffUser
 from guanxi.auth.permissions import Role, Scope
-from guanxi.auth.service import get_user, password_hasher, require
+from guanxi.auth.service import LoginOutcome, get_user, password_hasher, require
 from guanxi.kit import clock
 from guanxi.kit.errors import BadRequest, Conflict, DomainError, FieldError, NotAuthenticated, ValidationFailed
 from guanxi.kit.principal import Principal
@@ -266,3 +266,24 @@ def logout(session: Session, actor: Principal, raw_token: str | None) -> None:
     if token is None:
         raise NotAuthenticated(message="invalid token")
     audit.record(session, actor, "auth.logout", entity_type="staff_user", entity_id=actor.id)
+
+
+def change_password_at_sign_in(
+    session: Session, username: str, current_password: str, new_password: str, ip: str | None
+) -> LoginOutcome:
+    """Sign in and replace the password in one step (the console's page for a reset password):
+    the same checks and throttle as any sign-in, then the change. Like `authenticate`, a refused
+    sign-in is returned, not raised, so the caller commits its count and audit record. The new
+    password is checked first (ValidationFailed), so a refusal of it counts no failed sign-in."""
+    from guanxi.auth import service
+
+    _check_password(new_password, "new_password")
+    if new_password == current_password:
+        raise ValidationFailed(
+            message="new_password: must differ from the current password",
+            errors=[FieldError("new_password", "must differ from the current password", "unchanged")],
+        )
+    outcome = service.authenticate(session, username, current_password, ip)
+    if outcome.user is not None:
+        change_own_password(session, service.principal_for(outcome.user, ip), current_password, new_password)
+    return outcome

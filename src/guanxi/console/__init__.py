@@ -36,6 +36,7 @@ from guanxi.console.pages import (
     loyalty_simulation,
     quality,
     segments,
+    staff_users,
     tag_rules,
 )
 from guanxi.console.session import LOGIN_PATH, tr
@@ -70,6 +71,8 @@ PAGES = (
     ("/tag-rules", tag_rules.tag_rules_page),
     ("/tag-rules/new", tag_rules.new_rule_page),
     ("/tag-rules/{rule_id}", tag_rules.rule_page),
+    (staff_users.STAFF_PATH, staff_users.staff_page),
+    (staff_users.PASSWORD_PATH, staff_users.password_page),
 )
 
 

@@ -55,6 +55,7 @@ NAV: list[NavItem] = [
     NavItem("segments.nav", "/segments", "groups", "segments"),
     NavItem("tagrules.nav", "/tag-rules", "sell", "tag_rules"),
     NavItem("import.nav", "/imports", "upload_file", "imports"),
+    NavItem("staff.nav", "/staff", "manage_accounts", "users"),
 ]
 
 LANGUAGE_LABELS = {"zh-CN": "中文", "en": "English"}

@@ -80,6 +80,7 @@ def login_page(request: Request, next_path: Annotated[str | None, Query(alias="n
             message.set_visibility(False)
             button = ui.button(tr("login.submit"), on_click=submit).props("unelevated no-caps").classes("w-full")
             button.mark("login")
+            ui.link(tr("login.change_password"), "/password").classes("text-sm").mark("change-password-link")
             username_input.on("keydown.enter", lambda: password_input.run_method("focus"))
             password_input.on("keydown.enter", submit)
     return None
