@@ -287,3 +287,19 @@ def change_password_at_sign_in(
     if outcome.user is not None:
         change_own_password(session, service.principal_for(outcome.user, ip), current_password, new_password)
     return outcome
+
+
+def end_session(session: Session, raw_token: str, ip: str | None = None) -> bool:
+    """Sign out a console session (or any bearer token): revoke it and audit who signed out.
+    False if the token was unknown or had already ended (signing out twice is harmless)."""
+    from guanxi.auth import service
+
+    try:
+        actor = service.resolve_token(session, raw_token)[0].with_ip(ip)
+    except NotAuthenticated:
+        actor = None
+    service.revoke_token(session, raw_token)
+    if actor is None:
+        return False
+    audit.record(session, actor, "auth.logout", entity_type="staff_user", entity_id=actor.id)
+    return True
