@@ -75,12 +75,16 @@ def raw_token() -> str | None:
     """The token of a live session, or None. A page load or an action calls this: it is activity.
 
     A session past its idle timeout or its lifetime is ended here (its token revoked), so every
-    entry point sees the same verdict; one without times (kept from an older version) is ended too.
+    entry point sees the same verdict. A token stored without times (by an older version, or by a
+    page that stored it itself) starts its clocks now; the token's own expiry still bounds it.
     """
     storage = app.storage.user
     token = storage.get(TOKEN_KEY)
     if not isinstance(token, str) or not token:
         return None
+    if storage.get(SIGNED_IN_KEY) is None:
+        start_session(token, None)
+        return token
     ended = _ended_because(storage.get(SIGNED_IN_KEY), storage.get(ACTIVE_KEY))
     if ended is not None:
         _revoke(token)
