@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -248,3 +250,27 @@ def test_behaviour_adds_events_and_duplicates_once(db: Database) -> None:
     assert again.behaviour is not None and again.behaviour.reused
     with db.unit_of_work(read_only=True) as session:
         assert _counts(session) | {"events": _count(session, CustomerEvent)} == before
+
+
+def test_the_demo_runs_the_production_schedule(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each replayed day runs the schedule's loyalty step, and the night after the load its data
+    steps: the same function the worker runs, not a copy of its steps."""
+    from guanxi.customers.quality_models import QualitySnapshot
+    from guanxi.jobs import schedule
+
+    calls: list[tuple[str, ...]] = []
+    original = schedule.run_daily
+
+    def recording(database: Database, *, steps: Sequence[str] = schedule.DAILY_ORDER) -> schedule.DailyRun:
+        calls.append(tuple(steps))
+        return original(database, steps=steps)
+
+    monkeypatch.setattr(schedule, "run_daily", recording)
+    summary = loader.load(db, customers=40, orders=200)
+    assert summary.orders is not None and summary.orders.first_day and summary.orders.last_day
+    days = (summary.orders.last_day - summary.orders.first_day).days + 1
+    assert calls == [("loyalty",)] * days + [("customer_data", "tag_rules", "duplicates")]
+    assert summary.behaviour is not None
+    with db.unit_of_work(read_only=True) as session:
+        assert _count(session, QualitySnapshot) == 1
+        assert _count(session, DuplicateCandidate) == summary.behaviour.candidates

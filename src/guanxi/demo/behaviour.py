@@ -25,11 +25,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from guanxi.customers import duplicates, events
+from guanxi.customers import events
 from guanxi.customers import service as customer_service
 from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.customers.schemas import CustomerCreate
 from guanxi.demo.shopping import CATALOGUE
+from guanxi.jobs import schedule
 from guanxi.kit import clock
 from guanxi.kit.crypto import get_cipher
 from guanxi.kit.db import Database
@@ -294,7 +295,6 @@ def _audiences(database: Database) -> None:
             segments.create_segment(session, SYSTEM, data)
         for code, tag, conditions in _TAG_RULES:
             tag_rules.create_rule(session, SYSTEM, TagRuleIn(code=code, tag=tag, conditions=conditions))
-    tag_rules.refresh_all(database)
 
 
 def load_behaviour(database: Database, *, seed: int, progress: Progress | None = None) -> BehaviourSummary:
@@ -334,8 +334,9 @@ def load_behaviour(database: Database, *, seed: int, progress: Progress | None =
     if batch:
         send()
     _audiences(database)
-    say("demo: looking for probable duplicates (splink)")
-    summary.candidates = duplicates.run(database).created
+    say("demo: the night's data steps: retention, quality check, tag rules, duplicates (splink)")
+    night = schedule.run_daily(database, steps=("customer_data", "tag_rules", "duplicates"))
+    summary.candidates = night.duplicates.created if night.duplicates else 0
     summary.seconds = time.perf_counter() - started
     with database.unit_of_work() as session:
         detail = {"events": summary.events, "duplicates": summary.duplicates, "merges": summary.merges}

@@ -19,7 +19,7 @@ from guanxi.demo import rewards
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import config, coupon_jobs, coupon_till, coupons, program
+from guanxi.loyalty import config, coupon_till, coupons, program
 from guanxi.loyalty.catalog_models import Coupon, CouponTemplate
 from guanxi.loyalty.catalog_schemas import CouponRedeemIn, CouponTemplateIn
 from guanxi.loyalty.schemas import OrderLineIn
@@ -110,12 +110,6 @@ def set_up(database: Database, first: date, last: date, admin: Principal, market
             if spec["code"] not in templates:
                 coupons.create_template(session, marketing, CouponTemplateIn.model_validate(spec))
         rewards.set_up(session, marketing)
-
-
-def daily(database: Database) -> int:
-    """The coupon steps of the daily job: expire, birthday and win-back coupons. Returns issued."""
-    coupon_jobs.expire_coupons(database)
-    return coupon_jobs.issue_birthday(database) + coupon_jobs.issue_win_back(database)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,11 +37,12 @@ from guanxi.demo.shopping import (
     PlannedRefund,
     Shopper,
 )
+from guanxi.jobs import schedule
 from guanxi.kit import clock
 from guanxi.kit.crypto import get_cipher
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM, Principal
-from guanxi.loyalty import actions, card, expiration, orders, points, program, tiers, verify
+from guanxi.loyalty import actions, card, orders, points, program, verify
 from guanxi.loyalty.catalog_models import Coupon
 from guanxi.loyalty.models import LoyaltyAccount
 from guanxi.loyalty.order_models import Order
@@ -341,12 +342,12 @@ class _Replay:
                     next_report = time.perf_counter() + 5
 
     def _daily(self, summary: OrdersSummary) -> None:
-        """What `loyalty.tasks.run_daily` does, on the demo's database."""
-        expiration.release_pending(self.database)
-        summary.points_expired += expiration.expire(self.database).points
-        expiration.send_reminders(self.database)
-        summary.reviews += tiers.run_reviews(self.database).reviewed
-        campaigns.daily(self.database)
+        """The production schedule's loyalty step (`jobs.schedule`), on the demo's database. The
+        nightly data steps run once, after the behaviour load (`demo.behaviour`)."""
+        day = schedule.run_daily(self.database, steps=("loyalty",)).loyalty
+        assert day is not None
+        summary.points_expired += day.expired.points
+        summary.reviews += day.reviews.reviewed
         with self.database.unit_of_work(read_only=True) as session:
             self.wallets.pick_up(session)
 

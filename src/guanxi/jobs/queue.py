@@ -11,16 +11,14 @@ from functools import lru_cache
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from guanxi.config import get_settings, private_file
+from guanxi.jobs import schedule
 from guanxi.kit import outbox
-from guanxi.kit.db import Database, get_database
-from guanxi.loyalty import handlers as loyalty_handlers
-from guanxi.marketing import handlers as marketing_handlers
+from guanxi.kit.db import get_database
 
 # The outbox dispatcher below must know every handler before it delivers anything.
-HANDLER_MODULES = loyalty_handlers.HANDLER_MODULES + marketing_handlers.HANDLER_MODULES
+HANDLER_MODULES = schedule.HANDLER_MODULES
 
 log = logging.getLogger(__name__)
-SWEEP_MAX_BATCHES = 1000
 
 
 @lru_cache(maxsize=1)
@@ -56,18 +54,6 @@ def wake_dispatcher() -> None:
         raise
 
 
-def _drain(database: Database) -> int:
-    """Deliver everything due now. A failed attempt pushes its event past now, so each batch
-    makes progress; the bound only matters when another worker holds the rows (PostgreSQL skips
-    locked events)."""
-    delivered = 0
-    for _ in range(SWEEP_MAX_BATCHES):
-        delivered += outbox.dispatch_pending(database)
-        if not outbox.has_due(database):
-            break
-    return delivered
-
-
 @huey.task()
 def dispatch_outbox() -> None:
     """Deliver every due outbox event (one round, woken by `wake_dispatcher`).
@@ -76,7 +62,7 @@ def dispatch_outbox() -> None:
     the next round: at most one round runs and one waits, however many commits there are. The
     count is logged rather than returned, so the queue stores no result per round."""
     huey.delete(WAKE_PENDING)
-    delivered = _drain(get_database())
+    delivered = schedule.drain_outbox(get_database())
     if delivered:
         log.info("outbox: delivered %d events", delivered)
 
@@ -88,32 +74,27 @@ def sweep_outbox() -> int:
     It also clears the wake flag, so a round that was lost (a flushed queue, a crash between the
     flag and the enqueue) stops wake-ups for a minute at most."""
     huey.delete(WAKE_PENDING)
-    return _drain(get_database())
+    return schedule.drain_outbox(get_database())
 
 
+# The daily steps, in the order and at the local times of `jobs.schedule` (crontabs in UTC).
 @huey.periodic_task(crontab(minute="5"), name="loyalty_daily")
 def loyalty_daily() -> list[str]:
     """Hourly, so the program's local midnight is caught within the hour whatever the consumer's
     clock: every step is keyed by the local date and finds nothing to do the second time."""
-    from guanxi.loyalty import tasks
-
-    return tasks.run_daily()
+    return schedule.run_daily(get_database(), steps=("loyalty",)).lines()
 
 
 @huey.periodic_task(crontab(minute="20", hour="19"), name="tag_rules_nightly")
 def tag_rules_nightly() -> list[str]:
     """Full refresh of every active tag rule (03:20 Asia/Shanghai): windows slide past old activity."""
-    from guanxi.marketing import tag_rules
-
-    return [f"{r.rule}: +{r.added} -{r.removed}" for r in tag_rules.refresh_all(get_database())]
+    return schedule.tag_rules(get_database())
 
 
 @huey.periodic_task(crontab(minute="40", hour="18"), name="customer_data_daily")
 def customer_data_daily() -> str:
     """Event retention and the data-quality check (02:40 Asia/Shanghai)."""
-    from guanxi.customers import quality
-
-    return quality.run_daily(get_database())
+    return schedule.customer_data(get_database())
 
 
 @huey.periodic_task(crontab(minute="50", hour="19"), name="duplicates_nightly")
@@ -132,10 +113,7 @@ def audit_checkpoint() -> str:
 
 @huey.task()
 def detect_duplicates(threshold: float = 0.9) -> str:
-    from guanxi.customers import duplicates
-
-    report = duplicates.run(get_database(), threshold=threshold)
-    return f"{report.customers} customers: {report.created} new candidates, {report.updated} re-scored"
+    return schedule.describe_duplicates(schedule.duplicates(get_database(), threshold=threshold))
 
 
 @huey.periodic_task(crontab(minute="35"), name="import_files_purge")
