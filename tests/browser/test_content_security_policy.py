@@ -95,3 +95,34 @@ def test_console_and_docs_run_under_the_policy(db: Database, live_server: str, c
             browser.close()
     with db.unit_of_work(read_only=True) as session:
         assert session.scalars(select(CustomerNote.body)).all() == ["CSP 下也能保存"]
+
+
+def test_an_upload_passes_the_policy_and_the_origin_check(
+    db: Database, live_server: str, chromium_path: Path, tmp_path: Path
+) -> None:
+    """NiceGUI's upload is the console's one plain HTTP POST: from the console's own page it goes through."""
+    with db.unit_of_work() as session:
+        create_staff(session, username="root", role="admin")
+    upload = tmp_path / "会员.csv"
+    upload.write_text("姓名,手机\n张伟,13800138000\n", encoding="utf-8")
+    messages: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+            context.add_init_script(RECORD_VIOLATIONS)
+            page = context.new_page()
+            page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
+            posts: list[int] = []
+            page.on("response", lambda r: posts.append(r.status) if r.request.method == "POST" else None)
+            page.goto(f"{live_server}/imports")
+            page.get_by_label("用户名").fill("root")
+            page.get_by_label("密码").fill(PASSWORD)
+            page.get_by_role("button", name="登录").click()
+            expect(page).to_have_url(f"{live_server}/imports")
+            page.locator("input[type=file]").set_input_files(str(upload))
+            expect(page.get_by_text("会员.csv 的列：请确认每一列对应的字段。")).to_be_visible(timeout=15_000)
+            assert posts == [200]  # the upload itself, not refused as cross-site
+            assert _violations(page, messages) == []
+        finally:
+            browser.close()
