@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import Connection, select, text
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from guanxi.cli.main import app
@@ -41,7 +42,6 @@ class Ledger:
     Member `b` (balance -100, a refund's debt, pending 40): `debt_waiting` 40 pending.
     """
 
-    program: str
     a: str
     b: str
     expired: int
@@ -56,9 +56,9 @@ class Ledger:
     last_entry: int
 
 
-def _lot(session: object, account_id: str, **where: object) -> int:
+def _lot(session: Session, account_id: str, **where: object) -> int:
     query = select(PointLot.id).where(PointLot.account_id == account_id).filter_by(**where)
-    return int(session.scalars(query).one())  # type: ignore[attr-defined]
+    return int(session.scalars(query).one())
 
 
 @pytest.fixture
@@ -105,8 +105,7 @@ def built(db: Database) -> Iterator[Ledger]:
             assert balances == {acc_a: (180, 80), acc_b: (-100, 40)}
             spent = _lot(session, acc_a, source="order", issued=300)
             expired = _lot(session, acc_a, status="closed", issued=50)
-            yield Ledger(
-                program=config.id or "",
+            ids = Ledger(
                 a=acc_a,
                 b=acc_b,
                 expired=expired,
@@ -124,6 +123,7 @@ def built(db: Database) -> Iterator[Ledger]:
                 expire_movement=int(session.scalars(select(LotMovement.id).where(LotMovement.lot_id == expired)).one()),
                 last_entry=int(session.scalars(select(PointEntry.id).order_by(PointEntry.id.desc()).limit(1)).one()),
             )
+        yield ids  # the clock stays frozen while the test breaks the ledger and verifies it
 
 
 def _break(db: Database, *statements: str, **params: object) -> None:
