@@ -140,7 +140,12 @@ def account_detail(session: Session, actor: Principal, account_id: str) -> Accou
     rows = session.execute(
         select(AccountContact, Customer)
         .join(Customer, Customer.id == AccountContact.customer_id)
-        .where(AccountContact.account_id == account.id, Customer.deleted_at.is_(None))
+        # Contacts the viewer may not see are left out, not shown masked: not even their id.
+        .where(
+            AccountContact.account_id == account.id,
+            Customer.deleted_at.is_(None),
+            repository.scope_clause(actor, Customer),
+        )
         .order_by(AccountContact.is_primary.desc(), AccountContact.created_at)
     ).all()
     vis = permissions.visibility(actor)

@@ -150,6 +150,15 @@ def _in_scope(actor: Principal, region: str | None, team: str | None, owner_id: 
     return repository.in_scope(actor, Customer(region=region, team=team, owner_id=owner_id))
 
 
+def _holder_name(actor: Principal, customer_id: str, state: dict[str, dict[str, Any]]) -> str:
+    """How a refusal names the customer holding an identity: by id only if the importer may see
+    them (a reason must not tell anyone which customers exist outside their scope)."""
+    current = state.get(customer_id)
+    if current is not None and _in_scope(actor, current["region"], current["team"], current["owner_id"]):
+        return f"customer {customer_id}"
+    return "another customer"
+
+
 def _check_birthday(errors: list[FieldError], birthday: date | None) -> None:
     """The service's rule: not in the future, not more than 130 years ago."""
     if birthday is None:
@@ -302,7 +311,7 @@ def apply(
         owners = {holders[k] for k in keys if k in holders}
         if len(owners) > 1:
             detail = ", ".join(
-                f"{ident.kind.value} belongs to customer {holders[k]}"
+                f"{ident.kind.value} belongs to {_holder_name(actor, holders[k], state)}"
                 for ident, k in zip(record.identities, keys, strict=True)
                 if k in holders
             )
