@@ -223,6 +223,7 @@ def _serve(host: str, port: int, *, log_level: str, worker: bool | None) -> None
             port=port,
             log_level=log_level,
             log_config=access_log.uvicorn_log_config(),  # request lines without personal values
+            forwarded_allow_ips=settings.trusted_proxies,  # the peers api.security_headers trusts
         )
     finally:
         if embedded is not None:
