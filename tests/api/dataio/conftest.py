@@ -1,21 +1,26 @@
-"""Each dataio test gets a GUANXI_HOME of its own, so the files one import leaves (uploads,
-refused rows, exports) are never counted by another test's purge."""
+"""Fixtures of the dataio API tests: a GUANXI_HOME per test (shared with the integration tests)
+and jobs run through the huey task at once."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from guanxi.config import reset_settings
+from guanxi.dataio import service
+from guanxi.jobs import queue
+from tests.integration.dataio.conftest import own_home
+
+__all__ = ["own_home", "worker"]
 
 
-@pytest.fixture(autouse=True)
-def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    home = tmp_path / "guanxi-home"
-    monkeypatch.setenv("GUANXI_HOME", str(home))
-    reset_settings()
-    yield home
-    monkeypatch.undo()
-    reset_settings()
+@pytest.fixture
+def worker() -> Iterator[None]:
+    """Jobs go through the huey task, run at once (immediate mode)."""
+    queue.huey.immediate = True
+    service.set_launcher(lambda job_id: queue.run_import(job_id))
+    try:
+        yield
+    finally:
+        queue.huey.immediate = False
+        service.set_launcher(None)

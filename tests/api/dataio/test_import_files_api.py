@@ -6,31 +6,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 
 from guanxi.dataio import files, service
-from guanxi.jobs import queue
 from guanxi.kit import clock, sealed
 from guanxi.kit.db import Database
 from tests.api.helpers import assert_problem, audit_records, table_counts
 from tests.factories import token_headers
 
 DATA = "姓名,手机号,城市\n张伟,13800138000,上海\n王芳,12345,广州\n"
-
-
-@pytest.fixture
-def worker() -> Iterator[None]:
-    queue.huey.immediate = True
-    service.set_launcher(lambda job_id: queue.run_import(job_id))
-    try:
-        yield
-    finally:
-        queue.huey.immediate = False
-        service.set_launcher(None)
 
 
 def _upload(client: TestClient, headers: dict[str, str]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,24 +12,11 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 
 from guanxi.dataio import service
-from guanxi.jobs import queue
 from guanxi.kit.db import Database
 from tests.api.helpers import assert_problem, audit_records, table_counts
 from tests.factories import headers_for
 
 GOOD = "姓名,手机号,城市\n张伟,13800138000,上海\n李娜,13900139000,北京\n王芳,12345,广州\n"
-
-
-@pytest.fixture
-def worker() -> Iterator[None]:
-    """Jobs go through the huey task, run at once (immediate mode)."""
-    queue.huey.immediate = True
-    service.set_launcher(lambda job_id: queue.run_import(job_id))
-    try:
-        yield
-    finally:
-        queue.huey.immediate = False
-        service.set_launcher(None)
 
 
 def _folders() -> set[str]:

@@ -3,7 +3,6 @@ sealed or already gone; expired refused rows say so instead of failing."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from datetime import timedelta
@@ -12,7 +11,6 @@ import pytest
 from nicegui import ui
 from nicegui.elements.upload_files import SmallFileUpload
 from nicegui.testing import User
-from sqlalchemy import select
 
 from guanxi.dataio import files, service
 from guanxi.dataio.models import ImportJob
@@ -20,22 +18,12 @@ from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.i18n import t
 from tests.console.conftest import MAIN_FILE, login
+from tests.console.dataio.test_imports_page import _wait_job
 from tests.factories import create_customer, create_staff
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
 
 FILE = "客户姓名,手机号码,城市\n张伟,13800138000,上海\n王芳,12345,广州\n".encode("gbk")
-
-
-async def _finished_job(db: Database) -> ImportJob:
-    for _ in range(100):
-        with db.unit_of_work(read_only=True) as session:
-            job = session.scalar(select(ImportJob))
-            if job is not None and job.status in ("done", "failed"):
-                session.expunge(job)
-                return job
-        await asyncio.sleep(0.05)
-    raise AssertionError("the import did not finish")
 
 
 async def _run_import(db: Database, console: User) -> ImportJob:
@@ -49,7 +37,7 @@ async def _run_import(db: Database, console: User) -> ImportJob:
     await upload.handle_uploads([SmallFileUpload("members.csv", "text/csv", FILE)])
     await console.should_see(marker="import-mapping", retries=30)
     console.find(marker="import-run").click()
-    job = await _finished_job(db)
+    job = await _wait_job(db)
     await console.should_see(marker="import-errors", retries=50)
     return job
 
