@@ -14,6 +14,7 @@ import pytest
 from guanxi.config import reset_settings
 from guanxi.dataio import files, runner, service
 from guanxi.dataio.models import ImportJob
+from guanxi.jobs import queue
 from guanxi.kit import clock, sealed
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
@@ -218,3 +219,20 @@ def test_legacy_clear_refused_rows_are_sealed_before_they_are_served(db: Databas
         assert service.errors_file(session, SYSTEM, job_id).read() == clear.encode("utf-8")
     assert sealed.is_sealed(errors)
     assert "王芳".encode() not in errors.read_bytes()
+
+
+def test_the_worker_purges_every_hour(db: Database) -> None:
+    due = {task.name for task in queue.huey.read_periodic(datetime(2026, 11, 20, 3, 35))}
+    assert "import_files_purge" in due
+    assert "import_files_purge" not in {task.name for task in queue.huey.read_periodic(datetime(2026, 11, 20, 3, 36))}
+    job_id, upload = _upload(BAD)
+    _run(db, job_id, upload)
+    with clock.frozen(NOW + timedelta(days=8)):
+        assert queue.import_files_purge.call_local() == {
+            "errors_files": 1,
+            "uploads": 0,
+            "interrupted": 0,
+            "orphans": 0,
+            "exports": 0,
+        }
+    assert _job(db, job_id).errors_purged_at == NOW + timedelta(days=8)
