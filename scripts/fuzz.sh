@@ -6,7 +6,7 @@
 # coverage, fuzzing and stateful phases as the demo admin, bounded by FUZZ_MAX_EXAMPLES per
 # operation and FUZZ_MAX_TIME seconds in all. The server's access log gives the figures printed at
 # the end: requests answered under /api/ and responses >= 500 (the server's own error log is
-# counted too). Reports (JUnit, NDJSON, the server log and a summary) go to test-output/fuzz/.
+# counted too). Reports (JUnit, the server log and a summary) go to test-output/fuzz/.
 # Exit status: non-zero if any response was >= 500.
 #
 # Left out: the calls that would end the fuzzer's own session (logout, and disabling, revoking or
@@ -68,7 +68,7 @@ $BIN/schemathesis run "$BASE/openapi.json" \
   --continue-on-failure \
   --exclude-path /api/v1/auth/logout \
   --exclude-path-regex '^/api/v1/users/\{user_id\}/' \
-  --report junit,ndjson \
+  --report junit \
   --report-dir "$OUT" \
   >"$OUT/schemathesis.log" 2>&1
 RUN_STATUS=$?

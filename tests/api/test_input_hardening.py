@@ -239,3 +239,17 @@ def test_a_deleted_coupon_template_is_gone_everywhere(
     assert table_counts(db) == before
     # A coupon issued before the template was deleted can still be looked up at the till.
     assert client.get(f"/api/v1/coupons/{code}", headers=admin_headers).status_code == 200
+
+
+def test_json_nested_past_the_parser_is_a_400_that_logs_nothing(
+    client: TestClient, admin_headers: dict[str, str], db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = table_counts(db)
+    body = '{"survivor_id": "a", "merged_id": "b", "evidence": ' + '{"a":' * 5000 + "1" + "}" * 5000 + "}"
+    with caplog.at_level(logging.INFO):
+        response = client.post(
+            "/api/v1/merges", content=body, headers={**admin_headers, "content-type": "application/json"}
+        )
+    assert_problem(response, 400, "http_error")
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert table_counts(db) == before
