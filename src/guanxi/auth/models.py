@@ -76,5 +76,5 @@ class LoginThrottle(Base):
     key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(10))
     failures: Mapped[int] = mapped_column(default=0)
-    window_started_at: Mapped[datetime]
-    blocked_until: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    window_started_at: Mapped[datetime] = mapped_column(index=True)  # ended windows are purged by it
+    blocked_until: Mapped[datetime | None] = mapped_column(default=None)

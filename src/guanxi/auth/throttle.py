@@ -91,6 +91,7 @@ def record_failure(session: Session, keys: list[ThrottleKey]) -> list[str]:
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     now_param = bindparam("now", now, type_=UTCDateTime())
     expired = table.c.window_started_at <= bindparam("window_start", now - window, type_=UTCDateTime())
+    purge_ended(session)
     reached: list[str] = []
     for key in keys:
         values = insert(table).values(
@@ -130,13 +131,8 @@ def clear_account(session: Session, username: str) -> int:
 
 
 def purge_ended(session: Session) -> int:
-    """Drop counters whose window ended and that block nothing (safe to run any time)."""
-    now = clock.now()
-    window = timedelta(seconds=get_settings().login_window_seconds)
-    result = session.execute(
-        delete(LoginThrottle).where(
-            LoginThrottle.window_started_at <= now - window,
-            (LoginThrottle.blocked_until.is_(None)) | (LoginThrottle.blocked_until <= now),
-        )
-    )
+    """Drop counters whose window ended (their block ended with it). Run with every counted
+    failure, so names and addresses sprayed by an attacker do not pile up; one indexed range."""
+    cut = clock.now() - timedelta(seconds=get_settings().login_window_seconds)
+    result = session.execute(delete(LoginThrottle).where(LoginThrottle.window_started_at <= cut))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -146,3 +146,14 @@ def test_without_an_address_only_the_account_counts(db: Database, admin: str) ->
         service.authenticate(session, "admin", "guess", None)
         assert [k for (k,) in session.execute(select(LoginThrottle.kind))] == ["account"]
         assert session.get(StaffUser, admin) is not None
+
+
+def test_ended_counters_are_purged_as_new_failures_come(db: Database, admin: str) -> None:
+    with clock.frozen(START) as frozen:
+        for i in range(10):
+            _login(db, f"sprayed{i}", "guess", ip=f"198.51.100.{i}")
+        frozen.advance(WINDOW)
+        _login(db, "admin", "guess", ip="203.0.113.9")
+    with db.unit_of_work(read_only=True) as session:
+        rows = session.execute(select(LoginThrottle.kind, LoginThrottle.failures)).all()
+    assert sorted(rows) == [("account", 1), ("address", 1), ("pair", 1)]

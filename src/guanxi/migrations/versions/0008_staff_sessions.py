@@ -41,12 +41,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key_hash", name=op.f("pk_login_throttles")),
     )
     with op.batch_alter_table("login_throttles", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_login_throttles_blocked_until"), ["blocked_until"], unique=False)
+        batch_op.create_index(batch_op.f("ix_login_throttles_window_started_at"), ["window_started_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("login_throttles", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_login_throttles_blocked_until"))
+        batch_op.drop_index(batch_op.f("ix_login_throttles_window_started_at"))
     op.drop_table("login_throttles")
     with op.batch_alter_table("staff_users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("failed_attempts", sa.Integer(), nullable=False, server_default="0"))
