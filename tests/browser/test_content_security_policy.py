@@ -8,6 +8,8 @@ page, adds a note (an action over the socket) and opens the API docs. Any violat
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,12 +39,9 @@ def _violations(page: Page, messages: list[str]) -> list[str]:
     return [*recorded, *(m for m in messages if "Content Security Policy" in m or "Content-Security-Policy" in m)]
 
 
-def test_console_and_docs_run_under_the_policy(db: Database, live_server: str, chromium_path: Path) -> None:
-    with db.unit_of_work() as session:
-        create_staff(session, username="wang", role="service")
-        customer = create_customer(session, name="张伟", phone="13800138000", city="上海", region="华东")
-        create_customer(session, name="李娜", city="上海", region="华东")
-        customer_id = customer.id
+@contextmanager
+def watched_page(chromium_path: Path) -> Iterator[tuple[Page, list[str]]]:
+    """A chromium page that records policy violations, and the console messages it logs."""
     messages: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
@@ -55,44 +54,53 @@ def test_console_and_docs_run_under_the_policy(db: Database, live_server: str, c
                 messages.append(f"{message.type}: {message.text}")
 
             page.on("console", remember)
-
-            first = page.goto(f"{live_server}/customers")
-            assert first is not None
-            assert first.headers["content-security-policy"] == CONSOLE_POLICY  # the login page, after the redirect
-            expect(page).to_have_url(re.compile(r"/login\?next=/customers$"))
-            assert _violations(page, messages) == []
-            page.get_by_label("用户名").fill("wang")
-            page.get_by_label("密码").fill(PASSWORD)
-            page.get_by_role("button", name="登录").click()
-            expect(page).to_have_url(f"{live_server}/customers")
-            expect(page.get_by_text("共 2 位客户")).to_be_visible()
-            search = page.get_by_placeholder(re.compile("姓名、拼音"))
-            search.fill("张伟")
-            search.press("Enter")
-            expect(page.get_by_text("共 1 位客户")).to_be_visible()
-            assert _violations(page, messages) == []
-
-            page.get_by_role("link", name="张伟").click()
-            expect(page).to_have_url(f"{live_server}/customers/{customer_id}")
-            expect(page.get_by_text("138****8000")).to_be_visible()
-            page.get_by_label("写一条备注").fill("CSP 下也能保存")
-            page.get_by_role("button", name=re.compile("添加备注")).click()
-            expect(page.get_by_text("CSP 下也能保存")).to_be_visible()
-            assert _violations(page, messages) == []
-
-            page.get_by_role("button", name="首页").click()
-            expect(page).to_have_url(f"{live_server}/")
-            expect(page.locator("canvas").first).to_be_visible()  # the charts draw
-            assert _violations(page, messages) == []
-
-            docs = page.goto(f"{live_server}/docs")
-            assert docs is not None
-            assert docs.headers["content-security-policy"] == DOCS_POLICY
-            expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=30_000)  # a big schema
-            expect(page.get_by_text("/api/v1/customers", exact=True).first).to_be_visible()
-            assert _violations(page, messages) == []
+            yield page, messages
         finally:
             browser.close()
+
+
+def test_console_and_docs_run_under_the_policy(db: Database, live_server: str, chromium_path: Path) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="wang", role="service")
+        customer = create_customer(session, name="张伟", phone="13800138000", city="上海", region="华东")
+        create_customer(session, name="李娜", city="上海", region="华东")
+        customer_id = customer.id
+    with watched_page(chromium_path) as (page, messages):
+        first = page.goto(f"{live_server}/customers")
+        assert first is not None
+        assert first.headers["content-security-policy"] == CONSOLE_POLICY  # the login page, after the redirect
+        expect(page).to_have_url(re.compile(r"/login\?next=/customers$"))
+        assert _violations(page, messages) == []
+        page.get_by_label("用户名").fill("wang")
+        page.get_by_label("密码").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        expect(page).to_have_url(f"{live_server}/customers")
+        expect(page.get_by_text("共 2 位客户")).to_be_visible()
+        search = page.get_by_placeholder(re.compile("姓名、拼音"))
+        search.fill("张伟")
+        search.press("Enter")
+        expect(page.get_by_text("共 1 位客户")).to_be_visible()
+        assert _violations(page, messages) == []
+
+        page.get_by_role("link", name="张伟").click()
+        expect(page).to_have_url(f"{live_server}/customers/{customer_id}")
+        expect(page.get_by_text("138****8000")).to_be_visible()
+        page.get_by_label("写一条备注").fill("CSP 下也能保存")
+        page.get_by_role("button", name=re.compile("添加备注")).click()
+        expect(page.get_by_text("CSP 下也能保存")).to_be_visible()
+        assert _violations(page, messages) == []
+
+        page.get_by_role("button", name="首页").click()
+        expect(page).to_have_url(f"{live_server}/")
+        expect(page.locator("canvas").first).to_be_visible()  # the charts draw
+        assert _violations(page, messages) == []
+
+        docs = page.goto(f"{live_server}/docs")
+        assert docs is not None
+        assert docs.headers["content-security-policy"] == DOCS_POLICY
+        expect(page.locator(".swagger-ui .opblock").first).to_be_visible(timeout=30_000)  # a big schema
+        expect(page.get_by_text("/api/v1/customers", exact=True).first).to_be_visible()
+        assert _violations(page, messages) == []
     with db.unit_of_work(read_only=True) as session:
         assert session.scalars(select(CustomerNote.body)).all() == ["CSP 下也能保存"]
 
@@ -105,24 +113,15 @@ def test_an_upload_passes_the_policy_and_the_origin_check(
         create_staff(session, username="root", role="admin")
     upload = tmp_path / "会员.csv"
     upload.write_text("姓名,手机\n张伟,13800138000\n", encoding="utf-8")
-    messages: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
-            context.add_init_script(RECORD_VIOLATIONS)
-            page = context.new_page()
-            page.on("console", lambda message: messages.append(f"{message.type}: {message.text}"))
-            posts: list[int] = []
-            page.on("response", lambda r: posts.append(r.status) if r.request.method == "POST" else None)
-            page.goto(f"{live_server}/imports")
-            page.get_by_label("用户名").fill("root")
-            page.get_by_label("密码").fill(PASSWORD)
-            page.get_by_role("button", name="登录").click()
-            expect(page).to_have_url(f"{live_server}/imports")
-            page.locator("input[type=file]").set_input_files(str(upload))
-            expect(page.get_by_text("会员.csv 的列：请确认每一列对应的字段。")).to_be_visible(timeout=15_000)
-            assert posts == [200]  # the upload itself, not refused as cross-site
-            assert _violations(page, messages) == []
-        finally:
-            browser.close()
+    with watched_page(chromium_path) as (page, messages):
+        posts: list[int] = []
+        page.on("response", lambda r: posts.append(r.status) if r.request.method == "POST" else None)
+        page.goto(f"{live_server}/imports")
+        page.get_by_label("用户名").fill("root")
+        page.get_by_label("密码").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        expect(page).to_have_url(f"{live_server}/imports")
+        page.locator("input[type=file]").set_input_files(str(upload))
+        expect(page.get_by_text("会员.csv 的列：请确认每一列对应的字段。")).to_be_visible(timeout=15_000)
+        assert posts == [200]  # the upload itself, not refused as cross-site
+        assert _violations(page, messages) == []

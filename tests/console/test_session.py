@@ -16,9 +16,16 @@ from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.privacy.models import AuditRecord
 from tests.console.conftest import MAIN_FILE, login, not_shown
-from tests.factories import create_customer, create_staff
+from tests.factories import PASSWORD, create_customer, create_staff
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
+
+
+def submit_login(console: User, username: str, password: str = PASSWORD) -> None:
+    """Fill in and send the login form of the page that is open."""
+    console.find(marker="username").type(username)
+    console.find(marker="password").type(password)
+    console.find(marker="login").click()
 
 
 async def test_throttled_account_says_when_to_try_again(
@@ -29,9 +36,7 @@ async def test_throttled_account_says_when_to_try_again(
         create_staff(session, username="wang", role="service")
         auth_service.authenticate(session, "wang", "wrong-password", None)
     await console.open("/login")
-    console.find(marker="username").type("wang")
-    console.find(marker="password").type("correct-horse-42")
-    console.find(marker="login").click()
+    submit_login(console, "wang")
     await not_shown(console, marker="current-user", after="登录失败次数过多，请 15 分钟后再试")
 
 
@@ -47,9 +52,7 @@ async def test_pages_need_a_session_and_return_after_login(db: Database, console
         customer = create_customer(session, name="张伟")
     await console.open(f"/customers/{customer.id}")
     await console.should_see(marker="login")
-    console.find(marker="username").type("wang")
-    console.find(marker="password").type("correct-horse-42")
-    console.find(marker="login").click()
+    submit_login(console, "wang")
     await console.should_see(marker="customer-name", retries=30)
 
 
@@ -112,9 +115,7 @@ async def test_search_in_the_address_survives_the_login_redirect(db: Database, c
         create_customer(session, name="张伟")
         create_customer(session, name="李娜")
     await console.open("/customers?q=zw")
-    console.find(marker="username").type("wang")
-    console.find(marker="password").type("correct-horse-42")
-    console.find(marker="login").click()
+    submit_login(console, "wang")
     await console.should_see(marker="customer-table", retries=30)
     (table,) = console.find(marker="customer-table").elements
     assert isinstance(table, ui.table)
@@ -213,8 +214,6 @@ async def test_a_next_value_that_would_leave_the_site_lands_on_home(db: Database
     with db.unit_of_work() as session:
         create_staff(session, username="wang", role="service")
     await console.open("/login?next=/%09/127.0.0.2:8619/phish")
-    console.find(marker="username").type("wang")
-    console.find(marker="password").type("correct-horse-42")
-    console.find(marker="login").click()
+    submit_login(console, "wang")
     await console.should_see("客户总数", retries=30)  # the home page, on this origin
     assert console.back_history[-1] == "/"
