@@ -56,6 +56,18 @@ def imports_dir() -> Path:
     return home() / "imports"
 
 
+def job_dir(job_id: str) -> Path:
+    return imports_dir() / job_id
+
+
+def new_job_dir(job_id: str) -> Path:
+    """The folder an upload is stored in, owner-only (it holds a customer file)."""
+    folder = job_dir(job_id)
+    folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
 def exports_dir() -> Path:
     folder = home() / "exports"
     folder.mkdir(mode=0o700, exist_ok=True)
@@ -79,7 +91,7 @@ def new_export_file(fmt: str) -> tuple[IO[bytes], Path]:
 
 def _is_ours(job: ImportJob) -> bool:
     """Whether the job's file is an upload we stored (in its job folder), not an operator's file."""
-    return Path(job.file_path).parent == imports_dir() / job.id
+    return Path(job.file_path).parent == job_dir(job.id)
 
 
 def end_of_job(job: ImportJob, errors_path: str | None, now: datetime) -> None:
@@ -92,7 +104,7 @@ def end_of_job(job: ImportJob, errors_path: str | None, now: datetime) -> None:
 
 def _tidy(job: ImportJob, now: datetime) -> bool:
     """Delete what an ended job no longer needs; True when its upload was deleted now."""
-    folder = imports_dir() / job.id
+    folder = job_dir(job.id)
     keep = Path(job.errors_path) if job.errors_path and job.errors_purged_at is None else None
     if folder.is_dir():
         for item in folder.iterdir():

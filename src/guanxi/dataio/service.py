@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
 from guanxi.dataio import files, headers, readers, runner
+from guanxi.dataio.files import imports_dir as imports_dir
+from guanxi.dataio.files import job_dir as job_dir
+from guanxi.dataio.files import new_job_dir as new_job_dir  # uploads live in dataio.files' folders
 from guanxi.dataio.headers import KINDS, Mapping, MappingError
 from guanxi.dataio.models import ImportJob, SavedMapping
 from guanxi.kit import clock
@@ -131,22 +134,6 @@ def parse_mapping(data: Any, kind: str) -> Mapping:
         return headers.parse_mapping(data, kind)
     except MappingError as exc:
         raise InvalidMapping(message=str(exc), errors=[FieldError("mapping", str(exc), "invalid_mapping")]) from None
-
-
-def imports_dir() -> Path:
-    return get_settings().ensure_home() / "imports"
-
-
-def job_dir(job_id: str) -> Path:
-    return imports_dir() / job_id
-
-
-def new_job_dir(job_id: str) -> Path:
-    """The folder an upload is stored in, owner-only (it holds a customer file)."""
-    folder = job_dir(job_id)
-    folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    folder.mkdir(mode=0o700, exist_ok=True)
-    return folder
 
 
 def inspect_file(path: Path, kind: str, mapping: Mapping | None, fmt: str | None = None) -> headers.Resolved:
@@ -297,7 +284,7 @@ def run_job(database: Database, job_id: str, *, on_progress: runner.ProgressHook
             fmt=fmt,
             mapping=mapping,
             dry_run=dry_run,
-            errors_path=job_dir(job_id) / "errors.csv",
+            errors_path=job_dir(job_id) / files.ERRORS_FILE,
             job_id=job_id,
             options=options,
             on_batch=on_batch,

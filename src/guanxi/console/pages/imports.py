@@ -213,8 +213,7 @@ class ImportWizard:
             self.timer.deactivate()
             self.running = None
             if job.errors_path and files.errors_expired(job):
-                with self.download:
-                    ui.label(_expired_text()).classes("text-sm text-slate-500").mark("import-errors-expired")
+                self._show_expired()
             elif job.errors_path:
                 with self.download:
                     ui.button(
@@ -227,11 +226,15 @@ class ImportWizard:
             ui.download.content(result.value, f"import-{job_id}-errors.csv", "text/csv")
         elif isinstance(result.error, service.ErrorsFileExpired):
             ui.notify(_expired_text(), type="warning")
-            self.download.clear()
-            with self.download:
-                ui.label(_expired_text()).classes("text-sm text-slate-500").mark("import-errors-expired")
+            self._show_expired()
         elif result.error is not None:
             notify_error(result.error)
+
+    def _show_expired(self) -> None:
+        """The refused rows were kept for their time: say so where the download was."""
+        self.download.clear()
+        with self.download:
+            ui.label(_expired_text()).classes("text-sm text-slate-500").mark("import-errors-expired")
 
 
 def _expired_text() -> str:
