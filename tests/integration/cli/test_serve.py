@@ -49,6 +49,7 @@ class Server:
         self.process = subprocess.Popen(
             [GUANXI, "serve", "--port", str(self.port), *args],
             env=self.env,
+            umask=0o022,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -134,6 +135,16 @@ def test_an_import_uploaded_to_serve_runs_without_a_worker(server: Server) -> No
     assert '"GET /api/v1/customers?q=[redacted]&limit=5 HTTP/1.1" 200' in out
     assert "13800138000" not in out + err
     assert "%E5%BC%A0" not in out + err
+    # What the server wrote in its home (database, queue, lease, upload folders) is owner-only,
+    # though the test runner's umask is looser.
+    home = Path(server.env["GUANXI_HOME"])
+    loose = {
+        str(path.relative_to(home)): oct(path.stat().st_mode & 0o777)
+        for path in [home, *home.rglob("*")]
+        if path.stat().st_mode & 0o077
+    }
+    assert loose == {}
+    assert {"guanxi.db", "jobs.db", "scheduler.lock"} <= {path.name for path in home.iterdir()}
     assert i18n.t("cli.serve.jobs_embedded", get_settings().default_language) in out
     assert "Traceback" not in err
 
