@@ -114,7 +114,11 @@ def _scoped_get(session: Session, actor: Principal, customer_id: str) -> Custome
         if gone is not None and gone.merged_into_id is not None and repository.in_scope(actor, gone):
             from guanxi.customers.merge import merged_error  # 410 with where the customer went
 
-            raise merged_error(session, gone)
+            error = merged_error(session, gone)
+            # Only a survivor the caller may see is named; otherwise the merged one is just gone.
+            survivor = session.get(Customer, error.extra["merged_into"])
+            if survivor is not None and repository.in_scope(actor, survivor):
+                raise error
         raise NotFound(message=f"customer {customer_id} not found")
     return customer
 

@@ -68,3 +68,20 @@ def test_in_scope_the_conflict_still_points_at_the_customer(client: TestClient, 
             southern,
             f"{BASE}/{southern}",
         )
+
+
+def test_a_merged_customer_points_only_at_a_survivor_the_caller_may_see(client: TestClient, db: Database) -> None:
+    admin = headers_for(db, client, "admin")
+    survivor = client.post(BASE, json={"name": "张伟", "region": "华东"}, headers=admin).json()["id"]
+    merged = client.post(BASE, json={"name": "张伟", "region": "华东"}, headers=admin).json()["id"]
+    assert (
+        client.post("/api/v1/merges", json={"survivor_id": survivor, "merged_id": merged}, headers=admin).status_code
+        == 201
+    )
+    east = headers_for(db, client, "manager", region="华东")
+    assert (
+        assert_problem(client.get(f"{BASE}/{merged}", headers=east), 410, "customer_merged")["merged_into"] == survivor
+    )
+    assert client.patch(f"{BASE}/{survivor}", json={"region": "华南"}, headers=admin).status_code == 200
+    problem = assert_problem(client.get(f"{BASE}/{merged}", headers=east), 404, "not_found")
+    _no_pointer(problem, survivor)
