@@ -243,11 +243,6 @@ def logout() -> None:
     """End the session: the token is revoked (and the sign-out audited), the storage forgets it."""
     token = app.storage.user.get(TOKEN_KEY)
     forget_token()
-    if not isinstance(token, str) or not token:
-        return
-    try:
+    if isinstance(token, str) and token:
         with get_database().unit_of_work() as session:
-            principal = auth_service.resolve_token(session, token)[0]
-            accounts.logout(session, principal, token)
-    except NotAuthenticated:  # already expired or revoked: nothing left to end
-        return
+            accounts.end_session(session, token, current_ip())
