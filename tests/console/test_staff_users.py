@@ -12,7 +12,7 @@ from guanxi.auth import service as auth_service
 from guanxi.auth.models import AuthToken, StaffUser
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from tests.console.conftest import MAIN_FILE, login
+from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import PASSWORD, create_staff
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
@@ -106,7 +106,7 @@ async def test_analysts_do_not_see_the_page(db: Database, console: User) -> None
     with db.unit_of_work() as session:
         create_staff(session, username="ana", role="analyst")
     await login(console, "ana")
-    await console.should_not_see(marker="nav-staff")
+    await not_shown(console, marker="nav-staff", after_marker="current-user")
     await console.open("/staff")
     await console.should_see("无权执行此操作", retries=30)
 
@@ -120,8 +120,7 @@ async def test_a_reset_password_signs_in_only_through_the_change_password_page(
     console.find(marker="username").type("wang")
     console.find(marker="password").type("temporary-123")
     console.find(marker="login").click()
-    await console.should_see("管理员已重置您的密码", retries=30)
-    await console.should_not_see(marker="current-user")
+    await not_shown(console, marker="current-user", after="管理员已重置您的密码")
     assert _live_tokens(db, wang) == 0
 
     console.find(marker="change-password-link").click()
