@@ -30,7 +30,7 @@ class Breach:
     detail: str
 
     def __str__(self) -> str:
-        return f"{self.rule}: {self.subject}: {self.detail}"
+        return f"{self.rule}: {self.subject}: {self.detail} [{self.code}]"
 
 
 def _sum(column: Any) -> ColumnElement[Any]:

@@ -145,6 +145,11 @@ def _assert_reported(db: Database, expected: list[Breach]) -> None:
     assert result.output.splitlines() == [*(str(b) for b in expected), f"{len(expected)} breach(es) found"]
 
 
+def test_a_finding_reads_as_one_line_with_its_code() -> None:
+    breach = Breach("lot_equation", "issued = used + expired + reversed + remaining", "lot 7", "310 != 120 + 180")
+    assert str(breach) == "issued = used + expired + reversed + remaining: lot 7: 310 != 120 + 180 [lot_equation]"
+
+
 def test_the_built_ledger_is_consistent_and_the_command_says_so(built: Ledger) -> None:
     result = runner.invoke(app, ["loyalty", "verify"])
     assert (result.exit_code, result.output) == (0, "loyalty ledger consistent: every invariant holds\n")
