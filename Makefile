@@ -14,7 +14,7 @@ help:
 	@echo "make test       lint, type-check, layering contracts, whole suite on SQLite and PostgreSQL"
 	@echo "make fuzz       randomised schemathesis pass against a throwaway server; report in test-output/fuzz"
 	@echo "make serve      start API + console on the existing data"
-	@echo "make worker     start the job consumer (outbox delivery, schedules)"
+	@echo "make worker     a separate job consumer, for scale (serve and demo already run one in-process)"
 	@echo "make bench      run the benchmarks (see docs/benchmarks.md); SUITE=orders,expiry,card for some"
 	@echo "make migration m='what changed'   autogenerate an Alembic revision"
 
