@@ -187,7 +187,9 @@ def authenticate(session: Session, username: str, password: str, ip: str | None)
     """
     # A name holding NUL cannot exist (nor be stored in the audit record on PostgreSQL).
     normalized = username.strip().lower().replace(NUL, "")
-    anonymous = Principal(id="anonymous", name=normalized[:100], role="none", kind="anonymous", ip=ip)
+    anonymous = Principal(
+        id="anonymous", name=throttle.typed_name_label(normalized), role="none", kind="anonymous", ip=ip
+    )
     keys = throttle.keys_for(normalized, ip)
     block = throttle.blocked(session, keys)
     if block is not None:

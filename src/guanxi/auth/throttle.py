@@ -12,12 +12,13 @@ first failure (`GUANXI_LOGIN_WINDOW_SECONDS`, default 15 minutes):
   and it takes at least five addresses working together a whole window to do it.
 
 The username is counted as submitted, whether or not such a user exists, so a 429 says nothing
-about which accounts are real. Keys are stored as SHA-256 digests only.
+about which accounts are real. Keys are stored as keyed digests only (the blind-index key): a
+typed name may be a phone number or a password typed in the wrong box, and an unkeyed hash of a
+phone number is undone by trying every number.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 from guanxi.auth.models import LoginThrottle
 from guanxi.config import get_settings
 from guanxi.kit import clock
+from guanxi.kit.crypto import get_cipher
 from guanxi.kit.models import UTCDateTime, table_of
 
 
@@ -41,7 +43,14 @@ class ThrottleKey:
 
 
 def _digest(kind: str, value: str) -> str:
-    return hashlib.sha256(f"{kind}\x1f{value}".encode()).hexdigest()
+    return get_cipher().blind_index(f"login-{kind}", value)
+
+
+def typed_name_label(username: str) -> str:
+    """How the audit trail names a sign-in whose typed name matched nobody: a short keyed digest,
+    the same for every attempt with that name (so repeated guesses can be told apart and counted)
+    but never the text itself, which may be personal or a misplaced password."""
+    return "?" + _digest("account", username[:200])[:16]
 
 
 def keys_for(username: str, ip: str | None) -> list[ThrottleKey]:

@@ -157,3 +157,20 @@ def test_ended_counters_are_purged_as_new_failures_come(db: Database, admin: str
     with db.unit_of_work(read_only=True) as session:
         rows = session.execute(select(LoginThrottle.kind, LoginThrottle.failures)).all()
     assert sorted(rows) == [("account", 1), ("address", 1), ("pair", 1)]
+
+
+def test_a_name_that_matches_nobody_is_kept_only_as_a_keyed_digest(db: Database) -> None:
+    """A phone number typed as the username (or a password typed in the wrong box) is never stored:
+    not in the audit trail, not in the throttle counters; repeated tries share one label."""
+    typed = "13712349999"
+    for _ in range(2):
+        assert _login(db, typed, "whatever").error == REFUSED
+    with db.unit_of_work() as session:
+        names = session.scalars(select(AuditRecord.actor_name).where(AuditRecord.action == "auth.login")).all()
+        throttles = session.execute(select(LoginThrottle)).scalars().all()
+        stored = [str(value) for t in throttles for value in vars(t).values()]
+    assert len(names) == 2 and names[0] == names[1]
+    assert names[0].startswith("?") and len(names[0]) == 17
+    assert all(typed not in name for name in names)
+    assert len(throttles) == 3
+    assert all(typed not in value for value in stored)
