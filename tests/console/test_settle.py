@@ -33,7 +33,7 @@ async def test_not_shown_waits_for_the_running_handler(db: Database, console: Us
     await console.open("/_tests/slow")
     console.find(marker="go").click()
     await console.should_not_see(marker="late")  # looked too early: passes although it is coming
-    with pytest.raises(AssertionError, match="expected not to see any .*late"):
+    with pytest.raises(AssertionError, match=r"expected not to see any .*late"):
         await not_shown(console, marker="late", after_marker="go")
 
 
