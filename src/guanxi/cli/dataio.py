@@ -13,6 +13,8 @@ errors file), 2 the file or the options were refused as a whole (nothing written
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import typer
@@ -245,6 +247,8 @@ def export_customers(
     chosen = fmt or ("xlsx" if out.suffix.lower() == ".xlsx" else "csv")
     actor = _principal(as_user)
     flt = CustomerFilter(q=q, city=city, province=province, region=region, tag=tag, source_channel=source_channel)
+    if not out.parent.is_dir():  # name the folder the operator typed, not our temporary file
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(out.parent))
     partial = out.with_name(out.name + ".part")
     try:
         with get_database().unit_of_work() as session, partial.open("wb") as handle:
@@ -253,4 +257,4 @@ def export_customers(
         partial.unlink(missing_ok=True)
         raise _fail(exc.message) from None
     partial.replace(out)
-    typer.echo(f"exported {count} customers to {out}")
+    typer.echo(_t("export.cli_done", count=count, path=out))

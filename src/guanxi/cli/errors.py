@@ -1,8 +1,10 @@
-"""Database problems as sentences an operator can act on, not tracebacks.
+"""Database and file problems as sentences an operator can act on, not tracebacks.
 
 Every `guanxi` command runs inside `GuanxiGroup.invoke`: a database that cannot be reached, does
 not exist, refuses the login, or a URL that is not one, ends the command with a translated
 message on stderr and exit code 2 (the same code the CLI uses for a bad environment or input).
+So does a file the command cannot read or write (a missing directory for `--out`, no permission,
+a directory where a file was expected): the path and the system's reason, no traceback.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ def _reason(exc: BaseException) -> str:
         message = message.split("FATAL:", 1)[1]
     message = _FRAME.sub("", message)
     return " ".join(message.split())[:300]
+
+
+def file_problem(exc: OSError) -> str:
+    """`cannot use the file X: No such file or directory`, in the operator's language."""
+    path = exc.filename if exc.filename is not None else ""
+    return text_of("cli.file_problem", path=path, reason=exc.strerror or type(exc).__name__)
 
 
 def _server(url: URL) -> str:
@@ -113,5 +121,7 @@ class GuanxiGroup(TyperGroup):
             message = text_of("cli.db.create_refused", name=exc.name, server=exc.server, reason=exc.reason)
         except (DatabaseUrlError, OperationalError, InterfaceError, ArgumentError) as exc:
             message = explain(exc)
+        except OSError as exc:
+            message = file_problem(exc)
         typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(EXIT_ENVIRONMENT)

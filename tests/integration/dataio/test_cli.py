@@ -107,7 +107,18 @@ def test_export(db: Database, tmp_path: Path) -> None:
     out = tmp_path / "out.xlsx"
     result = runner.invoke(app, ["export", "customers", "--out", str(out), "--city", "上海"])
     assert result.exit_code == 0, result.output
-    assert f"exported 1 customers to {out}" in result.output
+    assert f"已导出客户到 {out}：1 位" in result.output
     assert out.read_bytes()[:2] == b"PK"
     denied = runner.invoke(app, ["export", "customers", "--out", str(tmp_path / "x.csv"), "--as", "nobody"])
     assert denied.exit_code == 2
+
+
+def test_export_to_a_missing_directory_is_a_sentence_not_a_traceback(db: Database, tmp_path: Path) -> None:
+    runner.invoke(app, ["import", "customers", str(write_csv(tmp_path / "c.csv", GOOD))])
+    out = tmp_path / "missing" / "x.csv"
+    result = runner.invoke(app, ["export", "customers", "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output == f"error: 无法使用文件 {out.parent}：No such file or directory。\n"
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "missing").exists()
