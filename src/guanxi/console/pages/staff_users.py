@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nicegui import app, run, ui
+from nicegui import run, ui
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -217,9 +217,7 @@ def password_page(request: Request) -> Response | None:
             else:
                 show(tr("error.unexpected"))
             return
-        app.storage.user[console_session.TOKEN_KEY] = token
-        if isinstance(detail, str):
-            console_session.remember_language(detail)
+        console_session.start_session(token, detail if isinstance(detail, str) else None)
         ui.notify(tr("password.changed"), type="positive")
         ui.navigate.to("/")
 
