@@ -6,8 +6,10 @@ every test that touches the database starts from empty tables (they are cleared 
 
 from __future__ import annotations
 
+import atexit
 import base64
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -17,6 +19,8 @@ import pytest
 
 # Settings are read from the environment: fix them before guanxi is imported anywhere.
 _HOME = Path(tempfile.mkdtemp(prefix="guanxi-test-"))
+# The home holds keys, checkpoints and test databases: nothing of it should outlive the run.
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["GUANXI_HOME"] = str(_HOME)
 os.environ["GUANXI_SECRET_KEY"] = base64.b64encode(b"k" * 32).decode()
 os.environ["GUANXI_ARGON2_TIME_COST"] = "1"
