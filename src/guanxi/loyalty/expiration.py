@@ -71,7 +71,8 @@ def _lock_balances(session: Session, account_ids: list[str]) -> dict[str, tuple[
     return rows
 
 
-def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as_of: date) -> tuple[int, int]:
+def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as_of: date) -> tuple[int, int, int]:
+    """Expire the batch's due lots; returns the accounts, lots and points this call expired."""
     accounts = _lock_balances(session, account_ids)
     lots = session.execute(
         select(PointLot.id, PointLot.account_id, PointLot.remaining)
@@ -115,7 +116,7 @@ def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as
             }
         )
     if not entry_rows:
-        return 0, 0
+        return 0, 0, 0
     # Core statements on the tables: the ORM's bulk paths cost more Python per row than the
     # database spends writing it, and nothing here needs ORM objects.
     entries = table_of(PointEntry)
@@ -158,7 +159,7 @@ def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as
             for row, entry in zip(balances, entry_rows, strict=True)
         ],
     )
-    return len(entry_rows), len(lots)
+    return len(entry_rows), len(lots), sum(-row["points"] for row in entry_rows)
 
 
 def expire(database: Database, *, as_of: date | None = None) -> ExpiryReport:
@@ -177,26 +178,25 @@ def expire(database: Database, *, as_of: date | None = None) -> ExpiryReport:
         due = _due_accounts(session, cutoff)
     for start in range(0, len(due), ACCOUNTS_PER_BATCH):
         with database.unit_of_work() as session:
-            accounts, lots = _expire_batch(session, due[start : start + ACCOUNTS_PER_BATCH], cutoff, as_of)
+            accounts, lots, points = _expire_batch(session, due[start : start + ACCOUNTS_PER_BATCH], cutoff, as_of)
+            # The report counts what this run wrote, never what earlier runs at the same cutoff did.
             report.accounts += accounts
             report.lots += lots
-    with database.unit_of_work() as session:
-        report.points = int(
-            session.scalar(
-                select(func.coalesce(func.sum(-PointEntry.points), 0)).where(
-                    PointEntry.kind == "expire", PointEntry.occurred_at == cutoff
-                )
-            )
-            or 0
-        )
-        if report.accounts:
+            report.points += points
+    if report.accounts:
+        with database.unit_of_work() as session:
             audit.record(
                 session,
                 SYSTEM,
                 "loyalty.expire",
                 entity_type="loyalty_program",
                 entity_id=config.id,
-                detail={"as_of": as_of.isoformat(), "accounts": report.accounts, "lots": report.lots},
+                detail={
+                    "as_of": as_of.isoformat(),
+                    "accounts": report.accounts,
+                    "lots": report.lots,
+                    "points": report.points,
+                },
             )
     return report
 
