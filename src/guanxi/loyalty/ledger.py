@@ -108,7 +108,7 @@ def enroll(session: Session, config: ProgramConfig, customer_id: str, *, actor_i
         "customer_id": customer_id,
         "tier_code": base.code,
         "tier_since": now,
-        "next_review_on": tiering.next_review_date(config.review, enrolled_on=today, after=today),
+        "next_review_on": tiering.first_review_date(config.review, today),
         "enrolled_at": now,
         "created_at": now,
         "updated_at": now,

@@ -260,6 +260,28 @@ def next_review_date(policy: ReviewPolicy, *, enrolled_on: date, after: date) ->
     return candidate
 
 
+def first_review_date(policy: ReviewPolicy, enrolled_on: date) -> date:
+    """The member's first review: the first review date after the enrolment day (stored at enrolment)."""
+    return next_review_date(policy, enrolled_on=enrolled_on, after=enrolled_on)
+
+
+def due_review_date(policy: ReviewPolicy, *, enrolled_on: date, scheduled: date, today: date) -> date | None:
+    """The review date to hold on `today` for a member whose next review is stored as `scheduled`;
+    None when no review is due.
+
+    Only a date of the policy in force counts: a date stored under earlier review settings is not a
+    review day of its own, the review falls on the policy's first date on or after it (otherwise a
+    member would be reviewed on the old date and again on the new one). When the daily job missed
+    more than one review date, one review is held, for the latest: the period's growth value is a
+    running figure that cannot be split between the missed periods."""
+    due = next_review_date(policy, enrolled_on=enrolled_on, after=scheduled - timedelta(days=1))
+    if due > today:
+        return None
+    while (later := next_review_date(policy, enrolled_on=enrolled_on, after=due)) <= today:
+        due = later
+    return due
+
+
 def grace_ends_on(policy: ReviewPolicy, reviewed_on: date) -> date:
     """The day a downgrade decided at the review of `reviewed_on` takes effect if not re-qualified."""
     return reviewed_on + timedelta(days=policy.grace_days)

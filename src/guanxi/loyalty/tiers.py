@@ -299,13 +299,24 @@ def run_reviews(database: Database, *, on: date | None = None, batch: int = 500)
             for account in ledger.lock_accounts(session, due[start : start + batch]).values():
                 if apply_due_downgrade(session, account, config) is not None:
                     report.downgraded += 1
-                if account.next_review_on is not None and account.next_review_on <= on:
-                    move = review_account(session, account, config, on=on)
-                    report.reviewed += 1
-                    if move.kind == "review_keep":
-                        report.kept += 1
-                    elif move.kind == "downgrade_scheduled":
-                        report.scheduled += 1
-                    else:
-                        report.downgraded += 1
+                if account.next_review_on is None or account.next_review_on > on:
+                    continue
+                enrolled_on = expiry.local_date(account.enrolled_at, config.timezone)
+                held_for = tiering.due_review_date(
+                    config.review, enrolled_on=enrolled_on, scheduled=account.next_review_on, today=on
+                )
+                if held_for is None:
+                    # Stored under earlier review settings: wait for the current policy's date.
+                    account.next_review_on = tiering.next_review_date(
+                        config.review, enrolled_on=enrolled_on, after=account.next_review_on - timedelta(days=1)
+                    )
+                    continue
+                move = review_account(session, account, config, on=on)
+                report.reviewed += 1
+                if move.kind == "review_keep":
+                    report.kept += 1
+                elif move.kind == "downgrade_scheduled":
+                    report.scheduled += 1
+                else:
+                    report.downgraded += 1
     return report

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from guanxi.cli.main import app
@@ -23,7 +24,7 @@ from guanxi.jobs import queue, schedule
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import card
+from guanxi.loyalty import card, expiration, tiers
 from guanxi.loyalty.models import LoyaltyAccount, TierChange
 from guanxi.marketing import tag_rules
 from guanxi.marketing.schemas import TagRuleIn
@@ -54,6 +55,12 @@ def _plant(db: Database, now: clock.FrozenClock) -> dict[str, str]:
         # 300 points earned on 31 Dec 2025: their last spendable day is 31 Dec 2026.
         ids["expiring"] = create_customer(session, name="王芳", birthday=date(1970, 1, 9), city="上海").id
         post_order(session, customer_id=ids["expiring"], amount="300.00", external_id="S-1", occurred_at=now.now())
+    # The night of 1 Jan 2026 runs as in production: the member's first annual review (their
+    # enrolment on 31 Dec makes the first period one day) is held on its date, once.
+    now.set(_night(date(2026, 1, 1)))
+    first_review = schedule.run_daily(db, steps=("loyalty",)).loyalty
+    assert first_review is not None
+    assert _reviews(first_review.reviews) == (1, 1, 0, 0)
     now.set(_at(2026, 3, 1))
     with db.unit_of_work() as session:
         # Silver since March with 2,500 growth: kept at the review on 1 Jan 2027.
@@ -84,6 +91,26 @@ def _plant(db: Database, now: clock.FrozenClock) -> dict[str, str]:
     return ids
 
 
+def _expired(report: expiration.ExpiryReport) -> tuple[date, int, int, int]:
+    return (report.as_of, report.accounts, report.lots, report.points)
+
+
+def _reviews(report: tiers.ReviewReport) -> tuple[int, int, int, int]:
+    return (report.reviewed, report.kept, report.scheduled, report.downgraded)
+
+
+def _tier_changes(session: Session, customer_id: str) -> list[tuple[str, str]]:
+    return [
+        (c.kind, c.to_tier)
+        for c in session.scalars(
+            select(TierChange)
+            .join(LoyaltyAccount, LoyaltyAccount.id == TierChange.account_id)
+            .where(LoyaltyAccount.customer_id == customer_id, TierChange.kind != "enrol")
+            .order_by(TierChange.id)
+        )
+    ]
+
+
 def _state(db: Database, ids: dict[str, str]) -> dict[str, Any]:
     with db.unit_of_work(read_only=True) as session:
         expiring = card.get_card(session, SYSTEM, ids["expiring"])
@@ -92,15 +119,9 @@ def _state(db: Database, ids: dict[str, str]) -> dict[str, Any]:
             "points": expiring.points_balance,
             "expired": expiring.lifetime_expired,
             "tier": (silver.tier.code, silver.next_review_on),
-            "tier_changes": [  # the silver member's
-                (c.kind, c.to_tier)
-                for c in session.scalars(
-                    select(TierChange)
-                    .join(LoyaltyAccount, LoyaltyAccount.id == TierChange.account_id)
-                    .where(LoyaltyAccount.customer_id == ids["silver"], TierChange.kind != "enrol")
-                    .order_by(TierChange.id)
-                )
-            ],
+            "tier_changes": _tier_changes(session, ids["silver"]),
+            "expiring_tier": (expiring.tier.code, expiring.next_review_on),
+            "expiring_tier_changes": _tier_changes(session, ids["expiring"]),
             "tagged": sorted(session.scalars(select(CustomerTag.customer_id).where(CustomerTag.tag == "近期登录"))),
             "events": sorted(session.scalars(select(CustomerEvent.event_id))),
             "snapshots": session.scalar(select(func.count()).select_from(QualitySnapshot)),
@@ -118,7 +139,8 @@ def test_three_nights_of_the_production_schedule(db: Database, frozen: clock.Fro
     first = schedule.run_daily(db)
     assert list(first.results) == ["loyalty", "outbox", "customer_data", "tag_rules", "duplicates"]
     assert first.loyalty is not None
-    assert (first.loyalty.expired.as_of, first.loyalty.expired.points) == (date(2026, 12, 30), 0)
+    assert _expired(first.loyalty.expired) == (date(2026, 12, 30), 0, 0, 0)
+    assert _reviews(first.loyalty.reviews) == (0, 0, 0, 0)  # nobody's review date is 31 Dec
     assert first.results["tag_rules"] == ["recent_login: +0 -0"]
     assert first.duplicates is not None
     assert (first.duplicates.customers, first.duplicates.created, first.duplicates.updated) == (5, 1, 0)
@@ -127,6 +149,8 @@ def test_three_nights_of_the_production_schedule(db: Database, frozen: clock.Fro
         "expired": 0,
         "tier": ("silver", date(2027, 1, 1)),
         "tier_changes": [("upgrade", "silver")],
+        "expiring_tier": ("basic", date(2027, 1, 1)),
+        "expiring_tier_changes": [("review_keep", "basic")],
         "tagged": [ids["active"]],
         "events": ["login-1", "view-1"],
         "snapshots": 1,
@@ -136,9 +160,8 @@ def test_three_nights_of_the_production_schedule(db: Database, frozen: clock.Fro
     frozen.set(_night(date(2027, 1, 1)))
     second = schedule.run_daily(db)
     assert second.loyalty is not None
-    expired = second.loyalty.expired
-    assert (expired.as_of, expired.accounts, expired.lots, expired.points) == (date(2026, 12, 31), 1, 1, 300)
-    assert (second.loyalty.reviews.scheduled, second.loyalty.reviews.downgraded) == (0, 0)
+    assert _expired(second.loyalty.expired) == (date(2026, 12, 31), 1, 1, 300)
+    assert _reviews(second.loyalty.reviews) == (2, 2, 0, 0)  # both members, each once
     assert second.duplicates is not None
     assert (second.duplicates.customers, second.duplicates.created, second.duplicates.updated) == (5, 0, 1)
     assert _state(db, ids) == {
@@ -146,6 +169,8 @@ def test_three_nights_of_the_production_schedule(db: Database, frozen: clock.Fro
         "expired": 300,
         "tier": ("silver", date(2028, 1, 1)),
         "tier_changes": [("upgrade", "silver"), ("review_keep", "silver")],
+        "expiring_tier": ("basic", date(2028, 1, 1)),
+        "expiring_tier_changes": [("review_keep", "basic"), ("review_keep", "basic")],
         "tagged": [ids["active"]],
         "events": ["login-1"],  # the view of 1 Dec is past its type's 30 days
         "snapshots": 2,
@@ -155,11 +180,13 @@ def test_three_nights_of_the_production_schedule(db: Database, frozen: clock.Fro
     frozen.set(_night(date(2027, 1, 2)))
     third = schedule.run_daily(db)
     assert third.loyalty is not None
-    assert (third.loyalty.expired.lots, third.loyalty.reviews.reviewed) == (0, 0)
+    assert _expired(third.loyalty.expired) == (date(2027, 1, 1), 0, 0, 0)
+    assert _reviews(third.loyalty.reviews) == (0, 0, 0, 0)
     assert third.results["tag_rules"] == ["recent_login: +0 -1"]  # the login left the 30-day window
     state = _state(db, ids)
     assert (state["points"], state["expired"], state["tagged"], state["snapshots"]) == (0, 300, [], 3)
     assert state["tier_changes"] == [("upgrade", "silver"), ("review_keep", "silver")]
+    assert state["expiring_tier_changes"] == [("review_keep", "basic"), ("review_keep", "basic")]
 
 
 def test_a_step_run_twice_the_same_night_does_nothing_more(db: Database, frozen: clock.FrozenClock) -> None:
@@ -169,8 +196,10 @@ def test_a_step_run_twice_the_same_night_does_nothing_more(db: Database, frozen:
     again = schedule.run_daily(db, steps=("loyalty",))
     assert list(again.results) == ["loyalty"]
     assert again.loyalty is not None
-    expired = again.loyalty.expired
-    assert (expired.accounts, expired.lots, again.loyalty.reviews.reviewed, again.loyalty.released) == (0, 0, 0, 0)
+    assert _expired(again.loyalty.expired) == (date(2026, 12, 31), 0, 0, 0)
+    assert _reviews(again.loyalty.reviews) == (0, 0, 0, 0)
+    assert (again.loyalty.released, again.loyalty.reminded, again.loyalty.coupons_expired) == (0, 0, 0)
+    assert (again.loyalty.birthday_coupons, again.loyalty.win_back_coupons) == (0, 0)
     state = _state(db, ids)
     assert (state["points"], state["expired"], state["tier_changes"]) == (
         0,
@@ -190,7 +219,7 @@ def test_the_periodic_tasks_and_the_cli_run_the_schedules_steps(db: Database, fr
     lines = CliRunner().invoke(app, ["loyalty", "daily"])
     assert lines.exit_code == 0, lines.output
     assert "expired 300 points in 1 lots of 1 accounts (last day 2026-12-31)" in lines.output
-    assert "in 0 lots of 0 accounts (last day 2026-12-31)" in queue.loyalty_daily.call_local()[1]
+    assert queue.loyalty_daily.call_local()[1] == "expired 0 points in 0 lots of 0 accounts (last day 2026-12-31)"
     assert queue.customer_data_daily.call_local().endswith("purged {'page_view': 1}")
     assert queue.tag_rules_nightly.call_local() == ["recent_login: +0 -0"]
     assert queue.duplicates_nightly.call_local() == "5 customers: 1 new candidates, 0 re-scored"
@@ -198,5 +227,5 @@ def test_the_periodic_tasks_and_the_cli_run_the_schedules_steps(db: Database, fr
     assert (state["expired"], state["events"], state["snapshots"], len(state["candidates"])) == (300, ["login-1"], 1, 1)
     # The loyalty task runs hourly: at 01:05 the same night it finds nothing left to do.
     frozen.advance(timedelta(hours=1))
-    assert "in 0 lots of 0 accounts (last day 2026-12-31)" in queue.loyalty_daily.call_local()[1]
+    assert queue.loyalty_daily.call_local()[1] == "expired 0 points in 0 lots of 0 accounts (last day 2026-12-31)"
     assert _state(db, ids)["expired"] == 300

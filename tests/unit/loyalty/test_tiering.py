@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,6 +13,8 @@ from guanxi.loyalty.tiering import (
     ReviewMode,
     ReviewPolicy,
     TierDef,
+    due_review_date,
+    first_review_date,
     grace_ends_on,
     next_review_date,
     progress,
@@ -186,6 +188,88 @@ def test_next_review_anniversary_of_february_29() -> None:
     assert next_review_date(policy, enrolled_on=enrolled, after=enrolled) == date(2025, 2, 28)
     assert next_review_date(policy, enrolled_on=enrolled, after=date(2025, 2, 28)) == date(2026, 2, 28)
     assert next_review_date(policy, enrolled_on=enrolled, after=date(2027, 2, 28)) == date(2028, 2, 29)
+
+
+ANNIVERSARY = ReviewPolicy(ReviewMode.ANNIVERSARY)
+NEW_YEARS_EVE = ReviewPolicy(ReviewMode.FIXED_DATE, month=12, day=31)
+LEAP_DAY = ReviewPolicy(ReviewMode.FIXED_DATE, month=2, day=29)
+
+
+@pytest.mark.parametrize(
+    ("policy", "enrolled_on", "first"),
+    [
+        # 31 Dec: the annual review is the next day (a one-day first period), never the same day.
+        (ANNUAL, date(2025, 12, 31), date(2026, 1, 1)),
+        (ANNUAL, date(2026, 1, 1), date(2027, 1, 1)),
+        (ANNIVERSARY, date(2025, 12, 31), date(2026, 12, 31)),
+        (ANNIVERSARY, date(2026, 1, 1), date(2027, 1, 1)),
+        (NEW_YEARS_EVE, date(2025, 12, 31), date(2026, 12, 31)),
+        (NEW_YEARS_EVE, date(2025, 12, 30), date(2025, 12, 31)),
+        # 29 Feb: Feb 28 outside leap years, Feb 29 again in the next leap year.
+        (ANNIVERSARY, date(2024, 2, 29), date(2025, 2, 28)),
+        (LEAP_DAY, date(2024, 2, 29), date(2025, 2, 28)),
+        (LEAP_DAY, date(2024, 2, 28), date(2024, 2, 29)),
+        (LEAP_DAY, date(2027, 3, 1), date(2028, 2, 29)),
+        # Month ends keep their day when the month has it.
+        (ANNIVERSARY, date(2025, 1, 31), date(2026, 1, 31)),
+        (ANNIVERSARY, date(2025, 4, 30), date(2026, 4, 30)),
+        (ReviewPolicy(ReviewMode.FIXED_DATE, month=4, day=30), date(2026, 4, 29), date(2026, 4, 30)),
+        (ReviewPolicy(ReviewMode.FIXED_DATE, month=4, day=30), date(2026, 4, 30), date(2027, 4, 30)),
+    ],
+)
+def test_first_review_is_the_first_policy_date_after_enrolment(
+    policy: ReviewPolicy, enrolled_on: date, first: date
+) -> None:
+    assert first_review_date(policy, enrolled_on) == first
+    # The review held on that date schedules the next one by the same rule, a year on.
+    assert next_review_date(policy, enrolled_on=enrolled_on, after=first) > first
+    assert due_review_date(policy, enrolled_on=enrolled_on, scheduled=first, today=first) == first
+    assert due_review_date(policy, enrolled_on=enrolled_on, scheduled=first, today=first - timedelta(days=1)) is None
+
+
+def test_the_anniversary_of_february_29_over_a_leap_cycle() -> None:
+    enrolled = date(2024, 2, 29)
+    held, on = [], first_review_date(ANNIVERSARY, enrolled)
+    while on.year <= 2029:
+        held.append(on)
+        on = next_review_date(ANNIVERSARY, enrolled_on=enrolled, after=on)
+    assert held == [date(2025, 2, 28), date(2026, 2, 28), date(2027, 2, 28), date(2028, 2, 29), date(2029, 2, 28)]
+
+
+def test_a_review_is_due_once_per_policy_date() -> None:
+    enrolled = date(2025, 12, 31)
+    scheduled = first_review_date(ANNUAL, enrolled)  # 1 Jan 2026
+    held = []
+    for day in (enrolled + timedelta(days=n) for n in range(800)):  # every day, as the daily job
+        if due_review_date(ANNUAL, enrolled_on=enrolled, scheduled=scheduled, today=day) is not None:
+            held.append(day)
+            scheduled = next_review_date(ANNUAL, enrolled_on=enrolled, after=day)
+    assert held == [date(2026, 1, 1), date(2027, 1, 1), date(2028, 1, 1)]
+
+
+def test_a_date_stored_under_earlier_settings_is_not_a_review_day() -> None:
+    # Enrolled under anniversary reviews (31 Dec 2026 stored), then the program moved to 1 January.
+    enrolled, stored = date(2025, 12, 31), date(2026, 12, 31)
+    assert due_review_date(ANNUAL, enrolled_on=enrolled, scheduled=stored, today=date(2026, 12, 31)) is None
+    assert due_review_date(ANNUAL, enrolled_on=enrolled, scheduled=stored, today=date(2027, 1, 1)) == date(2027, 1, 1)
+    # And the other way: 1 Jan stored, anniversary reviews now: the first 31 Dec on or after it.
+    stored = date(2026, 1, 1)
+    assert due_review_date(ANNIVERSARY, enrolled_on=enrolled, scheduled=stored, today=date(2026, 1, 1)) is None
+    assert due_review_date(ANNIVERSARY, enrolled_on=enrolled, scheduled=stored, today=date(2026, 12, 31)) == date(
+        2026, 12, 31
+    )
+
+
+def test_missed_review_dates_give_one_review_for_the_latest() -> None:
+    enrolled = date(2025, 8, 20)
+    # The daily job was down from 31 Dec 2025 to 3 Jan 2027: one review, for 1 Jan 2027.
+    assert due_review_date(ANNUAL, enrolled_on=enrolled, scheduled=date(2026, 1, 1), today=date(2027, 1, 3)) == date(
+        2027, 1, 1
+    )
+    # Down over only 1 Jan 2026: the review is held late, for that date.
+    assert due_review_date(ANNUAL, enrolled_on=enrolled, scheduled=date(2026, 1, 1), today=date(2026, 1, 5)) == date(
+        2026, 1, 1
+    )
 
 
 def test_grace_period() -> None:
