@@ -66,6 +66,19 @@ def install_theme() -> None:
     ui.add_css(CSS, shared=True)
 
 
+@contextmanager
+def signed_out_card(title: str, subtitle: str) -> Iterator[None]:
+    """The centred card of the pages used before signing in (login, password change), with the
+    language switch above it; the caller fills the card."""
+    with ui.column().classes("w-full min-h-screen items-center justify-center gap-4 p-4"):
+        with ui.row().classes("w-full max-w-sm justify-end"):
+            language_switch().props("toggle-color=primary toggle-text-color=white")
+        with ui.card().classes("w-full max-w-sm p-6 gap-4"):
+            ui.label(title).classes("text-2xl font-semibold text-primary")
+            ui.label(subtitle).classes("text-sm text-slate-500")
+            yield
+
+
 def language_switch() -> ui.toggle:
     """zh-CN / English; signed-in users keep their choice on their staff record."""
 

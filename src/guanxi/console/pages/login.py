@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from guanxi.console import session as console_session
-from guanxi.console.layout import language_switch
+from guanxi.console.layout import signed_out_card
 from guanxi.console.session import tr
 from guanxi.kit.web import client_ip
 
@@ -55,32 +55,27 @@ def login_page(request: Request, next_path: Annotated[str | None, Query(alias="n
         message.set_text(text)
         message.set_visibility(True)
 
-    with ui.column().classes("w-full min-h-screen items-center justify-center gap-4 p-4"):
-        with ui.row().classes("w-full max-w-sm justify-end"):
-            language_switch().props("toggle-color=primary toggle-text-color=white")
-        with ui.card().classes("w-full max-w-sm p-6 gap-4"):
-            ui.label(tr("app.name")).classes("text-2xl font-semibold text-primary")
-            ui.label(tr("login.subtitle")).classes("text-sm text-slate-500")
-            username_input = (
-                ui.input(tr("login.username")).props("outlined autofocus autocomplete=username").classes("w-full")
-            )
-            username_input.mark("username")
-            password_input = (
-                ui.input(tr("login.password"), password=True, password_toggle_button=True)
-                .props("outlined autocomplete=current-password")
-                .classes("w-full")
-            )
-            password_input.mark("password")
-            notice = console_session.take_notice()  # why the last session ended, if it did
-            ui.label(notice or "").classes("w-full rounded bg-amber-50 px-3 py-2 text-sm text-amber-900").mark(
-                "session-ended"
-            ).set_visibility(notice is not None)
-            message = ui.label("").classes("w-full rounded bg-red-50 px-3 py-2 text-sm text-red-800")
-            message.mark("login-error")
-            message.set_visibility(False)
-            button = ui.button(tr("login.submit"), on_click=submit).props("unelevated no-caps").classes("w-full")
-            button.mark("login")
-            ui.link(tr("login.change_password"), "/password").classes("text-sm").mark("change-password-link")
-            username_input.on("keydown.enter", lambda: password_input.run_method("focus"))
-            password_input.on("keydown.enter", submit)
+    with signed_out_card(tr("app.name"), tr("login.subtitle")):
+        username_input = (
+            ui.input(tr("login.username")).props("outlined autofocus autocomplete=username").classes("w-full")
+        )
+        username_input.mark("username")
+        password_input = (
+            ui.input(tr("login.password"), password=True, password_toggle_button=True)
+            .props("outlined autocomplete=current-password")
+            .classes("w-full")
+        )
+        password_input.mark("password")
+        notice = console_session.take_notice()  # why the last session ended, if it did
+        ui.label(notice or "").classes("w-full rounded bg-amber-50 px-3 py-2 text-sm text-amber-900").mark(
+            "session-ended"
+        ).set_visibility(notice is not None)
+        message = ui.label("").classes("w-full rounded bg-red-50 px-3 py-2 text-sm text-red-800")
+        message.mark("login-error")
+        message.set_visibility(False)
+        button = ui.button(tr("login.submit"), on_click=submit).props("unelevated no-caps").classes("w-full")
+        button.mark("login")
+        ui.link(tr("login.change_password"), "/password").classes("text-sm").mark("change-password-link")
+        username_input.on("keydown.enter", lambda: password_input.run_method("focus"))
+        password_input.on("keydown.enter", submit)
     return None

@@ -18,7 +18,7 @@ from guanxi.auth.models import StaffUser
 from guanxi.auth.permissions import Role, Scope, is_allowed
 from guanxi.console import session as console_session
 from guanxi.console.actions import perform
-from guanxi.console.layout import frame, language_switch
+from guanxi.console.layout import frame, signed_out_card
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import apply_field_errors, local_time, notice
 from guanxi.kit.db import get_database
@@ -225,25 +225,20 @@ def password_page(request: Request) -> Response | None:
         message.set_text(text)
         message.set_visibility(True)
 
-    with ui.column().classes("w-full min-h-screen items-center justify-center gap-4 p-4"):
-        with ui.row().classes("w-full max-w-sm justify-end"):
-            language_switch().props("toggle-color=primary toggle-text-color=white")
-        with ui.card().classes("w-full max-w-sm p-6 gap-4"):
-            ui.label(tr("password.title")).classes("text-2xl font-semibold text-primary")
-            ui.label(tr("password.subtitle")).classes("text-sm text-slate-500")
-            username = ui.input(tr("login.username")).props("outlined autocomplete=username").classes("w-full")
-            username.mark("username")
-            current = ui.input(tr("password.current"), password=True).props("outlined autocomplete=current-password")
-            current.classes("w-full").mark("current-password")
-            new = ui.input(tr("password.new"), password=True).props("outlined autocomplete=new-password")
-            new.classes("w-full").mark("new-password")
-            confirm = ui.input(tr("password.confirm"), password=True).props("outlined autocomplete=new-password")
-            confirm.classes("w-full").mark("confirm-password")
-            message = ui.label("").classes("w-full rounded bg-red-50 px-3 py-2 text-sm text-red-800")
-            message.mark("password-error")
-            message.set_visibility(False)
-            ui.button(tr("password.submit"), on_click=submit).props("unelevated no-caps").classes("w-full").mark(
-                "change-password"
-            )
-            ui.link(tr("password.back"), console_session.LOGIN_PATH).classes("text-sm")
+    with signed_out_card(tr("password.title"), tr("password.subtitle")):
+        username = ui.input(tr("login.username")).props("outlined autocomplete=username").classes("w-full")
+        username.mark("username")
+        current = ui.input(tr("password.current"), password=True).props("outlined autocomplete=current-password")
+        current.classes("w-full").mark("current-password")
+        new = ui.input(tr("password.new"), password=True).props("outlined autocomplete=new-password")
+        new.classes("w-full").mark("new-password")
+        confirm = ui.input(tr("password.confirm"), password=True).props("outlined autocomplete=new-password")
+        confirm.classes("w-full").mark("confirm-password")
+        message = ui.label("").classes("w-full rounded bg-red-50 px-3 py-2 text-sm text-red-800")
+        message.mark("password-error")
+        message.set_visibility(False)
+        ui.button(tr("password.submit"), on_click=submit).props("unelevated no-caps").classes("w-full").mark(
+            "change-password"
+        )
+        ui.link(tr("password.back"), console_session.LOGIN_PATH).classes("text-sm")
     return None
