@@ -99,6 +99,14 @@ class Settings(BaseSettings):
         description="Peers (addresses or networks, comma-separated) whose X-Forwarded-Proto/-For are believed",
     )
     sql_echo: bool = False
+    # Group commit (kit.group_commit): the hot write routes share one transaction per batch.
+    group_commit: bool = Field(
+        default=True, description="Orders, refunds, redemptions and events share transactions (0: one each)"
+    )
+    write_batch_size: int = Field(default=128, ge=1, le=10_000, description="Most items in one group commit")
+    write_linger_ms: float = Field(
+        default=3.0, ge=0, le=1000, description="How long a batch waits for more items after its first"
+    )
 
     @property
     def resolved_home(self) -> Path:
