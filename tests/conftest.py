@@ -30,6 +30,7 @@ os.environ.pop("GUANXI_REDIS_URL", None)
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from guanxi.customers import identity_cache  # noqa: E402
 from guanxi.config import reset_settings  # noqa: E402
 from guanxi.kit.db import Database, set_database  # noqa: E402
 from guanxi.migrations import runner  # noqa: E402
@@ -85,6 +86,7 @@ def clear_tables(db: Database) -> None:
     with db.engine.begin() as conn, cleanup_allowed(conn):  # the audit tables refuse DELETE otherwise
         for table in reversed(metadata.sorted_tables):
             conn.execute(text(f'DELETE FROM "{table.name}"'))
+    identity_cache.cache.forget_all()  # rows vanished behind the services' backs
 
 
 @pytest.fixture

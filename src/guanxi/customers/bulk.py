@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
-from guanxi.customers import repository
+from guanxi.customers import identity_cache, repository
 from guanxi.customers.identities import NormalizedIdentity, blind_index, stored_value
 from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.customers.normalize import (
@@ -283,6 +283,7 @@ def apply(
     auth_service.require(actor, "customers", "update")
     if not records:
         return []
+    identity_cache.changed_all(session)  # identities of matched customers may be added
     cipher = get_cipher()
     customers = table_of(Customer)
     identities = table_of(CustomerIdentity)

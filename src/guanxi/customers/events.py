@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
-from guanxi.customers import event_types, identity_graph
+from guanxi.customers import event_input, event_types, identity_graph
+from guanxi.customers.event_input import EventFields, IdentityFields
 from guanxi.customers.event_models import CustomerEvent
 from guanxi.customers.event_schema import EventTypeSpec, check_properties
 from guanxi.customers.identities import NormalizedIdentity
@@ -92,10 +93,24 @@ class IngestResult:
         return sum(1 for r in self.results if r.status == status)
 
 
+def _fields_of(data: EventIn) -> EventFields:
+    identities = [IdentityFields(i.kind, i.value, i.namespace, i.verified) for i in data.identities]
+    return EventFields(
+        data.event_id,
+        data.type,
+        data.occurred_at,
+        data.customer_id,
+        identities,
+        data.anonymous_id,
+        data.channel,
+        data.properties,
+    )
+
+
 @dataclass
 class ParsedEvent:
     index: int
-    data: EventIn
+    data: EventFields
     spec: EventTypeSpec
     identities: list[NormalizedIdentity]
 
@@ -112,10 +127,12 @@ def _parse(index: int, raw: Any, specs: dict[str, EventTypeSpec], now: datetime)
     where = f"events[{index}]"
     if not isinstance(raw, dict):
         return [FieldError(where, "must be an object", "type_error")]
-    try:
-        data = EventIn.model_validate(raw)
-    except PydanticValidationError as exc:
-        return _pydantic_errors(index, exc)
+    data = event_input.plain_event(raw)
+    if data is None:  # anything unusual: the model decides, and words its errors
+        try:
+            data = _fields_of(EventIn.model_validate(raw))
+        except PydanticValidationError as exc:
+            return _pydantic_errors(index, exc)
     errors: list[FieldError] = []
     spec = specs.get(data.type)
     if spec is None:
@@ -143,7 +160,7 @@ def _parse(index: int, raw: Any, specs: dict[str, EventTypeSpec], now: datetime)
 _normalized = lru_cache(maxsize=20_000)(normalize_identity)
 
 
-def _normalize_identities(where: str, data: EventIn, errors: list[FieldError]) -> list[NormalizedIdentity]:
+def _normalize_identities(where: str, data: EventFields, errors: list[FieldError]) -> list[NormalizedIdentity]:
     region = get_settings().default_region_code
     result: list[NormalizedIdentity] = []
     for i, ident in enumerate(data.identities):
@@ -205,7 +222,11 @@ def ingest(
             message=f"{len(rejected)} problem(s) in the batch, nothing stored: {shown}{more}", errors=rejected
         )
 
-    fresh = _drop_duplicates(session, parsed, results)
+    unique = _first_of_each_id(parsed, results)
+    known = _ingest_plain(session, actor, unique, results, now, source)
+    if known is not None:
+        return known
+    fresh = _drop_duplicates(session, unique, results)
     resolution = identity_graph.resolve(session, fresh, results)
     unattributed = [e for item in fresh for e in results[item.index].errors]
     if unattributed and not partial:
@@ -214,20 +235,7 @@ def ingest(
             message=f"{len(unattributed)} event(s) name nobody known, nothing stored: {shown}", errors=unattributed
         )
     identity_graph.apply(session, actor, resolution)
-    rows = [
-        {
-            "event_id": item.data.event_id,
-            "type": item.data.type,
-            "customer_id": resolution.customer_of.get(item.index),
-            "anonymous_id": item.data.anonymous_id,
-            "channel": item.data.channel or (source if source != "api" else None),
-            "occurred_at": item.data.occurred_at,
-            "received_at": now,
-            "properties": item.data.properties,
-        }
-        for item in fresh
-        if results[item.index].status == "accepted"
-    ]
+    rows = _rows(fresh, results, resolution.customer_of, now, source)
     for item in fresh:
         results[item.index].customer_id = resolution.customer_of.get(item.index)
     if rows:
@@ -238,11 +246,78 @@ def ingest(
     return result
 
 
+def _ingest_plain(
+    session: Session,
+    actor: Principal,
+    unique: list[ParsedEvent],
+    results: list[ItemResult],
+    now: datetime,
+    source: str,
+) -> IngestResult | None:
+    """The usual batch, written without looking for stored ids first: every event resolves to a
+    known customer (or stays anonymous) and the batch links, merges and conflicts with nothing.
+    The insert skips the ids already stored and answers them as duplicates, exactly as if they had
+    been looked up. A batch that would write more than its events returns None, untouched, and
+    takes the general path, where a repeated event changes nothing at all."""
+    resolution = identity_graph.resolve(session, unique, results)
+    plan = resolution.plan
+    if plan.links or plan.merges or plan.conflicts or any(results[i.index].status != "accepted" for i in unique):
+        for item in unique:  # as they were before `resolve`: the general path decides afresh
+            result = results[item.index]
+            result.status, result.errors, result.warnings = "accepted", [], []
+        return None
+    rows = _rows(unique, results, resolution.customer_of, now, source)
+    for item in unique:
+        results[item.index].customer_id = resolution.customer_of.get(item.index)
+    if rows:
+        rows = _insert_new(session, rows, unique, results)
+    result = IngestResult(results)
+    _announce(session, actor, result, rows, source)
+    return result
+
+
+def _first_of_each_id(parsed: list[ParsedEvent], results: list[ItemResult]) -> list[ParsedEvent]:
+    """An id repeated within the batch: its first event counts, the later ones are duplicates."""
+    seen: set[str] = set()
+    unique: list[ParsedEvent] = []
+    for item in parsed:
+        if item.data.event_id in seen:
+            results[item.index].status = "duplicate"
+            continue
+        seen.add(item.data.event_id)
+        unique.append(item)
+    return unique
+
+
+def _rows(
+    items: list[ParsedEvent],
+    results: list[ItemResult],
+    customer_of: dict[int, str | None],
+    now: datetime,
+    source: str,
+) -> list[dict[str, Any]]:
+    default_channel = source if source != "api" else None
+    return [
+        {
+            "event_id": item.data.event_id,
+            "type": item.data.type,
+            "customer_id": customer_of.get(item.index),
+            "anonymous_id": item.data.anonymous_id,
+            "channel": item.data.channel or default_channel,
+            "occurred_at": item.data.occurred_at,
+            "received_at": now,
+            "properties": item.data.properties,
+        }
+        for item in items
+        if results[item.index].status == "accepted"
+    ]
+
+
 def _insert_new(
     session: Session, rows: list[dict[str, Any]], fresh: list[ParsedEvent], results: list[ItemResult]
 ) -> list[dict[str, Any]]:
-    """Insert, skipping ids another request stored since `_drop_duplicates` looked (two senders
-    retrying the same batch at once): those are answered as duplicates, not a 500."""
+    """One multi-row insert that skips ids already stored (by an earlier request, or by another
+    request a moment ago): those are answered as duplicates, not a 500."""
     table = table_of(CustomerEvent)
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
@@ -253,7 +328,7 @@ def _insert_new(
     for item in fresh:
         result = results[item.index]
         if result.status == "accepted" and item.data.event_id not in stored:
-            result.status, result.customer_id = "duplicate", None
+            result.status, result.customer_id, result.warnings = "duplicate", None, []
     return [row for row in rows if row["event_id"] in stored]
 
 

@@ -37,6 +37,11 @@ class NormalizedIdentity:
         return blind_index(self.kind, self.namespace, self.value)
 
 
+def cache_key(ident: NormalizedIdentity) -> tuple[str, str, str]:
+    """The identity's key in `identity_cache`: kind, namespace, blind index."""
+    return (ident.kind.value, ident.namespace, ident.index)
+
+
 def blind_index(kind: str, namespace: str, value: str) -> str:
     return _blind_index(get_cipher(), f"{kind}/{namespace}", value)
 

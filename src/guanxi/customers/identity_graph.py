@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.customers.event_models import CustomerEvent
 from guanxi.customers.identities import NormalizedIdentity, stored_value
+from guanxi.customers.identity_cache import Holder, Key, changed, for_session
 from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.customers.normalize import NAMESPACED_KINDS, PII_KINDS, IdentityKind
 from guanxi.kit import clock
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
 NAMESPACED = NAMESPACED_KINDS
 # The system merges on the evidence of an event; the audit trail names it as such.
 RESOLVER = Principal(id="system:identity-resolution", name="identity resolution", role="admin", kind="system")
-
-Key = tuple[str, str, str]  # kind, namespace, blind index
 
 
 def _rank(kind: IdentityKind, verified: bool) -> int:
@@ -70,12 +69,6 @@ def _strong(kind: IdentityKind, claimed_verified: bool, stored_verified: bool) -
     if kind is IdentityKind.PHONE and claimed_verified and stored_verified:
         return "verified_phone"
     return None
-
-
-@dataclass
-class Holder:
-    customer_id: str
-    verified: bool
 
 
 @dataclass
@@ -105,29 +98,64 @@ def _key(ident: NormalizedIdentity) -> Key:
 
 
 def _lookup(session: Session, items: Sequence[ParsedEvent]) -> dict[Key, Holder]:
-    indexes = sorted({ident.index for item in items for ident in item.identities})
-    if not indexes:
+    """Who holds each identity the batch names: from the identity cache, the rest from the
+    database (which then fills the cache)."""
+    keys = {_key(ident) for item in items for ident in item.identities}
+    if not keys:
         return {}
+    cache = for_session(session)
+    found = cache.get_many(keys)
+    missing = sorted({key[2] for key in keys if key not in found})
+    if not missing:
+        return found
+    generation = cache.generation
     t = table_of(CustomerIdentity)
     stmt = select(t.c.kind, t.c.namespace, t.c.value_index, t.c.customer_id, t.c.verified).where(
-        t.c.value_index.in_(indexes)
+        t.c.value_index.in_(missing)
     )
-    return {(r.kind, r.namespace, r.value_index): Holder(r.customer_id, r.verified) for r in session.execute(stmt)}
+    read = {(r.kind, r.namespace, r.value_index): Holder(r.customer_id, r.verified) for r in session.execute(stmt)}
+    cache.put_many(generation, read)
+    return found | read
 
 
 def _live_customers(session: Session, ids: set[str]) -> dict[str, str]:
-    """id -> the customer that is live now (itself, or the one it was merged into); deleted
-    customers that were not merged are absent."""
-    if not ids:
-        return {}
+    """id -> the customer that is live now (itself, or the one it was merged into, following
+    merges of merges); deleted customers that were not merged are absent. Never cached: an event
+    must not land on a customer merged away a moment ago. On PostgreSQL the rows are share-locked
+    in id order until the batch commits, so a merge of one of them waits for the batch (and then
+    moves its events) instead of committing between this read and the insert."""
     c = table_of(Customer)
-    rows = session.execute(select(c.c.id, c.c.deleted_at, c.c.merged_into_id).where(c.c.id.in_(sorted(ids))))
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    target: dict[str, str | None] = {}  # id -> merged into, or None when live; absent when deleted
+    wanted = set(ids)
+    for _ in range(20):  # merges of merges are short chains
+        if not wanted:
+            break
+        stmt = select(c.c.id, c.c.deleted_at, c.c.merged_into_id).where(c.c.id.in_(sorted(wanted)))
+        if postgresql:
+            stmt = stmt.order_by(c.c.id).with_for_update(key_share=True, read=True)
+        for row in session.execute(stmt):
+            if row.merged_into_id is not None:
+                target[row.id] = row.merged_into_id
+            elif row.deleted_at is None:
+                target[row.id] = None
+        seen = wanted
+        wanted = {t for t in target.values() if t is not None and t not in target and t not in seen}
     live: dict[str, str] = {}
-    for row in rows:
-        if row.merged_into_id is not None:
-            live[row.id] = row.merged_into_id
-        elif row.deleted_at is None:
-            live[row.id] = row.id
+    for cid in ids:
+        current: str | None = cid
+        for _ in range(50):
+            if current not in target:
+                current = None
+                break
+            nxt = target[current]
+            if nxt is None:
+                break
+            current = nxt
+        else:
+            current = None
+        if current is not None:
+            live[cid] = current
     return live
 
 
@@ -302,6 +330,7 @@ def apply(session: Session, actor: Principal, resolution: Resolution) -> None:
         if ident.kind is IdentityKind.ANONYMOUS_ID:
             resolution.new_anonymous_links.append((ident.value, customer_id))
     if rows:
+        changed(session, [(r["kind"], r["namespace"], r["value_index"]) for r in rows])
         resolution.linked = _insert_links(session, rows)
     for conflict in plan.conflicts:
         audit.record(

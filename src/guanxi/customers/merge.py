@@ -37,7 +37,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from guanxi.auth import permissions
 from guanxi.auth import service as auth_service
-from guanxi.customers import repository, timeline
+from guanxi.customers import identity_cache, repository, timeline
 from guanxi.customers.event_models import CustomerEvent
 from guanxi.customers.merge_models import MERGE_REASONS, CustomerMerge, DuplicateCandidate, MergeMove
 from guanxi.customers.models import AccountContact, Customer, CustomerIdentity, CustomerNote, CustomerTag
@@ -505,6 +505,7 @@ def merge_customers(
     session.add(record)
     session.flush()
     ctx = MergeContext(session, actor, record, survivor, merged)
+    identity_cache.changed_all(session)  # the merged customer's identities move to the survivor
     changes = survivorship(survivor, merged)
     record.survivor_before = {k: _to_json(getattr(survivor, k)) for k in changes}
     record.survivor_after = {k: _to_json(v) for k, v in changes.items()}
@@ -720,6 +721,7 @@ def undo_merge(session: Session, actor: Principal, merge_id: str) -> CustomerMer
             errors=[FieldError("merge_id", r, "cannot_undo") for r in reasons],
             extra={"reasons": reasons},
         )
+    identity_cache.changed_all(session)  # identities move back
     for participant in reversed(participants()):
         participant.undo(ctx, by_participant.get(participant.name, []))
     session.flush()

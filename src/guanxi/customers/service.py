@@ -20,7 +20,7 @@ from guanxi.auth import permissions
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
 from guanxi.customers import identities as identity_store
-from guanxi.customers import presenter, repository, tag_history
+from guanxi.customers import identity_cache, presenter, repository, tag_history
 from guanxi.customers.models import Customer, CustomerIdentity, CustomerTag
 from guanxi.customers.normalize import (
     IdentityKind,
@@ -207,6 +207,7 @@ def create_customer(session: Session, actor: Principal, data: CustomerCreate) ->
     _ensure_in_scope(actor, customer)
     session.add(customer)
     session.flush()
+    identity_cache.changed(session, [identity_store.cache_key(ident) for ident in normalized])
     for ident in normalized:
         session.add(identity_store.build(customer.id, ident))
     for tag in sorted(set(data.tags)):
@@ -295,6 +296,7 @@ def delete_customer(session: Session, actor: Principal, customer_id: str) -> Non
     kinds = sorted(
         {i for i in session.scalars(select(CustomerIdentity.kind).where(CustomerIdentity.customer_id == customer.id))}
     )
+    identity_cache.changed_all(session)
     session.execute(delete(CustomerIdentity).where(CustomerIdentity.customer_id == customer.id))
     customer.deleted_at = clock.now()
     customer.address_enc = None
@@ -584,6 +586,7 @@ def add_identity(session: Session, actor: Principal, customer_id: str, item: Ide
     if existing is not None and existing.customer_id == customer.id:
         return existing
     identity_store.ensure_free(session, normalized, actor)
+    identity_cache.changed(session, [identity_store.cache_key(ident)])
     row = identity_store.build(customer.id, ident)
     session.add(row)
     customer.updated_at = clock.now()
@@ -608,6 +611,7 @@ def remove_identity(session: Session, actor: Principal, customer_id: str, identi
     )
     if row is None:
         raise NotFound(message=f"identity {identity_id} not found on customer {customer_id}")
+    identity_cache.changed(session, [(row.kind, row.namespace, row.value_index)])
     session.delete(row)
     customer.updated_at = clock.now()
     session.flush()
