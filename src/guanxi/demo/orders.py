@@ -1,11 +1,12 @@
 """Two years of order history for the demo, produced through the loyalty services.
 
-The plan (`demo.shopping`) is replayed day by day in time order with the clock frozen at each
-moment: orders through `loyalty.orders.record_order` as the integration user (the tills and shops),
-refunds, redemptions at the till, daily check-ins and staff adjustments through their services,
-one unit of work per simulated day. At each local midnight the daily jobs run as they would in
-production (release pending points, expire the day that ended, expiry reminders, tier reviews), so
-balances, expiries and tiers in the demo are what the engine made of that history.
+The plan (`demo.shopping`) is replayed day by day in time order (`demo.replay`): orders through
+the batched order service (`loyalty.order_batch.record_orders`) as the integration user (the
+tills and shops), refunds, redemptions at the till, daily check-ins and staff adjustments through
+their services, one unit of work per simulated day. At each local midnight the daily jobs run as
+they would in production (release pending points, expire the day that ended, expiry reminders,
+tier reviews, coupons), so balances, expiries and tiers in the demo are what the engine made of
+that history.
 
 An `demo.orders_started` audit record holds the plan's parameters; `demo.orders` marks the load
 as done, and a later load reuses it. A load that was interrupted resumes after the last day it
@@ -17,8 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,26 +27,16 @@ from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
 from guanxi.customers.models import Customer, CustomerIdentity
-from guanxi.demo import campaigns, rewards, shopping
-from guanxi.demo.shopping import (
-    PlannedAdjustment,
-    PlannedApproval,
-    PlannedCheckin,
-    PlannedOrder,
-    PlannedRedemption,
-    PlannedRefund,
-    Shopper,
-)
-from guanxi.jobs import schedule
+from guanxi.demo import shopping
+from guanxi.demo.replay import Replay
+from guanxi.demo.shopping import Shopper
 from guanxi.kit import clock
 from guanxi.kit.crypto import get_cipher
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM, Principal
-from guanxi.loyalty import actions, card, orders, points, program, verify
+from guanxi.loyalty import program, verify
 from guanxi.loyalty.catalog_models import Coupon
 from guanxi.loyalty.models import LoyaltyAccount
-from guanxi.loyalty.order_models import Order
-from guanxi.loyalty.schemas import ActionIn, AdjustIn, OrderIn, OrderLineIn, RefundIn
 from guanxi.privacy import audit
 from guanxi.privacy.models import AuditRecord
 
@@ -54,7 +44,6 @@ AUDIT_ACTION = "demo.orders"
 STARTED_ACTION = "demo.orders_started"
 ORDERS_PER_CUSTOMER = 20
 HISTORY_DAYS = 730
-CENT = Decimal("0.01")
 # What the replay writes: the last of these records tells how far an interrupted load got.
 _REPLAY_ACTIONS = (
     "order.create",
@@ -159,7 +148,7 @@ def load_orders(
     timezone = program_timezone(database)
     say(f"demo: planning {orders:,} orders over {days} days for {len(shoppers):,} customers")
     plan = shopping.Planner(seed, end, days, timezone).plan(shoppers, orders)
-    replay = _Replay(database, plan, actors, timezone, say)
+    replay = Replay(database, plan, actors, timezone, say)
     summary = OrdersSummary(seed=seed, first_day=replay.days[0], last_day=replay.days[-1])
     with database.unit_of_work(read_only=True) as session:
         summary.resumed_after = _resume_point(session, plan, timezone) if begun is not None else None
@@ -289,162 +278,3 @@ def _totals(session: Session, summary: OrdersSummary) -> OrdersSummary:
         session.scalar(select(func.count()).select_from(Coupon).where(Coupon.status == "redeemed")) or 0
     )
     return summary
-
-
-class _Replay:
-    """Walks the plan day by day with the clock frozen at each moment."""
-
-    def __init__(
-        self, database: Database, plan: shopping.Plan, actors: dict[str, Principal], timezone: str, say: Progress
-    ) -> None:
-        self.database = database
-        self.plan = plan
-        self.actors = actors
-        self.zone = ZoneInfo(timezone)
-        self.say = say
-        first = plan.start.astimezone(self.zone).date()
-        last = plan.end.astimezone(self.zone).date()
-        self.days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-        self.by_day: dict[date, list[shopping.Event]] = {}
-        for event in plan.events():
-            self.by_day.setdefault(event.at.astimezone(self.zone).date(), []).append(event)
-        self.refunded = {refund.order.seq for refund in plan.refunds}
-        self.recorded: dict[int, tuple[str, Decimal]] = {}  # order seq -> (id, paid), for refunds
-        self.requests: dict[str, str] = {}  # adjustment key -> approval request id
-        self.wallets = campaigns.Wallets()
-        self.counter = rewards.Counter()
-        self.replayed = 0
-
-    def run(self, summary: OrdersSummary, *, after: date | None) -> None:
-        started = time.perf_counter()
-        next_report = started + 5
-        with clock.frozen(self.plan.start) as frozen:
-            campaigns.set_up(self.database, self.days[0], self.days[-1], self.actors["admin"], self.actors["marketing"])
-            for day in self.days:
-                if after is not None and day <= after:
-                    continue
-                # The end-of-day jobs run just after local midnight, as the scheduled job does.
-                frozen.set(datetime.combine(day, datetime.min.time(), self.zone) + timedelta(minutes=1))
-                self._daily(summary)
-                events = self.by_day.get(day)
-                if events:
-                    with self.database.unit_of_work() as session:
-                        for event in events:
-                            frozen.set(event.at)
-                            self._handle(session, event, summary)
-                if time.perf_counter() >= next_report:
-                    rate = self.replayed / (time.perf_counter() - started)
-                    left = (len(self.plan.orders) - self.replayed) / rate / 60 if rate else 0
-                    self.say(
-                        f"demo: {day}: {self.replayed:,} / {len(self.plan.orders):,} orders "
-                        f"({rate:,.0f} per second, about {left:,.0f} min left)"
-                    )
-                    next_report = time.perf_counter() + 5
-
-    def _daily(self, summary: OrdersSummary) -> None:
-        """The production schedule's loyalty step (`jobs.schedule`), on the demo's database. The
-        nightly data steps run once, after the behaviour load (`demo.behaviour`)."""
-        day = schedule.run_daily(self.database, steps=("loyalty",)).loyalty
-        assert day is not None
-        summary.points_expired += day.expired.points
-        summary.reviews += day.reviews.reviewed
-        with self.database.unit_of_work(read_only=True) as session:
-            self.wallets.pick_up(session)
-
-    def _handle(self, session: Session, event: shopping.Event, summary: OrdersSummary) -> None:
-        if isinstance(event, PlannedOrder):
-            self._order(session, event)
-            self.replayed += 1
-        elif isinstance(event, PlannedRefund):
-            self._refund(session, event)
-        elif isinstance(event, PlannedRedemption):
-            self._redeem(session, event, summary)
-        elif isinstance(event, PlannedCheckin):
-            actions.perform(session, self.actors["integration"], event.customer_id, ActionIn(action="checkin"))
-        elif isinstance(event, PlannedAdjustment):
-            self._adjust(session, event)
-        elif isinstance(event, PlannedApproval):
-            request_id = self.requests.get(event.adjustment.key)
-            if request_id is not None:
-                points.decide(session, self.actors["admin"], request_id, approve=True, note="已核实，同意发放")
-
-    def _order(self, session: Session, planned: PlannedOrder) -> None:
-        """At the till: a coupon the member holds comes off first (seven times in ten), then the
-        order is recorded with what was paid."""
-        integration = self.actors["integration"]
-        lines = [
-            OrderLineIn(sku=line.sku, category=line.category, quantity=line.quantity, unit_price=line.unit_price)
-            for line in planned.lines
-        ]
-        paid = planned.paid
-        if planned.seq % 10 < 7 and self.wallets.held.get(planned.customer_id):
-            discount = self.wallets.use(session, integration, planned.customer_id, planned.external_id, lines)
-            paid = max(min(paid, sum((x.unit_price * x.quantity for x in lines), Decimal(0)) - discount), Decimal(0))
-        body: dict[str, Any] = {
-            "external_id": planned.external_id,
-            "source": planned.source,
-            "paid_amount": str(paid),
-            "currency": "CNY",
-            "occurred_at": planned.at.astimezone(self.zone).isoformat(),
-            "store": planned.store,
-            "channel": planned.channel,
-            "lines": [line.model_dump(mode="json") for line in lines],
-        }
-        if planned.identity is not None:
-            kind, namespace, value = planned.identity
-            body["identity"] = {"kind": kind, "namespace": namespace, "value": value}
-        else:
-            body["customer_id"] = planned.customer_id
-        answer, _ = orders.record_order(session, integration, OrderIn.model_validate(body))
-        if planned.seq in self.refunded:
-            self.recorded[planned.seq] = (answer.id, paid)
-
-    def _refund(self, session: Session, event: PlannedRefund) -> None:
-        """By lines, or a share of what was paid (after any coupon)."""
-        found = self.recorded.get(event.order.seq) or self._recorded(session, event.order)
-        order_id, paid = found
-        if event.lines is not None:
-            body: dict[str, Any] = {"lines": [{"line_no": n, "quantity": q} for n, q in event.lines]}
-        elif paid > 0:
-            body = {"amount": str(max((paid * (event.share or 1)).quantize(CENT), CENT))}
-        else:
-            return  # a coupon paid for all of it: nothing to give back
-        orders.refund_order(session, self.actors["integration"], order_id, RefundIn.model_validate(body), event.key)
-
-    @staticmethod
-    def _recorded(session: Session, planned: PlannedOrder) -> tuple[str, Decimal]:
-        """An order an interrupted load recorded before this run."""
-        found = session.execute(
-            select(Order.id, Order.paid_amount).where(
-                Order.source == planned.source, Order.external_id == planned.external_id
-            )
-        ).first()
-        if found is None:
-            raise RuntimeError(f"order {planned.external_id} from {planned.source} should have been recorded")
-        return found[0], Decimal(found[1])
-
-    def _balance(self, session: Session, customer_id: str) -> int:
-        return card.get_card(session, self.actors["service"], customer_id).points_balance
-
-    def _redeem(self, session: Session, event: PlannedRedemption, summary: OrdersSummary) -> None:
-        """A reward from the catalog, or points as cash at the till: a share of the balance, in
-        whole hundreds."""
-        wanted = int(Decimal(self._balance(session, event.customer_id)) * event.share) // 100 * 100
-        if wanted < 100:
-            summary.redemptions_skipped += 1
-            return
-        order = (event.order.external_id, event.order.paid)
-        self.counter.redeem(session, self.actors["service"], event.customer_id, event.key, wanted, order)
-
-    def _adjust(self, session: Session, event: PlannedAdjustment) -> None:
-        if event.points < 0 and self._balance(session, event.customer_id) < -event.points:
-            return  # nothing left to take back
-        answer = points.adjust(
-            session,
-            self.actors["service"],
-            event.customer_id,
-            AdjustIn(points=event.points, reason=event.reason),
-            event.key,
-        )
-        if answer.request_id is not None:
-            self.requests[event.key] = answer.request_id

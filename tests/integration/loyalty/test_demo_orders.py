@@ -1,7 +1,8 @@
-"""The demo's order history: replayed through the services, exactly the plan, consistent, once."""
+"""The demo's order history: replayed through the (batched) services, exactly the plan, consistent, once."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,8 +18,7 @@ from guanxi.demo import orders as demo_orders
 from guanxi.demo import rewards as demo_rewards
 from guanxi.kit import clock
 from guanxi.kit.db import Database
-from guanxi.loyalty import orders as order_service
-from guanxi.loyalty import program, verify
+from guanxi.loyalty import order_batch, program, verify
 from guanxi.loyalty.catalog_models import Coupon, Reward, RewardRedemption
 from guanxi.loyalty.models import ActionClaim, AdjustmentRequest, LoyaltyAccount, PointEntry, TierChange
 from guanxi.loyalty.order_models import Order, OrderLine, Refund
@@ -121,19 +121,19 @@ def test_an_interrupted_order_load_resumes_after_its_last_committed_day(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loader.load(db, customers=30, orders=0, behaviour=False)
-    real = order_service.record_order
+    real = order_batch.record_orders
     calls = {"n": 0}
 
-    def failing(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
+    def failing(session: Session, items: Sequence[Any]) -> Any:
+        calls["n"] += len(items)
         if calls["n"] > 120:
             raise RuntimeError("power cut")
-        return real(*args, **kwargs)
+        return real(session, items)
 
-    monkeypatch.setattr(order_service, "record_order", failing)
+    monkeypatch.setattr(order_batch, "record_orders", failing)
     with pytest.raises(RuntimeError, match="power cut"):
         demo_orders.load_orders(db, orders=200, seed=7, days=400)
-    monkeypatch.setattr(order_service, "record_order", real)
+    monkeypatch.setattr(order_batch, "record_orders", real)
     with db.unit_of_work(read_only=True) as session:
         partly = _count(session, Order)
     assert 0 < partly < 200

@@ -1,0 +1,271 @@
+"""The demo's order history replayed day by day, with the clock frozen at each moment.
+
+Each simulated day is one unit of work. Its orders go to the batched order service
+(`loyalty.order_batch.record_orders`) in runs: a run is cut before anything that concerns one of
+its members (a second order, a refund, a redemption, a check-in, an adjustment), so every service
+sees each member exactly as it would have if the events had been recorded one by one, in the
+order the plan gives. The clock stands at the run's last order when the run is recorded, and at
+each other event's own moment. At each local midnight the production schedule's loyalty step
+runs first, as the scheduled job does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from guanxi.demo import campaigns, rewards, shopping
+from guanxi.demo.shopping import (
+    PlannedAdjustment,
+    PlannedApproval,
+    PlannedCheckin,
+    PlannedOrder,
+    PlannedRedemption,
+    PlannedRefund,
+)
+from guanxi.jobs import schedule
+from guanxi.kit import clock
+from guanxi.kit.db import Database
+from guanxi.kit.principal import Principal
+from guanxi.loyalty import actions, card, order_batch, orders, points
+from guanxi.loyalty.order_models import Order
+from guanxi.loyalty.schemas import ActionIn, AdjustIn, OrderIn, OrderLineIn, RefundIn
+
+if TYPE_CHECKING:
+    from guanxi.demo.orders import OrdersSummary
+
+CENT = Decimal("0.01")
+# Orders per call of the batched service; a busy day (双11) is a few such runs.
+RUN_SIZE = 256
+REPORT_EVERY = 5.0  # seconds between progress lines
+
+Progress = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class _Pending:
+    planned: PlannedOrder
+    body: OrderIn
+    paid: Decimal
+
+
+def _member(event: shopping.Event) -> str:
+    """The customer an event concerns."""
+    if isinstance(event, PlannedRefund):
+        return event.order.customer_id
+    if isinstance(event, PlannedApproval):
+        return event.adjustment.customer_id
+    return event.customer_id
+
+
+class Replay:
+    """Walks the plan day by day."""
+
+    def __init__(
+        self, database: Database, plan: shopping.Plan, actors: dict[str, Principal], timezone: str, say: Progress
+    ) -> None:
+        self.database = database
+        self.plan = plan
+        self.actors = actors
+        self.zone = ZoneInfo(timezone)
+        self.say = say
+        first = plan.start.astimezone(self.zone).date()
+        last = plan.end.astimezone(self.zone).date()
+        self.days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        self.by_day: dict[date, list[shopping.Event]] = {}
+        for event in plan.events():
+            self.by_day.setdefault(event.at.astimezone(self.zone).date(), []).append(event)
+        self.refunded = {refund.order.seq for refund in plan.refunds}
+        self.recorded: dict[int, tuple[str, Decimal]] = {}  # order seq -> (id, paid), for refunds
+        self.requests: dict[str, str] = {}  # adjustment key -> approval request id
+        self.wallets = campaigns.Wallets()
+        self.counter = rewards.Counter()
+        self.replayed = 0
+
+    def run(self, summary: OrdersSummary, *, after: date | None) -> None:
+        started = time.perf_counter()
+        next_report = started + REPORT_EVERY
+        total = len(self.plan.orders)
+        already = sum(len(self._orders_of(day)) for day in self.days if after is not None and day <= after)
+        with clock.frozen(self.plan.start) as frozen:
+            campaigns.set_up(self.database, self.days[0], self.days[-1], self.actors["admin"], self.actors["marketing"])
+            for day in self.days:
+                if after is not None and day <= after:
+                    continue
+                # The end-of-day jobs run just after local midnight, as the scheduled job does.
+                frozen.set(datetime.combine(day, datetime.min.time(), self.zone) + timedelta(minutes=1))
+                self._daily(summary)
+                events = self.by_day.get(day)
+                if events:
+                    with self.database.unit_of_work() as session:
+                        self._day(session, frozen, events, summary)
+                if time.perf_counter() >= next_report:
+                    self._report(day, started, already, total)
+                    next_report = time.perf_counter() + REPORT_EVERY
+
+    def _orders_of(self, day: date) -> list[shopping.Event]:
+        return [e for e in self.by_day.get(day, ()) if isinstance(e, PlannedOrder)]
+
+    def _report(self, day: date, started: float, already: int, total: int) -> None:
+        done = self.replayed
+        rate = done / (time.perf_counter() - started)
+        left = (total - already - done) / rate if rate else 0.0
+        width = 30
+        filled = int(width * (already + done) / total) if total else width
+        bar = "#" * filled + "." * (width - filled)
+        self.say(
+            f"demo: [{bar}] {day}: {already + done:,} / {total:,} orders "
+            f"({rate:,.0f} per second, about {_duration(left)} left)"
+        )
+
+    def _daily(self, summary: OrdersSummary) -> None:
+        """The production schedule's loyalty step (`jobs.schedule`), on the demo's database. The
+        nightly data steps run once, after the behaviour load (`demo.behaviour`)."""
+        day = schedule.run_daily(self.database, steps=("loyalty",)).loyalty
+        assert day is not None
+        summary.points_expired += day.expired.points
+        summary.reviews += day.reviews.reviewed
+        with self.database.unit_of_work(read_only=True) as session:
+            self.wallets.pick_up(session)
+
+    def _day(
+        self, session: Session, frozen: clock.FrozenClock, events: list[shopping.Event], summary: OrdersSummary
+    ) -> None:
+        run: list[_Pending] = []
+        members: set[str] = set()
+
+        def flush() -> None:
+            if run:
+                self._record(session, run)
+                run.clear()
+                members.clear()
+
+        for event in events:
+            member = _member(event)
+            if member in members or len(run) >= RUN_SIZE:
+                flush()
+            frozen.set(event.at)
+            if isinstance(event, PlannedOrder):
+                run.append(self._at_the_till(session, event))
+                members.add(member)
+            else:
+                self._other(session, event, summary)
+        flush()
+
+    def _record(self, session: Session, run: list[_Pending]) -> None:
+        integration = self.actors["integration"]
+        outcomes = order_batch.record_orders(session, [(integration, pending.body) for pending in run])
+        for pending, outcome in zip(run, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+            answer, _created = outcome
+            if pending.planned.seq in self.refunded:
+                self.recorded[pending.planned.seq] = (answer.id, pending.paid)
+        self.replayed += len(run)
+
+    def _at_the_till(self, session: Session, planned: PlannedOrder) -> _Pending:
+        """A coupon the member holds comes off first (seven times in ten), then the order is
+        recorded with what was paid."""
+        lines = [
+            OrderLineIn(sku=line.sku, category=line.category, quantity=line.quantity, unit_price=line.unit_price)
+            for line in planned.lines
+        ]
+        paid = planned.paid
+        if planned.seq % 10 < 7 and self.wallets.held.get(planned.customer_id):
+            integration = self.actors["integration"]
+            discount = self.wallets.use(session, integration, planned.customer_id, planned.external_id, lines)
+            paid = max(min(paid, sum((x.unit_price * x.quantity for x in lines), Decimal(0)) - discount), Decimal(0))
+        body: dict[str, Any] = {
+            "external_id": planned.external_id,
+            "source": planned.source,
+            "paid_amount": str(paid),
+            "currency": "CNY",
+            "occurred_at": planned.at.astimezone(self.zone).isoformat(),
+            "store": planned.store,
+            "channel": planned.channel,
+            "lines": [line.model_dump(mode="json") for line in lines],
+        }
+        if planned.identity is not None:
+            kind, namespace, value = planned.identity
+            body["identity"] = {"kind": kind, "namespace": namespace, "value": value}
+        else:
+            body["customer_id"] = planned.customer_id
+        return _Pending(planned, OrderIn.model_validate(body), paid)
+
+    def _other(self, session: Session, event: shopping.Event, summary: OrdersSummary) -> None:
+        if isinstance(event, PlannedRefund):
+            self._refund(session, event)
+        elif isinstance(event, PlannedRedemption):
+            self._redeem(session, event, summary)
+        elif isinstance(event, PlannedCheckin):
+            actions.perform(session, self.actors["integration"], event.customer_id, ActionIn(action="checkin"))
+        elif isinstance(event, PlannedAdjustment):
+            self._adjust(session, event)
+        elif isinstance(event, PlannedApproval):
+            request_id = self.requests.get(event.adjustment.key)
+            if request_id is not None:
+                points.decide(session, self.actors["admin"], request_id, approve=True, note="已核实，同意发放")
+
+    def _refund(self, session: Session, event: PlannedRefund) -> None:
+        """By lines, or a share of what was paid (after any coupon)."""
+        found = self.recorded.get(event.order.seq) or self._recorded(session, event.order)
+        order_id, paid = found
+        if event.lines is not None:
+            body: dict[str, Any] = {"lines": [{"line_no": n, "quantity": q} for n, q in event.lines]}
+        elif paid > 0:
+            body = {"amount": str(max((paid * (event.share or 1)).quantize(CENT), CENT))}
+        else:
+            return  # a coupon paid for all of it: nothing to give back
+        orders.refund_order(session, self.actors["integration"], order_id, RefundIn.model_validate(body), event.key)
+
+    @staticmethod
+    def _recorded(session: Session, planned: PlannedOrder) -> tuple[str, Decimal]:
+        """An order an interrupted load recorded before this run."""
+        found = session.execute(
+            select(Order.id, Order.paid_amount).where(
+                Order.source == planned.source, Order.external_id == planned.external_id
+            )
+        ).first()
+        if found is None:
+            raise RuntimeError(f"order {planned.external_id} from {planned.source} should have been recorded")
+        return found[0], Decimal(found[1])
+
+    def _balance(self, session: Session, customer_id: str) -> int:
+        return card.get_card(session, self.actors["service"], customer_id).points_balance
+
+    def _redeem(self, session: Session, event: PlannedRedemption, summary: OrdersSummary) -> None:
+        """A reward from the catalog, or points as cash at the till: a share of the balance, in
+        whole hundreds."""
+        wanted = int(Decimal(self._balance(session, event.customer_id)) * event.share) // 100 * 100
+        if wanted < 100:
+            summary.redemptions_skipped += 1
+            return
+        order = (event.order.external_id, event.order.paid)
+        self.counter.redeem(session, self.actors["service"], event.customer_id, event.key, wanted, order)
+
+    def _adjust(self, session: Session, event: PlannedAdjustment) -> None:
+        if event.points < 0 and self._balance(session, event.customer_id) < -event.points:
+            return  # nothing left to take back
+        answer = points.adjust(
+            session,
+            self.actors["service"],
+            event.customer_id,
+            AdjustIn(points=event.points, reason=event.reason),
+            event.key,
+        )
+        if answer.request_id is not None:
+            self.requests[event.key] = answer.request_id
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:,.0f} s"
+    return f"{seconds / 60:,.0f} min"
