@@ -30,8 +30,8 @@ os.environ.pop("GUANXI_REDIS_URL", None)
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from guanxi.customers import identity_cache  # noqa: E402
 from guanxi.config import reset_settings  # noqa: E402
+from guanxi.customers import identity_cache  # noqa: E402
 from guanxi.kit.db import Database, set_database  # noqa: E402
 from guanxi.migrations import runner  # noqa: E402
 from guanxi.migrations.all_models import metadata  # noqa: E402
