@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
@@ -11,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import select, text
+from starlette.concurrency import run_in_threadpool
 
 import guanxi
 from guanxi.api import problems, security_headers
@@ -26,6 +29,7 @@ from guanxi.customers.c360_api import router as c360_router
 from guanxi.customers.events_api import router as events_router
 from guanxi.customers.merge_api import router as merges_router
 from guanxi.dataio.api import router as dataio_router
+from guanxi.kit import group_commit
 from guanxi.kit.db import get_database
 from guanxi.kit.web import DbSession, storable_parameters
 from guanxi.loyalty.analysis_api import router as loyalty_analysis_router
@@ -90,6 +94,14 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     return []
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """The group-commit writer starts with the first write it is given; when the server stops
+    (after the requests in flight have been answered) it writes what is left and ends."""
+    yield
+    await run_in_threadpool(group_commit.stop)
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     app = FastAPIOffline(  # Swagger UI from packaged files, not a CDN
@@ -99,6 +111,7 @@ def create_app() -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     problems.install(app)
 

@@ -6,13 +6,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, status
 
 from guanxi.auth.deps import CurrentPrincipal
+from guanxi.kit import group_commit
 from guanxi.kit.inputs import DefinitionJSON
 from guanxi.kit.pagination import PageRequest
+from guanxi.kit.principal import Principal
 from guanxi.kit.web import DbSession
-from guanxi.loyalty import actions, card, config, orders, points
+from guanxi.loyalty import (
+    actions,
+    card,
+    config,
+    order_batch,  # noqa: F401  (registers the "order" batch handler)
+    orders,
+    points,
+)
 from guanxi.loyalty.schemas import (
     ActionAnswer,
     ActionIn,
@@ -47,11 +56,21 @@ def _status(response: Response, replayed: bool, created: int = status.HTTP_201_C
     response.status_code = status.HTTP_200_OK if replayed else created
 
 
+async def _writer_principal(principal: CurrentPrincipal, session: DbSession) -> Principal:
+    """The caller of a route whose work the group-commit writer does: the request's own unit of
+    work (it may have read the credential) ends first."""
+    await group_commit.end_request_unit_of_work(session)
+    return principal
+
+
+WriterPrincipal = Annotated[Principal, Depends(_writer_principal)]
+
+
 @router.post("/orders", response_model=OrderAnswer, status_code=status.HTTP_201_CREATED)
-def post_order(body: OrderIn, session: DbSession, principal: CurrentPrincipal, response: Response) -> OrderAnswer:
+async def post_order(body: OrderIn, principal: WriterPrincipal, response: Response) -> OrderAnswer:
     """Record an order and earn its points. The same (source, external_id) again returns the first
     answer (200) and changes nothing; with different content it is a 409."""
-    answer, created = orders.record_order(session, principal, body)
+    answer, created = await group_commit.submit("order", (principal, body))
     _status(response, not created)
     response.headers["Location"] = f"/api/v1/orders/{answer.id}"
     return answer
@@ -64,16 +83,17 @@ def get_order(order_id: OrderId, session: DbSession, principal: CurrentPrincipal
 
 
 @router.post("/orders/{order_id}/refunds", response_model=RefundAnswer, status_code=status.HTTP_201_CREATED)
-def post_refund(
+async def post_refund(
     order_id: OrderId,
     body: RefundIn,
-    session: DbSession,
-    principal: CurrentPrincipal,
+    principal: WriterPrincipal,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> RefundAnswer:
     """Refund by amount or by lines; the order's points are reversed in proportion."""
-    answer, created = orders.refund_order(session, principal, order_id, body, idempotency_key)
+    answer, created = await group_commit.call(
+        lambda session: orders.refund_order(session, principal, order_id, body, idempotency_key)
+    )
     _status(response, not created)
     return answer
 
@@ -111,16 +131,17 @@ def get_tier_history(customer_id: CustomerId, session: DbSession, principal: Cur
 
 
 @router.post("/customers/{customer_id}/points/redeem", response_model=RedeemAnswer, status_code=status.HTTP_201_CREATED)
-def post_redeem(
+async def post_redeem(
     customer_id: CustomerId,
     body: RedeemIn,
-    session: DbSession,
-    principal: CurrentPrincipal,
+    principal: WriterPrincipal,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> RedeemAnswer:
     """Spend points, plainly or for a reward (cash offset, goods, a draw). Needs Idempotency-Key."""
-    answer = points.redeem(session, principal, customer_id, body, idempotency_key)
+    answer = await group_commit.call(
+        lambda session: points.redeem(session, principal, customer_id, body, idempotency_key)
+    )
     _status(response, answer.replayed)
     return answer
 
