@@ -103,13 +103,23 @@ class IdentityCache:
 cache = IdentityCache()
 
 
+_CHANGING = "guanxi_identity_cache_changing"  # in session.info: this transaction changes holders
+
+
 def for_session(session: Session) -> IdentityCache:
-    return cache.serving(session.get_bind().pool)  # type: ignore[union-attr]
+    return cache.serving(session.get_bind().engine.pool)
+
+
+def may_store(session: Session) -> bool:
+    """Whether what this session reads may be cached: not once its transaction has changed
+    identities itself (it would read its own uncommitted rows, and might still roll back)."""
+    return not session.info.get(_CHANGING, False)
 
 
 def changed(session: Session, keys: Iterable[Key]) -> None:
     """These identities change in this session's transaction: forget them now and after commit."""
     wanted = list(keys)
+    session.info[_CHANGING] = True
     cache.forget(wanted)
     after_commit(session, lambda: cache.forget(wanted))
 
@@ -121,5 +131,6 @@ def _forget_all() -> None:
 def changed_all(session: Session) -> None:
     """Holders change in ways not worth listing (merge, undo, deletion, import): forget everything
     now and after commit."""
+    session.info[_CHANGING] = True
     cache.forget_all()
     after_commit(session, _forget_all)

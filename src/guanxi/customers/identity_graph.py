@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.customers.event_models import CustomerEvent
 from guanxi.customers.identities import NormalizedIdentity, stored_value
-from guanxi.customers.identity_cache import Holder, Key, changed, for_session
+from guanxi.customers.identity_cache import Holder, Key, changed, for_session, may_store
 from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.customers.normalize import NAMESPACED_KINDS, PII_KINDS, IdentityKind
 from guanxi.kit import clock
@@ -114,7 +114,8 @@ def _lookup(session: Session, items: Sequence[ParsedEvent]) -> dict[Key, Holder]
         t.c.value_index.in_(missing)
     )
     read = {(r.kind, r.namespace, r.value_index): Holder(r.customer_id, r.verified) for r in session.execute(stmt)}
-    cache.put_many(generation, read)
+    if may_store(session):
+        cache.put_many(generation, read)
     return found | read
 
 
