@@ -1,7 +1,9 @@
 """Customer API under load: lookup by phone and search by name, against the bare framework.
 
 1. Load the demo into a fresh GUANXI_HOME (SQLite unless --database-url), timing the load.
-2. Start the real API with uvicorn in a subprocess on a free loopback port.
+2. Start the server as an operator does, `guanxi serve` in a subprocess on a free loopback port
+   (API, console, outbox wake-ups, embedded job consumer; --workers N starts N such processes,
+   clients spread over them; see benchmarks/server.py).
 3. Log in as the demo service user (personal data masked, reads not audited) and as admin (full
    data, so every read appends an audit record).
 4. Drive each endpoint with a fixed number of concurrent clients for a fixed time and report
@@ -18,13 +20,9 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,15 +31,15 @@ from urllib.parse import quote
 
 import httpx
 
-from benchmarks import breakdown
+from benchmarks import breakdown, server
 from benchmarks.loadgen import (
     Check,
     RequestMaker,
     Result,
     connections,
     machine_busy_seconds,
-    process_cpu_seconds,
     run,
+    servers_cpu_seconds,
 )
 
 RESULTS = Path(__file__).parent / "results"
@@ -66,7 +64,7 @@ class Options:
     wait_quiet: float = 0.0
 
 
-APP = "guanxi.api.app:create_app"
+APP = "guanxi serve"
 LABEL = "the API"
 
 
@@ -95,20 +93,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _environment(home: Path, database_url: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUANXI_")}
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    env["GUANXI_HOME"] = str(home)
-    if database_url:
-        env["GUANXI_DATABASE_URL"] = database_url
-    return env
+_environment = server.environment  # the imports suite starts its CLI runs with it
 
 
 @contextlib.contextmanager
@@ -120,7 +105,7 @@ def settings_for(home: Path, database_url: str | None) -> Iterator[None]:
     saved = {k: v for k, v in os.environ.items() if k.startswith("GUANXI_")}
     for key in saved:
         del os.environ[key]
-    os.environ.update({k: v for k, v in _environment(home, database_url).items() if k.startswith("GUANXI_")})
+    os.environ.update({k: v for k, v in server.environment(home, database_url).items() if k.startswith("GUANXI_")})
     reset_settings()
     try:
         yield
@@ -192,50 +177,11 @@ def sample_queries(home: Path, database_url: str | None, count: int = 2000) -> d
     }
 
 
-@contextlib.contextmanager
 def serve(
-    home: Path, database_url: str | None, workers: int, app: str = "guanxi.api.app:create_app"
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--workers",
-        str(workers),
-    ]
-    log = (home / "server.log").open("wb")
-    process = subprocess.Popen(command, env=_environment(home, database_url), stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}; see {home / 'server.log'}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/livez", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start within 60 s")
-            time.sleep(0.2)
-        yield base, process
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    home: Path, database_url: str | None, workers: int = 1, extra_env: dict[str, str] | None = None
+) -> contextlib.AbstractContextManager[server.Servers]:
+    """`workers` `guanxi serve` processes on loopback ports (see benchmarks/server.py)."""
+    return server.serve(home, database_url, workers, extra_env)
 
 
 def _token(base: str, username: str, password: str) -> dict[str, str]:
@@ -312,22 +258,22 @@ def scenarios(queries: dict[str, list[str]], service: dict[str, str], admin: dic
 
 
 async def measure(
-    base: str, pid: int, chosen: list[Scenario], options: Options, say: Callable[[str], None]
+    bases: Sequence[str], pids: Sequence[int], chosen: list[Scenario], options: Options, say: Callable[[str], None]
 ) -> list[Result]:
     results = []
     for scenario in chosen:
         clients = scenario.clients or options.concurrency
-        async with connections(base, clients, options.client) as pool:
+        async with connections(bases, clients, options.client) as pool:
             if options.warmup:
                 await run(pool, scenario.key, scenario.make, seconds=options.warmup)
-            await wait_for_quiet(options.wait_quiet, say)
+            await wait_for_quiet(options.wait_quiet, say, exclude=pids)
             result = await run(
                 pool,
                 scenario.key,
                 scenario.make,
                 seconds=options.seconds,
                 check=scenario.check,
-                server_pid=pid,
+                server_pid=pids,
             )
         other = result.background_share
         say(
@@ -338,16 +284,19 @@ async def measure(
     return results
 
 
-async def wait_for_quiet(limit: float, say: Callable[[str], None], threshold: float = 0.15) -> None:
-    """Wait (up to `limit` seconds) until other processes use less than `threshold` of a core."""
+async def wait_for_quiet(
+    limit: float, say: Callable[[str], None], threshold: float = 0.15, exclude: Sequence[int] = ()
+) -> None:
+    """Wait (up to `limit` seconds) until processes other than this one and `exclude` (the
+    servers under test, idle meanwhile) use less than `threshold` of a core."""
     if limit <= 0:
         return
     deadline = time.monotonic() + limit
-    own = os.getpid()
+    own = [os.getpid(), *exclude]
     while True:
-        busy, mine = machine_busy_seconds(), process_cpu_seconds(own)
+        busy, mine = machine_busy_seconds(), servers_cpu_seconds(own)
         await asyncio.sleep(1.0)
-        busy_after, mine_after = machine_busy_seconds(), process_cpu_seconds(own)
+        busy_after, mine_after = machine_busy_seconds(), servers_cpu_seconds(own)
         if None in (busy, mine, busy_after, mine_after):
             return
         assert busy is not None and mine is not None and busy_after is not None and mine_after is not None
@@ -449,15 +398,16 @@ def main(options: Options) -> int:
         say("where a lookup's time goes, in-process (CPU per call, best of 5 rounds):")
         report["breakdown"] = breakdown.measure(home, options.database_url, queries["phones"], say)
         report["runs"] = []
-        with serve(home, options.database_url, options.workers, APP) as (base, process):
-            service = _token(base, "service", "service-demo")
-            admin = _token(base, "admin", "admin-demo")
+        with serve(home, options.database_url, options.workers) as servers:
+            service = _token(servers.base, "service", "service-demo")
+            admin = _token(servers.base, "admin", "admin-demo")
             chosen = [s for s in scenarios(queries, service, admin) if not options.only or s.key in options.only]
             say(
-                f"{LABEL}: server at {base}, {options.workers} worker(s), {options.concurrency} concurrent "
+                f"{LABEL}: guanxi serve at {', '.join(servers.bases)} ({options.workers} process(es)), "
+                f"{options.concurrency} concurrent "
                 f"{options.client} clients, {options.seconds:g} s per endpoint"
             )
-            results = asyncio.run(measure(base, process.pid, chosen, options, say))
+            results = asyncio.run(measure(servers.bases, servers.pids, chosen, options, say))
         verdicts = aims(chosen, results)
         report["runs"].append(
             {

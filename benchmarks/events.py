@@ -2,7 +2,8 @@
 
 1. A fresh database (SQLite in a scratch home, or a new PostgreSQL database) with demo customers
    and an integration API key.
-2. The real API under uvicorn on loopback; concurrent keep-alive clients send batches of events
+2. The server as `guanxi serve` starts it (benchmarks/server.py: API, console, outbox wake-ups,
+   embedded job consumer; --workers N for N processes); concurrent keep-alive clients send batches of events
    (a realistic mix: named by customer id, by phone, by anonymous device id; page and product
    views, searches, add-to-cart, store visits) for a fixed time.
 3. The ceiling, in the same run: the event rows the API stored, copied with new event ids and
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import tempfile
@@ -25,9 +27,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks import api
-from benchmarks.loadgen import Result, process_cpu_seconds
-from benchmarks.orders import PostConnection, fresh_database, prepare
+from benchmarks import api, server
+from benchmarks.loadgen import Result, machine_busy_seconds, servers_cpu_seconds
+from benchmarks.order_load import PostConnection, post_pool
+from benchmarks.orders import prepare
+from benchmarks.server import fresh_database
 
 AIM_EVENTS_PER_SECOND = 5000.0
 EVENTS_PATH = "/api/v1/events"
@@ -39,13 +43,14 @@ def event(rng: random.Random, event_id: str, who: tuple[str, str], now: datetime
         ("page_view", "page_view", "product_view", "product_view", "search", "add_to_cart", "store_visit")
     )
     sku, category, price = rng.choice(SKUS)
-    props: dict[str, Any] = {
+    by_kind: dict[str, dict[str, Any]] = {
         "page_view": {"url": f"/p/{rng.randint(1, 500)}", "title": "商品详情"},
         "product_view": {"sku": sku, "category": category, "price": price},
         "search": {"query": rng.choice(("奶粉", "面霜", "T恤")), "results": rng.randint(0, 40)},
         "add_to_cart": {"sku": sku, "category": category, "price": price, "quantity": 1},
         "store_visit": {"store": "SH-01", "minutes": rng.randint(5, 60)},
-    }[kind]
+    }
+    props = by_kind[kind]
     body: dict[str, Any] = {
         "event_id": event_id,
         "type": kind,
@@ -65,8 +70,8 @@ def event(rng: random.Random, event_id: str, who: tuple[str, str], now: datetime
 
 
 async def drive(
-    base: str,
-    pid: int | None,
+    bases: list[str],
+    pids: list[int] | None,
     headers: dict[str, str],
     customers: list[tuple[str, str]],
     *,
@@ -75,8 +80,7 @@ async def drive(
     batch: int,
     prefix: str,
 ) -> tuple[Result, int]:
-    host, _, port = base.removeprefix("http://").partition(":")
-    pool = [PostConnection(host, int(port)) for _ in range(concurrency)]
+    pool = post_pool(bases, concurrency)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     bad = 0
@@ -103,7 +107,9 @@ async def drive(
                 continue
             accepted += int(json.loads(answer)["accepted"])
 
-    cpu_before = process_cpu_seconds(pid) if pid else None
+    cpu_before = servers_cpu_seconds(pids)
+    busy_before = machine_busy_seconds()
+    client_before = time.process_time()
     started = time.perf_counter()
     try:
         await asyncio.gather(*(client(n, conn) for n, conn in enumerate(pool)))
@@ -111,9 +117,12 @@ async def drive(
         for conn in pool:
             await conn.close()
     elapsed = time.perf_counter() - started
-    cpu_after = process_cpu_seconds(pid) if pid else None
+    client_cpu = time.process_time() - client_before
+    busy_after = machine_busy_seconds()
+    cpu_after = servers_cpu_seconds(pids)
     cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
-    result = Result("events", len(latencies), elapsed, latencies, dict(statuses), bad, cpu)
+    busy = busy_after - busy_before if busy_before is not None and busy_after is not None else None
+    result = Result("events", len(latencies), elapsed, latencies, dict(statuses), bad, cpu, client_cpu, busy)
     return result, accepted
 
 
@@ -156,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=500, help="events per request (1-1000)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--group-commit", choices=("on", "off"), default="on", help="off: GUANXI_GROUP_COMMIT=0 for the server"
+    )
+    parser.add_argument("--wait-quiet", type=float, default=0.0, help="wait up to N s for other processes to idle")
     args = parser.parse_args(argv)
     say = print
     info = api.machine()
@@ -168,15 +181,30 @@ def main(argv: list[str] | None = None) -> int:
         with fresh_database(args.database_url, "events") as url:
             raw_key, customers = prepare(home, url, args.customers, say)
             headers = {"X-API-Key": raw_key}
-            with api.serve(home, url, args.workers) as (base, process):
-                say(f"server at {base}; {args.concurrency} clients x {args.batch} events per request")
-                asyncio.run(
-                    drive(base, None, headers, customers, seconds=2, concurrency=1, batch=args.batch, prefix="warm")
+            env = server.group_commit_env(args.group_commit == "on")
+            with server.serve(home, url, args.workers, env) as servers:
+                say(
+                    f"guanxi serve at {', '.join(servers.bases)} (group commit {args.group_commit}); "
+                    f"{args.concurrency} clients x {args.batch} events per request"
                 )
+                warm = min(2.0, args.seconds)
+                asyncio.run(
+                    drive(
+                        servers.bases,
+                        None,
+                        headers,
+                        customers,
+                        seconds=warm,
+                        concurrency=1,
+                        batch=args.batch,
+                        prefix="warm",
+                    )
+                )
+                asyncio.run(api.wait_for_quiet(args.wait_quiet, say, exclude=servers.pids))
                 result, accepted = asyncio.run(
                     drive(
-                        base,
-                        process.pid,
+                        servers.bases,
+                        servers.pids,
                         headers,
                         customers,
                         seconds=args.seconds,
@@ -190,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             say(
                 f"  API: {accepted:,} events in {result.seconds:.1f} s = {rate:,.0f} events/s; "
                 f"{result.requests} requests, p50 {result.percentile(50):.0f} ms, p99 {result.percentile(99):.0f} ms; "
-                f"server CPU {cpu_per_event:.0f} us/event; non-200 answers: {result.unexpected}"
+                f"server CPU {cpu_per_event:.0f} us/event; non-200 answers: {result.unexpected}; "
+                f"other processes {result.background_share or 0:.0%} CPU, load average {os.getloadavg()[0]:.1f}"
             )
             raw = ceiling(home, url, "bench", args.batch)
             say(

@@ -223,7 +223,8 @@ def load(db: Any, *, lots: int, orders: int, now: datetime, seed: int = 7) -> di
     categories = ["apparel", "shoes", "beauty", "home", "food", None]
     with db.engine.begin() as conn:
         for start in range(0, orders, CHUNK):
-            order_rows, line_rows = [], []
+            order_rows: list[dict[str, Any]] = []
+            line_rows: list[dict[str, Any]] = []
             for n in range(start, min(start + CHUNK, orders)):
                 i = rng.randrange(n_accounts)
                 oid = new_id()

@@ -19,7 +19,7 @@ import random
 import statistics
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -106,16 +106,25 @@ class HttpxConnection:
         return None
 
 
+def host_and_port(base: str) -> tuple[str, int]:
+    host, _, port = base.removeprefix("http://").partition(":")
+    return host, int(port)
+
+
 @contextlib.asynccontextmanager
-async def connections(base: str, count: int, kind: str = "raw") -> AsyncIterator[list[Connection]]:
-    """`count` connections to `base` (http://127.0.0.1:port), raw or through one httpx client."""
+async def connections(base: str | Sequence[str], count: int, kind: str = "raw") -> AsyncIterator[list[Connection]]:
+    """`count` connections, raw or through httpx clients, spread round-robin over the servers
+    `base` names (http://127.0.0.1:port, one per server process)."""
+    bases = [base] if isinstance(base, str) else list(base)
     if kind == "httpx":
         limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-            yield [HttpxConnection(client) for _ in range(count)]
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [
+                await stack.enter_async_context(httpx.AsyncClient(base_url=b, limits=limits, timeout=30)) for b in bases
+            ]
+            yield [HttpxConnection(clients[n % len(clients)]) for n in range(count)]
         return
-    host, _, port = base.removeprefix("http://").partition(":")
-    pool: list[Connection] = [RawConnection(host, int(port)) for _ in range(count)]
+    pool: list[Connection] = [RawConnection(*host_and_port(bases[n % len(bases)])) for n in range(count)]
     try:
         yield pool
     finally:
@@ -205,6 +214,19 @@ def process_cpu_seconds(pid: int) -> float | None:
     return total
 
 
+def servers_cpu_seconds(pids: int | Sequence[int] | None) -> float | None:
+    """The CPU of every server process (and its children) together; None if one is unreadable."""
+    if pids is None:
+        return None
+    total = 0.0
+    for pid in [pids] if isinstance(pids, int) else pids:
+        one = process_cpu_seconds(pid)
+        if one is None:
+            return None
+        total += one
+    return total
+
+
 def machine_busy_seconds() -> float | None:
     """CPU seconds all cores spent not idle since boot (from /proc/stat)."""
     try:
@@ -238,7 +260,7 @@ async def run(
     *,
     seconds: float,
     check: Check | None = None,
-    server_pid: int | None = None,
+    server_pid: int | Sequence[int] | None = None,
     seed: int = 1,
 ) -> Result:
     latencies: list[float] = []
@@ -258,7 +280,7 @@ async def run(
             if check is not None and not check(status, body):
                 unexpected += 1
 
-    cpu_before = process_cpu_seconds(server_pid) if server_pid else None
+    cpu_before = servers_cpu_seconds(server_pid)
     busy_before = machine_busy_seconds()
     client_before = time.process_time()
     started = time.perf_counter()
@@ -266,7 +288,7 @@ async def run(
     elapsed = time.perf_counter() - started
     client = time.process_time() - client_before
     busy_after = machine_busy_seconds()
-    cpu_after = process_cpu_seconds(server_pid) if server_pid else None
+    cpu_after = servers_cpu_seconds(server_pid)
     cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
     busy = busy_after - busy_before if busy_before is not None and busy_after is not None else None
     return Result(name, len(latencies), elapsed, latencies, dict(statuses), unexpected, cpu, client, busy)
