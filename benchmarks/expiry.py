@@ -285,3 +285,15 @@ def main(database_url: str | None = None, *, accounts: int = ACCOUNTS, per_accou
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     say(f"results written to {out}")
     return 0 if not breaches and result.lots == lots else 1
+
+
+if __name__ == "__main__":  # python -m benchmarks.expiry [--accounts N] [--database-url URL]
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.expiry", description=__doc__)
+    parser.add_argument("--accounts", type=int, default=ACCOUNTS, help=f"members (default {ACCOUNTS:,})")
+    parser.add_argument("--lots-per-account", type=int, default=LOTS_PER_ACCOUNT, help="due lots per member")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL server URL instead of SQLite")
+    options = parser.parse_args()
+    sys.exit(main(options.database_url, accounts=options.accounts, per_account=options.lots_per_account))

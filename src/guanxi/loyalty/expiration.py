@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.kit import clock, outbox
@@ -71,35 +71,43 @@ def _lock_balances(session: Session, account_ids: list[str]) -> dict[str, tuple[
     return rows
 
 
+def _due_lots(session: Session, account_ids: list[str], cutoff: datetime) -> list[tuple[int, str, int]]:
+    """(lot, account, remaining) of the batch's due lots, by account and lot."""
+    lots = table_of(PointLot)
+    rows = session.execute(
+        select(lots.c.id, lots.c.account_id, lots.c.remaining)
+        .where(lots.c.account_id.in_(account_ids), lots.c.status == "available", lots.c.expires_at <= cutoff)
+        .order_by(lots.c.account_id, lots.c.id)
+    )
+    return [(int(lot_id), account_id, int(remaining)) for lot_id, account_id, remaining in rows]
+
+
 def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as_of: date) -> tuple[int, int, int]:
-    """Expire the batch's due lots; returns the accounts, lots and points this call expired."""
+    """Expire the batch's due lots; returns the accounts, lots and points this call expired.
+
+    Python builds one entry per account (its detail names every lot); the per-lot writes are
+    statements the database runs over its own rows: the movements an INSERT ... SELECT from the
+    new entries into their accounts' due lots, the lots closed through those movements, the
+    accounts projected from the new entries."""
     accounts = _lock_balances(session, account_ids)
-    lots = session.execute(
-        select(PointLot.id, PointLot.account_id, PointLot.remaining)
-        .where(
-            PointLot.account_id.in_(account_ids),
-            PointLot.status == "available",
-            PointLot.expires_at <= cutoff,
-        )
-        .order_by(PointLot.account_id, PointLot.id)
-    ).all()
+    lots = _due_lots(session, account_ids, cutoff)
     by_account: dict[str, list[tuple[int, int]]] = {}
     for lot_id, account_id, remaining in lots:
-        by_account.setdefault(account_id, []).append((lot_id, int(remaining)))
+        by_account.setdefault(account_id, []).append((lot_id, remaining))
+    if not by_account:
+        return 0, 0, 0
     now = clock.now()
     entry_rows: list[dict[str, Any]] = []
-    balances: list[dict[str, Any]] = []
     for account_id, account_lots in by_account.items():
-        account = accounts[account_id]  # balance, pending, lifetime expired
+        balance, pending, _ = accounts[account_id]
         points = sum(p for _, p in account_lots)
-        balance = account[0] - points
         entry_rows.append(
             {
                 "account_id": account_id,
                 "kind": "expire",
                 "points": -points,
-                "balance_after": balance,
-                "pending_after": account[1],
+                "balance_after": balance - points,
+                "pending_after": pending,
                 "reason": "expiry",
                 "actor_id": SYSTEM.id,
                 "detail": {"as_of": as_of.isoformat(), "lots": [{"lot_id": i, "points": p} for i, p in account_lots]},
@@ -107,57 +115,58 @@ def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as
                 "created_at": now,
             }
         )
-        balances.append(
-            {
-                "id": account_id,
-                "points_balance": balance,
-                "lifetime_expired": account[2] + points,
-                "updated_at": now,
-            }
-        )
-    if not entry_rows:
-        return 0, 0, 0
-    # Core statements on the tables: the ORM's bulk paths cost more Python per row than the
-    # database spends writing it, and nothing here needs ORM objects.
-    entries = table_of(PointEntry)
-    entry_ids = session.execute(
-        insert(entries).returning(entries.c.id, entries.c.account_id, sort_by_parameter_order=True),
-        entry_rows,
-    ).all()
-    movements = [
-        {"entry_id": entry_id, "lot_id": lot_id, "kind": "expire", "points": points}
-        for entry_id, account_id in entry_ids
-        for lot_id, points in by_account[account_id]
-    ]
-    session.execute(insert(table_of(LotMovement)), movements)
-    # By primary key: the lots were just read under the accounts' locks, and a condition on
-    # account and expiry would let the planner walk the whole due range once per batch.
-    lots_table = table_of(PointLot)
-    lot_ids = [row[0] for row in lots]
+    entries, movements = table_of(PointEntry), table_of(LotMovement)
+    lots_table, accounts_table = table_of(PointLot), table_of(LoyaltyAccount)
+    # Our entries get ids above every id allocated so far; others' entries above it (PostgreSQL)
+    # are for accounts this batch holds no lot of, or not of kind expire.
+    after_id = session.scalar(select(func.coalesce(func.max(entries.c.id), 0)))
+    session.execute(insert(entries), entry_rows)
+    # Keyed by lot id: any condition on the lots' status and expiry would let a planner without
+    # statistics walk the whole due range of the (status, expires_at) index once per batch.
+    lot_ids = [lot_id for lot_id, _, _ in lots]
+    moved = 0
     for start in range(0, len(lot_ids), LOT_IDS_PER_STATEMENT):
-        session.execute(
-            update(lots_table)
-            .where(lots_table.c.id.in_(lot_ids[start : start + LOT_IDS_PER_STATEMENT]))
-            .values(expired=lots_table.c.expired + lots_table.c.remaining, remaining=0, status="closed")
+        moved += session.execute(
+            insert(movements).from_select(
+                ["entry_id", "lot_id", "kind", "points"],
+                select(entries.c.id, lots_table.c.id, literal("expire"), lots_table.c.remaining)
+                .select_from(lots_table.join(entries, entries.c.account_id == lots_table.c.account_id))
+                .where(
+                    lots_table.c.id.in_(lot_ids[start : start + LOT_IDS_PER_STATEMENT]),
+                    entries.c.id > after_id,
+                    entries.c.kind == "expire",
+                )
+                .order_by(entries.c.id, lots_table.c.id),
+            )
+        ).rowcount
+    closed = session.execute(
+        update(lots_table)
+        .where(
+            lots_table.c.id.in_(
+                select(movements.c.lot_id).where(movements.c.entry_id > after_id, movements.c.kind == "expire")
+            )
         )
-    accounts_table = table_of(LoyaltyAccount)
-    session.execute(
+        .values(expired=lots_table.c.expired + lots_table.c.remaining, remaining=0, status="closed")
+    ).rowcount
+    projected = session.execute(
         update(accounts_table)
-        .where(accounts_table.c.id == bindparam("account_id"))
+        .where(accounts_table.c.id == bindparam("account"))
         .values(
-            points_balance=bindparam("points_balance"),
-            lifetime_expired=bindparam("lifetime_expired"),
-            updated_at=bindparam("updated_at"),
+            points_balance=bindparam("balance"),
+            lifetime_expired=accounts_table.c.lifetime_expired + bindparam("points"),
+            updated_at=now,
         ),
-        [{"account_id": row["id"], **{k: v for k, v in row.items() if k != "id"}} for row in balances],
-    )
+        [{"account": r["account_id"], "balance": r["balance_after"], "points": -r["points"]} for r in entry_rows],
+    ).rowcount
+    if (moved, closed, projected) != (len(lots), len(lots), len(entry_rows)):  # rolls the batch back
+        raise RuntimeError(
+            f"expiry batch wrote {moved} movements, closed {closed} lots and projected {projected} accounts "
+            f"for {len(lots)} lots of {len(entry_rows)} accounts"
+        )
     outbox.emit_many(
         session,
         "loyalty.points_expired",
-        [
-            {"account_id": row["id"], "points": -entry["points"], "as_of": as_of.isoformat()}
-            for row, entry in zip(balances, entry_rows, strict=True)
-        ],
+        [{"account_id": row["account_id"], "points": -row["points"], "as_of": as_of.isoformat()} for row in entry_rows],
     )
     return len(entry_rows), len(lots), sum(-row["points"] for row in entry_rows)
 
