@@ -34,14 +34,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 from starlette.concurrency import run_in_threadpool
 
 from guanxi.config import get_settings
 
-# The key of the after-commit hooks: a rolled-back item must take its hooks back with it.
+# The key of the after-commit hooks: a rolled-back savepoint takes its hooks back with it.
 from guanxi.kit.db import _AFTER_COMMIT, Database, get_database, unit_of_work_of
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ T = TypeVar("T")
 CALL = "call"  # the generic kind: the payload is a function of the session
 BatchHandler = Callable[[Session, Sequence[Any]], Sequence[Any]]
 _handlers: dict[str, BatchHandler] = {}
+_DEFERRED = "guanxi_group_commit_deferred"  # in a batch's session.info: name -> (flush, entries)
+_LENGTHS = "guanxi_group_commit_lengths"  # in session.info: savepoint -> list lengths when it began
 
 
 def register_batch(kind: str, handler: BatchHandler) -> None:
@@ -71,6 +73,53 @@ def handler_for(kind: str) -> BatchHandler:
         return _handlers[kind]
     except KeyError:
         raise KeyError(f"no batch handler registered for {kind!r}") from None
+
+
+def deferred(session: Session, name: str, flush: Callable[[Session, list[Any]], Any]) -> list[Any] | None:
+    """Work that a writer's batch does once, just before it commits: the list to append to
+    (`flush(session, entries)` then runs with every entry of the batch), or None when `session`
+    is not a writer's batch (then do the work now). The entries an item appends leave the list
+    when its savepoint rolls back, however the savepoint was begun."""
+    registry: dict[str, tuple[Callable[[Session, list[Any]], Any], list[Any]]] | None = session.info.get(_DEFERRED)
+    if registry is None:
+        return None
+    if name not in registry:
+        registry[name] = (flush, [])
+    return registry[name][1]
+
+
+def _track_savepoints(session: Session) -> None:
+    """Deferred entries and after-commit hooks registered inside a savepoint that rolls back are
+    forgotten with it (bookkeeping only: these listeners touch nothing but those lists)."""
+    session.info[_DEFERRED] = {}
+    event.listen(session, "after_transaction_create", _remember_lengths)
+    event.listen(session, "after_soft_rollback", _forget_rolled_back)
+
+
+def _lists(session: Session) -> dict[str, list[Any]]:
+    lists = {name: entries for name, (_flush, entries) in session.info.get(_DEFERRED, {}).items()}
+    lists[_AFTER_COMMIT] = session.info.setdefault(_AFTER_COMMIT, [])
+    return lists
+
+
+def _remember_lengths(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        lengths = {name: len(entries) for name, entries in _lists(session).items()}
+        session.info.setdefault(_LENGTHS, {})[transaction] = lengths
+
+
+def _forget_rolled_back(session: Session, transaction: SessionTransaction) -> None:
+    lengths = session.info.get(_LENGTHS, {}).get(transaction) if transaction.nested else None
+    if lengths is None:
+        return
+    for name, entries in _lists(session).items():
+        del entries[lengths.get(name, 0) :]
+
+
+def _run_deferred(session: Session) -> None:
+    for flush, entries in list(session.info.get(_DEFERRED, {}).values()):
+        if entries:
+            flush(session, entries)
 
 
 def enabled() -> bool:
@@ -325,6 +374,7 @@ class _Writer:
         connection = self._kept_connection()
         if connection is not None:
             session.bind = connection
+        _track_savepoints(session)
         committed = False
         try:
             try:
@@ -338,6 +388,7 @@ class _Writer:
                 else:
                     outcomes.extend(self._handle(session, kind, group))
             try:
+                _run_deferred(session)  # e.g. the batch's audit segment: its lock is held from here
                 session.commit()
             except Exception as exc:
                 # A lost connection during COMMIT may or may not have committed: never write twice.
@@ -360,12 +411,10 @@ class _Writer:
             log.exception("could not roll back a group-commit batch")
 
     def _call(self, session: Session, item: _Item) -> Any:
-        hooks = list(session.info.get(_AFTER_COMMIT, []))
         try:
             with session.begin_nested():
                 return item.payload(session)
         except Exception as exc:
-            session.info[_AFTER_COMMIT] = hooks  # a rolled-back item wakes nothing
             if _poisons(session, exc):
                 raise _Poisoned([item], exc) from exc
             return exc
@@ -394,7 +443,7 @@ class _Writer:
         one may be disposed, so its kept connection is closed and never used again."""
         database = get_database()
         if database is not self._database:
-            self._close_connection()
+            self._close_connection(discard=True)
             self._database = database
         return database
 
@@ -411,10 +460,14 @@ class _Writer:
             connection = self._connection = database.engine.connect()
         return connection
 
-    def _close_connection(self) -> None:
+    def _close_connection(self, *, discard: bool = False) -> None:
+        """Give the kept connection back; `discard`: close it for good (its pool may be disposed,
+        and a connection returned to a disposed pool would never be closed)."""
         connection, self._connection = self._connection, None
         if connection is not None:
             try:
+                if discard:
+                    connection.invalidate()
                 connection.close()
             except Exception:
                 log.debug("could not close the writer's connection", exc_info=True)

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from guanxi.kit import clock, i18n
+from guanxi.kit import clock, group_commit, i18n
 from guanxi.kit.crypto import get_audit_key
+from guanxi.kit.models import table_of
 from guanxi.kit.principal import Principal
 from guanxi.privacy.models import AuditChainHead, AuditRecord
 
@@ -78,6 +79,20 @@ def _refuse_personal_keys(detail: Mapping[str, Any], path: str = "detail") -> No
             _refuse_personal_keys(value, f"{path}.{name}")
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A record to append: what `record` takes, with the moment it happened."""
+
+    actor: Principal
+    action: str
+    entity_type: str | None = None
+    entity_id: str | None = None
+    fields: tuple[str, ...] = ()
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    outcome: str = "ok"
+    occurred_at: datetime = field(default_factory=clock.now)
+
+
 def record(
     session: Session,
     actor: Principal,
@@ -88,37 +103,88 @@ def record(
     fields: Iterable[str] = (),
     detail: dict[str, Any] | None = None,
     outcome: str = "ok",
-) -> AuditRecord:
-    """Append one record in the caller's transaction."""
-    _refuse_personal_keys(detail or {})
+) -> AuditRecord | None:
+    """Append one record in the caller's transaction (see `record_many`): the record, or None
+    when a group-commit batch appends it just before its commit."""
+    draft = Draft(
+        actor,
+        action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        fields=tuple(fields),
+        detail=dict(detail or {}),  # a copy: a deferred record holds what was true when it was made
+        outcome=outcome,
+    )
+    written = record_many(session, [draft])
+    return written[0] if written else None
+
+
+def record_many(session: Session, drafts: Sequence[Draft]) -> list[AuditRecord]:
+    """Append `drafts` in order, as one segment of the chain: the same records (numbers, hashes)
+    as calling `record` for each in turn, with the head read, locked and updated once.
+
+    In a group-commit batch (`kit.group_commit`) the segment is written just before the batch
+    commits, with everything else the batch records, so the chain's lock is held only for that
+    segment and the commit; a draft of an item whose savepoint rolls back is dropped with it.
+    Returns the records written now ([] when deferred), which are not in the session.
+    """
+    for draft in drafts:
+        _refuse_personal_keys(draft.detail)
+    if not drafts:
+        return []
+    pending = group_commit.deferred(session, "audit", _append_segment)
+    if pending is not None:
+        pending.extend(drafts)
+        return []
+    return _append_segment(session, drafts)
+
+
+def _append_segment(session: Session, drafts: Sequence[Draft]) -> list[AuditRecord]:
     if session.get_bind().dialect.name == "postgresql":
+        # Serialises chain appends across transactions (and processes) until this one ends.
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-    head = session.get(AuditChainHead, 1)
+    # Read after the lock, even if an earlier statement of this transaction loaded it.
+    head = session.scalars(
+        select(AuditChainHead).where(AuditChainHead.id == 1).execution_options(populate_existing=True)
+    ).first()
     if head is None:
         head = AuditChainHead(id=1, last_seq=0, last_hash=GENESIS)
         session.add(head)
-    entry = AuditRecord(
-        seq=head.last_seq + 1,
-        occurred_at=clock.now(),
-        actor_id=actor.id,
-        actor_name=actor.name,
-        actor_role=actor.role,
-        actor_kind=actor.kind,
-        action=action,
-        outcome=outcome,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        fields=sorted(set(fields)),
-        detail=detail or {},
-        ip=actor.ip,
-        prev_hash=head.last_hash,
-    )
-    entry.hash = compute_hash(head.last_hash, entry)
-    session.add(entry)
-    head.last_seq = entry.seq
-    head.last_hash = entry.hash
+    key = get_audit_key()
+    seq, prev_hash = head.last_seq, head.last_hash
+    entries: list[AuditRecord] = []
+    for draft in drafts:
+        seq += 1
+        entry = AuditRecord(
+            seq=seq,
+            occurred_at=draft.occurred_at,
+            actor_id=draft.actor.id,
+            actor_name=draft.actor.name,
+            actor_role=draft.actor.role,
+            actor_kind=draft.actor.kind,
+            action=draft.action,
+            outcome=draft.outcome,
+            entity_type=draft.entity_type,
+            entity_id=draft.entity_id,
+            fields=sorted(set(draft.fields)),
+            detail=dict(draft.detail),
+            ip=draft.actor.ip,
+            prev_hash=prev_hash,
+        )
+        entry.hash = prev_hash = compute_hash(prev_hash, entry, key)
+        entries.append(entry)
+    session.execute(insert(table_of(AuditRecord)), [_row(entry) for entry in entries])
+    head.last_seq = seq
+    head.last_hash = prev_hash
     session.flush()
-    return entry
+    return entries
+
+
+_COLUMNS = tuple(column.key for column in table_of(AuditRecord).columns)
+
+
+def _row(entry: AuditRecord) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name in _COLUMNS}
 
 
 @dataclass(frozen=True)
