@@ -9,7 +9,7 @@
 3. The ceiling, in the same run: the event rows the API stored, copied with new event ids and
    inserted with one Core executemany per batch, no HTTP, no validation, no identity resolution.
 
-Aim: >= 5,000 events/s through the API.
+Aim: >= 5,000 events/s through the API on SQLite, >= 4,000 on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from benchmarks.order_load import PostConnection, post_pool
 from benchmarks.orders import prepare
 from benchmarks.server import fresh_database
 
-AIM_EVENTS_PER_SECOND = 5000.0
+AIMS_EVENTS_PER_SECOND = {"sqlite": 5000.0, "postgresql": 4000.0}
 EVENTS_PATH = "/api/v1/events"
 SKUS = (("AP-TEE-01", "apparel", 129.0), ("MB-DIAPER-01", "母婴", 199.0), ("BT-SERUM-01", "beauty", 680.0))
 
@@ -227,9 +227,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"({raw['rows']:,} rows in {raw['seconds']} s)"
             )
         share = rate / raw["events_per_second"] if raw["events_per_second"] else 0
-        met = rate >= AIM_EVENTS_PER_SECOND and result.unexpected == 0
+        aim = AIMS_EVENTS_PER_SECOND[database]
+        met = rate >= aim and result.unexpected == 0
         say(
-            f"aim: >= {AIM_EVENTS_PER_SECOND:,.0f} events/s through the API: {rate:,.0f} -> "
+            f"aim ({database}): >= {aim:,.0f} events/s through the API: {rate:,.0f} ({rate / aim:.2f}x) -> "
             f"{'met' if met else 'MISSED'}; {share:.1%} of the raw insert rate"
         )
         report = {
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
             "options": vars(args) | {"database_url": None},
             "api": result.as_dict() | {"events": accepted, "events_per_second": round(rate, 1)},
             "ceiling": raw,
-            "aim": {"events_per_second": AIM_EVENTS_PER_SECOND, "met": met, "share_of_ceiling": round(share, 4)},
+            "aim": {"events_per_second": aim, "met": met, "share_of_ceiling": round(share, 4)},
         }
         api.RESULTS.mkdir(exist_ok=True)
         out = api.RESULTS / f"events-{database}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"

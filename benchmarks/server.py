@@ -50,8 +50,11 @@ class Servers:
 def environment(home: Path, database_url: str | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without any GUANXI_ setting, pointed at the benchmark home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUANXI_")}
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    root = Path(__file__).resolve().parent.parent
+    # The tree these benchmarks belong to, ahead of the installed package: a checkout of one commit
+    # (git archive) is measured as it is, not the editable install's working tree.
+    paths = (str(root / "src"), str(root), env.get("PYTHONPATH", ""))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env["GUANXI_HOME"] = str(home)
     if database_url:
         env["GUANXI_DATABASE_URL"] = database_url
