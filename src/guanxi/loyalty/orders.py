@@ -5,7 +5,7 @@ proportion, under the program's refund policy.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -20,20 +20,14 @@ from guanxi.kit import clock, idempotency, outbox
 from guanxi.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from guanxi.kit.ids import new_id
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import expiry, ledger, program, rules, tiers, usage
+from guanxi.loyalty import ledger, order_plan, program, rules, tiers, usage
 from guanxi.loyalty.models import LoyaltyAccount
 from guanxi.loyalty.order_models import Order, OrderLine, Refund
+from guanxi.loyalty.order_plan import CENT
+from guanxi.loyalty.order_plan import invalid as _invalid
 from guanxi.loyalty.program import ProgramConfig
 from guanxi.loyalty.schemas import OrderAnswer, OrderIn, OrderLineOut, OrderOut, RefundAnswer, RefundIn, RefundOut
 from guanxi.privacy import audit
-
-CENT = Decimal("0.01")
-# An order stamped a little ahead of our clock is a skewed till, not a forgery.
-FUTURE_TOLERANCE = timedelta(minutes=10)
-
-
-def _invalid(field: str, message: str, code: str = "invalid") -> ValidationFailed:
-    return ValidationFailed(message=f"{field}: {message}", errors=[FieldError(field, message, code)])
 
 
 def resolve_customer(session: Session, actor: Principal, data: OrderIn) -> Customer:
@@ -54,49 +48,9 @@ def resolve_customer(session: Session, actor: Principal, data: OrderIn) -> Custo
     return found
 
 
-def _check_order(config: ProgramConfig, data: OrderIn) -> list[Decimal]:
-    """Validate what the schema cannot; return each line's share of the paid amount."""
-    errors: list[FieldError] = []
-    if data.currency.upper() != config.currency:
-        errors.append(FieldError("currency", f"the program counts in {config.currency}", "currency_mismatch"))
-    if data.occurred_at.tzinfo is None:
-        errors.append(FieldError("occurred_at", "needs a time zone offset, e.g. +08:00", "naive_datetime"))
-    elif data.occurred_at > clock.now() + FUTURE_TOLERANCE:
-        errors.append(FieldError("occurred_at", "is in the future", "future_date"))
-    totals = [line.unit_price * line.quantity for line in data.lines]
-    if data.lines and data.paid_amount > sum(totals, Decimal(0)):
-        errors.append(
-            FieldError("paid_amount", f"exceeds the lines' total of {sum(totals, Decimal(0))}", "exceeds_lines")
-        )
-    if errors:
-        raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
-    if not data.lines:
-        return []
-    cents = rules.allocate(int(data.paid_amount / CENT), totals)
-    return [Decimal(c) * CENT for c in cents]
-
-
-def _order_facts(config: ProgramConfig, data: OrderIn, shares: list[Decimal]) -> rules.OrderFacts:
-    local = data.occurred_at.astimezone(expiry._zone(config.timezone))
-    if data.lines:
-        lines = tuple(
-            rules.LineFacts(sku=line.sku, category=line.category, quantity=line.quantity, amount=share)
-            for line, share in zip(data.lines, shares, strict=True)
-        )
-    else:
-        lines = (rules.LineFacts(sku=None, category=None, quantity=1, amount=data.paid_amount),)
-    return rules.OrderFacts(
-        paid_amount=data.paid_amount,
-        currency=config.currency,
-        local_date=local.date(),
-        local_time=local.time().replace(tzinfo=None),
-        channel=data.channel,
-        store=data.store,
-        lines=lines,
-    )
-
-
-order_facts = _order_facts  # public: the what-if simulation builds facts exactly as live orders do
+_check_order = order_plan.check_order
+_order_facts = order_plan.order_facts
+order_facts = order_plan.order_facts  # public: the what-if simulation builds facts exactly as live orders do
 
 
 def member_facts(
@@ -118,11 +72,7 @@ def member_facts(
     )
 
 
-def award_dicts(evaluation: rules.Evaluation) -> list[dict[str, Any]]:
-    return [
-        {"rule": a.rule_code, "kind": a.kind, "points": a.points, "description": a.description, "params": a.params}
-        for a in evaluation.awards
-    ]
+award_dicts = order_plan.award_dicts
 
 
 def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[OrderAnswer, bool]:
