@@ -139,10 +139,10 @@ def lookup_customer(
     namespace: Annotated[str, Query(max_length=64)] = "",
 ) -> CustomerDetail:
     """Find the customer holding an identity (phone, member card, WeChat unionid, ...)."""
-    customer = service.find_by_identity(session, principal, IdentityKind(kind), value, namespace)
-    if customer is None:
+    detail = service.lookup_detail(session, principal, IdentityKind(kind), value, namespace)
+    if detail is None:
         raise NotFound(message=f"no customer has this {kind}")
-    return service.customer_detail_of(session, principal, customer)
+    return detail
 
 
 @router.get("/customers/stats", response_model=CustomerStats)
