@@ -12,19 +12,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, literal, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from guanxi.kit import clock, outbox
 from guanxi.kit.db import Database
 from guanxi.kit.models import table_of
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import expiry, ledger, program
-from guanxi.loyalty.models import ExpiryReminder, LotMovement, LoyaltyAccount, PointEntry, PointLot
+from guanxi.loyalty import expiration_sql, expiry, ledger, program
+from guanxi.loyalty.models import ExpiryReminder, LoyaltyAccount, PointEntry, PointLot
 from guanxi.privacy import audit
 
 ACCOUNTS_PER_BATCH = 2000
-LOT_IDS_PER_STATEMENT = 5000
 
 
 @dataclass
@@ -85,10 +84,9 @@ def _due_lots(session: Session, account_ids: list[str], cutoff: datetime) -> lis
 def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as_of: date) -> tuple[int, int, int]:
     """Expire the batch's due lots; returns the accounts, lots and points this call expired.
 
-    Python builds one entry per account (its detail names every lot); the per-lot writes are
-    statements the database runs over its own rows: the movements an INSERT ... SELECT from the
-    new entries into their accounts' due lots, the lots closed through those movements, the
-    accounts projected from the new entries."""
+    Python builds one entry per account (its detail names every lot) and inserts them in one
+    go; the per-lot writes (movements, closed lots) and the projections are a few set-based
+    statements keyed by id (`expiration_sql`), not a row object per lot."""
     accounts = _lock_balances(session, account_ids)
     lots = _due_lots(session, account_ids, cutoff)
     by_account: dict[str, list[tuple[int, int]]] = {}
@@ -115,49 +113,16 @@ def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as
                 "created_at": now,
             }
         )
-    entries, movements = table_of(PointEntry), table_of(LotMovement)
-    lots_table, accounts_table = table_of(PointLot), table_of(LoyaltyAccount)
-    # Our entries get ids above every id allocated so far; others' entries above it (PostgreSQL)
-    # are for accounts this batch holds no lot of, or not of kind expire.
-    after_id = session.scalar(select(func.coalesce(func.max(entries.c.id), 0)))
-    session.execute(insert(entries), entry_rows)
-    # Keyed by lot id: any condition on the lots' status and expiry would let a planner without
-    # statistics walk the whole due range of the (status, expires_at) index once per batch.
-    lot_ids = [lot_id for lot_id, _, _ in lots]
-    moved = 0
-    for start in range(0, len(lot_ids), LOT_IDS_PER_STATEMENT):
-        moved += session.execute(
-            insert(movements).from_select(
-                ["entry_id", "lot_id", "kind", "points"],
-                select(entries.c.id, lots_table.c.id, literal("expire"), lots_table.c.remaining)
-                .select_from(lots_table.join(entries, entries.c.account_id == lots_table.c.account_id))
-                .where(
-                    lots_table.c.id.in_(lot_ids[start : start + LOT_IDS_PER_STATEMENT]),
-                    entries.c.id > after_id,
-                    entries.c.kind == "expire",
-                )
-                .order_by(entries.c.id, lots_table.c.id),
-            )
-        ).rowcount
-    closed = session.execute(
-        update(lots_table)
-        .where(
-            lots_table.c.id.in_(
-                select(movements.c.lot_id).where(movements.c.entry_id > after_id, movements.c.kind == "expire")
-            )
-        )
-        .values(expired=lots_table.c.expired + lots_table.c.remaining, remaining=0, status="closed")
-    ).rowcount
-    projected = session.execute(
-        update(accounts_table)
-        .where(accounts_table.c.id == bindparam("account"))
-        .values(
-            points_balance=bindparam("balance"),
-            lifetime_expired=accounts_table.c.lifetime_expired + bindparam("points"),
-            updated_at=now,
-        ),
-        [{"account": r["account_id"], "balance": r["balance_after"], "points": -r["points"]} for r in entry_rows],
-    ).rowcount
+    entries = table_of(PointEntry)
+    inserted = session.execute(insert(entries).returning(entries.c.id, entries.c.account_id), entry_rows)
+    entry_ids = {account_id: entry_id for entry_id, account_id in inserted}
+    moved = expiration_sql.insert_movements(
+        session, [(entry_ids[account_id], lot_id, points) for lot_id, account_id, points in lots]
+    )
+    closed = expiration_sql.close_lots(session, [lot_id for lot_id, _, _ in lots])
+    projected = expiration_sql.project_accounts(
+        session, [(row["account_id"], row["balance_after"], -row["points"]) for row in entry_rows], now
+    )
     if (moved, closed, projected) != (len(lots), len(lots), len(entry_rows)):  # rolls the batch back
         raise RuntimeError(
             f"expiry batch wrote {moved} movements, closed {closed} lots and projected {projected} accounts "
