@@ -300,5 +300,7 @@ def apply(session: Session, planned: Sequence[Planned]) -> None:
     if changed:
         session.execute(_account_update(table_of(LoyaltyAccount)), changed)
     outbox.emit_many(session, "loyalty.order_recorded", [p.event for p in plans])
-    for p in planned:
-        audit.record(session, p.actor, "order.create", entity_type="order", entity_id=p.plan.order["id"])
+    audit.record_many(
+        session,
+        [audit.Draft(p.actor, "order.create", entity_type="order", entity_id=p.plan.order["id"]) for p in planned],
+    )

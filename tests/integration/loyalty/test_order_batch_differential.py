@@ -216,6 +216,14 @@ def _rows(session: Session, model: Any) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in session.execute(select(table).order_by(*table.primary_key.columns))]
 
 
+def _payload_value(key: str, value: Any, nk: Callable[[Any], Any], entry_at: dict[int, tuple[int, int]]) -> Any:
+    if key == "refund_id":
+        return "<refund>"
+    if key == "entry_id":
+        return entry_at.get(value, value)
+    return nk(value)
+
+
 def _state(db: Database, ids: list[str]) -> dict[str, Any]:
     """Every row the order paths write, with generated ids replaced by natural keys."""
     customer_no = {cid: n for n, cid in enumerate(ids)}
@@ -299,7 +307,7 @@ def _state(db: Database, ids: list[str]) -> dict[str, Any]:
             "outbox": sorted(
                 (
                     e["topic"],
-                    sorted((k, "<refund>" if k == "refund_id" else nk(v)) for k, v in e["payload"].items()),
+                    sorted((k, _payload_value(k, v, nk, entry_at)) for k, v in e["payload"].items()),
                     e["created_at"],
                 )
                 for e in _rows(session, OutboxEvent)
