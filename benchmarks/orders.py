@@ -260,6 +260,16 @@ def seed_members(home: Path, database_url: str | None, raw_key: str, members: li
     )
 
 
+def server_errors(home: Path, limit: int = 5) -> list[str]:
+    """The first distinct unexpected-error lines of the servers' logs (a 5xx names its cause there)."""
+    found: list[str] = []
+    for log in sorted(home.glob("server-*.log")):
+        for text in log.read_text(errors="replace").splitlines():
+            if text.startswith("unhandled") and text.split(" (request")[0] not in found:
+                found.append(text.split(" (request")[0])
+    return found[:limit]
+
+
 def main(options: Options) -> int:
     say = print
     info = api.machine()
@@ -303,6 +313,9 @@ def main(options: Options) -> int:
                     mode_rows, mode_windows = run_mode(servers, headers, pools, options, on, say)
                 rows += mode_rows
                 windows.update(mode_windows)
+                if any(code >= 500 for r in mode_rows for code in r.result.statuses):
+                    for found in server_errors(home):
+                        say(f"  server log: {found}")
             checked = order_ceiling.verify_after(home, url)
             answered = sum(r.result.statuses.get(201, 0) for r in rows)
             say(
