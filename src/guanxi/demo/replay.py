@@ -1,12 +1,12 @@
 """The demo's order history replayed day by day, with the clock frozen at each moment.
 
 Each simulated day is one unit of work. Its orders go to the batched order service
-(`loyalty.order_batch.record_orders`) in runs: a run is cut before anything that concerns one of
-its members (a second order, a refund, a redemption, a check-in, an adjustment), so every service
-sees each member exactly as it would have if the events had been recorded one by one, in the
-order the plan gives. The clock stands at the run's last order when the run is recorded, and at
-each other event's own moment. At each local midnight the production schedule's loyalty step
-runs first, as the scheduled job does.
+(`loyalty.order_batch.record_orders`) in runs of members who appear once in the run; what
+follows one of a run's orders for the same member (a second order, a refund, a redemption at the
+till, a check-in, an adjustment) comes after the run. So every service sees each member exactly
+as it would have if that member's events had been recorded one by one in the order the plan
+gives, with few runs a day. At each local midnight the production schedule's loyalty step runs
+first, as the scheduled job does.
 """
 
 from __future__ import annotations
@@ -139,26 +139,40 @@ class Replay:
     def _day(
         self, session: Session, frozen: clock.FrozenClock, events: list[shopping.Event], summary: OrdersSummary
     ) -> None:
-        run: list[_Pending] = []
-        members: set[str] = set()
-
-        def flush() -> None:
-            if run:
-                self._record(session, run)
-                run.clear()
-                members.clear()
-
+        """The day's events in rounds: round k records a run of orders, then the other events that
+        follow one of them. Each member's events keep the plan's order (an order goes to the run
+        after its member's previous event; anything else to the gap after it); members do not
+        affect each other, so the rest may move. The clock only moves forward: a run is recorded
+        at its last order's moment, every other event at its own moment or later."""
+        runs: list[list[PlannedOrder]] = []
+        gaps: dict[int, list[shopping.Event]] = {}
+        last: dict[str, int] = {}  # member -> round of their latest event
         for event in events:
             member = _member(event)
-            if member in members or len(run) >= RUN_SIZE:
-                flush()
-            frozen.set(event.at)
             if isinstance(event, PlannedOrder):
-                run.append(self._at_the_till(session, event))
-                members.add(member)
+                at = last[member] + 1 if member in last else 0
+                while at < len(runs) and len(runs[at]) >= RUN_SIZE:
+                    at += 1
+                if at == len(runs):
+                    runs.append([])
+                runs[at].append(event)
             else:
+                at = last.get(member, -1)
+                gaps.setdefault(at, []).append(event)
+            last[member] = at
+
+        def move_to(at: datetime) -> None:
+            frozen.set(max(at, clock.now()))
+
+        for event in gaps.get(-1, ()):
+            move_to(event.at)
+            self._other(session, event, summary)
+        for index, run in enumerate(runs):
+            move_to(max(planned.at for planned in run))
+            self._record(session, [self._at_the_till(session, planned) for planned in run])
+            for event in gaps.get(index, ()):
+                move_to(event.at)
                 self._other(session, event, summary)
-        flush()
 
     def _record(self, session: Session, run: list[_Pending]) -> None:
         integration = self.actors["integration"]
@@ -175,23 +189,25 @@ class Replay:
         """A coupon the member holds comes off first (seven times in ten), then the order is
         recorded with what was paid."""
         lines = [
-            OrderLineIn(sku=line.sku, category=line.category, quantity=line.quantity, unit_price=line.unit_price)
+            {"sku": line.sku, "category": line.category, "quantity": line.quantity, "unit_price": line.unit_price}
             for line in planned.lines
         ]
         paid = planned.paid
         if planned.seq % 10 < 7 and self.wallets.held.get(planned.customer_id):
             integration = self.actors["integration"]
-            discount = self.wallets.use(session, integration, planned.customer_id, planned.external_id, lines)
-            paid = max(min(paid, sum((x.unit_price * x.quantity for x in lines), Decimal(0)) - discount), Decimal(0))
+            till_lines = [OrderLineIn.model_validate(line) for line in lines]
+            discount = self.wallets.use(session, integration, planned.customer_id, planned.external_id, till_lines)
+            total = sum((line.unit_price * line.quantity for line in planned.lines), Decimal(0))
+            paid = max(min(paid, total - discount), Decimal(0))
         body: dict[str, Any] = {
             "external_id": planned.external_id,
             "source": planned.source,
-            "paid_amount": str(paid),
+            "paid_amount": paid,
             "currency": "CNY",
-            "occurred_at": planned.at.astimezone(self.zone).isoformat(),
+            "occurred_at": planned.at.astimezone(self.zone),
             "store": planned.store,
             "channel": planned.channel,
-            "lines": [line.model_dump(mode="json") for line in lines],
+            "lines": lines,
         }
         if planned.identity is not None:
             kind, namespace, value = planned.identity
