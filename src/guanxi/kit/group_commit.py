@@ -75,16 +75,21 @@ def handler_for(kind: str) -> BatchHandler:
         raise KeyError(f"no batch handler registered for {kind!r}") from None
 
 
-def deferred(session: Session, name: str, flush: Callable[[Session, list[Any]], Any]) -> list[Any] | None:
+def deferred(
+    session: Session, name: str, flush: Callable[[Session, list[Any]], Any], *, last: bool = False
+) -> list[Any] | None:
     """Work that a writer's batch does once, just before it commits: the list to append to
     (`flush(session, entries)` then runs with every entry of the batch), or None when `session`
     is not a writer's batch (then do the work now). The entries an item appends leave the list
-    when its savepoint rolls back, however the savepoint was begun."""
-    registry: dict[str, tuple[Callable[[Session, list[Any]], Any], list[Any]]] | None = session.info.get(_DEFERRED)
+    when its savepoint rolls back, however the savepoint was begun. `last`: flushed after the
+    others (work that takes a lock other transactions wait for)."""
+    registry: dict[str, tuple[Callable[[Session, list[Any]], Any], list[Any], bool]] | None = session.info.get(
+        _DEFERRED
+    )
     if registry is None:
         return None
     if name not in registry:
-        registry[name] = (flush, [])
+        registry[name] = (flush, [], last)
     return registry[name][1]
 
 
@@ -97,7 +102,7 @@ def _track_savepoints(session: Session) -> None:
 
 
 def _lists(session: Session) -> dict[str, list[Any]]:
-    lists = {name: entries for name, (_flush, entries) in session.info.get(_DEFERRED, {}).items()}
+    lists = {name: entries for name, (_flush, entries, _last) in session.info.get(_DEFERRED, {}).items()}
     lists[_AFTER_COMMIT] = session.info.setdefault(_AFTER_COMMIT, [])
     return lists
 
@@ -117,7 +122,8 @@ def _forget_rolled_back(session: Session, transaction: SessionTransaction) -> No
 
 
 def _run_deferred(session: Session) -> None:
-    for flush, entries in list(session.info.get(_DEFERRED, {}).values()):
+    work = sorted(session.info.get(_DEFERRED, {}).values(), key=lambda entry: entry[2])
+    for flush, entries, _last in work:
         if entries:
             flush(session, entries)
 

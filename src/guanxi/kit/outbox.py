@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Integer, String, Text, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from guanxi.kit import clock
+from guanxi.kit import clock, group_commit
 from guanxi.kit.db import Database, after_commit
 from guanxi.kit.models import Base, table_of
 
@@ -81,11 +81,23 @@ def _kick() -> None:
 
 
 def emit(session: Session, topic: str, payload: dict[str, Any]) -> OutboxEvent:
-    """Record an event in the caller's transaction; it leaves only if that transaction commits."""
-    event = OutboxEvent(topic=topic, payload=payload)
-    session.add(event)
+    """Record an event in the caller's transaction; it leaves only if that transaction commits.
+
+    In a group-commit batch the batch's events are one insert just before its commit (the
+    event returned is then not in the session)."""
+    now = clock.now()
+    event = OutboxEvent(topic=topic, payload=payload, created_at=now, available_at=now)
+    pending = group_commit.deferred(session, "outbox", _insert_events)
+    if pending is None:
+        session.add(event)
+    else:
+        pending.append({"topic": topic, "payload": dict(payload), "created_at": now, "available_at": now})
     after_commit(session, _kick)
     return event
+
+
+def _insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(table_of(OutboxEvent)), rows)
 
 
 def emit_many(session: Session, topic: str, payloads: list[dict[str, Any]]) -> int:

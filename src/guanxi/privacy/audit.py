@@ -132,7 +132,7 @@ def record_many(session: Session, drafts: Sequence[Draft]) -> list[AuditRecord]:
         _refuse_personal_keys(draft.detail)
     if not drafts:
         return []
-    pending = group_commit.deferred(session, "audit", _append_segment)
+    pending = group_commit.deferred(session, "audit", _append_segment, last=True)
     if pending is not None:
         pending.extend(drafts)
         return []

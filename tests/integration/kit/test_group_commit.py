@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.config import reset_settings
 from guanxi.customers.models import Customer
-from guanxi.kit import group_commit
+from guanxi.kit import group_commit, outbox
 from guanxi.kit.db import Database, get_database, set_database
 from guanxi.kit.errors import DomainError, ValidationFailed
 from guanxi.kit.principal import SYSTEM
@@ -68,14 +68,23 @@ def writer(db: Database) -> Iterator[Database]:
 
 def test_each_caller_gets_its_own_answer_and_a_refusal_changes_nothing(writer: Database) -> None:
     sessions: list[Session] = []
-    outcomes = asyncio.run(
-        in_one_batch(
-            customer_maker("王芳", "13800138001", sessions),
-            customer_maker("坏号码", "12", sessions),
-            customer_maker("李娜", "13800138002", sessions),
-            customer_maker("王芳二", "13800138001", sessions),  # the first one's phone: refused
+    wakeups: list[int] = []
+    outbox.set_kicker(lambda: wakeups.append(1))
+    try:
+        outcomes = asyncio.run(
+            in_one_batch(
+                customer_maker("王芳", "13800138001", sessions),
+                customer_maker("坏号码", "12", sessions),
+                customer_maker("李娜", "13800138002", sessions),
+                customer_maker("王芳二", "13800138001", sessions),  # the first one's phone: refused
+            )
         )
-    )
+    finally:
+        outbox.set_kicker(None)
+    assert wakeups == [1]  # one wake-up for the batch's events
+    with writer.unit_of_work(read_only=True) as session:
+        topics = list(session.scalars(select(outbox.OutboxEvent.topic).order_by(outbox.OutboxEvent.id)))
+    assert topics == ["customer.created", "customer.created"]
     assert isinstance(outcomes[0], str) and isinstance(outcomes[2], str)
     assert isinstance(outcomes[1], ValidationFailed)
     assert isinstance(outcomes[3], DomainError) and outcomes[3].status == 409
