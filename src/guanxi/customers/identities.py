@@ -53,6 +53,10 @@ def _blind_index(cipher: FieldCipher, scope: str, value: str) -> str:
     return cipher.blind_index(scope, value)
 
 
+# Parsing a phone number costs ~0.3 ms; the till looks up the same regulars all day.
+_normalized = lru_cache(maxsize=20_000)(normalize_identity)
+
+
 def identities_from_create(data: CustomerCreate) -> list[tuple[str, IdentityIn]]:
     """The shorthand fields (phone, email, ...) and the explicit list, labelled by request field."""
     items: list[tuple[str, IdentityIn]] = []
@@ -93,7 +97,7 @@ def normalize_all(items: list[tuple[str, IdentityIn]], errors: list[FieldError])
         if kind not in NAMESPACED_KINDS:
             namespace = ""
         try:
-            value = normalize_identity(kind, item.value, region)
+            value = _normalized(kind, item.value, region)
         except InvalidValue as exc:
             errors.append(FieldError(_request_field(label, "value"), str(exc), f"invalid_{kind.value}"))
             continue
