@@ -186,9 +186,10 @@ def drain() -> None:
     _writer.drain()
 
 
-def stop() -> None:
-    """Write what is waiting, then end the writer thread (a later item starts it again)."""
-    _writer.stop()
+def stop(timeout: float | None = None) -> None:
+    """Write what is waiting, then end the writer thread (a later item starts it again);
+    `timeout`: give up waiting for it after this many seconds."""
+    _writer.stop(timeout)
 
 
 @dataclass(eq=False)
@@ -287,13 +288,13 @@ class _Writer:
                     self._ensure_thread()
                 self._cond.wait(0.5)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         with self._cond:
             self._stopping = True
             thread = self._thread
             self._cond.notify_all()
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            thread.join(timeout)
         with self._cond:
             self._stopping = False
             if self._queue:  # handed in while it stopped: they are still owed an answer
@@ -480,6 +481,6 @@ class _Writer:
 
 
 _writer = _Writer()
-atexit.register(stop)  # write what is waiting before the interpreter ends
+atexit.register(stop, 60.0)  # write what is waiting before the interpreter ends (a hung database: not forever)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_writer.reset_after_fork)
