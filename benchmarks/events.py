@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                         prefix="warm",
                     )
                 )
+                server.settle(servers.pids)  # the job consumer is done with the warm-up's outbox events
                 asyncio.run(api.wait_for_quiet(args.wait_quiet, say, exclude=servers.pids))
                 result, accepted = asyncio.run(
                     drive(
@@ -213,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
                         prefix="bench",
                     )
                 )
+                _, after_cpu = server.settle(servers.pids)  # delivery of the run's outbox events counts
+                if result.server_cpu_seconds is not None:
+                    result.server_cpu_seconds += after_cpu
             rate = accepted / result.seconds
             cpu_per_event = (result.server_cpu_seconds or 0) / accepted * 1e6 if accepted else 0
             say(

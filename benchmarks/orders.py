@@ -197,6 +197,8 @@ def run_mode(
     ceiling_clients = max((c for c in options.clients if c <= AIM_CLIENTS), default=options.clients[0])
     rows: list[Row] = []
     windows: dict[str, tuple[order_ceiling.Markers, order_ceiling.Markers]] = {}
+    waited, _ = server.settle(servers.pids, limit=300)  # outbox events of the seeding, delivered
+    say(f"  servers idle after {waited:.1f} s")
     warm = order_load.members(pools.members)
     asyncio.run(
         order_load.drive(
@@ -205,6 +207,7 @@ def run_mode(
     )
     for mix in options.mixes:
         for clients in options.clients:
+            server.settle(servers.pids)  # the consumer is done with what earlier rows wrote
             asyncio.run(api.wait_for_quiet(options.wait_quiet, say, exclude=servers.pids))
             want_window = pools.windows_wanted and clients == ceiling_clients
             before = order_ceiling.markers(home, url) if want_window else None
@@ -221,6 +224,10 @@ def run_mode(
                     prefix=f"bench-{mode}-{mix}-{clients}",
                 )
             )
+            # The consumer's delivery of this row's outbox events, after the row, is the row's cost too.
+            _, after_cpu = server.settle(servers.pids)
+            if result.server_cpu_seconds is not None:
+                result.server_cpu_seconds += after_cpu
             if before is not None:
                 windows[mix] = (before, order_ceiling.markers(home, url))
             ran_out = mix == "new" and pools.supply.exhausted

@@ -151,3 +151,25 @@ def group_commit_env(on: bool) -> dict[str, str]:
     """On is the default environment (as `guanxi serve` runs in production); off is today's
     one-transaction-per-request path, GUANXI_GROUP_COMMIT=0."""
     return {} if on else {"GUANXI_GROUP_COMMIT": "0"}
+
+
+def settle(pids: list[int], limit: float = 120.0, threshold: float = 0.05) -> tuple[float, float]:
+    """Wait until the servers are idle (together under `threshold` of a core over half a second:
+    the job consumer has delivered the outbox events written so far), at most `limit` seconds.
+    Returns the seconds waited and the servers' CPU seconds meanwhile."""
+    from benchmarks.loadgen import servers_cpu_seconds
+
+    started = time.monotonic()
+    first = servers_cpu_seconds(pids)
+    if first is None:
+        return 0.0, 0.0
+    last = first
+    while time.monotonic() - started < limit:
+        time.sleep(0.5)
+        now = servers_cpu_seconds(pids)
+        if now is None:
+            break
+        busy, last = (now - last) / 0.5, now
+        if busy < threshold:
+            break
+    return time.monotonic() - started, last - first
