@@ -9,16 +9,15 @@ into one statement; on SQLite the driver's executemany runs a prepared statement
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-from sqlalchemy import BigInteger, String, bindparam, text, update
+from sqlalchemy import BigInteger, String, bindparam, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from guanxi.kit.models import table_of
 from guanxi.loyalty.models import LotMovement, LoyaltyAccount, PointLot
-
-LOT_IDS_PER_STATEMENT = 5000  # SQLite: bound parameters per IN list
 
 
 def _is_postgres(session: Session) -> bool:
@@ -61,10 +60,9 @@ def close_lots(session: Session, lot_ids: list[int]) -> int:
     if _is_postgres(session):
         ids = bindparam("ids", type_=ARRAY(BigInteger))
         return int(session.execute(stmt.where(lots.c.id == ids.any_()), {"ids": lot_ids}).rowcount)
-    closed = 0
-    for start in range(0, len(lot_ids), LOT_IDS_PER_STATEMENT):
-        closed += session.execute(stmt.where(lots.c.id.in_(lot_ids[start : start + LOT_IDS_PER_STATEMENT]))).rowcount
-    return closed
+    # SQLite: the ids as one JSON array, so a batch is one statement with one parameter.
+    listed = select(literal_column("value")).select_from(func.json_each(bindparam("ids", type_=String)))
+    return int(session.execute(stmt.where(lots.c.id.in_(listed)), {"ids": json.dumps(lot_ids)}).rowcount)
 
 
 def project_accounts(session: Session, rows: list[tuple[str, int, int]], now: datetime) -> int:
