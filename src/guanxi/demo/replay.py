@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from guanxi.demo import campaigns, rewards, shopping
@@ -35,7 +35,8 @@ from guanxi.jobs import schedule
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import actions, card, order_batch, orders, points
+from guanxi.loyalty import actions, order_batch, orders, points
+from guanxi.loyalty.models import LoyaltyAccount, PointLot
 from guanxi.loyalty.order_models import Order
 from guanxi.loyalty.schemas import ActionIn, AdjustIn, OrderIn, OrderLineIn, RefundIn
 
@@ -89,12 +90,14 @@ class Replay:
         self.wallets = campaigns.Wallets()
         self.counter = rewards.Counter()
         self.replayed = 0
+        self._skipped_days = 0
 
     def run(self, summary: OrdersSummary, *, after: date | None) -> None:
         started = time.perf_counter()
         next_report = started + REPORT_EVERY
         total = len(self.plan.orders)
         already = sum(len(self._orders_of(day)) for day in self.days if after is not None and day <= after)
+        self._skipped_days = sum(1 for day in self.days if after is not None and day <= after)
         with clock.frozen(self.plan.start) as frozen:
             campaigns.set_up(self.database, self.days[0], self.days[-1], self.actors["admin"], self.actors["marketing"])
             for day in self.days:
@@ -116,10 +119,17 @@ class Replay:
 
     def _report(self, day: date, started: float, already: int, total: int) -> None:
         done = self.replayed
-        rate = done / (time.perf_counter() - started)
-        left = (total - already - done) / rate if rate else 0.0
+        elapsed = time.perf_counter() - started
+        rate = done / elapsed
+        # Days cost time of their own (the nightly jobs), so the estimate weighs both.
+        days_done = self.days.index(day) + 1
+        skipped = self._skipped_days
+        share = 0.5 * (already + done) / max(total, 1) + 0.5 * days_done / len(self.days)
+        share_before = 0.5 * already / max(total, 1) + 0.5 * skipped / len(self.days)
+        progress = (share - share_before) / max(1.0 - share_before, 1e-9)
+        left = elapsed * (1.0 - progress) / progress if progress > 0 else 0.0
         width = 30
-        filled = int(width * (already + done) / total) if total else width
+        filled = int(width * share)
         bar = "#" * filled + "." * (width - filled)
         self.say(
             f"demo: [{bar}] {day}: {already + done:,} / {total:,} orders "
@@ -255,7 +265,23 @@ class Replay:
         return found[0], Decimal(found[1])
 
     def _balance(self, session: Session, customer_id: str) -> int:
-        return card.get_card(session, self.actors["service"], customer_id).points_balance
+        """What the member card shows as spendable (`loyalty.card`): the balance and any pending
+        points whose wait is over, read without building the whole card."""
+        account = session.execute(
+            select(LoyaltyAccount.id, LoyaltyAccount.points_balance, LoyaltyAccount.pending_points).where(
+                LoyaltyAccount.customer_id == customer_id
+            )
+        ).first()
+        if account is None:
+            return 0
+        if account.pending_points <= 0:
+            return int(account.points_balance)
+        matured = session.scalar(
+            select(func.coalesce(func.sum(PointLot.remaining), 0)).where(
+                PointLot.account_id == account.id, PointLot.status == "pending", PointLot.available_at <= clock.now()
+            )
+        )
+        return int(account.points_balance) + int(matured or 0)
 
     def _redeem(self, session: Session, event: PlannedRedemption, summary: OrdersSummary) -> None:
         """A reward from the catalog, or points as cash at the till: a share of the balance, in
