@@ -222,16 +222,16 @@ def prepare(
             (item.data.source, item.data.external_id)
         ] > 1:
             item.eligible = False
-    _drop_recorded(session, batch)
     accounts = _accounts(session, config, set(members))
+    # Looked up under the members' locks, so a concurrent post of the same order for a member has
+    # committed by now. A new member's concurrent post enrols them first: then the enrolment
+    # below conflicts and the per-order path replays the order.
+    _drop_recorded(session, batch)
     new = [i for i in batch if i.eligible and i.customer_id not in accounts]
     enrolled = _enrol(session, config, new, now)
     for item in new:
         if item.customer_id not in enrolled:
             item.eligible = False
-    if _is_postgres(session):
-        # Under the members' locks a concurrent post of the same order has committed by now.
-        _drop_recorded(session, batch)
     result: list[Planned | None] = []
     for item in batch:
         plan = None
