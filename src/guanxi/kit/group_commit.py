@@ -242,6 +242,15 @@ def _poisons(session: Session, exc: BaseException) -> bool:
     return not session.in_transaction()
 
 
+def _refuse_aborted(session: Session) -> None:
+    """PostgreSQL answers COMMIT of a transaction aborted by an error that someone caught outside
+    a savepoint with a silent ROLLBACK: no caller may be told its work was written."""
+    info = getattr(session.connection().connection.dbapi_connection, "info", None)
+    status = getattr(info, "transaction_status", None)
+    if status is not None and getattr(status, "name", "") == "INERROR":
+        raise RuntimeError("the transaction was aborted by an error caught outside a savepoint")
+
+
 def _lost_connection(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
@@ -396,6 +405,7 @@ class _Writer:
                     outcomes.extend(self._handle(session, kind, group))
             try:
                 _run_deferred(session)  # e.g. the batch's audit segment: its lock is held from here
+                _refuse_aborted(session)
                 session.commit()
             except Exception as exc:
                 # A lost connection during COMMIT may or may not have committed: never write twice.

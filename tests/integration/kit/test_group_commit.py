@@ -4,13 +4,14 @@ if its work had run alone, nothing answered before it is committed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from guanxi.config import reset_settings
@@ -271,3 +272,31 @@ def test_the_writer_follows_the_process_database(writer: Database) -> None:
     asyncio.run(group_commit.call(engine_of))
     assert engines == [True, True, True]  # each time the database of the moment
     assert get_database() is writer
+
+
+def test_an_error_caught_outside_a_savepoint_is_never_acknowledged(writer: Database) -> None:
+    """PostgreSQL aborts the whole transaction on any error, and a COMMIT of it rolls back
+    silently: the item that swallowed the error must not be told it was written, nor the others."""
+    if writer.is_sqlite:
+        pytest.skip("SQLite does not abort a transaction on a failed statement")
+
+    def swallow(session: Session, payloads: Sequence[str]) -> list[object]:
+        # The bug this guards against: an error swallowed, the transaction now unusable.
+        with contextlib.suppress(DBAPIError):
+            session.execute(text("SELECT 1 / 0"))
+        return ["swallowed" for _ in payloads]
+
+    group_commit.register_batch("test.swallow", swallow)
+    try:
+        outcomes = asyncio.run(
+            in_one_batch(
+                customer_maker("王芳", "13800138001", []),
+                lambda: group_commit.submit("test.swallow", "x"),
+                customer_maker("李娜", "13800138002", []),
+            )
+        )
+    finally:
+        group_commit.unregister_batch("test.swallow")
+    assert isinstance(outcomes[0], str) and isinstance(outcomes[2], str)
+    assert isinstance(outcomes[1], RuntimeError)
+    assert counts(writer) == (2, ["customer.create", "customer.create"])
