@@ -3,14 +3,16 @@ pages of the ledger) and the tier history."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from guanxi.auth.service import require
+from guanxi.customers import repository
 from guanxi.customers import service as customers
+from guanxi.customers.models import Customer
 from guanxi.kit import clock
 from guanxi.kit.pagination import Page, PageRequest, make_page, paginate_by_seq
 from guanxi.kit.principal import Principal
@@ -53,7 +55,16 @@ def _matured_pending(session: Session, account: LoyaltyAccount) -> int:
     return sum(int(r) for r in rows)
 
 
-def _card(session: Session, config: ProgramConfig, customer_id: str, account: LoyaltyAccount | None) -> CardOut:
+def _card(
+    session: Session,
+    config: ProgramConfig,
+    customer_id: str,
+    account: LoyaltyAccount | None,
+    *,
+    sums: tuple[int, int, datetime | None] | None = None,
+) -> CardOut:
+    """The card of an account; `sums` (matured pending, expiring, first expiry) when the caller
+    has read them already, else they are read here."""
     if account is None:
         base = config.base_tier
         progress = tiering.progress(config.tier_defs, base.code, Decimal(0))
@@ -82,9 +93,14 @@ def _card(session: Session, config: ProgramConfig, customer_id: str, account: Lo
             referral_code=None,
             checkin_streak=0,
         )
-    matured = _matured_pending(session, account)
+    if sums is None:
+        matured = _matured_pending(session, account)
+        until = clock.now() + timedelta(days=EXPIRING_WINDOW_DAYS)
+        expiring, first = ledger.expiring_within(session, account, until)
+    else:
+        matured = sums[0] if account.pending_points > 0 else 0
+        expiring, first = sums[1], sums[2]
     balance = account.points_balance + matured
-    expiring, first = ledger.expiring_within(session, account, clock.now() + timedelta(days=EXPIRING_WINDOW_DAYS))
     progress = tiering.progress(
         config.tier_defs, config.tier(account.tier_code).code, tiers.tier_value(config, account)
     )
@@ -127,10 +143,56 @@ def _next(config: ProgramConfig, progress: tiering.TierProgress) -> NextTierOut 
 
 
 def get_card(session: Session, actor: Principal, customer_id: str) -> CardOut:
+    """The card: after the program (cached by version), one statement reads the customer within
+    the caller's scope, its account and the sums of its open lots. A customer the caller cannot
+    see is told apart (404, or 410 when merged) by `get_customer` as before."""
     require(actor, "loyalty", "read")
-    customer = customers.get_customer(session, actor, customer_id)
+    require(actor, "customers", "read")
     config = program.load(session)
-    return _card(session, config, customer.id, ledger.find_account(session, config, customer.id))
+    found = _card_row(session, actor, config, customer_id)
+    if found is None:
+        customer = customers.get_customer(session, actor, customer_id)
+        return _card(session, config, customer.id, ledger.find_account(session, config, customer.id))
+    account, matured, expiring, first = found
+    if account is None:
+        return _card(session, config, customer_id, None)
+    return _card(session, config, customer_id, account, sums=(matured, expiring, first))
+
+
+def _card_row(
+    session: Session, actor: Principal, config: ProgramConfig, customer_id: str
+) -> tuple[LoyaltyAccount | None, int, int, datetime | None] | None:
+    """(account or None, matured pending points, points expiring within the window, first
+    expiry) of a customer in the caller's scope, or None when there is no such customer. The
+    sums are those of `_matured_pending` and `ledger.expiring_within`."""
+    now = clock.now()
+    until = now + timedelta(days=EXPIRING_WINDOW_DAYS)
+    lot = PointLot
+    matured = (
+        select(func.coalesce(func.sum(lot.remaining), 0))
+        .where(lot.account_id == LoyaltyAccount.id, lot.status == "pending", lot.available_at <= now)
+        .scalar_subquery()
+    )
+    expiring_lots = (lot.account_id == LoyaltyAccount.id, lot.status.in_(("available", "pending")))
+    expiring_until = (lot.expires_at.is_not(None), lot.expires_at <= until)
+    expiring = (
+        select(func.coalesce(func.sum(lot.remaining), 0)).where(*expiring_lots, *expiring_until).scalar_subquery()
+    )
+    first = select(func.min(lot.expires_at)).where(*expiring_lots, *expiring_until).scalar_subquery()
+    program_id = config.id if config.id is not None else ""
+    stmt = (
+        select(Customer.id, LoyaltyAccount, matured, expiring, first)
+        .select_from(Customer)
+        .outerjoin(
+            LoyaltyAccount, (LoyaltyAccount.customer_id == Customer.id) & (LoyaltyAccount.program_id == program_id)
+        )
+        .where(Customer.deleted_at.is_(None), repository.scope_clause(actor, Customer), Customer.id == customer_id)
+    )
+    row = session.execute(stmt).first()
+    if row is None:
+        return None
+    account = row[1] if config.id is not None else None
+    return account, int(row[2] or 0), int(row[3] or 0), row[4]
 
 
 def statement(
