@@ -55,7 +55,7 @@ def test_the_card_answers_as_the_separate_reads_did(db: Database) -> None:
         assert len(lots) == 4
         # Two lots expire inside the window (one of them pending, matured), one pending not yet
         # available, one outside the window.
-        shapes = [
+        shapes: list[dict[str, Any]] = [
             {"expires_at": now + timedelta(days=3)},
             {"expires_at": now + timedelta(days=20), "status": "pending", "available_at": now - timedelta(hours=1)},
             {"status": "pending", "available_at": now + timedelta(days=2)},
