@@ -76,6 +76,7 @@ def _identity(raw: Any) -> IdentityFields | None:
     namespace, verified = raw.get("namespace", ""), raw.get("verified", False)
     if kind not in IDENTITY_KINDS or not _text(value, 254) or type(verified) is not bool:
         return None
+    assert isinstance(kind, str) and isinstance(value, str)
     if namespace != "" and not _text(namespace, 64):
         return None
     return IdentityFields(kind, value, namespace, verified)
@@ -99,6 +100,7 @@ def plain_event(raw: dict[str, Any]) -> EventFields | None:
     event_id, kind = raw.get("event_id"), raw.get("type")
     if type(event_id) is not str or _ID.fullmatch(event_id) is None or not _text(kind, 40):
         return None
+    assert isinstance(kind, str)
     occurred_at = _time(raw.get("occurred_at"))
     if occurred_at is None:
         return None

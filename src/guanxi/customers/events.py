@@ -263,8 +263,8 @@ def _ingest_plain(
     plan = resolution.plan
     if plan.links or plan.merges or plan.conflicts or any(results[i.index].status != "accepted" for i in unique):
         for item in unique:  # as they were before `resolve`: the general path decides afresh
-            result = results[item.index]
-            result.status, result.errors, result.warnings = "accepted", [], []
+            reset = results[item.index]
+            reset.status, reset.errors, reset.warnings = "accepted", [], []
         return None
     rows = _rows(unique, results, resolution.customer_of, now, source)
     for item in unique:

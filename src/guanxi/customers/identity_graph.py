@@ -331,7 +331,7 @@ def apply(session: Session, actor: Principal, resolution: Resolution) -> None:
         if ident.kind is IdentityKind.ANONYMOUS_ID:
             resolution.new_anonymous_links.append((ident.value, customer_id))
     if rows:
-        changed(session, [(r["kind"], r["namespace"], r["value_index"]) for r in rows])
+        changed(session, [_key(ident) for _anchor, ident in plan.links.values()])
         resolution.linked = _insert_links(session, rows)
     for conflict in plan.conflicts:
         audit.record(
