@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, String, bindparam, func, literal_column, select, text, update
+from sqlalchemy import BigInteger, Select, String, bindparam, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from guanxi.kit.models import table_of
 from guanxi.loyalty.models import LotMovement, LoyaltyAccount, PointLot
+
+
+def _rowcount(result: Any) -> int:
+    """Rows an INSERT, UPDATE or DELETE wrote (`Session.execute` is typed as returning a Result)."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _is_postgres(session: Session) -> bool:
@@ -43,7 +50,7 @@ def insert_movements(session: Session, rows: list[tuple[int, int, int]]) -> int:
             {"entry_ids": entry_ids, "lot_ids": lot_ids, "points": points},
             execution_options={"preserve_rowcount": True},  # kept for UPDATE only by default
         )
-        return int(result.rowcount)
+        return _rowcount(result)
     cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         sql = f"INSERT INTO {table} (entry_id, lot_id, kind, points) VALUES (?, ?, 'expire', ?)"  # noqa: S608
@@ -59,10 +66,10 @@ def close_lots(session: Session, lot_ids: list[int]) -> int:
     stmt = update(lots).values(expired=lots.c.expired + lots.c.remaining, remaining=0, status="closed")
     if _is_postgres(session):
         ids = bindparam("ids", type_=ARRAY(BigInteger))
-        return int(session.execute(stmt.where(lots.c.id == ids.any_()), {"ids": lot_ids}).rowcount)
+        return _rowcount(session.execute(stmt.where(lots.c.id == ids.any_()), {"ids": lot_ids}))
     # SQLite: the ids as one JSON array, so a batch is one statement with one parameter.
-    listed = select(literal_column("value")).select_from(func.json_each(bindparam("ids", type_=String)))
-    return int(session.execute(stmt.where(lots.c.id.in_(listed)), {"ids": json.dumps(lot_ids)}).rowcount)
+    listed: Select[Any] = select(literal_column("value")).select_from(func.json_each(bindparam("ids", type_=String)))
+    return _rowcount(session.execute(stmt.where(lots.c.id.in_(listed)), {"ids": json.dumps(lot_ids)}))
 
 
 def project_accounts(session: Session, rows: list[tuple[str, int, int]], now: datetime) -> int:
@@ -80,7 +87,8 @@ def project_accounts(session: Session, rows: list[tuple[str, int, int]], now: da
             bindparam("now", type_=accounts.c.updated_at.type),
         )
         ids, balances, points = (list(column) for column in zip(*rows, strict=True))
-        return int(session.execute(stmt, {"ids": ids, "balances": balances, "points": points, "now": now}).rowcount)
+        values = {"ids": ids, "balances": balances, "points": points, "now": now}
+        return _rowcount(session.execute(stmt, values))
     result = session.execute(
         update(accounts)
         .where(accounts.c.id == bindparam("account"))
@@ -91,4 +99,4 @@ def project_accounts(session: Session, rows: list[tuple[str, int, int]], now: da
         ),
         [{"account": account, "balance": balance, "points": points} for account, balance, points in rows],
     )
-    return int(result.rowcount)
+    return _rowcount(result)
