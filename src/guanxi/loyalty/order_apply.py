@@ -5,8 +5,8 @@ plan each order (`order_plan`), write the rows with one statement per table.
 order or its member is not plain arithmetic on rows read here: a permission or scope other than
 the whole customer base, a validation error, an identity that does not normalise, an unknown
 customer, an order already recorded or named twice in the batch, a member named twice in the
-batch, a member the plan does not cover (pending points, debt, downgrade under review, an
-upgrade). Those orders go through `orders.record_order`, which the caller runs in a savepoint in
+batch, a member the plan does not cover (pending points, debt, downgrade under review).
+Those orders go through `orders.record_order`, which the caller runs in a savepoint in
 the order's position. Every planned order touches a member and an order key no other order of
 the batch touches, so writing the planned orders together gives what one-by-one would give.
 """
@@ -195,6 +195,9 @@ def _snapshot(row: Any) -> order_plan.AccountSnapshot:
         id=row.id,
         customer_id=row.customer_id,
         tier_code=row.tier_code,
+        tier_since=row.tier_since,
+        downgrade_to=row.downgrade_to,
+        grace_needed=row.grace_needed,
         points_balance=row.points_balance,
         pending_points=row.pending_points,
         lifetime_earned=row.lifetime_earned,
@@ -240,7 +243,7 @@ def prepare(
             snapshot = (
                 _snapshot(row)
                 if row is not None
-                else order_plan.new_account(config, enrolled[item.customer_id], item.customer_id)
+                else order_plan.new_account(config, enrolled[item.customer_id], item.customer_id, now)
             )
             keys_of = order_plan.OrderKeys(
                 order_id=new_id(),
@@ -266,6 +269,11 @@ _ACCOUNT_FIELDS = (
     "growth_value",
     "lifetime_growth",
     "last_order_at",
+    "tier_code",
+    "tier_since",
+    "downgrade_due_at",
+    "downgrade_to",
+    "grace_needed",
     "updated_at",
 )
 
@@ -299,6 +307,11 @@ def apply(session: Session, planned: Sequence[Planned]) -> None:
     changed = [{f"b_{k}": v for k, v in p.account.items()} for p in plans if p.account_changed]
     if changed:
         session.execute(_account_update(table_of(LoyaltyAccount)), changed)
+    upgrades = [p.upgrade for p in plans if p.upgrade is not None]
+    if upgrades:
+        session.execute(insert(table_of(TierChange)), [change for change, _ in upgrades])
+        # Before the orders' events, as `record_order` emits them.
+        outbox.emit_many(session, "loyalty.tier_changed", [event for _, event in upgrades])
     outbox.emit_many(session, "loyalty.order_recorded", [p.event for p in plans])
     audit.record_many(
         session,

@@ -3,7 +3,7 @@ to write and the answer out. Pure: no database, no clock of its own (the caller 
 
 `plan_order` covers the steady state, where recording an order is arithmetic: a member without
 pending points, debt or a downgrade under review, under rules that need no usage history, on a
-growth-value ladder, with no upgrade reached and no pending period. For anything else it returns
+growth-value ladder, with no pending period (an upgrade the order reaches is planned too). For anything else it returns
 None and the caller records the order the per-order way (`orders.record_order`), which handles
 every case. The validation and the facts the rules see are shared with that path (`check_order`,
 `order_facts`), so both price an order alike by construction.
@@ -31,6 +31,8 @@ class TierTerms(Protocol):
     def code(self) -> str: ...
     @property
     def name(self) -> str: ...
+    @property
+    def rank(self) -> int: ...
     @property
     def multiplier(self) -> Decimal: ...
 
@@ -128,6 +130,9 @@ class AccountSnapshot:
     id: str
     customer_id: str
     tier_code: str
+    tier_since: datetime
+    downgrade_to: str | None
+    grace_needed: int | None
     points_balance: int
     pending_points: int
     lifetime_earned: int
@@ -157,7 +162,8 @@ class OrderKeys:
 @dataclass
 class OrderPlan:
     """The rows one order writes. `credit` is the ledger entry and its lot (the lot names the
-    entry's id, known only after the insert); `account` is the projection after the order."""
+    entry's id, known only after the insert); `account` is the projection after the order;
+    `upgrade` the tier change and its event when the order reaches a higher tier."""
 
     order: dict[str, Any]
     lines: list[dict[str, Any]]
@@ -167,6 +173,7 @@ class OrderPlan:
     account_changed: bool
     answer: OrderAnswer
     event: dict[str, Any]
+    upgrade: tuple[dict[str, Any], dict[str, Any]] | None = None
 
 
 def enrolment(
@@ -198,12 +205,15 @@ def enrolment(
     return account, change
 
 
-def new_account(config: ProgramTerms, account_id: str, customer_id: str) -> AccountSnapshot:
+def new_account(config: ProgramTerms, account_id: str, customer_id: str, now: datetime) -> AccountSnapshot:
     """The snapshot of an account just enrolled."""
     return AccountSnapshot(
         id=account_id,
         customer_id=customer_id,
         tier_code=config.base_tier.code,
+        tier_since=now,
+        downgrade_to=None,
+        grace_needed=None,
         points_balance=0,
         pending_points=0,
         lifetime_earned=0,
@@ -257,8 +267,7 @@ def plan_order(
     evaluation = rules.evaluate_order(config.rules, facts, member)
     growth = max(growth_for_amount(config, data.paid_amount), -account.growth_value)
     growth_value = account.growth_value + growth
-    if tiering.upgrade(config.tier_defs, tier.code, Decimal(growth_value)) is not None:
-        return None
+    upgrade, tier_fields = _upgrade(config, account, Decimal(growth_value), keys)
     points = evaluation.points
     balance = account.points_balance + (points if points > 0 else 0)
     after = {
@@ -267,6 +276,7 @@ def plan_order(
         "growth_value": growth_value,
         "lifetime_growth": max(account.lifetime_growth + growth, 0) if growth else account.lifetime_growth,
         "last_order_at": max(filter(None, (account.last_order_at, data.occurred_at))),
+        **tier_fields,
     }
     before = {
         "points_balance": account.points_balance,
@@ -274,6 +284,7 @@ def plan_order(
         "growth_value": account.growth_value,
         "lifetime_growth": account.lifetime_growth,
         "last_order_at": account.last_order_at,
+        **_tier_fields(account),
     }
     awards = award_dicts(evaluation)
     answer = OrderAnswer(
@@ -291,8 +302,8 @@ def plan_order(
         growth_earned=growth,
         points_balance=balance,
         pending_points=account.pending_points,
-        tier=account.tier_code,
-        tier_change=None,
+        tier=after["tier_code"],
+        tier_change=upgrade[0]["move"] if upgrade else None,
         status="completed",
     )
     order = {
@@ -395,4 +406,54 @@ def plan_order(
         account_changed=after != before,
         answer=answer,
         event=event,
+        upgrade=({k: v for k, v in upgrade[0].items() if k != "move"}, upgrade[1]) if upgrade else None,
     )
+
+
+def _tier_fields(account: AccountSnapshot) -> dict[str, Any]:
+    return {
+        "tier_code": account.tier_code,
+        "tier_since": account.tier_since,
+        "downgrade_due_at": account.downgrade_due_at,
+        "downgrade_to": account.downgrade_to,
+        "grace_needed": account.grace_needed,
+    }
+
+
+def _upgrade(
+    config: ProgramTerms, account: AccountSnapshot, value: Decimal, keys: OrderKeys
+) -> tuple[tuple[dict[str, Any], dict[str, Any]] | None, dict[str, Any]]:
+    """The upgrade the order's growth reaches, as `tiers.check_upgrade` records it: the tier
+    change (with the move the answer names) and its event; and the account's tier fields after."""
+    decision = tiering.upgrade(config.tier_defs, config.tier(account.tier_code).code, value)
+    if decision is None:
+        return None, _tier_fields(account)
+    to_tier = decision.tier.code
+    change = {
+        "account_id": account.id,
+        "from_tier": account.tier_code,
+        "to_tier": to_tier,
+        "kind": "upgrade",
+        "reason": decision.reason,
+        "value": value,
+        "actor_id": keys.actor_id,
+        "created_at": keys.now,
+        "move": {"from": account.tier_code, "to": to_tier, "kind": "upgrade", "reason": decision.reason},
+    }
+    event = {
+        "account_id": account.id,
+        "customer_id": account.customer_id,
+        "from": account.tier_code,
+        "to": to_tier,
+        "kind": "upgrade",
+        "from_rank": config.tier(account.tier_code).rank,
+        "to_rank": config.tier(to_tier).rank,
+    }
+    fields = {
+        "tier_code": to_tier,
+        "tier_since": keys.now,
+        "downgrade_due_at": None,
+        "downgrade_to": None,
+        "grace_needed": None,
+    }
+    return (change, event), fields

@@ -37,6 +37,9 @@ def _account(**changes: Any) -> AccountSnapshot:
         id="01ACCOUNT",
         customer_id=CUSTOMER.id,
         tier_code="basic",
+        tier_since=NOW - timedelta(days=90),
+        downgrade_to=None,
+        grace_needed=None,
         points_balance=300,
         pending_points=0,
         lifetime_earned=500,
@@ -98,6 +101,11 @@ def test_a_steady_state_order_plans_its_rows_and_answer() -> None:
         "growth_value": 520,
         "lifetime_growth": 1020,
         "last_order_at": NOW - timedelta(hours=1),
+        "tier_code": "basic",
+        "tier_since": NOW - timedelta(days=90),
+        "downgrade_due_at": None,
+        "downgrade_to": None,
+        "grace_needed": None,
         "updated_at": NOW,
     }
     assert plan.event["points"] == 120 and plan.event["paid_amount"] == "120.50"
@@ -130,15 +138,34 @@ def test_the_tier_prices_the_order() -> None:
     assert plan.answer.tier == "silver"
 
 
+def test_an_order_reaching_a_tier_upgrades_after_pricing() -> None:
+    plan = _plan(_config(), _account(growth_value=1950), _order("100.00"))
+    assert plan is not None
+    assert plan.answer.points_earned == 100  # priced at the tier held before the order
+    assert plan.answer.tier == "silver"
+    assert plan.answer.tier_change is not None
+    assert (plan.answer.tier_change["from"], plan.answer.tier_change["to"]) == ("basic", "silver")
+    assert plan.order["tier_code"] == "basic"
+    assert plan.upgrade is not None
+    change, event = plan.upgrade
+    assert (change["from_tier"], change["to_tier"], change["kind"], change["value"]) == (
+        "basic",
+        "silver",
+        "upgrade",
+        Decimal(2050),
+    )
+    assert (event["from_rank"], event["to_rank"]) == (0, 1)
+    assert (plan.account["tier_code"], plan.account["tier_since"]) == ("silver", NOW)
+
+
 @pytest.mark.parametrize(
     "account",
     [
         _account(pending_points=50),
         _account(points_balance=-20),
         _account(downgrade_due_at=NOW + timedelta(days=10)),
-        _account(growth_value=1950),  # this order reaches silver
     ],
-    ids=["pending", "debt", "downgrade_under_review", "upgrade"],
+    ids=["pending", "debt", "downgrade_under_review"],
 )
 def test_accounts_the_plan_does_not_cover(account: AccountSnapshot) -> None:
     assert _plan(_config(), account, _order("100.00")) is None
@@ -189,7 +216,7 @@ def test_enrolment_rows_match_a_new_account() -> None:
         "actor_id": "pos-1",
         "created_at": NOW,
     }
-    fresh = order_plan.new_account(config, "01NEW", CUSTOMER.id)
+    fresh = order_plan.new_account(config, "01NEW", CUSTOMER.id, NOW)
     plan = _plan(config, fresh, _order("88.00"))
     assert plan is not None
     assert (plan.answer.points_balance, plan.account["growth_value"], plan.account["lifetime_earned"]) == (88, 88, 88)
