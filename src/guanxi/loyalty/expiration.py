@@ -20,7 +20,7 @@ from guanxi.kit.db import Database
 from guanxi.kit.models import table_of
 from guanxi.kit.principal import SYSTEM
 from guanxi.loyalty import expiration_sql, expiry, ledger, program
-from guanxi.loyalty.models import ExpiryReminder, LoyaltyAccount, PointEntry, PointLot
+from guanxi.loyalty.models import ExpiryReminder, LoyaltyAccount, PointLot
 from guanxi.privacy import audit
 
 ACCOUNTS_PER_BATCH = 2000
@@ -113,9 +113,7 @@ def _expire_batch(session: Session, account_ids: list[str], cutoff: datetime, as
                 "created_at": now,
             }
         )
-    entries = table_of(PointEntry)
-    inserted = session.execute(insert(entries).returning(entries.c.id, entries.c.account_id), entry_rows)
-    entry_ids = {account_id: entry_id for entry_id, account_id in inserted}
+    entry_ids = expiration_sql.insert_entries(session, entry_rows)
     moved = expiration_sql.insert_movements(
         session, [(entry_ids[account_id], lot_id, points) for lot_id, account_id, points in lots]
     )

@@ -13,13 +13,13 @@ import json
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Select, String, bindparam, func, literal_column, select, text, update
+from sqlalchemy import BigInteger, Select, String, bindparam, func, insert, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from guanxi.kit.models import table_of
-from guanxi.loyalty.models import LotMovement, LoyaltyAccount, PointLot
+from guanxi.loyalty.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
 
 
 def _rowcount(result: Any) -> int:
@@ -29,6 +29,51 @@ def _rowcount(result: Any) -> int:
 
 def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_entries(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """The batch's expire entries (one per account, all sharing kind, reason, actor and times),
+    ids given in the order of `rows`; returns each account's entry id."""
+    entries = table_of(PointEntry)
+    if not _is_postgres(session):
+        inserted = session.execute(insert(entries).returning(entries.c.id, entries.c.account_id), rows)
+        return {account_id: entry_id for entry_id, account_id in inserted}
+    first = rows[0]
+    stmt = text(
+        f"INSERT INTO {entries.name} (account_id, kind, points, balance_after, pending_after, reason, actor_id, "  # noqa: S608
+        "detail, occurred_at, created_at) "
+        "SELECT account_id, :kind, points, balance_after, pending_after, :reason, :actor_id, CAST(detail AS JSON), "
+        ":occurred_at, :created_at "
+        "FROM unnest(:accounts, :points, :balances, :pendings, :details) WITH ORDINALITY "
+        "AS e(account_id, points, balance_after, pending_after, detail, n) ORDER BY n RETURNING id, account_id"
+    ).bindparams(
+        bindparam("accounts", type_=ARRAY(String)),
+        bindparam("points", type_=ARRAY(BigInteger)),
+        bindparam("balances", type_=ARRAY(BigInteger)),
+        bindparam("pendings", type_=ARRAY(BigInteger)),
+        bindparam("details", type_=ARRAY(String)),
+        bindparam("occurred_at", type_=entries.c.occurred_at.type),
+        bindparam("created_at", type_=entries.c.created_at.type),
+    )
+    assert all(
+        (r["kind"], r["reason"], r["actor_id"], r["occurred_at"], r["created_at"])
+        == (first["kind"], first["reason"], first["actor_id"], first["occurred_at"], first["created_at"])
+        for r in rows
+    )
+    values = {
+        "kind": first["kind"],
+        "reason": first["reason"],
+        "actor_id": first["actor_id"],
+        "occurred_at": first["occurred_at"],
+        "created_at": first["created_at"],
+        "accounts": [r["account_id"] for r in rows],
+        "points": [r["points"] for r in rows],
+        "balances": [r["balance_after"] for r in rows],
+        "pendings": [r["pending_after"] for r in rows],
+        # The same text the JSON column type would send (json.dumps), so the rows are identical.
+        "details": [json.dumps(r["detail"]) for r in rows],
+    }
+    return {account_id: entry_id for entry_id, account_id in session.execute(stmt, values)}
 
 
 def insert_movements(session: Session, rows: list[tuple[int, int, int]]) -> int:
