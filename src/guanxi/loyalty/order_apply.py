@@ -296,10 +296,11 @@ def apply(session: Session, planned: Sequence[Planned]) -> None:
     credits = [p.credit for p in plans if p.credit is not None]
     if credits:
         entries = table_of(PointEntry)
-        ids = session.execute(
-            insert(entries).returning(entries.c.id, sort_by_parameter_order=True), [entry for entry, _ in credits]
-        ).scalars()
-        lots = [{**lot, "entry_id": entry_id} for (_, lot), entry_id in zip(credits, ids, strict=True)]
+        # Keyed by order (one earn entry per planned order): asking RETURNING for the rows'
+        # order instead makes SQLite insert them one statement each.
+        made = session.execute(insert(entries).returning(entries.c.id, entries.c.order_id), [e for e, _ in credits])
+        entry_of = {r.order_id: r.id for r in made}
+        lots = [{**lot, "entry_id": entry_of[lot["order_id"]]} for _, lot in credits]
         session.execute(insert(table_of(PointLot)), lots)
     growth = [p.growth for p in plans if p.growth is not None]
     if growth:
