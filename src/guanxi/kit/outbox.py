@@ -51,19 +51,28 @@ class OutboxDelivery(Base):
     delivered_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
-def handles(topic: str) -> Callable[[Handler], Handler]:
-    """Register an idempotent handler for a topic (at import time of the domain's handlers)."""
+def handles(topic: str, *, name: str | None = None) -> Callable[[Handler], Handler]:
+    """Register an idempotent handler for a topic (at import time of the domain's handlers).
+
+    The handler's name is what `outbox_deliveries` records as delivered; it defaults to the
+    function's dotted path. A handler that moves to another module passes its old path as `name`,
+    so an event delivered to it before the move is not delivered again."""
 
     def register(handler: Handler) -> Handler:
-        name = f"{handler.__module__}.{handler.__qualname__}"
-        _handlers.setdefault(topic, {})[name] = handler
+        _handlers.setdefault(topic, {})[name or _default_name(handler)] = handler
         return handler
 
     return register
 
 
+def _default_name(handler: Handler) -> str:
+    return f"{handler.__module__}.{handler.__qualname__}"
+
+
 def unregister(topic: str, handler: Handler) -> None:
-    _handlers.get(topic, {}).pop(f"{handler.__module__}.{handler.__qualname__}", None)
+    registered = _handlers.get(topic, {})
+    for name in [n for n, h in registered.items() if h is handler or n == _default_name(handler)]:
+        del registered[name]
 
 
 def set_kicker(kicker: Callable[[], None] | None) -> None:
