@@ -1,4 +1,4 @@
-"""The per-lot writes of an expiry batch, one statement (or one driver-level executemany) each.
+"""The bulk writes of an expiry batch, one statement (or one driver-level executemany) each.
 
 Every statement is keyed by primary key with values computed in Python, never by a join or a
 condition on the lots' status and expiry: on a table whose statistics are missing or stale (a
