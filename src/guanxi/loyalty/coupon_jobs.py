@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import extract, insert, or_, select, update
+from sqlalchemy import Interval, String, case, extract, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.customers.models import Customer
@@ -30,6 +32,7 @@ from guanxi.loyalty import coupons, expiry, program
 from guanxi.loyalty.catalog_models import Coupon, CouponEvent, CouponTemplate
 from guanxi.loyalty.models import LoyaltyAccount
 from guanxi.loyalty.program import ProgramConfig
+from guanxi.loyalty.reward_catalog import is_postgres
 
 BATCH = 500
 SYSTEM_ID = "system"
@@ -48,26 +51,53 @@ def _templates(session: Session, config: ProgramConfig, trigger: str) -> list[Co
 
 
 def _issue_batches(
-    database: Database, config: ProgramConfig, template_id: str, customer_ids: list[str], via: str, issue_key: str
+    database: Database, config: ProgramConfig, template_id: str, spells: list[tuple[str, list[str]]], via: str
 ) -> int:
+    """Issue each (issue key, customers) in turn, up to BATCH customers per unit of work (a unit may
+    cover several keys), locking the template once per unit."""
+    units: list[list[tuple[str, list[str]]]] = [[]]
+    size = 0
+    for issue_key, customer_ids in spells:
+        for start in range(0, len(customer_ids), BATCH):
+            part = customer_ids[start : start + BATCH]
+            if size + len(part) > BATCH:
+                units.append([])
+                size = 0
+            units[-1].append((issue_key, part))
+            size += len(part)
     issued = 0
-    for start in range(0, len(customer_ids), BATCH):
+    for unit in units:
+        if not unit:
+            continue
         with database.unit_of_work() as session:
             template = coupons.lock_template(session, template_id)
             if template is None or coupons.not_issuable(template, clock.now()) is not None:
                 return issued
-            result = coupons.issue_to(
-                session,
-                config,
-                template,
-                customer_ids[start : start + BATCH],
-                via=via,
-                actor_id=SYSTEM_ID,
-                issue_key=issue_key,
-                enforce_limit=False,
-            )
-            issued += len(result.coupons)
+            for issue_key, part in unit:
+                result = coupons.issue_to(
+                    session,
+                    config,
+                    template,
+                    part,
+                    via=via,
+                    actor_id=SYSTEM_ID,
+                    issue_key=issue_key,
+                    enforce_limit=False,
+                )
+                issued += len(result.coupons)
     return issued
+
+
+def _job_config(database: Database) -> ProgramConfig | None:
+    """The program, read once for a job's run; None (after creating the default program, which has
+    no templates) if there was none yet."""
+    with database.unit_of_work(read_only=True) as session:
+        config = program.load(session)
+    if config.id is not None:
+        return config
+    with database.unit_of_work() as session:
+        program.ensure(session)
+    return None
 
 
 @outbox.handles("loyalty.tier_changed")
@@ -104,13 +134,14 @@ def _birthday_clause(on: date) -> object:
 
 def issue_birthday(database: Database, *, on: date | None = None) -> int:
     """Birthday coupons for members whose birthday is `on` (default: today in the program's zone)."""
-    with database.unit_of_work() as session:
-        config = program.ensure(session)
-        templates = [(t.id, list(t.trigger_params.get("tiers") or [])) for t in _templates(session, config, "birthday")]
-    if not templates:
+    config = _job_config(database)
+    if config is None:
         return 0
     on = on or clock.today(config.timezone)
     with database.unit_of_work(read_only=True) as session:
+        templates = [(t.id, list(t.trigger_params.get("tiers") or [])) for t in _templates(session, config, "birthday")]
+        if not templates:
+            return 0
         members = list(
             session.execute(
                 select(Customer.id, LoyaltyAccount.tier_code)
@@ -126,49 +157,105 @@ def issue_birthday(database: Database, *, on: date | None = None) -> int:
     issued = 0
     for template_id, tiers in templates:
         ids = [customer_id for customer_id, tier in members if not tiers or tier in tiers]
-        issued += _issue_batches(database, config, template_id, ids, "birthday", f"birthday:{on.year}")
+        if ids:
+            issued += _issue_batches(database, config, template_id, [(f"birthday:{on.year}", ids)], "birthday")
     return issued
+
+
+def _offset_spans(tz: str, since: datetime, until: datetime) -> list[tuple[datetime | None, int]]:
+    """The zone's UTC offsets (seconds) between two instants: (first instant of the next span or None
+    for the last, offset). Offsets change at most once a day and at whole seconds (every zone in
+    use), so a daily walk with a bisection to the second finds each change exactly."""
+    zone = ZoneInfo(tz)
+
+    def offset(at: int) -> int:
+        delta = datetime.fromtimestamp(at, zone).utcoffset()
+        assert delta is not None
+        return int(delta.total_seconds())
+
+    spans: list[tuple[datetime | None, int]] = []
+    at, end = int(since.timestamp()) - 1, int(until.timestamp()) + 1
+    current = offset(at)
+    while at < end:
+        step = min(at + 86_400, end)
+        if offset(step) != current:
+            low, high = at, step  # offset(low) is the current one, offset(high) is not
+            while high - low > 1:
+                middle = (low + high) // 2
+                low, high = (middle, high) if offset(middle) == current else (low, middle)
+            spans.append((datetime.fromtimestamp(high, UTC), current))
+            current = offset(high)
+        at = step
+    spans.append((None, current))
+    return spans
+
+
+def _local_day_text(session: Session, column: Any, spans: list[tuple[datetime | None, int]]) -> Any:
+    """SQL for the local calendar day ("2026-11-20") at a UTC instant column, one branch per span
+    of the zone's offset: the same day `expiry.local_date` gives, on SQLite and PostgreSQL alike."""
+
+    def shifted(seconds: int) -> Any:
+        if is_postgres(session):
+            local = func.timezone("UTC", column) + literal(timedelta(seconds=seconds), Interval)
+            return func.to_char(local, "YYYY-MM-DD", type_=String)
+        return func.date(column, f"{seconds:+d} seconds", type_=String)
+
+    *changes, (_, last) = spans
+    if not changes:
+        return shifted(last)
+    return case(*((column < before, shifted(seconds)) for before, seconds in changes), else_=shifted(last))
 
 
 def issue_win_back(database: Database) -> int:
     """Win-back coupons for members inactive longer than each template's `inactive_days`."""
-    with database.unit_of_work() as session:
-        config = program.ensure(session)
-        templates = [(t.id, int(t.trigger_params["inactive_days"])) for t in _templates(session, config, "win_back")]
-    issued = 0
+    config = _job_config(database)
+    if config is None:
+        return 0
     now = clock.now()
-    for template_id, days in templates:
-        with database.unit_of_work(read_only=True) as session:
-            rows = session.execute(
-                select(LoyaltyAccount.customer_id, LoyaltyAccount.last_order_at)
-                .join(Customer, Customer.id == LoyaltyAccount.customer_id)
-                .where(
-                    LoyaltyAccount.program_id == config.id,
-                    Customer.deleted_at.is_(None),
-                    LoyaltyAccount.last_order_at.is_not(None),
-                    LoyaltyAccount.last_order_at < now - timedelta(days=days),
-                )
-                .order_by(LoyaltyAccount.customer_id)
-            ).tuples()
-            # Each spell of inactivity is offered one coupon (its issue key names the last order's
-            # day); those already offered are left out here, so a daily run over a long-lapsed
-            # base does not lock the template and re-check them every day.
-            offered = set(
-                session.execute(
-                    select(Coupon.customer_id, Coupon.issue_key).where(
-                        Coupon.template_id == template_id, Coupon.issued_via == "win_back"
-                    )
-                ).tuples()
+    due: list[tuple[str, list[tuple[str, list[str]]]]] = []
+    with database.unit_of_work(read_only=True) as session:
+        templates = [(t.id, int(t.trigger_params["inactive_days"])) for t in _templates(session, config, "win_back")]
+        if not templates:
+            return 0
+        account = LoyaltyAccount
+        earliest = session.scalar(
+            select(func.min(account.last_order_at)).where(
+                account.program_id == config.id, account.last_order_at.is_not(None)
             )
+        )
+        if earliest is None:
+            return 0
+        key = literal("win_back:", String) + _local_day_text(
+            session, account.last_order_at, _offset_spans(config.timezone, earliest, now)
+        )
+        for template_id, days in templates:
+            # Each spell of inactivity is offered one coupon (its issue key names the last order's
+            # day): the database leaves out the spells already offered, so a daily run over a
+            # long-lapsed base reads only the members who are newly due.
+            offered = select(Coupon.id).where(
+                Coupon.template_id == template_id,
+                Coupon.customer_id == account.customer_id,
+                Coupon.issued_via == "win_back",
+                Coupon.issue_key == key,
+            )
+            rows = session.execute(
+                select(account.customer_id, account.last_order_at)
+                .join(Customer, Customer.id == account.customer_id)
+                .where(
+                    account.program_id == config.id,
+                    Customer.deleted_at.is_(None),
+                    account.last_order_at.is_not(None),
+                    account.last_order_at < now - timedelta(days=days),
+                    ~offered.exists(),
+                )
+                .order_by(account.customer_id)
+            ).tuples()
             spells: dict[str, list[str]] = defaultdict(list)
             for customer_id, last_order_at in rows:
                 assert last_order_at is not None
-                key = f"win_back:{expiry.local_date(last_order_at, config.timezone).isoformat()}"
-                if (customer_id, key) not in offered:
-                    spells[key].append(customer_id)
-        for key, ids in sorted(spells.items()):
-            issued += _issue_batches(database, config, template_id, ids, "win_back", key)
-    return issued
+                spells[f"win_back:{expiry.local_date(last_order_at, config.timezone).isoformat()}"].append(customer_id)
+            due.append((template_id, sorted(spells.items())))
+    return sum(_issue_batches(database, config, template_id, spells, "win_back") for template_id, spells in due)
 
 
 def expire_coupons(database: Database) -> int:

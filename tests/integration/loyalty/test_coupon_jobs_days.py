@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 
 from guanxi.customers.models import Customer
 from guanxi.kit import clock
 from guanxi.kit.db import Database
+from guanxi.kit.models import UTCDateTime
 from guanxi.kit.outbox import OutboxEvent
-from guanxi.loyalty import coupon_jobs
+from guanxi.loyalty import coupon_jobs, expiry
 from guanxi.loyalty.catalog_models import Coupon, CouponEvent, CouponTemplate
 from tests.factories import post_order
 from tests.integration.loyalty.coupon_helpers import NOW, customer, template
@@ -113,6 +114,24 @@ def test_the_jobs_issue_the_same_coupons_day_by_day(db: Database, frozen: clock.
     assert issued == EXPECTED_COUPONS
     assert events == len(EXPECTED_COUPONS) + sum(expired for _, expired, _, _ in EXPECTED_DAILY)
     assert outbox_events == len(EXPECTED_COUPONS)
+
+
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/New_York", "Europe/London", "Australia/Lord_Howe"])
+def test_the_database_names_the_same_local_day_as_python(db: Database, tz: str) -> None:
+    """Win-back issue keys name the last order's local day; the job's SQL for that day agrees with
+    `expiry.local_date` at each offset change (daylight saving) and around it."""
+    since, until = datetime(2025, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    spans = coupon_jobs._offset_spans(tz, since, until)
+    changes = [before for before, _ in spans if before is not None]
+    assert len(changes) == (0 if tz == "Asia/Shanghai" else 4)
+    rng = random.Random(SEED)
+    instants = [since, until, *(since + timedelta(seconds=rng.randrange(0, 63_158_400)) for _ in range(40))]
+    for change in changes:
+        instants += [change + timedelta(seconds=s) for s in (-3601, -1, 0, 1, 3600, 43_200)]
+    with db.unit_of_work(read_only=True) as session:
+        for at in instants:
+            local = session.scalar(select(coupon_jobs._local_day_text(session, literal(at, UTCDateTime()), spans)))
+            assert local == expiry.local_date(at, tz).isoformat(), at
 
 
 # (day, coupons expired, birthday coupons, win-back coupons) on the days anything happened
