@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Interval, String, case, extract, func, insert, literal, or_, select, update
+from sqlalchemy import Interval, String, case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.customers.models import Customer
@@ -88,16 +88,12 @@ def _issue_batches(
     return issued
 
 
-def _job_config(database: Database) -> ProgramConfig | None:
-    """The program, read once for a job's run; None (after creating the default program, which has
-    no templates) if there was none yet."""
-    with database.unit_of_work(read_only=True) as session:
-        config = program.load(session)
-    if config.id is not None:
-        return config
+def _create_program(database: Database) -> int:
+    """A job run before any program was saved creates the default one (as `program.ensure` does
+    for every writer); it has no templates, so nothing is due."""
     with database.unit_of_work() as session:
         program.ensure(session)
-    return None
+    return 0
 
 
 @outbox.handles("loyalty.tier_changed")
@@ -124,42 +120,56 @@ def issue_on_tier_upgrade(session: Session, event: OutboxEvent) -> None:
         )
 
 
-def _birthday_clause(on: date) -> object:
-    month, day = extract("month", Customer.birthday), extract("day", Customer.birthday)
-    today = (month == on.month) & (day == on.day)
+def _birthday_clause(session: Session, on: date) -> Any:
+    """Birthdays on `on` (and 29 February ones on 28 February of other years), as one text match of
+    the month and day per customer."""
+    if is_postgres(session):
+        month_day = func.to_char(Customer.birthday, "MM-DD", type_=String)
+    else:
+        month_day = func.strftime("%m-%d", Customer.birthday, type_=String)
+    days = [f"{on.month:02d}-{on.day:02d}"]
     if on.month == 2 and on.day == 28 and not calendar.isleap(on.year):
-        return or_(today, (month == 2) & (day == 29))
-    return today
+        days.append("02-29")
+    return month_day.in_(days)
 
 
 def issue_birthday(database: Database, *, on: date | None = None) -> int:
     """Birthday coupons for members whose birthday is `on` (default: today in the program's zone)."""
-    config = _job_config(database)
-    if config is None:
-        return 0
-    on = on or clock.today(config.timezone)
     with database.unit_of_work(read_only=True) as session:
-        templates = [(t.id, list(t.trigger_params.get("tiers") or [])) for t in _templates(session, config, "birthday")]
-        if not templates:
-            return 0
-        members = list(
-            session.execute(
-                select(Customer.id, LoyaltyAccount.tier_code)
-                .join(LoyaltyAccount, LoyaltyAccount.customer_id == Customer.id)
-                .where(
-                    LoyaltyAccount.program_id == config.id,
-                    Customer.deleted_at.is_(None),
-                    _birthday_clause(on),  # type: ignore[arg-type]
-                )
-                .order_by(Customer.id)
-            ).tuples()
-        )
-    issued = 0
+        # The program is read once per run, in the same transaction as who is due.
+        config = program.load(session)
+        on = on or clock.today(config.timezone)
+        due = _birthdays_due(session, config, on)
+    if config.id is None:
+        return _create_program(database)
+    key = f"birthday:{on.year}"
+    return sum(_issue_batches(database, config, template_id, [(key, ids)], "birthday") for template_id, ids in due)
+
+
+def _birthdays_due(session: Session, config: ProgramConfig, on: date) -> list[tuple[str, list[str]]]:
+    """Per birthday template, the members to offer it to on `on` (those already offered it this
+    year are skipped by its issue key when issuing)."""
+    templates = [(t.id, list(t.trigger_params.get("tiers") or [])) for t in _templates(session, config, "birthday")]
+    if not templates:
+        return []
+    members = list(
+        session.execute(
+            select(Customer.id, LoyaltyAccount.tier_code)
+            .join(LoyaltyAccount, LoyaltyAccount.customer_id == Customer.id)
+            .where(
+                LoyaltyAccount.program_id == config.id,
+                Customer.deleted_at.is_(None),
+                _birthday_clause(session, on),
+            )
+            .order_by(Customer.id)
+        ).tuples()
+    )
+    due = []
     for template_id, tiers in templates:
         ids = [customer_id for customer_id, tier in members if not tiers or tier in tiers]
         if ids:
-            issued += _issue_batches(database, config, template_id, [(f"birthday:{on.year}", ids)], "birthday")
-    return issued
+            due.append((template_id, ids))
+    return due
 
 
 def _offset_spans(tz: str, since: datetime, until: datetime) -> list[tuple[datetime | None, int]]:
@@ -208,54 +218,62 @@ def _local_day_text(session: Session, column: Any, spans: list[tuple[datetime | 
 
 def issue_win_back(database: Database) -> int:
     """Win-back coupons for members inactive longer than each template's `inactive_days`."""
-    config = _job_config(database)
-    if config is None:
-        return 0
     now = clock.now()
-    due: list[tuple[str, list[tuple[str, list[str]]]]] = []
     with database.unit_of_work(read_only=True) as session:
-        templates = [(t.id, int(t.trigger_params["inactive_days"])) for t in _templates(session, config, "win_back")]
-        if not templates:
-            return 0
-        account = LoyaltyAccount
-        earliest = session.scalar(
-            select(func.min(account.last_order_at)).where(
-                account.program_id == config.id, account.last_order_at.is_not(None)
-            )
-        )
-        if earliest is None:
-            return 0
-        key = literal("win_back:", String) + _local_day_text(
-            session, account.last_order_at, _offset_spans(config.timezone, earliest, now)
-        )
-        for template_id, days in templates:
-            # Each spell of inactivity is offered one coupon (its issue key names the last order's
-            # day): the database leaves out the spells already offered, so a daily run over a
-            # long-lapsed base reads only the members who are newly due.
-            offered = select(Coupon.id).where(
-                Coupon.template_id == template_id,
-                Coupon.customer_id == account.customer_id,
-                Coupon.issued_via == "win_back",
-                Coupon.issue_key == key,
-            )
-            rows = session.execute(
-                select(account.customer_id, account.last_order_at)
-                .join(Customer, Customer.id == account.customer_id)
-                .where(
-                    account.program_id == config.id,
-                    Customer.deleted_at.is_(None),
-                    account.last_order_at.is_not(None),
-                    account.last_order_at < now - timedelta(days=days),
-                    ~offered.exists(),
-                )
-                .order_by(account.customer_id)
-            ).tuples()
-            spells: dict[str, list[str]] = defaultdict(list)
-            for customer_id, last_order_at in rows:
-                assert last_order_at is not None
-                spells[f"win_back:{expiry.local_date(last_order_at, config.timezone).isoformat()}"].append(customer_id)
-            due.append((template_id, sorted(spells.items())))
+        config = program.load(session)
+        due = _win_backs_due(session, config, now)
+    if config.id is None:
+        return _create_program(database)
     return sum(_issue_batches(database, config, template_id, spells, "win_back") for template_id, spells in due)
+
+
+def _win_backs_due(
+    session: Session, config: ProgramConfig, now: datetime
+) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """Per win-back template, the spells of inactivity not yet offered it: (issue key, members)."""
+    templates = [(t.id, int(t.trigger_params["inactive_days"])) for t in _templates(session, config, "win_back")]
+    if not templates:
+        return []
+    account = LoyaltyAccount
+    earliest = session.scalar(
+        select(func.min(account.last_order_at)).where(
+            account.program_id == config.id, account.last_order_at.is_not(None)
+        )
+    )
+    if earliest is None:
+        return []
+    key = literal("win_back:", String) + _local_day_text(
+        session, account.last_order_at, _offset_spans(config.timezone, earliest, now)
+    )
+    due = []
+    for template_id, days in templates:
+        # Each spell of inactivity is offered one coupon (its issue key names the last order's
+        # day): the database leaves out the spells already offered, so a daily run over a
+        # long-lapsed base reads only the members who are newly due.
+        offered = select(Coupon.id).where(
+            Coupon.template_id == template_id,
+            Coupon.customer_id == account.customer_id,
+            Coupon.issued_via == "win_back",
+            Coupon.issue_key == key,
+        )
+        rows = session.execute(
+            select(account.customer_id, account.last_order_at)
+            .join(Customer, Customer.id == account.customer_id)
+            .where(
+                account.program_id == config.id,
+                Customer.deleted_at.is_(None),
+                account.last_order_at.is_not(None),
+                account.last_order_at < now - timedelta(days=days),
+                ~offered.exists(),
+            )
+            .order_by(account.customer_id)
+        ).tuples()
+        spells: dict[str, list[str]] = defaultdict(list)
+        for customer_id, last_order_at in rows:
+            assert last_order_at is not None
+            spells[f"win_back:{expiry.local_date(last_order_at, config.timezone).isoformat()}"].append(customer_id)
+        due.append((template_id, sorted(spells.items())))
+    return due
 
 
 def expire_coupons(database: Database) -> int:
