@@ -209,3 +209,37 @@ def test_failing_kicker_does_not_undo_the_commit(db: Database) -> None:
         outbox.emit(session, TOPIC, {"n": 1})
     assert len(_events(db)) == 1
     assert outbox.dispatch_pending(db) == 1
+
+
+def test_a_chunk_of_events_shares_a_transaction_and_a_failing_handler_fails_only_its_event(db: Database) -> None:
+    flaky.fail_times = 1  # its first call (the first event) fails, the others succeed
+    outbox.handles(TOPIC)(flaky_handler)
+    with db.unit_of_work() as session:
+        for n in range(outbox.DELIVERY_CHUNK + 3):
+            outbox.emit(session, TOPIC, {"n": n})
+    assert outbox.dispatch_pending(db, limit=1000) == outbox.DELIVERY_CHUNK + 2
+    events = _events(db)
+    first = events[0][0]
+    assert events[0][2:] == (1, False, False)  # attempted once, waiting for its back-off
+    assert all(e[2:] == (1, True, False) for e in events[1:])
+    assert [c["n"] for c in good.calls] == list(range(outbox.DELIVERY_CHUNK + 3))
+    # the good handler's delivery of the failed event is kept, so its retry runs only the flaky one
+    assert (first, "good_handler") in _deliveries(db)
+    assert (first, "flaky_handler") not in _deliveries(db)
+    assert len(_deliveries(db)) == 2 * (outbox.DELIVERY_CHUNK + 3) - 1
+
+
+def test_a_chunk_whose_transaction_fails_is_delivered_event_by_event(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with db.unit_of_work() as session:
+        for n in range(4):
+            outbox.emit(session, TOPIC, {"n": n})
+
+    def broken_chunk(database: Database, event_ids: list[int]) -> int:
+        raise RuntimeError("the chunk's transaction failed")
+
+    monkeypatch.setattr(outbox, "_deliver_chunk", broken_chunk)
+    assert outbox.dispatch_pending(db) == 4
+    assert [c["n"] for c in good.calls] == [0, 1, 2, 3]
+    assert all(e[2:] == (1, True, False) for e in _events(db))
