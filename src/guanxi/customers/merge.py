@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Table, and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -43,7 +43,7 @@ from guanxi.customers.merge_models import MERGE_REASONS, CustomerMerge, Duplicat
 from guanxi.customers.models import AccountContact, Customer, CustomerIdentity, CustomerNote, CustomerTag
 from guanxi.kit import clock, outbox
 from guanxi.kit.errors import Conflict, DomainError, FieldError, NotFound, ValidationFailed
-from guanxi.kit.models import UTCDateTime, table_of
+from guanxi.kit.models import UTCDateTime, keys_in, table_of
 from guanxi.kit.pagination import Page, PageRequest, make_page, paginate
 from guanxi.kit.principal import Principal
 from guanxi.privacy import audit
@@ -582,7 +582,7 @@ def _key_clause(table: Table, keys: list[dict[str, Any]]) -> ColumnElement[bool]
     names = sorted(keys[0])
     if len(names) == 1:
         return table.c[names[0]].in_([k[names[0]] for k in keys])
-    return tuple_(*(table.c[n] for n in names)).in_([tuple(k[n] for n in names) for k in keys])
+    return keys_in([table.c[n] for n in names], [tuple(k[n] for n in names) for k in keys])
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Numeric, String, Table, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    TypeDecorator,
+    and_,
+    false,
+    or_,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.orm import Mapper as _Mapper
@@ -93,3 +108,23 @@ def public_id_column() -> Mapped[str]:
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+
+
+def keys_in(columns: Sequence[Any], keys: Iterable[Sequence[Any]]) -> ColumnElement[bool]:
+    """`(a, b, c) IN (...)` for composite keys, written so an index on the columns is used.
+
+    SQLite answers a row-value IN list by scanning the whole table, however the columns are
+    indexed; grouped by the leading columns (`a = ? AND b = ? AND c IN (...)`, OR-ed per group) it
+    searches the index instead, on PostgreSQL as well. Keys usually share their leading columns
+    (one source, one identity kind), so this is one or a few index searches."""
+    *leading, last = columns
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for key in keys:
+        groups.setdefault(tuple(key[:-1]), []).append(key[-1])
+    if not groups:
+        return false()
+    clauses = [
+        and_(*(column == value for column, value in zip(leading, prefix, strict=True)), last.in_(values))
+        for prefix, values in groups.items()
+    ]
+    return clauses[0] if len(clauses) == 1 else or_(*clauses)

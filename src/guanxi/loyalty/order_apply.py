@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -33,7 +33,7 @@ from guanxi.customers.schemas import IdentityIn
 from guanxi.kit import clock, idempotency, outbox
 from guanxi.kit.errors import DomainError, FieldError
 from guanxi.kit.ids import new_id
-from guanxi.kit.models import table_of
+from guanxi.kit.models import keys_in, table_of
 from guanxi.kit.principal import Principal
 from guanxi.loyalty import order_plan, usage
 from guanxi.loyalty.models import GrowthEntry, LoyaltyAccount, PointEntry, PointLot, TierChange
@@ -120,7 +120,7 @@ def _customers(session: Session, batch: list[_Item]) -> dict[str, order_plan.Cus
         rows = session.execute(
             select(ident.kind, ident.namespace, ident.value_index, ident.customer_id)
             .join(Customer, Customer.id == ident.customer_id)
-            .where(Customer.deleted_at.is_(None), tuple_(ident.kind, ident.namespace, ident.value_index).in_(keys))
+            .where(Customer.deleted_at.is_(None), keys_in((ident.kind, ident.namespace, ident.value_index), keys))
         ).all()
         by_identity = {(r.kind, r.namespace, r.value_index): r.customer_id for r in rows}
         ids |= set(by_identity.values())
@@ -143,7 +143,7 @@ def _recorded(session: Session, batch: list[_Item]) -> set[tuple[str, str]]:
     if not keys:
         return set()
     rows = session.execute(
-        select(Order.source, Order.external_id).where(tuple_(Order.source, Order.external_id).in_(keys))
+        select(Order.source, Order.external_id).where(keys_in((Order.source, Order.external_id), keys))
     )
     return {(r.source, r.external_id) for r in rows}
 
