@@ -1,7 +1,7 @@
 """The member card reads in constant time, whatever the length of the ledger.
 
 Two members in a fresh database: one with 10 ledger entries, one with 100,000 (years of orders
-whose points were all spent, the same 10 open lots as the first). `loyalty.card.get_card` is
+whose points were all spent, the same 10 open lots as the first). `loyalty.members.card.get_card` is
 timed for each in its own read-only unit of work, as the API reads it: the ratio of the two
 should be about 1, and both should run the same number of SQL statements.
 """
@@ -27,7 +27,7 @@ def insert_spent_history(database: Any, account_id: str, pairs: int) -> int:
     """`pairs` earned lots, each spent by a redemption: 2 x `pairs` entries, balance unchanged."""
     from sqlalchemy import insert, update
 
-    from guanxi.loyalty.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
+    from guanxi.loyalty.program.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
 
     rng = random.Random(5)
     now = datetime.now(UTC)
@@ -88,7 +88,7 @@ def time_cards(database: Any, customers: list[str], *, calls: int, rounds: int) 
     from sqlalchemy import event
 
     from guanxi.kit.principal import SYSTEM
-    from guanxi.loyalty import card
+    from guanxi.loyalty.members import card
 
     per_call: list[list[float]] = [[] for _ in customers]
     for _ in range(rounds):
@@ -126,8 +126,8 @@ def analyze(database: Any) -> None:
 def main(database_url: str | None = None, *, long: int = LONG, calls: int = 50, rounds: int = 40) -> int:
     from sqlalchemy import func, select
 
-    from guanxi.loyalty import verify
-    from guanxi.loyalty.models import PointEntry
+    from guanxi.loyalty.ledger import verify
+    from guanxi.loyalty.program.models import PointEntry
 
     say = print
     info = api.machine()

@@ -1,4 +1,4 @@
-"""Expiry of a million lots: `loyalty.expiration.expire` next to a single UPDATE of the same lots.
+"""Expiry of a million lots: `loyalty.ledger.expiration.expire` next to a single UPDATE of the same lots.
 
 A fresh database (SQLite, or a new PostgreSQL database on the --database-url server) is filled
 with bulk inserts: 100,000 members, each with ten earned lots and their earn entries, all due to
@@ -55,8 +55,8 @@ def insert_members(database: Any, count: int, *, start: int = 0) -> tuple[str, l
 
     from guanxi.customers.models import Customer
     from guanxi.kit.ids import new_id
-    from guanxi.loyalty import program
-    from guanxi.loyalty.models import LoyaltyAccount
+    from guanxi.loyalty.program import config as program
+    from guanxi.loyalty.program.models import LoyaltyAccount
 
     now = datetime.now(UTC)
     with database.unit_of_work() as session:
@@ -108,7 +108,7 @@ def insert_lots(
     `expires`), with the balance projected. Entry and lot ids are given, so no RETURNING is needed."""
     from sqlalchemy import bindparam, insert, update
 
-    from guanxi.loyalty.models import LoyaltyAccount, PointEntry, PointLot
+    from guanxi.loyalty.program.models import LoyaltyAccount, PointEntry, PointLot
 
     rng = random.Random(11)
     now = datetime.now(UTC)
@@ -193,7 +193,7 @@ def single_update(database: Any, cutoff: datetime) -> tuple[float, int]:
     """The floor: one UPDATE closing every due lot, committed. Undone afterwards, untimed."""
     from sqlalchemy import update
 
-    from guanxi.loyalty.models import PointLot
+    from guanxi.loyalty.program.models import PointLot
 
     due = (PointLot.status == "available") & (PointLot.expires_at <= cutoff)
     started = time.perf_counter()
@@ -215,7 +215,7 @@ def single_update(database: Any, cutoff: datetime) -> tuple[float, int]:
 
 def main(database_url: str | None = None, *, accounts: int = ACCOUNTS, per_account: int = LOTS_PER_ACCOUNT) -> int:
     from guanxi.kit import clock
-    from guanxi.loyalty import expiration, verify
+    from guanxi.loyalty.ledger import expiration, verify
 
     say = print
     info = api.machine()
@@ -234,7 +234,7 @@ def main(database_url: str | None = None, *, accounts: int = ACCOUNTS, per_accou
         started = time.perf_counter()
         _, pairs = insert_members(database, accounts)
         as_of = date.today() - timedelta(days=1)
-        from guanxi.loyalty import expiry as expiry_rules
+        from guanxi.loyalty.rules import expiry as expiry_rules
 
         last_days = [expiry_rules.end_of_day_utc(as_of - timedelta(days=d), "Asia/Shanghai") for d in range(30)]
         insert_lots(database, [a for _, a in pairs], per_account, last_days)

@@ -205,9 +205,9 @@ def step_bare_orders(path: Path) -> dict[str, Any]:
     from guanxi.kit.db import get_database
     from guanxi.kit.ids import new_id
     from guanxi.kit.models import table_of
-    from guanxi.loyalty import program
-    from guanxi.loyalty.models import LoyaltyAccount
-    from guanxi.loyalty.order_models import Order, OrderLine
+    from guanxi.loyalty.orders.models import Order, OrderLine
+    from guanxi.loyalty.program import config as program
+    from guanxi.loyalty.program.models import LoyaltyAccount
 
     database = get_database()
     identities, accounts = table_of(CustomerIdentity), table_of(LoyaltyAccount)

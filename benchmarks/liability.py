@@ -86,9 +86,10 @@ def load(db: Any, *, lots: int, orders: int, now: datetime, seed: int = 7) -> di
 
     from guanxi.customers.models import Customer
     from guanxi.kit.ids import new_id
-    from guanxi.loyalty import expiry, program
-    from guanxi.loyalty.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
-    from guanxi.loyalty.order_models import Order, OrderLine
+    from guanxi.loyalty.orders.models import Order, OrderLine
+    from guanxi.loyalty.program import config as program
+    from guanxi.loyalty.program.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
+    from guanxi.loyalty.rules import expiry
 
     rng = random.Random(seed)
     timings: dict[str, float] = {}
@@ -290,8 +291,9 @@ def best_of(runs: int, work: Callable[[], Any]) -> tuple[float, float, Any]:
 
 def scenario() -> Any:
     """Double every base rate and raise every tier above the lowest by half: both kinds of change."""
-    from guanxi.loyalty import program, rules
-    from guanxi.loyalty.simulation import ScenarioIn
+    from guanxi.loyalty.insights.simulation import ScenarioIn
+    from guanxi.loyalty.program import config as program
+    from guanxi.loyalty.rules import engine as rules
 
     definitions = []
     for rule in rules.default_rules():
@@ -310,8 +312,8 @@ def measure(db: Any, runs: int) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from guanxi.kit.principal import SYSTEM
-    from guanxi.loyalty import liability, simulation
-    from guanxi.loyalty.models import PointLot
+    from guanxi.loyalty.insights import liability, simulation
+    from guanxi.loyalty.program.models import PointLot
 
     def report() -> liability.LiabilityReport:
         with db.unit_of_work(read_only=True) as session:

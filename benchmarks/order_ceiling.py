@@ -62,8 +62,8 @@ def ceiling(
 
     from guanxi.kit.db import get_database
     from guanxi.kit.ids import new_id
-    from guanxi.loyalty.models import LoyaltyAccount
-    from guanxi.loyalty.order_models import Order
+    from guanxi.loyalty.orders.models import Order
+    from guanxi.loyalty.program.models import LoyaltyAccount
     from guanxi.migrations.all_models import metadata
     from guanxi.privacy.models import AuditChainHead
 
@@ -177,8 +177,8 @@ def verify_after(home: Path, database_url: str | None, prefix: str = "bench-") -
     from sqlalchemy import func, select
 
     from guanxi.kit.db import get_database
-    from guanxi.loyalty import verify
-    from guanxi.loyalty.order_models import Order
+    from guanxi.loyalty.ledger import verify
+    from guanxi.loyalty.orders.models import Order
 
     with api.settings_for(home, database_url):
         database = get_database()

@@ -1,7 +1,7 @@
 """Where an order's time goes, in-process: the steps of POST /api/v1/orders measured in CPU time.
 
 The HTTP benchmark says how fast; this says why. Orders like the benchmark's are recorded through
-`loyalty.orders.record_order` in units of work of one order each (as the API does), with the steps
+`loyalty.orders.service.record_order` in units of work of one order each (as the API does), with the steps
 it calls wrapped in timers for the duration of the measurement. Times are the calling thread's CPU
 time, so other processes on the machine do not inflate them. Steps nest: a step's time includes
 the flushes (the ORM writing pending rows) its first statement triggers.
@@ -22,15 +22,15 @@ from benchmarks import api
 
 # (module path, function name, label), in the order record_order calls them.
 STEPS = (
-    ("guanxi.loyalty.program", "ensure", "program.ensure: read the program (2 SELECTs)"),
-    ("guanxi.loyalty.orders", "resolve_customer", "resolve the customer (by id or phone)"),
-    ("guanxi.loyalty.ledger", "enroll", "ledger.enroll: find the account"),
-    ("guanxi.loyalty.ledger", "lock_accounts", "ledger.lock_accounts: select it again, locked"),
-    ("guanxi.loyalty.rules", "evaluate_order", "rules.evaluate_order (pure)"),
-    ("guanxi.loyalty.ledger", "credit", "ledger.credit: entry and lot (2 flushes)"),
-    ("guanxi.loyalty.usage", "record", "usage.record: per-rule usage upserts"),
-    ("guanxi.loyalty.tiers", "add_growth", "tiers.add_growth"),
-    ("guanxi.loyalty.tiers", "check_upgrade", "tiers.check_upgrade"),
+    ("guanxi.loyalty.program.config", "ensure", "program.ensure: read the program (2 SELECTs)"),
+    ("guanxi.loyalty.orders.service", "resolve_customer", "resolve the customer (by id or phone)"),
+    ("guanxi.loyalty.ledger.service", "enroll", "ledger.enroll: find the account"),
+    ("guanxi.loyalty.ledger.service", "lock_accounts", "ledger.lock_accounts: select it again, locked"),
+    ("guanxi.loyalty.rules.engine", "evaluate_order", "rules.evaluate_order (pure)"),
+    ("guanxi.loyalty.ledger.service", "credit", "ledger.credit: entry and lot (2 flushes)"),
+    ("guanxi.loyalty.orders.usage", "record", "usage.record: per-rule usage upserts"),
+    ("guanxi.loyalty.tiers.service", "add_growth", "tiers.add_growth"),
+    ("guanxi.loyalty.tiers.service", "check_upgrade", "tiers.check_upgrade"),
     ("guanxi.kit.outbox", "emit", "outbox.emit"),
     ("guanxi.privacy.audit", "record", "audit.record: chain head, hash, insert (flushes the rest)"),
 )
@@ -78,8 +78,8 @@ def measure(
     from guanxi.auth import service as auth_service
     from guanxi.kit.db import get_database
     from guanxi.kit.principal import SYSTEM
-    from guanxi.loyalty import orders
-    from guanxi.loyalty.schemas import OrderIn
+    from guanxi.loyalty.orders import service as orders
+    from guanxi.loyalty.program.schemas import OrderIn
 
     with api.settings_for(home, database_url):
         database = get_database()

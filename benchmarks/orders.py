@@ -243,8 +243,8 @@ def seed_members(home: Path, database_url: str | None, raw_key: str, members: li
     of 500 per unit of work, before any server starts."""
     from guanxi.auth import service as auth_service
     from guanxi.kit.db import get_database
-    from guanxi.loyalty import order_batch
-    from guanxi.loyalty.schemas import OrderIn
+    from guanxi.loyalty.orders import batch as order_batch
+    from guanxi.loyalty.program.schemas import OrderIn
 
     started = time.perf_counter()
     rng = random.Random("seed")

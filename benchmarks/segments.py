@@ -154,9 +154,9 @@ def load(database: Any, customers: int, events: int, orders: int, say: Callable[
     from guanxi.customers.models import Customer, CustomerTag
     from guanxi.kit.ids import new_id
     from guanxi.kit.models import table_of
-    from guanxi.loyalty import program
-    from guanxi.loyalty.models import LoyaltyAccount
-    from guanxi.loyalty.order_models import Order, OrderLine
+    from guanxi.loyalty.orders.models import Order, OrderLine
+    from guanxi.loyalty.program import config as program
+    from guanxi.loyalty.program.models import LoyaltyAccount
 
     rng = random.Random(7)
     with database.unit_of_work() as session:

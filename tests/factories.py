@@ -16,8 +16,8 @@ from guanxi.customers.schemas import CustomerCreate
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM, Principal
-from guanxi.loyalty import orders
-from guanxi.loyalty.schemas import OrderAnswer, OrderIn
+from guanxi.loyalty.orders import service as orders
+from guanxi.loyalty.program.schemas import OrderAnswer, OrderIn
 
 PASSWORD = "correct-horse-42"
 

@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 from guanxi.auth import service as auth_service
 from guanxi.auth.models import StaffUser
 from guanxi.kit.db import Database
-from guanxi.loyalty import points, verify
-from guanxi.loyalty.models import AdjustmentRequest, LoyaltyAccount, PointEntry
-from guanxi.loyalty.schemas import AdjustIn
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.members import points
+from guanxi.loyalty.program.models import AdjustmentRequest, LoyaltyAccount, PointEntry
+from guanxi.loyalty.program.schemas import AdjustIn
 from guanxi.privacy.models import AuditRecord
 from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_customer, create_staff, post_order

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from guanxi.kit import clock
 from guanxi.kit.db import Database
-from guanxi.loyalty import verify
-from guanxi.loyalty.models import AdjustmentRequest, LoyaltyAccount, PointEntry
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.program.models import AdjustmentRequest, LoyaltyAccount, PointEntry
 from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_customer, create_staff, post_order
 

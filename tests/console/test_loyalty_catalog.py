@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import coupons
-from guanxi.loyalty.catalog_models import Coupon, CouponTemplate, Reward
-from guanxi.loyalty.catalog_schemas import CouponTemplateIn
+from guanxi.loyalty.catalog import coupons
+from guanxi.loyalty.catalog.models import Coupon, CouponTemplate, Reward
+from guanxi.loyalty.catalog.schemas import CouponTemplateIn
 from guanxi.privacy.models import AuditRecord
 from tests.api.helpers import table_counts
 from tests.console.conftest import MAIN_FILE, login, not_shown

@@ -9,7 +9,8 @@ from guanxi.console.pages import loyalty_catalog, loyalty_common, loyalty_progra
 from guanxi.console.pages.loyalty_approvals import STATUSES
 from guanxi.console.pages.loyalty_card import ENTRY_KINDS
 from guanxi.kit.i18n import LANGUAGES, catalog
-from guanxi.loyalty import config, rule_defs
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.rules import definitions as rule_defs
 
 REASONS = ("order", "refund", "redeem", "manual", "transfer", "expiry", "partner", "referral", "checkin")
 TIER_CHANGES = ("enrol", "upgrade", "downgrade", "downgrade_scheduled", "downgrade_cancelled", "review_keep")

@@ -12,8 +12,8 @@ from nicegui.testing import User
 from sqlalchemy import select
 
 from guanxi.kit.db import Database
-from guanxi.loyalty import config
-from guanxi.loyalty.models import EarningRule, Program, Tier
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.models import EarningRule, Program, Tier
 from guanxi.privacy.models import AuditRecord
 from tests.api.helpers import table_counts
 from tests.console.conftest import MAIN_FILE, login, not_shown

@@ -32,10 +32,10 @@ from guanxi.dataio.api import router as dataio_router
 from guanxi.kit import group_commit
 from guanxi.kit.db import get_database
 from guanxi.kit.web import DbSession, storable_parameters
-from guanxi.loyalty.analysis_api import router as loyalty_analysis_router
-from guanxi.loyalty.api import router as loyalty_router
-from guanxi.loyalty.catalog_api import router as loyalty_catalog_router
-from guanxi.loyalty.exchange_api import partner_router, referral_router
+from guanxi.loyalty.catalog.api import router as loyalty_catalog_router
+from guanxi.loyalty.exchange.api import partner_router, referral_router
+from guanxi.loyalty.insights.api import router as loyalty_analysis_router
+from guanxi.loyalty.members.api import router as loyalty_router
 from guanxi.marketing.api import router as marketing_router
 from guanxi.privacy.models import AuditRecord
 

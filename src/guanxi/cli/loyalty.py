@@ -26,7 +26,7 @@ def expire(
 ) -> None:
     """Expire points whose last spendable day is over (safe to rerun)."""
     from guanxi.kit.db import get_database
-    from guanxi.loyalty import expiration
+    from guanxi.loyalty.ledger import expiration
 
     day = _as_of(as_of)
     try:
@@ -53,7 +53,7 @@ def daily() -> None:
 def verify(limit: int = typer.Option(50, help="Show at most this many breaches")) -> None:
     """Check every ledger invariant; exit 1 listing the breaches."""
     from guanxi.kit.db import get_database
-    from guanxi.loyalty import verify as checks
+    from guanxi.loyalty.ledger import verify as checks
 
     with get_database().unit_of_work(read_only=True) as session:
         breaches = checks.check(session, limit=limit)

@@ -1,4 +1,4 @@
-"""Historical orders from a file: typed cells -> `loyalty.order_import` (no points by default)."""
+"""Historical orders from a file: typed cells -> `loyalty.orders.bulk_import` (no points by default)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from guanxi.dataio.headers import Mapping
 from guanxi.dataio.importers import RowOutcome, text, typed, zone
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import order_import
+from guanxi.loyalty.orders import bulk_import as order_import
 
 
 class OrderImporter:

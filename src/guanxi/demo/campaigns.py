@@ -19,10 +19,13 @@ from guanxi.demo import rewards
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import config, coupon_till, coupons, program
-from guanxi.loyalty.catalog_models import Coupon, CouponTemplate
-from guanxi.loyalty.catalog_schemas import CouponRedeemIn, CouponTemplateIn
-from guanxi.loyalty.schemas import OrderLineIn
+from guanxi.loyalty.catalog import coupons
+from guanxi.loyalty.catalog import till as coupon_till
+from guanxi.loyalty.catalog.models import Coupon, CouponTemplate
+from guanxi.loyalty.catalog.schemas import CouponRedeemIn, CouponTemplateIn
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.schemas import OrderLineIn
 
 
 def earning_rules(first: date, last: date) -> list[dict[str, Any]]:

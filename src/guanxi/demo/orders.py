@@ -1,7 +1,7 @@
 """Two years of order history for the demo, produced through the loyalty services.
 
 The plan (`demo.shopping`) is replayed day by day in time order (`demo.replay`): orders through
-the batched order service (`loyalty.order_batch.record_orders`) as the integration user (the
+the batched order service (`loyalty.orders.batch.record_orders`) as the integration user (the
 tills and shops), refunds, redemptions at the till, daily check-ins and staff adjustments through
 their services, one unit of work per simulated day. At each local midnight the daily jobs run as
 they would in production (release pending points, expire the day that ended, expiry reminders,
@@ -34,9 +34,10 @@ from guanxi.kit import clock
 from guanxi.kit.crypto import get_cipher
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM, Principal
-from guanxi.loyalty import program, verify
-from guanxi.loyalty.catalog_models import Coupon
-from guanxi.loyalty.models import LoyaltyAccount
+from guanxi.loyalty.catalog.models import Coupon
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.models import LoyaltyAccount
 from guanxi.privacy import audit
 from guanxi.privacy.models import AuditRecord
 

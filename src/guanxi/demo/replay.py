@@ -1,7 +1,7 @@
 """The demo's order history replayed day by day, with the clock frozen at each moment.
 
 Each simulated day is one unit of work. Its orders go to the batched order service
-(`loyalty.order_batch.record_orders`) in runs of members who appear once in the run; what
+(`loyalty.orders.batch.record_orders`) in runs of members who appear once in the run; what
 follows one of a run's orders for the same member (a second order, a refund, a redemption at the
 till, a check-in, an adjustment) comes after the run. So every service sees each member exactly
 as it would have if that member's events had been recorded one by one in the order the plan
@@ -35,10 +35,13 @@ from guanxi.jobs import schedule
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import actions, order_batch, orders, points
-from guanxi.loyalty.models import LoyaltyAccount, PointLot
-from guanxi.loyalty.order_models import Order
-from guanxi.loyalty.schemas import ActionIn, AdjustIn, OrderIn, OrderLineIn, RefundIn
+from guanxi.loyalty.members import points
+from guanxi.loyalty.orders import actions
+from guanxi.loyalty.orders import batch as order_batch
+from guanxi.loyalty.orders import service as orders
+from guanxi.loyalty.orders.models import Order
+from guanxi.loyalty.program.models import LoyaltyAccount, PointLot
+from guanxi.loyalty.program.schemas import ActionIn, AdjustIn, OrderIn, OrderLineIn, RefundIn
 
 if TYPE_CHECKING:
     from guanxi.demo.orders import OrdersSummary
@@ -265,7 +268,7 @@ class Replay:
         return found[0], Decimal(found[1])
 
     def _balance(self, session: Session, customer_id: str) -> int:
-        """What the member card shows as spendable (`loyalty.card`): the balance and any pending
+        """What the member card shows as spendable (`loyalty.members.card`): the balance and any pending
         points whose wait is over, read without building the whole card."""
         account = session.execute(
             select(LoyaltyAccount.id, LoyaltyAccount.points_balance, LoyaltyAccount.pending_points).where(

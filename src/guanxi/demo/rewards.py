@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from guanxi.kit.errors import DomainError
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import points, reward_catalog
-from guanxi.loyalty.catalog_models import Reward
-from guanxi.loyalty.catalog_schemas import RewardIn
-from guanxi.loyalty.schemas import RedeemIn
+from guanxi.loyalty.catalog import rewards as reward_catalog
+from guanxi.loyalty.catalog.models import Reward
+from guanxi.loyalty.catalog.schemas import RewardIn
+from guanxi.loyalty.members import points
+from guanxi.loyalty.program.schemas import RedeemIn
 
 CASH = "CASH100"
 REWARDS: tuple[dict[str, Any], ...] = (

@@ -2,6 +2,7 @@
 outbox events (the worker, `guanxi outbox dispatch`, the API's in-process wake-ups) imports it, so
 no event is marked delivered before its handlers were known."""
 
-from guanxi.loyalty import coupon_jobs, referrals
+from guanxi.loyalty.catalog import coupon_jobs
+from guanxi.loyalty.exchange import referrals
 
 HANDLER_MODULES = (coupon_jobs, referrals)

@@ -34,9 +34,10 @@ from guanxi.customers.merge_models import MergeMove
 from guanxi.kit import clock
 from guanxi.kit.errors import FieldError
 from guanxi.kit.models import table_of
-from guanxi.loyalty import ledger
-from guanxi.loyalty.catalog_models import Coupon
-from guanxi.loyalty.models import (
+from guanxi.loyalty.catalog.models import Coupon
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.orders.models import Order
+from guanxi.loyalty.program.models import (
     AdjustmentRequest,
     GrowthEntry,
     LoyaltyAccount,
@@ -46,7 +47,6 @@ from guanxi.loyalty.models import (
     Tier,
     TierChange,
 )
-from guanxi.loyalty.order_models import Order
 
 NAME = "loyalty"
 

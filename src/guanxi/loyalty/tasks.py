@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from guanxi.kit.db import Database, get_database
-from guanxi.loyalty import coupon_jobs, expiration, handlers, tiers
+from guanxi.loyalty import handlers
+from guanxi.loyalty.catalog import coupon_jobs
+from guanxi.loyalty.ledger import expiration
+from guanxi.loyalty.tiers import service as tiers
 
 assert handlers.HANDLER_MODULES  # events the daily steps emit find their handlers registered
 

@@ -7,10 +7,10 @@ from sqlalchemy.orm import Session
 
 from guanxi.customers.timeline import TimelineItem, Window, bounded, register_section, register_source
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import card
-from guanxi.loyalty.catalog_models import Coupon, CouponTemplate
-from guanxi.loyalty.models import LoyaltyAccount, PointEntry
-from guanxi.loyalty.order_models import Order
+from guanxi.loyalty.catalog.models import Coupon, CouponTemplate
+from guanxi.loyalty.members import card
+from guanxi.loyalty.orders.models import Order
+from guanxi.loyalty.program.models import LoyaltyAccount, PointEntry
 
 
 def _orders(session: Session, actor: Principal, customer_id: str, window: Window) -> list[TimelineItem]:

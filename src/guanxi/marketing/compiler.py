@@ -45,8 +45,8 @@ from guanxi.customers.models import Customer, CustomerIdentity, CustomerTag
 from guanxi.customers.repository import scope_clause
 from guanxi.kit import clock
 from guanxi.kit.principal import Principal
-from guanxi.loyalty.models import LoyaltyAccount
-from guanxi.loyalty.order_models import Order, OrderLine
+from guanxi.loyalty.orders.models import Order, OrderLine
+from guanxi.loyalty.program.models import LoyaltyAccount
 from guanxi.marketing.conditions import Group, Rule, age_bounds, zero_matches
 
 

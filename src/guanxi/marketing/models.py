@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from guanxi.kit import clock
 from guanxi.kit.models import Base, TimestampMixin, public_id_column
-from guanxi.loyalty.order_models import Order, OrderLine
+from guanxi.loyalty.orders.models import Order, OrderLine
 
 # Order aggregates in a window ("bought 母婴 at least twice in 90 days") for segments and tag rules.
 # Both cover what the compiler reads: the lines of a category lead to their orders; without a

@@ -6,8 +6,10 @@ from guanxi.customers import models as customer_models
 from guanxi.dataio import models as dataio_models
 from guanxi.kit import idempotency, outbox, sequence
 from guanxi.kit.models import Base
-from guanxi.loyalty import catalog_models, order_models, partner_models
-from guanxi.loyalty import models as loyalty_models
+from guanxi.loyalty.catalog import models as catalog_models
+from guanxi.loyalty.exchange import models as partner_models
+from guanxi.loyalty.orders import models as order_models
+from guanxi.loyalty.program import models as loyalty_models
 from guanxi.marketing import models as marketing_models
 from guanxi.privacy import models as privacy_models
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from guanxi.config import reset_settings
 from guanxi.kit.db import Database
-from guanxi.loyalty import verify as loyalty_verify
+from guanxi.loyalty.ledger import verify as loyalty_verify
 from guanxi.privacy import audit
 from tests.api.helpers import PROBLEM_JSON, table_counts
 from tests.api.loyalty.test_orders_api import ORDER

@@ -22,7 +22,8 @@ from guanxi.kit.errors import Conflict
 from guanxi.kit.masking import Visibility, present
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import orders, referrals
+from guanxi.loyalty.exchange import referrals
+from guanxi.loyalty.orders import service as orders
 from guanxi.migrations.all_models import metadata
 from tests.factories import create_customer, order_in
 

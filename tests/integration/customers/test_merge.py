@@ -21,12 +21,15 @@ from guanxi.kit.db import Database
 from guanxi.kit.errors import NotFound, ValidationFailed
 from guanxi.kit.outbox import OutboxEvent
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import config, ledger, program, verify
-from guanxi.loyalty import points as points_service
-from guanxi.loyalty.catalog_models import Coupon
-from guanxi.loyalty.models import LoyaltyAccount, PointEntry, PointLot
-from guanxi.loyalty.order_models import Order
-from guanxi.loyalty.schemas import RedeemIn
+from guanxi.loyalty.catalog.models import Coupon
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.members import points as points_service
+from guanxi.loyalty.orders.models import Order
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.models import LoyaltyAccount, PointEntry, PointLot
+from guanxi.loyalty.program.schemas import RedeemIn
 from tests.api.helpers import audit_records, table_counts
 from tests.factories import create_customer, post_order, staff_principal
 
@@ -387,8 +390,8 @@ def test_candidate_merge_and_dismiss(db: Database) -> None:
 
 
 def test_better_tier_referrals_and_twin_coupons_follow_and_go_back(db: Database, frozen: clock.FrozenClock) -> None:
-    from guanxi.loyalty import referrals
-    from guanxi.loyalty.models import Referral, TierChange
+    from guanxi.loyalty.exchange import referrals
+    from guanxi.loyalty.program.models import Referral, TierChange
     from tests.integration.loyalty.coupon_helpers import template
 
     with db.unit_of_work() as session:

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from guanxi.dataio.headers import parse_mapping
 from guanxi.kit.db import Database
-from guanxi.loyalty import verify
-from guanxi.loyalty.models import LoyaltyAccount, PointEntry, TierChange
-from guanxi.loyalty.order_models import Order, OrderLine
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.orders.models import Order, OrderLine
+from guanxi.loyalty.program.models import LoyaltyAccount, PointEntry, TierChange
 from tests.api.helpers import audit_records
 from tests.factories import create_customer
 

@@ -24,8 +24,10 @@ from guanxi.jobs import queue, schedule
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import card, expiration, tiers
-from guanxi.loyalty.models import LoyaltyAccount, TierChange
+from guanxi.loyalty.ledger import expiration
+from guanxi.loyalty.members import card
+from guanxi.loyalty.program.models import LoyaltyAccount, TierChange
+from guanxi.loyalty.tiers import service as tiers
 from guanxi.marketing import tag_rules
 from guanxi.marketing.schemas import TagRuleIn
 from tests.factories import create_customer, post_order

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import coupons
-from guanxi.loyalty.catalog_models import Coupon, CouponEvent
-from guanxi.loyalty.catalog_schemas import CouponOut, CouponTemplateIn, IssueIn
+from guanxi.loyalty.catalog import coupons
+from guanxi.loyalty.catalog.models import Coupon, CouponEvent
+from guanxi.loyalty.catalog.schemas import CouponOut, CouponTemplateIn, IssueIn
 from tests.factories import create_customer
 
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai

@@ -14,8 +14,10 @@ from guanxi.customers import merge, service
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM, Principal
-from guanxi.loyalty import card, ledger, program
-from guanxi.loyalty.models import LoyaltyAccount, PointLot
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.members import card
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.models import LoyaltyAccount, PointLot
 from tests.factories import create_customer, post_order
 
 

@@ -15,10 +15,11 @@ from sqlalchemy import func, select
 from guanxi.kit.db import Database
 from guanxi.kit.errors import DomainError
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import orders, verify
-from guanxi.loyalty import points as points_service
-from guanxi.loyalty.order_models import Order
-from guanxi.loyalty.schemas import RedeemIn, TransferIn
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.members import points as points_service
+from guanxi.loyalty.orders import service as orders
+from guanxi.loyalty.orders.models import Order
+from guanxi.loyalty.program.schemas import RedeemIn, TransferIn
 from tests.factories import create_customer, order_in, post_order
 
 WHEN = datetime(2026, 11, 1, 4, 0, tzinfo=UTC)
@@ -41,7 +42,7 @@ def _race(db: Database, count: int, work: Callable[[int], object]) -> Counter[st
 
 def _balance(db: Database, customer_id: str) -> int:
     with db.unit_of_work(read_only=True) as session:
-        from guanxi.loyalty import card
+        from guanxi.loyalty.members import card
 
         return card.get_card(session, SYSTEM, customer_id).points_balance
 

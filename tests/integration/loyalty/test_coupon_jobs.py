@@ -13,10 +13,11 @@ from guanxi.kit import clock, outbox
 from guanxi.kit.db import Database
 from guanxi.kit.outbox import OutboxEvent
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import coupon_jobs, coupon_till
-from guanxi.loyalty.catalog_errors import CouponExpired
-from guanxi.loyalty.catalog_models import Coupon
-from guanxi.loyalty.catalog_schemas import CouponRedeemIn
+from guanxi.loyalty.catalog import coupon_jobs
+from guanxi.loyalty.catalog import till as coupon_till
+from guanxi.loyalty.catalog.errors import CouponExpired
+from guanxi.loyalty.catalog.models import Coupon
+from guanxi.loyalty.catalog.schemas import CouponRedeemIn
 from tests.factories import post_order
 from tests.integration.loyalty.coupon_helpers import NOW, coupon_row, customer, history, issue, template
 

@@ -16,8 +16,9 @@ from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.models import UTCDateTime
 from guanxi.kit.outbox import OutboxEvent
-from guanxi.loyalty import coupon_jobs, expiry
-from guanxi.loyalty.catalog_models import Coupon, CouponEvent, CouponTemplate
+from guanxi.loyalty.catalog import coupon_jobs
+from guanxi.loyalty.catalog.models import Coupon, CouponEvent, CouponTemplate
+from guanxi.loyalty.rules import expiry
 from tests.factories import post_order
 from tests.integration.loyalty.coupon_helpers import NOW, customer, template
 

@@ -18,8 +18,10 @@ from guanxi.kit.db import Database
 from guanxi.kit.errors import Conflict, DomainError, ValidationFailed
 from guanxi.kit.outbox import OutboxEvent
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import coupon_codes, coupon_till, coupons, verify
-from guanxi.loyalty.catalog_errors import (
+from guanxi.loyalty.catalog import codes as coupon_codes
+from guanxi.loyalty.catalog import coupons
+from guanxi.loyalty.catalog import till as coupon_till
+from guanxi.loyalty.catalog.errors import (
     BelowMinSpend,
     CategoryMismatch,
     CouponExpired,
@@ -31,8 +33,8 @@ from guanxi.loyalty.catalog_errors import (
     InvalidCouponCode,
     StackingConflict,
 )
-from guanxi.loyalty.catalog_models import Coupon, CouponTemplate
-from guanxi.loyalty.catalog_schemas import (
+from guanxi.loyalty.catalog.models import Coupon, CouponTemplate
+from guanxi.loyalty.catalog.schemas import (
     CouponCheckIn,
     CouponQuoteOut,
     CouponRedeemAnswer,
@@ -40,7 +42,8 @@ from guanxi.loyalty.catalog_schemas import (
     CouponTemplatePatch,
     IssueIn,
 )
-from guanxi.loyalty.errors import LimitReached, NotEligible, OutOfStock
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.program.errors import LimitReached, NotEligible, OutOfStock
 from guanxi.privacy.models import AuditRecord
 from tests.api.helpers import table_counts
 from tests.integration.loyalty.coupon_helpers import NOW, coupon_row, customer, history, issue, template

@@ -18,10 +18,12 @@ from guanxi.demo import orders as demo_orders
 from guanxi.demo import rewards as demo_rewards
 from guanxi.kit import clock
 from guanxi.kit.db import Database
-from guanxi.loyalty import order_batch, program, verify
-from guanxi.loyalty.catalog_models import Coupon, Reward, RewardRedemption
-from guanxi.loyalty.models import ActionClaim, AdjustmentRequest, LoyaltyAccount, PointEntry, TierChange
-from guanxi.loyalty.order_models import Order, OrderLine, Refund
+from guanxi.loyalty.catalog.models import Coupon, Reward, RewardRedemption
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.orders import batch as order_batch
+from guanxi.loyalty.orders.models import Order, OrderLine, Refund
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.models import ActionClaim, AdjustmentRequest, LoyaltyAccount, PointEntry, TierChange
 from guanxi.privacy.models import AuditRecord
 from tests.api.helpers import table_counts
 

@@ -22,8 +22,11 @@ from guanxi.customers.models import Customer
 from guanxi.kit import clock, outbox
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import expiration, expiry, ledger, program, verify
-from guanxi.loyalty.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
+from guanxi.loyalty.ledger import expiration, verify
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
+from guanxi.loyalty.rules import expiry
 from guanxi.privacy.models import AuditRecord
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

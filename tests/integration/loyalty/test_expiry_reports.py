@@ -11,8 +11,12 @@ from sqlalchemy import select
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import card, expiration, expiry, ledger, program, verify
-from guanxi.loyalty.models import PointEntry
+from guanxi.loyalty.ledger import expiration, verify
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.members import card
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.models import PointEntry
+from guanxi.loyalty.rules import expiry
 from guanxi.privacy.models import AuditRecord
 from tests.factories import create_customer, post_order
 

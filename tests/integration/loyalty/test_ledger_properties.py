@@ -13,9 +13,12 @@ from hypothesis import strategies as st
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import config, expiration, ledger, program, verify
-from guanxi.loyalty.errors import InsufficientPoints
-from guanxi.loyalty.models import LoyaltyAccount
+from guanxi.loyalty.ledger import expiration, verify
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.errors import InsufficientPoints
+from guanxi.loyalty.program.models import LoyaltyAccount
 from tests.conftest import clear_tables
 from tests.factories import create_customer
 

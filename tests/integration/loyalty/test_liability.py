@@ -13,7 +13,11 @@ from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.errors import PermissionDenied, ValidationFailed
 from guanxi.kit.principal import SYSTEM, Principal
-from guanxi.loyalty import expiration, expiry, ledger, liability, program, verify
+from guanxi.loyalty.insights import liability
+from guanxi.loyalty.ledger import expiration, verify
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.rules import expiry
 from tests.api.helpers import table_counts
 from tests.factories import create_customer
 

@@ -12,9 +12,9 @@ from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.errors import Conflict, ValidationFailed
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import verify
-from guanxi.loyalty.order_batch import record_orders
-from guanxi.loyalty.order_models import Order
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.orders.batch import record_orders
+from guanxi.loyalty.orders.models import Order
 from tests.factories import create_customer, order_in
 
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)

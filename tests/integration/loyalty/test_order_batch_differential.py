@@ -31,8 +31,15 @@ from guanxi.kit.errors import DomainError
 from guanxi.kit.models import table_of
 from guanxi.kit.outbox import OutboxEvent
 from guanxi.kit.principal import SYSTEM, Principal
-from guanxi.loyalty import config, order_apply, orders, points, program, verify
-from guanxi.loyalty.models import (
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.members import points
+from guanxi.loyalty.orders import apply as order_apply
+from guanxi.loyalty.orders import service as orders
+from guanxi.loyalty.orders.batch import record_orders
+from guanxi.loyalty.orders.models import Order, OrderLine
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.models import (
     GrowthEntry,
     LotMovement,
     LoyaltyAccount,
@@ -41,9 +48,7 @@ from guanxi.loyalty.models import (
     RuleUsage,
     TierChange,
 )
-from guanxi.loyalty.order_batch import record_orders
-from guanxi.loyalty.order_models import Order, OrderLine
-from guanxi.loyalty.schemas import OrderIn, RedeemIn, RefundIn
+from guanxi.loyalty.program.schemas import OrderIn, RedeemIn, RefundIn
 from guanxi.privacy import audit
 from guanxi.privacy.models import AuditRecord
 from tests.conftest import clear_tables

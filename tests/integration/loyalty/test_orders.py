@@ -13,11 +13,15 @@ from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.errors import Conflict, ValidationFailed
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import config, ledger, orders, program, verify
-from guanxi.loyalty import points as points_service
-from guanxi.loyalty.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
-from guanxi.loyalty.order_models import Order
-from guanxi.loyalty.schemas import RedeemIn, RefundAnswer, RefundIn
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.members import points as points_service
+from guanxi.loyalty.orders import service as orders
+from guanxi.loyalty.orders.models import Order
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
+from guanxi.loyalty.program.schemas import RedeemIn, RefundAnswer, RefundIn
 from tests.api.helpers import table_counts
 from tests.factories import create_customer, order_in, post_order
 

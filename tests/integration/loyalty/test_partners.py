@@ -18,11 +18,14 @@ from guanxi.kit.db import Database
 from guanxi.kit.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import ledger, partner_exchange, partners, program, verify
-from guanxi.loyalty.errors import InsufficientPoints, LimitReached, NotEligible
-from guanxi.loyalty.exchange_schemas import ExchangeIn, ExchangeOut, PartnerIn, PartnerPatch, PaymentIn
-from guanxi.loyalty.models import LoyaltyAccount, PointEntry, PointLot
-from guanxi.loyalty.partner_models import PartnerSettlementEntry, PartnerTransaction
+from guanxi.loyalty.exchange import partner_exchange, partners
+from guanxi.loyalty.exchange.models import PartnerSettlementEntry, PartnerTransaction
+from guanxi.loyalty.exchange.schemas import ExchangeIn, ExchangeOut, PartnerIn, PartnerPatch, PaymentIn
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.errors import InsufficientPoints, LimitReached, NotEligible
+from guanxi.loyalty.program.models import LoyaltyAccount, PointEntry, PointLot
 from tests.factories import create_customer, post_order, staff_principal
 
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai

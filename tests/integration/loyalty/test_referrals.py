@@ -18,9 +18,14 @@ from guanxi.kit.db import Database
 from guanxi.kit.errors import ValidationFailed
 from guanxi.kit.outbox import OutboxEvent
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import config, ledger, orders, program, referrals, verify
-from guanxi.loyalty.models import GrowthEntry, LoyaltyAccount, PointEntry, PointLot, Referral
-from guanxi.loyalty.schemas import RefundIn
+from guanxi.loyalty.exchange import referrals
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.orders import service as orders
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.models import GrowthEntry, LoyaltyAccount, PointEntry, PointLot, Referral
+from guanxi.loyalty.program.schemas import RefundIn
 from guanxi.privacy.models import AuditRecord
 from tests.factories import create_customer, post_order
 

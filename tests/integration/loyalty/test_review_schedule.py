@@ -13,9 +13,13 @@ from sqlalchemy import select
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import config, ledger, program, tiering, tiers
-from guanxi.loyalty.config import ProgramSettingsIn
-from guanxi.loyalty.models import LoyaltyAccount, TierChange
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.models import LoyaltyAccount, TierChange
+from guanxi.loyalty.program.settings import ProgramSettingsIn
+from guanxi.loyalty.rules import tiering
+from guanxi.loyalty.tiers import service as tiers
 from tests.factories import create_customer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

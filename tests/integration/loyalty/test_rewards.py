@@ -18,14 +18,19 @@ from guanxi.kit.db import Database
 from guanxi.kit.errors import Conflict, DomainError, NotFound, ValidationFailed
 from guanxi.kit.outbox import OutboxEvent
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import coupons, ledger, program, reward_catalog, rewards, verify
-from guanxi.loyalty import points as points_service
-from guanxi.loyalty.catalog_errors import LotteryExhausted
-from guanxi.loyalty.catalog_models import Coupon, Reward, RewardRedemption
-from guanxi.loyalty.catalog_schemas import CouponTemplateIn, RewardIn, RewardPatch
-from guanxi.loyalty.errors import InsufficientPoints, LimitReached, NotEligible, OutOfStock
-from guanxi.loyalty.models import PointEntry
-from guanxi.loyalty.schemas import RedeemAnswer, RedeemIn
+from guanxi.loyalty.catalog import coupons
+from guanxi.loyalty.catalog import redemption as rewards
+from guanxi.loyalty.catalog import rewards as reward_catalog
+from guanxi.loyalty.catalog.errors import LotteryExhausted
+from guanxi.loyalty.catalog.models import Coupon, Reward, RewardRedemption
+from guanxi.loyalty.catalog.schemas import CouponTemplateIn, RewardIn, RewardPatch
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.members import points as points_service
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.errors import InsufficientPoints, LimitReached, NotEligible, OutOfStock
+from guanxi.loyalty.program.models import PointEntry
+from guanxi.loyalty.program.schemas import RedeemAnswer, RedeemIn
 from guanxi.privacy.models import AuditRecord
 from tests.api.helpers import table_counts
 from tests.factories import create_customer, post_order

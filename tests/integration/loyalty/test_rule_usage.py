@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import actions, config
-from guanxi.loyalty.schemas import ActionIn
+from guanxi.loyalty.orders import actions
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.schemas import ActionIn
 from tests.factories import create_customer, post_order
 
 FRIDAY = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # 12:00 on a Friday in Shanghai

@@ -14,8 +14,10 @@ from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.errors import PermissionDenied, ValidationFailed
 from guanxi.kit.principal import SYSTEM, Principal
-from guanxi.loyalty import orders, rules, simulation
-from guanxi.loyalty.schemas import RefundIn
+from guanxi.loyalty.insights import simulation
+from guanxi.loyalty.orders import service as orders
+from guanxi.loyalty.program.schemas import RefundIn
+from guanxi.loyalty.rules import engine as rules
 from tests.api.helpers import table_counts
 from tests.factories import create_customer, post_order
 

@@ -13,8 +13,12 @@ from guanxi.cli.main import app
 from guanxi.kit import clock, outbox
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import card, expiration, ledger, program, tiers, verify
-from guanxi.loyalty.models import TierChange
+from guanxi.loyalty.ledger import expiration, verify
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.members import card
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.models import TierChange
+from guanxi.loyalty.tiers import service as tiers
 from tests.factories import create_customer, post_order
 
 runner = CliRunner()

@@ -1,4 +1,4 @@
-"""`loyalty.verify` names every kind of breach of the ledger's invariants.
+"""`loyalty.ledger.verify` names every kind of breach of the ledger's invariants.
 
 A consistent ledger is built through the services (orders, a redemption, a refund under each
 branch of the policy, pending points, an expiry); each test then breaks exactly one invariant with
@@ -22,11 +22,14 @@ from guanxi.cli.main import app
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from guanxi.loyalty import expiration, ledger, orders, program, verify
-from guanxi.loyalty import points as points_service
-from guanxi.loyalty.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
-from guanxi.loyalty.schemas import RedeemIn, RefundIn
-from guanxi.loyalty.verify import Breach
+from guanxi.loyalty.ledger import expiration, verify
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.ledger.verify import Breach
+from guanxi.loyalty.members import points as points_service
+from guanxi.loyalty.orders import service as orders
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.models import LotMovement, LoyaltyAccount, PointEntry, PointLot
+from guanxi.loyalty.program.schemas import RedeemIn, RefundIn
 from tests.factories import create_customer, post_order
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guanxi.loyalty.allocation import allocate, round_points
+from guanxi.loyalty.rules.allocation import allocate, round_points
 
 
 def test_largest_remainder_with_ties_to_the_earlier_part() -> None:

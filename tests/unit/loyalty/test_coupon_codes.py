@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guanxi.loyalty import coupon_codes
-from guanxi.loyalty.coupon_codes import ALPHABET, LENGTH, CodeError
+from guanxi.loyalty.catalog import codes as coupon_codes
+from guanxi.loyalty.catalog.codes import ALPHABET, LENGTH, CodeError
 
 bodies = st.text(alphabet=ALPHABET, min_size=12, max_size=12)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guanxi.loyalty.coupon_rules import Line, Refusal, Terms, quote, stacking_conflict
+from guanxi.loyalty.catalog.coupon_rules import Line, Refusal, Terms, quote, stacking_conflict
 
 D = Decimal
 LINES = [Line("apparel", 2, D("100.00")), Line("food", 1, D("50.00")), Line(None, 1, D("9.90"))]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guanxi.loyalty.expiry import (
+from guanxi.loyalty.rules.expiry import (
     ExpiryMode,
     ExpiryPolicy,
     ExpiryPolicyError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from guanxi.loyalty.liability import month_key, month_starts
+from guanxi.loyalty.insights.liability import month_key, month_starts
 
 
 def test_twelve_local_months_end_with_the_given_one_and_start_at_local_midnight() -> None:

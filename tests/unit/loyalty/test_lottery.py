@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guanxi.loyalty import lottery
-from guanxi.loyalty.lottery import NOTHING, Prize
+from guanxi.loyalty.catalog import lottery
+from guanxi.loyalty.catalog.lottery import NOTHING, Prize
 
 PRIZES = [
     Prize("grand", 1, "goods", Decimal("500.00")),

@@ -12,10 +12,12 @@ import pytest
 
 from guanxi.kit import clock
 from guanxi.kit.errors import ValidationFailed
-from guanxi.loyalty import order_plan, program, rules
-from guanxi.loyalty.order_plan import AccountSnapshot, CustomerFacts, OrderKeys
-from guanxi.loyalty.program import ProgramConfig
-from guanxi.loyalty.schemas import OrderIn
+from guanxi.loyalty.orders import plan as order_plan
+from guanxi.loyalty.orders.plan import AccountSnapshot, CustomerFacts, OrderKeys
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.config import ProgramConfig
+from guanxi.loyalty.program.schemas import OrderIn
+from guanxi.loyalty.rules import engine as rules
 
 NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 KEYS = OrderKeys(order_id="01ORDER", request_hash="h", actor_id="pos-1", now=NOW)

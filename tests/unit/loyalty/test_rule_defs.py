@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from guanxi.loyalty.rules import (
+from guanxi.loyalty.rules.engine import (
     ActionBonusRule,
     BaseRateRule,
     CampaignMultiplierRule,

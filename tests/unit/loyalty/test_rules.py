@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from guanxi.kit.calendar import HolidayCalendar
-from guanxi.loyalty.rules import (
+from guanxi.loyalty.rules.engine import (
     ActionFacts,
     Evaluation,
     LineFacts,

@@ -8,7 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guanxi.loyalty.rules import (
+from guanxi.loyalty.rules.engine import (
     BaseRateRule,
     BirthdayBonusRule,
     CampaignMultiplierRule,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
-from guanxi.loyalty import rules, tiering
-from guanxi.loyalty.simulation_replay import Replay
+from guanxi.loyalty.insights.replay import Replay
+from guanxi.loyalty.rules import engine as rules
+from guanxi.loyalty.rules import tiering
 
 LADDER = [
     tiering.TierDef(code="basic", name="普通", rank=0, threshold=Decimal(0)),

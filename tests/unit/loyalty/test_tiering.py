@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guanxi.loyalty.tiering import (
+from guanxi.loyalty.rules.tiering import (
     LadderError,
     ReviewMode,
     ReviewPolicy,

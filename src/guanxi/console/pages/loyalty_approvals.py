@@ -1,6 +1,6 @@
 """Points adjustments waiting for a second person: a manager approves (the points move then) or
 rejects, with a note. Nobody decides their own request: the buttons are not offered on one's own
-rows, and `loyalty.points.decide` refuses it anyway."""
+rows, and `loyalty.members.points.decide` refuses it anyway."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from guanxi.console.widgets import EMPTY, card, choice, local_time, notice, page
 from guanxi.customers import service as customers
 from guanxi.kit.errors import NotAuthenticated, PermissionDenied
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import points
-from guanxi.loyalty.schemas import AdjustmentOut
+from guanxi.loyalty.members import points
+from guanxi.loyalty.program.schemas import AdjustmentOut
 
 PATH = "/loyalty/approvals"
 STATUSES = ("pending", "applied", "rejected")

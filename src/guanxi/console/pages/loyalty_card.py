@@ -1,7 +1,7 @@
 """The member-card section of the customer page: the card, the points statement and the tier
 history, with the adjust and redeem dialogs (loyalty_dialogs) for roles that may move points.
 
-Everything is read through `loyalty.card` and written through `loyalty.points`, so the API's
+Everything is read through `loyalty.members.card` and written through `loyalty.members.points`, so the API's
 permissions, scopes, idempotency and audit apply here too.
 """
 
@@ -21,9 +21,9 @@ from guanxi.console.session import tr
 from guanxi.console.widgets import EMPTY, card, choice, facts, local_time, show
 from guanxi.kit.pagination import Page, PageRequest
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import card as member_card
-from guanxi.loyalty import program
-from guanxi.loyalty.schemas import CardOut, EntryOut, TierChangeOut, TierOut
+from guanxi.loyalty.members import card as member_card
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.schemas import CardOut, EntryOut, TierChangeOut, TierOut
 
 PAGE_SIZE = 20
 ENTRY_KINDS = ("earn", "redeem", "expire", "reverse", "adjust", "transfer_in", "transfer_out")

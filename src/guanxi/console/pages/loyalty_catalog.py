@@ -23,8 +23,9 @@ from guanxi.console.pages.loyalty_coupon_issue import IssueDialog
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import EMPTY, card, choice, local_time, notice, page_title
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import coupons, reward_catalog
-from guanxi.loyalty.catalog_schemas import (
+from guanxi.loyalty.catalog import coupons
+from guanxi.loyalty.catalog import rewards as reward_catalog
+from guanxi.loyalty.catalog.schemas import (
     CouponTemplateIn,
     CouponTemplateOut,
     CouponTemplatePatch,

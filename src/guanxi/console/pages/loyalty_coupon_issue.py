@@ -1,5 +1,5 @@
 """Issuing coupons from a template in the console: to customers by id (one per line) or to
-everyone holding a tag, through `loyalty.coupons.issue`. Each opening of the dialog draws a new
+everyone holding a tag, through `loyalty.catalog.coupons.issue`. Each opening of the dialog draws a new
 Idempotency-Key, so a double click issues once."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from guanxi.console.pages.loyalty_common import field_errors, show_failure
 from guanxi.console.session import tr
 from guanxi.console.widgets import choice, local_time
 from guanxi.kit.errors import FieldError
-from guanxi.loyalty import coupons
-from guanxi.loyalty.catalog_schemas import IssueIn
+from guanxi.loyalty.catalog import coupons
+from guanxi.loyalty.catalog.schemas import IssueIn
 
 
 class IssueDialog:

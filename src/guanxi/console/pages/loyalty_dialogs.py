@@ -22,8 +22,8 @@ from guanxi.console.session import tr
 from guanxi.console.widgets import apply_field_errors, pydantic_field_errors, set_field_error
 from guanxi.kit.errors import DomainError, FieldError, NotAuthenticated
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import points
-from guanxi.loyalty.schemas import AdjustAnswer, AdjustIn, RedeemAnswer, RedeemIn
+from guanxi.loyalty.members import points
+from guanxi.loyalty.program.schemas import AdjustAnswer, AdjustIn, RedeemAnswer, RedeemIn
 
 Done = Callable[[str], None]
 

@@ -17,8 +17,8 @@ from guanxi.console.actions import perform
 from guanxi.console.pages.loyalty_common import loyalty_frame, unavailable_text
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
-from guanxi.loyalty import liability
-from guanxi.loyalty.liability import LiabilityReport
+from guanxi.loyalty.insights import liability
+from guanxi.loyalty.insights.liability import LiabilityReport
 
 PATH = "/loyalty/liability"
 COLORS = {

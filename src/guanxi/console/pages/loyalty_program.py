@@ -1,7 +1,7 @@
 """The loyalty program page: settings, the tier ladder and the earning rules (loyalty_rules).
 
 Roles that may only read see the same forms disabled and no save buttons; every save goes through
-`loyalty.config`, which checks the permission again, validates the whole change before writing
+`loyalty.program.settings`, which checks the permission again, validates the whole change before writing
 and names the field of every problem, shown next to that field here.
 """
 
@@ -24,8 +24,8 @@ from guanxi.console.session import guard, tr
 from guanxi.console.widgets import apply_field_errors, card, notice, page_title, set_field_error
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import config
-from guanxi.loyalty.config import ProgramOut, ProgramSettingsIn
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.settings import ProgramOut, ProgramSettingsIn
 
 PATH = "/loyalty/program"
 CHOICES: dict[str, tuple[str, ...]] = {

@@ -1,5 +1,5 @@
 """Earning rules on the program page: the list, and an editor for one rule's definition as JSON,
-checked on every change by `loyalty.config.validate_rule` (the same check the save runs), with each
+checked on every change by `loyalty.program.settings.validate_rule` (the same check the save runs), with each
 problem shown by its field. A new rule starts from a template of the chosen kind."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from guanxi.console.session import tr
 from guanxi.console.widgets import card, choice
 from guanxi.kit.errors import DomainError, FieldError
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import config
-from guanxi.loyalty.config import ProgramOut, RuleOut
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.settings import ProgramOut, RuleOut
 
 # A valid starting point per kind; the marketer changes the figures, code and name.
 TEMPLATES: dict[str, dict[str, Any]] = {

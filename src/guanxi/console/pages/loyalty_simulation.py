@@ -1,6 +1,6 @@
 """The what-if simulation page: change tier thresholds and multipliers, the growth rate or the
 earning rules, replay the last N months of orders under the current program and the scenario
-(`loyalty.simulation.simulate`, which writes nothing), and compare points, cost and tiers."""
+(`loyalty.insights.simulation.simulate`, which writes nothing), and compare points, cost and tiers."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ from guanxi.console.session import guard, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import config, simulation
-from guanxi.loyalty.config import ProgramOut
-from guanxi.loyalty.simulation import ScenarioIn, SimulationReport
+from guanxi.loyalty.insights import simulation
+from guanxi.loyalty.insights.simulation import ScenarioIn, SimulationReport
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.settings import ProgramOut
 
 PATH = "/loyalty/simulation"
 MONTHS = (3, 6, 12, 24, 36)

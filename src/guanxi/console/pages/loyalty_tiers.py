@@ -1,5 +1,5 @@
 """The tier ladder editor on the program page: one row per tier, lowest first (the rank follows the
-row order), saved as a whole through `loyalty.config.replace_tiers`, which checks the ladder
+row order), saved as a whole through `loyalty.program.settings.replace_tiers`, which checks the ladder
 (thresholds rising from 0, unique codes, positive multipliers) before anything is written."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from guanxi.console.session import tr
 from guanxi.console.widgets import card, notice, set_field_error
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
-from guanxi.loyalty import config
-from guanxi.loyalty.config import ProgramOut, TierLadderIn
+from guanxi.loyalty.program import settings as config
+from guanxi.loyalty.program.settings import ProgramOut, TierLadderIn
 
 COLUMNS = ("code", "name", "name_en", "threshold", "points_multiplier", "discount_pct", "is_core", "benefits")
 # Benefits with a column of their own; the rest stay in the JSON field.

@@ -1,0 +1,383 @@
+"""Orders in, points out: record an order once per (source, external id), earn points under the
+program's rules with every award explained, grow the member's tier; refunds take points back in
+proportion, under the program's refund policy.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from guanxi.auth.service import require
+from guanxi.customers import service as customers
+from guanxi.customers.models import Customer
+from guanxi.customers.normalize import IdentityKind
+from guanxi.kit import clock, idempotency, outbox
+from guanxi.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
+from guanxi.kit.ids import new_id
+from guanxi.kit.principal import Principal
+from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.orders import plan as order_plan
+from guanxi.loyalty.orders import usage
+from guanxi.loyalty.orders.models import Order, OrderLine, Refund
+from guanxi.loyalty.orders.plan import CENT
+from guanxi.loyalty.orders.plan import invalid as _invalid
+from guanxi.loyalty.program import config as program
+from guanxi.loyalty.program.config import ProgramConfig
+from guanxi.loyalty.program.models import LoyaltyAccount
+from guanxi.loyalty.program.schemas import (
+    OrderAnswer,
+    OrderIn,
+    OrderLineOut,
+    OrderOut,
+    RefundAnswer,
+    RefundIn,
+    RefundOut,
+)
+from guanxi.loyalty.rules import engine as rules
+from guanxi.loyalty.tiers import service as tiers
+from guanxi.privacy import audit
+
+
+def resolve_customer(session: Session, actor: Principal, data: OrderIn) -> Customer:
+    if data.customer_id is not None:
+        try:
+            return customers.get_customer(session, actor, data.customer_id)
+        except NotFound:
+            raise _invalid("customer_id", "no customer has this id", "unknown_customer") from None
+    assert data.identity is not None
+    ref = data.identity
+    try:
+        found = customers.find_by_identity(session, actor, IdentityKind(ref.kind), ref.value, ref.namespace)
+    except ValidationFailed as exc:
+        errors = [FieldError(f"identity.{e.field or 'value'}", e.message, e.code) for e in exc.errors]
+        raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors) from None
+    if found is None:
+        raise _invalid("identity", f"no customer has this {ref.kind}", "unknown_customer")
+    return found
+
+
+_check_order = order_plan.check_order
+_order_facts = order_plan.order_facts
+order_facts = order_plan.order_facts  # public: the what-if simulation builds facts exactly as live orders do
+
+
+def member_facts(
+    session: Session, config: ProgramConfig, account: LoyaltyAccount, customer: Customer, day: date
+) -> rules.MemberFacts:
+    """What the rules need to know about the member, read only as far as the rules need it."""
+    tier = config.tier(account.tier_code)
+    known = usage.read(session, account.id, day) if usage.needs_usage(config.rules) else None
+    birthday_rules = {r.code for r in config.rules if r.kind == "birthday_bonus"}
+    return rules.MemberFacts(
+        tier_code=tier.code,
+        tier_multiplier=tier.multiplier,
+        birthday=customer.birthday,
+        earned_today=known.earned_today if known else 0,
+        earned_today_by_rule=known.today_by_rule if known else {},
+        earned_by_rule=known.ever_by_rule if known else {},
+        checkin_streak=account.checkin_streak,
+        birthday_bonus_taken=(known.rules_this_month & birthday_rules) if known else frozenset(),
+    )
+
+
+award_dicts = order_plan.award_dicts
+
+
+def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[OrderAnswer, bool]:
+    """Record an order and award its points. Returns (answer, created); a replay of the same
+    order returns the first answer and changes nothing."""
+    require(actor, "orders", "create")
+    request_hash = idempotency.request_hash(data.model_dump(mode="json"))
+    existing = session.scalar(select(Order).where(Order.source == data.source, Order.external_id == data.external_id))
+    if existing is not None:
+        return _replay(existing, request_hash), False
+    config = program.ensure(session)
+    shares = _check_order(config, data)
+    customer = resolve_customer(session, actor, data)
+    account = ledger.enrol_and_lock(session, config, customer.id, actor_id=actor.id)
+    if session.get_bind().dialect.name == "postgresql":
+        # Under the member's lock a concurrent post of the same order has committed by now (on
+        # SQLite writers never overlap, so the first look above was already the last word).
+        existing = session.scalar(
+            select(Order).where(Order.source == data.source, Order.external_id == data.external_id)
+        )
+        if existing is not None:
+            return _replay(existing, request_hash), False
+    facts = _order_facts(config, data, shares)
+    evaluation = rules.evaluate_order(
+        config.rules, facts, member_facts(session, config, account, customer, facts.local_date)
+    )
+    order = Order(
+        id=new_id(),
+        source=data.source,
+        external_id=data.external_id,
+        request_hash=request_hash,
+        customer_id=customer.id,
+        account_id=account.id,
+        paid_amount=data.paid_amount,
+        currency=config.currency,
+        occurred_at=data.occurred_at,
+        store=data.store,
+        channel=data.channel,
+        tier_code=account.tier_code,
+        created_by=actor.id,
+        created_at=clock.now(),
+    )
+    session.add(order)
+    session.add_all(
+        OrderLine(
+            order_id=order.id,
+            line_no=i,
+            sku=line.sku,
+            category=line.category,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            paid_share=share,
+        )
+        for i, (line, share) in enumerate(zip(data.lines, shares, strict=True), start=1)
+    )
+    # Growth and any upgrade first: the points were priced above at the tier held before this
+    # order, and the account row then goes to the database once, with balance and growth.
+    order.points_earned = evaluation.points
+    growth = tiers.growth_for_amount(config, data.paid_amount)
+    order.growth_earned = tiers.add_growth(session, account, value=growth, kind="spend", order_id=order.id)
+    if config.tier_basis == "qualifying_spend":
+        account.qualifying_spend = tiers.qualifying_spend(session, config, account, clock.now())
+    account.last_order_at = max(filter(None, (account.last_order_at, data.occurred_at)))
+    move = tiers.check_upgrade(session, account, config, actor_id=actor.id)
+    pending = False
+    if evaluation.points > 0:
+        entry = ledger.credit(
+            session,
+            account,
+            config,
+            points=evaluation.points,
+            kind="earn",
+            reason="order",
+            source="order",
+            actor_id=actor.id,
+            occurred_at=data.occurred_at,
+            order_id=order.id,
+            detail={"awards": award_dicts(evaluation), "notes": list(evaluation.notes)},
+        )
+        pending = "pending_until" in entry.detail
+        usage.record(session, account.id, facts.local_date, evaluation.awards, config.rules)
+    answer = OrderAnswer(
+        id=order.id,
+        external_id=order.external_id,
+        source=order.source,
+        customer_id=customer.id,
+        paid_amount=order.paid_amount,
+        currency=order.currency,
+        occurred_at=order.occurred_at,
+        points_earned=order.points_earned,
+        pending=pending,
+        awards=award_dicts(evaluation),
+        notes=list(evaluation.notes),
+        growth_earned=order.growth_earned,
+        points_balance=account.points_balance,
+        pending_points=account.pending_points,
+        tier=account.tier_code,
+        tier_change=move.as_dict() if move and move.kind == "upgrade" else None,
+        status=order.status,
+    )
+    order.answer = answer.model_dump(mode="json")
+    outbox.emit(
+        session,
+        "loyalty.order_recorded",
+        {
+            "order_id": order.id,
+            "account_id": account.id,
+            "customer_id": customer.id,
+            "paid_amount": str(order.paid_amount),
+            "points": order.points_earned,
+            "occurred_at": order.occurred_at.isoformat(),
+        },
+    )
+    audit.record(session, actor, "order.create", entity_type="order", entity_id=order.id)
+    return answer, True
+
+
+def _replay(order: Order, request_hash: str) -> OrderAnswer:
+    if order.request_hash != request_hash:
+        raise Conflict(
+            message=f"order {order.external_id} from {order.source} was already recorded with different content",
+            errors=[FieldError("external_id", "already recorded with different content", "order_conflict")],
+            extra={"existing_order_id": order.id},
+        )
+    return OrderAnswer.model_validate({**order.answer, "replayed": True})
+
+
+def get_order(session: Session, actor: Principal, order_id: str) -> Order:
+    require(actor, "orders", "read")
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(message=f"order {order_id} not found")
+    # Row scope follows the customer: an order is visible to whoever may see its customer.
+    customers.get_customer(session, actor, order.customer_id)
+    return order
+
+
+def order_detail(session: Session, actor: Principal, order_id: str) -> OrderOut:
+    order = get_order(session, actor, order_id)
+    lines = session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.line_no))
+    refunds = session.scalars(select(Refund).where(Refund.order_id == order.id).order_by(Refund.created_at))
+    return OrderOut.model_validate(
+        {
+            **order.answer,
+            "status": order.status,
+            "refunded_amount": order.refunded_amount,
+            "points_reversed": order.points_reversed,
+            "lines": [OrderLineOut.model_validate(line, from_attributes=True) for line in lines],
+            "refunds": [RefundOut.model_validate(r, from_attributes=True) for r in refunds],
+        }
+    )
+
+
+def _proportional(total: int, part: Decimal, whole: Decimal) -> int:
+    if whole <= 0:
+        return total
+    return int((Decimal(total) * part / whole).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _refund_amount(order: Order, lines: list[OrderLine], data: RefundIn) -> tuple[Decimal, list[dict[str, Any]]]:
+    """The cash this refund returns, from an amount or from lines (their paid share per unit)."""
+    left = Decimal(order.paid_amount) - Decimal(order.refunded_amount)
+    if data.amount is not None:
+        if data.amount > left:
+            raise _invalid("amount", f"exceeds what is left to refund ({left} {order.currency})", "exceeds_order")
+        return data.amount, []
+    assert data.lines is not None
+    picked: list[dict[str, Any]] = []
+    amount = Decimal(0)
+    errors: list[FieldError] = []
+    for i, item in enumerate(data.lines):
+        line = next(
+            (
+                ln
+                for ln in lines
+                if (item.line_no is not None and ln.line_no == item.line_no)
+                or (item.line_no is None and ln.sku == item.sku and ln.quantity > ln.refunded_quantity)
+            ),
+            None,
+        )
+        where = f"lines[{i}]"
+        if line is None:
+            errors.append(FieldError(where, "names no line of this order", "unknown_line"))
+            continue
+        open_qty = line.quantity - line.refunded_quantity
+        if item.quantity > open_qty:
+            errors.append(
+                FieldError(f"{where}.quantity", f"only {open_qty} left to refund on this line", "exceeds_line")
+            )
+            continue
+        # The last units of a line return exactly what is left of its share, so cents never drift.
+        if item.quantity == open_qty:
+            value = Decimal(line.paid_share) - Decimal(line.refunded_amount)
+        else:
+            value = (Decimal(line.paid_share) * item.quantity / line.quantity).quantize(CENT, rounding=ROUND_HALF_UP)
+        line.refunded_quantity += item.quantity
+        line.refunded_amount = Decimal(line.refunded_amount) + value
+        amount += value
+        picked.append({"line_no": line.line_no, "sku": line.sku, "quantity": item.quantity, "amount": str(value)})
+    if errors:
+        raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+    return amount, picked
+
+
+def refund_order(
+    session: Session, actor: Principal, order_id: str, data: RefundIn, idempotency_key: str | None
+) -> tuple[RefundAnswer, bool]:
+    """Refund part or all of an order: reverse its points and growth in proportion (the last
+    refund reverses exactly what is left), under the program's refund policy."""
+    require(actor, "orders", "refund")
+    key = idempotency.check_key(idempotency_key)
+    assert key is not None
+    request_hash = idempotency.request_hash(data.model_dump(mode="json"))
+    order = get_order(session, actor, order_id)
+    stored = idempotency.replay(session, actor.id, "order.refund", f"{order.id}:{key}", request_hash)
+    if stored is not None:
+        return RefundAnswer.model_validate({**stored.response, "replayed": True}), False
+    config = program.ensure(session)
+    account = ledger.lock_accounts(session, [order.account_id])[order.account_id]
+    session.refresh(order)
+    lines = list(session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.line_no)))
+    amount, picked = _refund_amount(order, lines, data)
+    refunded_total = Decimal(order.refunded_amount) + amount
+    order.refunded_amount = refunded_total
+    full = refunded_total >= Decimal(order.paid_amount)
+    order.status = "refunded" if full else "partially_refunded"
+    points_target = (
+        order.points_earned if full else _proportional(order.points_earned, refunded_total, order.paid_amount)
+    )
+    growth_target = (
+        order.growth_earned if full else _proportional(order.growth_earned, refunded_total, order.paid_amount)
+    )
+    refund = Refund(
+        order_id=order.id,
+        idempotency_key=key,
+        amount=amount,
+        lines=picked,
+        policy=config.refund_policy,
+        created_by=actor.id,
+        created_at=clock.now(),
+    )
+    session.add(refund)
+    session.flush()
+    reversal = ledger.reverse(
+        session,
+        account,
+        config,
+        points=points_target - order.points_reversed,
+        order_id=order.id,
+        refund_id=refund.id,
+        actor_id=actor.id,
+    )
+    order.points_reversed += reversal.requested
+    refund.points_reversed = reversal.points
+    refund.points_shortfall = reversal.uncollected + reversal.debt
+    if config.refund_policy == "reduce_refund":
+        refund.cash_deduction = min(ledger.points_value(config, reversal.uncollected), amount)
+    growth_back = tiers.add_growth(
+        session, account, value=-(growth_target - order.growth_reversed), kind="refund", order_id=order.id
+    )
+    order.growth_reversed = growth_target
+    refund.growth_reversed = -growth_back
+    if config.tier_basis == "qualifying_spend":
+        account.qualifying_spend = tiers.qualifying_spend(session, config, account, clock.now())
+    answer = RefundAnswer(
+        id=refund.id,
+        order_id=order.id,
+        amount=amount,
+        refund_cash=amount - Decimal(refund.cash_deduction),
+        cash_deduction=Decimal(refund.cash_deduction),
+        currency=order.currency,
+        policy=config.refund_policy,
+        points_reversed=reversal.points,
+        points_from_order=reversal.from_order,
+        points_from_other_lots=reversal.from_other_lots,
+        debt_created=reversal.debt,
+        points_uncollected=reversal.uncollected,
+        growth_reversed=refund.growth_reversed,
+        points_balance=account.points_balance,
+        pending_points=account.pending_points,
+        order_status=order.status,
+        order_refunded_amount=refunded_total,
+    )
+    idempotency.remember(
+        session, actor.id, "order.refund", f"{order.id}:{key}", request_hash, answer.model_dump(mode="json"), 201
+    )
+    outbox.emit(
+        session,
+        "loyalty.order_refunded",
+        {"order_id": order.id, "refund_id": refund.id, "account_id": account.id, "amount": str(amount)},
+    )
+    audit.record(
+        session, actor, "order.refund", entity_type="order", entity_id=order.id, detail={"refund_id": refund.id}
+    )
+    return answer, True
