@@ -23,7 +23,11 @@ from guanxi.kit.models import Base, table_of
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Session, "OutboxEvent"], None]
+BatchHandler = Callable[[Session, "list[OutboxEvent]"], None]
 _handlers: dict[str, dict[str, Handler]] = {}
+# Handlers that take a delivery chunk's events of their topic at once (also in `_handlers`, as a
+# one-event call, for the event-by-event path).
+_batch_handlers: dict[str, dict[str, BatchHandler]] = {}
 _kicker: Callable[[], None] | None = None
 MAX_ATTEMPTS = 12
 
@@ -65,14 +69,45 @@ def handles(topic: str, *, name: str | None = None) -> Callable[[Handler], Handl
     return register
 
 
-def _default_name(handler: Handler) -> str:
+def handles_batch(topic: str, *, name: str | None = None) -> Callable[[BatchHandler], BatchHandler]:
+    """Register an idempotent handler that takes several events of a topic in one call.
+
+    A delivery chunk calls it once with the chunk's events of its topic that it has not yet
+    handled (one savepoint, one delivery row per event); if that call fails, each event is given
+    to it alone, so one bad event fails only itself. Handlers whose work per event is a query
+    (refresh these customers' tags) do it once per chunk instead of once per event, which on
+    SQLite also shortens how long delivery holds the write lock the API's writer waits for."""
+
+    def register(handler: BatchHandler) -> BatchHandler:
+        key = name or _default_name(handler)
+        _batch_handlers.setdefault(topic, {})[key] = handler
+        _handlers.setdefault(topic, {})[key] = _one_at_a_time(handler)
+        return handler
+
+    return register
+
+
+def _one_at_a_time(handler: BatchHandler) -> Handler:
+    def deliver_one(session: Session, event: OutboxEvent) -> None:
+        handler(session, [event])
+
+    deliver_one.batch = handler  # type: ignore[attr-defined]  # lets unregister find it
+    return deliver_one
+
+
+def _default_name(handler: Handler | BatchHandler) -> str:
     return f"{handler.__module__}.{handler.__qualname__}"
 
 
-def unregister(topic: str, handler: Handler) -> None:
+def unregister(topic: str, handler: Handler | BatchHandler) -> None:
     registered = _handlers.get(topic, {})
-    for name in [n for n, h in registered.items() if h is handler or n == _default_name(handler)]:
+    for name in [
+        n
+        for n, h in registered.items()
+        if h is handler or getattr(h, "batch", None) is handler or n == _default_name(handler)
+    ]:
         del registered[name]
+        _batch_handlers.get(topic, {}).pop(name, None)
 
 
 def set_kicker(kicker: Callable[[], None] | None) -> None:
@@ -187,7 +222,33 @@ def _deliver_chunk(database: Database, event_ids: list[int]) -> int:
     with database.unit_of_work() as session:
         events = [e for e in _locked_events(session, database, event_ids) if e.delivered_at is None]
         done = _deliveries(session, [e.id for e in events])
-        return sum(_deliver(session, event, done.get(event.id, set())) for event in events)
+        _run_batch_handlers(session, events, done)
+        return sum(_deliver(session, event, done.setdefault(event.id, set())) for event in events)
+
+
+def _run_batch_handlers(session: Session, events: list[OutboxEvent], done: dict[int, set[str]]) -> None:
+    """Each batch handler once over the chunk's events of its topic; what succeeds is booked as
+    delivered in `done`, so `_deliver` skips it. A failed call books nothing, and `_deliver` then
+    gives the handler each event alone."""
+    by_topic: dict[str, list[OutboxEvent]] = {}
+    for event in events:
+        by_topic.setdefault(event.topic, []).append(event)
+    for topic, handlers in _batch_handlers.items():
+        for name, handler in handlers.items():
+            waiting = [e for e in by_topic.get(topic, ()) if name not in done.get(e.id, ())]
+            if len(waiting) < 2:
+                continue
+            try:
+                with session.begin_nested():
+                    handler(session, waiting)
+                    session.add_all([OutboxDelivery(event_id=e.id, handler=name) for e in waiting])
+            except Exception:  # retried event by event below, which isolates the bad one
+                log.warning(
+                    "outbox batch handler %s failed on %d events; delivering them one by one", name, len(waiting)
+                )
+                continue
+            for event in waiting:
+                done.setdefault(event.id, set()).add(name)
 
 
 def _deliver_one(database: Database, event_id: int) -> bool:

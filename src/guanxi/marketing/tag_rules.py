@@ -328,17 +328,23 @@ def run_rule(session: Session, actor: Principal, rule_id: str) -> RunResult:
 # ---------------------------------------------------------------- outbox handlers
 
 
-@outbox.handles("customer.events_recorded")
-def on_events_recorded(session: Session, event: outbox.OutboxEvent) -> None:
+# Batch handlers: a delivery chunk refreshes every rule once for all its customers, not once per
+# event (per order, that was one query per rule and the write lock held for each).
+
+
+@outbox.handles_batch("customer.events_recorded")
+def on_events_recorded(session: Session, events: list[outbox.OutboxEvent]) -> None:
     """Events arrived for these customers: their rule tags may have changed."""
-    ids = event.payload.get("customer_ids") or []
-    if isinstance(ids, list):
-        refresh_for_customers(session, [c for c in ids if isinstance(c, str)])
+    ids: list[str] = []
+    for event in events:
+        named = event.payload.get("customer_ids") or []
+        if isinstance(named, list):
+            ids.extend(c for c in named if isinstance(c, str))
+    refresh_for_customers(session, ids)
 
 
-@outbox.handles("loyalty.order_recorded")
-def on_order_recorded(session: Session, event: outbox.OutboxEvent) -> None:
-    """An order was recorded: order aggregates of this customer changed."""
-    customer_id = event.payload.get("customer_id")
-    if isinstance(customer_id, str):
-        refresh_for_customers(session, [customer_id])
+@outbox.handles_batch("loyalty.order_recorded")
+def on_order_recorded(session: Session, events: list[outbox.OutboxEvent]) -> None:
+    """Orders were recorded: order aggregates of these customers changed."""
+    ids = [e.payload.get("customer_id") for e in events]
+    refresh_for_customers(session, [c for c in ids if isinstance(c, str)])

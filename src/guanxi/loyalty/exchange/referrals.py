@@ -380,13 +380,26 @@ def reward(session: Session, referral_id: str) -> Referral | None:
     return referral
 
 
-@outbox.handles("loyalty.order_recorded", name="guanxi.loyalty.referrals.reward_on_order")
 def reward_on_order(session: Session, event: OutboxEvent) -> None:
-    """An order was recorded: if its member was referred and still waits, try to reward. Runs in
-    the dispatcher's transaction; a second delivery finds the referral rewarded and does nothing."""
-    account_id = str(event.payload.get("account_id", ""))
-    referral_id = session.scalar(
-        select(Referral.id).where(Referral.referee_account_id == account_id, Referral.status == "pending")
+    """One order's event (what a redelivery of that event does)."""
+    reward_on_orders(session, [event])
+
+
+@outbox.handles_batch("loyalty.order_recorded", name="guanxi.loyalty.referrals.reward_on_order")
+def reward_on_orders(session: Session, events: list[OutboxEvent]) -> None:
+    """Orders were recorded: each of their members who was referred and still waits is tried for
+    a reward, in the order of the events. Runs in the dispatcher's transaction; a second delivery
+    finds the referral rewarded and does nothing. One query finds the waiting referrals of the
+    whole chunk (almost always none)."""
+    accounts = list(dict.fromkeys(str(e.payload.get("account_id", "")) for e in events))
+    waiting = dict(
+        session.execute(
+            select(Referral.referee_account_id, Referral.id).where(
+                Referral.referee_account_id.in_(accounts), Referral.status == "pending"
+            )
+        ).all()
     )
-    if referral_id is not None:
-        reward(session, referral_id)
+    for account_id in accounts:
+        referral_id = waiting.get(account_id)
+        if referral_id is not None:
+            reward(session, referral_id)
