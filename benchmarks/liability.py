@@ -26,13 +26,14 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from benchmarks.server import fresh_database
 
 RESULTS = Path(__file__).parent / "results"
 CHUNK = 20_000
@@ -48,23 +49,9 @@ def _env(home: Path, url: str) -> None:
 
 @contextmanager
 def scratch_database(server_url: str | None, home: Path) -> Iterator[str]:
-    if server_url is None:
-        yield f"sqlite:///{home / 'bench.db'}"
-        return
-    from sqlalchemy import create_engine, text
-
-    url = server_url.replace("postgresql://", "postgresql+psycopg://", 1)
-    base = url.rpartition("/")[0]
-    name = f"guanxi_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    """A scratch file in `home` for SQLite, or a new database on the server, dropped after."""
+    with fresh_database(server_url, "liability") as url:
+        yield url if url is not None else f"sqlite:///{home / 'bench.db'}"
 
 
 def _chunks(rows: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
