@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from nicegui import ui
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
@@ -44,6 +45,14 @@ class UnexpectedError(DomainError):
     title = "Unexpected error"
 
 
+class DatabaseBusy(DomainError):
+    """The database stayed locked or unreachable (after the retry as a writer, see `perform`)."""
+
+    status = 503
+    code = "unavailable"
+    title = "Service unavailable"
+
+
 @dataclass(frozen=True)
 class Result(Generic[T]):
     value: T | None = None
@@ -69,14 +78,28 @@ def perform(
     returned, for a form to place them next to its fields; denials are audited either way.
     """
     actor = principal
-    try:
-        with get_database().unit_of_work(lock_early=write) as session:
+
+    def attempt(lock_early: bool) -> Result[T]:
+        nonlocal actor
+        with get_database().unit_of_work(lock_early=lock_early) as session:
             if actor is None:
                 token = console_session.raw_token()
                 if token is None:
                     raise NotAuthenticated(message="not signed in")
                 actor = auth_service.principal_from_token(session, token, console_session.current_ip())
             return Result(value=fn(session, actor))
+
+    try:
+        try:
+            return attempt(write)
+        except OperationalError:
+            if write:
+                raise
+            # A read that appends an audit record (a personal view) cannot take SQLite's write lock
+            # if another writer committed since the read began (WAL answers "database is locked"
+            # at once, without waiting): the read rolled back, so run it again as a writer.
+            log.info("console read found the database changed under it; running it again as a writer")
+            return attempt(True)
     except NotAuthenticated as exc:
         console_session.forget_token()
         ui.notify(tr("error.session_expired"), type="warning")
@@ -92,6 +115,11 @@ def perform(
         if notify:
             notify_error(exc)
         return Result(error=exc)
+    except OperationalError:
+        log.warning("console action: the database is busy or unavailable", exc_info=True)
+        busy = DatabaseBusy(message="the database is busy or unavailable")
+        notify_error(busy)
+        return Result(error=busy)
     except Exception:
         log.exception("console action failed")
         error = UnexpectedError(message="unexpected error")
@@ -130,6 +158,8 @@ def error_text(error: DomainError) -> str:
         return tr("error.session_expired")
     if isinstance(error, UnexpectedError):
         return tr("error.unexpected")
+    if isinstance(error, DatabaseBusy):
+        return tr("error.database_busy")
     if error.errors:
         return "; ".join(f"{field_label(e.field)}: {field_message(e.field, e.code, e.message)}" for e in error.errors)
     if isinstance(error, Conflict):
