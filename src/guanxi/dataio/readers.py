@@ -4,7 +4,9 @@ CSV text is UTF-8 (with or without a byte-order mark) or GBK/GB18030, as Excel o
 Windows saves it; the encoding is read from the file, and a file that is neither is refused with
 the line where it stops making sense (`check_encoding` scans the whole file before anything is
 written, so a bad byte on line 900,000 does not leave a half-done import behind). The delimiter
-(comma, tab or semicolon) is taken from the header line.
+(comma, tab, semicolon or pipe) is taken from the header line; a header with none of them but
+several words separated by spaces is read as a whitespace-separated file (runs of spaces are
+one separator, as in fixed-width exports and the CDNOW data set).
 """
 
 from __future__ import annotations
@@ -151,8 +153,11 @@ class CsvSource(RowSource):
         if not first.strip():
             self.close()
             raise FileProblem("empty_file", "the file has no header line")
-        delimiter = max(",\t;", key=first.count)
-        self._reader = csv.reader(self._chain(first), delimiter=delimiter)
+        self.delimiter = guess_delimiter(first)
+        if self.delimiter == WHITESPACE:
+            self._reader: Any = _WhitespaceReader(self._chain(first))
+        else:
+            self._reader = csv.reader(self._chain(first), delimiter=self.delimiter)
         self.headers = _clean_headers(next(self._reader))
 
     def _chain(self, first: str) -> Iterator[str]:
@@ -181,6 +186,37 @@ class CsvSource(RowSource):
 
     def close(self) -> None:
         self._raw.close()
+
+
+DELIMITERS = ",\t;|"
+WHITESPACE = " "
+
+
+def guess_delimiter(header_line: str) -> str:
+    """The delimiter the header line uses most (ties: the earlier in `DELIMITERS`), or
+    `WHITESPACE` when it uses none of them but has several space-separated words."""
+    counts = {d: header_line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    if counts[best] == 0 and len(header_line.split()) > 1:
+        return WHITESPACE
+    return best
+
+
+class _WhitespaceReader:
+    """Rows split on runs of whitespace, with csv.reader's `line_num` (no quoting: files of
+    this shape are exports of numbers and codes)."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self.line_num = 0
+
+    def __iter__(self) -> _WhitespaceReader:
+        return self
+
+    def __next__(self) -> list[str]:
+        line = next(self._lines)
+        self.line_num += 1
+        return line.split()
 
 
 def cell_text(value: Any) -> str:

@@ -43,10 +43,17 @@ REFRESH_STATISTICS_AFTER = frozenset({1, 4, 16, 64, 256, 1024})
 
 
 class MissingColumns(Exception):
-    def __init__(self, message: str, missing: list[str]) -> None:
+    def __init__(self, message: str, missing: list[str], *, one_column: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.missing = missing
+        self.one_column = one_column  # the header read as a single column: likely the wrong delimiter
+
+
+ONE_COLUMN = (
+    "1 column found in the header line: wrong delimiter? Columns are recognised when separated by"
+    " commas, tabs, semicolons, pipes or spaces"
+)
 
 
 @dataclass
@@ -90,8 +97,10 @@ def _reason_kind(reason: str) -> str:
     return text[:120]
 
 
-def missing_message(resolved: Resolved) -> str | None:
+def missing_message(resolved: Resolved, column_count: int | None = None) -> str | None:
     parts = []
+    if (resolved.missing or resolved.missing_one_of) and column_count == 1:
+        parts.append(ONE_COLUMN)
     if resolved.missing:
         parts.append("required column(s) missing: " + ", ".join(resolved.missing))
     if resolved.missing_one_of:
@@ -99,14 +108,20 @@ def missing_message(resolved: Resolved) -> str | None:
     return "; ".join(parts) or None
 
 
+def _refuse_missing(resolved: Resolved, column_count: int) -> None:
+    message = missing_message(resolved, column_count)
+    if message:
+        missing = [*resolved.missing, *resolved.missing_one_of]
+        raise MissingColumns(message, missing, one_column=column_count == 1)
+
+
 def inspect(path: Path, kind: str, mapping: Mapping | None = None, fmt: str | None = None) -> Resolved:
     """Check a file can be imported at all (format, encoding, header, required columns) without
     reading its rows. Raises readers.FileProblem or MissingColumns."""
     with readers.open_rows(path, fmt) as source:
         resolved = headers.resolve(source.headers, kind, mapping)
-    message = missing_message(resolved)
-    if message:
-        raise MissingColumns(message, [*resolved.missing, *resolved.missing_one_of])
+        columns = len(source.headers)
+    _refuse_missing(resolved, columns)
     return resolved
 
 
@@ -224,9 +239,7 @@ def run(
     summary = Summary(kind, dry_run)
     with readers.open_rows(path, fmt) as source:
         resolved = headers.resolve(source.headers, kind, mapping)
-        message = missing_message(resolved)
-        if message:
-            raise MissingColumns(message, [*resolved.missing, *resolved.missing_one_of])
+        _refuse_missing(resolved, len(source.headers))
         summary.columns = dict(resolved.fields)
         errors = ErrorsFile(errors_path, source.headers, errors_context(job_id))
         seen = SeenKeys()

@@ -144,10 +144,10 @@ def inspect_file(path: Path, kind: str, mapping: Mapping | None, fmt: str | None
     except readers.FileProblem as problem:
         raise refused(problem) from None
     except runner.MissingColumns as exc:
-        raise MissingColumns(
-            message=exc.message,
-            errors=[FieldError(name, "no column for this field", "missing_column") for name in exc.missing],
-        ) from None
+        errors = [FieldError(name, "no column for this field", "missing_column") for name in exc.missing]
+        if exc.one_column:
+            errors.insert(0, FieldError("file", "1 column found in the header line: wrong delimiter?", "one_column"))
+        raise MissingColumns(message=exc.message, errors=errors) from None
 
 
 def principal_dict(actor: Principal) -> dict[str, Any]:

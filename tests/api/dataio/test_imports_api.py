@@ -116,6 +116,30 @@ def test_bad_files_are_refused_with_specific_codes(
     assert _folders() == folders  # the upload is not kept either
 
 
+def test_a_header_read_as_one_column_asks_about_the_delimiter(
+    db: Database, client: TestClient, admin_headers: dict[str, str], worker: None
+) -> None:
+    before = table_counts(db)
+    response = _upload(client, admin_headers, "姓名#手机号\n张伟#13800138000\n".encode())
+    body = assert_problem(response, 422, "missing_columns")
+    assert body["errors"][0] == {
+        "field": "file",
+        "message": "1 column found in the header line: wrong delimiter?",
+        "code": "one_column",
+    }
+    assert body["detail"].startswith("1 column found in the header line: wrong delimiter?")
+    assert table_counts(db) == before
+
+
+def test_a_pipe_separated_file_imports(
+    db: Database, client: TestClient, admin_headers: dict[str, str], worker: None
+) -> None:
+    data = "姓名|手机号|城市\n张伟|13800138000|上海市\n李娜|13900139000|杭州市\n".encode()
+    job = _upload(client, admin_headers, data).json()
+    done = client.get(f"/api/v1/imports/{job['id']}", headers=admin_headers).json()
+    assert (done["status"], done["created"], done["rejected"]) == ("done", 2, 0)
+
+
 def test_too_large(
     db: Database, client: TestClient, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

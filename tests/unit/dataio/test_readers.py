@@ -108,3 +108,40 @@ def test_jsonl(tmp_path: Path) -> None:
         (3, "is not valid JSON (Expecting property name enclosed in double quotes)"),
         (4, "must be a JSON object"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("data", "delimiter"),
+    [
+        ("姓名,手机号,城市\n张伟,138,上海\n", ","),
+        ("姓名\t手机号\t城市\n张伟\t138\t上海\n", "\t"),
+        ("姓名;手机号;城市\n张伟;138;上海\n", ";"),
+        ("姓名|手机号|城市\n张伟|138|上海\n", "|"),
+        ("姓名|手机号,城市|x\n张伟|138,上海|y\n", "|"),  # the most used wins
+    ],
+)
+def test_the_delimiter_is_read_from_the_header(tmp_path: Path, data: str, delimiter: str) -> None:
+    with open_rows(_write(tmp_path / "d.csv", data.encode())) as source:
+        rows = list(source)
+        assert source.delimiter == delimiter  # type: ignore[attr-defined]
+    if "x" in data:
+        assert rows[0].values == {"姓名": "张伟", "手机号,城市": "138,上海", "x": "y"}
+    else:
+        assert rows[0].values == {"姓名": "张伟", "手机号": "138", "城市": "上海"}
+
+
+def test_a_whitespace_separated_file_treats_runs_of_spaces_as_one(tmp_path: Path) -> None:
+    data = b"customer   date      quantity  amount\n  00001  19970101   1    11.77\n\n00002 19970112 2 89.00  \n"
+    with open_rows(_write(tmp_path / "cdnow.txt", data), "csv") as source:
+        rows = list(source)
+        assert source.headers == ["customer", "date", "quantity", "amount"]
+    assert [(r.line, r.values, r.problem) for r in rows] == [
+        (2, {"customer": "00001", "date": "19970101", "quantity": "1", "amount": "11.77"}, None),
+        (4, {"customer": "00002", "date": "19970112", "quantity": "2", "amount": "89.00"}, None),
+    ]
+
+
+def test_a_single_word_header_stays_one_column(tmp_path: Path) -> None:
+    with open_rows(_write(tmp_path / "one.csv", "城市\n上海\n".encode())) as source:
+        assert source.headers == ["城市"]
+        assert [r.values for r in source] == [{"城市": "上海"}]
