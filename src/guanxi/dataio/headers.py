@@ -273,7 +273,7 @@ def parse_mapping(data: Any, kind: str | None = None) -> Mapping:
             clean_columns[str(column)] = None
             continue
         if not isinstance(target, str) or (target not in fields and not _is_property(mapped_kind, target)):
-            raise MappingError(f"columns.{column}: unknown field {target!r} for {mapped_kind}")
+            raise MappingError(f"columns.{column}: unknown field {target!r} for {mapped_kind}; {_valid(mapped_kind)}")
         clean_columns[str(column)] = target
     targets = [t for t in clean_columns.values() if t and not _is_property(mapped_kind, t)]
     doubled = sorted({t for t in targets if targets.count(t) > 1})
@@ -284,7 +284,7 @@ def parse_mapping(data: Any, kind: str | None = None) -> Mapping:
         raise MappingError("constants must be an object of field -> text")
     for name in constants:
         if name not in fields:
-            raise MappingError(f"constants.{name}: unknown field for {mapped_kind}")
+            raise MappingError(f"constants.{name}: unknown field for {mapped_kind}; {_valid(mapped_kind)}")
     formats = data.get("date_formats", {})
     if not isinstance(formats, dict) or not all(isinstance(v, str) and "%" in v for v in formats.values()):
         raise MappingError("date_formats must be an object of field -> strftime format, e.g. %d/%m/%Y")
@@ -298,6 +298,12 @@ def parse_mapping(data: Any, kind: str | None = None) -> Mapping:
         date_formats=dict(formats),
         recognise=recognise_rest,
     )
+
+
+def _valid(kind: str) -> str:
+    """The fields a mapping may name, for the message that refuses one it may not."""
+    extra = " (and properties.<name> for event properties)" if kind == "events" else ""
+    return f"valid fields: {', '.join(FIELDS[kind])}{extra}"
 
 
 def _is_property(kind: str, target: str) -> bool:

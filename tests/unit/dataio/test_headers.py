@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from guanxi.dataio import headers, values
-from guanxi.dataio.headers import MappingError, parse_mapping, recognise, resolve
+from guanxi.dataio.headers import FIELDS, MappingError, parse_mapping, recognise, resolve
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -116,6 +116,20 @@ def test_mapping_overrides_recognition_ignores_and_fills_constants() -> None:
 def test_bad_mappings_are_named(data: object, message: str) -> None:
     with pytest.raises(MappingError, match=message):
         parse_mapping(data, "customers")
+
+
+def test_an_unknown_field_lists_the_valid_ones() -> None:
+    with pytest.raises(MappingError) as caught:
+        parse_mapping({"kind": "customers", "columns": {"Age": "age"}}, "customers")
+    message = str(caught.value)
+    assert message.startswith("columns.Age: unknown field 'age' for customers; valid fields: ")
+    assert message.removeprefix("columns.Age: unknown field 'age' for customers; valid fields: ").split(", ") == list(
+        FIELDS["customers"]
+    )
+    with pytest.raises(
+        MappingError, match=r"constants.colour: unknown field for events; valid fields: .*properties\.<name>"
+    ):
+        parse_mapping({"kind": "events", "constants": {"colour": "x"}}, "events")
 
 
 def test_event_property_columns() -> None:
