@@ -118,7 +118,16 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "resident_id": ("身份证", "身份证号", "身份证号码", "idcard", "residentid", "idnumber"),
     "member_card": ("会员卡号", "会员卡", "卡号", "会员号", "membercard", "cardno", "cardnumber", "membercardno"),
     "wechat_unionid": ("微信unionid", "unionid", "wechatunionid", "微信union"),
-    "external_id": ("外部编号", "外部id", "客户编号", "客户id", "externalid", "customerno", "customercode"),
+    "external_id": (
+        "外部编号",
+        "外部id",
+        "客户编号",
+        "客户id",
+        "externalid",
+        "customerid",
+        "customerno",
+        "customercode",
+    ),
     "external_source": ("来源系统", "externalsource", "sourcesystem"),
     "gender": ("性别", "gender", "sex"),
     "birthday": ("生日", "出生日期", "出生年月日", "birthday", "birthdate", "dateofbirth", "dob"),
@@ -129,7 +138,9 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "source_channel": ("来源渠道", "注册渠道", "sourcechannel"),
     "address": ("地址", "联系地址", "详细地址", "收货地址", "address"),
     "source": ("订单来源", "来源", "source"),
-    "customer_id": ("客户系统id", "customerid"),
+    # Only headers that say it is guanxi's id: "Customer ID" in another system's export is that
+    # system's id, and taking it for guanxi's made every row fail (`FOREIGN_CUSTOMER_ID`).
+    "customer_id": ("客户系统id", "guanxi客户id", "guanxicustomerid", "guanxiid"),
     "paid_amount": (
         "金额",
         "实付金额",
@@ -188,13 +199,26 @@ def header_key(header: str) -> str:
     return re.sub(r"[\s_\-*:：#.]", "", text)
 
 
+# Fields recognised only by their aliases, never by their own name (see `customer_id` above).
+_NOT_BY_NAME = frozenset({"customer_id"})
+# Headers that name a customer by another system's id: never auto-mapped, and named in the
+# message when no column identifies the customer.
+FOREIGN_CUSTOMER_ID = frozenset(
+    {"customerid", "客户id", "客户编号", "会员id", "memberid", "customerno", "customercode"}
+)
+
+
 def _lookup(kind: str) -> dict[str, str]:
     table: dict[str, str] = {}
     allowed = set(FIELDS[kind])
-    for name, aliases in (*_KIND_ALIASES[kind].items(), *_ALIASES.items()):
-        if name not in allowed:
-            continue
+    own = _KIND_ALIASES[kind]
+    for name, aliases in own.items():
         for alias in (name, *aliases):
+            table.setdefault(header_key(alias), name)
+    for name, aliases in _ALIASES.items():
+        if name not in allowed or name in own:  # a kind's own meaning replaces the general one
+            continue
+        for alias in (name, *aliases) if name not in _NOT_BY_NAME else aliases:
             table.setdefault(header_key(alias), name)
     return table
 

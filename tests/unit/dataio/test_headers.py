@@ -10,6 +10,7 @@ import pytest
 
 from guanxi.dataio import headers, values
 from guanxi.dataio.headers import FIELDS, MappingError, parse_mapping, recognise, resolve
+from guanxi.dataio.runner import missing_message
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -224,3 +225,23 @@ def test_the_mobile_shortcut_agrees_with_the_full_phone_rules() -> None:
         except InvalidValue:
             got = None
         assert got == expected, text
+
+
+def test_a_foreign_customer_id_is_never_taken_for_guanxis_id() -> None:
+    assert recognise(["Customer ID", "Amount", "Order ID"], "orders") == {
+        "Amount": "paid_amount",
+        "Order ID": "external_id",
+    }
+    assert recognise(["customer_id", "客户ID", "订单号"], "orders") == {"订单号": "external_id"}
+    assert recognise(["客户系统ID", "金额"], "orders") == {"客户系统ID": "customer_id", "金额": "paid_amount"}
+    # In a customer import the source system's id is the customer's external id.
+    assert recognise(["Customer ID", "姓名"], "customers") == {"Customer ID": "external_id", "姓名": "name"}
+
+
+def test_the_missing_customer_message_names_the_foreign_id_column() -> None:
+    resolved = resolve(["Customer ID", "Order ID", "Amount", "Order Date"], "orders")
+    message = missing_message(resolved, 4)
+    assert message is not None
+    assert "at least one of these columns is needed: customer_id, phone, email, member_card, wechat_unionid" in message
+    assert "column 'Customer ID' is taken for another system's customer id, not guanxi's" in message
+    assert "1 column found" not in message
