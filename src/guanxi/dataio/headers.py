@@ -201,11 +201,9 @@ def header_key(header: str) -> str:
 
 # Fields recognised only by their aliases, never by their own name (see `customer_id` above).
 _NOT_BY_NAME = frozenset({"customer_id"})
-# Headers that name a customer by another system's id: never auto-mapped, and named in the
-# message when no column identifies the customer.
-FOREIGN_CUSTOMER_ID = frozenset(
-    {"customerid", "客户id", "客户编号", "会员id", "memberid", "customerno", "customercode"}
-)
+# Headers that name a customer by another system's id (a customer's external id, a member id):
+# never guanxi's id, and named in the message when no column identifies the customer.
+FOREIGN_CUSTOMER_ID = frozenset(header_key(a) for a in (*_ALIASES["external_id"], "会员id", "memberid"))
 
 
 def _lookup(kind: str) -> dict[str, str]:

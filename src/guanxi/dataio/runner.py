@@ -50,10 +50,8 @@ class MissingColumns(Exception):
         self.one_column = one_column  # the header read as a single column: likely the wrong delimiter
 
 
-ONE_COLUMN = (
-    "1 column found in the header line: wrong delimiter? Columns are recognised when separated by"
-    " commas, tabs, semicolons, pipes or spaces"
-)
+ONE_COLUMN_SHORT = "1 column found in the header line: wrong delimiter?"
+ONE_COLUMN = f"{ONE_COLUMN_SHORT} Columns are recognised when separated by commas, tabs, semicolons, pipes or spaces"
 
 
 @dataclass

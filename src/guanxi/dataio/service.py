@@ -146,7 +146,7 @@ def inspect_file(path: Path, kind: str, mapping: Mapping | None, fmt: str | None
     except runner.MissingColumns as exc:
         errors = [FieldError(name, "no column for this field", "missing_column") for name in exc.missing]
         if exc.one_column:
-            errors.insert(0, FieldError("file", "1 column found in the header line: wrong delimiter?", "one_column"))
+            errors.insert(0, FieldError("file", runner.ONE_COLUMN_SHORT, "one_column"))
         raise MissingColumns(message=exc.message, errors=errors) from None
 
 

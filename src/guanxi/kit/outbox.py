@@ -91,7 +91,6 @@ def _one_at_a_time(handler: BatchHandler) -> Handler:
     def deliver_one(session: Session, event: OutboxEvent) -> None:
         handler(session, [event])
 
-    deliver_one.batch = handler  # type: ignore[attr-defined]  # lets unregister find it
     return deliver_one
 
 
@@ -100,14 +99,10 @@ def _default_name(handler: Handler | BatchHandler) -> str:
 
 
 def unregister(topic: str, handler: Handler | BatchHandler) -> None:
-    registered = _handlers.get(topic, {})
-    for name in [
-        n
-        for n, h in registered.items()
-        if h is handler or getattr(h, "batch", None) is handler or n == _default_name(handler)
-    ]:
+    registered, batches = _handlers.get(topic, {}), _batch_handlers.get(topic, {})
+    for name in [n for n, h in registered.items() if handler in (h, batches.get(n)) or n == _default_name(handler)]:
         del registered[name]
-        _batch_handlers.get(topic, {}).pop(name, None)
+        batches.pop(name, None)
 
 
 def set_kicker(kicker: Callable[[], None] | None) -> None:

@@ -184,7 +184,7 @@ def test_the_handler_delivered_twice_rewards_once(db: Database, frozen: clock.Fr
         with db.unit_of_work() as session:
             event = session.get(OutboxEvent, event_id)
             assert event is not None
-            referrals.reward_on_order(session, event)
+            referrals.reward_on_orders(session, [event])
     outbox.dispatch_pending(db)
     with db.unit_of_work() as session:
         assert referrals.reward(session, referral_id) is None

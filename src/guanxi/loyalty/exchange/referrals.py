@@ -380,11 +380,6 @@ def reward(session: Session, referral_id: str) -> Referral | None:
     return referral
 
 
-def reward_on_order(session: Session, event: OutboxEvent) -> None:
-    """One order's event (what a redelivery of that event does)."""
-    reward_on_orders(session, [event])
-
-
 @outbox.handles_batch("loyalty.order_recorded", name="guanxi.loyalty.referrals.reward_on_order")
 def reward_on_orders(session: Session, events: list[OutboxEvent]) -> None:
     """Orders were recorded: each of their members who was referred and still waits is tried for
