@@ -3,16 +3,20 @@ the shape every importer answers in (one outcome per row)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from guanxi.config import get_settings
+from guanxi.dataio import headers, readers
 from guanxi.dataio import values as cells
-from guanxi.dataio.headers import Mapping, Resolved
+from guanxi.dataio.headers import LINE_TOKEN, Mapping, Resolved
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 
@@ -48,22 +52,54 @@ def describe(errors: list[FieldError]) -> str:
     return "; ".join(f"{e.field}: {e.message}" for e in errors)
 
 
-def row_fields(values: dict[str, Any], resolved: Resolved, mapping: Mapping) -> dict[str, Any]:
-    """field -> cell value for one row: mapped columns, then constants for fields still empty.
-    Text is trimmed; a leading apostrophe that protected a formula-like cell (our own errors
-    files write them) is dropped; event property columns are gathered under "properties."."""
+def row_fields(values: dict[str, Any], resolved: Resolved, mapping: Mapping, line: int = 0) -> dict[str, Any]:
+    """field -> cell value for one row: mapped columns (through their value maps), derived fields,
+    then constants for fields still empty. Text is trimmed; a leading apostrophe that protected a
+    formula-like cell (our own errors files write them) is dropped; event property columns are
+    gathered under "properties."."""
     out: dict[str, Any] = {}
     for column, name in resolved.fields.items():
         value = values.get(column)
         if isinstance(value, str):
             value = cells.unprotect(value.strip())
+        table = mapping.value_map(column, name) if mapping.values else None
+        if table is not None and value not in (None, ""):
+            value = map_value(table, value)
         if value in (None, ""):
             continue
         out[name] = value
+    for name, parts in mapping.derive.items():
+        out[name] = derived_value(values, parts, line)
     for name, value in mapping.constants.items():
         if out.get(name) in (None, ""):
             out[name] = value
     return out
+
+
+_UNMAPPED = object()
+
+
+def map_value(table: dict[str, str | None], value: Any) -> Any:
+    """A cell through its value map: exact text first, then ignoring case; unlisted cells pass."""
+    key = readers.cell_text(value).strip()
+    found = table.get(key, _UNMAPPED)
+    if found is _UNMAPPED:
+        folded = key.casefold()
+        found = next((v for k, v in table.items() if k.casefold() == folded), _UNMAPPED)
+    return value if found is _UNMAPPED else found
+
+
+DERIVED_MAX = 64
+
+
+def derived_value(values: dict[str, Any], parts: list[str], line: int) -> str:
+    """A stable id from other columns ("C1024-2024-05-01"); too long for an id, a digest of them.
+    The same cells give the same id on every run, so a re-run finds the rows it wrote."""
+    pieces = [str(line) if part == LINE_TOKEN else readers.cell_text(values.get(part)).strip() for part in parts]
+    joined = "-".join(pieces)
+    if len(joined) <= DERIVED_MAX:
+        return joined
+    return "h" + hashlib.blake2b("\x1f".join(pieces).encode(), digest_size=16).hexdigest()
 
 
 def zone() -> ZoneInfo:
@@ -94,3 +130,61 @@ def typed(
     except cells.BadValue as exc:
         errors.append(FieldError(name, f"{exc} (got {text(raw)[:40]!r})", "invalid"))
         return None
+
+
+def parse_currency(text: str) -> str:
+    code = text.strip().upper()
+    if code not in _iso_currencies():
+        raise cells.BadValue("is not an ISO 4217 currency code (e.g. CNY, USD)")
+    return code
+
+
+@lru_cache(maxsize=1)
+def _iso_currencies() -> frozenset[str]:
+    from babel.numbers import list_currencies
+
+    return frozenset(list_currencies())
+
+
+def parse_status(text: str) -> str:
+    from guanxi.loyalty.orders import statuses
+
+    try:
+        return statuses.normalise_status(text)
+    except ValueError as exc:
+        raise cells.BadValue(str(exc)) from None
+
+
+# How a mapped value of each typed field is checked (value maps are checked before the first row).
+VALUE_CHECKS: dict[str, Callable[[str], object]] = {
+    "gender": cells.parse_gender,
+    "birthday": cells.parse_date,
+    "paid_amount": cells.parse_amount,
+    "unit_price": cells.parse_amount,
+    "refunded_amount": cells.parse_amount,
+    "quantity": cells.parse_quantity,
+    "occurred_at": lambda text: cells.parse_datetime(text, zone()),
+    "currency": parse_currency,
+    "status": parse_status,
+}
+
+
+def value_map_problems(mapping: Mapping, resolved: Resolved | None = None) -> list[str]:
+    """What is wrong with the mapping's value maps: a cell mapped to a value its field refuses
+    ("values.Gender.M: 'mal' must be 男/女/未知 or male/female/unknown"). With the file's columns
+    (`resolved`) value maps keyed by a recognised column are checked too."""
+    problems = []
+    fields = set(headers.FIELDS[mapping.kind])
+    for key, table in mapping.values.items():
+        name = key if key in fields else mapping.columns.get(key) or (resolved.fields.get(key) if resolved else None)
+        check = VALUE_CHECKS.get(name or "")
+        if check is None:
+            continue
+        for cell, value in table.items():
+            if value is None:
+                continue
+            try:
+                check(value)
+            except cells.BadValue as exc:
+                problems.append(f"values.{key}.{cell}: {value!r} {exc}")
+    return problems

@@ -29,7 +29,7 @@ from guanxi.dataio.headers import Mapping, Resolved
 from guanxi.dataio.import_customers import CustomerImporter
 from guanxi.dataio.import_events import EventImporter
 from guanxi.dataio.import_orders import OrderImporter
-from guanxi.dataio.importers import Importer, RowOutcome, describe, row_fields
+from guanxi.dataio.importers import Importer, RowOutcome, describe, row_fields, value_map_problems
 from guanxi.kit import sealed
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
@@ -110,11 +110,15 @@ def missing_message(resolved: Resolved, column_count: int | None = None) -> str 
                 " customer by phone, email, member card or unionid, or map the column to customer_id if it"
                 " holds guanxi's ids"
             )
+    parts.extend(resolved.absent)
     return "; ".join(parts) or None
 
 
-def _refuse_missing(resolved: Resolved, column_count: int) -> None:
+def _refuse_missing(resolved: Resolved, column_count: int, mapping: Mapping | None = None) -> None:
     message = missing_message(resolved, column_count)
+    problems = value_map_problems(mapping, resolved) if mapping is not None and mapping.values else []
+    if problems:
+        message = "; ".join([*([message] if message else []), *problems])
     if message:
         missing = [*resolved.missing, *resolved.missing_one_of]
         raise MissingColumns(message, missing, one_column=column_count == 1)
@@ -126,7 +130,7 @@ def inspect(path: Path, kind: str, mapping: Mapping | None = None, fmt: str | No
     with readers.open_rows(path, fmt) as source:
         resolved = headers.resolve(source.headers, kind, mapping)
         columns = len(source.headers)
-    _refuse_missing(resolved, columns)
+    _refuse_missing(resolved, columns, mapping)
     return resolved
 
 
@@ -244,7 +248,7 @@ def run(
     summary = Summary(kind, dry_run)
     with readers.open_rows(path, fmt) as source:
         resolved = headers.resolve(source.headers, kind, mapping)
-        _refuse_missing(resolved, len(source.headers))
+        _refuse_missing(resolved, len(source.headers), mapping)
         summary.columns = dict(resolved.fields)
         errors = ErrorsFile(errors_path, source.headers, errors_context(job_id))
         seen = SeenKeys()
@@ -262,7 +266,7 @@ def run(
                 if row.problem is not None:
                     batch.append((row, f"row {row.problem}"))
                 else:
-                    fields = row_fields(row.values, resolved, mapping)
+                    fields = row_fields(row.values, resolved, mapping, row.line)
                     prepared = importer.prepare(row.line, fields, mapping)
                     batch.append((row, describe(prepared) if isinstance(prepared, list) else prepared))
                 if len(batch) >= size:

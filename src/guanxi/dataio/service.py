@@ -26,6 +26,7 @@ from guanxi.dataio.files import imports_dir as imports_dir
 from guanxi.dataio.files import job_dir as job_dir
 from guanxi.dataio.files import new_job_dir as new_job_dir  # uploads live in dataio.files' folders
 from guanxi.dataio.headers import KINDS, Mapping, MappingError
+from guanxi.dataio.importers import value_map_problems
 from guanxi.dataio.models import ImportJob, SavedMapping
 from guanxi.kit import clock
 from guanxi.kit.db import Database, after_commit
@@ -131,9 +132,15 @@ def require_import(actor: Principal, kind: str) -> None:
 
 def parse_mapping(data: Any, kind: str) -> Mapping:
     try:
-        return headers.parse_mapping(data, kind)
+        mapping = headers.parse_mapping(data, kind)
     except MappingError as exc:
         raise InvalidMapping(message=str(exc), errors=[FieldError("mapping", str(exc), "invalid_mapping")]) from None
+    problems = value_map_problems(mapping)
+    if problems:
+        raise InvalidMapping(
+            message="; ".join(problems), errors=[FieldError("mapping", p, "invalid_value_map") for p in problems]
+        )
+    return mapping
 
 
 def inspect_file(path: Path, kind: str, mapping: Mapping | None, fmt: str | None = None) -> headers.Resolved:

@@ -228,20 +228,80 @@ def test_the_mobile_shortcut_agrees_with_the_full_phone_rules() -> None:
 
 
 def test_a_foreign_customer_id_is_never_taken_for_guanxis_id() -> None:
+    # In an order file the shop's customer id names the customer by (source, external id).
     assert recognise(["Customer ID", "Amount", "Order ID"], "orders") == {
+        "Customer ID": "customer_external_id",
         "Amount": "paid_amount",
         "Order ID": "external_id",
     }
-    assert recognise(["customer_id", "客户ID", "订单号"], "orders") == {"订单号": "external_id"}
+    assert recognise(["customer_id", "订单号"], "orders") == {
+        "customer_id": "customer_external_id",
+        "订单号": "external_id",
+    }
+    assert recognise(["Customer ID", "Event ID"], "events") == {"Event ID": "event_id"}
     assert recognise(["客户系统ID", "金额"], "orders") == {"客户系统ID": "customer_id", "金额": "paid_amount"}
     # In a customer import the source system's id is the customer's external id.
     assert recognise(["Customer ID", "姓名"], "customers") == {"Customer ID": "external_id", "姓名": "name"}
 
 
 def test_the_missing_customer_message_names_the_foreign_id_column() -> None:
-    resolved = resolve(["Customer ID", "Order ID", "Amount", "Order Date"], "orders")
+    resolved = resolve(["Customer ID", "Event ID", "Type", "Time"], "events")
     message = missing_message(resolved, 4)
     assert message is not None
     assert "at least one of these columns is needed: customer_id, phone, email, member_card, wechat_unionid" in message
     assert "column 'Customer ID' is taken for another system's customer id, not guanxi's" in message
     assert "1 column found" not in message
+
+
+def test_a_mapping_carries_value_maps_policies_and_derived_fields() -> None:
+    mapping = parse_mapping(
+        {
+            "kind": "orders",
+            "values": {"Order Status": {"Cancelled": "cancelled", "#N/A": None}},
+            "on_invalid": {"store": "drop"},
+            "derive": {"external_id": ["Customer ID", "Date", "{line}"]},
+        }
+    )
+    assert mapping.values == {"Order Status": {"Cancelled": "cancelled", "#N/A": None}}
+    assert mapping.bad_value_policy("store", "reject") == "drop"
+    assert mapping.bad_value_policy("paid_amount", "reject") == "reject"
+    assert mapping.derive == {"external_id": ["Customer ID", "Date", "{line}"]}
+    assert parse_mapping(mapping.as_dict()) == mapping
+    # the derived field is not read from the file's own order-number column
+    resolved = resolve(["Customer ID", "Date", "Amount", "Order ID", "Order Status"], "orders", mapping)
+    assert resolved.fields == {
+        "Customer ID": "customer_external_id",
+        "Date": "occurred_at",
+        "Amount": "paid_amount",
+        "Order Status": "status",
+    }
+    assert resolved.missing == [] and resolved.absent == []
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"kind": "orders", "derive": {"paid_amount": ["a"]}}, "derive.paid_amount: only external_id can be derived"),
+        ({"kind": "orders", "derive": {"external_id": []}}, "derive.external_id: must be a non-empty list"),
+        ({"kind": "customers", "on_invalid": {"gender": "ignore"}}, "on_invalid.gender: must be one of reject, drop"),
+        ({"kind": "customers", "on_invalid": {"age": "drop"}}, "on_invalid.age: unknown field for customers; valid"),
+        ({"kind": "orders", "conflicts": {"*": "file"}}, "conflicts applies to customer imports only"),
+        ({"kind": "customers", "values": {"Gender": ["M"]}}, "values must be an object of column"),
+        ({"kind": "customers", "extra": 1}, "unknown mapping key(s): extra; valid keys: columns"),
+    ],
+)
+def test_a_bad_mapping_key_is_refused_with_what_is_allowed(data: dict[str, object], message: str) -> None:
+    with pytest.raises(MappingError) as caught:
+        parse_mapping(data)
+    assert str(caught.value).startswith(message)
+
+
+def test_derive_and_value_map_columns_the_file_lacks_are_named() -> None:
+    mapping = parse_mapping(
+        {"kind": "orders", "derive": {"external_id": ["Cust", "{line}"]}, "values": {"Status": {"X": "cancelled"}}}
+    )
+    resolved = resolve(["Customer ID", "Amount", "Date"], "orders", mapping)
+    assert resolved.absent == [
+        "derive.external_id: no column 'Cust'",
+        "values.Status: no column or field 'Status' in this file",
+    ]
