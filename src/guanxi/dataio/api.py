@@ -46,7 +46,13 @@ class ImportJobOut(BaseModel):
     unchanged: int
     rejected: int
     duplicates: int
+    repeated: int = Field(description="Rows naming what an earlier row named, with the same values (not refused)")
+    conflicts: int = Field(description="Rows that differ from a known customer's values, held back")
     reasons: dict[str, Any]
+    report: dict[str, Any] = Field(
+        description="warnings by kind, a sample of field-level changes and conflicts, the history choice's figures"
+    )
+    options: dict[str, Any] = Field(description="The job's choices (e.g. history)")
     error: str | None
     errors_file: str | None = Field(description="Where to download the refused rows (CSV), if any")
     errors_expires_at: datetime | None = Field(description="When the refused rows are deleted")
@@ -119,7 +125,11 @@ def job_out(job: ImportJob) -> ImportJobOut:
         unchanged=job.unchanged,
         rejected=job.rejected,
         duplicates=job.duplicates,
+        repeated=job.repeated or 0,
+        conflicts=job.conflicts or 0,
         reasons=job.reasons or {},
+        report=job.report or {},
+        options=job.options or {},
         error=job.error,
         errors_file=f"/api/v1/imports/{job.id}/errors" if job.errors_path and not expired else None,
         errors_expires_at=job.errors_expires_at,

@@ -20,7 +20,9 @@ from guanxi.dataio.headers import LINE_TOKEN, Mapping, Resolved
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 
-Status = Literal["created", "updated", "unchanged", "rejected"]
+# "conflict": the row differs from what is known and was held back (customers, see `conflicts`);
+# "repeated": an earlier row of the file named the same entity with the same values.
+Status = Literal["created", "updated", "unchanged", "rejected", "conflict", "repeated"]
 
 
 @dataclass
@@ -30,6 +32,10 @@ class RowOutcome:
     reason: str | None = None
     entity_id: str | None = None
     fields: list[str] = field(default_factory=list)
+    # Bad values dropped from a row that was kept ("gender: must be 男/女/未知 ... (got '#N/A')").
+    warnings: list[str] = field(default_factory=list)
+    # field -> (value before, value in the file) for an update or a conflict
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 class Importer(Protocol):

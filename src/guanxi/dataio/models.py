@@ -36,6 +36,12 @@ class ImportJob(Base):
     unchanged: Mapped[int] = mapped_column(default=0)
     rejected: Mapped[int] = mapped_column(default=0)
     duplicates: Mapped[int] = mapped_column(default=0)
+    # Rows naming what an earlier row of the file named, with the same values: not refused.
+    repeated: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Rows that differ from a known customer's non-empty values, held back (not applied).
+    conflicts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Warnings by kind, a sample of field-level changes and conflicts, the history choice's figures.
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     # The most frequent rejection reasons: {reason: count}.
     reasons: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -36,6 +36,7 @@ from guanxi.kit.principal import Principal
 
 IMPORTERS: dict[str, Importer] = {"customers": CustomerImporter(), "orders": OrderImporter(), "events": EventImporter()}
 MAX_REASONS = 20
+MAX_SAMPLES = 50  # field-level changes and conflicts kept in the job's report for the preview
 # On PostgreSQL a table that grows from nothing keeps the planner's first picture of it (a handful
 # of rows) until autovacuum analyses it, minutes later: the batch lookups by identity then filter
 # every phone instead of seeking the unique index. Statistics are refreshed after these batches.
@@ -64,16 +65,34 @@ class Summary:
     unchanged: int = 0
     rejected: int = 0
     duplicates: int = 0
+    repeated: int = 0
+    conflicts: int = 0
     progress: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
+    samples: list[dict[str, Any]] = field(default_factory=list)
     errors_path: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
+    # Figures of the job's history choice (orders) or of what else ran after the rows, by name.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def add(self, outcome: RowOutcome) -> None:
         self.rows += 1
-        setattr(self, outcome.status, getattr(self, outcome.status) + 1)
+        counter = "conflicts" if outcome.status == "conflict" else outcome.status
+        setattr(self, counter, getattr(self, counter) + 1)
         if outcome.status == "rejected" and outcome.reason:
             self.reasons[_reason_kind(outcome.reason)] += 1
+        for warning in outcome.warnings:
+            self.warnings[_reason_kind(warning)] += 1
+        if outcome.changes and len(self.samples) < MAX_SAMPLES:
+            self.samples.append(
+                {
+                    "line": outcome.line,
+                    "status": outcome.status,
+                    "entity_id": outcome.entity_id,
+                    "changes": {k: [_plain(a), _plain(b)] for k, (a, b) in outcome.changes.items()},
+                }
+            )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,8 +102,18 @@ class Summary:
             "unchanged": self.unchanged,
             "rejected": self.rejected,
             "duplicates": self.duplicates,
+            "repeated": self.repeated,
+            "conflicts": self.conflicts,
             "reasons": dict(self.reasons.most_common(MAX_REASONS)),
         }
+
+    def report(self) -> dict[str, Any]:
+        """What the job keeps beyond its counts: warnings by kind, samples, the history figures."""
+        return {"warnings": dict(self.warnings.most_common(MAX_REASONS)), "samples": self.samples, **self.extra}
+
+
+def _plain(value: Any) -> Any:
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
 def _reason_kind(reason: str) -> str:

@@ -276,6 +276,8 @@ def run_job(database: Database, job_id: str, *, on_progress: runner.ProgressHook
                 unchanged=summary.unchanged,
                 rejected=summary.rejected,
                 duplicates=summary.duplicates,
+                repeated=summary.repeated,
+                conflicts=summary.conflicts,
                 progress=summary.progress,
             )
         )
@@ -318,7 +320,9 @@ def run_job(database: Database, job_id: str, *, on_progress: runner.ProgressHook
             job.rows_read = summary.rows
             job.created, job.updated, job.unchanged = summary.created, summary.updated, summary.unchanged
             job.rejected, job.duplicates = summary.rejected, summary.duplicates
+            job.repeated, job.conflicts = summary.repeated, summary.conflicts
             job.reasons = counts["reasons"]
+            job.report = summary.report()
             audit.record(
                 session,
                 actor,

@@ -213,6 +213,8 @@ def test_job_and_batches_are_audited(db: Database, tmp_path: Path) -> None:
         "unchanged": 0,
         "rejected": 5,
         "duplicates": 1,
+        "repeated": 0,
+        "conflicts": 0,
     }
 
 
