@@ -1,11 +1,10 @@
-"""`guanxi import ...` and `guanxi export ...`: files in and out, for operators.
+"""`guanxi import ...`: files in, for operators (`guanxi export ...` is in cli/export.py).
 
     guanxi import customers members.csv [--mapping crm.json|NAME] [--dry-run] [--errors bad.csv]
     guanxi import orders orders.xlsx --mapping pos-2019 [--award-points]
     guanxi import events events.jsonl
     guanxi import errors JOB_ID --out refused.csv      (refused rows are kept encrypted for 7 days)
     guanxi import purge                                (expired refused rows, files a crash left)
-    guanxi export customers --out customers.xlsx [--format xlsx] [--segment ID] [--city 上海] [--as USER]
 
 Exit codes: 0 every row went in (or was already there), 1 some rows were refused (they are in the
 errors file), 2 the file or the options were refused as a whole (nothing written).
@@ -13,8 +12,6 @@ errors file), 2 the file or the options were refused as a whole (nothing written
 
 from __future__ import annotations
 
-import errno
-import os
 from pathlib import Path
 
 import typer
@@ -25,7 +22,6 @@ from guanxi.kit.principal import Principal
 import_app = typer.Typer(
     help="Import customers, orders or events from CSV (UTF-8/GBK), XLSX or JSONL", no_args_is_help=True
 )
-export_app = typer.Typer(help="Export customers to CSV or XLSX (masked as the user sees them)", no_args_is_help=True)
 
 FILE = typer.Argument(..., help="CSV (UTF-8 or GBK), XLSX or JSONL file", exists=False)
 MAPPING = typer.Option(None, "--mapping", "-m", help="Mapping JSON file, or the name of a saved mapping")
@@ -221,40 +217,3 @@ def import_events(
 ) -> None:
     """Behaviour events (the API's format), once per event id."""
     _run_import("events", file, mapping, dry_run, errors, as_user, {})
-
-
-@export_app.command("customers")
-def export_customers(
-    out: Path = typer.Option(..., "--out", "-o", help="File to write"),
-    fmt: str | None = typer.Option(None, "--format", help="csv or xlsx (default: from the file name)"),
-    segment: str | None = typer.Option(None, "--segment", help="Only the members of this segment"),
-    q: str | None = typer.Option(None, "--q", help="Search text (name, pinyin, phone, member no)"),
-    city: str | None = typer.Option(None, "--city"),
-    province: str | None = typer.Option(None, "--province"),
-    region: str | None = typer.Option(None, "--region"),
-    tag: str | None = typer.Option(None, "--tag"),
-    source_channel: str | None = typer.Option(None, "--source-channel"),
-    as_user: str | None = AS_USER,
-) -> None:
-    """Customers as CSV (UTF-8 with BOM, opens in Excel) or XLSX; masked per the user's role; audited."""
-    from guanxi.cli.main import _upgrade
-    from guanxi.customers.service import CustomerFilter
-    from guanxi.dataio import export
-    from guanxi.kit.db import get_database
-    from guanxi.kit.errors import DomainError
-
-    _upgrade()
-    chosen = fmt or ("xlsx" if out.suffix.lower() == ".xlsx" else "csv")
-    actor = _principal(as_user)
-    flt = CustomerFilter(q=q, city=city, province=province, region=region, tag=tag, source_channel=source_channel)
-    if not out.parent.is_dir():  # name the folder the operator typed, not our temporary file
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(out.parent))
-    partial = out.with_name(out.name + ".part")
-    try:
-        with get_database().unit_of_work() as session, partial.open("wb") as handle:
-            count = export.export_customers(session, actor, handle, flt=flt, fmt=chosen, segment_id=segment)
-    except DomainError as exc:
-        partial.unlink(missing_ok=True)
-        raise _fail(exc.message) from None
-    partial.replace(out)
-    typer.echo(_t("export.cli_done", count=count, path=out))

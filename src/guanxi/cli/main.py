@@ -10,8 +10,9 @@ import typer
 
 from guanxi.cli.audit import audit_app
 from guanxi.cli.customers_cdp import customers_app
-from guanxi.cli.dataio import export_app, import_app
+from guanxi.cli.dataio import import_app
 from guanxi.cli.errors import GuanxiGroup
+from guanxi.cli.export import export_app
 from guanxi.cli.loyalty import loyalty_app
 from guanxi.cli.marketing import tags_app
 from guanxi.cli.quality import events_app, quality_app

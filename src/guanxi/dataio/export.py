@@ -2,49 +2,41 @@
 page from the same service calls as the API's list (`customers.service.list_customers`) or a
 segment's members (`marketing.segments.members`), so scope and masking are exactly the API's.
 
-Cells that a spreadsheet would read as a formula (starting with = + - @ tab or CR) get a leading
-apostrophe (and XLSX cells are typed as text), so an exported "=HYPERLINK(...)" name is shown,
-never run. Every export is audited: who, the filter, the format and the number of rows.
+An export given a language is a report in it (`export_columns`): translated titles, display
+names, local times, typed numbers and dates, and the member's figures. Without one it is the
+API's machine-readable layout. Cells are never evaluated as formulas (`export_files`). Every
+export is audited: who, the filter, the format, the language and the number of rows.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import asdict
+from functools import lru_cache
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from guanxi.auth import permissions
 from guanxi.auth import service as auth_service
+from guanxi.config import get_settings
 from guanxi.customers import service as customers
 from guanxi.customers.schemas import CustomerOut
 from guanxi.customers.service import CustomerFilter
-from guanxi.dataio.values import neutralise
-from guanxi.kit.errors import FieldError, ValidationFailed
+from guanxi.dataio.export_columns import DATA_COLUMNS, Layout, Value
+from guanxi.dataio.export_files import write_csv, write_xlsx
+from guanxi.kit.errors import FieldError, PermissionDenied, ValidationFailed
+from guanxi.kit.i18n import LANGUAGES
+from guanxi.kit.masking import Visibility
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.principal import Principal
-from guanxi.kit.text import strip_control
+from guanxi.loyalty.members import figures
 from guanxi.marketing import segments
 from guanxi.privacy import audit
 
 FORMATS = ("csv", "xlsx")
-COLUMNS = (
-    "member_no",
-    "name",
-    "gender",
-    "birthday",
-    "phone",
-    "email",
-    "province",
-    "city",
-    "region",
-    "source_channel",
-    "tags",
-    "created_at",
-)
+COLUMNS = DATA_COLUMNS  # the machine-readable layout's columns (the API without a language)
 PAGE = 500
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -52,37 +44,30 @@ MEDIA_TYPES = {
 }
 
 
-def _cells(item: CustomerOut) -> list[str]:
-    values: dict[str, Any] = item.model_dump()
-    out = []
-    for column in COLUMNS:
-        value = values.get(column)
-        if column == "tags":
-            text = ",".join(value or [])
-        elif value is None:
-            text = ""
-        elif hasattr(value, "isoformat"):
-            text = value.isoformat()
-        else:
-            text = str(value)
-        # Text stored before control characters were refused (or written by an import) would
-        # stop an XLSX midway: they are left out of every cell, then formulas are neutralised.
-        out.append(neutralise(strip_control(text)))
-    return out
-
-
-def _rows(session: Session, actor: Principal, flt: CustomerFilter, segment_id: str | None) -> Iterator[list[str]]:
+def _pages(
+    session: Session, actor: Principal, flt: CustomerFilter, segment_id: str | None
+) -> Iterator[list[CustomerOut]]:
     cursor: str | None = None
     while True:
         if segment_id:
             page = segments.members(session, actor, segment_id, limit=PAGE, cursor=cursor)
         else:
             page = customers.list_customers(session, actor, flt, PageRequest(limit=PAGE, cursor=cursor))
-        for item in page.items:
-            yield _cells(item)
+        yield page.items
         if not page.next_cursor:
             return
         cursor = page.next_cursor
+
+
+def _rows(
+    session: Session, actor: Principal, layout: Layout, pages: Iterator[list[CustomerOut]]
+) -> Iterator[list[Value]]:
+    for items in pages:
+        member: dict[str, Any] = {}
+        if layout.with_member_figures:
+            member = {k: asdict(v) for k, v in figures.figures_for(session, actor, [c.id for c in items]).items()}
+        for item in items:
+            yield layout.row(item.model_dump(), member.get(item.id))
 
 
 def check_format(fmt: str) -> str:
@@ -94,6 +79,29 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+def check_language(language: str | None) -> str | None:
+    if language is not None and language not in LANGUAGES:
+        raise ValidationFailed(
+            message=f"lang: must be one of {', '.join(LANGUAGES)}",
+            errors=[FieldError("lang", f"must be one of {', '.join(LANGUAGES)}", "invalid_language")],
+        )
+    return language
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def layout_for(actor: Principal, language: str | None) -> Layout:
+    """A report in `language` (None: the data layout); member figures for readers of loyalty data."""
+    return Layout(
+        language=check_language(language),
+        zone=_zone(get_settings().timezone),
+        with_member_figures=language is not None and permissions.is_allowed(actor, "loyalty", "read"),
+    )
+
+
 def export_customers(
     session: Session,
     actor: Principal,
@@ -102,81 +110,40 @@ def export_customers(
     flt: CustomerFilter | None = None,
     fmt: str = "csv",
     segment_id: str | None = None,
+    language: str | None = None,
+    unmasked: bool = False,
 ) -> int:
-    """Write the customers to `out`; returns the number of rows. Audited as `customer.export`."""
+    """Write the customers to `out`; returns the number of rows. Audited as `customer.export`.
+
+    `language` (zh-CN or en) makes it a report in that language; None keeps the data layout.
+    `unmasked` says the caller asked for full values on purpose (the CLI's --unmasked): refused
+    unless the actor sees full values, and recorded in the audit."""
     auth_service.require(actor, "customers", "export")
     check_format(fmt)
+    layout = layout_for(actor, language)
+    visibility = permissions.visibility(actor)
+    if unmasked and visibility is not Visibility.FULL:
+        raise PermissionDenied(
+            message=f"role {actor.role} may not export unmasked personal data",
+            extra={"resource": "customers", "action": "export_unmasked"},
+        )
     flt = flt or CustomerFilter()
-    rows = _rows(session, actor, flt, segment_id)
-    count = _write_csv(out, rows) if fmt == "csv" else _write_xlsx(out, rows)
+    rows = _rows(session, actor, layout, _pages(session, actor, flt, segment_id))
+    count = write_csv(out, layout, rows) if fmt == "csv" else write_xlsx(out, layout, rows)
     # Which filters were used, never their values: a search term or a city can identify a person.
     used = sorted(k for k, v in asdict(flt).items() if v)
+    detail: dict[str, Any] = {"filters": used, "format": fmt, "rows": count, "visibility": visibility.value}
+    if language is not None:
+        detail["language"] = language
+    if unmasked:
+        detail["unmasked"] = True
     audit.record(
         session,
         actor,
         "customer.export",
         entity_type="segment" if segment_id else "customer",
         entity_id=segment_id,
-        fields=list(COLUMNS),
-        detail={"filters": used, "format": fmt, "rows": count, "visibility": permissions.visibility(actor).value},
+        fields=layout.fields,
+        detail=detail,
     )
-    return count
-
-
-def _write_csv(out: IO[bytes], rows: Iterator[list[str]]) -> int:
-    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
-    try:
-        writer = csv.writer(text)
-        writer.writerow(COLUMNS)
-        count = 0
-        for row in rows:
-            writer.writerow(row)
-            count += 1
-        text.flush()
-    finally:
-        # Hand `out` back even on a failure: a wrapper left to the garbage collector closes it.
-        text.detach()
-    return count
-
-
-def _write_xlsx(out: IO[bytes], rows: Iterator[list[str]]) -> int:
-    from openpyxl import Workbook  # type: ignore[import-untyped]
-
-    book = Workbook(write_only=True)
-    try:
-        return _fill_xlsx(book, out, rows)
-    except BaseException:
-        _discard(book)
-        raise
-
-
-def _discard(book: Any) -> None:
-    """Close a write-only workbook that failed midway. Each sheet's row generator writes into an
-    open temporary file: ended now, in order (rows, then the file's stream), it closes cleanly;
-    left to the garbage collector it writes into a file already closed, and the file, which holds
-    customer data, stays on disk until the process exits."""
-    for sheet in book.worksheets:
-        rows, writer = getattr(sheet, "_rows", None), getattr(sheet, "_writer", None)
-        if rows is not None:
-            rows.close()
-        if writer is not None:
-            writer.close()
-            writer.cleanup()
-
-
-def _fill_xlsx(book: Any, out: IO[bytes], rows: Iterator[list[str]]) -> int:
-    from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
-
-    sheet = book.create_sheet("customers")
-    sheet.append(list(COLUMNS))
-    count = 0
-    for row in rows:
-        cells = []
-        for value in row:
-            cell = WriteOnlyCell(sheet, value=value)
-            cell.data_type = "s"  # text, never a formula
-            cells.append(cell)
-        sheet.append(cells)
-        count += 1
-    book.save(out)
     return count
