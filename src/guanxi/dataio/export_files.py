@@ -111,7 +111,7 @@ def _fill_xlsx(book: Any, out: IO[bytes], layout: Layout, rows: Iterable[list[Va
     from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
     report = layout.language is not None
-    sheet = book.create_sheet(i18n.t("export.sheet", layout.language) if report else "customers")
+    sheet = book.create_sheet(i18n.t("export.sheet", layout.language) if layout.language else "customers")
     columns = layout.columns
     if report:
         sheet.freeze_panes = "A2"

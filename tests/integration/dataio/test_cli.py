@@ -1,4 +1,4 @@
-"""`guanxi import ...` and `guanxi export ...`: output, progress, summary and exit codes."""
+"""`guanxi import ...`: output, progress, summary and exit codes (exports: test_export_cli.py)."""
 
 from __future__ import annotations
 
@@ -100,25 +100,3 @@ def test_mapping_file_and_saved_mapping(db: Database, tmp_path: Path) -> None:
     unknown = runner.invoke(app, ["import", "customers", str(path), "--mapping", "no-such-mapping"])
     assert unknown.exit_code == 2
     assert "no mapping file or saved mapping named no-such-mapping" in unknown.output
-
-
-def test_export(db: Database, tmp_path: Path) -> None:
-    runner.invoke(app, ["import", "customers", str(write_csv(tmp_path / "c.csv", GOOD))])
-    out = tmp_path / "out.xlsx"
-    result = runner.invoke(app, ["export", "customers", "--out", str(out), "--city", "上海"])
-    assert result.exit_code == 0, result.output
-    assert f"已导出客户到 {out}：1 位" in result.output
-    assert out.read_bytes()[:2] == b"PK"
-    denied = runner.invoke(app, ["export", "customers", "--out", str(tmp_path / "x.csv"), "--as", "nobody"])
-    assert denied.exit_code == 2
-
-
-def test_export_to_a_missing_directory_is_a_sentence_not_a_traceback(db: Database, tmp_path: Path) -> None:
-    runner.invoke(app, ["import", "customers", str(write_csv(tmp_path / "c.csv", GOOD))])
-    out = tmp_path / "missing" / "x.csv"
-    result = runner.invoke(app, ["export", "customers", "--out", str(out)])
-    assert result.exit_code == 2
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert result.output == f"error: 无法使用文件 {out.parent}：No such file or directory。\n"
-    assert "Traceback" not in result.output
-    assert not (tmp_path / "missing").exists()

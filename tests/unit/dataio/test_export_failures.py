@@ -11,14 +11,18 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from guanxi.dataio import export
+from guanxi.dataio.export_columns import DATA_COLUMNS, Layout, Value
+from guanxi.dataio.export_files import write_csv, write_xlsx
+
+DATA = Layout(language=None, zone=ZoneInfo("Asia/Shanghai"))
 
 
-def _failing_rows() -> Iterator[list[str]]:
-    yield ["张伟"] * len(export.COLUMNS)
+def _failing_rows() -> Iterator[list[Value]]:
+    yield ["张伟"] * len(DATA_COLUMNS)
     raise RuntimeError("the second page could not be read")
 
 
@@ -29,7 +33,7 @@ def test_a_failure_midway_closes_the_stream_and_removes_the_temporary_file(
     unraisable: list[Any] = []
     monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
     with pytest.raises(RuntimeError, match="second page"):
-        export._write_xlsx(io.BytesIO(), _failing_rows())
+        write_xlsx(io.BytesIO(), DATA, _failing_rows())
     gc.collect()
     assert [(u.exc_type, str(u.exc_value)) for u in unraisable] == []
     assert list(tmp_path.iterdir()) == []
@@ -38,7 +42,7 @@ def test_a_failure_midway_closes_the_stream_and_removes_the_temporary_file(
 def test_a_complete_export_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     out = io.BytesIO()
-    assert export._write_xlsx(out, iter([["张伟"] * len(export.COLUMNS)])) == 1
+    assert write_xlsx(out, DATA, iter([["张伟"] * len(DATA_COLUMNS)])) == 1
     assert out.getvalue()[:2] == b"PK"  # a zip: the workbook
     assert list(tmp_path.iterdir()) == []
 
@@ -46,7 +50,7 @@ def test_a_complete_export_leaves_no_temporary_file(tmp_path: Path, monkeypatch:
 def test_a_csv_failure_midway_leaves_the_callers_file_open() -> None:
     out = io.BytesIO()
     with pytest.raises(RuntimeError, match="second page"):
-        export._write_csv(out, _failing_rows())
+        write_csv(out, DATA, _failing_rows())
     gc.collect()  # the text wrapper, had it kept `out`, would close it now
     assert out.closed is False
-    assert out.getvalue().decode("utf-8-sig").splitlines() == [",".join(export.COLUMNS), ",".join(["张伟"] * 12)]
+    assert out.getvalue().decode("utf-8-sig").splitlines() == [",".join(DATA_COLUMNS), ",".join(["张伟"] * 12)]
