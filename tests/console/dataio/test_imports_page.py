@@ -19,6 +19,7 @@ from guanxi.customers.models import Customer
 from guanxi.dataio import export
 from guanxi.dataio.models import ImportJob
 from guanxi.kit.db import Database
+from guanxi.kit.principal import Principal
 from tests.api.helpers import audit_records
 from tests.console.conftest import MAIN_FILE, login
 from tests.factories import create_customer, create_staff
@@ -106,15 +107,38 @@ async def test_export_from_the_customer_list(db: Database, console: User) -> Non
     console.find(marker="export-run").click()
     await console.should_see("已导出 1 位客户", retries=30)
     ((data, name),) = downloads.files
-    book = load_workbook(io.BytesIO(data), read_only=True)
-    header, *rows = [list(row) for row in book["customers"].iter_rows(values_only=True)]
-    book.close()
-    assert (name, header) == ("customers.xlsx", list(export.COLUMNS))
+    book = load_workbook(io.BytesIO(data))  # not read-only: that mode drops a row's empty cells at its end
+    header, *rows = [list(row) for row in book["客户"].iter_rows(values_only=True)]
+    # A report in the console's language, with the member's figures (marketing may read loyalty).
+    layout = export.layout_for(marketing_reader(), "zh-CN")
+    assert (name, header) == ("customers.xlsx", layout.headers())
     (row,) = [dict(zip(header, values, strict=True)) for values in rows]
-    assert (row["name"], row["phone"], row["city"]) == ("张伟", "138****8000", "上海")  # masked for marketing
+    assert (row["姓名"], row["手机"], row["城市"], row["性别"]) == ("张伟", "138****8000", "上海", "未知")  # masked
     (record,) = audit_records(db, "customer.export")
-    assert (record.actor_name, record.entity_type, record.fields) == ("mkt", "customer", sorted(export.COLUMNS))
-    assert record.detail == {"filters": [], "format": "xlsx", "rows": 1, "visibility": "masked"}
+    assert (record.actor_name, record.entity_type, record.fields) == ("mkt", "customer", sorted(layout.fields))
+    assert record.detail == {"filters": [], "format": "xlsx", "rows": 1, "visibility": "masked", "language": "zh-CN"}
+
+
+def marketing_reader() -> Principal:
+    return Principal(id="mkt", name="mkt", role="marketing")
+
+
+async def test_an_english_speaking_user_exports_in_english(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="mkt", role="marketing").language = "en"
+        create_customer(session, name="张伟", phone="13800138000", gender="female")
+    await login(console, "mkt")
+    await console.open("/exports")
+    await console.should_see(marker="export-card", retries=30)
+    downloads = _Downloads()
+    console.download = downloads  # type: ignore[assignment]
+    console.find(marker="export-run").click()
+    await console.should_see("Exported 1 customers", retries=30)
+    ((data, _),) = downloads.files
+    book = load_workbook(io.BytesIO(data))
+    header, row = [list(r) for r in book["Customers"].iter_rows(values_only=True)]
+    assert header == export.layout_for(marketing_reader(), "en").headers()
+    assert (row[1], row[2], row[4]) == ("张伟", "Female", "138****8000")
 
 
 async def test_roles_without_import_permission_see_a_notice(db: Database, console: User) -> None:

@@ -20,7 +20,7 @@ from guanxi.auth.permissions import is_allowed
 from guanxi.config import get_settings
 from guanxi.console.actions import notify_error, perform
 from guanxi.console.layout import frame
-from guanxi.console.session import guard, tr
+from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
 from guanxi.customers.service import CustomerFilter
 from guanxi.dataio import export, files, headers, readers, service
@@ -298,12 +298,15 @@ def exports_page(request: Request) -> Response | None:
 
             def run() -> None:
                 chosen = str(fmt.value)
+                reader_language = language()  # the report reads in the console's language
                 flt = CustomerFilter(q=q.value or None, city=city.value or None, tag=tag.value or None)
                 handle, path = files.new_export_file(chosen)
 
                 def write(session: Any, principal: Principal) -> int:
                     with handle:
-                        return export.export_customers(session, principal, handle, flt=flt, fmt=chosen)
+                        return export.export_customers(
+                            session, principal, handle, flt=flt, fmt=chosen, language=reader_language
+                        )
 
                 try:
                     result = perform(write)
