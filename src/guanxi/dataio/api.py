@@ -297,15 +297,29 @@ def import_errors(job_id: JobId, session: DbSession, principal: CurrentPrincipal
     )
 
 
+ExportLanguage = Annotated[
+    Literal["zh-CN", "en"] | None,
+    Query(
+        description="A report for people in this language: translated column titles, display names, local "
+        "times, typed XLSX cells and the member's tier, points, orders and spend. Without it, the "
+        "machine-readable layout: field names, stored codes, ISO 8601 times in UTC (docs/export.md)."
+    ),
+]
+
+
 @router.post("/exports/customers", response_class=FileResponse)
 @in_worker_thread
-def export_customers(body: ExportIn, session: DbSession, principal: CurrentPrincipal) -> FileResponse:
+def export_customers(
+    body: ExportIn, session: DbSession, principal: CurrentPrincipal, lang: ExportLanguage = None
+) -> FileResponse:
     """The customers matching the filter (or a segment's members), masked as the caller sees them."""
     flt = CustomerFilter(**body.model_dump(exclude={"format", "segment_id"}))
     handle, path = files.new_export_file(body.format)
     try:
         with handle:
-            export.export_customers(session, principal, handle, flt=flt, fmt=body.format, segment_id=body.segment_id)
+            export.export_customers(
+                session, principal, handle, flt=flt, fmt=body.format, segment_id=body.segment_id, language=lang
+            )
     except Exception:
         path.unlink(missing_ok=True)
         raise
