@@ -1,0 +1,137 @@
+"""The rows of a batch of replayed members (`members.history.replay`), one statement per table.
+
+Entries go in in the order they happened per member, so each one's balance after is the running
+sum `guanxi loyalty verify` checks; a lot names its earn entry and a refund's movement names the
+lot, so lots follow the entries and movements the lots. Accounts are projected once, at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.orm import Session
+
+from guanxi.kit.models import table_of
+from guanxi.kit.principal import Principal
+from guanxi.loyalty.members.history import MemberReplay
+from guanxi.loyalty.orders.models import Order
+from guanxi.loyalty.program.models import GrowthEntry, LotMovement, LoyaltyAccount, PointEntry, PointLot, TierChange
+from guanxi.privacy import audit
+
+_ORDER_FIELDS = ("points_earned", "growth_earned", "points_reversed", "growth_reversed", "tier_code", "answer")
+_ACCOUNT_FIELDS = (
+    "points_balance",
+    "lifetime_earned",
+    "growth_value",
+    "lifetime_growth",
+    "tier_code",
+    "tier_since",
+    "updated_at",
+)
+
+
+def write(
+    session: Session, actor: Principal, members: Sequence[MemberReplay], *, choice: str, job_id: str | None
+) -> None:
+    """Write what the replays planned (held-back members write nothing) and audit the batch."""
+    done = [m for m in members if m.held is None and m.orders]
+    if not done:
+        return
+    _ledger(session, done)
+    growth = [row for m in done for row in m.growth]
+    if growth:
+        session.execute(insert(table_of(GrowthEntry)), growth)
+    changes = [row for m in done for row in m.tier_changes]
+    if changes:
+        session.execute(insert(table_of(TierChange)), changes)
+    orders = table_of(Order)
+    session.execute(
+        update(orders)
+        .where(orders.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}") for name in _ORDER_FIELDS}),
+        [_order_params(row) for m in done for row in m.orders],
+    )
+    accounts = table_of(LoyaltyAccount)
+    session.execute(
+        update(accounts)
+        .where(accounts.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}") for name in _ACCOUNT_FIELDS}),
+        [m.account for m in done if m.account is not None],
+    )
+    audit.record(
+        session,
+        actor,
+        "loyalty.history_import",
+        entity_type="import_job" if job_id else "loyalty_program",
+        entity_id=job_id,
+        detail={
+            "choice": choice,
+            "members": len(done),
+            "orders": sum(len(m.orders) for m in done),
+            "points": sum(m.points for m in done),
+            "upgrades": sum(m.upgrades for m in done),
+        },
+    )
+
+
+def _order_params(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "b_id": row["id"],
+        "b_points_reversed": row.get("points_reversed", 0),
+        "b_growth_reversed": row.get("growth_reversed", 0),
+        **{f"b_{k}": row[k] for k in ("points_earned", "growth_earned", "tier_code", "answer")},
+    }
+
+
+def _ledger(session: Session, members: Sequence[MemberReplay]) -> None:
+    entries = [entry for m in members for entry in m.entries]
+    if not entries:
+        return
+    table = table_of(PointEntry)
+    made = session.execute(insert(table).returning(table.c.id, table.c.order_id, table.c.kind), entries)
+    entry_of = {(r.order_id, r.kind): r.id for r in made}
+    lots = [{**lot, "entry_id": entry_of[(lot["order_id"], "earn")]} for m in members for lot in m.lots]
+    lot_table = table_of(PointLot)
+    lot_of = {
+        r.order_id: r.id
+        for r in session.execute(insert(lot_table).returning(lot_table.c.id, lot_table.c.order_id), lots)
+    }
+    reversals = [(order_id, points) for m in members for order_id, points in m.reversals.items()]
+    if not reversals:
+        return
+    session.execute(
+        insert(table_of(LotMovement)),
+        [
+            {
+                "entry_id": entry_of[(order_id, "reverse")],
+                "lot_id": lot_of[order_id],
+                "kind": "reverse",
+                "points": points,
+            }
+            for order_id, points in reversals
+        ],
+    )
+    # The reverse entries name the lot they took from, as `ledger.reverse` writes them.
+    details = {e["order_id"]: e["detail"] for e in entries if e["kind"] == "reverse"}
+    expiries = {lot["order_id"]: lot["expires_at"] for lot in lots}
+    session.execute(
+        update(table).where(table.c.id == bindparam("b_id")).values(detail=bindparam("b_detail")),
+        [
+            {
+                "b_id": entry_of[(order_id, "reverse")],
+                "b_detail": {
+                    **details[order_id],
+                    "lots": [
+                        {
+                            "lot_id": lot_of[order_id],
+                            "points": points,
+                            "expires_at": expiries[order_id].isoformat() if expiries[order_id] else None,
+                        }
+                    ],
+                },
+            }
+            for order_id, points in reversals
+        ],
+    )

@@ -1,0 +1,247 @@
+"""Imported history made to count (`loyalty.members.history`, through the import hook
+`dataio.history`): growth and tiers (`tiers`), points as well (`points`), set-based, with the
+outcome the per-order path gives the same orders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from guanxi.dataio import history as import_history
+from guanxi.kit import clock
+from guanxi.kit.db import Database
+from guanxi.kit.models import table_of
+from guanxi.kit.outbox import OutboxEvent
+from guanxi.kit.principal import SYSTEM
+from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.members import history
+from guanxi.loyalty.orders import bulk_import
+from guanxi.loyalty.orders import service as orders
+from guanxi.loyalty.orders.models import Order
+from guanxi.loyalty.program.models import GrowthEntry, LoyaltyAccount, PointEntry, PointLot, TierChange
+from guanxi.loyalty.program.schemas import RefundIn
+from guanxi.privacy import audit
+from tests.api.helpers import audit_records
+from tests.factories import create_customer, order_in
+
+NOW = datetime(2025, 6, 15, 4, 0, tzinfo=UTC)
+# (order, amount, local time, status, refunded amount): basic -> silver -> gold on the default ladder
+HISTORY = (
+    ("H1", "1500.00", "2023-01-10T10:00:00+08:00", "completed", None),
+    ("H2", "1000.00", "2023-06-01T10:00:00+08:00", "completed", None),
+    ("H3", "6000.00", "2024-03-01T10:00:00+08:00", "completed", None),
+    ("H4", "400.00", "2025-02-01T10:00:00+08:00", "partially_refunded", "100.00"),
+    ("H5", "9999.00", "2025-03-01T10:00:00+08:00", "cancelled", None),
+)
+
+
+@pytest.fixture(autouse=True)
+def frozen_now() -> Iterator[None]:
+    with clock.frozen(NOW):
+        yield
+
+
+def _customer(db: Database, name: str, phone: str) -> str:
+    with db.unit_of_work() as session:
+        return create_customer(session, name=name, phone=phone).id
+
+
+def _import(db: Database, customer_id: str, prefix: str, history_rows: tuple[Any, ...] = HISTORY) -> list[str]:
+    """The orders as the importer writes them (history only), then the statuses it records."""
+    records = []
+    for line, (key, amount, at, _, _) in enumerate(history_rows, start=2):
+        values = {
+            "external_id": f"{prefix}{key}",
+            "customer_id": customer_id,
+            "paid_amount": Decimal(amount),
+            "occurred_at": datetime.fromisoformat(at),
+        }
+        record = bulk_import.validate(line, values)
+        assert isinstance(record, bulk_import.OrderRecord)
+        records.append(record)
+    with db.unit_of_work() as session:
+        outcomes = bulk_import.apply(session, SYSTEM, records)
+        ids = [o.order_id for o in outcomes if o.order_id]
+        table = table_of(Order)
+        for order_id, (_, _, _, status, refunded) in zip(ids, history_rows, strict=True):
+            if status != "completed":
+                session.execute(
+                    update(table)
+                    .where(table.c.id == order_id)
+                    .values(status=status, refunded_amount=Decimal(refunded or 0))
+                )
+    assert len(ids) == len(history_rows)
+    return ids
+
+
+def _live(db: Database, customer_id: str) -> None:
+    """The same orders through the per-order path, in the order they happened."""
+    with db.unit_of_work() as session:
+        for key, amount, at, status, refunded in HISTORY:
+            if status == "cancelled":
+                continue
+            answer, _ = orders.record_order(
+                session,
+                SYSTEM,
+                order_in(
+                    customer_id=customer_id,
+                    amount=amount,
+                    external_id=f"L{key}",
+                    occurred_at=datetime.fromisoformat(at),
+                ),
+            )
+            if refunded:
+                orders.refund_order(session, SYSTEM, answer.id, RefundIn(amount=Decimal(refunded)), f"refund-{key}")
+
+
+def _account(db: Database, customer_id: str) -> dict[str, Any]:
+    with db.unit_of_work(read_only=True) as session:
+        account = session.scalars(select(LoyaltyAccount).where(LoyaltyAccount.customer_id == customer_id)).one()
+        lots = session.scalars(select(PointLot).where(PointLot.account_id == account.id).order_by(PointLot.id)).all()
+        entries = session.scalars(
+            select(PointEntry).where(PointEntry.account_id == account.id).order_by(PointEntry.id)
+        ).all()
+        growth = session.scalars(
+            select(GrowthEntry).where(GrowthEntry.account_id == account.id).order_by(GrowthEntry.id)
+        ).all()
+        changes = session.scalars(
+            select(TierChange).where(TierChange.account_id == account.id).order_by(TierChange.id)
+        ).all()
+        return {
+            "tier": account.tier_code,
+            "balance": account.points_balance,
+            "earned": account.lifetime_earned,
+            "growth": account.growth_value,
+            "lifetime_growth": account.lifetime_growth,
+            "lots": [(lot.issued, lot.reversed, lot.remaining, lot.status, lot.expires_at) for lot in lots],
+            "entries": [(e.kind, e.points, e.balance_after, e.occurred_at) for e in entries],
+            "growth_rows": [(g.kind, g.value, g.value_after) for g in growth],
+            "changes": [(c.kind, c.from_tier, c.to_tier) for c in changes],
+        }
+
+
+def _ledger_sound(db: Database) -> None:
+    with db.unit_of_work(read_only=True) as session:
+        assert verify.check(session) == []
+        assert audit.verify(session).ok
+
+
+def test_tiers_rebuilds_growth_and_tier_without_points(db: Database) -> None:
+    customer = _customer(db, "张伟", "13800138000")
+    ids = _import(db, customer, "T")
+    figures = import_history.after_orders(db, SYSTEM, ids, choice="tiers")
+    assert figures == {
+        "history": {
+            "choice": "tiers",
+            "members": 1,
+            "orders": 4,
+            "points_awarded": 0,
+            "expire_at_next_run": 0,
+            "upgrades": 2,
+            "tiers": {"gold": 1},
+            "held_back": {},
+        }
+    }
+    card = _account(db, customer)
+    assert (card["tier"], card["balance"], card["earned"], card["growth"], card["lifetime_growth"]) == (
+        "gold",
+        0,
+        0,
+        8800,
+        8800,
+    )
+    assert card["entries"] == [] and card["lots"] == []
+    assert card["growth_rows"] == [
+        ("spend", 1500, 1500),
+        ("spend", 1000, 2500),
+        ("spend", 6000, 8500),
+        ("spend", 400, 8900),
+        ("refund", -100, 8800),
+    ]
+    assert card["changes"] == [("enrol", None, "basic"), ("upgrade", "basic", "silver"), ("upgrade", "silver", "gold")]
+    with db.unit_of_work(read_only=True) as session:
+        rows = {
+            o.external_id: (o.points_earned, o.growth_earned, o.growth_reversed) for o in session.scalars(select(Order))
+        }
+        notes = session.scalars(select(Order.answer).where(Order.external_id == "TH3")).one()["notes"]
+        events = session.scalars(select(OutboxEvent.topic)).all()
+    assert rows == {
+        "TH1": (0, 1500, 0),
+        "TH2": (0, 1000, 0),
+        "TH3": (0, 6000, 0),
+        "TH4": (0, 400, 100),
+        "TH5": (0, 0, 0),
+    }
+    assert notes == [history.NOTES["tiers"]]
+    # no upgrade coupon, no referral reward: nothing for the outbox
+    assert [t for t in events if t.startswith("loyalty.")] == []
+    assert audit_records(db, "loyalty.history_import")[0].detail == {
+        "choice": "tiers",
+        "members": 1,
+        "orders": 4,
+        "points": 0,
+        "upgrades": 2,
+    }
+    _ledger_sound(db)
+
+
+def test_points_gives_what_the_per_order_path_gives(db: Database) -> None:
+    imported = _customer(db, "张伟", "13800138000")
+    live = _customer(db, "李娜", "13900139000")
+    ids = _import(db, imported, "P")
+    _live(db, live)
+    figures = import_history.after_orders(db, SYSTEM, ids, choice="points")
+    # 1500 + 1000 at basic, 6000 x 1.2 at silver, 400 x 1.5 at gold less 150 for the refund of a quarter
+    assert figures["history"] == {
+        "choice": "points",
+        "members": 1,
+        "orders": 4,
+        "points_awarded": 10150,
+        "expire_at_next_run": 9700,
+        "upgrades": 2,
+        "tiers": {"gold": 1},
+        "held_back": {},
+    }
+    mine, theirs = _account(db, imported), _account(db, live)
+    assert (mine["tier"], mine["balance"], mine["earned"], mine["growth"]) == ("gold", 10150, 10300, 8800)
+    for key in ("tier", "balance", "earned", "growth", "lifetime_growth", "lots", "growth_rows", "changes"):
+        assert mine[key] == theirs[key], key
+    assert [(k, p, b) for k, p, b, _ in mine["entries"]] == [(k, p, b) for k, p, b, _ in theirs["entries"]]
+    # each award dated to its order; the lots of the first three are past their last day
+    assert [at for _, _, _, at in mine["entries"][:4]] == [datetime.fromisoformat(h[2]) for h in HISTORY[:4]]
+    assert [(lot[3], lot[4] is not None and lot[4] <= NOW) for lot in mine["lots"]] == [
+        ("available", True),
+        ("available", True),
+        ("available", True),
+        ("available", False),
+    ]
+    _ledger_sound(db)
+
+
+def test_a_member_under_review_is_held_back_and_nothing_is_written(db: Database) -> None:
+    customer = _customer(db, "张伟", "13800138000")
+    ids = _import(db, customer, "R")
+    with db.unit_of_work() as session:
+        table = table_of(LoyaltyAccount)
+        session.execute(update(table).where(table.c.customer_id == customer).values(downgrade_due_at=NOW))
+    figures = import_history.after_orders(db, SYSTEM, ids, choice="points")
+    assert figures["history"]["held_back"] == {"downgrade under review": 1}
+    assert (figures["history"]["points_awarded"], figures["history"]["tiers"]) == (0, {"basic": 1})
+    card = _account(db, customer)
+    assert (card["balance"], card["growth"], card["entries"], card["changes"]) == (0, 0, [], [("enrol", None, "basic")])
+    assert audit_records(db, "loyalty.history_import") == []
+
+
+def test_a_choice_the_program_cannot_make_is_refused(db: Database) -> None:
+    with db.unit_of_work() as session:
+        with pytest.raises(history.HistoryRefused) as refused:
+            import_history.check_options(session, "orders", {"history": "everything"})
+        assert refused.value.errors[0].code == "unknown_choice"
+        with pytest.raises(history.HistoryRefused):
+            import_history.check_options(session, "customers", {"history": "points"})
+        import_history.check_options(session, "orders", {"history": "points"})
