@@ -126,15 +126,21 @@ def typed(
     name: str,
     parse: Any,
     *args: Any,
+    warnings: list[str] | None = None,
 ) -> Any:
-    """Parse one field with `parse(text, *args)`; a bad value becomes a FieldError."""
+    """Parse one field with `parse(text, *args)`. A bad value becomes a FieldError, or, when the
+    field's bad values are dropped (`warnings` given), a warning and no value."""
     raw = fields.get(name)
     if raw in (None, ""):
         return None
     try:
         return parse(text(raw), *args)
     except cells.BadValue as exc:
-        errors.append(FieldError(name, f"{exc} (got {text(raw)[:40]!r})", "invalid"))
+        message = f"{exc} (got {text(raw)[:40]!r})"
+        if warnings is not None:
+            warnings.append(f"{name}: {message}; dropped")
+        else:
+            errors.append(FieldError(name, message, "invalid"))
         return None
 
 

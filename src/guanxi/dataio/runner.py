@@ -1,23 +1,25 @@
-"""The import loop shared by the three kinds: read rows, map and validate them, drop rows repeated
+"""The import loop shared by the kinds: read rows, map and validate them, sort out rows repeated
 inside the file, write each batch in its own transaction, report every refused row.
 
 Memory stays flat whatever the file's size: rows are streamed, a batch is the only thing held, and
-the keys seen so far (to find duplicate rows) live in a scratch SQLite file, not in a Python set.
-A dry run goes through exactly the same code and rolls each batch back, so its counts are what a
-real run would do (rows that meet an earlier row of the file are caught by the duplicate check in
-both, whatever batch they fall in).
+what must be remembered across the file lives in scratch SQLite files (`scratch`), not in Python:
+- a row naming what an earlier row named (the same customer on every line of an order export) is
+  *repeated* when its values are the same, and is written after the first when they differ (it
+  then fills, updates or conflicts as any row meeting a known customer); it is never refused;
+- an importer that `groups_lines` (orders) has its rows staged and given back grouped by record
+  (the lines of one order, wherever they are in the file), then written as one record each.
+A dry run goes through the same code and rolls each batch back, so its counts are what a real run
+would do; the one difference: a row merged into an earlier row of an earlier batch that created a
+customer finds no customer in a dry run (that batch was rolled back) and counts as created too.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import secrets
-import sqlite3
-import tempfile
+import json
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +32,7 @@ from guanxi.dataio.import_customers import CustomerImporter
 from guanxi.dataio.import_events import EventImporter
 from guanxi.dataio.import_orders import OrderImporter
 from guanxi.dataio.importers import Importer, RowOutcome, describe, row_fields, value_map_problems
+from guanxi.dataio.scratch import SeenKeys, Staged
 from guanxi.kit import sealed
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
@@ -163,43 +166,6 @@ def inspect(path: Path, kind: str, mapping: Mapping | None = None, fmt: str | No
     return resolved
 
 
-_SCRATCH_KEY = secrets.token_bytes(32)
-
-
-class SeenKeys:
-    """Keys of the rows seen so far in this file, in a scratch SQLite file (constant memory)."""
-
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="guanxi-import-")
-        self._db = sqlite3.connect(Path(self._dir.name) / "seen.db")
-        self._db.executescript(
-            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-            "CREATE TABLE seen (k BLOB PRIMARY KEY, line INTEGER NOT NULL) WITHOUT ROWID;"
-        )
-
-    @staticmethod
-    def digest(key: str) -> bytes:
-        # Keyed with a secret of this process: a scratch file a crash left behind cannot be
-        # searched for a guessed phone number.
-        return hashlib.blake2b(key.encode(), digest_size=12, key=_SCRATCH_KEY).digest()
-
-    def lookup(self, digests: list[bytes]) -> dict[bytes, int]:
-        found: dict[bytes, int] = {}
-        unique = list(dict.fromkeys(digests))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(self._db.execute(f"SELECT k, line FROM seen WHERE k IN ({marks})", chunk).fetchall())  # noqa: S608
-        return found
-
-    def add(self, items: list[tuple[bytes, int]]) -> None:
-        self._db.executemany("INSERT OR IGNORE INTO seen (k, line) VALUES (?, ?)", items)
-
-    def close(self) -> None:
-        self._db.close()
-        self._dir.cleanup()
-
-
 def errors_context(job_id: str | None) -> str:
     """What a job's sealed errors file is bound to: it opens only as that job's refused rows."""
     return f"import-errors:{job_id or ''}"
@@ -252,6 +218,35 @@ BatchHook = Callable[[Session, Summary], None]
 ProgressHook = Callable[[Summary], None]
 
 
+@dataclass
+class _Job:
+    """What one run of the loop carries from batch to batch."""
+
+    database: Database
+    actor: Principal
+    importer: Importer
+    summary: Summary
+    errors: ErrorsFile
+    job_id: str | None
+    options: dict[str, Any]
+    dry_run: bool
+    on_batch: BatchHook | None
+    on_progress: ProgressHook | None
+    source: readers.RowSource
+    seen: SeenKeys = field(default_factory=SeenKeys)
+    batches: int = 0
+
+    def progress(self, share: float = 1.0, start: float = 0.0) -> None:
+        self.summary.progress = start + share * self.source.progress()
+        if self.on_progress:
+            self.on_progress(self.summary)
+
+    def batch_written(self) -> None:
+        self.batches += 1
+        if self.batches in REFRESH_STATISTICS_AFTER and self.database.dialect == "postgresql" and not self.dry_run:
+            self.database.analyze()
+
+
 def run(
     database: Database,
     actor: Principal,
@@ -272,7 +267,7 @@ def run(
     the file as a whole cannot be imported."""
     importer = IMPORTERS[kind]
     mapping = mapping or Mapping(kind=kind)
-    options = options or {}
+    options = {**(options or {}), "mapping": mapping}
     size = batch_size or importer.batch_size
     summary = Summary(kind, dry_run)
     with readers.open_rows(path, fmt) as source:
@@ -280,119 +275,174 @@ def run(
         _refuse_missing(resolved, len(source.headers), mapping)
         summary.columns = dict(resolved.fields)
         errors = ErrorsFile(errors_path, source.headers, errors_context(job_id))
-        seen = SeenKeys()
+        job = _Job(database, actor, importer, summary, errors, job_id, options, dry_run, on_batch, on_progress, source)
         try:
-            batch: list[tuple[readers.Row, Any]] = []
-            batches = 0
-            columns = list(source.headers)
-            known = set(columns)
-            for row in source:
-                if row.problem is None and not known.issuperset(row.values):
-                    # JSONL objects need not share their keys: recognise a new key when it first shows
-                    columns += [k for k in row.values if k not in known]
-                    known.update(columns)
-                    resolved = headers.resolve(columns, kind, mapping)
-                if row.problem is not None:
-                    batch.append((row, f"row {row.problem}"))
-                else:
-                    fields = row_fields(row.values, resolved, mapping, row.line)
-                    prepared = importer.prepare(row.line, fields, mapping)
-                    batch.append((row, describe(prepared) if isinstance(prepared, list) else prepared))
-                if len(batch) >= size:
-                    _flush(
-                        database,
-                        actor,
-                        importer,
-                        batch,
-                        seen,
-                        errors,
-                        summary,
-                        job_id,
-                        options,
-                        dry_run,
-                        on_batch,
-                        source,
-                    )
-                    batch = []
-                    batches += 1
-                    if batches in REFRESH_STATISTICS_AFTER and database.dialect == "postgresql" and not dry_run:
-                        database.analyze()
-                    if on_progress:
-                        on_progress(summary)
-            _flush(
-                database,
-                actor,
-                importer,
-                batch,
-                seen,
-                errors,
-                summary,
-                job_id,
-                options,
-                dry_run,
-                on_batch,
-                source,
-                final=True,
-            )
-            if on_progress:
-                on_progress(summary)
+            prepared = _prepared_rows(job, resolved, mapping)
+            if getattr(importer, "groups_lines", False):
+                _run_grouped(job, prepared, size)
+            else:
+                _run_rows(job, prepared, size)
         finally:
-            seen.close()
+            job.seen.close()
             errors.close()
         summary.errors_path = str(errors_path) if errors.written and errors_path else None
     return summary
 
 
-def _flush(
-    database: Database,
-    actor: Principal,
-    importer: Importer,
-    batch: list[tuple[readers.Row, Any]],
-    seen: SeenKeys,
-    errors: ErrorsFile,
-    summary: Summary,
-    job_id: str | None,
-    options: dict[str, Any],
-    dry_run: bool,
-    on_batch: BatchHook | None,
-    source: readers.RowSource,
-    *,
-    final: bool = False,
-) -> None:
+def _prepared_rows(job: _Job, resolved: Resolved, mapping: Mapping) -> Iterator[tuple[readers.Row, Any, bytes]]:
+    """Each row with its prepared record (or the text of what is wrong) and a digest of its fields."""
+    source, kind = job.source, job.summary.kind
+    columns = list(source.headers)
+    known = set(columns)
+    for row in source:
+        if row.problem is None and not known.issuperset(row.values):
+            # JSONL objects need not share their keys: recognise a new key when it first shows
+            columns += [k for k in row.values if k not in known]
+            known.update(columns)
+            resolved = headers.resolve(columns, kind, mapping)
+        if row.problem is not None:
+            yield row, f"row {row.problem}", b""
+            continue
+        fields = row_fields(row.values, resolved, mapping, row.line)
+        prepared = job.importer.prepare(row.line, fields, mapping)
+        content = SeenKeys.digest(json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False))
+        yield row, describe(prepared) if isinstance(prepared, list) else prepared, content
+
+
+def _run_rows(job: _Job, rows: Iterator[tuple[readers.Row, Any, bytes]], size: int) -> None:
+    batch: list[tuple[readers.Row, Any, bytes]] = []
+    for item in rows:
+        batch.append(item)
+        if len(batch) >= size:
+            _flush(job, batch)
+            batch = []
+            job.batch_written()
+            job.progress()
+    job.summary.progress = 1.0
+    _flush(job, batch, final=True)
+
+
+def _flush(job: _Job, batch: list[tuple[readers.Row, Any, bytes]], *, final: bool = False) -> None:
+    """Sort a batch into refused rows, repeats of earlier rows and records to write; write them.
+    A row naming what an earlier row named with other values is written after it, in the same
+    transaction (a later wave), so it meets the customer the earlier row created or updated."""
     outcomes: dict[int, RowOutcome] = {}
-    records: list[Any] = []
-    keyed: list[tuple[Any, list[bytes]]] = []
-    for row, prepared in batch:
+    keyed: list[tuple[readers.Row, Any, bytes, list[bytes]]] = []
+    for row, prepared, content in batch:
         if isinstance(prepared, str):
             outcomes[row.line] = RowOutcome(row.line, "rejected", prepared)
         else:
-            keyed.append((prepared, [SeenKeys.digest(k) for k in importer.keys(prepared)]))
-    earlier = seen.lookup([d for _, digests in keyed for d in digests])
-    fresh: list[tuple[bytes, int]] = []
-    for record, digests in keyed:
+            keyed.append((row, prepared, content, [SeenKeys.digest(k) for k in job.importer.keys(prepared)]))
+    earlier = job.seen.lookup([d for *_, digests in keyed for d in digests])
+    fresh: list[tuple[bytes, int, bytes | None]] = []
+    waves: list[list[Any]] = [[]]
+    wave_of: dict[bytes, int] = {}  # key -> the last wave of this batch that writes it
+    for row, record, content, digests in keyed:
         first = next((earlier[d] for d in digests if d in earlier), None)
-        if first is not None:
-            outcomes[record.line] = RowOutcome(record.line, "rejected", f"duplicate of line {first}")
-            summary.duplicates += 1
+        if first is not None and first[1] == content:
+            outcomes[row.line] = RowOutcome(row.line, "repeated", f"same as line {first[0]}")
             continue
-        for digest in digests:
-            earlier[digest] = record.line
-            fresh.append((digest, record.line))
-        records.append(record)
-    seen.add(fresh)
-    if records or final or on_batch:
-        with database.unit_of_work() as session:
-            if records:
-                savepoint = session.begin_nested() if dry_run else None
-                for outcome in importer.apply(session, actor, records, job_id=job_id, options=options):
+        wave = max((wave_of[d] + 1 for d in digests if d in wave_of), default=0)
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append(record)
+        for d in digests:
+            wave_of[d] = wave
+            if first is None and d not in earlier:
+                earlier[d] = (row.line, content)
+                fresh.append((d, row.line, content))
+    job.seen.add(fresh)
+    _write(job, [row for row, *_ in batch], [w for w in waves if w], outcomes, final=final)
+
+
+def _write(
+    job: _Job,
+    rows: list[readers.Row],
+    waves: list[list[Any]],
+    outcomes: dict[int, RowOutcome],
+    *,
+    final: bool = False,
+) -> None:
+    """Write the records, wave after wave, in one transaction (rolled back in a dry run) and count
+    every row."""
+    if not (waves or final or job.on_batch or rows):
+        return
+    with job.database.unit_of_work() as session:
+        if waves:
+            savepoint = session.begin_nested() if job.dry_run else None
+            for records in waves:
+                for outcome in job.importer.apply(session, job.actor, records, job_id=job.job_id, options=job.options):
                     outcomes[outcome.line] = outcome
-                if savepoint is not None:
-                    savepoint.rollback()
-            for row, _ in batch:
-                outcome = outcomes[row.line]
-                summary.add(outcome)
-                if outcome.status == "rejected":
-                    errors.write(row.line, row.values, outcome.reason or "refused")
-            summary.progress = 1.0 if final else source.progress()
-            if on_batch:
-                on_batch(session, summary)
+            if savepoint is not None:
+                savepoint.rollback()
+        for row in rows:
+            outcome = outcomes[row.line]
+            job.summary.add(outcome)
+            if outcome.status == "rejected":
+                job.errors.write(row.line, row.values, outcome.reason or "refused")
+        if job.on_batch:
+            job.on_batch(session, job.summary)
+
+
+def _run_grouped(job: _Job, rows: Iterator[tuple[readers.Row, Any, bytes]], size: int) -> None:
+    """Rows that are lines of one record (order lines sharing an order id, wherever they are in the
+    file): staged while the file is read, then combined and written group by group."""
+    importer = job.importer
+    stage = Staged()
+    try:
+        for read, (row, prepared, _content) in enumerate(rows, start=1):
+            if isinstance(prepared, str):
+                _count(job, row.line, row.values, RowOutcome(row.line, "rejected", prepared))
+            else:
+                stage.add(importer.group_key(prepared), row.line, (row.values, prepared))
+            if read % size == 0:
+                job.progress(0.5)
+        batch: list[tuple[Any, list[tuple[int, dict[str, Any]]]]] = []
+        lines_held = done = 0
+        for group in stage.groups():
+            done += 1
+            members = [(line, values) for line, (values, _) in group]
+            combined = importer.combine([record for _, (_, record) in group])
+            if isinstance(combined, str):
+                for line, values in members:
+                    _count(job, line, values, RowOutcome(line, "rejected", combined))
+                continue
+            batch.append((combined, members))
+            lines_held += len(members)
+            if lines_held >= size:
+                _write_groups(job, batch)
+                batch, lines_held = [], 0
+                job.batch_written()
+                job.summary.progress = 0.5 + 0.5 * done / max(stage.count, 1)
+                if job.on_progress:
+                    job.on_progress(job.summary)
+        job.summary.progress = 1.0
+        _write_groups(job, batch, final=True)
+    finally:
+        stage.close()
+
+
+def _count(job: _Job, line: int, values: dict[str, Any], outcome: RowOutcome) -> None:
+    job.summary.add(outcome)
+    if outcome.status == "rejected":
+        job.errors.write(line, values, outcome.reason or "refused")
+
+
+def _write_groups(job: _Job, batch: list[tuple[Any, list[tuple[int, dict[str, Any]]]]], *, final: bool = False) -> None:
+    """Write combined records; every line of a record is counted with the record's outcome."""
+    if not batch and not final:
+        return
+    figures = job.summary.extra.setdefault("records", {"created": 0, "unchanged": 0, "rejected": 0})
+    with job.database.unit_of_work() as session:
+        if batch:
+            savepoint = session.begin_nested() if job.dry_run else None
+            records = [record for record, _ in batch]
+            outcomes = job.importer.apply(session, job.actor, records, job_id=job.job_id, options=job.options)
+            if savepoint is not None:
+                savepoint.rollback()
+            for outcome, (_, members) in zip(outcomes, batch, strict=True):
+                figures[outcome.status] = figures.get(outcome.status, 0) + 1
+                for line, values in members:
+                    _count(job, line, values, replace(outcome, line=line))
+        if job.on_batch:
+            job.on_batch(session, job.summary)

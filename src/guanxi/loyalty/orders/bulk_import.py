@@ -44,7 +44,7 @@ from guanxi.loyalty.orders.models import Order, OrderLine
 from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program.config import ProgramConfig
 from guanxi.loyalty.program.models import LoyaltyAccount, TierChange
-from guanxi.loyalty.program.schemas import OrderIn
+from guanxi.loyalty.program.schemas import OrderIn, OrderLineIn
 from guanxi.loyalty.rules import expiry, tiering
 from guanxi.privacy import audit
 
@@ -56,6 +56,9 @@ IMPORT_NOTE = "imported history: no points awarded"
 class OrderRecord:
     line: int
     data: OrderIn
+    # bad values dropped from the row(s) while the order was kept
+    warnings: list[str] = field(default_factory=list)
+    line_count: int = 1  # the file rows this order was made of
 
     def keys(self) -> list[str]:
         return [f"{self.data.source}/{self.data.external_id}"]
@@ -80,21 +83,28 @@ def _pydantic_errors(exc: PydanticValidationError) -> list[FieldError]:
 
 def validate(line: int, values: dict[str, Any]) -> OrderRecord | list[FieldError]:
     """A row's fields (occurred_at an aware datetime, amounts Decimals, quantity an int) as an
-    `OrderIn`. The customer is `customer_id` or the first identity given (phone, member card,
-    email, unionid)."""
+    `OrderIn`. The customer is `customer_id`, the shop's own customer id (`customer_external_id`,
+    in the system `customer_source`, by default the order's source), or the first identity given
+    (phone, member card, email, unionid)."""
     body: dict[str, Any] = {
         "external_id": values.get("external_id") or "",
         "source": values.get("source") or "import",
         "paid_amount": values.get("paid_amount"),
         "occurred_at": values.get("occurred_at"),
     }
-    if values.get("currency"):
-        body["currency"] = str(values["currency"]).upper()
-    for name in ("store", "channel"):
+    for name in ("store", "channel", "status", "refunded_amount"):
         if values.get(name):
             body[name] = values[name]
+    if values.get("currency"):
+        body["currency"] = str(values["currency"]).upper()
     if values.get("customer_id"):
         body["customer_id"] = values["customer_id"]
+    elif values.get("customer_external_id"):
+        body["identity"] = {
+            "kind": "external_id",
+            "namespace": str(values.get("customer_source") or body["source"]),
+            "value": str(values["customer_external_id"]),
+        }
     else:
         for kind in ("phone", "member_card", "email", "wechat_unionid"):
             if values.get(kind):
@@ -103,10 +113,12 @@ def validate(line: int, values: dict[str, Any]) -> OrderRecord | list[FieldError
         else:
             return [
                 FieldError(
-                    "customer", "name the customer: customer_id, phone, member card, email or unionid", "required"
+                    "customer",
+                    "name the customer: customer_id, customer_external_id, phone, member card, email or unionid",
+                    "required",
                 )
             ]
-    if values.get("sku") or values.get("category"):
+    if values.get("sku") or values.get("category") or values.get("quantity"):
         quantity = values.get("quantity") or 1
         unit_price = values.get("unit_price")
         if unit_price is None and isinstance(body["paid_amount"], Decimal):
@@ -125,6 +137,20 @@ def validate(line: int, values: dict[str, Any]) -> OrderRecord | list[FieldError
     except PydanticValidationError as exc:
         return _pydantic_errors(exc)
     return OrderRecord(line, data)
+
+
+def whole_order_line(data: OrderIn) -> OrderLineIn:
+    """A row without line detail as one line of a multi-line order: one item at what was paid."""
+    return OrderLineIn(quantity=1, unit_price=data.paid_amount)
+
+
+def recheck(data: OrderIn) -> list[FieldError]:
+    """The schema's checks again, for an order put together from several rows."""
+    try:
+        OrderIn.model_validate(data.model_dump())
+    except PydanticValidationError as exc:
+        return _pydantic_errors(exc)
+    return []
 
 
 def _answer(order: dict[str, Any], account: dict[str, Any]) -> dict[str, Any]:
