@@ -16,6 +16,8 @@ from guanxi.customers.schemas import CustomerCreate
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM, Principal
+from guanxi.loyalty.currency import service as exchange_rates
+from guanxi.loyalty.currency.rows import RawRate, RowRef
 from guanxi.loyalty.orders import service as orders
 from guanxi.loyalty.program.schemas import OrderAnswer, OrderIn
 
@@ -92,3 +94,9 @@ def post_order(
         session, actor, order_in(customer_id=customer_id, amount=amount, external_id=external_id, **fields)
     )
     return answer
+
+
+def put_rates(session: Session, *rates: tuple[str, str, str, str | None], source: str = "test") -> None:
+    """Load exchange rates (currency, rate, valid_from, valid_to) through the rate table's service."""
+    rows = [RawRate(RowRef(index=i), *rate) for i, rate in enumerate(rates)]
+    exchange_rates.load_rates(session, SYSTEM, rows, source=source)

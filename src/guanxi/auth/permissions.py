@@ -58,6 +58,8 @@ RESOURCES = (
     "segments",
     "tag_rules",
     "quality",
+    # the exchange-rate table foreign-currency orders are converted with (written by administrators)
+    "exchange_rates",
 )
 ACTIONS = (
     "read",
@@ -104,6 +106,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "segments": frozenset({"read", "create", "update", "delete", "export"}),
         "tag_rules": _CRUD,
         "quality": _R,
+        "exchange_rates": _R,
     },
     Role.SALES: {
         "customers": _RCU,
@@ -116,6 +119,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "coupons": frozenset({"read", "issue"}),
         "events": _R,
         "segments": _R,
+        "exchange_rates": _R,
     },
     Role.SERVICE: {
         "customers": frozenset({"read", "create", "update", "reveal"}),
@@ -131,6 +135,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "events": _R,
         "merges": _RC,
         "quality": _R,
+        "exchange_rates": _R,
     },
     Role.MARKETING: {
         "customers": frozenset({"read", "export"}),
@@ -149,6 +154,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "segments": frozenset({"read", "create", "update", "delete", "export"}),
         "tag_rules": _CRUD,
         "quality": _R,
+        "exchange_rates": _R,
     },
     Role.ANALYST: {
         "customers": _R,
@@ -164,6 +170,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "segments": _R,
         "tag_rules": _R,
         "quality": _R,
+        "exchange_rates": _R,
     },
     Role.AUDITOR: {
         "customers": _R,
@@ -186,6 +193,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "segments": _R,
         "tag_rules": _R,
         "quality": _R,
+        "exchange_rates": _R,
     },
     Role.INTEGRATION: {
         "customers": _RCU,
@@ -201,6 +209,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "partners": frozenset({"read", "create"}),
         "events": _RC,
         "imports": _RC,
+        "exchange_rates": _R,
     },
 }
 

@@ -54,6 +54,16 @@ class Importer(Protocol):
         """Write a batch; one outcome per record, in order."""
 
 
+class GroupingImporter(Importer, Protocol):
+    """An importer whose rows are lines of a record (order lines): staged, then combined."""
+
+    def group_key(self, record: Any) -> str:
+        """Rows with the same key are lines of one record."""
+
+    def combine(self, records: list[Any]) -> Any | str:
+        """The record the rows make together, or why they cannot be one."""
+
+
 def describe(errors: list[FieldError]) -> str:
     return "; ".join(f"{e.field}: {e.message}" for e in errors)
 

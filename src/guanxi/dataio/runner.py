@@ -21,23 +21,29 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy.orm import Session
 
 from guanxi.dataio import headers, readers
 from guanxi.dataio import values as cells
 from guanxi.dataio.headers import Mapping, Resolved
+from guanxi.dataio.import_balances import BalanceImporter
 from guanxi.dataio.import_customers import CustomerImporter
 from guanxi.dataio.import_events import EventImporter
 from guanxi.dataio.import_orders import OrderImporter
-from guanxi.dataio.importers import Importer, RowOutcome, describe, row_fields, value_map_problems
+from guanxi.dataio.importers import GroupingImporter, Importer, RowOutcome, describe, row_fields, value_map_problems
 from guanxi.dataio.scratch import SeenKeys, Staged
 from guanxi.kit import sealed
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
 
-IMPORTERS: dict[str, Importer] = {"customers": CustomerImporter(), "orders": OrderImporter(), "events": EventImporter()}
+IMPORTERS: dict[str, Importer] = {
+    "customers": CustomerImporter(),
+    "orders": OrderImporter(),
+    "events": EventImporter(),
+    "balances": BalanceImporter(),
+}
 MAX_REASONS = 20
 MAX_SAMPLES = 50  # field-level changes and conflicts kept in the job's report for the preview
 # On PostgreSQL a table that grows from nothing keeps the planner's first picture of it (a handful
@@ -279,7 +285,7 @@ def run(
         try:
             prepared = _prepared_rows(job, resolved, mapping)
             if getattr(importer, "groups_lines", False):
-                _run_grouped(job, prepared, size)
+                _run_grouped(job, cast(GroupingImporter, importer), prepared, size)
             else:
                 _run_rows(job, prepared, size)
         finally:
@@ -384,10 +390,11 @@ def _write(
             job.on_batch(session, job.summary)
 
 
-def _run_grouped(job: _Job, rows: Iterator[tuple[readers.Row, Any, bytes]], size: int) -> None:
+def _run_grouped(
+    job: _Job, importer: GroupingImporter, rows: Iterator[tuple[readers.Row, Any, bytes]], size: int
+) -> None:
     """Rows that are lines of one record (order lines sharing an order id, wherever they are in the
     file): staged while the file is read, then combined and written group by group."""
-    importer = job.importer
     stage = Staged()
     try:
         for read, (row, prepared, _content) in enumerate(rows, start=1):

@@ -7,6 +7,7 @@ from guanxi.dataio import models as dataio_models
 from guanxi.kit import idempotency, outbox, sequence
 from guanxi.kit.models import Base
 from guanxi.loyalty.catalog import models as catalog_models
+from guanxi.loyalty.currency import models as currency_models
 from guanxi.loyalty.exchange import models as partner_models
 from guanxi.loyalty.orders import models as order_models
 from guanxi.loyalty.program import models as loyalty_models
@@ -17,6 +18,7 @@ __all__ = [
     "Base",
     "auth_models",
     "catalog_models",
+    "currency_models",
     "customer_models",
     "dataio_models",
     "event_models",

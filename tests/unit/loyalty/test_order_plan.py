@@ -12,6 +12,7 @@ import pytest
 
 from guanxi.kit import clock
 from guanxi.kit.errors import ValidationFailed
+from guanxi.loyalty.currency.errors import NoExchangeRate, UnknownCurrency
 from guanxi.loyalty.orders import plan as order_plan
 from guanxi.loyalty.orders.plan import AccountSnapshot, CustomerFacts, OrderKeys
 from guanxi.loyalty.program import config as program
@@ -195,9 +196,13 @@ def test_a_birthday_month_doubles_the_base() -> None:
 
 
 def test_check_order_refuses_what_the_schema_cannot() -> None:
-    with pytest.raises(ValidationFailed) as caught:
-        order_plan.check_order(_config(), _order(currency="USD"))
-    assert [e.code for e in caught.value.errors] == ["currency_mismatch"]
+    with pytest.raises(NoExchangeRate) as caught:
+        order_plan.check_order(_config(), _order(currency="USD"))  # no rate given: none covers its day
+    assert [(e.field, e.code) for e in caught.value.errors] == [("currency", "no_exchange_rate")]
+    assert caught.value.message == "currency: no exchange rate for USD covers 2026-11-20"
+    with pytest.raises(UnknownCurrency) as unknown:
+        order_plan.check_order(_config(), _order(currency="ABC"))
+    assert [(e.field, e.code) for e in unknown.value.errors] == [("currency", "unknown_currency")]
     future = _order(occurred_at=(NOW + timedelta(hours=1)).isoformat())
     with pytest.raises(ValidationFailed) as caught:
         order_plan.check_order(_config(), future)

@@ -35,8 +35,11 @@ from guanxi.kit.errors import DomainError, FieldError
 from guanxi.kit.ids import new_id
 from guanxi.kit.models import keys_in, table_of
 from guanxi.kit.principal import Principal
+from guanxi.loyalty.currency import service as exchange_rates
+from guanxi.loyalty.currency.coverage import RateUsed
 from guanxi.loyalty.orders import plan as order_plan
 from guanxi.loyalty.orders import usage
+from guanxi.loyalty.orders.foreign_currency import rate_key
 from guanxi.loyalty.orders.models import Order, OrderLine
 from guanxi.loyalty.program.config import ProgramConfig
 from guanxi.loyalty.program.models import GrowthEntry, LoyaltyAccount, PointEntry, PointLot, TierChange
@@ -60,6 +63,7 @@ class _Item:
     identity: IdentityKey | None = None
     shares: list[Any] | None = None
     customer_id: str | None = None
+    rate: RateUsed | None = None
 
 
 def _is_postgres(session: Session) -> bool:
@@ -96,7 +100,7 @@ def _allowed(actor: Principal) -> bool:
     return True
 
 
-def _item(config: ProgramConfig, actor: Principal, data: OrderIn) -> _Item:
+def _item(config: ProgramConfig, actor: Principal, data: OrderIn, rate: RateUsed | None) -> _Item:
     item = _Item(actor, data, eligible=_allowed(actor))
     if data.identity is not None:
         item.identity = _identity_key(data)
@@ -104,7 +108,8 @@ def _item(config: ProgramConfig, actor: Principal, data: OrderIn) -> _Item:
             item.eligible = False
     if item.eligible:
         try:
-            item.shares = order_plan.check_order(config, data)
+            item.shares = order_plan.check_order(config, data, rate)
+            item.rate = rate
         except DomainError:
             item.eligible = False
     return item
@@ -217,7 +222,13 @@ def prepare(
     if not order_plan.terms_covered(config, rules_need_usage=usage.needs_usage(config.rules)):
         return [None] * len(items)
     now = clock.now()
-    batch = [_item(config, actor, data) for actor, data in items]
+    # The rates the batch's orders in other currencies need, in one query.
+    rate_keys = [rate_key(config.currency, config.timezone, data) for _, data in items]
+    rates = exchange_rates.rates_for(session, {k for k in rate_keys if k}, to_currency=config.currency)
+    batch = [
+        _item(config, actor, data, rates.get(key) if key else None)
+        for (actor, data), key in zip(items, rate_keys, strict=True)
+    ]
     customers = _customers(session, batch)
     members = Counter(i.customer_id for i in batch if i.customer_id is not None)
     keys = Counter((i.data.source, i.data.external_id) for i in batch)
@@ -259,6 +270,7 @@ def prepare(
                 item.data,
                 item.shares,
                 keys_of,
+                item.rate,
             )
         result.append(Planned(item.actor, plan) if plan is not None else None)
     return result

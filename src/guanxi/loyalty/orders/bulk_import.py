@@ -18,8 +18,8 @@ instead (points, growth, tiers, outbox events; much slower).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -39,8 +39,11 @@ from guanxi.kit import clock, idempotency
 from guanxi.kit.errors import DomainError, FieldError
 from guanxi.kit.models import table_of
 from guanxi.kit.principal import Principal
+from guanxi.loyalty.currency import service as currency
+from guanxi.loyalty.currency.coverage import RateUsed
+from guanxi.loyalty.orders import foreign_currency, statuses
 from guanxi.loyalty.orders import service as orders
-from guanxi.loyalty.orders.models import Order, OrderLine
+from guanxi.loyalty.orders.models import Order, OrderLine, Refund
 from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program.config import ProgramConfig
 from guanxi.loyalty.program.models import LoyaltyAccount, TierChange
@@ -95,6 +98,7 @@ def validate(line: int, values: dict[str, Any]) -> OrderRecord | list[FieldError
     for name in ("store", "channel", "status", "refunded_amount"):
         if values.get(name):
             body[name] = values[name]
+    _returned_from_amount(body)
     if values.get("currency"):
         body["currency"] = str(values["currency"]).upper()
     if values.get("customer_id"):
@@ -139,6 +143,22 @@ def validate(line: int, values: dict[str, Any]) -> OrderRecord | list[FieldError
     return OrderRecord(line, data)
 
 
+def _returned_from_amount(body: dict[str, Any]) -> None:
+    """A shop's export gives what was refunded next to the status: an amount given back on a
+    completed order makes it (partially) returned, and a returned order's refund is all it paid."""
+    refunded, paid = body.get("refunded_amount"), body.get("paid_amount")
+    if not isinstance(refunded, Decimal) or not isinstance(paid, Decimal):
+        return
+    status = body.get("status", statuses.COMPLETED)
+    if status == statuses.RETURNED and refunded == paid:
+        del body["refunded_amount"]
+    elif status in (statuses.COMPLETED, statuses.PARTIALLY_RETURNED) and refunded == paid:
+        body["status"] = statuses.RETURNED
+        del body["refunded_amount"]
+    elif status == statuses.COMPLETED:
+        body["status"] = statuses.PARTIALLY_RETURNED
+
+
 def whole_order_line(data: OrderIn) -> OrderLineIn:
     """A row without line detail as one line of a multi-line order: one item at what was paid."""
     return OrderLineIn(quantity=1, unit_price=data.paid_amount)
@@ -172,7 +192,9 @@ def _answer(order: dict[str, Any], account: dict[str, Any]) -> dict[str, Any]:
         "pending_points": account["pending_points"],
         "tier": account["tier_code"],
         "tier_change": None,
-        "status": "completed",
+        "status": order["status"],
+        "refunded_amount": str(order["refunded_amount"]),
+        "points_reversed": 0,
     }
 
 
@@ -193,7 +215,12 @@ def apply(
     outcomes: dict[int, Outcome] = {}
     hashes = {r.line: idempotency.request_hash(r.data.model_dump(mode="json")) for r in records}
     known = _existing(session, records)
+    wanted = {r.line: foreign_currency.rate_key(config.currency, config.timezone, r.data) for r in records}
+    rates = currency.rates_for(
+        session, {key for key in wanted.values() if key is not None}, to_currency=config.currency
+    )
     pending: list[tuple[OrderRecord, list[Decimal]]] = []
+    given: dict[int, OrderIn] = {}  # line -> the order as the file gave it, for a foreign currency
     for record in records:
         seen = known.get((record.data.source, record.data.external_id))
         if seen is not None:
@@ -204,10 +231,25 @@ def apply(
                     record.line, "rejected", reason="external_id: already recorded with different content"
                 )
             continue
+        key = wanted[record.line]
+        if key is not None:
+            if key not in rates:
+                outcomes[record.line] = Outcome(record.line, "rejected", reason=_no_rate(*key))
+                continue
+            given[record.line] = record.data
+            record = replace(
+                record, data=foreign_currency.in_program_currency(config.currency, record.data, rates[key])
+            )
         try:
             shares = orders._check_order(config, record.data)
         except DomainError as exc:
             outcomes[record.line] = Outcome(record.line, "rejected", reason=exc.message)
+            continue
+        problems = statuses.returned_amount_errors(
+            record.data.status, record.data.paid_amount, record.data.refunded_amount
+        )
+        if problems:
+            outcomes[record.line] = Outcome(record.line, "rejected", reason=describe(problems))
             continue
         pending.append((record, shares))
     customer_of = _resolve_customers(session, actor, [r for r, _ in pending], outcomes)
@@ -216,10 +258,12 @@ def apply(
     now = clock.now()
     order_rows: list[dict[str, Any]] = []
     line_rows: list[dict[str, Any]] = []
+    refund_rows: list[dict[str, Any]] = []
     last_order: dict[str, datetime] = {}
     for record, shares in pending:
         data = record.data
         account = accounts[customer_of[record.line]]
+        refunded = _refunded(data)
         row = {
             "id": bulk.next_id(),
             "source": data.source,
@@ -228,12 +272,14 @@ def apply(
             "customer_id": account["customer_id"],
             "account_id": account["id"],
             "paid_amount": data.paid_amount,
-            "refunded_amount": Decimal(0),
+            "refunded_amount": refunded,
             "currency": config.currency,
             "occurred_at": data.occurred_at,
             "store": data.store,
             "channel": data.channel,
-            "status": "completed",
+            "status": _stored_status(data.status),
+            "cancelled_at": now if data.status == statuses.CANCELLED else None,
+            **_exchange(given.get(record.line), data, _rate_of(rates, wanted[record.line])),
             "points_earned": 0,
             "points_reversed": 0,
             "growth_earned": 0,
@@ -244,6 +290,7 @@ def apply(
         }
         row["answer"] = _answer(row, account)
         order_rows.append(row)
+        whole = data.status == statuses.RETURNED
         for i, (line, share) in enumerate(zip(data.lines, shares, strict=True), start=1):
             line_rows.append(
                 {
@@ -255,18 +302,38 @@ def apply(
                     "quantity": line.quantity,
                     "unit_price": line.unit_price,
                     "paid_share": share,
-                    "refunded_quantity": 0,
-                    "refunded_amount": Decimal(0),
+                    "refunded_quantity": line.quantity if whole else 0,
+                    "refunded_amount": share if whole else Decimal(0),
+                }
+            )
+        if refunded:
+            refund_rows.append(
+                {
+                    "id": bulk.next_id(),
+                    "order_id": row["id"],
+                    "idempotency_key": IMPORTED_RETURN,
+                    "amount": refunded,
+                    "lines": [],
+                    "policy": IMPORTED_RETURN,
+                    "points_reversed": 0,
+                    "points_shortfall": 0,
+                    "cash_deduction": Decimal(0),
+                    "growth_reversed": 0,
+                    "created_by": actor.id,
+                    "created_at": now,
                 }
             )
         when = data.occurred_at
-        if when > last_order.get(account["id"], when) or account["id"] not in last_order:
+        counts_as_visit = data.status != statuses.CANCELLED
+        if counts_as_visit and (account["id"] not in last_order or when > last_order[account["id"]]):
             last_order[account["id"]] = when
         outcomes[record.line] = Outcome(record.line, "created", row["id"])
     if order_rows:
         session.execute(insert(table_of(Order)), order_rows)
     if line_rows:
         session.execute(insert(table_of(OrderLine)), line_rows)
+    if refund_rows:
+        session.execute(insert(table_of(Refund)), refund_rows)
     _advance_last_order(session, accounts, last_order)
     result = [outcomes[r.line] for r in records]
     if order_rows:
@@ -280,6 +347,41 @@ def apply(
             detail={**counts, "first_line": records[0].line, "last_line": records[-1].line, "points": 0},
         )
     return result
+
+
+# A return that came with the history: recorded as a refund of the amount given back, reversing
+# nothing (the imported order earned nothing).
+IMPORTED_RETURN = "imported"
+
+
+def _refunded(data: OrderIn) -> Decimal:
+    if data.status == statuses.RETURNED:
+        return data.paid_amount
+    if data.status == statuses.PARTIALLY_RETURNED and data.refunded_amount is not None:
+        return data.refunded_amount
+    return Decimal(0)
+
+
+def _stored_status(status: str) -> str:
+    stored: dict[str, str] = {statuses.RETURNED: "refunded", statuses.PARTIALLY_RETURNED: "partially_refunded"}
+    return stored.get(status, status)
+
+
+def _no_rate(code: str, day: date) -> str:
+    return f"currency: no exchange rate for {code} covers {day.isoformat()}; load one with `guanxi rates load`"
+
+
+def _rate_of(rates: dict[tuple[str, date], RateUsed], key: tuple[str, date] | None) -> RateUsed | None:
+    return rates.get(key) if key is not None else None
+
+
+def _exchange(given: OrderIn | None, data: OrderIn, rate: RateUsed | None) -> dict[str, Any]:
+    """The order row's record of its conversion: the order as given, and the rate (None: none)."""
+    return foreign_currency.exchange_columns(given or data, rate if given is not None else None)
+
+
+def describe(errors: list[FieldError]) -> str:
+    return "; ".join(f"{e.field}: {e.message}" for e in errors)
 
 
 def _existing(session: Session, records: list[OrderRecord]) -> dict[tuple[str, str], str]:

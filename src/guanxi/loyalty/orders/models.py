@@ -5,11 +5,11 @@ An order is unique per (source, external id): posting it again returns the first
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guanxi.kit import clock
@@ -34,6 +34,12 @@ class Order(Base):
     paid_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2))
     refunded_amount: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal(0))
     currency: Mapped[str] = mapped_column(String(3))
+    # An order paid in another currency: what was paid in it, and the rate (program currency per
+    # unit) and its period's first day that converted it; the amounts above are converted.
+    original_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2), default=None)
+    original_currency: Mapped[str | None] = mapped_column(String(3), default=None)
+    exchange_rate: Mapped[Decimal | None] = mapped_column(Numeric(18, 8), default=None)
+    rate_valid_from: Mapped[date | None] = mapped_column(Date, default=None)
     occurred_at: Mapped[datetime] = mapped_column()
     store: Mapped[str | None] = mapped_column(String(40), default=None)
     channel: Mapped[str | None] = mapped_column(String(30), default=None)

@@ -18,6 +18,10 @@ from typing import Any, Protocol
 
 from guanxi.kit import clock
 from guanxi.kit.errors import FieldError, ValidationFailed
+from guanxi.loyalty.currency import coverage
+from guanxi.loyalty.currency import errors as currency_errors
+from guanxi.loyalty.currency.coverage import RateUsed
+from guanxi.loyalty.orders import foreign_currency
 from guanxi.loyalty.program.schemas import OrderAnswer, OrderIn
 from guanxi.loyalty.rules import engine as rules
 from guanxi.loyalty.rules import expiry, tiering
@@ -70,11 +74,17 @@ def invalid(field: str, message: str, code: str = "invalid") -> ValidationFailed
     return ValidationFailed(message=f"{field}: {message}", errors=[FieldError(field, message, code)])
 
 
-def check_order(config: ProgramTerms, data: OrderIn) -> list[Decimal]:
-    """Validate what the schema cannot; return each line's share of the paid amount."""
+def check_order(config: ProgramTerms, data: OrderIn, rate: RateUsed | None = None) -> list[Decimal]:
+    """Validate what the schema cannot; return each line's share of the paid amount, in the
+    program's currency. An order in another currency needs the `rate` covering its local day
+    (`foreign_currency.rate_key` says which; None: no rate covers it)."""
     errors: list[FieldError] = []
-    if data.currency.upper() != config.currency:
-        errors.append(FieldError("currency", f"the program counts in {config.currency}", "currency_mismatch"))
+    currency = foreign_currency.currency_of(data)
+    if currency != config.currency:
+        if not coverage.is_currency(currency):
+            errors.append(currency_errors.unknown_currency_error(data.currency))
+        elif rate is None and data.occurred_at.utcoffset() is not None:
+            errors.append(currency_errors.no_rate_error(currency, expiry.local_date(data.occurred_at, config.timezone)))
     if data.occurred_at.tzinfo is None:
         errors.append(FieldError("occurred_at", "needs a time zone offset, e.g. +08:00", "naive_datetime"))
     elif data.occurred_at > clock.now() + FUTURE_TOLERANCE:
@@ -85,10 +95,11 @@ def check_order(config: ProgramTerms, data: OrderIn) -> list[Decimal]:
             FieldError("paid_amount", f"exceeds the lines' total of {sum(totals, Decimal(0))}", "exceeds_lines")
         )
     if errors:
-        raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+        raise currency_errors.refusal(errors)
     if not data.lines:
         return []
-    cents = rules.allocate(int(data.paid_amount / CENT), totals)
+    paid = coverage.convert(data.paid_amount, rate) if rate is not None else data.paid_amount
+    cents = rules.allocate(int(paid / CENT), totals)
     return [Decimal(c) * CENT for c in cents]
 
 
@@ -250,13 +261,15 @@ def plan_order(
     data: OrderIn,
     shares: list[Decimal],
     keys: OrderKeys,
+    rate: RateUsed | None = None,
 ) -> OrderPlan | None:
     """The rows and the answer of one order (already checked by `check_order`, which gave
-    `shares`); None when the order is not a case the plan covers. The caller has checked the
-    program's terms (`terms_covered`)."""
+    `shares`, with the same `rate`); None when the order is not a case the plan covers. The
+    caller has checked the program's terms (`terms_covered`)."""
     if not account_covered(account):
         return None
     now = keys.now
+    given, data = data, foreign_currency.in_program_currency(config.currency, data, rate)
     facts = order_facts(config, data, shares)
     tier = config.tier(account.tier_code)
     member = rules.MemberFacts(
@@ -295,6 +308,7 @@ def plan_order(
         customer_id=customer.id,
         paid_amount=data.paid_amount,
         currency=config.currency,
+        exchange=foreign_currency.exchange_answer(given, rate),
         occurred_at=data.occurred_at,
         points_earned=points,
         pending=False,
@@ -317,6 +331,7 @@ def plan_order(
         "paid_amount": data.paid_amount,
         "refunded_amount": Decimal(0),
         "currency": config.currency,
+        **foreign_currency.exchange_columns(given, rate),
         "occurred_at": data.occurred_at,
         "store": data.store,
         "channel": data.channel,

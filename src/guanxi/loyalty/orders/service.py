@@ -20,9 +20,12 @@ from guanxi.kit import clock, idempotency, outbox
 from guanxi.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from guanxi.kit.ids import new_id
 from guanxi.kit.principal import Principal
+from guanxi.loyalty.currency import service as exchange_rates
+from guanxi.loyalty.currency.coverage import RateUsed
 from guanxi.loyalty.ledger import service as ledger
 from guanxi.loyalty.orders import plan as order_plan
 from guanxi.loyalty.orders import usage
+from guanxi.loyalty.orders.foreign_currency import exchange_answer, exchange_columns, in_program_currency, rate_key
 from guanxi.loyalty.orders.models import Order, OrderLine, Refund
 from guanxi.loyalty.orders.plan import CENT
 from guanxi.loyalty.orders.plan import invalid as _invalid
@@ -88,6 +91,13 @@ def member_facts(
 award_dicts = order_plan.award_dicts
 
 
+def _rate_for_order(session: Session, config: ProgramConfig, data: OrderIn) -> RateUsed | None:
+    """The rate an order in another currency is converted at (None: none needed, or none covers
+    its day, which `check_order` refuses)."""
+    key = rate_key(config.currency, config.timezone, data)
+    return None if key is None else exchange_rates.find_rate(session, *key, to_currency=config.currency)
+
+
 def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[OrderAnswer, bool]:
     """Record an order and award its points. Returns (answer, created); a replay of the same
     order returns the first answer and changes nothing."""
@@ -97,7 +107,9 @@ def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[Ord
     if existing is not None:
         return _replay(existing, request_hash), False
     config = program.ensure(session)
-    shares = _check_order(config, data)
+    rate = _rate_for_order(session, config, data)
+    shares = _check_order(config, data, rate)
+    given, data = data, in_program_currency(config.currency, data, rate)
     customer = resolve_customer(session, actor, data)
     account = ledger.enrol_and_lock(session, config, customer.id, actor_id=actor.id)
     if session.get_bind().dialect.name == "postgresql":
@@ -121,6 +133,7 @@ def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[Ord
         account_id=account.id,
         paid_amount=data.paid_amount,
         currency=config.currency,
+        **exchange_columns(given, rate),
         occurred_at=data.occurred_at,
         store=data.store,
         channel=data.channel,
@@ -174,6 +187,7 @@ def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[Ord
         customer_id=customer.id,
         paid_amount=order.paid_amount,
         currency=order.currency,
+        exchange=exchange_answer(given, rate),
         occurred_at=order.occurred_at,
         points_earned=order.points_earned,
         pending=pending,

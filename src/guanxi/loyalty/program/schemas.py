@@ -96,6 +96,15 @@ class TierMoveOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
+class OrderExchange(BaseModel):
+    """What an order paid in another currency paid in it, and the rate that converted it."""
+
+    currency: str
+    amount: Decimal
+    rate: Decimal = Field(description="Units of the program's currency per 1 unit of `currency`")
+    valid_from: date = Field(description="First day of the rate's period")
+
+
 class OrderAnswer(BaseModel):
     id: str
     external_id: str
@@ -103,6 +112,8 @@ class OrderAnswer(BaseModel):
     customer_id: str
     paid_amount: Decimal
     currency: str
+    # Null for an order in the program's currency; amounts above are always in that currency.
+    exchange: OrderExchange | None = None
     occurred_at: datetime
     points_earned: int
     pending: bool
