@@ -3,6 +3,7 @@
     guanxi import customers members.csv [--mapping crm.json|NAME] [--dry-run] [--errors bad.csv]
     guanxi import orders orders.xlsx --mapping pos-2019 [--award-points]
     guanxi import events events.jsonl
+    guanxi import balances opening.xlsx [--dry-run]       (opening points, growth and tier per member)
     guanxi import errors JOB_ID --out refused.csv      (refused rows are kept encrypted for 7 days)
     guanxi import purge                                (expired refused rows, files a crash left)
 
@@ -20,7 +21,8 @@ from guanxi.config import get_settings
 from guanxi.kit.principal import Principal
 
 import_app = typer.Typer(
-    help="Import customers, orders or events from CSV (UTF-8/GBK), XLSX or JSONL", no_args_is_help=True
+    help="Import customers, orders, events or opening balances from CSV (UTF-8/GBK), XLSX or JSONL",
+    no_args_is_help=True,
 )
 
 FILE = typer.Argument(..., help="CSV (UTF-8 or GBK), XLSX or JSONL file", exists=False)
@@ -217,3 +219,16 @@ def import_events(
 ) -> None:
     """Behaviour events (the API's format), once per event id."""
     _run_import("events", file, mapping, dry_run, errors, as_user, {})
+
+
+@import_app.command("balances")
+def import_balances(
+    file: Path = FILE,
+    mapping: str | None = MAPPING,
+    dry_run: bool = DRY_RUN,
+    errors: Path | None = ERRORS,
+    as_user: str | None = AS_USER,
+) -> None:
+    """Opening balances, one row per member: points, growth value and tier as the previous system
+    held them, recorded once per member (a row with other figures for a member already set is refused)."""
+    _run_import("balances", file, mapping, dry_run, errors, as_user, {})

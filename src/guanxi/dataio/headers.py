@@ -220,6 +220,32 @@ _KIND_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "events": {},
 }
 
+# Opening balances: one row per member, named as an order row names its customer.
+KINDS = (*KINDS, "balances")
+FIELDS["balances"] = (
+    "customer_id",
+    "customer_external_id",
+    "customer_source",
+    "phone",
+    "email",
+    "member_card",
+    "wechat_unionid",
+    "points",
+    "growth",
+    "tier",
+    "points_expire_on",
+)
+REQUIRED["balances"] = ("points", "growth", "tier")
+ONE_OF["balances"] = ONE_OF["orders"]
+_KIND_ALIASES["balances"] = {
+    "customer_external_id": _KIND_ALIASES["orders"]["customer_external_id"],
+    "customer_source": _KIND_ALIASES["orders"]["customer_source"],
+    "points": ("积分", "积分余额", "可用积分", "points", "pointsbalance", "balance"),
+    "growth": ("成长值", "growth", "growthvalue"),
+    "tier": ("等级", "会员等级", "tier", "level", "tiercode"),
+    "points_expire_on": ("积分到期日", "积分有效期", "pointsexpireon", "expireson", "expirydate"),
+}
+
 
 def header_key(header: str) -> str:
     """A header folded for comparison: full-width to half-width, lower case, no spaces, marks or
@@ -284,7 +310,12 @@ BAD_VALUE_CHOICES = ("reject", "drop")
 CONFLICT_CHOICES = ("keep", "file", "survivorship")
 LINE_TOKEN = "{line}"
 # What may be built from other columns, per kind (an order number where the file has none).
-DERIVABLE: dict[str, tuple[str, ...]] = {"customers": (), "orders": ("external_id",), "events": ("event_id",)}
+DERIVABLE: dict[str, tuple[str, ...]] = {
+    "customers": (),
+    "orders": ("external_id",),
+    "events": ("event_id",),
+    "balances": (),
+}
 
 
 @dataclass(frozen=True)

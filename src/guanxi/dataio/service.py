@@ -112,6 +112,8 @@ KIND_PERMISSIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "customers": (("customers", "create"), ("customers", "update")),
     "orders": (("orders", "create"),),
     "events": (("events", "create"),),
+    # Opening balances credit points with no approval step: only those who may approve adjustments.
+    "balances": (("points", "adjust"), ("points", "approve")),
 }
 
 
