@@ -93,7 +93,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
 # Fields every row needs (as a column or a constant) and, per kind, the groups of which at least one
 # must be present (the customer must be identifiable, or a re-run could not find the same row).
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "customers": ("name",),
+    "customers": (),  # a customer without a name is shown by member number; an identity is a must
     "orders": ("external_id", "paid_amount", "occurred_at"),
     "events": ("event_id", "type", "occurred_at"),
 }
@@ -539,3 +539,17 @@ def resolve(headers: list[str], kind: str, mapping: Mapping | None = None) -> Re
         if key not in known and key not in fed
     ]
     return Resolved(chosen, ignored, missing, missing_group, absent)
+
+
+def fields_help(kind: str) -> str:
+    """The fields of a kind as `guanxi import KIND --help` and docs/import.md list them."""
+    required = REQUIRED.get(kind, ())
+    group = ONE_OF.get(kind, ())
+    optional = [f for f in FIELDS[kind] if f not in required and f not in group]
+    parts = [f"Required: {', '.join(required) or 'none'}."]
+    if group:
+        parts.append(f"Naming the customer (at least one): {', '.join(group)}.")
+    parts.append(f"Optional: {', '.join(optional)}.")
+    if DERIVABLE.get(kind):
+        parts.append(f"Derivable from other columns (mapping 'derive'): {', '.join(DERIVABLE[kind])}.")
+    return " ".join(parts)

@@ -104,8 +104,12 @@ def parse_gender(text: str) -> str:
 
 
 def parse_amount(text: str) -> Decimal:
-    """Money as written in shops: "¥1,299.00", "1299", "1 299.5"; two decimals at most, never negative."""
-    value = re.sub(r"[\s,¥￥元]|^CNY|^RMB", "", text.strip(), flags=re.IGNORECASE)
+    """Money as written in shops: "¥1,299.00", "1299", "1 299.5", "$19.99", "USD 19.99"; two
+    decimals at most, never negative. The currency is not read from the cell (`currency` says it)."""
+    if re.search(r",\d{1,2}$", text.strip()) and "." not in text:
+        # "7,50" is seven and a half where a comma is the decimal mark, 750 nowhere: say so
+        raise BadValue("has a decimal comma; write it with a point (7.50)")
+    value = re.sub(r"^(?:[A-Z]{2,3}\s*)?(?:US|HK|NT)?|[\s,¥￥元$€£]", "", text.strip(), flags=re.IGNORECASE)
     try:
         amount = Decimal(value)
     except InvalidOperation:

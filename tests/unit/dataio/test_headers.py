@@ -79,7 +79,7 @@ def test_the_first_column_wins_a_field() -> None:
 
 def test_resolve_reports_missing_required_and_identity_columns() -> None:
     resolved = resolve(["城市", "生日"], "customers")
-    assert resolved.missing == ["name"]
+    assert resolved.missing == []  # a customer may come without a name, never without an identity
     assert resolved.missing_one_of == headers.IDENTITY_FIELDS
     assert resolved.ignored == []
     ok = resolve(["姓名", "手机号", "备注"], "customers")
@@ -305,3 +305,17 @@ def test_derive_and_value_map_columns_the_file_lacks_are_named() -> None:
         "derive.external_id: no column 'Cust'",
         "values.Status: no column or field 'Status' in this file",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [("$19.99", "19.99"), ("USD 19.99", "19.99"), ("US$5", "5.00"), ("HK$10", "10.00"), ("€1,250.00", "1250.00")],
+)
+def test_amounts_with_a_foreign_currency_sign_are_read(text: str, amount: str) -> None:
+    assert values.parse_amount(text) == Decimal(amount)
+
+
+def test_a_decimal_comma_is_refused_not_read_as_thousands() -> None:
+    with pytest.raises(values.BadValue) as refused:
+        values.parse_amount("€7,50")
+    assert str(refused.value) == "has a decimal comma; write it with a point (7.50)"
