@@ -22,7 +22,7 @@ from guanxi.loyalty.ledger import verify
 from guanxi.loyalty.members import history
 from guanxi.loyalty.orders import bulk_import
 from guanxi.loyalty.orders import service as orders
-from guanxi.loyalty.orders.models import Order
+from guanxi.loyalty.orders.models import Order, Refund
 from guanxi.loyalty.program.models import GrowthEntry, LoyaltyAccount, PointEntry, PointLot, TierChange
 from guanxi.loyalty.program.schemas import RefundIn
 from guanxi.privacy import audit
@@ -35,7 +35,7 @@ HISTORY = (
     ("H1", "1500.00", "2023-01-10T10:00:00+08:00", "completed", None),
     ("H2", "1000.00", "2023-06-01T10:00:00+08:00", "completed", None),
     ("H3", "6000.00", "2024-03-01T10:00:00+08:00", "completed", None),
-    ("H4", "400.00", "2025-02-01T10:00:00+08:00", "partially_refunded", "100.00"),
+    ("H4", "400.00", "2025-02-01T10:00:00+08:00", "partially_returned", "100.00"),
     ("H5", "9999.00", "2025-03-01T10:00:00+08:00", "cancelled", None),
 )
 
@@ -52,29 +52,25 @@ def _customer(db: Database, name: str, phone: str) -> str:
 
 
 def _import(db: Database, customer_id: str, prefix: str, history_rows: tuple[Any, ...] = HISTORY) -> list[str]:
-    """The orders as the importer writes them (history only), then the statuses it records."""
+    """The orders as the importer writes them: history only, statuses and returns recorded."""
     records = []
-    for line, (key, amount, at, _, _) in enumerate(history_rows, start=2):
-        values = {
+    for line, (key, amount, at, status, refunded) in enumerate(history_rows, start=2):
+        values: dict[str, Any] = {
             "external_id": f"{prefix}{key}",
             "customer_id": customer_id,
             "paid_amount": Decimal(amount),
             "occurred_at": datetime.fromisoformat(at),
         }
+        if status != "completed":
+            values["status"] = status
+        if refunded:
+            values["refunded_amount"] = Decimal(refunded)
         record = bulk_import.validate(line, values)
         assert isinstance(record, bulk_import.OrderRecord)
         records.append(record)
     with db.unit_of_work() as session:
         outcomes = bulk_import.apply(session, SYSTEM, records)
-        ids = [o.order_id for o in outcomes if o.order_id]
-        table = table_of(Order)
-        for order_id, (_, _, _, status, refunded) in zip(ids, history_rows, strict=True):
-            if status != "completed":
-                session.execute(
-                    update(table)
-                    .where(table.c.id == order_id)
-                    .values(status=status, refunded_amount=Decimal(refunded or 0))
-                )
+    ids = [o.order_id for o in outcomes if o.order_id]
     assert len(ids) == len(history_rows)
     return ids
 
@@ -102,6 +98,16 @@ def _live(db: Database, customer_id: str) -> None:
 def _account(db: Database, customer_id: str) -> dict[str, Any]:
     with db.unit_of_work(read_only=True) as session:
         account = session.scalars(select(LoyaltyAccount).where(LoyaltyAccount.customer_id == customer_id)).one()
+        order_rows = session.execute(
+            select(Order.points_earned, Order.points_reversed, Order.growth_earned, Order.growth_reversed)
+            .where(Order.customer_id == customer_id, Order.status != "cancelled")
+            .order_by(Order.occurred_at)
+        ).all()
+        refunds = session.execute(
+            select(Refund.points_reversed, Refund.growth_reversed)
+            .join(Order, Order.id == Refund.order_id)
+            .where(Order.customer_id == customer_id)
+        ).all()
         lots = session.scalars(select(PointLot).where(PointLot.account_id == account.id).order_by(PointLot.id)).all()
         entries = session.scalars(
             select(PointEntry).where(PointEntry.account_id == account.id).order_by(PointEntry.id)
@@ -122,6 +128,8 @@ def _account(db: Database, customer_id: str) -> dict[str, Any]:
             "entries": [(e.kind, e.points, e.balance_after, e.occurred_at) for e in entries],
             "growth_rows": [(g.kind, g.value, g.value_after) for g in growth],
             "changes": [(c.kind, c.from_tier, c.to_tier) for c in changes],
+            "orders": [tuple(o) for o in order_rows],
+            "refunds": [tuple(r) for r in refunds],
         }
 
 
@@ -209,7 +217,19 @@ def test_points_gives_what_the_per_order_path_gives(db: Database) -> None:
     }
     mine, theirs = _account(db, imported), _account(db, live)
     assert (mine["tier"], mine["balance"], mine["earned"], mine["growth"]) == ("gold", 10150, 10300, 8800)
-    for key in ("tier", "balance", "earned", "growth", "lifetime_growth", "lots", "growth_rows", "changes"):
+    assert mine["refunds"] == [(150, 100)]
+    for key in (
+        "tier",
+        "balance",
+        "earned",
+        "growth",
+        "lifetime_growth",
+        "lots",
+        "growth_rows",
+        "changes",
+        "orders",
+        "refunds",
+    ):
         assert mine[key] == theirs[key], key
     assert [(k, p, b) for k, p, b, _ in mine["entries"]] == [(k, p, b) for k, p, b, _ in theirs["entries"]]
     # each award dated to its order; the lots of the first three are past their last day

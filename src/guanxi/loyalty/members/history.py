@@ -43,7 +43,7 @@ from guanxi.kit.models import table_of
 from guanxi.loyalty.orders import apply as order_apply
 from guanxi.loyalty.orders import plan as order_plan
 from guanxi.loyalty.orders import usage
-from guanxi.loyalty.orders.models import Order, OrderLine
+from guanxi.loyalty.orders.models import Order, OrderLine, Refund
 from guanxi.loyalty.orders.service import _proportional
 from guanxi.loyalty.program.config import ProgramConfig
 from guanxi.loyalty.program.models import LoyaltyAccount
@@ -100,6 +100,7 @@ class HistoryOrder:
     status: str
     refunded_amount: Decimal
     answer: dict[str, Any]
+    refund_id: str | None = None  # the refund the importer recorded with a returned order
 
     def as_json(self) -> str:
         return json.dumps(
@@ -111,6 +112,7 @@ class HistoryOrder:
                 "status": self.status,
                 "refunded_amount": str(self.refunded_amount),
                 "answer": self.answer,
+                "refund_id": self.refund_id,
             }
         )
 
@@ -125,6 +127,7 @@ class HistoryOrder:
             status=raw["status"],
             refunded_amount=Decimal(raw["refunded_amount"]),
             answer=raw["answer"],
+            refund_id=raw.get("refund_id"),
         )
 
 
@@ -163,6 +166,12 @@ def read_orders(session: Session, order_ids: Sequence[str]) -> list[HistoryOrder
             .order_by(lines.c.order_id, lines.c.line_no)
         ):
             by_order.setdefault(line.order_id, []).append(line)
+        refunds = {
+            r.order_id: r.id
+            for r in session.execute(
+                select(Refund.order_id, Refund.id).where(Refund.order_id.in_(ids)).order_by(Refund.created_at)
+            )
+        }
         for row in rows:
             if row.points_earned or row.growth_earned:
                 continue
@@ -193,6 +202,7 @@ def read_orders(session: Session, order_ids: Sequence[str]) -> list[HistoryOrder
                     status=row.status,
                     refunded_amount=Decimal(row.refunded_amount or 0),
                     answer=dict(row.answer or {}),
+                    refund_id=refunds.get(row.id),
                 )
             )
     return found
@@ -247,6 +257,7 @@ class MemberReplay:
     entries: list[dict[str, Any]] = field(default_factory=list)
     lots: list[dict[str, Any]] = field(default_factory=list)  # by order id, `entry_id` to fill
     reversals: dict[str, int] = field(default_factory=dict)  # order id -> points back from its lot
+    refunds: list[dict[str, Any]] = field(default_factory=list)  # the refund rows' figures
     growth: list[dict[str, Any]] = field(default_factory=list)
     tier_changes: list[dict[str, Any]] = field(default_factory=list)
     orders: list[dict[str, Any]] = field(default_factory=list)
@@ -376,7 +387,7 @@ def _refund(
                 "reason": "refund",
                 "note": None,
                 "order_id": item.order_id,
-                "refund_id": None,
+                "refund_id": item.refund_id,
                 "reference": None,
                 "reverses_entry_id": None,
                 "related_account_id": None,
@@ -410,6 +421,8 @@ def _refund(
         )
     update["points_reversed"] = points_back
     update["growth_reversed"] = growth_target
+    if item.refund_id is not None:
+        result.refunds.append({"b_id": item.refund_id, "b_points": points_back, "b_growth": -change})
     return dataclasses.replace(
         snapshot,
         points_balance=balance,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from guanxi.kit.models import table_of
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.members.history import MemberReplay
-from guanxi.loyalty.orders.models import Order
+from guanxi.loyalty.orders.models import Order, Refund
 from guanxi.loyalty.program.models import GrowthEntry, LotMovement, LoyaltyAccount, PointEntry, PointLot, TierChange
 from guanxi.privacy import audit
 
@@ -53,6 +53,15 @@ def write(
         .values({name: bindparam(f"b_{name}") for name in _ORDER_FIELDS}),
         [_order_params(row) for m in done for row in m.orders],
     )
+    refunds = [row for m in done for row in m.refunds]
+    if refunds:
+        table = table_of(Refund)
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(points_reversed=bindparam("b_points"), growth_reversed=bindparam("b_growth")),
+            refunds,
+        )
     accounts = table_of(LoyaltyAccount)
     session.execute(
         update(accounts)
