@@ -33,6 +33,7 @@ from guanxi.kit import group_commit
 from guanxi.kit.db import get_database
 from guanxi.kit.web import DbSession, storable_parameters
 from guanxi.loyalty.catalog.api import router as loyalty_catalog_router
+from guanxi.loyalty.currency.api import router as exchange_rates_router
 from guanxi.loyalty.exchange.api import partner_router, referral_router
 from guanxi.loyalty.insights.api import router as loyalty_analysis_router
 from guanxi.loyalty.members.api import router as loyalty_router
@@ -142,6 +143,7 @@ def create_app() -> FastAPI:
     api.include_router(referral_router)
     api.include_router(partner_router)
     api.include_router(loyalty_catalog_router)
+    api.include_router(exchange_rates_router)
     api.include_router(marketing_router)
     api.include_router(_audit_router())
     api.include_router(audit_verify_router)

@@ -16,6 +16,7 @@ from guanxi.cli.export import export_app
 from guanxi.cli.loyalty import loyalty_app
 from guanxi.cli.marketing import tags_app
 from guanxi.cli.quality import events_app, quality_app
+from guanxi.cli.rates import rates_app
 from guanxi.cli.users import add_user_commands
 from guanxi.config import OWNER_ONLY_UMASK, get_settings
 
@@ -42,6 +43,7 @@ app.add_typer(tags_app, name="tags")
 app.add_typer(customers_app, name="customers")
 app.add_typer(quality_app, name="quality")
 app.add_typer(events_app, name="events")
+app.add_typer(rates_app, name="rates")
 
 
 @app.callback()
