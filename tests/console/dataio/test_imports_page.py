@@ -113,7 +113,7 @@ async def test_export_from_the_customer_list(db: Database, console: User) -> Non
     layout = export.layout_for(marketing_reader(), "zh-CN")
     assert (name, header) == ("customers.xlsx", layout.headers())
     (row,) = [dict(zip(header, values, strict=True)) for values in rows]
-    assert (row["姓名"], row["手机"], row["城市"], row["性别"]) == ("张伟", "138****8000", "上海", "未知")  # masked
+    assert (row["姓名"], row["手机"], row["性别"]) == ("张伟", "138****8000", "未知")  # masked for marketing
     (record,) = audit_records(db, "customer.export")
     assert (record.actor_name, record.entity_type, record.fields) == ("mkt", "customer", sorted(layout.fields))
     assert record.detail == {"filters": [], "format": "xlsx", "rows": 1, "visibility": "masked", "language": "zh-CN"}
