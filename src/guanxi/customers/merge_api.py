@@ -127,6 +127,7 @@ _COMPARED = (
     "birthday",
     "province",
     "city",
+    "district",
     "occupation",
     "income_band",
     "preferred_channel",

@@ -28,6 +28,12 @@ class Customer(TimestampMixin, Base):
     birthday: Mapped[date | None] = mapped_column(Date, default=None)
     province: Mapped[str | None] = mapped_column(String(40), default=None)
     city: Mapped[str | None] = mapped_column(String(40), default=None)
+    district: Mapped[str | None] = mapped_column(String(40), default=None)
+    # Administrative division codes (GB/T 2260) of the three levels, empty for a place none names:
+    # segments and reports match and group by these (customers.places).
+    province_code: Mapped[str | None] = mapped_column(String(6), default=None, index=True)
+    city_code: Mapped[str | None] = mapped_column(String(6), default=None, index=True)
+    district_code: Mapped[str | None] = mapped_column(String(6), default=None, index=True)
     occupation: Mapped[str | None] = mapped_column(String(60), default=None)
     income_band: Mapped[str | None] = mapped_column(String(20), default=None)
     preferred_channel: Mapped[str | None] = mapped_column(String(20), default=None)

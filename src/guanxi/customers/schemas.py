@@ -71,6 +71,7 @@ class ProfileFields(_Input):
     birthday: BusinessDate | None = None
     province: ShortText | None = None
     city: ShortText | None = None
+    district: ShortText | None = None
     occupation: str | None = Field(default=None, max_length=60)
     income_band: IncomeBand | None = None
     preferred_channel: Channel | None = None
@@ -115,6 +116,11 @@ class CustomerOut(BaseModel):
     birthday: date | None
     province: str | None
     city: str | None
+    district: str | None
+    # Administrative division codes (GB/T 2260); None where the place names no division.
+    province_code: str | None
+    city_code: str | None
+    district_code: str | None
     occupation: str | None
     income_band: str | None
     preferred_channel: str | None

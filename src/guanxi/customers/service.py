@@ -13,14 +13,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import bindparam, delete, func, or_, select, union
+from sqlalchemy import bindparam, case, delete, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from guanxi.auth import permissions
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
 from guanxi.customers import identities as identity_store
-from guanxi.customers import identity_cache, presenter, repository, tag_history
+from guanxi.customers import identity_cache, places, presenter, repository, tag_history
 from guanxi.customers.models import Customer, CustomerIdentity, CustomerTag
 from guanxi.customers.normalize import (
     IdentityKind,
@@ -64,6 +64,7 @@ PROFILE_FIELDS = (
     "birthday",
     "province",
     "city",
+    "district",
     "occupation",
     "income_band",
     "preferred_channel",
@@ -184,6 +185,7 @@ def create_customer(session: Session, actor: Principal, data: CustomerCreate) ->
     assert name is not None
     identity_store.ensure_free(session, normalized, actor)
     pinyin, initials = name_search_keys(name)
+    place = places.normalise(data.province, data.city, data.district, data.address)
     member_no = f"GX{sequence.next_value(session, 'member_no', start=10000001):010d}"
     customer = Customer(
         member_no=member_no,
@@ -192,8 +194,7 @@ def create_customer(session: Session, actor: Principal, data: CustomerCreate) ->
         name_initials=initials,
         gender=data.gender or "unknown",
         birthday=data.birthday,
-        province=data.province,
-        city=data.city,
+        **place.columns(),
         occupation=data.occupation,
         income_band=data.income_band,
         preferred_channel=data.preferred_channel,
@@ -271,6 +272,7 @@ def update_customer(session: Session, actor: Principal, customer_id: str, patch:
     if changes.get("preferred_language", "x") is None:
         errors.append(FieldError("preferred_language", "cannot be empty", "required"))
     _raise_if(errors)
+    _relocate(customer, changes)
     changed: list[str] = []
     for field_name, value in changes.items():
         if field_name == "address":
@@ -283,7 +285,8 @@ def update_customer(session: Session, actor: Principal, customer_id: str, patch:
             value = "unknown"
         if getattr(customer, field_name) != value:
             setattr(customer, field_name, value)
-            if field_name != "team":
+            # Derived columns are not fields anyone edits: the audit names what they follow.
+            if field_name != "team" and field_name not in _PLACE_CODES:
                 changed.append(field_name)
     if "name" in changed:
         customer.name_pinyin, customer.name_initials = name_search_keys(customer.name)
@@ -294,6 +297,18 @@ def update_customer(session: Session, actor: Principal, customer_id: str, patch:
         audit.record(session, actor, "customer.update", entity_type="customer", entity_id=customer.id, fields=changed)
         outbox.emit(session, "customer.updated", {"customer_id": customer.id, "fields": sorted(changed)})
     return customer
+
+
+_PLACE_CODES = frozenset(f"{level}_code" for level in places.LEVELS)
+
+
+def _relocate(customer: Customer, changes: dict[str, Any]) -> None:
+    """The whole place (names and codes) for a patch that gives a level of it, or an address
+    that may fill the levels still empty (`places.relocate`)."""
+    given: dict[str, str | None] = {level: changes.pop(level) for level in places.LEVELS if level in changes}
+    if given or changes.get("address"):
+        current: dict[str, str | None] = {level: getattr(customer, level) for level in places.LEVELS}
+        changes.update(places.relocate(current, given, changes.get("address")).columns())
 
 
 def identity_plain_address(customer: Customer) -> str | None:
@@ -333,6 +348,7 @@ class CustomerFilter:
     member_no: str | None = None
     city: str | None = None
     province: str | None = None
+    district: str | None = None
     region: str | None = None
     gender: str | None = None
     tag: str | None = None
@@ -444,7 +460,11 @@ def _filtered(actor: Principal, flt: CustomerFilter) -> Any:
     _raise_if(errors)
     if flt.member_no:
         stmt = stmt.where(Customer.member_no == flt.member_no.strip().upper())
-    for attr in ("city", "province", "region", "gender", "owner_id", "source_channel"):
+    for level in places.LEVELS:
+        value = getattr(flt, level)
+        if value:
+            stmt = stmt.where(_place_match(level, value))
+    for attr in ("region", "gender", "owner_id", "source_channel"):
         value = getattr(flt, attr)
         if value:
             stmt = stmt.where(getattr(Customer, attr) == value)
@@ -455,6 +475,15 @@ def _filtered(actor: Principal, flt: CustomerFilter) -> Any:
     if created_to:
         stmt = stmt.where(Customer.created_at < created_to)
     return stmt
+
+
+def _place_match(level: places.Level, value: str) -> Any:
+    """A place filter by division code when the value names one (上海, 上海市 and Shanghai are one
+    city), else the text as stored."""
+    codes = places.codes_for(level, value)
+    if codes is None:
+        return getattr(Customer, level) == value
+    return getattr(Customer, f"{level}_code").in_(sorted(codes))
 
 
 def _sorts(flt: CustomerFilter) -> dict[str, Any]:
@@ -547,11 +576,13 @@ def stats(session: Session, actor: Principal) -> CustomerStats:
     total = session.scalar(select(func.count()).select_from(base)) or 0
     week_ago = clock.now() - timedelta(days=7)
     new = session.scalar(select(func.count()).select_from(base).where(base.c.created_at >= week_ago)) or 0
+    # By city code, named officially; a city no division matches counts under its own text.
+    uncoded = case((base.c.city_code.is_(None), base.c.city))
     by_city = session.execute(
-        select(base.c.city, func.count())
+        select(base.c.city_code, uncoded, func.count())
         .where(base.c.city.is_not(None))
-        .group_by(base.c.city)
-        .order_by(func.count().desc(), base.c.city)
+        .group_by(base.c.city_code, uncoded)
+        .order_by(func.count().desc(), base.c.city_code, uncoded)
         .limit(10)
     ).all()
     by_region = session.execute(
@@ -564,7 +595,7 @@ def stats(session: Session, actor: Principal) -> CustomerStats:
     return CustomerStats(
         total=int(total),
         new_this_week=int(new),
-        by_city=[(str(c), int(n)) for c, n in by_city],
+        by_city=[(places.name_of(code) or str(text or code), int(n)) for code, text, n in by_city],
         by_region=[(str(r), int(n)) for r, n in by_region],
     )
 

@@ -2,3 +2,6 @@
 
 # Segment memberships follow merges and show on the customer 360 wherever marketing is loaded.
 from guanxi.marketing import customer_links as _customer_links  # noqa: F401
+
+# Province, city and district conditions match by division code (the compiler's place kind).
+from guanxi.marketing import place_rules as _place_rules  # noqa: F401

@@ -48,6 +48,7 @@ MAX_TEXT = 100
 # How the compiler turns a field into SQL.
 Kind = Literal[
     "profile",  # a column of customers
+    "place",  # province, city or district: matched by administrative division code
     "age",  # derived from the birthday, in the business time zone
     "birthday_month",
     "identity",  # holds an identity of a kind
@@ -114,10 +115,17 @@ def _profile(name: str, zh: str, en: str, value_type: ValueType = "string", **kw
     register_field(FieldSpec(name, "profile", value_type, ops, zh, en, column=name, **kw))
 
 
+def _place(name: str, zh: str, en: str) -> None:
+    """A level of the customer's place: a value is matched by its division code when it names one
+    (上海, 上海市 and Shanghai alike), else as text (marketing.place_rules)."""
+    register_field(FieldSpec(name, "place", "string", STRING_OPS, zh, en, column=name))
+
+
 _profile("gender", "性别", "Gender", "enum", choices=GENDERS)
 _profile("birthday", "生日", "Birthday", "date")
-_profile("province", "省份", "Province")
-_profile("city", "城市", "City")
+_place("province", "省份", "Province")
+_place("city", "城市", "City")
+_place("district", "区县", "District")
 _profile("region", "大区", "Region")
 _profile("occupation", "职业", "Occupation")
 _profile("income_band", "收入段", "Income band", "enum", choices=INCOME_BANDS)

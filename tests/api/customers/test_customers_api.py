@@ -174,7 +174,14 @@ def test_update(client: TestClient, admin_headers: dict[str, str], db: Database,
     assert (body["name"], body["city"], body["gender"], body["address"]) == ("曾伟", "杭州市", "unknown", None)
     assert body["updated_at"] >= customer["updated_at"]
     [update] = audit_records(db, "customer.update")
-    assert update.fields == ["address", "city", "gender", "name"]
+    # The place moves as one: 杭州市 brings 浙江省 and drops the district read from the old address.
+    assert update.fields == ["address", "city", "district", "gender", "name", "province"]
+    assert (body["province"], body["province_code"], body["city_code"], body["district"]) == (
+        "浙江省",
+        "330000",
+        "330100",
+        None,
+    )
     assert client.get(BASE, params={"q": "zengwei"}, headers=admin_headers).json()["items"][0]["id"] == customer["id"]
 
 
@@ -258,7 +265,7 @@ def test_history(client: TestClient, admin_headers: dict[str, str], customer: di
     assert [e["action"] for e in entries if e["action"] != "customer.reveal"] == ["customer.update", "customer.create"]
     update = next(e for e in entries if e["action"] == "customer.update")
     assert (update["fields"], update["actor_name"], update["actor_role"], update["outcome"]) == (
-        ["city"],
+        ["city", "district", "province"],
         "admin",
         "admin",
         "ok",

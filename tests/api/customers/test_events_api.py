@@ -175,24 +175,23 @@ def test_customer_360_and_data_quality(db: Database, client: TestClient, admin_h
     assert top["completeness"] == 100 and top["missing"] == []
     assert "loyalty" in top["sections"]
     low = client.get(f"/api/v1/customers/{thin}/360", headers=admin_headers).json()
-    assert low["completeness"] == 20  # name 10 + city 10
+    assert low["completeness"] == 25  # name 10 + city 10 + province 5 (浙江省, from the city)
     assert low["missing"] == [
         "phone",
         "wechat",
         "birthday",
         "email",
         "gender",
-        "province",
         "occupation",
         "income_band",
         "preferred_channel",
     ]
     report = client.get("/api/v1/data-quality", headers=admin_headers).json()
-    assert report["customers"] == 2 and report["average_score"] == 60
+    assert report["customers"] == 2 and report["average_score"] == 62
     assert report["score_bands"] == {"low": 1, "mid": 0, "high": 1}
-    assert report["missing"]["phone"] == 1 and report["invalid"]["city_without_province"] == 1
+    assert report["missing"]["phone"] == 1 and report["invalid"]["city_without_province"] == 0
     check = client.post("/api/v1/data-quality/checks", headers=admin_headers)
-    assert check.status_code == 201 and check.json()["average_score"] == 60
+    assert check.status_code == 201 and check.json()["average_score"] == 62
     assert [c["customers"] for c in client.get("/api/v1/data-quality/checks", headers=admin_headers).json()] == [2]
     sales = headers_for(db, client, "sales")
     assert_problem(client.get("/api/v1/data-quality", headers=sales), 403, "permission_denied")

@@ -31,13 +31,14 @@ def test_merge_read_history_and_undo(client: TestClient, admin_headers: dict[str
     assert response.headers["Location"] == f"/api/v1/merges/{body['id']}"
     assert (body["survivor_id"], body["merged_id"], body["reason"], body["status"]) == (s, m, "manual", "merged")
     assert body["summary"]["identities"] == 1
-    assert body["survivor_fields_changed"] == ["birthday", "city"]
+    # The place moves with its division codes (上海 is a municipality: province and city).
+    assert body["survivor_fields_changed"] == ["birthday", "city", "city_code", "province", "province_code"]
     assert body["evidence"] == {"ticket": "T-1"}
 
     gone = assert_problem(client.get(f"/api/v1/customers/{m}", headers=admin_headers), 410, "customer_merged")
     assert gone["merged_into"] == s and gone["merged_into_url"] == f"/api/v1/customers/{s}"
     detail = client.get(f"/api/v1/customers/{s}", headers=admin_headers).json()
-    assert (detail["phone"], detail["email"], detail["city"]) == ("+8613800138000", "zw@example.com", "上海")
+    assert (detail["phone"], detail["email"], detail["city"]) == ("+8613800138000", "zw@example.com", "上海市")
 
     for url in (f"/api/v1/customers/{s}/merges", f"/api/v1/merges?customer_id={m}", "/api/v1/merges"):
         page = client.get(url, headers=admin_headers).json()
@@ -48,7 +49,7 @@ def test_merge_read_history_and_undo(client: TestClient, admin_headers: dict[str
     assert undone.status_code == 200, undone.text
     assert undone.json()["status"] == "undone" and undone.json()["undone_at"] is not None
     back = client.get(f"/api/v1/customers/{m}", headers=admin_headers).json()
-    assert (back["email"], back["city"]) == ("zw@example.com", "上海")
+    assert (back["email"], back["city"]) == ("zw@example.com", "上海市")
     assert client.get(f"/api/v1/customers/{s}", headers=admin_headers).json()["city"] is None
 
     counts = table_counts(db)

@@ -159,7 +159,7 @@ def test_merge_moves_everything_and_consolidates_the_wallet(db: Database, frozen
     assert len(s["orders"]) == 3 and m["orders"] == []
     assert len(s["contacts"]) == 1 and m["contacts"] == []
     # Survivorship: the survivor had no birthday or location; gender stays unknown on both.
-    assert s["profile"][1:4] == (date(1990, 5, 1), "上海", "上海")
+    assert s["profile"][1:4] == (date(1990, 5, 1), "上海市", "上海市")
     assert m["profile"][5] == NOW and m["profile"][6] == s_id
     # Wallet: 1000 + 300 available, 200 still pending, the merged account empty.
     assert s["account"][1:3] == (1300, 200)
@@ -480,9 +480,10 @@ def test_undo_refused_after_the_survivor_was_merged_again_and_staff_edits_surviv
         a_row = session.get(Customer, a_id)
         assert a_row is not None
         # The occupation the merge filled goes back; the city staff changed after the merge stays.
-        assert (a_row.city, a_row.occupation) == ("宁波", None)
+        assert (a_row.city, a_row.occupation) == ("宁波市", None)
     undo_audit = audit_records(db, "customer.merge_undo")[-1]
-    assert undo_audit.detail["kept_fields"] == ["city"]
+    # The place stays whole: the merge's province stays with the city staff chose.
+    assert undo_audit.detail["kept_fields"] == ["province", "province_code", "city", "city_code"]
     assert undo_audit.detail["restored_fields"] == ["occupation"]
 
 

@@ -15,11 +15,11 @@ column move (a points wallet), records a "custom" move and implements `check_und
 Survivorship (also in docs/decisions.md, "Merging customers"):
 - the survivor keeps its name, member number, owner, team, region, preferred language and source
   channel (the merge never moves a customer between row scopes);
-- each descriptive field (gender, birthday, location = province + city, occupation, income band,
-  preferred channel, address): a value only one side has is kept; when both have different
-  values, the value of the record from the more trusted source channel wins (store > app >
-  mini_program > wechat > tmall/jd/douyin > web > referral > other > import > none); equally
-  trusted sources: the value of the most recently updated record; a tie keeps the survivor's.
+- each descriptive field (gender, birthday, location = province + city + district with their
+  codes, occupation, income band, preferred channel, address): a value only one side has is
+  kept; when both have different values, the value of the record from the more trusted source
+  channel wins (store > app > mini_program > wechat > tmall/jd/douyin > web > referral > other >
+  import > none); equally trusted sources: the value of the most recently updated record; a tie keeps the survivor's.
 """
 
 from guanxi.customers.merge import customer360 as _customer360  # noqa: F401  (registers on import)

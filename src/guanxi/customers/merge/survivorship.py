@@ -22,11 +22,12 @@ SOURCE_TRUST = {
 }
 
 
-# Fields filled by the survivorship rules; ("province", "city") move together as one location.
+# Fields filled by the survivorship rules; the place (province, city, district and their codes)
+# moves together as one location.
 SURVIVORSHIP_FIELDS: tuple[tuple[str, ...], ...] = (
     ("gender",),
     ("birthday",),
-    ("province", "city"),
+    ("province", "province_code", "city", "city_code", "district", "district_code"),
     ("occupation",),
     ("income_band",),
     ("preferred_channel",),

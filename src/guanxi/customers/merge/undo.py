@@ -22,6 +22,7 @@ from guanxi.customers.merge.participants import (
     participants,
 )
 from guanxi.customers.merge.service import _customer_row
+from guanxi.customers.merge.survivorship import SURVIVORSHIP_FIELDS
 from guanxi.customers.merge_models import CustomerMerge, DuplicateCandidate, MergeMove
 from guanxi.kit import clock, outbox
 from guanxi.kit.errors import FieldError, NotFound
@@ -129,6 +130,14 @@ def _undo_plain_moves_bulk(session: Session, moves: list[MergeMove]) -> list[Mer
     return rest
 
 
+def _field_groups(changed: dict[str, Any]) -> list[list[str]]:
+    """The profile fields a merge changed, in survivorship's groups (a field no group names, as
+    an older record may hold, is a group of its own)."""
+    groups = [[name for name in group if name in changed] for group in SURVIVORSHIP_FIELDS]
+    grouped = {name for group in groups for name in group}
+    return [group for group in groups if group] + [[name] for name in changed if name not in grouped]
+
+
 def undo_merge(session: Session, actor: Principal, merge_id: str) -> CustomerMerge:
     """Put back everything a merge moved, or refuse (nothing changed) saying exactly why."""
     require(actor, "merges", "delete")
@@ -180,13 +189,15 @@ def undo_merge(session: Session, actor: Principal, merge_id: str) -> CustomerMer
     _undo_plain_moves(session, _undo_plain_moves_bulk(session, moves))
     now = clock.now()
     restored, kept = [], []
-    for name, before in record.survivor_before.items():
-        after = _from_json(record.survivor_after.get(name))
-        if getattr(survivor, name) == after:
-            setattr(survivor, name, _from_json(before))
-            restored.append(name)
-        else:  # changed by staff after the merge: their newer value stays
-            kept.append(name)
+    for group in _field_groups(record.survivor_before):
+        # Changed by staff after the merge: their newer values stay. A group (the place: province,
+        # city, district and codes) goes back whole or stays whole, never half of each.
+        if all(getattr(survivor, name) == _from_json(record.survivor_after.get(name)) for name in group):
+            for name in group:
+                setattr(survivor, name, _from_json(record.survivor_before[name]))
+            restored += group
+        else:
+            kept += group
     survivor.updated_at = now
     merged.deleted_at = None
     merged.merged_into_id = None
