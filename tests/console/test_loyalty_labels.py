@@ -12,7 +12,7 @@ from guanxi.kit.i18n import LANGUAGES, catalog
 from guanxi.loyalty.program import settings as config
 from guanxi.loyalty.rules import definitions as rule_defs
 
-REASONS = ("order", "refund", "redeem", "manual", "transfer", "expiry", "partner", "referral", "checkin")
+REASONS = ("order", "refund", "cancel", "redeem", "manual", "transfer", "expiry", "partner", "referral", "checkin")
 TIER_CHANGES = ("enrol", "upgrade", "downgrade", "downgrade_scheduled", "downgrade_cancelled", "review_keep")
 BENEFITS = ("points_multiplier", "discount_pct", "birthday_gift", "free_shipping", "priority_service")
 

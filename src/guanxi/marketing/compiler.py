@@ -243,11 +243,11 @@ def _window(column: Any, rule: Rule, ctx: Context) -> list[ColumnElement[bool]]:
 
 
 def _orders(rule: Rule, ctx: Context) -> ColumnElement[bool]:
-    """Orders (not wholly refunded) per customer in the window; with a category, the lines of that
-    category not wholly refunded. count = orders, total = paid minus refunded."""
+    """Orders (not wholly refunded, not cancelled) per customer in the window; with a category,
+    the lines of that category not wholly refunded. count = orders, total = paid minus refunded."""
     filters = dict(rule.where)
     conditions: list[ColumnElement[bool]] = [
-        Order.status != "refunded",
+        Order.status.not_in(("refunded", "cancelled")),
         ctx.restrict(Order.customer_id),
         *_window(Order.occurred_at, rule, ctx),
     ]

@@ -2,9 +2,11 @@
 the same answers and the same rows.
 
 A fixed-seed mix of orders (existing and new members, by id and by phone, with and without
-lines, replays, conflicts, bad currency, future dates, unknown customers, members reaching an
+lines, replays, conflicts, orders in dollars and Hong Kong dollars converted at the rate of their
+day, currencies without a rate that day or unknown, future dates, unknown customers, members reaching an
 upgrade, several orders of one member in a batch, members with a debt, pending points or a
-downgrade under review, other roles and scopes; the demo's rules with birthday, category and
+downgrade under review, other roles and scopes, orders recorded as cancelled, returned or partly
+returned (and partial returns with a bad amount); the demo's rules with birthday, category and
 campaign bonuses) goes once through `orders.record_order`, one order per transaction, and once
 through `order_batch.record_orders` in batches of varied sizes. Both runs start from the same
 seeded state in the test database (emptied in between); every answer and every row written is
@@ -14,7 +16,7 @@ compared after replacing generated ids and keys by natural keys.
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -36,7 +38,7 @@ from guanxi.loyalty.members import points
 from guanxi.loyalty.orders import apply as order_apply
 from guanxi.loyalty.orders import service as orders
 from guanxi.loyalty.orders.batch import record_orders
-from guanxi.loyalty.orders.models import Order, OrderLine
+from guanxi.loyalty.orders.models import Order, OrderLine, Refund
 from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program import settings as config
 from guanxi.loyalty.program.models import (
@@ -52,7 +54,7 @@ from guanxi.loyalty.program.schemas import OrderIn, RedeemIn, RefundIn
 from guanxi.privacy import audit
 from guanxi.privacy.models import AuditRecord
 from tests.conftest import clear_tables
-from tests.factories import create_customer
+from tests.factories import create_customer, put_rates
 
 START = datetime(2026, 6, 16, 2, 0, tzinfo=UTC)  # 618 falls inside the run
 SEED = 20261202
@@ -81,6 +83,9 @@ def _name(n: int) -> str:
     )
 
 
+_FOREIGN = ("USD", "usd", "HKD", "EUR", "ABC")
+
+
 def _seed(db: Database) -> list[str]:
     """Customers (some members with history, debt, pending points or a downgrade under review)
     and the demo's earning rules. Returns the customer ids in creation order."""
@@ -89,6 +94,14 @@ def _seed(db: Database) -> list[str]:
     ids: list[str] = []
     with db.unit_of_work() as session:
         program.ensure(session)
+        # Dollars have a rate every day of the run (a new one from the 17th); Hong Kong dollars
+        # until the 16th only; euros none.
+        put_rates(
+            session,
+            ("USD", "7.1234", "2026-06-01", "2026-06-16"),
+            ("USD", "7.2046", "2026-06-17", None),
+            ("HKD", "0.9087", "2026-06-01", "2026-06-16"),
+        )
         for definition in earning_rules(date(2026, 1, 1), date(2026, 12, 31)):
             config.put_rule(session, SYSTEM, definition["code"], definition)
         for n in range(CUSTOMERS):
@@ -134,6 +147,7 @@ Batch = tuple[datetime, list[tuple[Principal, OrderIn]]]
 def _orders(ids: list[str]) -> list[Batch]:
     """The batches and the time each arrives: the same for both runs."""
     rng = random.Random(SEED + 1)
+    statuses = random.Random(SEED + 2)  # its own stream: the mix above stays as it was
     made: list[OrderIn] = []
     batches: list[Batch] = []
     at = START
@@ -169,7 +183,7 @@ def _orders(ids: list[str]) -> list[Batch]:
             elif made and roll < 0.06:
                 data = rng.choice(made).model_copy(update={"paid_amount": Decimal("1.00")})  # a conflict
             elif roll < 0.08:
-                data = _order(f"o{len(made)}", amount, when, currency="USD", **who)
+                data = _order(f"o{len(made)}", amount, when, currency=_FOREIGN[len(made) % 5], **who, **extra)
             elif roll < 0.10:
                 data = _order(f"o{len(made)}", amount, at + timedelta(hours=2), **who)
             elif roll < 0.12:
@@ -177,11 +191,25 @@ def _orders(ids: list[str]) -> list[Batch]:
             elif roll < 0.13:
                 data = _order(f"o{len(made)}", amount, when, identity={"kind": "phone", "value": "13900000000"})
             else:
-                data = _order(f"o{len(made)}", amount, when, **who, **extra)
+                data = _order(f"o{len(made)}", amount, when, **who, **extra, **_status(statuses, amount))
             made.append(data)
             batch.append((actor, data))
         batches.append((at, batch))
     return batches
+
+
+def _status(rng: random.Random, amount: str) -> dict[str, Any]:
+    """Most orders completed; some cancelled, returned or partly returned, in the words tills use."""
+    roll = rng.random()
+    if roll < 0.04:
+        return {"status": rng.choice(["cancelled", "已取消", "Void"])}
+    if roll < 0.07:
+        return {"status": rng.choice(["returned", "退货"])}
+    if roll < 0.10:
+        return {"status": "partially_returned", "refunded_amount": str(max(Decimal(amount) // 3, Decimal("0.01")))}
+    if roll < 0.11:
+        return {"status": "partially_returned"}  # no amount: refused
+    return {}
 
 
 def _outcome(result: Any, customer_no: dict[str, int]) -> Any:
@@ -268,6 +296,10 @@ def _state(db: Database, ids: list[str]) -> dict[str, Any]:
         usage = sorted(
             (member[u["account_id"]], u["rule_code"], u["day"], u["points"]) for u in _rows(session, RuleUsage)
         )
+        refunds = sorted(
+            (order_key[r["order_id"]], *(v for k, v in r.items() if k not in ("id", "order_id", "idempotency_key")))
+            for r in _rows(session, Refund)
+        )
 
         def nk(value: Any) -> Any:
             if value in order_key:
@@ -309,6 +341,7 @@ def _state(db: Database, ids: list[str]) -> dict[str, Any]:
             "growth": growth,
             "tier_changes": tier_changes,
             "usage": usage,
+            "refunds": refunds,
             "outbox": sorted(
                 (
                     e["topic"],
@@ -371,6 +404,14 @@ def test_batches_give_exactly_what_one_order_at_a_time_gives(
         assert state[table] == rows, table
     # The mix exercised what it is meant to.
     kinds = {o[0] if isinstance(o[0], str) else "ok" for o in expected_outcomes}
-    assert {"ok", "ValidationFailed", "Conflict", "PermissionDenied"} <= kinds
+    assert {"ok", "ValidationFailed", "Conflict", "PermissionDenied", "NoExchangeRate", "UnknownCurrency"} <= kinds
+    converted = [o[0]["exchange"] for o in expected_outcomes if not isinstance(o[0], str) and o[0]["exchange"]]
+    assert {e["currency"] for e in converted} == {"USD", "HKD"}
+    assert {e["valid_from"] for e in converted if e["currency"] == "USD"} == {"2026-06-01", "2026-06-17"}
     assert any(change["kind"] == "upgrade" for rows in state["tier_changes"].values() for change in rows)
     assert any(o[1] is False for o in expected_outcomes if not isinstance(o[0], str))  # replays
+    recorded = Counter(row["status"] for row in state["orders"].values())
+    assert min(recorded[s] for s in ("completed", "cancelled", "refunded", "partially_refunded")) > 10
+    assert any(
+        isinstance(o[0], str) and o[2] and o[2][0]["field"] == "refunded_amount" for o in expected_outcomes
+    )  # a partial return without its amount was refused on both paths

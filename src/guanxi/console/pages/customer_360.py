@@ -63,7 +63,7 @@ def summary(item: timeline.TimelineItem) -> str:
         text = ", ".join(f"{k}: {v}" for k, v in props.items())
         return f"{detail.get('channel') or ''} {text}".strip()
     if item.kind == "order":
-        return f"{detail.get('store') or ''} {choice('timeline.order_status', detail.get('status'))}".strip()
+        return f"{detail.get('store') or ''} {choice('order.status', detail.get('status'))}".strip()
     if item.kind == "points":
         return choice("loyalty.reason", detail.get("reason"))
     if item.kind == "identity":

@@ -142,11 +142,15 @@ def _creates_cycle(session: Session, referrer_account_id: str, referee_account_i
 
 def _is_buyer(session: Session, config: ProgramConfig, customer_id: str) -> bool:
     """Referrals are for new members: any order of at least the minimum makes a buyer, even one
-    refunded since."""
+    refunded since (a cancelled order bought nothing)."""
     return (
         session.scalar(
             select(Order.id)
-            .where(Order.customer_id == customer_id, Order.paid_amount >= config.referral_min_amount)
+            .where(
+                Order.customer_id == customer_id,
+                Order.paid_amount >= config.referral_min_amount,
+                Order.status != "cancelled",
+            )
             .limit(1)
         )
         is not None
@@ -295,14 +299,14 @@ def summary(session: Session, actor: Principal, customer_id: str) -> ReferralSum
 
 def _first_qualifying_order(session: Session, config: ProgramConfig, referral: Referral) -> Order | None:
     """The referee's earliest order recorded since the referral that reaches the minimum after
-    refunds and is not wholly refunded. Looking it up (rather than trusting the event's order)
+    refunds and is neither wholly refunded nor cancelled. Looking it up (rather than trusting the event's order)
     means a missed or late event is made good by the next one."""
     return session.scalar(
         select(Order)
         .where(
             Order.account_id == referral.referee_account_id,
             Order.created_at >= referral.created_at,
-            Order.status != "refunded",
+            Order.status.not_in(("refunded", "cancelled")),
             Order.paid_amount - Order.refunded_amount >= config.referral_min_amount,
         )
         .order_by(Order.created_at, Order.id)

@@ -15,7 +15,7 @@ from guanxi.kit.pagination import PageRequest
 from guanxi.kit.principal import Principal
 from guanxi.kit.web import DbSession
 from guanxi.loyalty.members import card, points
-from guanxi.loyalty.orders import actions
+from guanxi.loyalty.orders import actions, status_changes
 from guanxi.loyalty.orders import batch as order_batch  # noqa: F401  (registers the "order" batch handler)
 from guanxi.loyalty.orders import service as orders
 from guanxi.loyalty.program import settings as config
@@ -25,6 +25,7 @@ from guanxi.loyalty.program.schemas import (
     AdjustAnswer,
     AdjustIn,
     AdjustmentOut,
+    CancelAnswer,
     CardOut,
     DecisionIn,
     EntryPage,
@@ -92,6 +93,27 @@ async def post_refund(
         lambda session: orders.refund_order(session, principal, order_id, body, idempotency_key)
     )
     _status(response, not created)
+    return answer
+
+
+@router.post("/orders/{order_id}/return", response_model=RefundAnswer, status_code=status.HTTP_201_CREATED)
+async def post_return(
+    order_id: OrderId, principal: WriterPrincipal, response: Response, idempotency_key: IdempotencyKey = None
+) -> RefundAnswer:
+    """Refund all that is left of the order (a refund by amount of the rest). Needs Idempotency-Key."""
+    answer, created = await group_commit.call(
+        lambda session: status_changes.return_order(session, principal, order_id, idempotency_key)
+    )
+    _status(response, not created)
+    return answer
+
+
+@router.post("/orders/{order_id}/cancel", response_model=CancelAnswer)
+async def post_cancel(order_id: OrderId, principal: WriterPrincipal) -> CancelAnswer:
+    """Cancel an order without refunds: its points and growth are reversed as a full refund would
+    reverse them, and it counts as no spend from then on. Cancelling again answers the first
+    cancellation (`"replayed": true`); a cancelled order takes no refund (409 order_cancelled)."""
+    answer, _ = await group_commit.call(lambda session: status_changes.cancel_order(session, principal, order_id))
     return answer
 
 

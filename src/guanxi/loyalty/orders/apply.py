@@ -2,10 +2,11 @@
 plan each order (`order_plan`), write the rows with one statement per table.
 
 `prepare` decides, per order, whether the plan covers it. It does not when anything about the
-order or its member is not plain arithmetic on rows read here: a permission or scope other than
-the whole customer base, a validation error, an identity that does not normalise, an unknown
-customer, an order already recorded or named twice in the batch, a member named twice in the
-batch, a member the plan does not cover (pending points, debt, downgrade under review).
+order or its member is not plain arithmetic on rows read here: a status other than completed,
+a permission or scope other than the whole customer base, a validation error, an identity that
+does not normalise, an unknown customer, an order already recorded or named twice in the
+batch, a member named twice in the batch, a member the plan does not cover (pending points,
+debt, downgrade under review).
 Those orders go through `orders.record_order`, which the caller runs in a savepoint in
 the order's position. Every planned order touches a member and an order key no other order of
 the batch touches, so writing the planned orders together gives what one-by-one would give.
@@ -38,7 +39,7 @@ from guanxi.kit.principal import Principal
 from guanxi.loyalty.currency import service as exchange_rates
 from guanxi.loyalty.currency.coverage import RateUsed
 from guanxi.loyalty.orders import plan as order_plan
-from guanxi.loyalty.orders import usage
+from guanxi.loyalty.orders import statuses, usage
 from guanxi.loyalty.orders.foreign_currency import rate_key
 from guanxi.loyalty.orders.models import Order, OrderLine
 from guanxi.loyalty.program.config import ProgramConfig
@@ -101,7 +102,9 @@ def _allowed(actor: Principal) -> bool:
 
 
 def _item(config: ProgramConfig, actor: Principal, data: OrderIn, rate: RateUsed | None) -> _Item:
-    item = _Item(actor, data, eligible=_allowed(actor))
+    # The plan covers completed orders only: a cancelled or returned one is recorded per order.
+    plain = data.status == statuses.COMPLETED and data.refunded_amount is None
+    item = _Item(actor, data, eligible=plain and _allowed(actor))
     if data.identity is not None:
         item.identity = _identity_key(data)
         if item.identity is None:

@@ -43,8 +43,9 @@ class Order(Base):
     occurred_at: Mapped[datetime] = mapped_column()
     store: Mapped[str | None] = mapped_column(String(40), default=None)
     channel: Mapped[str | None] = mapped_column(String(30), default=None)
-    # completed | partially_refunded | refunded
+    # completed | partially_refunded | refunded | cancelled (kept for the record, counted nowhere)
     status: Mapped[str] = mapped_column(String(20), default="completed")
+    cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
     points_earned: Mapped[int] = mapped_column(default=0)
     points_reversed: Mapped[int] = mapped_column(default=0)
     growth_earned: Mapped[int] = mapped_column(default=0)

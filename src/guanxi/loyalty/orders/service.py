@@ -24,7 +24,8 @@ from guanxi.loyalty.currency import service as exchange_rates
 from guanxi.loyalty.currency.coverage import RateUsed
 from guanxi.loyalty.ledger import service as ledger
 from guanxi.loyalty.orders import plan as order_plan
-from guanxi.loyalty.orders import usage
+from guanxi.loyalty.orders import statuses, usage
+from guanxi.loyalty.orders.errors import OrderCancelled
 from guanxi.loyalty.orders.foreign_currency import exchange_answer, exchange_columns, in_program_currency, rate_key
 from guanxi.loyalty.orders.models import Order, OrderLine, Refund
 from guanxi.loyalty.orders.plan import CENT
@@ -100,8 +101,11 @@ def _rate_for_order(session: Session, config: ProgramConfig, data: OrderIn) -> R
 
 def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[OrderAnswer, bool]:
     """Record an order and award its points. Returns (answer, created); a replay of the same
-    order returns the first answer and changes nothing."""
+    order returns the first answer and changes nothing. An order recorded as cancelled is kept
+    and earns nothing; one recorded as returned is followed by its refund."""
     require(actor, "orders", "create")
+    if data.status in statuses.RETURNS:
+        require(actor, "orders", "refund")
     request_hash = idempotency.request_hash(data.model_dump(mode="json"))
     existing = session.scalar(select(Order).where(Order.source == data.source, Order.external_id == data.external_id))
     if existing is not None:
@@ -110,6 +114,7 @@ def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[Ord
     rate = _rate_for_order(session, config, data)
     shares = _check_order(config, data, rate)
     given, data = data, in_program_currency(config.currency, data, rate)
+    _check_status(given)  # in the amounts the caller gave
     customer = resolve_customer(session, actor, data)
     account = ledger.enrol_and_lock(session, config, customer.id, actor_id=actor.id)
     if session.get_bind().dialect.name == "postgresql":
@@ -120,10 +125,6 @@ def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[Ord
         )
         if existing is not None:
             return _replay(existing, request_hash), False
-    facts = _order_facts(config, data, shares)
-    evaluation = rules.evaluate_order(
-        config.rules, facts, member_facts(session, config, account, customer, facts.local_date)
-    )
     order = Order(
         id=new_id(),
         source=data.source,
@@ -154,6 +155,12 @@ def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[Ord
         )
         for i, (line, share) in enumerate(zip(data.lines, shares, strict=True), start=1)
     )
+    if data.status == statuses.CANCELLED:
+        return _record_cancelled(session, actor, account, order), True
+    facts = _order_facts(config, data, shares)
+    evaluation = rules.evaluate_order(
+        config.rules, facts, member_facts(session, config, account, customer, facts.local_date)
+    )
     # Growth and any upgrade first: the points were priced above at the tier held before this
     # order, and the account row then goes to the database once, with balance and growth.
     order.points_earned = evaluation.points
@@ -162,7 +169,10 @@ def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[Ord
     if config.tier_basis == "qualifying_spend":
         account.qualifying_spend = tiers.qualifying_spend(session, config, account, clock.now())
     account.last_order_at = max(filter(None, (account.last_order_at, data.occurred_at)))
-    move = tiers.check_upgrade(session, account, config, actor_id=actor.id)
+    # A returned order's upgrade is judged after its refund, on what the member kept.
+    move = None
+    if data.status == statuses.COMPLETED:
+        move = tiers.check_upgrade(session, account, config, actor_id=actor.id)
     pending = False
     if evaluation.points > 0:
         entry = ledger.credit(
@@ -214,7 +224,81 @@ def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[Ord
         },
     )
     audit.record(session, actor, "order.create", entity_type="order", entity_id=order.id)
+    if data.status in statuses.RETURNS:
+        answer = _record_return(session, actor, config, account, order, data, answer)
     return answer, True
+
+
+def _check_status(data: OrderIn) -> None:
+    errors = statuses.returned_amount_errors(data.status, data.paid_amount, data.refunded_amount)
+    if errors:
+        raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
+
+
+def _record_cancelled(session: Session, actor: Principal, account: LoyaltyAccount, order: Order) -> OrderAnswer:
+    """An order cancelled before it reached us is kept for the record: it earns no points and no
+    growth, moves no tier, counts as no spend and announces nothing that credits anyone."""
+    order.status = statuses.CANCELLED
+    order.cancelled_at = clock.now()
+    answer = OrderAnswer(
+        id=order.id,
+        external_id=order.external_id,
+        source=order.source,
+        customer_id=order.customer_id,
+        paid_amount=order.paid_amount,
+        currency=order.currency,
+        occurred_at=order.occurred_at,
+        points_earned=0,
+        pending=False,
+        awards=[],
+        notes=[],
+        growth_earned=0,
+        points_balance=account.points_balance,
+        pending_points=account.pending_points,
+        tier=account.tier_code,
+        tier_change=None,
+        status=order.status,
+    )
+    order.answer = answer.model_dump(mode="json")
+    outbox.emit(
+        session,
+        "loyalty.order_cancelled",
+        {"order_id": order.id, "account_id": account.id, "customer_id": order.customer_id, "points_reversed": 0},
+    )
+    audit.record(
+        session, actor, "order.create", entity_type="order", entity_id=order.id, detail={"status": order.status}
+    )
+    return answer
+
+
+def _record_return(
+    session: Session,
+    actor: Principal,
+    config: ProgramConfig,
+    account: LoyaltyAccount,
+    order: Order,
+    data: OrderIn,
+    answer: OrderAnswer,
+) -> OrderAnswer:
+    """An order returned before it reached us: the order as recorded, then its refund (all of it,
+    or `refunded_amount`) in the same transaction; the tier is judged on what the member kept."""
+    amount = data.paid_amount if data.status == statuses.RETURNED else data.refunded_amount
+    assert amount is not None
+    refund = refund_locked(session, actor, config, account, order, RefundIn(amount=amount), None)
+    move = tiers.check_upgrade(session, account, config, actor_id=actor.id)
+    answer = answer.model_copy(
+        update={
+            "status": order.status,
+            "refunded_amount": refund.order_refunded_amount,
+            "points_reversed": order.points_reversed,
+            "points_balance": account.points_balance,
+            "pending_points": account.pending_points,
+            "tier": account.tier_code,
+            "tier_change": move.as_dict() if move and move.kind == "upgrade" else None,
+        }
+    )
+    order.answer = answer.model_dump(mode="json")
+    return answer
 
 
 def _replay(order: Order, request_hash: str) -> OrderAnswer:
@@ -245,6 +329,7 @@ def order_detail(session: Session, actor: Principal, order_id: str) -> OrderOut:
         {
             **order.answer,
             "status": order.status,
+            "cancelled_at": order.cancelled_at,
             "refunded_amount": order.refunded_amount,
             "points_reversed": order.points_reversed,
             "lines": [OrderLineOut.model_validate(line, from_attributes=True) for line in lines],
@@ -320,6 +405,25 @@ def refund_order(
     config = program.ensure(session)
     account = ledger.lock_accounts(session, [order.account_id])[order.account_id]
     session.refresh(order)
+    answer = refund_locked(session, actor, config, account, order, data, key)
+    idempotency.remember(
+        session, actor.id, "order.refund", f"{order.id}:{key}", request_hash, answer.model_dump(mode="json"), 201
+    )
+    return answer, True
+
+
+def refund_locked(
+    session: Session,
+    actor: Principal,
+    config: ProgramConfig,
+    account: LoyaltyAccount,
+    order: Order,
+    data: RefundIn,
+    key: str | None,
+) -> RefundAnswer:
+    """The refund itself, for an order read fresh under its member's lock (`account`)."""
+    if order.status == statuses.CANCELLED:
+        raise OrderCancelled.of(order)
     lines = list(session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.line_no)))
     amount, picked = _refund_amount(order, lines, data)
     refunded_total = Decimal(order.refunded_amount) + amount
@@ -383,9 +487,6 @@ def refund_order(
         order_status=order.status,
         order_refunded_amount=refunded_total,
     )
-    idempotency.remember(
-        session, actor.id, "order.refund", f"{order.id}:{key}", request_hash, answer.model_dump(mode="json"), 201
-    )
     outbox.emit(
         session,
         "loyalty.order_refunded",
@@ -394,4 +495,4 @@ def refund_order(
     audit.record(
         session, actor, "order.refund", entity_type="order", entity_id=order.id, detail={"refund_id": refund.id}
     )
-    return answer, True
+    return answer

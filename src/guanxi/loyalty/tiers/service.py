@@ -5,7 +5,7 @@ as an outbox event.
 Growth value counts within a tier period (between reviews) and starts again at each review.
 A member below their tier at the review keeps it through the grace period and keeps it for good
 if they earn the shortfall before the grace ends. Spend ladders (`tier_basis = qualifying_spend`)
-measure paid minus refunded over a rolling window instead.
+measure paid minus refunded over a rolling window instead (cancelled orders count nothing).
 """
 
 from __future__ import annotations
@@ -76,7 +76,10 @@ def qualifying_spend(session: Session, config: ProgramConfig, account: LoyaltyAc
     since = expiry.end_of_day_utc(start_day, config.timezone)
     total = session.scalar(
         select(func.coalesce(func.sum(Order.paid_amount - Order.refunded_amount), 0)).where(
-            Order.account_id == account.id, Order.occurred_at > since, Order.occurred_at <= at
+            Order.account_id == account.id,
+            Order.occurred_at > since,
+            Order.occurred_at <= at,
+            Order.status != "cancelled",  # kept for the record, never spent
         )
     )
     return Decimal(total or 0).quantize(Decimal("0.01"))
