@@ -26,6 +26,7 @@ refused up front (`check_choice`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -48,6 +49,7 @@ from guanxi.loyalty.orders.service import _proportional
 from guanxi.loyalty.program.config import ProgramConfig
 from guanxi.loyalty.program.models import LoyaltyAccount
 from guanxi.loyalty.program.schemas import OrderIn, OrderLineIn
+from guanxi.loyalty.rules import tiering
 
 RECORD, TIERS, POINTS = "record", "tiers", "points"
 CHOICES = (RECORD, TIERS, POINTS)
@@ -82,11 +84,22 @@ def check_choice(config: ProgramConfig, choice: str) -> None:
         raise HistoryRefused(message=message, errors=[FieldError("options.history", message, "history_not_covered")])
 
 
+@dataclass(frozen=True)
+class _Terms(ProgramConfig):
+    """The program as a replay prices with it; the ladder is built once, not once per order."""
+
+    @functools.cached_property
+    def tier_defs(self) -> list[tiering.TierDef]:
+        return [t.as_def() for t in self.tiers]
+
+
 def terms(config: ProgramConfig, choice: str) -> ProgramConfig:
     """The program as the replay prices with it: no rules for `tiers` (growth only); no pending
     period (an order past it earns spendable points, and members with an order inside it are
     held back)."""
-    return dataclasses.replace(config, rules=() if choice == TIERS else config.rules, pending_days=0)
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    fields.update(rules=() if choice == TIERS else config.rules, pending_days=0)
+    return _Terms(**fields)
 
 
 @dataclass(frozen=True)
@@ -439,14 +452,15 @@ def _answer(
     snapshot: order_plan.AccountSnapshot,
 ) -> dict[str, Any]:
     """The order's stored answer (what a replayed post returns) with what the history gave it."""
+    planned = plan.order["answer"]
     return {
         **answer,
         "points_earned": update["points_earned"],
         "growth_earned": update["growth_earned"],
-        "awards": plan.answer.model_dump(mode="json")["awards"] if choice == POINTS else [],
-        "notes": [NOTES[choice], *(plan.answer.notes if choice == POINTS else [])],
-        "tier": plan.answer.tier,
-        "tier_change": plan.answer.tier_change,
+        "awards": planned["awards"] if choice == POINTS else [],
+        "notes": [NOTES[choice], *(planned["notes"] if choice == POINTS else [])],
+        "tier": planned["tier"],
+        "tier_change": planned["tier_change"],
         "points_balance": snapshot.points_balance if choice == POINTS else answer.get("points_balance", 0),
     }
 
