@@ -8,7 +8,7 @@ from pathlib import Path
 
 from benchmarks import api
 
-SUITES = ("api", "orders", "expiry", "card", "liability", "events", "duplicates", "segments", "imports")
+SUITES = ("api", "orders", "expiry", "card", "liability", "events", "duplicates", "segments", "imports", "history")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -146,6 +146,10 @@ def run(argv: list[str]) -> int:
         from benchmarks import imports
 
         failed |= imports.main(["--database-url", options.database_url] if options.database_url else [])
+    if "history" in chosen:
+        from benchmarks import history
+
+        failed |= history.main(["--database-url", options.database_url] if options.database_url else [])
     return failed
 
 
