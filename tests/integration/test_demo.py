@@ -94,6 +94,10 @@ def test_load_creates_exactly_the_designed_data(db: Database) -> None:
         member_nos = list(session.scalars(select(Customer.member_no).order_by(Customer.created_at)))
         assert member_nos == [f"GX{n:010d}" for n in range(10000001, 10000001 + CUSTOMERS)]
         assert _count(session, Customer, Customer.region.is_(None)) == 0
+        # Every demo customer's place is coded; a district wherever the address names one.
+        assert _count(session, Customer, Customer.city_code.is_(None) | Customer.province_code.is_(None)) == 0
+        assert _count(session, Customer, Customer.district_code.is_not(None), Customer.district.is_(None)) == 0
+        assert _count(session, Customer, Customer.district_code.is_not(None)) > 0
         assert customers.stats(session, SYSTEM).new_this_week == summary.new_this_week > 0
 
         # Every PII identity decrypts to a valid, normalized value.

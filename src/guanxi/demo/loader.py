@@ -27,6 +27,7 @@ from guanxi.auth import service as auth_service
 from guanxi.auth.models import StaffUser
 from guanxi.config import get_settings
 from guanxi.customers import identities as identity_store
+from guanxi.customers import places
 from guanxi.customers.models import (
     Account,
     AccountContact,
@@ -317,8 +318,8 @@ class _Loader:
                     "name_initials": profile.name_initials,
                     "gender": profile.gender,
                     "birthday": profile.birthday,
-                    "province": profile.province,
-                    "city": profile.city,
+                    # official names and division codes, the district read from the address
+                    **places.normalise(profile.province, profile.city, None, profile.address).columns(),
                     "occupation": profile.occupation,
                     "income_band": profile.income_band,
                     "preferred_channel": profile.preferred_channel,
