@@ -39,22 +39,7 @@ def _config() -> ProgramConfig:
 
 
 def _account() -> AccountSnapshot:
-    return AccountSnapshot(
-        id="01ACCOUNT",
-        customer_id=CUSTOMER.id,
-        tier_code="basic",
-        tier_since=NOW - timedelta(days=90),
-        downgrade_to=None,
-        grace_needed=None,
-        points_balance=0,
-        pending_points=0,
-        lifetime_earned=0,
-        growth_value=0,
-        lifetime_growth=0,
-        checkin_streak=0,
-        last_order_at=None,
-        downgrade_due_at=None,
-    )
+    return order_plan.new_account(_config(), "01ACCOUNT", CUSTOMER.id, NOW - timedelta(days=90))
 
 
 def _order(amount: str = "100.00", currency: str = "USD", **fields: Any) -> OrderIn:
