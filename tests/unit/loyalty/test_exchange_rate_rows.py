@@ -86,9 +86,13 @@ def test_messages_follow_the_language() -> None:
 
 
 def test_trailing_zeros_do_not_count_as_places() -> None:
-    rows = [RawRate(RowRef(index=0), "USD", "7.100000000000", "2026-01-01")]
+    rows = [
+        RawRate(RowRef(index=0), "USD", "7.100000000000", "2026-01-01"),
+        RawRate(RowRef(index=1), "HKD", "1.000000000000000000000000000001", "2026-01-01"),  # past 28 digits
+    ]
     good, errors, _ = check_rows(rows, "CNY", "en")
-    assert errors == [] and good[0].period.rate == Decimal("7.1")
+    assert good[0].period.rate == Decimal("7.1")
+    assert [(e.field, e.code) for e in errors] == [("rates[1].rate", "rate_too_precise")]
 
 
 def test_chinese_headers_a_byte_order_mark_and_blank_lines() -> None:

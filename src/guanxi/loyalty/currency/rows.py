@@ -103,8 +103,7 @@ def _rate(row: _Row) -> Decimal | None:
     if rate > coverage.MAX_RATE:
         row.refuse("rate", "rate_too_large", limit=coverage.MAX_RATE)
         return None
-    exponent = rate.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > coverage.RATE_PLACES:
+    if rate != rate.quantize(coverage.RATE_QUANTUM):  # exact: normalize() would round to 28 digits
         row.refuse("rate", "rate_too_precise", places=coverage.RATE_PLACES)
         return None
     return rate
