@@ -582,7 +582,7 @@ def stats(session: Session, actor: Principal) -> CustomerStats:
         select(base.c.city_code, uncoded, func.count())
         .where(base.c.city.is_not(None))
         .group_by(base.c.city_code, uncoded)
-        .order_by(func.count().desc(), base.c.city_code, uncoded)
+        .order_by(func.count().desc(), base.c.city_code.is_(None), base.c.city_code, uncoded)
         .limit(10)
     ).all()
     by_region = session.execute(
