@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.kit import clock
 from guanxi.kit.db import Database
-from guanxi.kit.models import table_of
+from guanxi.kit.models import keys_in, table_of
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.members import history, history_rows
 from guanxi.loyalty.orders.models import Order
@@ -73,10 +73,15 @@ class HistoryPass:
             "CREATE TABLE members (customer TEXT PRIMARY KEY, start TEXT) WITHOUT ROWID;"
         )
 
-    def add(self, session: Session, order_ids: Iterable[str]) -> None:
-        """The orders a batch created, read in the batch's transaction (a dry run's before it
-        rolls back)."""
+    def add(self, session: Session, order_ids: Iterable[str], unchanged: Iterable[tuple[str, str]] = ()) -> None:
+        """The orders a batch created, and those it found already recorded (`unchanged`, by
+        source and external id: history-only orders an earlier job wrote count now), read in the
+        batch's transaction (a dry run's before it rolls back)."""
         ids = list(order_ids)
+        keys = set(unchanged)
+        if keys and self.choice != history.RECORD:
+            recorded = session.execute(select(Order.id).where(keys_in((Order.source, Order.external_id), keys)))
+            ids += [order_id for (order_id,) in recorded]
         if not ids:
             return
         if self.choice == history.RECORD or not self.dry_run:
@@ -94,7 +99,7 @@ class HistoryPass:
             )
             customers = {c for c, _, _ in rows}
         else:
-            found = history.read_orders(session, ids)
+            found = history_rows.read_orders(session, ids)
             self._db.executemany(
                 "INSERT OR IGNORE INTO orders (customer, at, id, facts) VALUES (?, ?, ?, ?)",
                 [(o.customer_id, _at(o.data.occurred_at), o.order_id, o.as_json()) for o in found],
@@ -112,7 +117,7 @@ class HistoryPass:
         fresh = customers - known
         if not fresh:
             return
-        starts = history.read_members(session, program.ensure(session), fresh, lock=False)
+        starts = history_rows.read_members(session, program.ensure(session), fresh, lock=False)
         self._db.executemany(
             "INSERT OR IGNORE INTO members (customer, start) VALUES (?, ?)",
             [(c, _start_json(starts[c])) for c in sorted(fresh) if c in starts],
@@ -166,11 +171,11 @@ class HistoryPass:
                 continue
             with database.unit_of_work(read_only=self.choice == history.RECORD) as session:
                 now = clock.now()
-                starts = history.read_members(session, config, customers, lock=self.choice != history.RECORD)
+                starts = history_rows.read_members(session, config, customers, lock=self.choice != history.RECORD)
                 wanted = [order_id for c in customers for order_id, _ in orders_of[c]]
                 by_customer: dict[str, list[history.HistoryOrder]] = {}
                 if self.choice != history.RECORD:
-                    for order in history.read_orders(session, wanted):
+                    for order in history_rows.read_orders(session, wanted):
                         by_customer.setdefault(order.customer_id, []).append(order)
                 replays = [
                     history.replay(

@@ -243,18 +243,89 @@ def test_points_gives_what_the_per_order_path_gives(db: Database) -> None:
     _ledger_sound(db)
 
 
-def test_a_member_under_review_is_held_back_and_nothing_is_written(db: Database) -> None:
-    customer = _customer(db, "张伟", "13800138000")
-    ids = _import(db, customer, "R")
+def _under_review(db: Database, customer_id: str) -> None:
+    """Gold, found below it at the last review: down to silver in ten days unless 1,000 more growth."""
     with db.unit_of_work() as session:
         table = table_of(LoyaltyAccount)
-        session.execute(update(table).where(table.c.customer_id == customer).values(downgrade_due_at=NOW))
+        session.execute(
+            update(table)
+            .where(table.c.customer_id == customer_id)
+            .values(
+                tier_code="gold",
+                downgrade_due_at=datetime(2025, 6, 25, 16, 0, tzinfo=UTC),
+                downgrade_to="silver",
+                grace_needed=1000,
+            )
+        )
+
+
+def test_an_order_keeps_a_tier_under_review_as_the_per_order_path_does(db: Database) -> None:
+    imported = _customer(db, "张伟", "13800138000")
+    live = _customer(db, "李娜", "13900139000")
+    with db.unit_of_work() as session:
+        orders.record_order(session, SYSTEM, order_in(customer_id=imported, amount="1", external_id="E1"))
+        orders.record_order(session, SYSTEM, order_in(customer_id=live, amount="1", external_id="E2"))
+    _under_review(db, imported)
+    _under_review(db, live)
+    ids = _import(db, imported, "R")
+    _live(db, live)
     figures = import_history.after_orders(db, SYSTEM, ids, choice="points")
-    assert figures["history"]["held_back"] == {"downgrade under review": 1}
+    assert (figures["history"]["held_back"], figures["history"]["tiers"]) == ({}, {"gold": 1})
+    mine, theirs = _account(db, imported), _account(db, live)
+    # the first order (1,500 growth) met the 1,000 the grace period asked: the tier is kept
+    assert mine["changes"] == [("enrol", None, "basic"), ("downgrade_cancelled", "gold", "gold")]
+    for key in ("tier", "balance", "growth", "lots", "growth_rows", "changes", "orders"):
+        assert mine[key] == theirs[key], key
+    with db.unit_of_work(read_only=True) as session:
+        due = session.execute(
+            select(LoyaltyAccount.downgrade_due_at, LoyaltyAccount.grace_needed).where(
+                LoyaltyAccount.customer_id.in_([imported, live])
+            )
+        ).all()
+    assert due == [(None, None), (None, None)]
+    _ledger_sound(db)
+
+
+def test_a_member_with_a_debt_is_held_back_and_nothing_is_written(db: Database) -> None:
+    customer = _customer(db, "张伟", "13800138000")
+    ids = _import(db, customer, "D")
+    with db.unit_of_work() as session:
+        table = table_of(LoyaltyAccount)
+        session.execute(update(table).where(table.c.customer_id == customer).values(points_balance=-50))
+    figures = import_history.after_orders(db, SYSTEM, ids, choice="points")
+    assert figures["history"]["held_back"] == {"negative balance": 1}
     assert (figures["history"]["points_awarded"], figures["history"]["tiers"]) == (0, {"basic": 1})
     card = _account(db, customer)
-    assert (card["balance"], card["growth"], card["entries"], card["changes"]) == (0, 0, [], [("enrol", None, "basic")])
+    assert (card["balance"], card["growth"], card["entries"], card["changes"]) == (
+        -50,
+        0,
+        [],
+        [("enrol", None, "basic")],
+    )
     assert audit_records(db, "loyalty.history_import") == []
+
+
+def test_orders_an_earlier_job_kept_as_history_count_when_a_later_job_names_them(db: Database) -> None:
+    customer = _customer(db, "张伟", "13800138000")
+    _import(db, customer, "K")
+    keys = [("import", f"K{h[0]}") for h in HISTORY]
+    history_pass = import_history.HistoryPass("tiers", dry_run=False)
+    try:
+        with db.unit_of_work(read_only=True) as session:
+            history_pass.add(session, [], unchanged=keys)
+        first = history_pass.finish(db, SYSTEM)
+    finally:
+        history_pass.close()
+    assert (first["history"]["orders"], first["history"]["tiers"]) == (4, {"gold": 1})
+    # counted once: the same orders named again are no longer history only
+    again = import_history.HistoryPass("points", dry_run=False)
+    try:
+        with db.unit_of_work(read_only=True) as session:
+            again.add(session, [], unchanged=keys)
+        assert again.finish(db, SYSTEM)["history"]["orders"] == 0
+    finally:
+        again.close()
+    assert _account(db, customer)["growth"] == 8800
 
 
 def test_a_choice_the_program_cannot_make_is_refused(db: Database) -> None:

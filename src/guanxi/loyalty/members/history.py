@@ -29,26 +29,18 @@ import dataclasses
 import functools
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from guanxi.customers.models import Customer
 from guanxi.kit.errors import DomainError, FieldError
-from guanxi.kit.models import table_of
-from guanxi.loyalty.orders import apply as order_apply
 from guanxi.loyalty.orders import plan as order_plan
 from guanxi.loyalty.orders import usage
-from guanxi.loyalty.orders.models import Order, OrderLine, Refund
 from guanxi.loyalty.orders.service import _proportional
 from guanxi.loyalty.program.config import ProgramConfig
-from guanxi.loyalty.program.models import LoyaltyAccount
-from guanxi.loyalty.program.schemas import OrderIn, OrderLineIn
+from guanxi.loyalty.program.schemas import OrderIn
 from guanxi.loyalty.rules import tiering
 
 RECORD, TIERS, POINTS = "record", "tiers", "points"
@@ -144,115 +136,12 @@ class HistoryOrder:
         )
 
 
-_ORDER_COLUMNS = (
-    "id",
-    "source",
-    "external_id",
-    "customer_id",
-    "paid_amount",
-    "refunded_amount",
-    "currency",
-    "occurred_at",
-    "store",
-    "channel",
-    "status",
-    "points_earned",
-    "growth_earned",
-    "answer",
-)
-
-
-def read_orders(session: Session, order_ids: Sequence[str]) -> list[HistoryOrder]:
-    """The orders (with their lines) among `order_ids` still waiting: neither points nor growth
-    counted yet. One query for the orders and one for their lines per 5,000."""
-    orders = table_of(Order)
-    lines = table_of(OrderLine)
-    found: list[HistoryOrder] = []
-    for start in range(0, len(order_ids), CHUNK):
-        ids = list(order_ids[start : start + CHUNK])
-        rows = session.execute(select(*(orders.c[c] for c in _ORDER_COLUMNS)).where(orders.c.id.in_(ids))).all()
-        by_order: dict[str, list[Any]] = {}
-        for line in session.execute(
-            select(lines.c.order_id, lines.c.sku, lines.c.category, lines.c.quantity, lines.c.unit_price)
-            .add_columns(lines.c.paid_share)
-            .where(lines.c.order_id.in_(ids))
-            .order_by(lines.c.order_id, lines.c.line_no)
-        ):
-            by_order.setdefault(line.order_id, []).append(line)
-        refunds = {
-            r.order_id: r.id
-            for r in session.execute(
-                select(Refund.order_id, Refund.id).where(Refund.order_id.in_(ids)).order_by(Refund.created_at)
-            )
-        }
-        for row in rows:
-            if row.points_earned or row.growth_earned:
-                continue
-            own = by_order.get(row.id, [])
-            data = OrderIn.model_construct(
-                external_id=row.external_id,
-                source=row.source,
-                customer_id=row.customer_id,
-                identity=None,
-                paid_amount=Decimal(row.paid_amount),
-                currency=row.currency,
-                occurred_at=row.occurred_at,
-                store=row.store,
-                channel=row.channel,
-                lines=[
-                    OrderLineIn.model_construct(
-                        sku=ln.sku, category=ln.category, quantity=ln.quantity, unit_price=Decimal(ln.unit_price)
-                    )
-                    for ln in own
-                ],
-            )
-            found.append(
-                HistoryOrder(
-                    order_id=row.id,
-                    customer_id=row.customer_id,
-                    data=data,
-                    shares=tuple(Decimal(ln.paid_share) for ln in own),
-                    status=row.status,
-                    refunded_amount=Decimal(row.refunded_amount or 0),
-                    answer=dict(row.answer or {}),
-                    refund_id=refunds.get(row.id),
-                )
-            )
-    return found
-
-
 @dataclass(frozen=True)
 class MemberStart:
     """A member's account as the replay starts from it, and what the rules know of the customer."""
 
     snapshot: order_plan.AccountSnapshot
     birthday: date | None
-
-
-def read_members(
-    session: Session, config: ProgramConfig, customer_ids: Iterable[str], *, lock: bool
-) -> dict[str, MemberStart]:
-    """customer id -> start, for the members among `customer_ids` (locked in id order on
-    PostgreSQL when `lock`, as every writer of accounts takes them)."""
-    accounts = table_of(LoyaltyAccount)
-    ids = sorted(set(customer_ids))
-    found: dict[str, MemberStart] = {}
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        stmt = (
-            select(accounts)
-            .where(accounts.c.program_id == config.id, accounts.c.customer_id.in_(chunk))
-            .order_by(accounts.c.id)
-        )
-        if lock and session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update()
-        rows = session.execute(stmt).all()
-        birthdays = dict(
-            session.execute(select(Customer.id, Customer.birthday).where(Customer.id.in_(chunk))).tuples().all()
-        )
-        for row in rows:
-            found[row.customer_id] = MemberStart(order_apply._snapshot(row), birthdays.get(row.customer_id))
-    return found
 
 
 @dataclass
@@ -277,11 +166,43 @@ class MemberReplay:
     account: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class _Review:
+    """A downgrade scheduled at the member's last review, waiting out its grace period."""
+
+    due_at: datetime
+    to_tier: str | None
+    needed: int | None
+
+    @classmethod
+    def of(cls, snapshot: order_plan.AccountSnapshot) -> _Review | None:
+        if snapshot.downgrade_due_at is None:
+            return None
+        return cls(snapshot.downgrade_due_at, snapshot.downgrade_to, snapshot.grace_needed)
+
+    def kept(self, snapshot: order_plan.AccountSnapshot) -> bool:
+        """Re-qualified: the growth value reached what the grace period asked (growth ladders)."""
+        return self.needed is not None and snapshot.growth_value >= self.needed
+
+    def cancelled(
+        self, config: ProgramConfig, snapshot: order_plan.AccountSnapshot, actor_id: str, now: datetime
+    ) -> dict[str, Any]:
+        """The tier change `tiers.check_upgrade` records when an order keeps the tier."""
+        return {
+            "account_id": snapshot.id,
+            "from_tier": snapshot.tier_code,
+            "to_tier": snapshot.tier_code,
+            "kind": "downgrade_cancelled",
+            "reason": f"re-qualified for {config.tier(snapshot.tier_code).name} during the grace period",
+            "value": Decimal(snapshot.growth_value),
+            "actor_id": actor_id,
+            "created_at": now,
+        }
+
+
 def held_reason(start: MemberStart, orders: Sequence[HistoryOrder], config: ProgramConfig, now: datetime) -> str | None:
     """Why the planner cannot replay this member's history, or None."""
     snapshot = start.snapshot
-    if snapshot.downgrade_due_at is not None:
-        return "downgrade under review"
     if snapshot.points_balance < 0:
         return "negative balance"
     if config.pending_days and any(o.data.occurred_at + timedelta(days=config.pending_days) > now for o in orders):
@@ -316,6 +237,10 @@ def replay(
     snapshot = dataclasses.replace(snapshot, pending_points=0)
     if choice == TIERS:
         snapshot = dataclasses.replace(snapshot, points_balance=0)
+    # A downgrade under review waits beside the replay: an order may keep the tier (as
+    # `tiers.check_upgrade` decides) and an upgrade ends the review.
+    review = _Review.of(snapshot)
+    snapshot = dataclasses.replace(snapshot, downgrade_due_at=None, downgrade_to=None, grace_needed=None)
     customer = order_plan.CustomerFacts(id=result.customer_id, birthday=start.birthday)
     ordered = sorted(orders, key=lambda o: (o.data.occurred_at, o.order_id))
     for item in ordered:
@@ -343,13 +268,21 @@ def replay(
             result.points += points
         if plan.growth is not None:
             result.growth.append(plan.growth)
+        if review is not None and review.kept(snapshot):
+            result.tier_changes.append(review.cancelled(view, snapshot, actor_id, now))
+            review = None
         if plan.upgrade is not None:
             result.tier_changes.append(plan.upgrade[0])
             result.upgrades += 1
+            review = None
         if item.status in REFUNDED and item.refunded_amount > 0:
             snapshot = _refund(result, snapshot, item, update, (pending, config.refund_policy), actor_id, now)
         update["answer"] = _answer(item.answer, choice, plan, update, snapshot)
         result.orders.append(update)
+    if review is not None:
+        snapshot = dataclasses.replace(
+            snapshot, downgrade_due_at=review.due_at, downgrade_to=review.to_tier, grace_needed=review.needed
+        )
     result.tier = snapshot.tier_code
     result.expiring = sum(lot["remaining"] for lot in result.lots if lot["expires_at"] and lot["expires_at"] <= now)
     result.account = _account_row(snapshot, choice, points_before, now)
@@ -477,6 +410,9 @@ def _account_row(
         "b_lifetime_growth": snapshot.lifetime_growth,
         "b_tier_code": snapshot.tier_code,
         "b_tier_since": snapshot.tier_since,
+        "b_downgrade_due_at": snapshot.downgrade_due_at,
+        "b_downgrade_to": snapshot.downgrade_to,
+        "b_grace_needed": snapshot.grace_needed,
         "b_updated_at": now,
     }
 

@@ -1,4 +1,6 @@
-"""The rows of a batch of replayed members (`members.history.replay`), one statement per table.
+"""The rows of the history replay (`members.history`): the imported orders and the members'
+accounts it starts from, read a chunk at a time, and what a batch of replayed members writes, one
+statement per table.
 
 Entries go in in the order they happened per member, so each one's balance after is the running
 sum `guanxi loyalty verify` checks; a lot names its earn entry and a refund's movement names the
@@ -7,20 +9,130 @@ lot, so lots follow the entries and movements the lots. Accounts are projected o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from guanxi.customers.models import Customer
 from guanxi.kit.models import table_of
 from guanxi.kit.principal import Principal
-from guanxi.loyalty.members.history import MemberReplay
-from guanxi.loyalty.orders.models import Order, Refund
+from guanxi.loyalty.members.history import CHUNK, HistoryOrder, MemberReplay, MemberStart
+from guanxi.loyalty.orders import apply as order_apply
+from guanxi.loyalty.orders.bulk_import import IMPORT_NOTE
+from guanxi.loyalty.orders.models import Order, OrderLine, Refund
+from guanxi.loyalty.program.config import ProgramConfig
 from guanxi.loyalty.program.models import GrowthEntry, LotMovement, LoyaltyAccount, PointEntry, PointLot, TierChange
+from guanxi.loyalty.program.schemas import OrderIn, OrderLineIn
 from guanxi.privacy import audit
 
 _ORDER_FIELDS = ("points_earned", "growth_earned", "points_reversed", "growth_reversed", "tier_code", "answer")
+_ORDER_COLUMNS = (
+    "id",
+    "source",
+    "external_id",
+    "customer_id",
+    "paid_amount",
+    "refunded_amount",
+    "currency",
+    "occurred_at",
+    "store",
+    "channel",
+    "status",
+    "points_earned",
+    "growth_earned",
+    "answer",
+)
+
+
+def read_orders(session: Session, order_ids: Sequence[str]) -> list[HistoryOrder]:
+    """The orders (with their lines) among `order_ids` that are still history only, as the
+    importer wrote them: no points, no growth, its note. One query for the orders, one for
+    their lines and one for their refunds per 5,000."""
+    orders = table_of(Order)
+    lines = table_of(OrderLine)
+    found: list[HistoryOrder] = []
+    for start in range(0, len(order_ids), CHUNK):
+        ids = list(order_ids[start : start + CHUNK])
+        rows = session.execute(select(*(orders.c[c] for c in _ORDER_COLUMNS)).where(orders.c.id.in_(ids))).all()
+        by_order: dict[str, list[Any]] = {}
+        for line in session.execute(
+            select(lines.c.order_id, lines.c.sku, lines.c.category, lines.c.quantity, lines.c.unit_price)
+            .add_columns(lines.c.paid_share)
+            .where(lines.c.order_id.in_(ids))
+            .order_by(lines.c.order_id, lines.c.line_no)
+        ):
+            by_order.setdefault(line.order_id, []).append(line)
+        refunds = {
+            r.order_id: r.id
+            for r in session.execute(
+                select(Refund.order_id, Refund.id).where(Refund.order_id.in_(ids)).order_by(Refund.created_at)
+            )
+        }
+        for row in rows:
+            if row.points_earned or row.growth_earned or (row.answer or {}).get("notes") != [IMPORT_NOTE]:
+                continue
+            own = by_order.get(row.id, [])
+            data = OrderIn.model_construct(
+                external_id=row.external_id,
+                source=row.source,
+                customer_id=row.customer_id,
+                identity=None,
+                paid_amount=Decimal(row.paid_amount),
+                currency=row.currency,
+                occurred_at=row.occurred_at,
+                store=row.store,
+                channel=row.channel,
+                lines=[
+                    OrderLineIn.model_construct(
+                        sku=ln.sku, category=ln.category, quantity=ln.quantity, unit_price=Decimal(ln.unit_price)
+                    )
+                    for ln in own
+                ],
+            )
+            found.append(
+                HistoryOrder(
+                    order_id=row.id,
+                    customer_id=row.customer_id,
+                    data=data,
+                    shares=tuple(Decimal(ln.paid_share) for ln in own),
+                    status=row.status,
+                    refunded_amount=Decimal(row.refunded_amount or 0),
+                    answer=dict(row.answer or {}),
+                    refund_id=refunds.get(row.id),
+                )
+            )
+    return found
+
+
+def read_members(
+    session: Session, config: ProgramConfig, customer_ids: Iterable[str], *, lock: bool
+) -> dict[str, MemberStart]:
+    """customer id -> start, for the members among `customer_ids` (locked in id order on
+    PostgreSQL when `lock`, as every writer of accounts takes them)."""
+    accounts = table_of(LoyaltyAccount)
+    ids = sorted(set(customer_ids))
+    found: dict[str, MemberStart] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        stmt = (
+            select(accounts)
+            .where(accounts.c.program_id == config.id, accounts.c.customer_id.in_(chunk))
+            .order_by(accounts.c.id)
+        )
+        if lock and session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update()
+        rows = session.execute(stmt).all()
+        birthdays = dict(
+            session.execute(select(Customer.id, Customer.birthday).where(Customer.id.in_(chunk))).tuples().all()
+        )
+        for row in rows:
+            found[row.customer_id] = MemberStart(order_apply._snapshot(row), birthdays.get(row.customer_id))
+    return found
+
+
 _ACCOUNT_FIELDS = (
     "points_balance",
     "lifetime_earned",
@@ -28,6 +140,9 @@ _ACCOUNT_FIELDS = (
     "lifetime_growth",
     "tier_code",
     "tier_since",
+    "downgrade_due_at",
+    "downgrade_to",
+    "grace_needed",
     "updated_at",
 )
 
