@@ -6,8 +6,6 @@ proportion, under the program's refund policy.
 from __future__ import annotations
 
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,17 +22,16 @@ from guanxi.loyalty.currency import service as exchange_rates
 from guanxi.loyalty.currency.coverage import RateUsed
 from guanxi.loyalty.ledger import service as ledger
 from guanxi.loyalty.orders import plan as order_plan
-from guanxi.loyalty.orders import statuses, usage
-from guanxi.loyalty.orders.errors import OrderCancelled
+from guanxi.loyalty.orders import refunds, statuses, usage
 from guanxi.loyalty.orders.foreign_currency import exchange_answer, exchange_columns, in_program_currency, rate_key
 from guanxi.loyalty.orders.models import Order, OrderLine, Refund
-from guanxi.loyalty.orders.plan import CENT
 from guanxi.loyalty.orders.plan import invalid as _invalid
 from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program.config import ProgramConfig
 from guanxi.loyalty.program.models import LoyaltyAccount
 from guanxi.loyalty.program.schemas import (
     OrderAnswer,
+    OrderExchange,
     OrderIn,
     OrderLineOut,
     OrderOut,
@@ -90,6 +87,7 @@ def member_facts(
 
 
 award_dicts = order_plan.award_dicts
+_proportional = refunds.proportional  # the history replay takes back what a refund takes back
 
 
 def _rate_for_order(session: Session, config: ProgramConfig, data: OrderIn) -> RateUsed | None:
@@ -156,7 +154,7 @@ def record_order(session: Session, actor: Principal, data: OrderIn) -> tuple[Ord
         for i, (line, share) in enumerate(zip(data.lines, shares, strict=True), start=1)
     )
     if data.status == statuses.CANCELLED:
-        return _record_cancelled(session, actor, account, order), True
+        return _record_cancelled(session, actor, account, order, exchange_answer(given, rate)), True
     facts = _order_facts(config, data, shares)
     evaluation = rules.evaluate_order(
         config.rules, facts, member_facts(session, config, account, customer, facts.local_date)
@@ -235,7 +233,9 @@ def _check_status(data: OrderIn) -> None:
         raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
 
 
-def _record_cancelled(session: Session, actor: Principal, account: LoyaltyAccount, order: Order) -> OrderAnswer:
+def _record_cancelled(
+    session: Session, actor: Principal, account: LoyaltyAccount, order: Order, exchange: OrderExchange | None
+) -> OrderAnswer:
     """An order cancelled before it reached us is kept for the record: it earns no points and no
     growth, moves no tier, counts as no spend and announces nothing that credits anyone."""
     order.status = statuses.CANCELLED
@@ -247,6 +247,7 @@ def _record_cancelled(session: Session, actor: Principal, account: LoyaltyAccoun
         customer_id=order.customer_id,
         paid_amount=order.paid_amount,
         currency=order.currency,
+        exchange=exchange,
         occurred_at=order.occurred_at,
         points_earned=0,
         pending=False,
@@ -284,7 +285,7 @@ def _record_return(
     or `refunded_amount`) in the same transaction; the tier is judged on what the member kept."""
     amount = data.paid_amount if data.status == statuses.RETURNED else data.refunded_amount
     assert amount is not None
-    refund = refund_locked(session, actor, config, account, order, RefundIn(amount=amount), None)
+    refund = refunds.refund_locked(session, actor, config, account, order, RefundIn(amount=amount), None)
     move = tiers.check_upgrade(session, account, config, actor_id=actor.id)
     answer = answer.model_copy(
         update={
@@ -338,57 +339,6 @@ def order_detail(session: Session, actor: Principal, order_id: str) -> OrderOut:
     )
 
 
-def _proportional(total: int, part: Decimal, whole: Decimal) -> int:
-    if whole <= 0:
-        return total
-    return int((Decimal(total) * part / whole).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def _refund_amount(order: Order, lines: list[OrderLine], data: RefundIn) -> tuple[Decimal, list[dict[str, Any]]]:
-    """The cash this refund returns, from an amount or from lines (their paid share per unit)."""
-    left = Decimal(order.paid_amount) - Decimal(order.refunded_amount)
-    if data.amount is not None:
-        if data.amount > left:
-            raise _invalid("amount", f"exceeds what is left to refund ({left} {order.currency})", "exceeds_order")
-        return data.amount, []
-    assert data.lines is not None
-    picked: list[dict[str, Any]] = []
-    amount = Decimal(0)
-    errors: list[FieldError] = []
-    for i, item in enumerate(data.lines):
-        line = next(
-            (
-                ln
-                for ln in lines
-                if (item.line_no is not None and ln.line_no == item.line_no)
-                or (item.line_no is None and ln.sku == item.sku and ln.quantity > ln.refunded_quantity)
-            ),
-            None,
-        )
-        where = f"lines[{i}]"
-        if line is None:
-            errors.append(FieldError(where, "names no line of this order", "unknown_line"))
-            continue
-        open_qty = line.quantity - line.refunded_quantity
-        if item.quantity > open_qty:
-            errors.append(
-                FieldError(f"{where}.quantity", f"only {open_qty} left to refund on this line", "exceeds_line")
-            )
-            continue
-        # The last units of a line return exactly what is left of its share, so cents never drift.
-        if item.quantity == open_qty:
-            value = Decimal(line.paid_share) - Decimal(line.refunded_amount)
-        else:
-            value = (Decimal(line.paid_share) * item.quantity / line.quantity).quantize(CENT, rounding=ROUND_HALF_UP)
-        line.refunded_quantity += item.quantity
-        line.refunded_amount = Decimal(line.refunded_amount) + value
-        amount += value
-        picked.append({"line_no": line.line_no, "sku": line.sku, "quantity": item.quantity, "amount": str(value)})
-    if errors:
-        raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
-    return amount, picked
-
-
 def refund_order(
     session: Session, actor: Principal, order_id: str, data: RefundIn, idempotency_key: str | None
 ) -> tuple[RefundAnswer, bool]:
@@ -405,94 +355,8 @@ def refund_order(
     config = program.ensure(session)
     account = ledger.lock_accounts(session, [order.account_id])[order.account_id]
     session.refresh(order)
-    answer = refund_locked(session, actor, config, account, order, data, key)
+    answer = refunds.refund_locked(session, actor, config, account, order, data, key)
     idempotency.remember(
         session, actor.id, "order.refund", f"{order.id}:{key}", request_hash, answer.model_dump(mode="json"), 201
     )
     return answer, True
-
-
-def refund_locked(
-    session: Session,
-    actor: Principal,
-    config: ProgramConfig,
-    account: LoyaltyAccount,
-    order: Order,
-    data: RefundIn,
-    key: str | None,
-) -> RefundAnswer:
-    """The refund itself, for an order read fresh under its member's lock (`account`)."""
-    if order.status == statuses.CANCELLED:
-        raise OrderCancelled.of(order)
-    lines = list(session.scalars(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.line_no)))
-    amount, picked = _refund_amount(order, lines, data)
-    refunded_total = Decimal(order.refunded_amount) + amount
-    order.refunded_amount = refunded_total
-    full = refunded_total >= Decimal(order.paid_amount)
-    order.status = "refunded" if full else "partially_refunded"
-    points_target = (
-        order.points_earned if full else _proportional(order.points_earned, refunded_total, order.paid_amount)
-    )
-    growth_target = (
-        order.growth_earned if full else _proportional(order.growth_earned, refunded_total, order.paid_amount)
-    )
-    refund = Refund(
-        order_id=order.id,
-        idempotency_key=key,
-        amount=amount,
-        lines=picked,
-        policy=config.refund_policy,
-        created_by=actor.id,
-        created_at=clock.now(),
-    )
-    session.add(refund)
-    session.flush()
-    reversal = ledger.reverse(
-        session,
-        account,
-        config,
-        points=points_target - order.points_reversed,
-        order_id=order.id,
-        refund_id=refund.id,
-        actor_id=actor.id,
-    )
-    order.points_reversed += reversal.requested
-    refund.points_reversed = reversal.points
-    refund.points_shortfall = reversal.uncollected + reversal.debt
-    if config.refund_policy == "reduce_refund":
-        refund.cash_deduction = min(ledger.points_value(config, reversal.uncollected), amount)
-    growth_back = tiers.add_growth(
-        session, account, value=-(growth_target - order.growth_reversed), kind="refund", order_id=order.id
-    )
-    order.growth_reversed = growth_target
-    refund.growth_reversed = -growth_back
-    if config.tier_basis == "qualifying_spend":
-        account.qualifying_spend = tiers.qualifying_spend(session, config, account, clock.now())
-    answer = RefundAnswer(
-        id=refund.id,
-        order_id=order.id,
-        amount=amount,
-        refund_cash=amount - Decimal(refund.cash_deduction),
-        cash_deduction=Decimal(refund.cash_deduction),
-        currency=order.currency,
-        policy=config.refund_policy,
-        points_reversed=reversal.points,
-        points_from_order=reversal.from_order,
-        points_from_other_lots=reversal.from_other_lots,
-        debt_created=reversal.debt,
-        points_uncollected=reversal.uncollected,
-        growth_reversed=refund.growth_reversed,
-        points_balance=account.points_balance,
-        pending_points=account.pending_points,
-        order_status=order.status,
-        order_refunded_amount=refunded_total,
-    )
-    outbox.emit(
-        session,
-        "loyalty.order_refunded",
-        {"order_id": order.id, "refund_id": refund.id, "account_id": account.id, "amount": str(amount)},
-    )
-    audit.record(
-        session, actor, "order.refund", entity_type="order", entity_id=order.id, detail={"refund_id": refund.id}
-    )
-    return answer

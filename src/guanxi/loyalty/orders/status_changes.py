@@ -19,6 +19,7 @@ from guanxi.auth.service import require
 from guanxi.kit import clock, idempotency, outbox
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.orders import refunds
 from guanxi.loyalty.orders import service as orders
 from guanxi.loyalty.orders.errors import NothingToReturn, OrderCancelled, OrderHasRefunds
 from guanxi.loyalty.orders.models import Order
@@ -153,7 +154,7 @@ def return_order(
     left = Decimal(order.paid_amount) - Decimal(order.refunded_amount)
     if left <= 0:
         raise NothingToReturn.of(order)
-    answer = orders.refund_locked(session, actor, config, account, order, RefundIn(amount=left), key)
+    answer = refunds.refund_locked(session, actor, config, account, order, RefundIn(amount=left), key)
     idempotency.remember(
         session, actor.id, "order.refund", f"{order.id}:{key}", _RETURN_HASH, answer.model_dump(mode="json"), 201
     )
