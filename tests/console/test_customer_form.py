@@ -105,7 +105,8 @@ async def test_create_then_land_on_the_customer_page(db: Database, console: User
     await console.should_see("139****5678")
     with db.unit_of_work(read_only=True) as session:
         customer = session.scalars(select(Customer)).one()
-        assert (customer.name, customer.city, customer.gender) == ("王芳", "杭州", "female")
+        assert (customer.name, customer.city, customer.gender) == ("王芳", "杭州市", "female")
+        assert (customer.province, customer.city_code) == ("浙江省", "330100")
 
 
 async def test_edit_sends_only_changes_and_keeps_a_masked_address(db: Database, console: User) -> None:
@@ -126,11 +127,12 @@ async def test_edit_sends_only_changes_and_keeps_a_masked_address(db: Database, 
     with db.unit_of_work(read_only=True) as session:
         stored = session.get(Customer, customer.id)
         assert stored is not None
-        assert stored.city == "杭州"
+        # The place moves as one: 杭州 brings 浙江省, and the district read from the old address goes.
+        assert (stored.province, stored.city, stored.district) == ("浙江省", "杭州市", None)
         assert stored.address_enc is not None
     (table,) = console.find(marker="history-table").elements
     assert isinstance(table, ui.table)
-    assert (table.rows[0]["action"], table.rows[0]["fields"]) == ("修改资料", "城市")
+    assert (table.rows[0]["action"], table.rows[0]["fields"]) == ("修改资料", "城市、区县、省份")
 
 
 async def test_saving_outside_ones_region_is_refused_with_a_scope_message(db: Database, console: User) -> None:

@@ -34,7 +34,7 @@ async def test_home_shows_real_figures_within_scope(db: Database, console: User)
     assert _text(console, "home-new") == "2"
     (chart,) = console.find(marker="city-chart").elements
     assert isinstance(chart, ui.echart)
-    assert chart.options["xAxis"]["data"] == ["上海", "杭州"]
+    assert chart.options["xAxis"]["data"] == ["上海市", "杭州市"]
     assert chart.options["series"][0]["data"] == [2, 1]
     (regions,) = console.find(marker="region-chart").elements
     assert isinstance(regions, ui.echart)

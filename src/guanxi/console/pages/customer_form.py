@@ -46,7 +46,7 @@ from guanxi.kit.masking import Visibility
 from guanxi.kit.principal import Principal
 
 IDENTITY_FIELDS = ("phone", "email", "resident_id")
-TEXT_FIELDS = ("province", "city", "region", "occupation", "address")
+TEXT_FIELDS = ("province", "city", "district", "region", "occupation", "address")
 LANGUAGE_CHOICES = ("zh-CN", "en")
 
 
@@ -80,6 +80,7 @@ def initial_values(detail: CustomerDetail, address_visible: bool) -> dict[str, A
         "birthday": detail.birthday.isoformat() if detail.birthday else None,
         "province": detail.province,
         "city": detail.city,
+        "district": detail.district,
         "region": detail.region,
         "occupation": detail.occupation,
         "address": detail.address if address_visible else None,
@@ -129,7 +130,7 @@ class CustomerForm:
                 for name in IDENTITY_FIELDS:
                     self._input(name)
         with card(tr("form.location")), ui.element("div").classes(grid):
-            for name in ("province", "city", "region"):
+            for name in ("province", "city", "district", "region"):
                 self._input(name)
             with ui.element("div").classes("md:col-span-3"):
                 hint = None if self.address_visible or not self.editing else tr("form.address_hint")
