@@ -145,7 +145,9 @@ def test_other_figures_for_a_recorded_member_are_a_conflict_and_change_nothing(d
     _members(db)
     run_import(db, "balances", write_csv(tmp_path / "a.csv", BALANCES))
     before, cards = data_counts(db), _cards(db)
-    changed = write_csv(tmp_path / "b.csv", "手机号,积分,成长值,等级,积分到期日\n13800138000,1500,9000,gold,2026/12/31\n")
+    changed = write_csv(
+        tmp_path / "b.csv", "手机号,积分,成长值,等级,积分到期日\n13800138000,1500,9000,gold,2026/12/31\n"
+    )
     job = run_import(db, "balances", changed)
     assert (job.created, job.rejected) == (0, 1)
     assert [r[-1] for r in csv.reader(error_lines(job)[1:])] == [
@@ -206,3 +208,26 @@ def test_the_kind_needs_who_may_approve_adjustments(db: Database, tmp_path: Path
     path = write_csv(tmp_path / "opening.csv", BALANCES)
     with pytest.raises(PermissionDenied):
         run_import(db, "balances", path, actor=service_staff)
+
+
+def test_a_member_in_debt_has_the_debt_paid_from_the_opening_points(db: Database, tmp_path: Path) -> None:
+    from guanxi.loyalty.ledger import service as ledger
+    from guanxi.loyalty.program import config as program
+
+    ids = _members(db)
+    with db.unit_of_work() as session:
+        config = program.ensure(session)
+        account = ledger.enroll(session, config, ids["张伟"])
+        ledger.credit(session, account, config, points=100, kind="earn", reason="order", source="order", actor_id="t")
+        ledger.debit(session, account, points=100, kind="redeem", reason="redeem", actor_id="t")
+        ledger.reverse(session, account, config, points=100, order_id="o1", refund_id=None, actor_id="t")
+        assert account.points_balance == -100
+    job = run_import(
+        db, "balances", write_csv(tmp_path / "d.csv", "手机号,积分,成长值,等级\n13800138000,300,0,basic\n")
+    )
+    assert (job.created, job.rejected) == (1, 0)
+    card = _cards(db)[ids["张伟"]]
+    assert (card["balance"], card["tier"]) == (200, "basic")
+    assert sorted(card["lots"])[-1][:2] == (300, 200)  # the opening lot, 100 of it paid the debt
+    with db.unit_of_work(read_only=True) as session:
+        assert verify.check(session) == []
