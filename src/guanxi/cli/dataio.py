@@ -1,7 +1,8 @@
 """`guanxi import ...`: files in, for operators (`guanxi export ...` is in cli/export.py).
 
     guanxi import customers members.csv [--mapping crm.json|NAME] [--dry-run] [--errors bad.csv]
-    guanxi import orders orders.xlsx --mapping pos-2019 [--award-points]
+    guanxi import orders orders.xlsx --mapping pos-2019 [--history record|tiers|points]
+    guanxi import orders lines.csv --mapping shop.json --show-mapping   (what feeds what; writes nothing)
     guanxi import events events.jsonl
     guanxi import balances opening.xlsx [--dry-run]       (opening points, growth and tier per member)
     guanxi import errors JOB_ID --out refused.csv      (refused rows are kept encrypted for 7 days)
@@ -18,6 +19,7 @@ from pathlib import Path
 import typer
 
 from guanxi.config import get_settings
+from guanxi.dataio.headers import fields_help
 from guanxi.kit.principal import Principal
 
 import_app = typer.Typer(
@@ -28,8 +30,21 @@ import_app = typer.Typer(
 FILE = typer.Argument(..., help="CSV (UTF-8 or GBK), XLSX or JSONL file", exists=False)
 MAPPING = typer.Option(None, "--mapping", "-m", help="Mapping JSON file, or the name of a saved mapping")
 DRY_RUN = typer.Option(False, "--dry-run", help="Report what would happen; write nothing")
+SHOW_MAPPING = typer.Option(
+    False, "--show-mapping", help="Print which column feeds which field, and which are ignored; write nothing"
+)
 ERRORS = typer.Option(None, "--errors", help="Write the refused rows (with `error`) to this CSV file")
 AS_USER = typer.Option(None, "--as", help="Act as this staff user (their permissions, scope and masking)")
+
+
+def _show(kind: str, file: Path, mapping: str | None) -> None:
+    from guanxi.cli.import_mapping import show_mapping
+    from guanxi.cli.main import _upgrade
+
+    _upgrade()
+    if not file.is_file():
+        raise _fail(f"{file}: no such file")
+    show_mapping(kind, file, mapping)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -181,54 +196,80 @@ def import_purge() -> None:
     typer.echo(_t("import.purged", **report.as_dict()))
 
 
-@import_app.command("customers")
+@import_app.command("customers", epilog=fields_help("customers"))
 def import_customers(
     file: Path = FILE,
     mapping: str | None = MAPPING,
     dry_run: bool = DRY_RUN,
     errors: Path | None = ERRORS,
     as_user: str | None = AS_USER,
+    show_mapping: bool = SHOW_MAPPING,
 ) -> None:
     """Customers: matched by phone, email, member card, unionid or external id; new ones created,
     known ones updated only where a value differs."""
+    if show_mapping:
+        _show("customers", file, mapping)
+        return
     _run_import("customers", file, mapping, dry_run, errors, as_user, {})
 
 
-@import_app.command("orders")
+@import_app.command("orders", epilog=fields_help("orders"))
 def import_orders(
     file: Path = FILE,
     mapping: str | None = MAPPING,
     dry_run: bool = DRY_RUN,
     errors: Path | None = ERRORS,
     as_user: str | None = AS_USER,
-    award_points: bool = typer.Option(
-        False, "--award-points", help="Post each order through the order service (points, growth, tiers)"
+    history: str = typer.Option(
+        "record",
+        "--history",
+        help="record: history only (no points); tiers: rebuild growth value and tiers, no points;"
+        " points: points as if live, dated to each order (old points may expire at the next expiry run)",
     ),
+    award_points: bool = typer.Option(
+        False, "--award-points", help="Post each order through the live order service, one at a time (slow)"
+    ),
+    show_mapping: bool = SHOW_MAPPING,
 ) -> None:
-    """Historical orders, once per (source, order number); no points unless --award-points."""
-    _run_import("orders", file, mapping, dry_run, errors, as_user, {"award_points": True} if award_points else {})
+    """Historical orders, once per (source, order number); rows sharing an order number are its lines.
+    Opening balances from the previous system: `guanxi import balances`."""
+    if show_mapping:
+        _show("orders", file, mapping)
+        return
+    options: dict[str, object] = {"history": history}
+    if award_points:
+        options["award_points"] = True
+    _run_import("orders", file, mapping, dry_run, errors, as_user, options)
 
 
-@import_app.command("events")
+@import_app.command("events", epilog=fields_help("events"))
 def import_events(
     file: Path = FILE,
     mapping: str | None = MAPPING,
     dry_run: bool = DRY_RUN,
     errors: Path | None = ERRORS,
     as_user: str | None = AS_USER,
+    show_mapping: bool = SHOW_MAPPING,
 ) -> None:
     """Behaviour events (the API's format), once per event id."""
+    if show_mapping:
+        _show("events", file, mapping)
+        return
     _run_import("events", file, mapping, dry_run, errors, as_user, {})
 
 
-@import_app.command("balances")
+@import_app.command("balances", epilog=fields_help("balances"))
 def import_balances(
     file: Path = FILE,
     mapping: str | None = MAPPING,
     dry_run: bool = DRY_RUN,
     errors: Path | None = ERRORS,
     as_user: str | None = AS_USER,
+    show_mapping: bool = SHOW_MAPPING,
 ) -> None:
     """Opening balances, one row per member: points, growth value and tier as the previous system
     held them, recorded once per member (a row with other figures for a member already set is refused)."""
+    if show_mapping:
+        _show("balances", file, mapping)
+        return
     _run_import("balances", file, mapping, dry_run, errors, as_user, {})

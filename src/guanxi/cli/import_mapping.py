@@ -38,7 +38,17 @@ def show_mapping(kind: str, file: Path, mapping_ref: str | None) -> None:
         raise _refuse(problem.message) from None
     mapping = mapping or headers.Mapping(kind=kind)
     resolved = headers.resolve(columns, kind, mapping)
-    table = Table(title=_t("import.mapping.title", file=file.name, kind=kind))
+    from guanxi.kit.i18n import catalog
+
+    own = catalog(get_settings().default_language)
+
+    def label(name: str) -> str:
+        if "." in name:  # an event property column
+            return name
+        key = f"import.field.{kind}.{name}"  # what a field means in this kind (an order's number)
+        return f"{_t(key if key in own else f'import.field.{name}')} ({name})"
+
+    table = Table(title=_t("import.mapping.title", file=file.name, kind=_t(f"import.kind.{kind}")))
     table.add_column(_t("import.mapping.column"))
     table.add_column(_t("import.mapping.field"))
     table.add_column(_t("import.mapping.values"))
@@ -46,11 +56,11 @@ def show_mapping(kind: str, file: Path, mapping_ref: str | None) -> None:
         name = resolved.fields.get(column)
         values = mapping.value_map(column, name or "") if name else None
         shown = ", ".join(f"{k} → {v if v is not None else '∅'}" for k, v in (values or {}).items())
-        table.add_row(column, name or _t("import.mapping.ignored"), shown)
+        table.add_row(column, label(name) if name else _t("import.mapping.ignored"), shown)
     for name, parts in mapping.derive.items():
-        table.add_row(" + ".join(parts), f"{name} ({_t('import.mapping.derived')})", "")
+        table.add_row(" + ".join(parts), f"{label(name)}, {_t('import.mapping.derived')}", "")
     for name, value in mapping.constants.items():
-        table.add_row(f'"{value}"', f"{name} ({_t('import.mapping.constant')})", "")
+        table.add_row(f'"{value}"', f"{label(name)}, {_t('import.mapping.constant')}", "")
     Console().print(table)
     if resolved.ignored:
         typer.echo(_t("import.mapping.ignored_list", columns=", ".join(resolved.ignored)))

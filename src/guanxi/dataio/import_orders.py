@@ -68,6 +68,12 @@ class OrderImporter:
     def group_key(self, record: order_import.OrderRecord) -> str:
         return record.keys()[0]
 
+    def raw_key(self, fields: dict[str, Any]) -> str | None:
+        external_id = text(fields.get("external_id") or "").strip()
+        if not external_id:
+            return None
+        return order_import.order_key(text(fields.get("source") or "").strip(), external_id)
+
     def combine(self, records: list[order_import.OrderRecord]) -> order_import.OrderRecord | str:
         """The lines of one order as one record: amounts added up, lines in file order, the
         order's own facts (customer, time, store, status, currency) taken from its first line and

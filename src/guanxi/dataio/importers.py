@@ -60,6 +60,9 @@ class GroupingImporter(Importer, Protocol):
     def group_key(self, record: Any) -> str:
         """Rows with the same key are lines of one record."""
 
+    def raw_key(self, fields: dict[str, Any]) -> str | None:
+        """`group_key` from a row's mapped cells, before they are read (None: the row has none)."""
+
     def combine(self, records: list[Any]) -> Any | str:
         """The record the rows make together, or why they cannot be one."""
 

@@ -33,7 +33,7 @@ from guanxi.dataio.import_customers import CustomerImporter
 from guanxi.dataio.import_events import EventImporter
 from guanxi.dataio.import_orders import OrderImporter
 from guanxi.dataio.importers import GroupingImporter, Importer, RowOutcome, describe, row_fields, value_map_problems
-from guanxi.dataio.scratch import SeenKeys, Staged
+from guanxi.dataio.scratch import Scratch, SeenKeys, Staged
 from guanxi.kit import sealed
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
@@ -283,11 +283,12 @@ def run(
         errors = ErrorsFile(errors_path, source.headers, errors_context(job_id))
         job = _Job(database, actor, importer, summary, errors, job_id, options, dry_run, on_batch, on_progress, source)
         try:
-            prepared = _prepared_rows(job, resolved, mapping)
-            if getattr(importer, "groups_lines", False):
-                _run_grouped(job, cast(GroupingImporter, importer), prepared, size)
+            grouping = cast(GroupingImporter, importer) if getattr(importer, "groups_lines", False) else None
+            if grouping is not None and _keys_repeat(grouping, path, fmt, kind, mapping):
+                _run_grouped(job, grouping, _prepared_rows(job, resolved, mapping), size)
             else:
-                _run_rows(job, prepared, size)
+                # every record is on one row: no need to hold the file back
+                _run_rows(job, _prepared_rows(job, resolved, mapping), size)
         finally:
             job.seen.close()
             errors.close()
@@ -313,6 +314,24 @@ def _prepared_rows(job: _Job, resolved: Resolved, mapping: Mapping) -> Iterator[
         prepared = job.importer.prepare(row.line, fields, mapping)
         content = SeenKeys.digest(json.dumps(fields, sort_keys=True, default=str, ensure_ascii=False))
         yield row, describe(prepared) if isinstance(prepared, list) else prepared, content
+
+
+def _keys_repeat(importer: GroupingImporter, path: Path, fmt: str | None, kind: str, mapping: Mapping) -> bool:
+    """Whether two rows of the file share a record key (the lines of one order): a first, quick
+    read of the key columns only. Staging every row costs more than reading the file twice."""
+    seen = Scratch("CREATE TABLE k (d BLOB PRIMARY KEY) WITHOUT ROWID;")
+    try:
+        with readers.open_rows(path, fmt, check=False) as source:
+            resolved = headers.resolve(source.headers, kind, mapping)
+            for row in source:
+                if row.problem is not None:
+                    continue
+                key = importer.raw_key(row_fields(row.values, resolved, mapping, row.line))
+                if key is not None and not seen.insert(SeenKeys.digest(key)):
+                    return True
+        return False
+    finally:
+        seen.close()
 
 
 def _run_rows(job: _Job, rows: Iterator[tuple[readers.Row, Any, bytes]], size: int) -> None:

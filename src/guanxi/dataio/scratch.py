@@ -30,18 +30,24 @@ def digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode(), digest_size=12, key=_SCRATCH_KEY).digest()
 
 
-class _Scratch:
+class Scratch:
+    """A throwaway SQLite database on disk; `insert` into its first table says whether the value
+    was new."""
+
     def __init__(self, schema: str) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="guanxi-import-")
         self._db = sqlite3.connect(Path(self._dir.name) / "scratch.db")
         self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; " + schema)
+
+    def insert(self, value: bytes) -> bool:
+        return self._db.execute("INSERT OR IGNORE INTO k VALUES (?)", (value,)).rowcount == 1
 
     def close(self) -> None:
         self._db.close()
         self._dir.cleanup()
 
 
-class SeenKeys(_Scratch):
+class SeenKeys(Scratch):
     """Keys of the rows seen so far in this file, each with its first line and values digest."""
 
     def __init__(self) -> None:
@@ -66,7 +72,7 @@ class SeenKeys(_Scratch):
         self._db.executemany("INSERT OR IGNORE INTO seen (k, line, content) VALUES (?, ?, ?)", items)
 
 
-class Staged(_Scratch):
+class Staged(Scratch):
     """Rows held until the file is read, given back grouped by key in the order keys first appeared."""
 
     def __init__(self) -> None:

@@ -64,7 +64,15 @@ class OrderRecord:
     line_count: int = 1  # the file rows this order was made of
 
     def keys(self) -> list[str]:
-        return [f"{self.data.source}/{self.data.external_id}"]
+        return [order_key(self.data.source, self.data.external_id)]
+
+
+DEFAULT_SOURCE = "import"
+
+
+def order_key(source: str, external_id: str) -> str:
+    """What makes an order the same order: (source, external id)."""
+    return f"{source or DEFAULT_SOURCE}/{external_id}"
 
 
 @dataclass
@@ -91,7 +99,7 @@ def validate(line: int, values: dict[str, Any]) -> OrderRecord | list[FieldError
     (phone, member card, email, unionid)."""
     body: dict[str, Any] = {
         "external_id": values.get("external_id") or "",
-        "source": values.get("source") or "import",
+        "source": values.get("source") or DEFAULT_SOURCE,
         "paid_amount": values.get("paid_amount"),
         "occurred_at": values.get("occurred_at"),
     }
