@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -30,11 +30,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from guanxi.dataio.importers import RowOutcome
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.models import keys_in, table_of
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.members import history, history_rows
+from guanxi.loyalty.orders.bulk_import import OrderRecord
 from guanxi.loyalty.orders.models import Order
 from guanxi.loyalty.orders.plan import AccountSnapshot
 from guanxi.loyalty.program import config as program
@@ -109,6 +111,16 @@ class HistoryPass:
             self._remember_members(session, customers)
         else:
             self._db.executemany("INSERT OR IGNORE INTO members (customer) VALUES (?)", [(c,) for c in customers])
+
+    def add_batch(self, session: Session, records: Sequence[OrderRecord], outcomes: Sequence[RowOutcome]) -> None:
+        """`add` for a batch as the order importer answered it (one outcome per record, in order)."""
+        created = [o.entity_id for o in outcomes if o.status == "created" and o.entity_id]
+        unchanged = [
+            (r.data.source, r.data.external_id)
+            for r, o in zip(records, outcomes, strict=True)
+            if o.status == "unchanged"
+        ]
+        self.add(session, created, unchanged)
 
     def _remember_members(self, session: Session, customers: set[str]) -> None:
         """A dry run's members as the first batch naming them found them (a new member's

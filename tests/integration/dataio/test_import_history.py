@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from guanxi.dataio import history as import_history
+from guanxi.dataio.import_orders import OrderImporter
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
@@ -63,8 +64,8 @@ def _run(db: Database, choice: str, *, dry_run: bool, customers: dict[str, str])
         for records in _batches(customers):
             with db.unit_of_work() as session:
                 savepoint = session.begin_nested() if dry_run else None
-                outcomes = bulk_import.apply(session, SYSTEM, records, job_id="job-1")
-                history_pass.add(session, [o.order_id for o in outcomes if o.status == "created" and o.order_id])
+                outcomes = OrderImporter().apply(session, SYSTEM, records, job_id="job-1", options={})
+                history_pass.add_batch(session, records, outcomes)
                 if savepoint is not None:
                     savepoint.rollback()
         return history_pass.finish(db, SYSTEM)
