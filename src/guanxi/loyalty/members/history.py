@@ -16,11 +16,13 @@ statement per table for a batch of members) instead of one order at a time:
   `loyalty.order_recorded` would pay referral rewards for purchases made before the program knew
   the member. The tier changes, growth entries and ledger rows are written and audited as usual.
 
-Members the planner does not cover are held back, their orders left as history only and counted
-by reason in the figures: a downgrade under review (an order may cancel it), a negative balance (a
-new lot pays the debt first), or, with a pending period, an order still inside it. Programs whose
-rules need usage memory (caps, once-a-month birthday points) or that rank by qualifying spend are
-refused up front (`check_choice`).
+A downgrade under review waits beside the replay as it waits beside live orders: an order that
+brings the growth the grace period asks keeps the tier (`tiers.check_upgrade`'s rule), an upgrade
+ends the review. Members the planner does not cover are held back, their orders left as history
+only and counted by reason in the figures: a negative balance (a new lot would pay the debt
+first), or, with a pending period, an order still inside it. Programs whose rules need usage
+memory (caps, once-a-month birthday points) or that rank by qualifying spend (which reads the
+imported orders anyway) are refused up front (`check_choice`).
 """
 
 from __future__ import annotations
