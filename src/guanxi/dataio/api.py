@@ -108,6 +108,13 @@ class ExportIn(StorableInput):
     created_to: BusinessDateTime | None = None
 
 
+def _options(kind: str, award_points: bool, history: str) -> dict[str, Any]:
+    options: dict[str, Any] = {"award_points": True} if award_points else {}
+    if kind == "orders" or history != "record":
+        options["history"] = history  # refused by the service for other kinds
+    return options
+
+
 def job_out(job: ImportJob) -> ImportJobOut:
     expired = files.errors_expired(job)
     return ImportJobOut(
@@ -189,6 +196,13 @@ def create_import(
     mapping_id: Annotated[str | None, Form(max_length=26, description="A saved mapping")] = None,
     dry_run: Annotated[bool, Form()] = False,
     award_points: Annotated[bool, Form(description="Orders: post through the order service")] = False,
+    history: Annotated[
+        Literal["record", "tiers", "points"],
+        Form(
+            description="Orders: record (history only), tiers (growth value and tiers rebuilt, no points)"
+            " or points (points as if live, dated to each order)"
+        ),
+    ] = "record",
 ) -> ImportJobOut:
     """Upload a file to import; the job runs in the background (poll GET /imports/{id})."""
     service.require_import(principal, kind)
@@ -208,7 +222,7 @@ def create_import(
             path=path,
             mapping=parsed,
             dry_run=dry_run,
-            options={"award_points": award_points} if award_points else {},
+            options=_options(kind, award_points, history),
             job_id=job_id,
         )
     except Exception:

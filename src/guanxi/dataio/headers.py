@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS = ("customers", "orders", "events")
+KINDS: tuple[str, ...] = ("customers", "orders", "events")
 
 IDENTITY_FIELDS = ("phone", "email", "member_card", "wechat_unionid", "external_id", "resident_id")
 

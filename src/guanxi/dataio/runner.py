@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 from guanxi.dataio import headers, readers
 from guanxi.dataio import values as cells
 from guanxi.dataio.headers import Mapping, Resolved
+from guanxi.dataio.history import HistoryPass
+from guanxi.dataio.history import choice_of as history_choice
 from guanxi.dataio.import_balances import BalanceImporter
 from guanxi.dataio.import_customers import CustomerImporter
 from guanxi.dataio.import_events import EventImporter
@@ -37,6 +39,7 @@ from guanxi.dataio.scratch import Scratch, SeenKeys, Staged
 from guanxi.kit import sealed
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
+from guanxi.loyalty.members.history import RECORD
 
 IMPORTERS: dict[str, Importer] = {
     "customers": CustomerImporter(),
@@ -241,6 +244,13 @@ class _Job:
     source: readers.RowSource
     seen: SeenKeys = field(default_factory=SeenKeys)
     batches: int = 0
+    # The history choice's pass (orders imported with history "tiers" or "points")
+    history: HistoryPass | None = None
+
+    def written(self, session: Session, records: list[Any], outcomes: list[RowOutcome]) -> None:
+        """Tell the history pass what a batch wrote (in its transaction, before a dry run's rollback)."""
+        if self.history is not None:
+            self.history.add_batch(session, records, outcomes)
 
     def progress(self, share: float = 1.0, start: float = 0.0) -> None:
         self.summary.progress = start + share * self.source.progress()
@@ -282,6 +292,9 @@ def run(
         summary.columns = dict(resolved.fields)
         errors = ErrorsFile(errors_path, source.headers, errors_context(job_id))
         job = _Job(database, actor, importer, summary, errors, job_id, options, dry_run, on_batch, on_progress, source)
+        choice = history_choice(options) if kind == "orders" else RECORD
+        if choice != RECORD:
+            job.history = HistoryPass(choice, dry_run=dry_run, job_id=job_id)
         try:
             grouping = cast(GroupingImporter, importer) if getattr(importer, "groups_lines", False) else None
             if grouping is not None and _keys_repeat(grouping, path, fmt, kind, mapping):
@@ -289,9 +302,13 @@ def run(
             else:
                 # every record is on one row: no need to hold the file back
                 _run_rows(job, _prepared_rows(job, resolved, mapping), size)
+            if job.history is not None:
+                summary.extra.update(job.history.finish(database, actor))
         finally:
             job.seen.close()
             errors.close()
+            if job.history is not None:
+                job.history.close()
         summary.errors_path = str(errors_path) if errors.written and errors_path else None
     return summary
 
@@ -396,7 +413,9 @@ def _write(
         if waves:
             savepoint = session.begin_nested() if job.dry_run else None
             for records in waves:
-                for outcome in job.importer.apply(session, job.actor, records, job_id=job.job_id, options=job.options):
+                written = job.importer.apply(session, job.actor, records, job_id=job.job_id, options=job.options)
+                job.written(session, records, written)
+                for outcome in written:
                     outcomes[outcome.line] = outcome
             if savepoint is not None:
                 savepoint.rollback()
@@ -464,6 +483,7 @@ def _write_groups(job: _Job, batch: list[tuple[Any, list[tuple[int, dict[str, An
             savepoint = session.begin_nested() if job.dry_run else None
             records = [record for record, _ in batch]
             outcomes = job.importer.apply(session, job.actor, records, job_id=job.job_id, options=job.options)
+            job.written(session, records, outcomes)
             if savepoint is not None:
                 savepoint.rollback()
             for outcome, (_, members) in zip(outcomes, batch, strict=True):

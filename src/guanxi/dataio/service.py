@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
-from guanxi.dataio import files, headers, readers, runner
+from guanxi.dataio import files, headers, history, readers, runner
 from guanxi.dataio.files import imports_dir as imports_dir
 from guanxi.dataio.files import job_dir as job_dir
 from guanxi.dataio.files import new_job_dir as new_job_dir  # uploads live in dataio.files' folders
@@ -191,6 +191,7 @@ def create_job(
     except readers.FileProblem as problem:
         raise refused(problem) from None
     inspect_file(path, kind, mapping, fmt)
+    history.check_options(session, kind, options)
     job = ImportJob(
         id=job_id or new_id(),
         kind=kind,

@@ -111,3 +111,44 @@ def test_a_value_map_to_a_status_that_does_not_exist_is_refused_before_the_first
         service.resolve_mapping(session, SYSTEM, str(bad), "orders")
     assert refused.value.message.startswith("values.status.Shipped - Done: 'shipped-ish' ")
     assert "completed" in refused.value.message and "cancelled" in refused.value.message
+
+
+def test_the_history_choice_is_the_jobs_and_its_dry_run_shows_what_it_would_do(
+    db: Database, tmp_path: Path, shop: dict[str, str]
+) -> None:
+    mapping = _mapping(db, tmp_path)
+    path = tmp_path / "shop_order_lines.csv"
+    before = data_counts(db)
+    dry = run_import(db, "orders", path, mapping=mapping, dry_run=True, options={"history": "points"})
+    assert data_counts(db) == before
+    real = run_import(db, "orders", path, mapping=mapping, options={"history": "points"})
+    assert real.options == {"history": "points"}
+    assert dry.report is not None and real.report is not None
+    assert dry.report["history"] == real.report["history"]
+    figures = real.report["history"]
+    # one point per yuan of what was kept: 319 (C001) + 2160 (C003); the cancelled order earns
+    # nothing, the returned one earns and gives back
+    assert (figures["choice"], figures["members"], figures["points_awarded"]) == ("points", 3, 2479)
+    with db.unit_of_work(read_only=True) as session:
+        balances = dict(
+            session.execute(
+                select(PointEntry.account_id, func.sum(PointEntry.points)).group_by(PointEntry.account_id)
+            ).all()
+        )
+    assert sorted(balances.values()) == [0, 319, 2160]
+
+
+def test_a_history_choice_for_a_customer_import_is_refused_before_anything_is_written(
+    db: Database, tmp_path: Path
+) -> None:
+    from guanxi.kit.errors import DomainError
+
+    path = tmp_path / "c.csv"
+    path.write_text("姓名,手机号\n张伟,13800138000\n", encoding="utf-8")
+    before = data_counts(db)
+    with db.unit_of_work() as session, pytest.raises(DomainError) as refused:
+        service.create_job(
+            session, SYSTEM, kind="customers", file_name="c.csv", path=path, options={"history": "tiers"}
+        )
+    assert refused.value.message == "options.history: applies to order imports only"
+    assert data_counts(db) == before
