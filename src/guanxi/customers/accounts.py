@@ -153,7 +153,7 @@ def account_detail(session: Session, actor: Principal, account_id: str) -> Accou
         ContactOut(
             id=contact.id,
             customer_id=customer.id,
-            name=presenter.customer_out(customer, [], [], actor, visibility=vis).name,
+            name=presenter.customer_out(customer, [], [], actor, visibility=vis).display_name,
             title=contact.title,
             is_primary=contact.is_primary,
         )

@@ -117,22 +117,46 @@ def normalize_identity(kind: IdentityKind, value: str, default_region: str = "CN
     return normalize_token(value)
 
 
-# Names: letters of any script, spaces, the middle dot of transliterated names, and a few marks.
-_NAME = re.compile(r"^[\w\u00b7\u30fb .'\-]+$")
+# Names are what people go by, WeChat nicknames included ("小明🌟", "Amy_2024", "A.J.", "王-小二"):
+# letters, digits, emoji and punctuation of any script are kept as typed (every output escapes
+# them). Refused: control characters; invisible format characters (a right-to-left override makes a
+# name read backwards) other than the joiners and tags emoji sequences are built with; and a first
+# character a spreadsheet takes for a formula, since names travel to Excel in exports.
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+_SPACING_CONTROLS = frozenset("\t\n\r")
+_EMOJI_FORMAT = frozenset({"\u200c", "\u200d"} | {chr(c) for c in range(0xE0020, 0xE0080)})
+# Unicode general categories (first letter) of which a name needs one: a letter, a digit or a
+# symbol such as an emoji; a name of punctuation alone ("'", "...") is not a name.
+_NAME_CONTENT = ("L", "N", "So")
 
 
 def validate_name(value: str) -> str:
-    text = unicodedata.normalize("NFC", value).strip()
-    text = re.sub(r"\s+", " ", text)
+    text = unicodedata.normalize("NFC", value)
+    categories = [unicodedata.category(ch) for ch in text]
+    if any(cat == "Cc" and ch not in _SPACING_CONTROLS for ch, cat in zip(text, categories, strict=True)):
+        raise InvalidValue("may not contain control characters")
+    if any(
+        cat in ("Cs", "Co", "Cn") or (cat == "Cf" and ch not in _EMOJI_FORMAT)
+        for ch, cat in zip(text, categories, strict=True)
+    ):
+        raise InvalidValue("may not contain invisible, private-use or unassigned characters")
+    text = re.sub(r"\s+", " ", text).strip()
     if not text:
         raise InvalidValue("is required")
     if len(text) > 100:
         raise InvalidValue("must be at most 100 characters")
-    if not _NAME.fullmatch(text) or any(ch.isdigit() for ch in text) or "_" in text:
-        raise InvalidValue("may contain only letters, spaces, the middle dot (·), apostrophes and hyphens")
-    if not any(ch.isalpha() for ch in text):  # "'", "-- ." and the like are punctuation, not a name
-        raise InvalidValue("must contain at least one letter")
+    if text.startswith(FORMULA_PREFIXES):
+        raise InvalidValue("may not begin with =, +, - or @ (a spreadsheet would read it as a formula)")
+    if not any(unicodedata.category(ch).startswith(_NAME_CONTENT) for ch in text):
+        raise InvalidValue("must contain at least one letter, digit or emoji")
     return text
+
+
+def display_name(name: str | None, member_no: str) -> str:
+    """How a customer is named wherever one is shown (API, console lists and card, exports, merge
+    pairs): the name as the viewer may see it, else the member number. An import may create a
+    customer without a name (stored as ""); such a customer is never shown as a blank."""
+    return name or member_no
 
 
 # Surnames whose reading differs from the character's most common reading. Compound surnames
@@ -210,22 +234,39 @@ def _is_han(ch: str) -> bool:
     return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
 
 
+_HAN = "\u3400-\u9fff\uf900-\ufaff"
+# A run of Chinese characters (spaces and middle dots inside it do not break it: 欧阳 娜娜 is read
+# with its compound surname), or a word of Latin letters and digits.
+_WORDS = re.compile(f"([{_HAN}](?:[\\s\u00b7\u30fb]*[{_HAN}])*)|([A-Za-z0-9]+)")
+
+
+def _latin(text: str) -> str:
+    """Full-width letters to ASCII, accents dropped (Ｚｏë -> Zoe), so a Latin name is found by
+    what a keyboard types."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def name_syllables(name: str) -> list[str]:
-    """Pinyin syllables of a name, reading the surname by the surname table."""
-    text = name.replace(" ", "").replace("·", "")
-    if not text or not _is_han(text[0]):
-        return [w.lower() for w in re.findall(r"[A-Za-z0-9]+", name)]
-    head: list[str] = []
-    rest = text
-    for compound in _COMPOUND:
-        if text.startswith(compound):
-            head, rest = list(SURNAME_READINGS[compound]), text[len(compound) :]
-            break
-    else:
-        if text[0] in SURNAME_READINGS:
-            head, rest = list(SURNAME_READINGS[text[0]]), text[1:]
-    tail = [s.lower() for s in lazy_pinyin(rest, style=Style.NORMAL, errors="ignore", v_to_u=False)]
-    return head + [s for s in tail if s]
+    """Pinyin syllables of a name, a leading Chinese surname read by the surname table, and its
+    Latin words and digits as they are ("小明Leo" -> xiao ming leo, "Amy_2024" -> amy 2024);
+    emoji and punctuation are left out."""
+    syllables: list[str] = []
+    for index, match in enumerate(_WORDS.finditer(_latin(name))):
+        han, word = match.groups()
+        if word:
+            syllables.append(word.lower())
+            continue
+        rest = re.sub(r"[\s\u00b7\u30fb]", "", han)
+        if index == 0:
+            for surname in (*_COMPOUND, rest[0]):
+                if rest.startswith(surname) and surname in SURNAME_READINGS:
+                    syllables += SURNAME_READINGS[surname]
+                    rest = rest[len(surname) :]
+                    break
+        tail = lazy_pinyin(rest, style=Style.NORMAL, errors="ignore", v_to_u=False)
+        syllables += [s.lower() for s in tail if s]
+    return syllables
 
 
 def name_search_keys(name: str) -> tuple[str, str]:

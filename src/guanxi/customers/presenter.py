@@ -11,7 +11,10 @@ from guanxi.kit.masking import Visibility, present
 from guanxi.kit.principal import Principal
 
 
-def _name(name: str, visibility: Visibility) -> str:
+def _name(name: str, visibility: Visibility) -> str | None:
+    """The name as this caller sees it; None for a customer who has none (stored as "")."""
+    if not name:
+        return None
     if visibility is Visibility.HIDDEN:
         return name[:1] + "*" * max(len(name) - 1, 1)
     return name

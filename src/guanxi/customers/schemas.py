@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
+from guanxi.customers.normalize import display_name
 from guanxi.kit.inputs import BusinessDate, PatchInput
 from guanxi.kit.text import StorableInput
 
@@ -111,7 +112,7 @@ class IdentityOut(BaseModel):
 class CustomerOut(BaseModel):
     id: str
     member_no: str
-    name: str | None
+    name: str | None = Field(description="None when the customer has no name (imported without one)")
     gender: str
     birthday: date | None
     province: str | None
@@ -134,6 +135,11 @@ class CustomerOut(BaseModel):
     tags: list[str]
     created_at: datetime
     updated_at: datetime
+
+    @computed_field(description="How to show the customer: the name as you may see it, else the member number")  # type: ignore[prop-decorator]
+    @property
+    def display_name(self) -> str:
+        return display_name(self.name, self.member_no)
 
 
 class CustomerDetail(CustomerOut):

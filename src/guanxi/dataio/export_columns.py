@@ -40,11 +40,13 @@ class Column:
     field: str
     kind: Kind
     labels: str | None = None  # the catalog group of a LABEL column's display names
+    shown: str | None = None  # what a report shows in it instead of the field itself
 
 
 CUSTOMER_COLUMNS = (
     Column("member_no", Kind.TEXT),
-    Column("name", Kind.TEXT),
+    # A report names a customer without a name by member number; the data layout keeps it empty.
+    Column("name", Kind.TEXT, shown="display_name"),
     Column("gender", Kind.LABEL, "gender"),
     Column("birthday", Kind.DATE),
     Column("phone", Kind.TEXT),
@@ -100,6 +102,8 @@ class Layout:
 
     def _report_value(self, column: Column, values: Mapping[str, Any]) -> Value:
         value = values.get(column.field)
+        if column.shown is not None and column.shown in values:
+            value = values[column.shown]
         if column.field == "tier":
             return self._tier_name(values)
         if value is None:

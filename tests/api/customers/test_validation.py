@@ -22,10 +22,10 @@ BASE = "/api/v1/customers"
         ({"name": "张伟", "phone": "abc"}, ["phone"], ["invalid_phone"]),
         ({"name": "张伟", "email": "zhangwei@"}, ["email"], ["invalid_email"]),
         ({"name": "张伟", "resident_id": "110105194912310021"}, ["resident_id"], ["invalid_resident_id"]),
-        ({"name": "<script>alert(1)</script>"}, ["name"], ["invalid"]),
-        ({"name": "<b>张伟</b>"}, ["name"], ["invalid"]),
-        ({"name": "'; DROP TABLE customers; --"}, ["name"], ["invalid"]),
-        ({"name": "张伟1"}, ["name"], ["invalid"]),
+        ({"name": '=HYPERLINK("http://x")'}, ["name"], ["invalid"]),
+        ({"name": "+86 138"}, ["name"], ["invalid"]),
+        ({"name": "@小明"}, ["name"], ["invalid"]),
+        ({"name": "\u202e张伟"}, ["name"], ["invalid"]),
         ({"name": "   "}, ["name"], ["string_too_short"]),
         ({"name": "-- ."}, ["name"], ["invalid"]),
         ({"name": "张伟", "birthday": "2199-01-01"}, ["birthday"], ["future_date"]),
@@ -42,7 +42,7 @@ BASE = "/api/v1/customers"
             ["invalid_phone", "invalid_email"],
         ),
         (
-            {"name": "<i>x</i>", "phone": "1", "email": "e", "resident_id": "r"},
+            {"name": "-x", "phone": "1", "email": "e", "resident_id": "r"},
             ["email", "name", "phone", "resident_id"],
             None,
         ),
@@ -124,7 +124,7 @@ def test_invalid_update_changes_nothing(client: TestClient, admin_headers: dict[
     url = f"{BASE}/{created['id']}"
     before = table_counts(db)
     for body, field in (
-        ({"name": "<script>x</script>"}, "name"),
+        ({"name": "=1+1"}, "name"),
         ({"name": None}, "name"),
         ({"birthday": "1800-01-01"}, "birthday"),
         ({"preferred_language": None}, "preferred_language"),

@@ -169,6 +169,19 @@ def test_invalid_uscc_raise(raw: str) -> None:
         ("O'Brien", "O'Brien"),
         ("Jean-Luc Picard", "Jean-Luc Picard"),
         ("Zoë", "Zoë"),
+        # WeChat nicknames: digits, Latin letters, emoji and punctuation
+        ("小明🌟", "小明🌟"),
+        ("Amy_2024", "Amy_2024"),
+        ("A.J.", "A.J."),
+        ("🍀Lucky", "🍀Lucky"),
+        ("王-小二", "王-小二"),
+        ("张三1", "张三1"),
+        ("１号", "１号"),
+        ("👨\u200d👩\u200d👧", "👨\u200d👩\u200d👧"),
+        ("张\t伟\n", "张 伟"),
+        # text that looks like markup or SQL is a name like any other: stored and shown as text
+        ("<b>张伟</b>", "<b>张伟</b>"),
+        ("'; DROP TABLE customers; --", "'; DROP TABLE customers; --"),
     ],
 )
 def test_valid_names(raw: str, expected: str) -> None:
@@ -178,16 +191,19 @@ def test_valid_names(raw: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "raw",
     [
-        "<script>alert(1)</script>",
-        "<b>张伟</b>",
-        "'; DROP TABLE customers; --",
-        "Robert'); DROP TABLE students;--",
-        "' OR '1'='1",
-        "张三1",
-        "Zhang3",
-        "１号",
-        "a_b",
+        # a spreadsheet would run these as formulas in an export
+        '=HYPERLINK("http://x")',
+        "+86 138",
+        "-Amy",
+        "@SUM(A1)",
+        " \t=1",
+        # control, invisible and private-use characters
         "张\x00伟",
+        "张\x1f伟",
+        "\x07",
+        "\u202e张伟",
+        "张\ufeff伟",
+        "\ue000",
         "'",
         "-- .",
         "",
@@ -216,6 +232,17 @@ def test_invalid_names_raise(raw: str) -> None:
         ("朴槿惠", ("piaojinhui", "pjh")),
         ("李·小龙", ("lixiaolong", "lxl")),
         ("John Smith", ("johnsmith", "js")),
+        # nicknames: Chinese read as pinyin, Latin words and digits kept, emoji and marks left out
+        ("小明🌟", ("xiaoming", "xm")),
+        ("Amy_2024", ("amy2024", "a2")),
+        ("A.J.", ("aj", "aj")),
+        ("🍀Lucky", ("lucky", "l")),
+        ("王-小二", ("wangxiaoer", "wxe")),
+        ("小明Leo", ("xiaomingleo", "xml")),
+        ("🌟单雄信", ("shanxiongxin", "sxx")),
+        ("Zoë", ("zoe", "z")),
+        ("Ａｍｙ", ("amy", "a")),
+        ("🌟", ("", "")),
     ],
 )
 def test_pinyin_search_keys_read_surnames(name: str, keys: tuple[str, str]) -> None:

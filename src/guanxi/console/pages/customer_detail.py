@@ -106,10 +106,10 @@ class CustomerPage:
 
     def build(self) -> None:
         detail = self.view.detail
-        ui.page_title(f"{detail.name or detail.member_no} · guanxi")
+        ui.page_title(f"{detail.display_name} · guanxi")
         with ui.row().classes("w-full items-center gap-3"):
             ui.button(icon="arrow_back", on_click=lambda: ui.navigate.to("/customers")).props("flat round dense")
-            ui.label(detail.name or EMPTY).classes("text-2xl font-medium").mark("customer-name")
+            ui.label(detail.display_name).classes("text-2xl font-medium").mark("customer-name")
             ui.badge(detail.member_no).props("outline").mark("member-no")
             ui.space()
             if is_allowed(self.viewer, "customers", "update"):

@@ -43,7 +43,7 @@ def customer_row(item: CustomerOut) -> dict[str, Any]:
     return {
         "id": item.id,
         "member_no": item.member_no,
-        "name": item.name or EMPTY,
+        "name": item.display_name,
         "gender": choice("gender", item.gender),
         "city": show(item.city),
         "region": show(item.region),

@@ -18,6 +18,7 @@ from guanxi.console.session import guard, tr
 from guanxi.console.widgets import card, local_time, notice, show
 from guanxi.customers import merge as merges
 from guanxi.customers import service as customers
+from guanxi.customers.normalize import display_name
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.principal import Principal
 
@@ -56,7 +57,10 @@ def _name(session: Session, customer_id: str) -> str:
     from guanxi.customers.models import Customer
 
     row = session.get(Customer, customer_id)
-    return f"{row.name} ({row.member_no})" if row else customer_id
+    if row is None:
+        return customer_id
+    shown = display_name(row.name, row.member_no)
+    return shown if shown == row.member_no else f"{shown} ({row.member_no})"
 
 
 def load_view(session: Session, principal: Principal) -> View:

@@ -305,7 +305,7 @@ def sample_rows(preview: Preview) -> list[dict[str, Any]]:
     return [
         {
             "id": c.id,
-            "name": c.name or EMPTY,
+            "name": c.display_name,
             "member_no": c.member_no,
             "phone": show(c.phone),
             "city": show(c.city),
