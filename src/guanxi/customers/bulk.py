@@ -2,11 +2,17 @@
 fixed number of Core statements.
 
 A batch is matched by identity (phone, email, member card, WeChat unionid, external id, resident
-ID): rows whose identities belong to no one create customers; rows matching one customer update
-the fields the row gives, and only when a value differs (a re-run of the same file changes
-nothing); a row whose identities belong to two different customers is refused (an identity is
-never silently moved). Names, identities and profile fields go through the same normalization
-and limits as `service.create_customer`; member numbers come from the same counter.
+ID): rows whose identities belong to no one create customers; a row matching one customer fills
+the fields the customer has empty and never silently replaces a value it has: a differing value is
+a conflict, decided per field by the import's choice or else holding the row back
+(`bulk_changes`); a re-run of the same file changes nothing. A row whose identities belong to two
+different customers is refused (an identity is never silently moved). Names, identities and
+profile fields go through the same normalization and limits as `service.create_customer`; the
+name is optional (the customer is then shown by member number); member numbers come from the
+same counter.
+
+A row is checked first by `bulk_rows.validate` (re-exported here with its record), which names
+every problem of the row and drops the bad values the caller says may be dropped.
 
 One audit record per batch (`customer.import`, counts and the changed field names, never values),
 and `customer.created` / `customer.updated` outbox events per customer, as the service emits.
@@ -15,58 +21,32 @@ and `customer.created` / `customer.updated` outbox events per customer, as the s
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass, field
-from datetime import date
 from functools import lru_cache
 from typing import Any, Literal
 
-from phonenumbers import PhoneMetadata
-from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
-from guanxi.config import get_settings
 from guanxi.customers import identity_cache, repository
+from guanxi.customers.bulk_changes import Choice, decide, say_nothing
+from guanxi.customers.bulk_rows import CustomerRecord as CustomerRecord
+from guanxi.customers.bulk_rows import normalize_value as normalize_value
+from guanxi.customers.bulk_rows import validate as validate
 from guanxi.customers.identities import NormalizedIdentity, blind_index, stored_value
 from guanxi.customers.models import Customer, CustomerIdentity
-from guanxi.customers.normalize import (
-    NAMESPACED_KINDS,
-    IdentityKind,
-    InvalidValue,
-    name_search_keys,
-    normalize_identity,
-    validate_name,
-)
-from guanxi.customers.schemas import ProfileFields
+from guanxi.customers.normalize import name_search_keys
 from guanxi.kit import clock, outbox, sequence
 from guanxi.kit.crypto import get_cipher
-from guanxi.kit.errors import FieldError
+from guanxi.kit.masking import Visibility, present
 from guanxi.kit.models import table_of
 from guanxi.kit.principal import Principal
 from guanxi.privacy import audit
 
-Status = Literal["created", "updated", "unchanged", "rejected"]
-IDENTITY_KINDS = ("phone", "email", "resident_id", "member_card", "wechat_unionid", "external_id")
-PROFILE = ("gender", "birthday", "province", "city", "region", "occupation", "source_channel")
+Status = Literal["created", "updated", "unchanged", "rejected", "conflict"]
 MEMBER_NO_START = 10000001  # the service's first member number (`service.create_customer`)
-
-
-@dataclass
-class CustomerRecord:
-    """One validated row: the name, its normalized identities and the profile fields it gives."""
-
-    line: int
-    name: str
-    identities: list[NormalizedIdentity]
-    profile: dict[str, Any]
-    address: str | None = None
-
-    def keys(self) -> list[str]:
-        """Keys of its identities, for duplicate detection inside a file."""
-        return [f"{i.kind.value}/{i.namespace}/{i.value}" for i in self.identities]
 
 
 @dataclass
@@ -76,40 +56,9 @@ class Outcome:
     customer_id: str | None = None
     reason: str | None = None
     fields: list[str] = field(default_factory=list)
-
-
-def _cn_mobile_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    metadata = PhoneMetadata.metadata_for_region("CN")
-    assert metadata is not None and metadata.general_desc is not None and metadata.mobile is not None
-    general = metadata.general_desc.national_number_pattern
-    mobile = metadata.mobile.national_number_pattern
-    assert general is not None and mobile is not None
-    return re.compile(general), re.compile(mobile)
-
-
-_CN_GENERAL, _CN_MOBILE = _cn_mobile_patterns()
-
-
-def normalize_value(kind: IdentityKind, text: str, region: str) -> str:
-    """`normalize.normalize_identity`, with a shortcut for the bulk of a Chinese file: a plain
-    mainland mobile number ("13800138000", "+8613800138000", "8613800138000") is checked against
-    phonenumbers' own patterns for CN mobiles (the test that makes `is_valid_number` true) and
-    formatted as E.164 without a full parse, which costs 20x more. Anything else takes the full path."""
-    if kind is IdentityKind.PHONE and region == "CN":
-        digits = text.strip()
-        if digits.startswith("+86"):
-            digits = digits[3:]
-        elif len(digits) == 13 and digits.startswith("86"):
-            digits = digits[2:]
-        if (
-            len(digits) == 11
-            and digits.isascii()
-            and digits.isdigit()
-            and _CN_MOBILE.fullmatch(digits)
-            and _CN_GENERAL.fullmatch(digits)
-        ):
-            return "+86" + digits
-    return normalize_identity(kind, text, region)
+    # field -> (before, after) of an update; (the customer's, the row's) of a conflict
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @lru_cache(maxsize=100_000)
@@ -159,78 +108,6 @@ def _holder_name(actor: Principal, customer_id: str, state: dict[str, dict[str, 
     return "another customer"
 
 
-def _check_birthday(errors: list[FieldError], birthday: date | None) -> None:
-    """The service's rule: not in the future, not more than 130 years ago."""
-    if birthday is None:
-        return
-    today = clock.today(get_settings().timezone)
-    if birthday > today:
-        errors.append(FieldError("birthday", "cannot be in the future", "future_date"))
-    elif birthday.year < today.year - 130:
-        errors.append(FieldError("birthday", "is more than 130 years ago", "too_old"))
-
-
-def validate(line: int, values: dict[str, Any]) -> CustomerRecord | list[FieldError]:
-    """A row's fields (already typed: birthday a date, gender male/female/unknown) checked with
-    the service's rules. Empty values mean "not given"."""
-    errors: list[FieldError] = []
-    name: str | None = None
-    raw_name = values.get("name")
-    if not raw_name:
-        errors.append(FieldError("name", "is required", "required"))
-    else:
-        try:
-            name = validate_name(str(raw_name))
-        except InvalidValue as exc:
-            errors.append(FieldError("name", str(exc), "invalid"))
-    region = get_settings().default_region_code
-    identities: list[NormalizedIdentity] = []
-    for kind_name in IDENTITY_KINDS:
-        raw = values.get(kind_name)
-        if not raw:
-            continue
-        kind = IdentityKind(kind_name)
-        namespace = ""
-        if kind in NAMESPACED_KINDS:
-            namespace = str(values.get("external_source") or "").strip()
-            if not namespace:
-                errors.append(FieldError("external_source", f"a {kind.value} needs a source system", "required"))
-                continue
-            if len(namespace) > 64:
-                errors.append(FieldError("external_source", "must be at most 64 characters", "too_long"))
-                continue
-        text = str(raw)
-        if len(text) > 254:
-            errors.append(FieldError(kind_name, "is too long", "too_long"))
-            continue
-        try:
-            value = normalize_value(kind, text, region)
-        except InvalidValue as exc:
-            errors.append(FieldError(kind_name, str(exc), f"invalid_{kind.value}"))
-            continue
-        identities.append(NormalizedIdentity(kind_name, kind, namespace, value))
-    if not identities and not errors:
-        errors.append(
-            FieldError(
-                "phone", "a row needs an identity (phone, email, member card, unionid or external id)", "no_identity"
-            )
-        )
-    profile = {k: values[k] for k in PROFILE if values.get(k) not in (None, "")}
-    address = values.get("address") or None
-    try:
-        checked = ProfileFields.model_validate({**profile, "address": address})
-    except PydanticValidationError as exc:
-        for err in exc.errors():
-            errors.append(FieldError(str(err["loc"][0]) if err["loc"] else "row", err["msg"], err["type"]))
-    else:
-        profile = {k: getattr(checked, k) for k in profile}
-        address = checked.address
-        _check_birthday(errors, checked.birthday)
-    if errors or name is None:
-        return errors
-    return CustomerRecord(line, name, identities, profile, address)
-
-
 def holders_of(session: Session, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
     """(kind, namespace, blind index) -> customer id for the keys already held. One query per kind
     and namespace (a few per batch), shaped for the unique index (kind, namespace, value_index)."""
@@ -271,14 +148,22 @@ _STATE_COLUMNS = (
     "address_enc",
     "owner_id",
     "team",
+    "updated_at",
 )
 
 
 def apply(
-    session: Session, actor: Principal, records: list[CustomerRecord], *, job_id: str | None = None
+    session: Session,
+    actor: Principal,
+    records: list[CustomerRecord],
+    *,
+    job_id: str | None = None,
+    choose: Choice = say_nothing,
 ) -> list[Outcome]:
     """Create or update the batch's customers. Records must not share an identity (the caller
-    reports repeated identities inside a file as duplicates)."""
+    reports repeated identities inside a file as duplicates). `choose` says per field which side
+    wins when a row differs from a customer's value (`bulk_changes`); by default neither does and
+    such a row is held back as a conflict."""
     auth_service.require(actor, "customers", "create")
     auth_service.require(actor, "customers", "update")
     if not records:
@@ -349,9 +234,8 @@ def apply(
             for ident, key in zip(record.identities, keys, strict=True):
                 new_identities.append(_identity_row(cipher, row["id"], ident, key, now))
                 holders[key] = row["id"]
-            outcomes.append(
-                Outcome(record.line, "created", row["id"], fields=sorted({*record.profile, "name"} | _kinds(record)))
-            )
+            given = sorted({*record.profile, *(["name"] if record.name else [])} | _kinds(record))
+            outcomes.append(Outcome(record.line, "created", row["id"], fields=given, warnings=record.warnings))
             continue
         (customer_id,) = owners
         current = state.get(customer_id)
@@ -361,35 +245,10 @@ def apply(
         if not _in_scope(actor, current["region"], current["team"], current["owner_id"]):
             outcomes.append(Outcome(record.line, "rejected", reason="matches a customer outside your scope"))
             continue
-        fields: list[str] = []
-        moved = record.profile.get("region", current["region"])
-        if moved != current["region"] and not _in_scope(actor, moved, current["team"], current["owner_id"]):
-            outcomes.append(
-                Outcome(record.line, "rejected", reason="the customer would fall outside your scope (region)")
-            )
-            continue
-        if record.name != current["name"]:
-            current["name"] = record.name
-            fields.append("name")
-        for name, value in record.profile.items():
-            if current.get(name) != value:
-                current[name] = value
-                fields.append(name)
-        if record.address is not None:
-            old = cipher.decrypt(current["address_enc"], context="address") if current["address_enc"] else None
-            if old != record.address:
-                current["address_enc"] = cipher.encrypt(record.address, context="address")
-                fields.append("address")
-        for ident, key in zip(record.identities, keys, strict=True):
-            if key not in holders:
-                new_identities.append(_identity_row(cipher, customer_id, ident, key, now))
-                holders[key] = customer_id
-                fields.append(f"identity.{ident.kind.value}")
-        if fields:
-            changed.setdefault(customer_id, set()).update(fields)
-            outcomes.append(Outcome(record.line, "updated", customer_id, fields=fields))
-        else:
-            outcomes.append(Outcome(record.line, "unchanged", customer_id))
+        outcome = _update(actor, cipher, record, keys, current, holders, new_identities, choose, now)
+        if outcome.status == "updated":
+            changed.setdefault(customer_id, set()).update(outcome.fields)
+        outcomes.append(outcome)
 
     if new_customers:
         numbers = sequence.reserve_block(session, "member_no", len(new_customers), start=MEMBER_NO_START)
@@ -412,6 +271,7 @@ def apply(
             [{"customer_id": cid, "fields": sorted(f for f in fs if "." not in f)} for cid, fs in changed.items()],
         )
     counts = {s: sum(1 for o in outcomes if o.status == s) for s in ("created", "updated", "unchanged", "rejected")}
+    counts["conflicts"] = sum(1 for o in outcomes if o.status == "conflict")
     if new_customers or changed:
         touched = sorted({f for o in outcomes if o.status in ("created", "updated") for f in o.fields})
         audit.record(
@@ -424,6 +284,67 @@ def apply(
             detail={**counts, "first_line": records[0].line, "last_line": records[-1].line},
         )
     return outcomes
+
+
+def _update(
+    actor: Principal,
+    cipher: Any,
+    record: CustomerRecord,
+    keys: list[tuple[str, str, str]],
+    current: dict[str, Any],
+    holders: dict[tuple[str, str, str], str],
+    new_identities: list[dict[str, Any]],
+    choose: Choice,
+    now: Any,
+) -> Outcome:
+    """A row matching a known customer: fills, decided conflicts and new identities written into
+    `current` and `new_identities`, or the row held back as a conflict (nothing written)."""
+    customer_id = current["id"]
+    given = record.given()
+    known = current
+    if "address" in given:
+        address = cipher.decrypt(current["address_enc"], context="address") if current["address_enc"] else None
+        known = {**current, "address": address}
+    decision = decide(given, known, choose, now)
+    if decision.held:
+        differing = sorted(decision.differing)
+        return Outcome(
+            record.line,
+            "conflict",
+            customer_id,
+            reason=f"differs from the customer's {', '.join(differing)}; the import says nothing of which side wins",
+            fields=differing,
+            changes=_shown(decision.differing),
+            warnings=record.warnings,
+        )
+    moved = decision.applied.get("region", (None, current["region"]))[1]
+    if moved != current["region"] and not _in_scope(actor, moved, current["team"], current["owner_id"]):
+        return Outcome(record.line, "rejected", reason="the customer would fall outside your scope (region)")
+    fields = list(decision.applied)
+    for name, (_, value) in decision.applied.items():
+        if name == "address":
+            current["address_enc"] = cipher.encrypt(value, context="address")
+        else:
+            current[name] = value
+    changes = _shown(decision.applied)
+    for ident, key in zip(record.identities, keys, strict=True):
+        if key not in holders:
+            new_identities.append(_identity_row(cipher, customer_id, ident, key, now))
+            holders[key] = customer_id
+            fields.append(f"identity.{ident.kind.value}")
+            changes[f"identity.{ident.kind.value}"] = (None, present(ident.kind.value, ident.value, Visibility.MASKED))
+    if not fields:
+        return Outcome(record.line, "unchanged", customer_id, warnings=record.warnings)
+    return Outcome(record.line, "updated", customer_id, fields=fields, changes=changes, warnings=record.warnings)
+
+
+def _shown(pairs: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
+    """Field-level changes as a report may keep them: the address (stored encrypted) masked."""
+    shown = dict(pairs)
+    if "address" in shown:
+        before, after = shown["address"]
+        shown["address"] = (present("address", before, Visibility.MASKED), present("address", after, Visibility.MASKED))
+    return shown
 
 
 def _kinds(record: CustomerRecord) -> set[str]:

@@ -50,7 +50,7 @@ def test_the_upload_goes_and_the_refused_rows_expire(
     assert response.content.startswith(b"\xef\xbb\xbf")
     assert list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")))) == [
         ["line", "姓名", "手机号", "城市", "error"],
-        ["3", "王芳", "12345", "广州", "phone: is not a valid phone number"],
+        ["3", "王芳", "12345", "广州", "phone: is not a valid phone number (got '12345')"],
     ]
 
     with clock.frozen(finished + timedelta(days=7, minutes=1)):

@@ -55,7 +55,7 @@ def test_upload_runs_a_job_and_reports(
     rows = list(csv.reader(io.StringIO(errors.content.decode("utf-8-sig"))))
     assert rows == [
         ["line", "姓名", "手机号", "城市", "error"],
-        ["4", "王芳", "12345", "广州", "phone: is not a valid phone number"],
+        ["4", "王芳", "12345", "广州", "phone: is not a valid phone number (got '12345')"],
     ]
     listed = client.get("/api/v1/imports", headers=admin_headers).json()["items"]
     assert [j["id"] for j in listed] == [job["id"]]

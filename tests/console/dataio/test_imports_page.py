@@ -63,7 +63,10 @@ async def test_upload_map_preview_and_run(db: Database, console: User) -> None:
     await console.should_see(marker="import-preview-table", retries=30)
     (table,) = console.find(marker="import-preview-table").elements
     assert isinstance(table, ui.table)
-    assert [(r["line"], r["verdict"]) for r in table.rows] == [(2, "正常"), (3, "phone: is not a valid phone number")]
+    assert [(r["line"], r["verdict"]) for r in table.rows] == [
+        (2, "正常"),
+        (3, "phone: is not a valid phone number (got '12345')"),
+    ]
     console.find(marker="import-run").click()
     job = await _wait_job(db)
     assert (job.status, job.created, job.rejected) == ("done", 1, 1)

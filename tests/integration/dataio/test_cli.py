@@ -36,7 +36,8 @@ def test_rejected_rows_exit_one_and_the_errors_file_is_written(db: Database, tmp
     assert result.exit_code == 1, result.output
     assert "phone: is not a valid phone number" in result.output
     assert t("import.errors_saved", "zh-CN", path=out) in result.output
-    assert out.read_text(encoding="utf-8-sig").splitlines()[1] == "4,王芳,12345,广州,phone: is not a valid phone number"
+    refused = out.read_text(encoding="utf-8-sig").splitlines()[1]
+    assert refused == "4,王芳,12345,广州,phone: is not a valid phone number (got '12345')"
     # The operator's own file is theirs: the import never deletes it.
     assert source.read_text(encoding="utf-8") == BAD
 
@@ -54,7 +55,7 @@ def test_refused_rows_are_kept_encrypted_and_opened_on_demand_until_they_expire(
     assert opened.exit_code == 0, opened.output
     assert out.read_text(encoding="utf-8-sig").splitlines() == [
         "line,姓名,手机号,城市,error",
-        "4,王芳,12345,广州,phone: is not a valid phone number",
+        "4,王芳,12345,广州,phone: is not a valid phone number (got '12345')",
     ]
     with clock.frozen(clock.now() + timedelta(days=7, seconds=1)):
         purged = runner.invoke(app, ["import", "purge"])
@@ -80,7 +81,7 @@ def test_refused_files_exit_two(db: Database, tmp_path: Path) -> None:
     before = data_counts(db)
     missing = runner.invoke(app, ["import", "customers", str(write_csv(tmp_path / "c.csv", "城市\n上海\n"))])
     assert missing.exit_code == 2
-    assert "required column(s) missing: name" in missing.output
+    assert "at least one of these columns is needed" in missing.output
     bad = tmp_path / "x.csv"
     bad.write_bytes(b"\xe5\xa7\x93\xe5\x90\x8d,\xff\xfe\n")
     encoding = runner.invoke(app, ["import", "customers", str(bad)])

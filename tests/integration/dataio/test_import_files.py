@@ -24,7 +24,7 @@ from .support import data_counts
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BAD = "姓名,手机号,城市\n张伟,13800138000,上海\n王芳,12345,广州\n"
-REFUSED = ["line,姓名,手机号,城市,error", "3,王芳,12345,广州,phone: is not a valid phone number"]
+REFUSED = ["line,姓名,手机号,城市,error", "3,王芳,12345,广州,phone: is not a valid phone number (got '12345')"]
 
 
 @pytest.fixture(autouse=True)

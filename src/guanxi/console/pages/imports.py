@@ -1,10 +1,12 @@
 """Import and export pages.
 
 Import: choose the kind, upload a file, check the column mapping (recognised Chinese or English
-headers are preselected), preview the first rows with a verdict per row, then run it (or a dry
-run) as a background job whose progress bar and counts refresh on their own; refused rows
-download as a CSV. Export: the customer list (optionally filtered) as CSV or XLSX, masked as the
-user sees it. Both call the same services as the API and the CLI.
+headers are preselected), preview the first rows with a verdict per row (and the bad values a kept
+row drops), then run it (or a dry run) as a background job whose progress bar and counts refresh
+on their own. When it ends, its report shows every update and conflict field by field (customer's
+value -> the file's) and the dropped values by kind; refused rows download as a CSV. Export: the
+customer list (optionally filtered) as CSV or XLSX, masked as the user sees it. Both call the same
+services as the API and the CLI.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from guanxi.config import get_settings
 from guanxi.console.actions import notify_error, perform
 from guanxi.console.layout import frame
 from guanxi.console.session import guard, language, tr
-from guanxi.console.widgets import card, local_time, notice, page_title
+from guanxi.console.widgets import card, choice, local_time, notice, page_title, show
 from guanxi.customers.service import CustomerFilter
 from guanxi.dataio import export, files, headers, readers, service
 from guanxi.dataio.headers import FIELDS, KINDS, Mapping
@@ -33,6 +35,8 @@ from guanxi.kit.principal import Principal
 
 PREVIEW_ROWS = 10
 IGNORE = "-"
+# Fields whose stored codes a change shows by their catalog names (male -> 男).
+LABELLED = {"gender": "gender", "source_channel": "source"}
 
 
 class ImportWizard:
@@ -139,7 +143,7 @@ class ImportWizard:
                     verdict = row.problem
                 else:
                     prepared = importer.prepare(row.line, row_fields(row.values, resolved, mapping), mapping)
-                    verdict = describe(prepared) if isinstance(prepared, list) else tr("import.row_ok")
+                    verdict = _verdict(prepared)
                 rows.append(
                     {
                         "line": row.line,
@@ -192,6 +196,7 @@ class ImportWizard:
             self.progress = ui.linear_progress(value=0, show_value=False).mark("import-progress")
             self.status = ui.label("").mark("import-status")
             self.counts = ui.label("").mark("import-counts")
+            self.report_box = ui.column().classes("w-full")
             self.download = ui.row()
         self.timer = ui.timer(0.5, self._refresh)
 
@@ -212,6 +217,8 @@ class ImportWizard:
         if job.status in ("done", "failed"):
             self.timer.deactivate()
             self.running = None
+            with self.report_box:
+                _report(job.conflicts, job.report or {})
             if job.errors_path and files.errors_expired(job):
                 self._show_expired()
             elif job.errors_path:
@@ -235,6 +242,59 @@ class ImportWizard:
         self.download.clear()
         with self.download:
             ui.label(_expired_text()).classes("text-sm text-slate-500").mark("import-errors-expired")
+
+
+def _verdict(prepared: Any) -> str:
+    if isinstance(prepared, list):
+        return describe(prepared)
+    warnings = getattr(prepared, "warnings", None)
+    return tr("import.row_warned", warnings="; ".join(warnings)) if warnings else tr("import.row_ok")
+
+
+def change_rows(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per changed or conflicting field of the report's samples, in the console's words."""
+    rows = []
+    for sample in samples:
+        for name, (before, after) in sample["changes"].items():
+            field = name.removeprefix("identity.")
+            rows.append(
+                {
+                    "key": f"{sample['line']}:{name}",
+                    "line": sample["line"],
+                    "outcome": tr(f"import.outcome.{sample['status']}"),
+                    "field": tr(f"import.field.{field}"),
+                    "change": tr("import.change", before=_value(field, before), after=_value(field, after)),
+                }
+            )
+    return rows
+
+
+def _value(field: str, value: Any) -> str:
+    return choice(LABELLED[field], value) if field in LABELLED else show(value)
+
+
+def _report(conflicts: int, report: dict[str, Any]) -> None:
+    """What a finished job changed field by field, what it held back, and the values it dropped."""
+    with ui.column().classes("w-full gap-2"):
+        if conflicts:
+            notice(tr("import.conflicts", conflicts=conflicts)).mark("import-conflicts")
+        samples = report.get("samples") or []
+        if samples:
+            ui.label(tr("import.changes", count=len(samples))).classes("font-medium")
+            ui.label(tr("import.changes_hint")).classes("text-sm text-slate-500")
+            cols = [
+                {"name": n, "label": tr(f"import.col.{n}"), "field": n, "align": "left"}
+                for n in ("line", "outcome", "field", "change")
+            ]
+            ui.table(columns=cols, rows=change_rows(samples), row_key="key").classes("w-full").props("dense flat").mark(
+                "import-changes"
+            )
+        warnings = report.get("warnings") or {}
+        if warnings:
+            ui.label(tr("import.warnings")).classes("font-medium")
+            with ui.column().classes("gap-0").mark("import-warnings"):
+                for warning, count in warnings.items():
+                    ui.label(tr("import.warning_count", warning=warning, count=count)).classes("text-sm")
 
 
 def _expired_text() -> str:
