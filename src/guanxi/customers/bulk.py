@@ -30,7 +30,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
-from guanxi.customers import identity_cache, repository
+from guanxi.customers import identity_cache, places, repository
 from guanxi.customers.bulk_changes import Choice, decide, say_nothing
 from guanxi.customers.bulk_rows import CustomerRecord as CustomerRecord
 from guanxi.customers.bulk_rows import normalize_value as normalize_value
@@ -142,6 +142,10 @@ _STATE_COLUMNS = (
     "birthday",
     "province",
     "city",
+    "district",
+    "province_code",
+    "city_code",
+    "district_code",
     "region",
     "occupation",
     "source_channel",
@@ -213,8 +217,7 @@ def apply(
                 "name_initials": initials,
                 "gender": record.profile.get("gender") or "unknown",
                 "birthday": record.profile.get("birthday"),
-                "province": record.profile.get("province"),
-                "city": record.profile.get("city"),
+                **_place(record.profile).columns(),
                 "region": record.profile.get("region") or actor.region,
                 "occupation": record.profile.get("occupation"),
                 "source_channel": record.profile.get("source_channel") or "import",
@@ -321,11 +324,17 @@ def _update(
     if moved != current["region"] and not _in_scope(actor, moved, current["team"], current["owner_id"]):
         return Outcome(record.line, "rejected", reason="the customer would fall outside your scope (region)")
     fields = list(decision.applied)
+    moved_place = _moved_place(current, decision.applied)
     for name, (_, value) in decision.applied.items():
         if name == "address":
             current["address_enc"] = cipher.encrypt(value, context="address")
         else:
             current[name] = value
+    for name, value in moved_place.items():
+        if current[name] != value:
+            current[name] = value
+            if name not in fields:
+                fields.append(name)
     changes = _shown(decision.applied)
     for ident, key in zip(record.identities, keys, strict=True):
         if key not in holders:
@@ -336,6 +345,19 @@ def _update(
     if not fields:
         return Outcome(record.line, "unchanged", customer_id, warnings=record.warnings)
     return Outcome(record.line, "updated", customer_id, fields=fields, changes=changes, warnings=record.warnings)
+
+
+def _place(profile: dict[str, Any]) -> places.Place:
+    return places.normalise(profile.get("province"), profile.get("city"), profile.get("district"))
+
+
+def _moved_place(current: dict[str, Any], applied: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """The whole place (names and codes) once a row writes a level of it: the levels it does not
+    write follow, as an edit in the service moves them (`places.relocate`)."""
+    given: dict[str, Any] = {level: applied[level][1] for level in places.LEVELS if level in applied}
+    if not given:
+        return {}
+    return places.relocate({level: current[level] for level in places.LEVELS}, given).columns()
 
 
 def _shown(pairs: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:

@@ -20,6 +20,7 @@ from phonenumbers import PhoneMetadata
 from pydantic import ValidationError as PydanticValidationError
 
 from guanxi.config import get_settings
+from guanxi.customers import places
 from guanxi.customers.identities import NormalizedIdentity
 from guanxi.customers.normalize import (
     NAMESPACED_KINDS,
@@ -33,7 +34,7 @@ from guanxi.kit import clock
 from guanxi.kit.errors import FieldError
 
 IDENTITY_KINDS = ("phone", "email", "resident_id", "member_card", "wechat_unionid", "external_id")
-PROFILE = ("gender", "birthday", "province", "city", "region", "occupation", "source_channel")
+PROFILE = ("gender", "birthday", "province", "city", "district", "region", "occupation", "source_channel")
 # The order a row's problems are named in, whatever order they were found in.
 FIELD_ORDER = {name: i for i, name in enumerate(("name", *IDENTITY_KINDS, "external_source", *PROFILE, "address"))}
 
@@ -204,6 +205,7 @@ def _profile(values: dict[str, Any], errors: list[FieldError]) -> tuple[dict[str
     if checked is None:
         return {}, None
     profile = {k: getattr(checked, k) for k in given if k != "address"}
+    profile.update(places.given_names(profile, checked.address))  # official names, as the service stores them
     birthday = profile.get("birthday")
     problem = _birthday_problem(birthday)
     if problem is not None:

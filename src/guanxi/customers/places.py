@@ -463,16 +463,27 @@ def _normalise(province: str | None, city: str | None, district: str | None, add
     return Place(**columns, warnings=tuple(warnings))
 
 
-def location_columns(values: Mapping[str, Any], address: str | None = None) -> dict[str, str | None]:
-    """The location columns a partial write (an import row) sets: each level it gives, the levels
-    above derived from them, levels read from the address; a level it does not determine is left
-    out, so the stored value stays."""
-    place = normalise(values.get("province"), values.get("city"), values.get("district"), address)
-    out: dict[str, str | None] = {}
-    for level in LEVELS:
-        if getattr(place, level) is not None:
-            out[level] = getattr(place, level)
-            out[f"{level}_code"] = getattr(place, f"{level}_code")
+def given_names(values: Mapping[str, Any], address: str | None = None) -> dict[str, str]:
+    """The levels a partial write (an import row) gives, by their official names where a division
+    matches: the level it names and those below that follow from it (上海 gives 上海市 as the
+    city), and levels it leaves empty that its address names. The levels above, which it only
+    implies (the province of a city), are left out: the writer derives them, with the codes, from
+    what ends up stored (`normalise`, `relocate`)."""
+    typed = normalise(values.get("province"), values.get("city"), values.get("district"))
+    full = normalise(values.get("province"), values.get("city"), values.get("district"), address)
+    given = [index for index, level in enumerate(LEVELS) if values.get(level)]
+    top = min(given, default=len(LEVELS))
+    out: dict[str, str] = {}
+    for index, level in enumerate(LEVELS):
+        name, read = getattr(typed, level), getattr(full, level)
+        if name is not None and index >= top:
+            out[level] = name
+        elif name is None and read is not None:
+            out[level] = read
+    deepest = next((level for level in reversed(LEVELS) if getattr(typed, level) is not None), None)
+    if given and deepest is not None and not out.keys() & set(LEVELS[top:]):
+        # A county-level city typed as the district (仙桃市) is the city.
+        out[deepest] = getattr(typed, deepest)
     return out
 
 

@@ -79,7 +79,8 @@ def test_the_file_wins_every_field_when_the_mapping_says_so(db: Database, tmp_pa
     assert job.report is not None
     assert job.report["samples"] == [_story_sample("updated", customer_id, before["city"])]
     (record,) = audit_records(db, "customer.import")
-    assert record.fields == ["city", "name"]
+    # The place moves as one: the new city brings its province, codes with them.
+    assert record.fields == ["city", "city_code", "name", "province", "province_code"]
 
 
 def test_a_choice_for_one_field_leaves_the_others_held_back(db: Database, tmp_path: Path) -> None:

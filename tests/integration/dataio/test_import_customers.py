@@ -56,7 +56,7 @@ def test_good_rows_go_in_bad_rows_are_reported(db: Database, tmp_path: Path, enc
     assert sorted(customers) == ["张伟", "李娜"]
     zhang = customers["张伟"]
     assert (zhang.city, zhang.gender, str(zhang.birthday), zhang.source_channel) == (
-        "上海",
+        "上海市",
         "male",
         "1990-05-01",
         "import",
@@ -118,9 +118,11 @@ def test_known_customers_are_updated_only_where_a_value_differs(db: Database, tm
     job = run_import(db, "customers", path, mapping=city_from_file)
     assert (job.created, job.updated, job.unchanged) == (0, 1, 0)
     customer = _customers(db)["李娜"]
-    assert customer.id == known_id and customer.city == "北京" and customer.updated_at > updated_at
+    assert customer.id == known_id and customer.city == "北京市" and customer.updated_at > updated_at
+    # 北京 is not in 天津: the province follows the city the file chose, codes with them.
+    assert (customer.province, customer.province_code, customer.city_code) == ("北京市", "110000", "110100")
     records = audit_records(db, "customer.import")
-    assert records[-1].fields == ["city"]
+    assert records[-1].fields == ["city", "city_code", "province", "province_code"]
     assert records[-1].detail["updated"] == 1
     again = run_import(db, "customers", path, mapping=city_from_file)
     assert (again.updated, again.unchanged) == (0, 1)
@@ -168,7 +170,7 @@ def test_mapping_file_with_constants_and_date_format(db: Database, tmp_path: Pat
     job = run_import(db, "customers", path, mapping=mapping)
     assert (job.created, job.rejected) == (1, 0)
     zhang = _customers(db)["张伟"]
-    assert (zhang.city, str(zhang.birthday)) == ("杭州", "1990-05-01")
+    assert (zhang.city, str(zhang.birthday)) == ("杭州市", "1990-05-01")
     with db.unit_of_work(read_only=True) as session:
         assert sorted(session.execute(select(CustomerIdentity.kind, CustomerIdentity.namespace)).tuples()) == [
             ("external_id", "old-crm"),

@@ -159,23 +159,16 @@ def test_condition_values_mean_every_division_of_their_name() -> None:
     assert places.name_of("999999") is None
 
 
-def test_a_partial_write_sets_the_levels_it_gives_and_those_above() -> None:
-    assert places.location_columns({"city": "上海"}) == {
-        "province": "上海市",
-        "province_code": "310000",
-        "city": "上海市",
-        "city_code": "310100",
-    }
-    assert places.location_columns({"province": "浙江"}) == {"province": "浙江省", "province_code": "330000"}
-    assert places.location_columns({}, "上海市徐汇区") == {
-        "province": "上海市",
-        "province_code": "310000",
-        "city": "上海市",
-        "city_code": "310100",
-        "district": "徐汇区",
-        "district_code": "310104",
-    }
-    assert places.location_columns({}) == {}
+def test_an_import_row_gives_the_levels_it_names_and_those_below() -> None:
+    assert places.given_names({"city": "上海"}) == {"city": "上海市"}
+    # The province of a city is implied, not given: a conflict on it would be the file's doing.
+    assert places.given_names({"city": "杭州"}, "浙江省杭州市西湖区文三路") == {"city": "杭州市", "district": "西湖区"}
+    assert places.given_names({"province": "上海"}) == {"province": "上海市", "city": "上海市"}
+    assert places.given_names({"province": "浙江"}) == {"province": "浙江省"}
+    assert places.given_names({}, "上海市徐汇区") == {"province": "上海市", "city": "上海市", "district": "徐汇区"}
+    assert places.given_names({"province": "湖北", "district": "仙桃市"}) == {"province": "湖北省", "city": "仙桃市"}
+    assert places.given_names({"city": "Paris"}) == {"city": "Paris"}
+    assert places.given_names({}) == {}
 
 
 HANGZHOU_XIHU = {"province": "浙江省", "city": "杭州市", "district": "西湖区"}
