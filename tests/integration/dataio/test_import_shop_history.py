@@ -152,3 +152,28 @@ def test_a_history_choice_for_a_customer_import_is_refused_before_anything_is_wr
         )
     assert refused.value.message == "options.history: applies to order imports only"
     assert data_counts(db) == before
+
+
+def test_the_shops_members_go_in_with_nicknames_and_a_bad_gender_dropped(db: Database, tmp_path: Path) -> None:
+    """Then the same export's orders find them by the shop's customer id."""
+    from guanxi.customers.models import Customer
+
+    for name in (
+        "shop_customers.csv",
+        "shop_customers.mapping.json",
+        "shop_order_lines.csv",
+        "shop_orders.mapping.json",
+    ):
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    with db.unit_of_work() as session:
+        rates.load_csv(session, SYSTEM, (FIXTURES / "usd_rates.csv").read_bytes(), source="usd_rates.csv")
+        mapping = service.resolve_mapping(session, SYSTEM, str(tmp_path / "shop_customers.mapping.json"), "customers")
+    job = run_import(db, "customers", tmp_path / "shop_customers.csv", mapping=mapping)
+    assert (job.created, job.rejected) == (3, 0)
+    assert job.report is not None
+    assert job.report["warnings"] == {"gender: must be 男/女/未知 or male/female/unknown": 1}
+    with db.unit_of_work(read_only=True) as session:
+        people = {c.name: c.gender for c in session.scalars(select(Customer))}
+    assert people == {"Amy_2024": "female", "王小明": "male", "Li Lei": "unknown"}
+    orders = run_import(db, "orders", tmp_path / "shop_order_lines.csv", mapping=_mapping(db, tmp_path))
+    assert (orders.created, orders.rejected) == (5, 2)
