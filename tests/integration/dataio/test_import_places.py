@@ -83,3 +83,14 @@ def test_a_row_sets_the_levels_it_gives_and_those_above(db: Database, tmp_path: 
     # The same province, as the file writes it: the city and district stay.
     assert places["张伟"] == ("浙江省", "330000", "杭州市", "330100", "西湖区", "330106")
     assert places["李娜"] == ("浙江省", "330000", None, None, None, None)
+
+
+def test_a_district_column_is_read_in_its_city(db: Database, tmp_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "c.csv", "姓名,手机号,城市,区县\n张伟,13800138001,长春,朝阳区\n李娜,13800138002,北京,朝阳\n"
+    )
+    run_import(db, "customers", path)
+    assert _places(db) == {
+        "张伟": ("吉林省", "220000", "长春市", "220100", "朝阳区", "220104"),
+        "李娜": ("北京市", "110000", "北京市", "110100", "朝阳区", "110105"),
+    }
