@@ -150,6 +150,7 @@ def load(database: Any, customers: int, events: int, orders: int, say: Callable[
     """Fill the scratch database; returns counts and load times."""
     from sqlalchemy import Index, insert, text
 
+    from guanxi.customers import places
     from guanxi.customers.event_models import CustomerEvent
     from guanxi.customers.models import Customer, CustomerTag
     from guanxi.kit.ids import new_id
@@ -194,8 +195,8 @@ def load(database: Any, customers: int, events: int, orders: int, say: Callable[
                         "name_initials": "hy",
                         "gender": "female" if rng.random() < 0.55 else "male",
                         "birthday": birthday,
-                        "province": p,
-                        "city": c,
+                        # as every write path stores a place: official names and division codes
+                        **places.normalise(p, c).columns(),
                         "region": r,
                         "source_channel": channel(),
                         "preferred_channel": "wechat",

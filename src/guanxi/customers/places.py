@@ -59,26 +59,10 @@ _ENGLISH = {
     "macau": "820000",
     "macao": "820000",
 }
-# Words after a Latin name that say its kind, not which place it is ("Guangdong Province").
-_LATIN_KIND_WORDS = frozenset(
-    {
-        "city",
-        "province",
-        "district",
-        "county",
-        "prefecture",
-        "municipality",
-        "region",
-        "autonomous",
-        "special",
-        "administrative",
-        "sar",
-        "shi",
-        "sheng",
-        "qu",
-        "xian",
-    }
-)
+# Words after a Latin name that say its kind, not which place it is ("Guangdong Province",
+# "Hong Kong SAR", "Hangzhou Shi").
+_KIND_WORDS = frozenset({"city", "province", "district", "county", "prefecture", "municipality", "region"})
+_LATIN_KIND_WORDS = _KIND_WORDS | {"autonomous", "special", "administrative", "sar", "shi", "sheng", "qu", "xian"}
 # After a short name in an address, these begin a street, a school or a landmark named after the
 # place, not a smaller division: 北京路, 南京西路, 中山大道, 上海大学.
 _STREET_START = frozenset("路街道巷弄里号桥门站村大东西南北中")
