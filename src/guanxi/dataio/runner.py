@@ -93,9 +93,9 @@ class Summary:
         counter = "conflicts" if outcome.status == "conflict" else outcome.status
         setattr(self, counter, getattr(self, counter) + 1)
         if outcome.status == "rejected" and outcome.reason:
-            self.reasons[_reason_kind(outcome.reason)] += 1
+            self.reasons.update(_reason_kinds(outcome.reason))
         for warning in outcome.warnings:
-            self.warnings[_reason_kind(warning)] += 1
+            self.warnings.update(_reason_kinds(warning))
         if outcome.changes and len(self.samples) < MAX_SAMPLES:
             self.samples.append(
                 {
@@ -128,12 +128,16 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
-def _reason_kind(reason: str) -> str:
-    """A reason without the row's own values, for the counts by reason ("phone: is not valid")."""
-    text = reason.split(" (got ", 1)[0]
-    if text.startswith("duplicate of line"):
-        return "duplicate row"
-    return text[:120]
+def _reason_kinds(reason: str) -> list[str]:
+    """The problems of a reason without the row's own values, for the counts by reason: a row
+    refused for a bad phone and a bad birthday counts under both."""
+    kinds = []
+    for part in reason.split("; "):
+        if part == "dropped":
+            continue
+        text = part.split(" (got ", 1)[0]
+        kinds.append("duplicate row" if text.startswith("duplicate of line") else text[:120])
+    return kinds
 
 
 def missing_message(resolved: Resolved, column_count: int | None = None) -> str | None:

@@ -78,9 +78,14 @@ def test_a_refused_row_names_every_problem(db: Database, tmp_path: Path) -> None
             "birthday: cannot be in the future (got '2090-01-01')",
         ),
     ]
+    # each problem is counted, a row with several under each of them
     assert job.reasons == {
         "phone: is not a valid phone number": 1,
+        "gender: must be 男/女/未知 or male/female/unknown": 1,
+        "birthday: is not a date (e.g. 1990-05-01)": 1,
         "name: may not begin with =, +, - or @ (a spreadsheet would read it as a formula)": 1,
+        "phone: a row needs an identity (phone, email, member card, unionid or external id)": 1,
+        "birthday: cannot be in the future": 1,
     }
     assert data_counts(db) == before
 
