@@ -12,7 +12,7 @@ subprocess so its peak memory (ru_maxrss) is its own:
   of the same size (customers + identities; orders with the customer and account already known),
   no validation, no encryption: the ceiling.
 
-The ratio (import rate / bare rate) is the aim's measure (>= 25%). Memory is reported for N and for
+The ratio (import rate / bare rate) is the aim's measure (>= 30%). Memory is reported for N and for
 a run of N/10 rows: flat means about the same peak for both.
 """
 
@@ -39,12 +39,16 @@ GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英�
 CITIES = ("上海", "北京", "广州", "深圳", "杭州", "成都", "南京", "武汉", "西安", "苏州")
 CATEGORIES = ("母婴", "美妆", "服饰", "食品", "家居", "数码")
 BATCH = 2000
+AIM = 0.30  # the import's rate against the bare insert's, for customers and for orders
 
 
-def write_files(folder: Path, rows: int, seed: int = 7) -> tuple[Path, Path]:
+def write_files(folder: Path, rows: int, seed: int = 7, lines_per_order: int = 1) -> tuple[Path, Path]:
+    """The customers file, and an orders file of `rows` lines: one order per line, or (an order-line
+    export) `lines_per_order` lines per order spread over the whole file, rows // K apart, so the
+    importer cannot find an order's lines next to each other."""
     rng = random.Random(seed)
     customers = folder / f"customers-{rows}.csv"
-    orders = folder / f"orders-{rows}.csv"
+    orders = folder / (f"orders-{rows}.csv" if lines_per_order == 1 else f"order-lines-{rows}x{lines_per_order}.csv")
     start = datetime(2023, 1, 1, tzinfo=UTC)
     with customers.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
@@ -66,15 +70,19 @@ def write_files(folder: Path, rows: int, seed: int = 7) -> tuple[Path, Path]:
     with orders.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["订单号", "手机号", "实付金额", "下单时间", "门店", "品类"])
+        order_count = max(rows // lines_per_order, 1)
         for i in range(rows):
-            at = start + timedelta(minutes=i % 500_000, seconds=i % 60)
+            j = i % order_count if lines_per_order > 1 else i
+            at = start + timedelta(minutes=j % 500_000, seconds=j % 60)
+            phone = phones[(j * 7919) % rows] if lines_per_order > 1 else phones[rng.randrange(rows)]
+            store = f"门店{j % 50 + 1}" if lines_per_order > 1 else f"门店{rng.randint(1, 50)}"
             writer.writerow(
                 [
-                    f"O{i:09d}",
-                    phones[rng.randrange(rows)],
+                    f"O{j:09d}",
+                    phone,
                     f"{rng.randint(1000, 200000) / 100:.2f}",
                     at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + "+00:00",
-                    f"门店{rng.randint(1, 50)}",
+                    store,
                     rng.choice(CATEGORIES),
                 ]
             )
@@ -240,6 +248,7 @@ def step_bare_orders(path: Path) -> dict[str, Any]:
             )
         account_of = dict(conn.execute(select(accounts.c.customer_id, accounts.c.id)).all())
     orders, lines = table_of(Order), table_of(OrderLine)
+    seen_orders: dict[str, tuple[str, int]] = {}  # the ceiling may hold what the importer stages
     started = time.perf_counter()
     count = 0
     with path.open(encoding="utf-8", newline="") as handle:
@@ -254,8 +263,24 @@ def step_bare_orders(path: Path) -> dict[str, Any]:
             order_rows, line_rows = [], []
             for external_id, phone, amount, at, store, category in rows:
                 cid = owner[phone]
-                oid = new_id()
                 paid = Decimal(amount)
+                if external_id in seen_orders:  # another line of an order already inserted
+                    oid, line_no = seen_orders[external_id]
+                    seen_orders[external_id] = (oid, line_no + 1)
+                    line_rows.append(
+                        {
+                            "id": new_id(),
+                            "order_id": oid,
+                            "line_no": line_no + 1,
+                            "category": category,
+                            "quantity": 1,
+                            "unit_price": paid,
+                            "paid_share": paid,
+                        }
+                    )
+                    continue
+                oid = new_id()
+                seen_orders[external_id] = (oid, 1)
                 order_rows.append(
                     {
                         "id": oid,
@@ -318,12 +343,12 @@ def _rate(run: dict[str, Any]) -> float:
     return float(run["rows"] / run["seconds"]) if run["seconds"] else 0.0
 
 
-def measure(rows: int, folder: Path, database_url: str | None, say: Any) -> dict[str, Any]:
-    customers_csv, orders_csv = write_files(folder, rows)
+def measure(rows: int, folder: Path, database_url: str | None, say: Any, lines_per_order: int = 1) -> dict[str, Any]:
+    customers_csv, orders_csv = write_files(folder, rows, lines_per_order=lines_per_order)
     say(
         f"  {rows:,} rows: files {customers_csv.stat().st_size / 1e6:.0f} MB + {orders_csv.stat().st_size / 1e6:.0f} MB"
     )
-    out: dict[str, Any] = {"rows": rows}
+    out: dict[str, Any] = {"rows": rows, "lines_per_order": lines_per_order}
     steps = (
         (
             "imports",
@@ -357,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
         "--small", type=int, default=None, help="also run this size to show memory is flat (default rows/10)"
     )
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--lines-per-order",
+        type=int,
+        default=1,
+        help="an order-line export: K lines per order, spread over the file (the importer stages them)",
+    )
     parser.add_argument("--step", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -376,20 +407,24 @@ def main(argv: list[str] | None = None) -> int:
     say(f"guanxi import benchmark ({kind}) on {info['cpu']} ({info['cores']} CPUs)")
     folder = Path(tempfile.mkdtemp(prefix="guanxi-bench-import-files-"))
     try:
-        runs = [measure(small, folder, args.database_url, say), measure(args.rows, folder, args.database_url, say)]
+        k = args.lines_per_order
+        runs = [
+            measure(small, folder, args.database_url, say, k),
+            measure(args.rows, folder, args.database_url, say, k),
+        ]
     finally:
         for path in folder.glob("*"):
             path.unlink()
         folder.rmdir()
     big = runs[-1]
-    met = big["ratio_customers"] >= 0.25 and big["ratio_orders"] >= 0.25
+    met = big["ratio_customers"] >= AIM and big["ratio_orders"] >= AIM
     growth = {
         k: round(runs[1][f"import_{k}"]["peak_mb"] / runs[0][f"import_{k}"]["peak_mb"], 2)
         for k in ("customers", "orders")
     }
     sizes = f"{runs[1]['rows']:,} rows vs {runs[0]['rows']:,} rows"
     say(f"peak memory {sizes}: customers x{growth['customers']}, orders x{growth['orders']}")
-    say(f"aim: import >= 25% of the bare insert rate -> {'met' if met else 'MISSED'}")
+    say(f"aim: import >= {AIM:.0%} of the bare insert rate -> {'met' if met else 'MISSED'}")
     report = {
         "benchmark": "imports",
         "database": kind,
