@@ -89,10 +89,14 @@ def check_encoding(path: Path, encoding: str) -> None:
     """Decode the whole file in chunks (constant memory); refuse it naming the first bad line."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     lines = 1
+    tail = b""  # the end of the previous chunk, for a mark cut in two
+    offset = 0
     with path.open("rb") as handle:
         while True:
             chunk = handle.read(_CHUNK)
             final = not chunk
+            if encoding.startswith("utf-8"):
+                _refuse_inner_mark(tail + chunk, offset - len(tail), lines - tail.count(b"\n"))
             try:
                 decoder.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
@@ -104,6 +108,22 @@ def check_encoding(path: Path, encoding: str) -> None:
             if final:
                 return
             lines += chunk.count(b"\n")
+            offset += len(chunk)
+            tail = chunk[-2:]
+
+
+def _refuse_inner_mark(data: bytes, start: int, first_line: int) -> None:
+    """A UTF-8 byte-order mark after the file's first bytes: nearly always two exports joined,
+    the second one's header line included. Refused rather than read as a row of headers."""
+    at = data.find(codecs.BOM_UTF8, 1 if start <= 0 else 0)
+    if at == -1 or start + at == 0:
+        return
+    line = first_line + data.count(b"\n", 0, at)
+    raise FileProblem(
+        "bom_inside",
+        f"line {line}: a byte-order mark in the middle of the file, as where two exports were joined;"
+        " remove it and the second header line, or import the files one by one",
+    )
 
 
 class RowSource(ABC):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from datetime import date, datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
+from guanxi.dataio import readers
 from guanxi.dataio.readers import FileProblem, open_rows
 
 CSV = "姓名,手机号,城市\n张伟,13800138000,上海\n李娜,13900139000,北京\n"
@@ -145,3 +147,22 @@ def test_a_single_word_header_stays_one_column(tmp_path: Path) -> None:
     with open_rows(_write(tmp_path / "one.csv", "城市\n上海\n".encode())) as source:
         assert source.headers == ["城市"]
         assert [r.values for r in source] == [{"城市": "上海"}]
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2, (1 << 20) - 2, (1 << 20) - 1])
+def test_a_byte_order_mark_in_the_middle_is_refused_naming_its_line(tmp_path: Path, padding: int) -> None:
+    """Two exports joined: the second one's mark and header line in the middle (wherever a chunk
+    of the encoding check ends)."""
+    first = codecs.BOM_UTF8 + "姓名,手机号\n张伟,13800138000\n".encode() + b"#" * padding + b"\n"
+    path = tmp_path / "joined.csv"
+    path.write_bytes(first + codecs.BOM_UTF8 + "姓名,手机号\n李娜,13900139000\n".encode())
+    with pytest.raises(readers.FileProblem) as refused:
+        readers.check_encoding(path, readers.detect_encoding(path))
+    assert refused.value.code == "bom_inside"
+    assert refused.value.message.startswith("line 4: a byte-order mark in the middle of the file")
+
+
+def test_a_mark_at_the_start_only_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_bytes(codecs.BOM_UTF8 + "姓名,手机号\n张伟,13800138000\n".encode())
+    readers.check_encoding(path, readers.detect_encoding(path))
