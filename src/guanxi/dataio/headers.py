@@ -88,6 +88,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "anonymous_id",
         "channel",
         "properties",
+        "customer_external_id",
+        "customer_source",
     ),
 }
 
@@ -101,7 +103,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 ONE_OF: dict[str, tuple[str, ...]] = {
     "customers": IDENTITY_FIELDS,
     "orders": ("customer_id", "customer_external_id", "phone", "email", "member_card", "wechat_unionid"),
-    "events": ("customer_id", "phone", "email", "member_card", "wechat_unionid", "app_user_id", "anonymous_id"),
+    "events": (
+        "customer_id",
+        "customer_external_id",
+        "phone",
+        "email",
+        "member_card",
+        "wechat_unionid",
+        "app_user_id",
+        "anonymous_id",
+    ),
 }
 
 # Event properties may come as columns named "properties.<name>" (or 属性.<name>).
@@ -153,7 +164,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "address": ("地址", "联系地址", "详细地址", "收货地址", "address"),
     "source": ("订单来源", "来源", "source"),
     # Only headers that say it is guanxi's id: "Customer ID" in another system's export is that
-    # system's id, and taking it for guanxi's made every row fail (`FOREIGN_CUSTOMER_ID`).
+    # system's id, and taking it for guanxi's made every row fail (`_CUSTOMER_EXTERNAL_ID`).
     "customer_id": ("客户系统id", "guanxi客户id", "guanxicustomerid", "guanxiid"),
     "paid_amount": (
         "金额",
@@ -197,29 +208,31 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "anonymous_id": ("匿名id", "设备id", "anonymousid", "deviceid"),
     "properties": ("属性", "properties", "props"),
 }
+# Headers of another system's customer id, in files that name a customer (orders, events).
+_CUSTOMER_EXTERNAL_ID = (
+    "客户编号",
+    "客户id",
+    "客户号",
+    "会员id",
+    "会员编号",
+    "customerid",
+    "customerno",
+    "customercode",
+    "memberid",
+    "外部客户id",
+)
 # Per kind, headers that mean something else there ("订单号" is the order's id, "客户编号" a customer's).
 _KIND_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "orders": {
         "external_id": ("订单号", "订单编号", "订单id", "orderid", "orderno", "ordernumber", "externalid"),
         # In an order file a customer column names the customer by the shop's own id.
-        "customer_external_id": (
-            "客户编号",
-            "客户id",
-            "客户号",
-            "会员id",
-            "会员编号",
-            "customerid",
-            "customerno",
-            "customercode",
-            "memberid",
-            "外部客户id",
-        ),
+        "customer_external_id": _CUSTOMER_EXTERNAL_ID,
         "customer_source": ("客户来源系统", "customersource"),
         "status": ("订单状态", "状态", "交易状态", "status", "orderstatus"),
         "refunded_amount": ("退款金额", "已退金额", "refundedamount", "refundamount"),
     },
     "customers": {},
-    "events": {},
+    "events": {"customer_external_id": _CUSTOMER_EXTERNAL_ID, "customer_source": ("客户来源系统", "customersource")},
 }
 
 # Opening balances: one row per member, named as an order row names its customer.
@@ -259,9 +272,6 @@ def header_key(header: str) -> str:
 
 # Fields recognised only by their aliases, never by their own name (see `customer_id` above).
 _NOT_BY_NAME = frozenset({"customer_id"})
-# Headers that name a customer by another system's id (a customer's external id, a member id):
-# never guanxi's id, and named in the message when no column identifies the customer.
-FOREIGN_CUSTOMER_ID = frozenset(header_key(a) for a in (*_ALIASES["external_id"], "会员id", "memberid"))
 
 
 def _lookup(kind: str) -> dict[str, str]:

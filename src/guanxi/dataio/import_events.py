@@ -60,6 +60,20 @@ class EventImporter:
         if when is not None:
             item["occurred_at"] = when.isoformat()
         identities = [{"kind": k, "value": text(fields[k])} for k in _IDENTITY_KINDS if fields.get(k) not in (None, "")]
+        if fields.get("customer_external_id") not in (None, ""):
+            # the source system's customer id, in the system that issued it (as customers imported it)
+            if fields.get("customer_source") in (None, ""):
+                errors.append(
+                    FieldError("customer_source", "is required with customer_external_id (e.g. eshop)", "required")
+                )
+            else:
+                identities.append(
+                    {
+                        "kind": "external_id",
+                        "namespace": text(fields["customer_source"]),
+                        "value": text(fields["customer_external_id"]),
+                    }
+                )
         if identities:
             item["identities"] = identities
         properties: dict[str, Any] = {}

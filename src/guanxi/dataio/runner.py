@@ -148,13 +148,6 @@ def missing_message(resolved: Resolved, column_count: int | None = None) -> str 
         parts.append("required column(s) missing: " + ", ".join(resolved.missing))
     if resolved.missing_one_of:
         parts.append("at least one of these columns is needed: " + ", ".join(resolved.missing_one_of))
-        foreign = [c for c in resolved.ignored if headers.header_key(c) in headers.FOREIGN_CUSTOMER_ID]
-        if foreign:
-            parts.append(
-                f"column {foreign[0]!r} is taken for another system's customer id, not guanxi's: name the"
-                " customer by phone, email, member card or unionid, or map the column to customer_id if it"
-                " holds guanxi's ids"
-            )
     parts.extend(resolved.absent)
     return "; ".join(parts) or None
 
