@@ -37,6 +37,7 @@ from guanxi.kit import clock
 from guanxi.kit.models import table_of
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.ledger import service as ledger
+from guanxi.loyalty.members import history_rows
 from guanxi.loyalty.orders import bulk_import
 from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program.config import ProgramConfig, TierConfig
@@ -339,10 +340,10 @@ def _write(
             }
         )
     if entries:
-        table = table_of(PointEntry)
-        made = session.execute(insert(table).returning(table.c.id, table.c.account_id), entries)
+        made = history_rows.insert_numbered(session, table_of(PointEntry), entries, ("account_id",))
         session.execute(
-            insert(table_of(PointLot)), [{**lots[account_id], "entry_id": entry_id} for entry_id, account_id in made]
+            insert(table_of(PointLot)),
+            [{**lots[account_id], "entry_id": entry_id} for (account_id,), entry_id in made.items()],
         )
     if growth:
         session.execute(insert(table_of(GrowthEntry)), growth)
