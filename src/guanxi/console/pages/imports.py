@@ -1,10 +1,12 @@
 """Import and export pages.
 
-Import: choose the kind, upload a file, check the column mapping (recognised Chinese or English
-headers are preselected), preview the first rows with a verdict per row (and the bad values a kept
-row drops), then run it (or a dry run) as a background job whose progress bar and counts refresh
-on their own. When it ends, its report shows every update and conflict field by field (customer's
-value -> the file's) and the dropped values by kind; refused rows download as a CSV. Export: the
+Import: choose the kind, upload a file, say in the mapping step what each column feeds and all
+else a mapping can say (`import_mapping`: value maps, constants, a derived order number, date
+formats, bad values, conflicts, the history choice, saved mappings), preview the first rows with a
+verdict per row (and the bad values a kept row drops), then run it (or a dry run) as a background
+job whose progress bar and counts refresh on their own. When it ends, its report (`import_report`)
+shows every update and conflict field by field, the dropped values by kind and what the history
+choice gave the members; refused rows download as a CSV. Export: the
 customer list (optionally filtered) as CSV or XLSX, masked as the user sees it. Both call the same
 services as the API and the CLI.
 """
@@ -22,21 +24,22 @@ from guanxi.auth.permissions import is_allowed
 from guanxi.config import get_settings
 from guanxi.console.actions import notify_error, perform
 from guanxi.console.layout import frame
+from guanxi.console.pages.import_mapping import MappingForm
+from guanxi.console.pages.import_report import report
+from guanxi.console.pages.import_state import MappingState
+from guanxi.console.pages.import_values import Sample, field_label, read_sample
 from guanxi.console.session import guard, language, tr
-from guanxi.console.widgets import card, choice, local_time, notice, page_title, show
+from guanxi.console.widgets import card, local_time, notice, page_title
 from guanxi.customers.service import CustomerFilter
 from guanxi.dataio import export, files, headers, readers, service
-from guanxi.dataio.headers import FIELDS, KINDS, Mapping
-from guanxi.dataio.importers import describe, row_fields
+from guanxi.dataio.headers import KINDS
+from guanxi.dataio.importers import derived_value, describe, row_fields
 from guanxi.dataio.runner import IMPORTERS
 from guanxi.kit.db import get_database
 from guanxi.kit.ids import new_id
 from guanxi.kit.principal import Principal
 
 PREVIEW_ROWS = 10
-IGNORE = "-"
-# Fields whose stored codes a change shows by their catalog names (male -> 男).
-LABELLED = {"gender": "gender", "source_channel": "source"}
 
 
 class ImportWizard:
@@ -47,7 +50,8 @@ class ImportWizard:
         self.path: Path | None = None
         self.file_name = ""
         self.columns: list[str] = []
-        self.selects: dict[str, ui.select] = {}
+        self.sample = Sample()
+        self.form: MappingForm | None = None
         self.running: str | None = None
 
     def build(self) -> None:
@@ -90,6 +94,7 @@ class ImportWizard:
         try:
             with readers.open_rows(target) as source:
                 self.columns = list(source.headers)
+            self.sample = read_sample(target, self.columns)
         except readers.FileProblem as problem:
             with self.problem:
                 notice(problem.message, kind="error")
@@ -98,28 +103,12 @@ class ImportWizard:
             return
         self._show_mapping()
 
-    def _mapping(self) -> Mapping:
-        columns: dict[str, str | None] = {}
-        for column, select in self.selects.items():
-            value = select.value
-            columns[column] = None if value in (None, IGNORE) else str(value)
-        return Mapping(kind=self.kind, columns=columns, recognise=False)
-
     def _show_mapping(self) -> None:
         self.mapping_box.clear()
         self.preview_box.clear()
-        self.selects = {}
-        recognised = headers.resolve(self.columns, self.kind).fields
-        options = {IGNORE: tr("import.ignore"), **{f: f"{tr(f'import.field.{f}')} ({f})" for f in FIELDS[self.kind]}}
+        state = MappingState.for_file(self.kind, self.columns, self.sample)
         with self.mapping_box, card(tr("import.step_mapping"), marker="import-mapping"):
-            ui.label(tr("import.mapping_hint", file=self.file_name)).classes("text-sm text-slate-500")
-            with ui.grid(columns=2).classes("w-full max-w-3xl gap-2 items-center"):
-                for column in self.columns:
-                    ui.label(column).classes("font-medium")
-                    value = recognised.get(column, IGNORE)
-                    if value not in options:
-                        options = {**options, value: value}
-                    self.selects[column] = ui.select(options, value=value).props("dense outlined").mark(f"map-{column}")
+            self.form = MappingForm(state, self.file_name)
             with ui.row().classes("gap-2"):
                 ui.button(tr("import.preview"), icon="visibility", on_click=self._preview).props(
                     "outline no-caps"
@@ -129,9 +118,11 @@ class ImportWizard:
                 )
 
     def _preview(self) -> None:
-        if self.path is None:
+        if self.path is None or self.form is None:
             return
-        mapping = self._mapping()
+        mapping = self.form.checked()
+        if mapping is None:
+            return
         resolved = headers.resolve(self.columns, self.kind, mapping)
         importer = IMPORTERS[self.kind]
         rows: list[dict[str, Any]] = []
@@ -144,10 +135,12 @@ class ImportWizard:
                 else:
                     prepared = importer.prepare(row.line, row_fields(row.values, resolved, mapping), mapping)
                     verdict = _verdict(prepared)
+                derived = {f"derived.{n}": derived_value(row.values, p, row.line) for n, p in mapping.derive.items()}
                 rows.append(
                     {
                         "line": row.line,
                         **{c: readers.cell_text(row.values.get(c)) for c in self.columns},
+                        **derived,
                         "verdict": verdict,
                     }
                 )
@@ -155,22 +148,31 @@ class ImportWizard:
         with self.preview_box, card(tr("import.step_preview"), marker="import-preview-card"):
             missing = []
             if resolved.missing:
-                missing.append(tr("import.missing", fields=", ".join(resolved.missing)))
+                names = ", ".join(field_label(self.kind, f) for f in resolved.missing)
+                missing.append(tr("import.missing", fields=names))
             if resolved.missing_one_of:
-                missing.append(tr("import.missing_one_of", fields=", ".join(resolved.missing_one_of)))
+                names = ", ".join(field_label(self.kind, f) for f in resolved.missing_one_of)
+                missing.append(tr("import.missing_one_of", fields=names))
             for text in missing:
                 notice(text, kind="error")
             cols = [{"name": "line", "label": "#", "field": "line", "align": "left"}]
             cols += [{"name": c, "label": c, "field": c, "align": "left"} for c in self.columns]
+            cols += [
+                {"name": f"derived.{n}", "label": field_label(self.kind, n), "field": f"derived.{n}", "align": "left"}
+                for n in mapping.derive
+            ]
             cols += [{"name": "verdict", "label": tr("import.verdict"), "field": "verdict", "align": "left"}]
             ui.table(columns=cols, rows=rows, row_key="line").classes("w-full").props("dense flat").mark(
                 "import-preview-table"
             )
 
     def _run(self) -> None:
-        if self.path is None:
+        if self.path is None or self.form is None:
             return
-        path, mapping, kind, dry_run = self.path, self._mapping(), self.kind, bool(self.dry_run.value)
+        mapping = self.form.checked()
+        if mapping is None:
+            return
+        path, kind, dry_run, options = self.path, self.kind, bool(self.dry_run.value), self.form.options()
 
         def create(session: Any, principal: Principal) -> str:
             job = service.create_job(
@@ -181,12 +183,16 @@ class ImportWizard:
                 path=path,
                 mapping=mapping,
                 dry_run=dry_run,
+                options=options or None,
                 job_id=self.job_id,
             )
             return job.id
 
-        result = perform(create)
-        if not result.ok or result.value is None:
+        result = perform(create, notify=False)
+        if result.error is not None:
+            self.form.refused(result.error)
+            return
+        if result.value is None:
             return
         service.start(result.value, get_database())
         self.running = result.value
@@ -218,7 +224,7 @@ class ImportWizard:
             self.timer.deactivate()
             self.running = None
             with self.report_box:
-                _report(job.conflicts, job.report or {})
+                report(job)
             if job.errors_path and files.errors_expired(job):
                 self._show_expired()
             elif job.errors_path:
@@ -249,52 +255,6 @@ def _verdict(prepared: Any) -> str:
         return describe(prepared)
     warnings = getattr(prepared, "warnings", None)
     return tr("import.row_warned", warnings="; ".join(warnings)) if warnings else tr("import.row_ok")
-
-
-def change_rows(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per changed or conflicting field of the report's samples, in the console's words."""
-    rows = []
-    for sample in samples:
-        for name, (before, after) in sample["changes"].items():
-            field = name.removeprefix("identity.")
-            rows.append(
-                {
-                    "key": f"{sample['line']}:{name}",
-                    "line": sample["line"],
-                    "outcome": tr(f"import.outcome.{sample['status']}"),
-                    "field": tr(f"import.field.{field}"),
-                    "change": tr("import.change", before=_value(field, before), after=_value(field, after)),
-                }
-            )
-    return rows
-
-
-def _value(field: str, value: Any) -> str:
-    return choice(LABELLED[field], value) if field in LABELLED else show(value)
-
-
-def _report(conflicts: int, report: dict[str, Any]) -> None:
-    """What a finished job changed field by field, what it held back, and the values it dropped."""
-    with ui.column().classes("w-full gap-2"):
-        if conflicts:
-            notice(tr("import.conflicts", conflicts=conflicts)).mark("import-conflicts")
-        samples = report.get("samples") or []
-        if samples:
-            ui.label(tr("import.changes", count=len(samples))).classes("font-medium")
-            ui.label(tr("import.changes_hint")).classes("text-sm text-slate-500")
-            cols = [
-                {"name": n, "label": tr(f"import.col.{n}"), "field": n, "align": "left"}
-                for n in ("line", "outcome", "field", "change")
-            ]
-            ui.table(columns=cols, rows=change_rows(samples), row_key="key").classes("w-full").props("dense flat").mark(
-                "import-changes"
-            )
-        warnings = report.get("warnings") or {}
-        if warnings:
-            ui.label(tr("import.warnings")).classes("font-medium")
-            with ui.column().classes("gap-0").mark("import-warnings"):
-                for warning, count in warnings.items():
-                    ui.label(tr("import.warning_count", warning=warning, count=count)).classes("text-sm")
 
 
 def _expired_text() -> str:

@@ -1,0 +1,108 @@
+"""What a finished import job shows on the import page: its changes and conflicts field by field
+(the customer's value -> the file's), the bad values it dropped by kind, and for an order import
+its history choice with what it gave the members (points, points expiring at the next run, the
+members' tiers by name)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+from guanxi.console.actions import perform
+from guanxi.console.session import language, tr
+from guanxi.console.widgets import choice, facts, notice, show
+from guanxi.dataio.models import ImportJob
+from guanxi.loyalty.members.history import RECORD
+from guanxi.loyalty.program import config as program
+
+# Fields whose stored codes a change shows by their catalog names (male -> 男).
+LABELLED = {"gender": "gender", "source_channel": "source"}
+
+
+def change_rows(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per changed or conflicting field of the report's samples, in the console's words."""
+    rows = []
+    for sample in samples:
+        for name, (before, after) in sample["changes"].items():
+            field = name.removeprefix("identity.")
+            rows.append(
+                {
+                    "key": f"{sample['line']}:{name}",
+                    "line": sample["line"],
+                    "outcome": tr(f"import.outcome.{sample['status']}"),
+                    "field": tr(f"import.field.{field}"),
+                    "change": tr("import.change", before=_value(field, before), after=_value(field, after)),
+                }
+            )
+    return rows
+
+
+def _value(field: str, value: Any) -> str:
+    return choice(LABELLED[field], value) if field in LABELLED else show(value)
+
+
+def report(job: ImportJob) -> None:
+    """What a finished job changed field by field, what it held back, the values it dropped, and
+    what its history choice gave the members."""
+    data = job.report or {}
+    with ui.column().classes("w-full gap-2"):
+        if job.kind == "orders":
+            _history(job, data.get("history"))
+        if job.conflicts:
+            notice(tr("import.conflicts", conflicts=job.conflicts)).mark("import-conflicts")
+        samples = data.get("samples") or []
+        if samples:
+            ui.label(tr("import.changes", count=len(samples))).classes("font-medium")
+            ui.label(tr("import.changes_hint")).classes("text-sm text-slate-500")
+            cols = [
+                {"name": n, "label": tr(f"import.col.{n}"), "field": n, "align": "left"}
+                for n in ("line", "outcome", "field", "change")
+            ]
+            ui.table(columns=cols, rows=change_rows(samples), row_key="key").classes("w-full").props("dense flat").mark(
+                "import-changes"
+            )
+        warnings = data.get("warnings") or {}
+        if warnings:
+            ui.label(tr("import.warnings")).classes("font-medium")
+            with ui.column().classes("gap-0").mark("import-warnings"):
+                for warning, count in warnings.items():
+                    ui.label(tr("import.warning_count", warning=warning, count=count)).classes("text-sm")
+
+
+def _history(job: ImportJob, figures: dict[str, Any] | None) -> None:
+    chosen = str((job.options or {}).get("history") or RECORD)
+    with ui.column().classes("gap-1").mark("import-history-figures"):
+        ui.label(tr("import.history_chosen", choice=tr(f"import.history.{chosen}"))).classes("font-medium")
+        if not figures:
+            return
+        tiers = figures.get("tiers") or {}
+        names = _tier_names() if tiers else {}
+        rows = [
+            (tr("import.history_figure.members"), str(figures.get("members", 0))),
+            (tr("import.history_figure.points_awarded"), str(figures.get("points_awarded", 0))),
+            (tr("import.history_figure.expire_at_next_run"), str(figures.get("expire_at_next_run", 0))),
+            (
+                tr("import.history_figure.tiers"),
+                ", ".join(f"{names.get(code, code)} {tiers[code]}" for code in _ladder_order(tiers, names)) or "—",
+            ),
+        ]
+        facts(rows)
+        if figures.get("expire_at_next_run"):
+            ui.label(tr("import.history_expiring", points=figures["expire_at_next_run"])).classes(
+                "text-sm text-slate-500"
+            )
+
+
+def _ladder_order(tiers: dict[str, int], names: dict[str, str]) -> list[str]:
+    known = list(names)
+    return sorted(tiers, key=lambda code: known.index(code) if code in known else len(known))
+
+
+def _tier_names() -> dict[str, str]:
+    """The program's tiers by code, named in the console's language (the ladder is not personal)."""
+    result = perform(lambda s, p: program.load(s), write=False, notify=False)
+    english = language() == "en"
+    return {
+        t.code: t.name_en if english and t.name_en else t.name for t in (result.value.tiers if result.value else ())
+    }
