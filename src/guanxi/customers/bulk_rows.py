@@ -154,7 +154,19 @@ def validate(
     if refusing:
         return errors
     warnings = [f"{e.field}: {e.message}; dropped" for e in errors]
+    # a place that names no division (a foreign city), or several, is kept as typed, uncoded: say so
+    place = places.normalise(profile.get("province"), profile.get("city"), profile.get("district"))
+    warnings += [f"{w.field}: {_PLACE_PROBLEM[w.code]} (got {w.value!r}); kept as typed" for w in place.warnings]
     return CustomerRecord(line, name, identities, profile, address, warnings)
+
+
+# The import report counts warnings by kind, so the value goes in "(got …)", which is left out there.
+_PLACE_PROBLEM = {
+    "unknown": "is not a known province, city or district",
+    "ambiguous": "names more than one place",
+    "outside": "is not in the province or city given",
+    "not_a_city": "is a province, not a city",
+}
 
 
 def _identities(values: dict[str, Any], errors: list[FieldError]) -> list[NormalizedIdentity]:

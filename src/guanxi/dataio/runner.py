@@ -128,12 +128,16 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
+# The tail of a warning saying what became of the value, not a problem of its own.
+_WHAT_WAS_DONE = frozenset({"dropped", "kept as typed"})
+
+
 def _reason_kinds(reason: str) -> list[str]:
     """The problems of a reason without the row's own values, for the counts by reason: a row
     refused for a bad phone and a bad birthday counts under both."""
     kinds = []
     for part in reason.split("; "):
-        if part == "dropped":
+        if part in _WHAT_WAS_DONE:
             continue
         text = part.split(" (got ", 1)[0]
         kinds.append("duplicate row" if text.startswith("duplicate of line") else text[:120])

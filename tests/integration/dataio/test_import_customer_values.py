@@ -169,3 +169,15 @@ def test_a_customer_without_a_name_is_created_and_shown_by_member_number(db: Dat
     assert sorted(r["Name"] for r in report_rows) == [first.member_no, second.member_no]
     # The machine-readable layout keeps the name empty: importing it back gives no one a member number as name.
     assert [r["name"] for r in data_rows] == ["", ""]
+
+
+def test_a_place_that_names_no_division_is_kept_with_a_warning(db: Database, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "c.csv", "姓名,手机号,城市\n李娜,13900139000,Paris\n王芳,13700137000,Shanghai\n")
+    job = run_import(db, "customers", path)
+    assert (job.created, job.rejected) == (2, 0)
+    assert job.report is not None
+    assert job.report["warnings"] == {"city: is not a known province, city or district": 1}
+    assert sorted((c.name, c.city, c.city_code) for c in _customers(db)) == [
+        ("李娜", "Paris", None),
+        ("王芳", "上海市", "310100"),
+    ]
