@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from guanxi.loyalty.members import history
-from guanxi.loyalty.orders.plan import AccountSnapshot
+from guanxi.loyalty.orders.plan import new_account
 from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program.schemas import OrderIn
 
@@ -14,23 +14,7 @@ NOW = datetime(2025, 6, 15, 4, 0, tzinfo=UTC)
 
 
 def _start() -> history.MemberStart:
-    snapshot = AccountSnapshot(
-        id="acc",
-        customer_id="cus",
-        tier_code="basic",
-        tier_since=NOW,
-        downgrade_to=None,
-        grace_needed=None,
-        points_balance=0,
-        pending_points=0,
-        lifetime_earned=0,
-        growth_value=0,
-        lifetime_growth=0,
-        checkin_streak=0,
-        last_order_at=None,
-        downgrade_due_at=None,
-    )
-    return history.MemberStart(snapshot, None)
+    return history.MemberStart(new_account(program._unsaved_default(), "acc", "cus", NOW), None)
 
 
 def _order(key: str, amount: str, at: str, status: str = "completed", refunded: str = "0") -> history.HistoryOrder:

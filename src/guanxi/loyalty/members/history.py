@@ -411,6 +411,7 @@ def _account_row(
         "b_growth_value": snapshot.growth_value,
         "b_lifetime_growth": snapshot.lifetime_growth,
         "b_tier_code": snapshot.tier_code,
+        "b_last_order_at": snapshot.last_order_at,
         "b_tier_since": snapshot.tier_since,
         "b_downgrade_due_at": snapshot.downgrade_due_at,
         "b_downgrade_to": snapshot.downgrade_to,

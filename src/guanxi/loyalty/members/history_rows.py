@@ -133,20 +133,6 @@ def read_members(
     return found
 
 
-_ACCOUNT_FIELDS = (
-    "points_balance",
-    "lifetime_earned",
-    "growth_value",
-    "lifetime_growth",
-    "tier_code",
-    "tier_since",
-    "downgrade_due_at",
-    "downgrade_to",
-    "grace_needed",
-    "updated_at",
-)
-
-
 def write(
     session: Session, actor: Principal, members: Sequence[MemberReplay], *, choice: str, job_id: str | None
 ) -> None:
@@ -177,12 +163,9 @@ def write(
             .values(points_reversed=bindparam("b_points"), growth_reversed=bindparam("b_growth")),
             refunds,
         )
-    accounts = table_of(LoyaltyAccount)
+    # The account's projection as the order fast path writes it, once per member.
     session.execute(
-        update(accounts)
-        .where(accounts.c.id == bindparam("b_id"))
-        .values({name: bindparam(f"b_{name}") for name in _ACCOUNT_FIELDS}),
-        [m.account for m in done if m.account is not None],
+        order_apply._account_update(table_of(LoyaltyAccount)), [m.account for m in done if m.account is not None]
     )
     audit.record(
         session,
