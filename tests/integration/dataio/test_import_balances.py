@@ -231,3 +231,17 @@ def test_a_member_in_debt_has_the_debt_paid_from_the_opening_points(db: Database
     assert sorted(card["lots"])[-1][:2] == (300, 200)  # the opening lot, 100 of it paid the debt
     with db.unit_of_work(read_only=True) as session:
         assert verify.check(session) == []
+
+
+def test_the_cli_imports_balances_and_exits_one_for_refused_rows(db: Database, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from guanxi.cli.main import app
+
+    ids = _members(db)
+    result = CliRunner().invoke(app, ["import", "balances", str(write_csv(tmp_path / "opening.csv", BALANCES))])
+    assert result.exit_code == 1, result.output
+    assert "points: cannot be below zero" in result.output
+    assert _cards(db)[ids["张伟"]]["balance"] == 1200
+    dry = CliRunner().invoke(app, ["import", "balances", str(tmp_path / "opening.csv"), "--dry-run"])
+    assert "Dry run of balances import" in dry.output
