@@ -35,7 +35,7 @@ from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.models import keys_in, table_of
 from guanxi.kit.principal import Principal
-from guanxi.loyalty.members import history, history_rows
+from guanxi.loyalty.members import history, history_replay, history_rows
 from guanxi.loyalty.orders.bulk_import import OrderRecord
 from guanxi.loyalty.orders.models import Order
 from guanxi.loyalty.orders.plan import AccountSnapshot
@@ -176,7 +176,7 @@ class HistoryPass:
                     orders = [history.HistoryOrder.from_json(f) for _, f in orders_of[customer] if f]
                     if customer in starts:
                         figures.add(
-                            history.replay(
+                            history_replay.replay(
                                 config, view, self.choice, starts[customer], orders, actor_id=actor.id, now=now
                             )
                         )
@@ -190,7 +190,7 @@ class HistoryPass:
                     for order in history_rows.read_orders(session, wanted):
                         by_customer.setdefault(order.customer_id, []).append(order)
                 replays = [
-                    history.replay(
+                    history_replay.replay(
                         config,
                         view,
                         self.choice,

@@ -23,6 +23,7 @@ from guanxi.loyalty.members import history
 from guanxi.loyalty.orders import bulk_import
 from guanxi.loyalty.orders import service as orders
 from guanxi.loyalty.orders.models import Order, Refund
+from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program.models import GrowthEntry, LoyaltyAccount, PointEntry, PointLot, TierChange
 from guanxi.loyalty.program.schemas import RefundIn
 from guanxi.privacy import audit
@@ -75,10 +76,10 @@ def _import(db: Database, customer_id: str, prefix: str, history_rows: tuple[Any
     return ids
 
 
-def _live(db: Database, customer_id: str) -> None:
+def _live(db: Database, customer_id: str, history_rows: tuple[Any, ...] = HISTORY) -> None:
     """The same orders through the per-order path, in the order they happened."""
     with db.unit_of_work() as session:
-        for key, amount, at, status, refunded in HISTORY:
+        for key, amount, at, status, refunded in history_rows:
             if status == "cancelled":
                 continue
             answer, _ = orders.record_order(
@@ -121,10 +122,12 @@ def _account(db: Database, customer_id: str) -> dict[str, Any]:
         return {
             "tier": account.tier_code,
             "balance": account.points_balance,
+            "pending": account.pending_points,
             "earned": account.lifetime_earned,
             "growth": account.growth_value,
             "lifetime_growth": account.lifetime_growth,
             "lots": [(lot.issued, lot.reversed, lot.remaining, lot.status, lot.expires_at) for lot in lots],
+            "available": [lot.available_at for lot in lots if lot.status == "pending"],
             "entries": [(e.kind, e.points, e.balance_after, e.occurred_at) for e in entries],
             "growth_rows": [(g.kind, g.value, g.value_after) for g in growth],
             "changes": [(c.kind, c.from_tier, c.to_tier) for c in changes],
@@ -326,6 +329,30 @@ def test_orders_an_earlier_job_kept_as_history_count_when_a_later_job_names_them
     finally:
         again.close()
     assert _account(db, customer)["growth"] == 8800
+
+
+def test_orders_inside_the_pending_period_earn_pending_points_as_live_ones_do(db: Database) -> None:
+    with db.unit_of_work() as session:
+        row = program.program_row(session)
+        row.pending_days = 7
+        program.bump_version(row)
+    recent = (
+        ("H6", "500.00", "2025-06-13T10:00:00+08:00", "completed", None),
+        ("H7", "800.00", "2025-06-14T10:00:00+08:00", "partially_returned", "200.00"),
+    )
+    imported = _customer(db, "张伟", "13800138000")
+    live = _customer(db, "李娜", "13900139000")
+    ids = _import(db, imported, "W", HISTORY + recent)
+    _live(db, live, HISTORY + recent)
+    figures = import_history.after_orders(db, SYSTEM, ids, choice="points")
+    assert figures["history"]["held_back"] == {}
+    mine, theirs = _account(db, imported), _account(db, live)
+    # 500 and 800 at gold (x1.5) wait out the week; a quarter of the 800's is taken back from them
+    assert (mine["balance"], mine["pending"]) == (10150, 750 + 1200 - 300)
+    for key in ("tier", "balance", "pending", "earned", "growth", "lots", "available", "growth_rows", "orders"):
+        assert mine[key] == theirs[key], key
+    assert [(k, p, b) for k, p, b, _ in mine["entries"]] == [(k, p, b) for k, p, b, _ in theirs["entries"]]
+    _ledger_sound(db)
 
 
 def test_a_choice_the_program_cannot_make_is_refused(db: Database) -> None:

@@ -1,11 +1,11 @@
-"""The history replay's planning, without a database (`loyalty.members.history.replay`)."""
+"""The history replay's planning, without a database (`loyalty.members.history_replay`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from guanxi.loyalty.members import history
+from guanxi.loyalty.members import history, history_replay
 from guanxi.loyalty.orders.plan import new_account
 from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program.schemas import OrderIn
@@ -26,7 +26,7 @@ def _order(key: str, amount: str, at: str, status: str = "completed", refunded: 
 
 def _replay(choice: str, orders: list[history.HistoryOrder]) -> history.MemberReplay:
     config = program._unsaved_default()
-    return history.replay(config, history.terms(config, choice), choice, _start(), orders, actor_id="t", now=NOW)
+    return history_replay.replay(config, history.terms(config, choice), choice, _start(), orders, actor_id="t", now=NOW)
 
 
 ORDERS = [

@@ -164,9 +164,14 @@ def write(
             refunds,
         )
     # The account's projection as the order fast path writes it, once per member.
-    session.execute(
-        order_apply._account_update(table_of(LoyaltyAccount)), [m.account for m in done if m.account is not None]
-    )
+    accounts = table_of(LoyaltyAccount)
+    session.execute(order_apply._account_update(accounts), [m.account for m in done if m.account is not None])
+    waiting = [{"b_id": m.account_id, "b_pending": m.pending} for m in done if m.pending != m.pending_start]
+    if waiting:
+        session.execute(
+            update(accounts).where(accounts.c.id == bindparam("b_id")).values(pending_points=bindparam("b_pending")),
+            waiting,
+        )
     audit.record(
         session,
         actor,
