@@ -192,11 +192,12 @@ async def test_a_saved_mapping_loads_into_the_form(db: Database, console: User) 
 async def test_a_constant_its_field_refuses_stops_the_run_and_nothing_is_written(db: Database, console: User) -> None:
     # the API takes any text as a constant
     await _load_saved(db, console, "坏映射", {**CHOSEN, "constants": {"source": "eshop", "currency": "XYZ"}})
-    assert _one(console, "constant-value-1").value == "XYZ"
+    value = _one(console, "constant-value-1")
+    assert (value.value, value.props["error-message"]) == ("XYZ", "不是 ISO 4217 币种代码（如 CNY、USD）")
     console.find(marker="import-run").click()
     await settle(console, marker="import-mapping-refused")
     assert _texts(console, "import-mapping-problem") == [
-        "币种：固定值 XYZ 无法使用：is not an ISO 4217 currency code (e.g. CNY, USD)"
+        "币种：固定值 XYZ 无法使用：不是 ISO 4217 币种代码（如 CNY、USD）"
     ]
     with db.unit_of_work(read_only=True) as session:
         assert session.scalar(select(func.count()).select_from(ImportJob)) == 0
@@ -236,3 +237,18 @@ async def test_customer_conflicts_and_bad_values_are_the_jobs(db: Database, cons
     with db.unit_of_work(read_only=True) as session:
         people = {c.name: (c.city, c.gender) for c in session.scalars(select(Customer))}
     assert people == {"王五": ("上海市", "male"), "李娜": ("杭州市", "unknown")}
+
+
+async def test_two_columns_for_one_field_are_named_and_nothing_runs(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="boss", role="admin")
+    await _upload(console, "customers", "members.csv", "姓名,手机号,城市,备注\n王五,13800138000,北京市,老客\n".encode())
+    _set(console, "map-备注", "city")
+    assert (_one(console, "state-城市").text, _one(console, "state-备注").text) == ("与其他列重复", "与其他列重复")
+    console.find(marker="import-run").click()
+    await settle(console, marker="import-mapping-refused")
+    assert _texts(console, "import-mapping-problem") == ["多列都选择了城市（城市, 备注）：请只保留一列"]
+    with db.unit_of_work(read_only=True) as session:
+        assert session.scalar(select(func.count()).select_from(ImportJob)) == 0
+    _set(console, "map-备注", "-")
+    assert (_one(console, "state-城市").text, _one(console, "state-备注").text) == ("", "忽略")

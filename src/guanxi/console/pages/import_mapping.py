@@ -27,12 +27,13 @@ from guanxi.console.pages.import_values import (
     KEEP,
     SAMPLE_ROWS,
     constant_options,
+    constant_problem,
     constant_problems,
     field_label,
     value_options,
 )
 from guanxi.console.session import tr
-from guanxi.console.widgets import notice
+from guanxi.console.widgets import notice, set_field_error
 from guanxi.dataio import headers, service
 from guanxi.dataio import values as cells
 from guanxi.dataio.headers import FIELDS, LINE_TOKEN, Mapping
@@ -65,7 +66,6 @@ class MappingForm:
         self.box.clear()
         with self.box:
             self.saved.build()
-            self.problems = ui.column().classes("w-full gap-1").mark("import-mapping-problems")
             self._columns()
             self.ignored = ui.column().classes("w-full gap-1")
             self.values_box = ui.column().classes("w-full gap-2")
@@ -79,6 +79,8 @@ class MappingForm:
                 lambda e: setattr(self.state, "recognise", bool(e.value))
             ).mark("mapping-recognise")
             self.saved.build_save()
+            # under the form, next to the buttons that check it
+            self.problems = ui.column().classes("w-full gap-1").mark("import-mapping-problems")
         self._fields_changed()
         self._constants()
 
@@ -88,7 +90,7 @@ class MappingForm:
         options = {IGNORE: tr("import.ignore"), **{f: f"{field_label(self.kind, f)} ({f})" for f in FIELDS[self.kind]}}
         ui.label(tr("import.mapping_hint", file=self.file_name)).classes("text-sm text-slate-500")
         self.states: dict[str, ui.label] = {}
-        grid = "minmax(8rem, max-content) minmax(8rem, 16rem) minmax(14rem, 20rem) max-content"
+        grid = "minmax(8rem, max-content) minmax(8rem, 16rem) minmax(16rem, 24rem) max-content"
         with ui.grid(columns=grid).classes("w-full gap-x-4 gap-y-1 items-center"):
             for head in ("import.mapping.column", "import.map.examples", "import.mapping.field"):
                 ui.label(tr(head)).classes("text-xs text-slate-500")
@@ -111,10 +113,16 @@ class MappingForm:
                 self.states[column] = ui.label("").mark(f"state-{marker_of(column)}")
 
     def _fields_changed(self) -> None:
+        doubled = {c for columns in self.state.doubled().values() for c in columns}
         for column, label in self.states.items():
-            ignored = self.state.fields.get(column) is None
-            label.set_text(tr("import.map.ignored") if ignored else "")
-            label.classes(replace="text-xs rounded px-2 py-0.5 bg-slate-200 text-slate-600" if ignored else "text-xs")
+            if self.state.fields.get(column) is None:
+                label.set_text(tr("import.map.ignored"))
+                label.classes(replace="text-xs rounded px-2 py-0.5 bg-slate-200 text-slate-600")
+            elif column in doubled:
+                label.set_text(tr("import.map.doubled_state"))
+                label.classes(replace="text-xs rounded px-2 py-0.5 bg-red-50 text-red-800")
+            else:
+                label.set_text("")
         self.ignored.clear()
         with self.ignored:
             self._summary()
@@ -242,6 +250,9 @@ class MappingForm:
             else:
                 value = ui.input(value=constant.value, on_change=value_given)
             value.props("dense outlined").classes("w-64").mark(f"constant-value-{index}")
+            refused = constant_problem(constant.field, constant.value) if constant.field and constant.value else None
+            if refused:  # a saved mapping's constant the field does not take
+                set_field_error(value, refused)
             value.props(f'label="{tr("import.map.constant_value")}"')
             ui.button(icon="close", on_click=remove).props("flat dense round").tooltip(tr("import.map.remove")).mark(
                 f"constant-remove-{index}"
@@ -338,8 +349,14 @@ class MappingForm:
 
     def checked(self) -> Mapping | None:
         """The form's mapping, validated as the API validates one (value maps included) and its
-        constants against their fields; what is wrong is shown above the columns, nothing raised."""
-        problems: list[str]
+        constants against their fields; what is wrong is shown under the form, nothing raised."""
+        problems = [
+            tr("import.map.doubled", field=field_label(self.kind, name), columns=", ".join(columns))
+            for name, columns in self.state.doubled().items()
+        ]
+        if problems:
+            self._show_problems(tr("import.map.refused"), problems)
+            return None
         try:
             mapping = service.parse_mapping(self.state.data(), self.kind)
         except service.InvalidMapping as exc:
@@ -364,11 +381,11 @@ class MappingForm:
         self.problems.clear()
         if not problems:
             return
-        with self.problems:
-            notice(title, kind="error").mark("import-mapping-refused")
+        with self.problems, ui.column().classes("w-full gap-1 rounded px-4 py-3 bg-red-50 text-red-800"):
+            ui.label(title).classes("font-medium").mark("import-mapping-refused")
             for text in problems:
-                ui.label(text).classes("text-sm text-red-800 pl-4").mark("import-mapping-problem")
-        ui.notify(title, type="negative")
+                ui.label(text).classes("text-sm").mark("import-mapping-problem")
+        ui.notify("\n".join([title, *problems]), type="negative", multi_line=True)
 
     def options(self) -> dict[str, Any]:
         return self.state.options()

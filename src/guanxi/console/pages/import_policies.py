@@ -38,10 +38,8 @@ def bad_values(state: MappingState) -> None:
     with _grid().mark("import-bad-values"):
         for name in fed:
             default = state.bad_value_default(name)
-            choices = {
-                c: tr(f"import.map.invalid.{c}") + (f" ({tr('import.map.default')})" if c == default else "")
-                for c in BAD_VALUE_CHOICES
-            }
+            choices = {c: tr(f"import.map.invalid.{c}") for c in BAD_VALUE_CHOICES}
+            choices[default] = tr("import.map.default", choice=choices[default])
 
             def chosen(event: events.ValueChangeEventArguments, name: str = name) -> None:
                 state.on_invalid[name] = str(event.value)
@@ -59,7 +57,8 @@ def conflicts(state: MappingState) -> None:
     section(tr("import.map.conflicts"), tr("import.map.conflicts_hint"))
     with ui.column().classes("gap-0 text-sm text-slate-600"):
         for choice in ("hold", *CONFLICT_CHOICES):
-            ui.label(f"{tr(f'import.map.conflict.{choice}')}: {tr(f'import.map.conflict_means.{choice}')}")
+            name, means = tr(f"import.map.conflict.{choice}"), tr(f"import.map.conflict_means.{choice}")
+            ui.label(tr("import.map.meaning", name=name, means=means))
     named = {choice: tr(f"import.map.conflict.{choice}") for choice in CONFLICT_CHOICES}
     with _grid().mark("import-conflicts-form"):
 
@@ -92,7 +91,10 @@ def history(state: MappingState) -> None:
 
     with ui.column().classes("gap-0"):
         ui.radio(
-            {c: f"{tr(f'import.history.{c}')}: {tr(f'import.history_means.{c}')}" for c in HISTORY_CHOICES},
+            {
+                c: tr("import.map.meaning", name=tr(f"import.history.{c}"), means=tr(f"import.history_means.{c}"))
+                for c in HISTORY_CHOICES
+            },
             value=state.history,
             on_change=chosen,
         ).mark("import-history")

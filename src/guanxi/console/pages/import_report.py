@@ -10,6 +10,7 @@ from typing import Any
 from nicegui import ui
 
 from guanxi.console.actions import perform
+from guanxi.console.pages.import_values import spoken_list
 from guanxi.console.session import language, tr
 from guanxi.console.widgets import choice, facts, notice, show
 from guanxi.dataio.models import ImportJob
@@ -84,7 +85,7 @@ def _history(job: ImportJob, figures: dict[str, Any] | None) -> None:
             (tr("import.history_figure.expire_at_next_run"), str(figures.get("expire_at_next_run", 0))),
             (
                 tr("import.history_figure.tiers"),
-                ", ".join(f"{names.get(code, code)} {tiers[code]}" for code in _ladder_order(tiers, names)) or "—",
+                spoken_list([f"{names.get(code, code)} {tiers[code]}" for code in _ladder_order(tiers, names)]) or "—",
             ),
         ]
         facts(rows)

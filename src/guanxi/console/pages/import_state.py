@@ -69,6 +69,14 @@ class MappingState:
     def column_of(self, name: str) -> str | None:
         return next((c for c, f in self.fields.items() if f == name), None)
 
+    def doubled(self) -> dict[str, list[str]]:
+        """Fields more than one column is chosen for, with those columns (a mapping may not)."""
+        by_field: dict[str, list[str]] = {}
+        for column, name in self.fields.items():
+            if name and not name.startswith("properties."):
+                by_field.setdefault(name, []).append(column)
+        return {name: columns for name, columns in by_field.items() if len(columns) > 1}
+
     def fed(self) -> list[str]:
         """The fields a column feeds, in the kind's order."""
         given = {f for f in self.fields.values() if f}
@@ -102,7 +110,7 @@ class MappingState:
         return self.on_invalid.get(name) or self.bad_value_default(name)
 
     def conflict_fields(self) -> list[str]:
-        given = set(self.fed()) | {c.field for c in self.constants if c.field and c.value.strip()}
+        given = set(self.fed()) | {c.field for c in self.constants if c.field}
         return [f for f in CONFLICT_FIELDS if f in given]
 
     def date_fields(self) -> list[str]:

@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
+from babel.lists import format_list
 from babel.numbers import get_currency_name, list_currencies
 
 from guanxi.console.session import language, tr
@@ -114,6 +115,11 @@ def currency_label(code: str) -> str:
     return f"{code} · {get_currency_name(code, locale=_locale(language()))}"
 
 
+def spoken_list(items: list[str]) -> str:
+    """Items as a sentence lists them in the console's language ("A, B, and C", "A、B和C")."""
+    return format_list(items, locale=_locale(language())) if items else ""
+
+
 def _label(group: str) -> Callable[[str], str]:
     return lambda value: tr(f"{group}.{value}")
 
@@ -174,16 +180,25 @@ DATE_FIELDS = frozenset({"birthday", "occurred_at", "points_expire_on"})
 DATE_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M", "%Y%m%d%H%M%S")
 
 
+def constant_problem(name: str, value: str) -> str | None:
+    """Why the field refuses the constant on every row, or None when it takes it."""
+    if name in FIXED:
+        fixed = FIXED[name]
+        if fixed.read(value) is not None:
+            return None
+        if name == "currency":
+            return tr("import.map.unknown_currency")
+        return tr("import.map.not_one_of", values=spoken_list([fixed.label(v) for v in fixed.values()]))
+    check = VALUE_CHECKS.get(name)
+    try:
+        if check is not None:
+            check(value)
+    except (cells.BadValue, ValueError) as exc:
+        return str(exc)
+    return None
+
+
 def constant_problems(mapping: Mapping) -> list[tuple[str, str, str]]:
     """(field, value, why) for each constant its field would refuse on every row."""
-    problems = []
-    for name, value in mapping.constants.items():
-        check = VALUE_CHECKS.get(name)
-        try:
-            if check is not None:
-                check(value)
-            elif name in FIXED and FIXED[name].read(value) is None:
-                raise cells.BadValue(tr("import.map.not_one_of", values=", ".join(FIXED[name].values())))
-        except (cells.BadValue, ValueError) as exc:
-            problems.append((name, value, str(exc)))
-    return problems
+    found = ((name, value, constant_problem(name, value)) for name, value in mapping.constants.items())
+    return [(name, value, why) for name, value, why in found if why is not None]
