@@ -44,7 +44,7 @@ def _customer(values: dict[str, Any]) -> tuple[str | None, IdentityRef | None] |
     if values.get("customer_external_id"):
         source = values.get("customer_source")
         if not source:
-            return FieldError("customer_source", "the system whose customer ids the file holds is required", "required")
+            return FieldError("customer_source", "is required with customer_external_id (e.g. eshop)", "required")
         return _identity("customer_external_id", "external_id", values["customer_external_id"], source)
     for kind in _IDENTITY_KINDS:
         if values.get(kind):

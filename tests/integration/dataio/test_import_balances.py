@@ -245,3 +245,20 @@ def test_the_cli_imports_balances_and_exits_one_for_refused_rows(db: Database, t
     assert _cards(db)[ids["张伟"]]["balance"] == 1200
     dry = CliRunner().invoke(app, ["import", "balances", str(tmp_path / "opening.csv"), "--dry-run"])
     assert "Dry run of balances import" in dry.output
+
+
+def test_members_named_by_the_source_systems_customer_id(db: Database, tmp_path: Path) -> None:
+    with db.unit_of_work() as session:
+        member = create_customer(
+            session, name="赵敏", identities=[{"kind": "external_id", "value": "C1024", "namespace": "crm"}]
+        ).id
+    text = (
+        "会员ID,客户来源系统,积分,成长值,等级\nC1024,crm,80,2500,银卡会员\nC1024,,80,2500,silver\nC9999,crm,1,1,basic\n"
+    )
+    job = run_import(db, "balances", write_csv(tmp_path / "ext.csv", text))
+    assert (job.created, job.rejected) == (1, 2)
+    assert [r[-1] for r in csv.reader(error_lines(job)[1:])] == [
+        "customer_source: is required with customer_external_id (e.g. eshop)",
+        "external_id: no customer has this external_id",
+    ]
+    assert (_cards(db)[member]["balance"], _cards(db)[member]["tier"]) == (80, "silver")
