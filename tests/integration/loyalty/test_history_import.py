@@ -363,3 +363,15 @@ def test_a_choice_the_program_cannot_make_is_refused(db: Database) -> None:
         with pytest.raises(history.HistoryRefused):
             import_history.check_options(session, "customers", {"history": "points"})
         import_history.check_options(session, "orders", {"history": "points"})
+
+
+def test_a_debt_does_not_stop_tiers(db: Database) -> None:
+    customer = _customer(db, "张伟", "13800138000")
+    ids = _import(db, customer, "G")
+    with db.unit_of_work() as session:
+        table = table_of(LoyaltyAccount)
+        session.execute(update(table).where(table.c.customer_id == customer).values(points_balance=-50))
+    figures = import_history.after_orders(db, SYSTEM, ids, choice="tiers")
+    assert (figures["history"]["held_back"], figures["history"]["tiers"]) == ({}, {"gold": 1})
+    card = _account(db, customer)
+    assert (card["balance"], card["growth"], card["tier"]) == (-50, 8800, "gold")

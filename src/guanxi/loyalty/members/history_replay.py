@@ -68,10 +68,10 @@ class Review:
         }
 
 
-def held_reason(start: MemberStart) -> str | None:
-    """Why the planner cannot replay this member's history, or None."""
-    snapshot = start.snapshot
-    if snapshot.points_balance < 0:
+def held_reason(start: MemberStart, choice: str) -> str | None:
+    """Why the replay cannot give this member's history what the choice gives, or None: new
+    points would pay a debt first (`ledger.credit`), which the plan does not cover."""
+    if choice == POINTS and start.snapshot.points_balance < 0:
         return "negative balance"
     return None
 
@@ -93,7 +93,7 @@ def replay(
     result = MemberReplay(snapshot.customer_id, snapshot.id, snapshot.tier_code)
     if choice == RECORD or not orders:
         return result
-    result.held = held_reason(start)
+    result.held = held_reason(start, choice)
     if result.held is not None:
         return result
     # Pending points the member had wait beside the replay (nothing is released or spent): the
