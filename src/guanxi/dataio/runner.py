@@ -30,7 +30,7 @@ from guanxi.dataio import values as cells
 from guanxi.dataio.headers import Mapping, Resolved
 from guanxi.dataio.history import HistoryPass
 from guanxi.dataio.history import choice_of as history_choice
-from guanxi.dataio.import_balances import BalanceImporter
+from guanxi.dataio.import_balances import BalanceFigures, BalanceImporter
 from guanxi.dataio.import_customers import CustomerImporter
 from guanxi.dataio.import_events import EventImporter
 from guanxi.dataio.import_orders import OrderImporter
@@ -247,11 +247,14 @@ class _Job:
     batches: int = 0
     # The history choice's pass (orders imported with history "tiers" or "points")
     history: HistoryPass | None = None
+    balances: BalanceFigures | None = None  # what an opening-balances import set
 
     def written(self, session: Session, records: list[Any], outcomes: list[RowOutcome]) -> None:
         """Tell the history pass what a batch wrote (in its transaction, before a dry run's rollback)."""
         if self.history is not None:
             self.history.add_batch(session, records, outcomes)
+        if self.balances is not None:
+            self.balances.add(outcomes)
 
     def progress(self, share: float = 1.0, start: float = 0.0) -> None:
         self.summary.progress = start + share * self.source.progress()
@@ -296,6 +299,8 @@ def run(
         choice = history_choice(options) if kind == "orders" else RECORD
         if choice != RECORD:
             job.history = HistoryPass(choice, dry_run=dry_run, job_id=job_id)
+        if kind == "balances":
+            job.balances = BalanceFigures()
         try:
             grouping = cast(GroupingImporter, importer) if getattr(importer, "groups_lines", False) else None
             if grouping is not None and _keys_repeat(grouping, path, fmt, kind, mapping):
@@ -305,6 +310,8 @@ def run(
                 _run_rows(job, _prepared_rows(job, resolved, mapping), size)
             if job.history is not None:
                 summary.extra.update(job.history.finish(database, actor))
+            if job.balances is not None:
+                summary.extra.update(job.balances.as_dict())
         finally:
             job.seen.close()
             errors.close()
