@@ -252,3 +252,19 @@ async def test_two_columns_for_one_field_are_named_and_nothing_runs(db: Database
         assert session.scalar(select(func.count()).select_from(ImportJob)) == 0
     _set(console, "map-备注", "-")
     assert (_one(console, "state-城市").text, _one(console, "state-备注").text) == ("", "忽略")
+
+
+async def test_an_order_file_without_an_order_number_is_refused_naming_it(db: Database, console: User) -> None:
+    _shop(db)
+    await _upload(console, "orders", "shop_order_lines.csv", SHOP_FILE)
+    assert _texts(console, "import-missing") == ["以下必填字段没有对应的列：订单号"]
+    _set(console, "constant-value-0", "eshop")
+    console.find(marker="import-run").click()
+    await settle(console, marker="import-mapping-refused")
+    assert _texts(console, "import-mapping-refused") == ["按此映射无法导入该文件："]
+    assert _texts(console, "import-mapping-problem") == ["以下必填字段没有对应的列：订单号"]
+    with db.unit_of_work(read_only=True) as session:
+        assert session.scalar(select(func.count()).select_from(ImportJob)) == 0
+    assert audit_records(db, "import.create") == []
+    _set(console, "derive-external_id", ["Customer ID", "Order Date"])
+    assert _texts(console, "import-missing") == []

@@ -30,6 +30,7 @@ from guanxi.console.pages.import_values import (
     constant_problem,
     constant_problems,
     field_label,
+    missing_texts,
     value_options,
 )
 from guanxi.console.session import tr
@@ -81,6 +82,7 @@ class MappingForm:
             self.saved.build_save()
             # under the form, next to the buttons that check it
             self.problems = ui.column().classes("w-full gap-1").mark("import-mapping-problems")
+            self.problems.set_visibility(False)
         self._fields_changed()
         self._constants()
 
@@ -135,6 +137,7 @@ class MappingForm:
             box.clear()
             with box:
                 draw()
+            box.set_visibility(bool(box.default_slot.children))  # an empty section takes no room
 
     def _summary(self) -> None:
         ignored = [c for c in self.state.columns if self.state.fields.get(c) is None]
@@ -142,13 +145,8 @@ class MappingForm:
             tr("import.mapping.ignored_list", columns=", ".join(ignored)) if ignored else tr("import.map.none_ignored")
         )
         ui.label(text).classes("text-sm").mark("import-ignored")
-        resolved = headers.resolve(self.state.columns, self.kind, self._shape())
-        if resolved.missing:
-            names = ", ".join(field_label(self.kind, f) for f in resolved.missing)
-            notice(tr("import.missing", fields=names)).mark("import-missing")
-        if resolved.missing_one_of:
-            names = ", ".join(field_label(self.kind, f) for f in resolved.missing_one_of)
-            notice(tr("import.missing_one_of", fields=names)).mark("import-missing")
+        for text in missing_texts(self.kind, headers.resolve(self.state.columns, self.kind, self._shape())):
+            notice(text).mark("import-missing")
 
     def _shape(self) -> Mapping:
         """What feeds which field as the form stands (unchecked), for the missing-fields line."""
@@ -372,13 +370,17 @@ class MappingForm:
     def refused(self, error: DomainError) -> None:
         """A job the service would not create (the file as mapped, the history choice), said
         where the mapping is; errors that are not about the mapping go to a notification."""
-        if isinstance(error, service.ImportRefused | HistoryRefused):
+        if isinstance(error, service.MissingColumns):
+            resolved = headers.resolve(self.state.columns, self.kind, self._shape())
+            self._show_problems(tr("import.job_refused"), missing_texts(self.kind, resolved) or [error.message])
+        elif isinstance(error, service.ImportRefused | HistoryRefused):
             self._show_problems(tr("import.job_refused"), [e.message for e in error.errors] or [error.message])
         else:
             notify_error(error)
 
     def _show_problems(self, title: str, problems: list[str]) -> None:
         self.problems.clear()
+        self.problems.set_visibility(bool(problems))
         if not problems:
             return
         with self.problems, ui.column().classes("w-full gap-1 rounded px-4 py-3 bg-red-50 text-red-800"):

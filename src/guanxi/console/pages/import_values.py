@@ -24,7 +24,7 @@ from guanxi.console.session import language, tr
 from guanxi.customers.schemas import GENDERS, SOURCE_CHANNELS
 from guanxi.dataio import readers
 from guanxi.dataio import values as cells
-from guanxi.dataio.headers import Mapping
+from guanxi.dataio.headers import Mapping, Resolved
 from guanxi.dataio.import_customers import DROPPABLE as CUSTOMER_DROPPABLE
 from guanxi.dataio.import_orders import DROPPABLE as ORDER_DROPPABLE
 from guanxi.dataio.importers import VALUE_CHECKS
@@ -158,6 +158,17 @@ def field_label(kind: str, name: str) -> str:
         return name
     own = f"import.field.{kind}.{name}"
     return tr(own) if own in catalog(language()) else tr(f"import.field.{name}")
+
+
+def missing_texts(kind: str, resolved: Resolved) -> list[str]:
+    """The fields the file as mapped leaves without a value, in the console's words."""
+    texts = []
+    if resolved.missing:
+        texts.append(tr("import.missing", fields=", ".join(field_label(kind, f) for f in resolved.missing)))
+    if resolved.missing_one_of:
+        names = ", ".join(field_label(kind, f) for f in resolved.missing_one_of)
+        texts.append(tr("import.missing_one_of", fields=names))
+    return texts
 
 
 # What a bad value does when the mapping says nothing (the importers' own defaults), per kind;

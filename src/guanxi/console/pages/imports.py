@@ -27,7 +27,7 @@ from guanxi.console.layout import frame
 from guanxi.console.pages.import_mapping import MappingForm
 from guanxi.console.pages.import_report import report
 from guanxi.console.pages.import_state import MappingState
-from guanxi.console.pages.import_values import Sample, field_label, read_sample
+from guanxi.console.pages.import_values import Sample, field_label, missing_texts, read_sample
 from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
 from guanxi.customers.service import CustomerFilter
@@ -146,14 +146,7 @@ class ImportWizard:
                 )
         self.preview_box.clear()
         with self.preview_box, card(tr("import.step_preview"), marker="import-preview-card"):
-            missing = []
-            if resolved.missing:
-                names = ", ".join(field_label(self.kind, f) for f in resolved.missing)
-                missing.append(tr("import.missing", fields=names))
-            if resolved.missing_one_of:
-                names = ", ".join(field_label(self.kind, f) for f in resolved.missing_one_of)
-                missing.append(tr("import.missing_one_of", fields=names))
-            for text in missing:
+            for text in missing_texts(self.kind, resolved):
                 notice(text, kind="error")
             cols = [{"name": "line", "label": "#", "field": "line", "align": "left"}]
             cols += [{"name": c, "label": c, "field": c, "align": "left"} for c in self.columns]
