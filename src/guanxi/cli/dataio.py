@@ -15,11 +15,17 @@ errors file), 2 the file or the options were refused as a whole (nothing written
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from guanxi.config import get_settings
 from guanxi.dataio.headers import fields_help
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from guanxi.dataio.models import ImportJob
 from guanxi.kit.principal import Principal
 
 import_app = typer.Typer(
@@ -77,7 +83,6 @@ def _run_import(
 ) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from guanxi.cli.main import _upgrade
     from guanxi.dataio import service
@@ -125,15 +130,8 @@ def _run_import(
         progress.update(task, completed=1000, rows=finished.rows_read)
     if finished.status == "failed":
         raise _fail(finished.error or "the import failed", 2)
-    verb = "would " if dry_run else ""
-    table = Table(title=f"{'Dry run of ' if dry_run else ''}{kind} import: {file.name}", show_header=False)
-    table.add_row(f"{verb}create" if dry_run else "created", str(finished.created))
-    table.add_row(f"{verb}update" if dry_run else "updated", str(finished.updated))
-    table.add_row("unchanged", str(finished.unchanged))
-    table.add_row(f"{verb}reject" if dry_run else "rejected", f"{finished.rejected} (duplicates {finished.duplicates})")
-    Console().print(table)
-    for reason, count in (finished.reasons or {}).items():
-        typer.echo(f"  {count:>7}  {reason}")
+    Console().print(_summary_table(finished, kind, file.name, dry_run))
+    _print_report(finished)
     if finished.errors_path:
         if errors is not None:
             _save_refused_rows(job_id, errors, as_user)
@@ -143,6 +141,64 @@ def _run_import(
     typer.echo(f"import job {job_id}")
     if finished.rejected:
         raise typer.Exit(1)
+
+
+def _summary_table(finished: ImportJob, kind: str, file_name: str, dry_run: bool) -> Table:
+    from rich.table import Table
+
+    title = _t(
+        "import.cli.title_dry" if dry_run else "import.cli.title", kind=_t(f"import.kind.{kind}"), file=file_name
+    )
+    table = Table(title=title, show_header=False)
+    table.add_row(_t("import.cli.would_create" if dry_run else "import.cli.created"), str(finished.created))
+    table.add_row(_t("import.cli.would_update" if dry_run else "import.cli.updated"), str(finished.updated))
+    table.add_row(_t("import.cli.unchanged"), str(finished.unchanged))
+    table.add_row(_t("import.cli.would_reject" if dry_run else "import.cli.rejected"), str(finished.rejected))
+    if finished.repeated:
+        table.add_row(_t("import.cli.repeated"), str(finished.repeated))
+    if finished.conflicts:
+        table.add_row(_t("import.cli.conflicts"), str(finished.conflicts))
+    records = (finished.report or {}).get("records")
+    if records:
+        table.add_row(_t("import.cli.orders"), str(records.get("created", 0) + records.get("unchanged", 0)))
+    return table
+
+
+def _print_report(finished: ImportJob) -> None:
+    """Reasons, warnings and the figures of the history choice or the opening balances."""
+    report = finished.report or {}
+    for title, counts in (("import.cli.reasons", finished.reasons), ("import.cli.warnings", report.get("warnings"))):
+        if counts:
+            typer.echo(_t(title))
+            for reason, count in counts.items():
+                typer.echo(f"  {count:>7}  {reason}")
+    history = report.get("history")
+    if history:
+        typer.echo(
+            _t(
+                "import.cli.history",
+                choice=history.get("choice"),
+                members=history.get("members", 0),
+                points=history.get("points_awarded", 0),
+                expiring=history.get("expire_at_next_run", 0),
+                tiers=_tiers(history.get("tiers")),
+            )
+        )
+    balances = report.get("balances")
+    if balances:
+        typer.echo(
+            _t(
+                "import.cli.balances",
+                members=balances.get("members", 0),
+                points=balances.get("points", 0),
+                growth=balances.get("growth", 0),
+                tiers=_tiers(balances.get("tiers")),
+            )
+        )
+
+
+def _tiers(counts: dict[str, int] | None) -> str:
+    return ", ".join(f"{code} {n}" for code, n in (counts or {}).items()) or "-"
 
 
 def _t(key: str, **params: object) -> str:

@@ -43,7 +43,7 @@ def test_show_mapping_prints_fields_value_maps_derived_and_constants(db: Databas
     cells = [[c.strip() for c in row.strip("│").split("│")] for row in rows]
     assert cells == [
         ["Customer ID", "Customer id in the source system (customer_external_id)", ""],
-        ["Order Date", "Time (occurred_at)", ""],
+        ["Order Date", "Order time (occurred_at)", ""],
         ["Product", "SKU (sku)", ""],
         ["Quantity", "Quantity (quantity)", ""],
         ["Unit Price", "Unit price (unit_price)", ""],

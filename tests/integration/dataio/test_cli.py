@@ -10,6 +10,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from guanxi.cli.main import app
+from guanxi.config import get_settings
 from guanxi.dataio.models import ImportJob
 from guanxi.kit import clock
 from guanxi.kit.db import Database
@@ -25,7 +26,7 @@ BAD = GOOD + "王芳,12345,广州\n"
 def test_clean_import_exits_zero(db: Database, tmp_path: Path) -> None:
     result = runner.invoke(app, ["import", "customers", str(write_csv(tmp_path / "c.csv", GOOD, "gbk"))])
     assert result.exit_code == 0, result.output
-    assert "created" in result.output and "│ 2" in result.output
+    assert f"{t('import.cli.created', get_settings().default_language)} │ 2" in result.output
     assert "100%" in result.output
 
 
@@ -73,7 +74,7 @@ def test_dry_run_says_would_and_writes_nothing(db: Database, tmp_path: Path) -> 
     before = data_counts(db)
     result = runner.invoke(app, ["import", "customers", str(write_csv(tmp_path / "c.csv", GOOD)), "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert "would create │ 2" in result.output
+    assert f"{t('import.cli.would_create', get_settings().default_language)} │ 2" in result.output
     assert data_counts(db) == before
 
 
