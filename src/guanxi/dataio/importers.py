@@ -191,12 +191,23 @@ VALUE_CHECKS: dict[str, Callable[[str], object]] = {
     "occurred_at": lambda text: cells.parse_datetime(text, zone()),
     "currency": parse_currency,
     "status": parse_status,
+    "source_channel": lambda text: parse_source_channel(text),
 }
 
 
+def parse_source_channel(text: str) -> str:
+    from guanxi.customers.schemas import SOURCE_CHANNELS
+
+    value = text.strip()
+    if value not in SOURCE_CHANNELS:
+        raise cells.BadValue(f"must be one of {', '.join(SOURCE_CHANNELS)}")
+    return value
+
+
 def value_map_problems(mapping: Mapping, resolved: Resolved | None = None) -> list[str]:
-    """What is wrong with the mapping's value maps: a cell mapped to a value its field refuses
-    ("values.Gender.M: 'mal' must be 男/女/未知 or male/female/unknown"). With the file's columns
+    """What is wrong with the mapping's value maps and constants: a cell mapped to, or a constant
+    of, a value its field refuses ("values.Gender.M: 'mal' must be 男/女/未知 or male/female/unknown",
+    "constants.currency: 'XYZ' is not an ISO 4217 currency code"). With the file's columns
     (`resolved`) value maps keyed by a recognised column are checked too."""
     problems = []
     fields = set(headers.FIELDS[mapping.kind])
@@ -212,4 +223,12 @@ def value_map_problems(mapping: Mapping, resolved: Resolved | None = None) -> li
                 check(value)
             except cells.BadValue as exc:
                 problems.append(f"values.{key}.{cell}: {value!r} {exc}")
+    for name, value in mapping.constants.items():
+        check = VALUE_CHECKS.get(name)
+        if check is None:
+            continue
+        try:
+            check(value)
+        except cells.BadValue as exc:
+            problems.append(f"constants.{name}: {value!r} {exc}")
     return problems

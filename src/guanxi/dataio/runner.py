@@ -158,7 +158,7 @@ def missing_message(resolved: Resolved, column_count: int | None = None) -> str 
 
 def _refuse_missing(resolved: Resolved, column_count: int, mapping: Mapping | None = None) -> None:
     message = missing_message(resolved, column_count)
-    problems = value_map_problems(mapping, resolved) if mapping is not None and mapping.values else []
+    problems = value_map_problems(mapping, resolved) if mapping is not None else []
     if problems:
         message = "; ".join([*([message] if message else []), *problems])
     if message:

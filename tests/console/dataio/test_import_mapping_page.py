@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from guanxi.customers.models import Customer
 from guanxi.customers.schemas import IdentityIn
-from guanxi.dataio import service
+from guanxi.dataio import headers, service
 from guanxi.dataio.models import ImportJob, SavedMapping
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
@@ -160,11 +160,11 @@ async def test_the_shops_export_mapped_in_the_console_runs_with_exactly_that_map
 
 
 async def _load_saved(db: Database, console: User, name: str, mapping: dict[str, Any]) -> None:
-    """The shop's file uploaded and `mapping`, saved as `name` (as an integrator might, through
-    the API), loaded into the form."""
+    """The shop's file uploaded and `mapping`, saved as `name`, loaded into the form. Stored as it
+    is (a mapping saved before the service checked constants may hold one it now refuses)."""
     _shop(db)
     with db.unit_of_work() as session:
-        service.save_mapping(session, SYSTEM, name=name, mapping=service.parse_mapping(mapping, "orders"))
+        service.save_mapping(session, SYSTEM, name=name, mapping=headers.parse_mapping(mapping, "orders"))
     await _upload(console, "orders", "shop_order_lines.csv", SHOP_FILE)
     saved = _one(console, "mapping-saved")
     saved.value = next(iter(saved.options))
@@ -190,7 +190,6 @@ async def test_a_saved_mapping_loads_into_the_form(db: Database, console: User) 
 
 
 async def test_a_constant_its_field_refuses_stops_the_run_and_nothing_is_written(db: Database, console: User) -> None:
-    # the API takes any text as a constant
     await _load_saved(db, console, "坏映射", {**CHOSEN, "constants": {"source": "eshop", "currency": "XYZ"}})
     value = _one(console, "constant-value-1")
     assert (value.value, value.props["error-message"]) == ("XYZ", "不是 ISO 4217 币种代码（如 CNY、USD）")

@@ -177,3 +177,15 @@ def test_the_shops_members_go_in_with_nicknames_and_a_bad_gender_dropped(db: Dat
     assert people == {"Amy_2024": "female", "王小明": "male", "Li Lei": "unknown"}
     orders = run_import(db, "orders", tmp_path / "shop_order_lines.csv", mapping=_mapping(db, tmp_path))
     assert (orders.created, orders.rejected) == (5, 2)
+
+
+def test_a_constant_its_field_refuses_is_refused_with_the_mapping(db: Database, tmp_path: Path) -> None:
+    from guanxi.kit.errors import DomainError
+
+    bad = tmp_path / "bad.mapping.json"
+    bad.write_text('{"kind": "orders", "constants": {"currency": "XYZ", "status": "maybe"}}', encoding="utf-8")
+    with db.unit_of_work(read_only=True) as session, pytest.raises(DomainError) as refused:
+        service.resolve_mapping(session, SYSTEM, str(bad), "orders")
+    assert refused.value.message.startswith(
+        "constants.currency: 'XYZ' is not an ISO 4217 currency code (e.g. CNY, USD); constants.status: 'maybe' "
+    )

@@ -355,15 +355,20 @@ class MappingForm:
         if problems:
             self._show_problems(tr("import.map.refused"), problems)
             return None
+        mapping: Mapping | None = None
         try:
-            mapping = service.parse_mapping(self.state.data(), self.kind)
-        except service.InvalidMapping as exc:
-            problems = [e.message for e in exc.errors] or [exc.message]
-        else:
+            # the constants first, in the reader's words; then the service's own checks
+            shaped = headers.parse_mapping(self.state.data(), self.kind)
             problems = [
                 tr("import.map.bad_constant", field=field_label(self.kind, name), value=value, reason=why)
-                for name, value, why in constant_problems(mapping)
+                for name, value, why in constant_problems(shaped)
             ]
+            if not problems:
+                mapping = service.parse_mapping(self.state.data(), self.kind)
+        except headers.MappingError as exc:
+            problems = [str(exc)]
+        except service.InvalidMapping as exc:
+            problems = [e.message for e in exc.errors] or [exc.message]
         self._show_problems(tr("import.map.refused"), problems)
         return None if problems else mapping
 
