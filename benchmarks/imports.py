@@ -311,7 +311,8 @@ def step_bare_orders(path: Path) -> dict[str, Any]:
                     }
                 )
             with database.engine.begin() as conn:
-                conn.execute(insert(orders), order_rows)
+                if order_rows:  # a batch of only further lines of earlier orders has none
+                    conn.execute(insert(orders), order_rows)
                 conn.execute(insert(lines), line_rows)
             return len(rows)
 
