@@ -113,7 +113,7 @@ def _run_import(
         raise _fail(exc.message) from None
     console = Console(stderr=True)
     with Progress(
-        TextColumn(f"{'dry run: ' if dry_run else ''}{kind}"),
+        TextColumn(_t("import.cli.progress_dry" if dry_run else "import.cli.progress", kind=_t(f"import.kind.{kind}"))),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TextColumn("{task.fields[rows]} rows"),
@@ -130,7 +130,9 @@ def _run_import(
         progress.update(task, completed=1000, rows=finished.rows_read)
     if finished.status == "failed":
         raise _fail(finished.error or "the import failed", 2)
-    Console().print(_summary_table(finished, kind, file.name, dry_run))
+    key = "import.cli.title_dry" if dry_run else "import.cli.title"
+    typer.echo(_t(key, kind=_t(f"import.kind.{kind}"), file=file.name))
+    Console().print(_summary_table(finished, dry_run))
     _print_report(finished)
     if finished.errors_path:
         if errors is not None:
@@ -143,13 +145,10 @@ def _run_import(
         raise typer.Exit(1)
 
 
-def _summary_table(finished: ImportJob, kind: str, file_name: str, dry_run: bool) -> Table:
+def _summary_table(finished: ImportJob, dry_run: bool) -> Table:
     from rich.table import Table
 
-    title = _t(
-        "import.cli.title_dry" if dry_run else "import.cli.title", kind=_t(f"import.kind.{kind}"), file=file_name
-    )
-    table = Table(title=title, show_header=False)
+    table = Table(show_header=False)
     table.add_row(_t("import.cli.would_create" if dry_run else "import.cli.created"), str(finished.created))
     table.add_row(_t("import.cli.would_update" if dry_run else "import.cli.updated"), str(finished.updated))
     table.add_row(_t("import.cli.unchanged"), str(finished.unchanged))

@@ -218,14 +218,20 @@ def test_the_cli_imports_balances_and_exits_one_for_refused_rows(db: Database, t
     from typer.testing import CliRunner
 
     from guanxi.cli.main import app
+    from guanxi.config import get_settings
+    from guanxi.kit.i18n import t
 
     ids = _members(db)
     result = CliRunner().invoke(app, ["import", "balances", str(write_csv(tmp_path / "opening.csv", BALANCES))])
     assert result.exit_code == 1, result.output
     assert "points: cannot be below zero" in result.output
     assert _cards(db)[ids["张伟"]]["balance"] == 1200
-    dry = CliRunner().invoke(app, ["import", "balances", str(tmp_path / "opening.csv"), "--dry-run"])
-    assert "Dry run of balances import" in dry.output
+    dry = CliRunner().invoke(
+        app, ["import", "balances", str(tmp_path / "opening.csv"), "--dry-run"], env={"COLUMNS": "200"}
+    )
+    language = get_settings().default_language
+    title = t("import.cli.title_dry", language, kind=t("import.kind.balances", language), file="opening.csv")
+    assert title in dry.output
 
 
 def test_members_named_by_the_source_systems_customer_id(db: Database, tmp_path: Path) -> None:
