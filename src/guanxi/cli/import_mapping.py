@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from guanxi.config import get_settings
+from guanxi.dataio import mappings
 
 
 def _t(key: str, **params: object) -> str:
@@ -21,7 +22,7 @@ def show_mapping(kind: str, file: Path, mapping_ref: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from guanxi.dataio import headers, readers, runner, service
+    from guanxi.dataio import readers, runner, service
     from guanxi.dataio.importers import value_map_problems
     from guanxi.kit.db import get_database
     from guanxi.kit.errors import DomainError
@@ -36,8 +37,8 @@ def show_mapping(kind: str, file: Path, mapping_ref: str | None) -> None:
         raise _refuse(exc.message) from None
     except readers.FileProblem as problem:
         raise _refuse(problem.message) from None
-    mapping = mapping or headers.Mapping(kind=kind)
-    resolved = headers.resolve(columns, kind, mapping)
+    mapping = mapping or mappings.Mapping(kind=kind)
+    resolved = mappings.resolve(columns, kind, mapping)
     from guanxi.kit.i18n import catalog
 
     own = catalog(get_settings().default_language)

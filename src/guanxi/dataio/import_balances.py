@@ -10,8 +10,8 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
 from guanxi.dataio import values as cells
-from guanxi.dataio.headers import Mapping
 from guanxi.dataio.importers import RowOutcome, text, typed
+from guanxi.dataio.mappings import Mapping
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.members import opening

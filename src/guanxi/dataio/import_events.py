@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from guanxi.customers import event_types, events
 from guanxi.dataio import values as cells
-from guanxi.dataio.headers import Mapping
 from guanxi.dataio.importers import RowOutcome, text, typed, zone
+from guanxi.dataio.mappings import Mapping
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from guanxi.dataio import values as cells
-from guanxi.dataio.headers import Mapping
 from guanxi.dataio.importers import RowOutcome, parse_currency, parse_status, text, typed, zone
+from guanxi.dataio.mappings import Mapping
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.orders import bulk_import as order_import

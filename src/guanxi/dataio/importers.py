@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from guanxi.config import get_settings
 from guanxi.dataio import headers, readers
 from guanxi.dataio import values as cells
-from guanxi.dataio.headers import LINE_TOKEN, Mapping, Resolved
+from guanxi.dataio.mappings import LINE_TOKEN, Mapping, Resolved
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 

@@ -25,9 +25,8 @@ from typing import IO, Any, cast
 
 from sqlalchemy.orm import Session
 
-from guanxi.dataio import headers, readers
+from guanxi.dataio import mappings, readers
 from guanxi.dataio import values as cells
-from guanxi.dataio.headers import Mapping, Resolved
 from guanxi.dataio.history import HistoryPass
 from guanxi.dataio.history import choice_of as history_choice
 from guanxi.dataio.import_balances import BalanceFigures, BalanceImporter
@@ -35,6 +34,7 @@ from guanxi.dataio.import_customers import CustomerImporter
 from guanxi.dataio.import_events import EventImporter
 from guanxi.dataio.import_orders import OrderImporter
 from guanxi.dataio.importers import GroupingImporter, Importer, RowOutcome, describe, row_fields, value_map_problems
+from guanxi.dataio.mappings import Mapping, Resolved
 from guanxi.dataio.scratch import Scratch, SeenKeys, Staged
 from guanxi.kit import sealed
 from guanxi.kit.db import Database
@@ -170,7 +170,7 @@ def inspect(path: Path, kind: str, mapping: Mapping | None = None, fmt: str | No
     """Check a file can be imported at all (format, encoding, header, required columns) without
     reading its rows. Raises readers.FileProblem or MissingColumns."""
     with readers.open_rows(path, fmt) as source:
-        resolved = headers.resolve(source.headers, kind, mapping)
+        resolved = mappings.resolve(source.headers, kind, mapping)
         columns = len(source.headers)
     _refuse_missing(resolved, columns, mapping)
     return resolved
@@ -291,7 +291,7 @@ def run(
     size = batch_size or importer.batch_size
     summary = Summary(kind, dry_run)
     with readers.open_rows(path, fmt) as source:
-        resolved = headers.resolve(source.headers, kind, mapping)
+        resolved = mappings.resolve(source.headers, kind, mapping)
         _refuse_missing(resolved, len(source.headers), mapping)
         summary.columns = dict(resolved.fields)
         errors = ErrorsFile(errors_path, source.headers, errors_context(job_id))
@@ -331,7 +331,7 @@ def _prepared_rows(job: _Job, resolved: Resolved, mapping: Mapping) -> Iterator[
             # JSONL objects need not share their keys: recognise a new key when it first shows
             columns += [k for k in row.values if k not in known]
             known.update(columns)
-            resolved = headers.resolve(columns, kind, mapping)
+            resolved = mappings.resolve(columns, kind, mapping)
         if row.problem is not None:
             yield row, f"row {row.problem}", b""
             continue
@@ -347,7 +347,7 @@ def _keys_repeat(importer: GroupingImporter, path: Path, fmt: str | None, kind: 
     seen = Scratch("CREATE TABLE k (d BLOB PRIMARY KEY) WITHOUT ROWID;")
     try:
         with readers.open_rows(path, fmt, check=False) as source:
-            resolved = headers.resolve(source.headers, kind, mapping)
+            resolved = mappings.resolve(source.headers, kind, mapping)
             for row in source:
                 if row.problem is not None:
                     continue

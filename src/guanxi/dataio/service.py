@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
-from guanxi.dataio import files, headers, history, readers, runner
+from guanxi.dataio import files, history, mappings, readers, runner
 from guanxi.dataio.files import imports_dir as imports_dir
 from guanxi.dataio.files import job_dir as job_dir
 from guanxi.dataio.files import new_job_dir as new_job_dir  # uploads live in dataio.files' folders
-from guanxi.dataio.headers import KINDS, Mapping, MappingError
+from guanxi.dataio.headers import KINDS
 from guanxi.dataio.importers import value_map_problems
+from guanxi.dataio.mappings import Mapping, MappingError
 from guanxi.dataio.models import ImportJob, SavedMapping
 from guanxi.kit import clock
 from guanxi.kit.db import Database, after_commit
@@ -134,7 +135,7 @@ def require_import(actor: Principal, kind: str) -> None:
 
 def parse_mapping(data: Any, kind: str) -> Mapping:
     try:
-        mapping = headers.parse_mapping(data, kind)
+        mapping = mappings.parse_mapping(data, kind)
     except MappingError as exc:
         raise InvalidMapping(message=str(exc), errors=[FieldError("mapping", str(exc), "invalid_mapping")]) from None
     problems = value_map_problems(mapping)
@@ -145,7 +146,7 @@ def parse_mapping(data: Any, kind: str) -> Mapping:
     return mapping
 
 
-def inspect_file(path: Path, kind: str, mapping: Mapping | None, fmt: str | None = None) -> headers.Resolved:
+def inspect_file(path: Path, kind: str, mapping: Mapping | None, fmt: str | None = None) -> mappings.Resolved:
     """The columns the file feeds, or the specific reason it cannot be imported."""
     check_kind(kind)
     try:
@@ -265,7 +266,7 @@ def run_job(database: Database, job_id: str, *, on_progress: runner.ProgressHook
         job.started_at = clock.now()
         actor = principal_of(job)
         kind, path, fmt, dry_run = job.kind, Path(job.file_path), job.file_format, job.dry_run
-        mapping = headers.parse_mapping(job.mapping, kind) if job.mapping else None
+        mapping = mappings.parse_mapping(job.mapping, kind) if job.mapping else None
         options = dict(job.options or {})
 
     def on_batch(session: Session, summary: runner.Summary) -> None:

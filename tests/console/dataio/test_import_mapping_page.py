@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from guanxi.customers.models import Customer
 from guanxi.customers.schemas import IdentityIn
-from guanxi.dataio import headers, service
+from guanxi.dataio import mappings, service
 from guanxi.dataio.models import ImportJob, SavedMapping
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
@@ -164,7 +164,7 @@ async def _load_saved(db: Database, console: User, name: str, mapping: dict[str,
     is (a mapping saved before the service checked constants may hold one it now refuses)."""
     _shop(db)
     with db.unit_of_work() as session:
-        service.save_mapping(session, SYSTEM, name=name, mapping=headers.parse_mapping(mapping, "orders"))
+        service.save_mapping(session, SYSTEM, name=name, mapping=mappings.parse_mapping(mapping, "orders"))
     await _upload(console, "orders", "shop_order_lines.csv", SHOP_FILE)
     saved = _one(console, "mapping-saved")
     saved.value = next(iter(saved.options))

@@ -7,7 +7,7 @@ from typing import Any
 
 from guanxi.dataio import service
 from guanxi.dataio.files import RefusedRows
-from guanxi.dataio.headers import Mapping
+from guanxi.dataio.mappings import Mapping
 from guanxi.dataio.models import ImportJob
 from guanxi.kit import sealed
 from guanxi.kit.db import Database

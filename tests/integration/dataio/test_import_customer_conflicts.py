@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from guanxi.customers.models import Customer, CustomerIdentity
-from guanxi.dataio.headers import parse_mapping
+from guanxi.dataio.mappings import parse_mapping
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from tests.api.helpers import audit_records

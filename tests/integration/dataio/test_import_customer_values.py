@@ -16,7 +16,7 @@ from guanxi.customers import service as customer_service
 from guanxi.customers.models import Customer
 from guanxi.customers.service import CustomerFilter
 from guanxi.dataio import export
-from guanxi.dataio.headers import parse_mapping
+from guanxi.dataio.mappings import parse_mapping
 from guanxi.kit.db import Database
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.principal import SYSTEM

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from guanxi.customers import service as customer_service
 from guanxi.customers.models import Customer, CustomerIdentity
-from guanxi.dataio.headers import parse_mapping
+from guanxi.dataio.mappings import parse_mapping
 from guanxi.kit.db import Database
 from guanxi.kit.errors import PermissionDenied
 from guanxi.kit.principal import SYSTEM

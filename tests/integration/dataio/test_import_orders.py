@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from guanxi.dataio.headers import parse_mapping
+from guanxi.dataio.mappings import parse_mapping
 from guanxi.kit.db import Database
 from guanxi.loyalty.ledger import verify
 from guanxi.loyalty.orders.models import Order, OrderLine

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from guanxi.dataio import headers, values
-from guanxi.dataio.headers import FIELDS, MappingError, parse_mapping, recognise, resolve
+from guanxi.dataio.headers import FIELDS, recognise
+from guanxi.dataio.mappings import MappingError, parse_mapping, resolve
 from guanxi.dataio.runner import missing_message
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -35,10 +35,11 @@ from guanxi.console.pages.import_values import (
 )
 from guanxi.console.session import tr
 from guanxi.console.widgets import notice, set_field_error
-from guanxi.dataio import headers, service
+from guanxi.dataio import mappings, service
 from guanxi.dataio import values as cells
-from guanxi.dataio.headers import FIELDS, LINE_TOKEN, Mapping
+from guanxi.dataio.headers import FIELDS
 from guanxi.dataio.importers import derived_value, zone
+from guanxi.dataio.mappings import LINE_TOKEN, Mapping
 from guanxi.kit.errors import DomainError
 from guanxi.loyalty.members.history import HistoryRefused
 
@@ -145,7 +146,7 @@ class MappingForm:
             tr("import.mapping.ignored_list", columns=", ".join(ignored)) if ignored else tr("import.map.none_ignored")
         )
         ui.label(text).classes("text-sm").mark("import-ignored")
-        for text in missing_texts(self.kind, headers.resolve(self.state.columns, self.kind, self._shape())):
+        for text in missing_texts(self.kind, mappings.resolve(self.state.columns, self.kind, self._shape())):
             notice(text).mark("import-missing")
 
     def _shape(self) -> Mapping:
@@ -358,14 +359,14 @@ class MappingForm:
         mapping: Mapping | None = None
         try:
             # the constants first, in the reader's words; then the service's own checks
-            shaped = headers.parse_mapping(self.state.data(), self.kind)
+            shaped = mappings.parse_mapping(self.state.data(), self.kind)
             problems = [
                 tr("import.map.bad_constant", field=field_label(self.kind, name), value=value, reason=why)
                 for name, value, why in constant_problems(shaped)
             ]
             if not problems:
                 mapping = service.parse_mapping(self.state.data(), self.kind)
-        except headers.MappingError as exc:
+        except mappings.MappingError as exc:
             problems = [str(exc)]
         except service.InvalidMapping as exc:
             problems = [e.message for e in exc.errors] or [exc.message]
@@ -376,7 +377,7 @@ class MappingForm:
         """A job the service would not create (the file as mapped, the history choice), said
         where the mapping is; errors that are not about the mapping go to a notification."""
         if isinstance(error, service.MissingColumns):
-            resolved = headers.resolve(self.state.columns, self.kind, self._shape())
+            resolved = mappings.resolve(self.state.columns, self.kind, self._shape())
             self._show_problems(tr("import.job_refused"), missing_texts(self.kind, resolved) or [error.message])
         elif isinstance(error, service.ImportRefused | HistoryRefused):
             self._show_problems(tr("import.job_refused"), [e.message for e in error.errors] or [error.message])

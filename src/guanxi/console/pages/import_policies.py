@@ -10,7 +10,7 @@ from nicegui import events, ui
 from guanxi.console.pages.import_state import MappingState
 from guanxi.console.pages.import_values import DROPPED_BY_DEFAULT, field_label
 from guanxi.console.session import tr
-from guanxi.dataio.headers import BAD_VALUE_CHOICES, CONFLICT_CHOICES
+from guanxi.dataio.mappings import BAD_VALUE_CHOICES, CONFLICT_CHOICES
 from guanxi.loyalty.members.history import CHOICES as HISTORY_CHOICES
 
 INHERIT = ""  # a field's conflict choice: as for every field

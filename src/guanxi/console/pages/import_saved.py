@@ -1,7 +1,7 @@
 """Saved mappings in the import page's mapping step: load one of the kind into the form, save the
 form under a name (the name of the mapping loaded saves over it; a new name makes a new one).
 
-A saved mapping loads as far as its shape allows (`headers.parse_mapping`): a value or constant its
+A saved mapping loads as far as its shape allows (`mappings.parse_mapping`): a value or constant its
 field refuses is shown in the form and refused when the mapping is checked, so it can be put right
 there. What it names that the file lacks is said once, after loading.
 """
@@ -16,8 +16,8 @@ from nicegui import ui
 from guanxi.console.actions import notify_error, perform
 from guanxi.console.session import tr
 from guanxi.console.widgets import notice
-from guanxi.dataio import headers, service
-from guanxi.dataio.headers import Mapping, MappingError
+from guanxi.dataio import mappings, service
+from guanxi.dataio.mappings import Mapping, MappingError
 from guanxi.kit.errors import Conflict
 from guanxi.kit.principal import Principal
 
@@ -94,7 +94,7 @@ class SavedMappings:
         if row is None:
             return
         try:
-            mapping = headers.parse_mapping(row.mapping, self.kind)
+            mapping = mappings.parse_mapping(row.mapping, self.kind)
         except MappingError as exc:
             ui.notify(tr("import.map.unusable", name=row.name, reason=str(exc)), type="negative", multi_line=True)
             return

@@ -22,9 +22,10 @@ from guanxi.console.pages.import_values import (
     KEEP,
     Sample,
 )
-from guanxi.dataio import headers
-from guanxi.dataio.headers import DERIVABLE, LINE_TOKEN, Mapping
+from guanxi.dataio import headers, mappings
+from guanxi.dataio.headers import DERIVABLE
 from guanxi.dataio.importers import map_value
+from guanxi.dataio.mappings import LINE_TOKEN, Mapping
 from guanxi.loyalty.members.history import RECORD
 
 
@@ -55,7 +56,7 @@ class MappingState:
     def for_file(cls, kind: str, columns: list[str], sample: Sample) -> MappingState:
         """The form as the importer would read the file by itself: recognised headers, and an
         empty constant offered where a source system is needed and no column gives one."""
-        recognised = headers.resolve(columns, kind).fields
+        recognised = mappings.resolve(columns, kind).fields
         state = cls(kind, columns, sample, fields={c: recognised.get(c) for c in columns})
         fed = set(recognised.values())
         if kind == "customers" and "external_id" in fed and "external_source" not in fed:
@@ -168,7 +169,7 @@ class MappingState:
 
     def load(self, mapping: Mapping) -> list[str]:
         """Take what `mapping` says for this file; returns what it names that the file lacks."""
-        resolved = headers.resolve(self.columns, self.kind, mapping)
+        resolved = mappings.resolve(self.columns, self.kind, mapping)
         self.fields = {c: resolved.fields.get(c) for c in self.columns}
         self.recognise = mapping.recognise
         self.constants = [Constant(k, v) for k, v in mapping.constants.items()]

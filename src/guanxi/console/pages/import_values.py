@@ -24,10 +24,10 @@ from guanxi.console.session import language, tr
 from guanxi.customers.schemas import GENDERS, SOURCE_CHANNELS
 from guanxi.dataio import readers
 from guanxi.dataio import values as cells
-from guanxi.dataio.headers import Mapping, Resolved
 from guanxi.dataio.import_customers import DROPPABLE as CUSTOMER_DROPPABLE
 from guanxi.dataio.import_orders import DROPPABLE as ORDER_DROPPABLE
 from guanxi.dataio.importers import VALUE_CHECKS
+from guanxi.dataio.mappings import Mapping, Resolved
 from guanxi.kit.i18n import catalog
 from guanxi.loyalty.orders import statuses
 

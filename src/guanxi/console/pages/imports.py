@@ -31,7 +31,7 @@ from guanxi.console.pages.import_values import Sample, field_label, missing_text
 from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
 from guanxi.customers.service import CustomerFilter
-from guanxi.dataio import export, files, headers, readers, service
+from guanxi.dataio import export, files, mappings, readers, service
 from guanxi.dataio.headers import KINDS
 from guanxi.dataio.importers import derived_value, describe, row_fields
 from guanxi.dataio.runner import IMPORTERS
@@ -123,7 +123,7 @@ class ImportWizard:
         mapping = self.form.checked()
         if mapping is None:
             return
-        resolved = headers.resolve(self.columns, self.kind, mapping)
+        resolved = mappings.resolve(self.columns, self.kind, mapping)
         importer = IMPORTERS[self.kind]
         rows: list[dict[str, Any]] = []
         with readers.open_rows(self.path, check=False) as source:
