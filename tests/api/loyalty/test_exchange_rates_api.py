@@ -54,11 +54,11 @@ def test_an_administrator_loads_rates_and_staff_read_them(
         headers = headers_for(db, client, role, username=f"reader-{role}", **region)
         listed = client.get(URL, params={"currency": "USD"}, headers=headers)
         assert listed.status_code == 200, (role, listed.text)
-        assert [(r["valid_from"], r["valid_to"], r["rate"]) for r in listed.json()] == [
+        assert [(r["valid_from"], r["valid_to"], r["rate"]) for r in listed.json()["items"]] == [
             ("2026-01-01", "2026-01-31", "7.10000000"),
             ("2026-02-01", None, "7.20000000"),
         ]
-    on = client.get(URL, params={"on": "2026-01-31"}, headers=admin_headers).json()
+    on = client.get(URL, params={"on": "2026-01-31"}, headers=admin_headers).json()["items"]
     assert [(r["currency"], r["rate"], r["to_currency"], r["source"]) for r in on] == [
         ("HKD", "0.91000000", "CNY", "api"),
         ("USD", "7.10000000", "CNY", "api"),
@@ -135,7 +135,7 @@ def test_a_changed_rate_is_a_409_until_replaced(
     assert problem["errors"][0]["code"] == "rate_conflict"
     replaced = client.post(URL, json={**changed, "replace": True}, headers=admin_headers)
     assert (replaced.status_code, replaced.json()["replaced"]) == (201, 1)
-    listed = client.get(URL, params={"currency": "USD", "on": "2026-05-01"}, headers=admin_headers).json()
+    listed = client.get(URL, params={"currency": "USD", "on": "2026-05-01"}, headers=admin_headers).json()["items"]
     assert [r["rate"] for r in listed] == ["7.30000000"]
 
 
@@ -148,7 +148,7 @@ def test_a_csv_upload_loads_with_the_same_checks(
     loaded = _upload(client, admin_headers, CSV)
     assert loaded.status_code == 201, loaded.text
     assert (loaded.json()["source"], loaded.json()["added"]) == ("rates-2026.csv", 3)
-    listed = client.get(URL, headers=admin_headers).json()
+    listed = client.get(URL, headers=admin_headers).json()["items"]
     assert {r["source"] for r in listed} == {"rates-2026.csv"}
 
     before = table_counts(db)
@@ -175,4 +175,7 @@ def test_bad_query_parameters_are_422(client: TestClient, admin_headers: dict[st
     assert_problem(
         client.get(URL, params={"on": "2300-01-01"}, headers=admin_headers), 422, "validation_failed", ["on"]
     )
-    assert client.get(URL, params={"currency": "EUR"}, headers=admin_headers).json() == []
+    assert client.get(URL, params={"currency": "EUR"}, headers=admin_headers).json() == {
+        "items": [],
+        "next_cursor": None,
+    }

@@ -87,8 +87,15 @@ def test_the_shops_export_goes_in_with_one_mapping_file(db: Database, tmp_path: 
     reasons = sorted((r[0], r[-1]) for r in csv.reader(error_lines(job)[1:]))
     assert reasons == [
         ("7", "external_id: no customer has this external_id"),
-        ("8", "currency: no exchange rate for USD covers 2023-12-01; load one with `guanxi rates load`"),
+        (
+            "8",
+            "currency: no exchange rate covers the order's day, load one with `guanxi rates load` (got USD 2023-12-01)",
+        ),
     ]
+    assert job.reasons == {
+        "external_id: no customer has this external_id": 1,
+        "currency: no exchange rate covers the order's day, load one with `guanxi rates load`": 1,
+    }
 
 
 def test_a_rerun_of_the_export_changes_nothing(db: Database, tmp_path: Path, shop: dict[str, str]) -> None:

@@ -13,7 +13,7 @@ from guanxi.kit.inputs import BusinessDate
 from guanxi.kit.web import DbSession, in_worker_thread
 from guanxi.loyalty.currency import service
 from guanxi.loyalty.currency.rows import RawRate, RowRef
-from guanxi.loyalty.currency.schemas import LoadedRateOut, LoadReportOut, RateOut, RatesIn
+from guanxi.loyalty.currency.schemas import LoadedRateOut, LoadReportOut, RateList, RateOut, RatesIn
 
 router = APIRouter(prefix="/exchange-rates", tags=["loyalty"])
 
@@ -47,17 +47,17 @@ def _answer(report: service.LoadReport, response: Response) -> LoadReportOut:
     return report_out(report)
 
 
-@router.get("", response_model=list[RateOut])
+@router.get("", response_model=RateList)
 @in_worker_thread
 def list_rates(
     session: DbSession,
     principal: CurrentPrincipal,
     currency: Annotated[str | None, Query(min_length=1, max_length=8, description="ISO 4217 code")] = None,
     on: Annotated[BusinessDate | None, Query(description="Only the row covering this day, per currency")] = None,
-) -> list[RateOut]:
+) -> RateList:
     """The rate table by currency and start day."""
     rows = service.list_rates(session, principal, currency=currency, on=on)
-    return [RateOut.model_validate(row, from_attributes=True) for row in rows]
+    return RateList(items=[RateOut.model_validate(row, from_attributes=True) for row in rows])
 
 
 @router.post("", response_model=LoadReportOut, status_code=status.HTTP_201_CREATED)

@@ -57,3 +57,11 @@ class LoadReportOut(BaseModel):
     replaced: int
     unchanged: int
     rates: list[LoadedRateOut]
+
+
+class RateList(BaseModel):
+    """The rate table, as every list of the API: `items`, and `next_cursor` (always null: the
+    table is read whole, a handful of rows per currency and period)."""
+
+    items: list[RateOut]
+    next_cursor: str | None = None

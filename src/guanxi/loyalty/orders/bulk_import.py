@@ -261,7 +261,8 @@ def _stored_status(status: str) -> str:
 
 
 def _no_rate(code: str, day: date) -> str:
-    return f"currency: no exchange rate for {code} covers {day.isoformat()}; load one with `guanxi rates load`"
+    # the currency and day in "(got …)", so the job's counts by reason group every such row
+    return f"currency: no exchange rate covers the order's day, load one with `guanxi rates load` (got {code} {day})"
 
 
 def _rate_of(rates: dict[tuple[str, date], RateUsed], key: tuple[str, date] | None) -> RateUsed | None:
