@@ -80,7 +80,11 @@ def _run_import(
     errors: Path | None,
     as_user: str | None,
     options: dict[str, object],
+    show_mapping: bool = False,
 ) -> None:
+    if show_mapping:  # what feeds what, and nothing written
+        _show(kind, file, mapping)
+        return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -262,10 +266,7 @@ def import_customers(
 ) -> None:
     """Customers: matched by phone, email, member card, unionid or external id; new ones created,
     known ones updated only where a value differs."""
-    if show_mapping:
-        _show("customers", file, mapping)
-        return
-    _run_import("customers", file, mapping, dry_run, errors, as_user, {})
+    _run_import("customers", file, mapping, dry_run, errors, as_user, {}, show_mapping)
 
 
 @import_app.command("orders", epilog=fields_help("orders"))
@@ -288,13 +289,10 @@ def import_orders(
 ) -> None:
     """Historical orders, once per (source, order number); rows sharing an order number are its lines.
     Opening balances from the previous system: `guanxi import balances`."""
-    if show_mapping:
-        _show("orders", file, mapping)
-        return
     options: dict[str, object] = {"history": history}
     if award_points:
         options["award_points"] = True
-    _run_import("orders", file, mapping, dry_run, errors, as_user, options)
+    _run_import("orders", file, mapping, dry_run, errors, as_user, options, show_mapping)
 
 
 @import_app.command("events", epilog=fields_help("events"))
@@ -307,10 +305,7 @@ def import_events(
     show_mapping: bool = SHOW_MAPPING,
 ) -> None:
     """Behaviour events (the API's format), once per event id."""
-    if show_mapping:
-        _show("events", file, mapping)
-        return
-    _run_import("events", file, mapping, dry_run, errors, as_user, {})
+    _run_import("events", file, mapping, dry_run, errors, as_user, {}, show_mapping)
 
 
 @import_app.command("balances", epilog=fields_help("balances"))
@@ -324,7 +319,4 @@ def import_balances(
 ) -> None:
     """Opening balances, one row per member: points, growth value and tier as the previous system
     held them, recorded once per member (a row with other figures for a member already set is refused)."""
-    if show_mapping:
-        _show("balances", file, mapping)
-        return
-    _run_import("balances", file, mapping, dry_run, errors, as_user, {})
+    _run_import("balances", file, mapping, dry_run, errors, as_user, {}, show_mapping)
