@@ -63,7 +63,7 @@ def signed(value: Decimal | int | None, language: str | None = None) -> str:
     """+808 / -115: points movements show their direction."""
     if value is None:
         return EMPTY
-    text = number(Decimal(abs(value)), language)
+    text = number(abs(Decimal(value)), language)
     return f"+{text}" if value > 0 else (f"-{text}" if value < 0 else text)
 
 
