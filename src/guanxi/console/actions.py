@@ -10,7 +10,7 @@ unexpected is logged and shown as a generic message, never as a traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from guanxi.auth import service as auth_service
 from guanxi.console import session as console_session
 from guanxi.console.session import tr
+from guanxi.kit import i18n
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import (
     Conflict,
@@ -29,7 +30,6 @@ from guanxi.kit.errors import (
     NotFound,
     PermissionDenied,
 )
-from guanxi.kit.i18n import catalog
 from guanxi.kit.principal import Principal
 from guanxi.privacy import audit
 
@@ -161,7 +161,10 @@ def error_text(error: DomainError) -> str:
     if isinstance(error, DatabaseBusy):
         return tr("error.database_busy")
     if error.errors:
-        return "; ".join(f"{field_label(e.field)}: {field_message(e.field, e.code, e.message)}" for e in error.errors)
+        return "; ".join(
+            f"{field_label(e.field)}: {field_message(e.field, e.code, e.message, e.params, key=e.key)}"
+            for e in error.errors
+        )
     if isinstance(error, Conflict):
         return tr("error.conflict", message=error.message)
     return error.message
@@ -175,12 +178,8 @@ def field_label(field_name: str) -> str:
     return tr(f"field.{field_name}")
 
 
-def field_message(field_name: str, code: str, message: str) -> str:
-    """The service's message for a field, translated when the catalog knows the case."""
-    lang = console_session.language()
-    if lang != "en":
-        texts = catalog(lang)
-        for key in (f"error.{field_name}.{code}", f"error.{code}"):
-            if key in texts:
-                return texts[key]
-    return message
+def field_message(
+    field_name: str, code: str, message: str, params: Mapping[str, object] | None = None, *, key: str | None = None
+) -> str:
+    """The service's message for a field in the session's language (the same words as the API's)."""
+    return i18n.field_message(field_name, code, message, console_session.language(), params, key=key)

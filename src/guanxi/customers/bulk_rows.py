@@ -140,7 +140,7 @@ def validate(
         try:
             name = validate_name(str(raw_name))
         except InvalidValue as exc:
-            errors.append(_bad("name", str(exc), "invalid", raw_name))
+            errors.append(_bad("name", str(exc), exc.code, raw_name))
     identities = _identities(values, errors)
     profile, address = _profile(values, errors)
     refusing = [e for e in errors if not drop(e.field)]

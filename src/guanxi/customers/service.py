@@ -79,7 +79,7 @@ def _check(errors: list[FieldError], field_name: str, fn: Callable[[str], T], va
     try:
         return fn(value)
     except InvalidValue as exc:
-        errors.append(FieldError(field_name, str(exc), "invalid"))
+        errors.append(exc.field_error(field_name))
         return None
 
 
@@ -563,9 +563,12 @@ def list_customers(session: Session, actor: Principal, flt: CustomerFilter, page
     return Page(items=items, next_cursor=result.next_cursor)
 
 
-def count_customers(session: Session, actor: Principal, flt: CustomerFilter) -> int:
+def count_customers(session: Session, actor: Principal, flt: CustomerFilter, *, cap: int | None = None) -> int:
+    """How many customers the list's filters match. With `cap` the count reads at most cap + 1
+    rows (an answer above `cap` means "more than cap"), so it stays cheap on a large base."""
     require(actor, "customers", "read")
-    sub = _filtered(actor, flt).with_only_columns(Customer.id).subquery()
+    ids = _filtered(actor, flt).with_only_columns(Customer.id)
+    sub = (ids.limit(cap + 1) if cap is not None else ids).subquery()
     return int(session.scalar(select(func.count()).select_from(sub)) or 0)
 
 

@@ -1,22 +1,49 @@
 """Typed domain errors. Each carries its HTTP status, a stable code and a readable message.
 
-One handler in the API renders them as RFC 9457 problem+json; the console shows the message.
+One handler in the API renders them as RFC 9457 problem+json; the console shows the message. Both
+put them in the caller's language with `localized` (titles by code, details and field messages by
+an optional catalog `key` with `params`, else by code, else the English message).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from guanxi.kit import i18n
 
 
 @dataclass(frozen=True)
 class FieldError:
+    """One field's problem: `message` is the English sentence, `code` the stable code; `key` and
+    `params` name a catalog message when the code alone does not say it (see i18n.field_message)."""
+
     field: str
     message: str
     code: str = "invalid"
+    params: Mapping[str, object] = dataclasses.field(default_factory=dict, compare=False)
+    key: str | None = dataclasses.field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "message": self.message, "code": self.code}
+
+    def text(self, language: str) -> str:
+        return i18n.field_message(self.field, self.code, self.message, language, self.params, key=self.key)
+
+
+class CodedValueError(ValueError):
+    """A value refused by a validator, with the stable code (and catalog parameters) its field
+    error carries, so the refusal reads the same in the caller's language everywhere."""
+
+    def __init__(self, message: str, code: str = "invalid", **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+    def field_error(self, field_name: str) -> FieldError:
+        return FieldError(field_name, str(self), self.code, self.params)
 
 
 @dataclass
@@ -24,6 +51,9 @@ class DomainError(Exception):
     message: str
     errors: list[FieldError] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    # A catalog message for the whole error (the detail), with its parameters.
+    key: str | None = None
+    params: dict[str, object] = field(default_factory=dict)
 
     status: ClassVar[int] = 400
     code: ClassVar[str] = "bad_request"
@@ -77,3 +107,26 @@ class Locked(DomainError):
 
 def field_error(field_name: str, message: str, code: str = "invalid") -> ValidationFailed:
     return ValidationFailed(message=f"{field_name}: {message}", errors=[FieldError(field_name, message, code)])
+
+
+@dataclass(frozen=True)
+class Localized:
+    title: str
+    detail: str
+    errors: list[dict[str, str]]
+
+
+def localized(error: DomainError, language: str) -> Localized:
+    """The error's title, detail and field errors in `language`; codes and fields unchanged.
+
+    The detail is the catalog message when the error names one; else, for field errors, their
+    translated messages joined; else the English message."""
+    lang = i18n.normalize_language(language)
+    errors = [{**e.as_dict(), "message": e.text(lang)} for e in error.errors]
+    if error.key is not None:
+        detail = i18n.t(error.key, lang, **error.params)
+    elif errors and lang != "en":
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    else:
+        detail = error.message
+    return Localized(i18n.problem_title(error.code, error.title, lang), detail, errors)

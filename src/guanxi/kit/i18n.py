@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 
@@ -38,3 +39,66 @@ def t(key: str, language: str = DEFAULT_LANGUAGE, **params: object) -> str:
         except (KeyError, IndexError):
             return text
     return text
+
+
+def _field_keys(field: str, code: str) -> list[str]:
+    """Catalog keys that may phrase `code` for `field`, most specific first: the full path
+    (identities[0].value), its last name without indexes (value), then the code alone."""
+    keys = [f"error.{field}.{code}"]
+    base = field.rsplit(".", 1)[-1].split("[", 1)[0]
+    if base and base != field:
+        keys.append(f"error.{base}.{code}")
+    keys.append(f"error.{code}")
+    return keys
+
+
+def field_message(
+    field: str,
+    code: str,
+    message: str,
+    language: str,
+    params: Mapping[str, object] | None = None,
+    *,
+    key: str | None = None,
+) -> str:
+    """The message of one field error in `language`, the same on the API, the console and in import
+    error reports.
+
+    An explicit catalog `key` is translated with `params` in every language. Otherwise the catalog
+    phrases the stable `code` (`error.<field>.<code>`, then `error.<code>`); English keeps the
+    service's own sentence, which may be more specific than the catalog's, and any language falls
+    back to it when the catalog has no phrase for the code.
+    """
+    lang = normalize_language(language)
+    values = dict(params or {})
+    if key is not None and (key in catalog(lang) or key in catalog("en")):
+        return t(key, lang, **values)
+    if lang == "en" and message:
+        return message
+    texts = catalog(lang)
+    for candidate in _field_keys(field, code):
+        if candidate in texts:
+            return t(candidate, lang, **values)
+    return message or t("error.invalid", lang)
+
+
+def pydantic_message(error_type: str, message: str, language: str, ctx: Mapping[str, object] | None = None) -> str:
+    """A Pydantic validation error in the catalog's words, by its `type` and `ctx` (min_length,
+    le, expected ...), in every language; Pydantic's own sentence only for a type the catalog lacks."""
+    key = f"error.pydantic.{error_type}"
+    if key in catalog(normalize_language(language)) or key in catalog("en"):
+        return t(key, language, **{k: _plain(v) for k, v in (ctx or {}).items()})
+    return message
+
+
+def _plain(value: object) -> object:
+    # ctx values are numbers, strings, or exceptions (a custom validator's error)
+    return value if isinstance(value, int | float | str) else str(value)
+
+
+def problem_title(code: str, title: str, language: str) -> str:
+    """The title of a problem by its stable code (`problem.<code>.title`), else the class's English."""
+    key = f"problem.{code}.title"
+    if key in catalog(normalize_language(language)):
+        return t(key, language)
+    return title

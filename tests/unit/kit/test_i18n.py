@@ -4,7 +4,8 @@ from importlib import resources
 
 import pytest
 
-from guanxi.kit.i18n import LANGUAGES, catalog, normalize_language, t
+from guanxi.customers.normalize import InvalidValue, normalize_phone, validate_name
+from guanxi.kit.i18n import LANGUAGES, catalog, field_message, normalize_language, pydantic_message, t
 
 CATALOGS = resources.files("guanxi.locales")
 
@@ -35,3 +36,41 @@ def test_t_translates_and_never_crashes() -> None:
     assert t(key, "zh-CN") == catalog("zh-CN")[key]
     assert t("no.such.key", "zh-CN") == "no.such.key"
     assert t("no.such.key", "en", name="x") == "no.such.key"
+
+
+def test_field_message_translates_by_code_and_keeps_the_services_english() -> None:
+    assert field_message("phone", "invalid_phone", "is not a phone number", "zh-CN") == "不是有效的手机号码"
+    assert field_message("phone", "invalid_phone", "is not a phone number", "en") == "is not a phone number"
+    # the last name of a path finds a field's own phrase
+    assert field_message("rows[3].name", "invalid", "x", "zh-CN") == catalog("zh-CN")["error.name.invalid"]
+    # a code the catalog lacks keeps the service's sentence
+    assert field_message("phone", "no_such_code", "is odd", "zh-CN") == "is odd"
+
+
+def test_field_message_with_a_key_formats_its_params_in_both_languages() -> None:
+    assert field_message("note", "too_long", "ignored", "en", {"max_length": 5}, key="error.too_long") == (
+        "must have at most 5 characters"
+    )
+    assert field_message("note", "too_long", "ignored", "zh-CN", {"max_length": 5}, key="error.too_long") == (
+        "最多 5 个字符"
+    )
+
+
+def test_validator_codes_reach_the_catalog() -> None:
+    with pytest.raises(InvalidValue) as caught:
+        normalize_phone("not a number")
+    error = caught.value.field_error("phone")
+    assert (error.code, error.text("zh-CN"), error.text("en")) == (
+        "invalid_phone",
+        "不是有效的手机号码",
+        "is not a phone number",
+    )
+    with pytest.raises(InvalidValue) as caught:
+        validate_name("=SUM(A1)")
+    assert caught.value.field_error("name").text("zh-CN") == "不能以 =、+、- 或 @ 开头（电子表格会将其当作公式）"
+
+
+def test_pydantic_message_uses_the_type_and_its_context() -> None:
+    assert pydantic_message("missing", "Field required", "zh-CN") == "必填"
+    assert pydantic_message("string_too_long", "x", "en", {"max_length": 3}) == "must have at most 3 characters"
+    assert pydantic_message("no_such_type", "Pydantic says", "zh-CN") == "Pydantic says"
