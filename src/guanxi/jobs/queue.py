@@ -132,9 +132,20 @@ def run_import(job_id: str) -> str:
     return imports.run_job(get_database(), job_id).status
 
 
+@huey.task()
+def run_background(run_id: str) -> str:
+    """Run a background run (jobs.runs: a simulation, a bulk issuance, an export), progress on its row."""
+    from guanxi.jobs import runs
+
+    return runs.run(get_database(), run_id).status
+
+
 def enable_wakeups() -> None:
-    """After a commit that wrote events, wake the dispatcher (coalesced, see `wake_dispatcher`)."""
+    """After a commit that wrote events, wake the dispatcher (coalesced, see `wake_dispatcher`);
+    imports and background runs go to the queue."""
     outbox.set_kicker(wake_dispatcher)
     from guanxi.dataio import service as imports
+    from guanxi.jobs import runs
 
     imports.set_launcher(lambda job_id: run_import(job_id))
+    runs.set_launcher(lambda run_id: run_background(run_id))

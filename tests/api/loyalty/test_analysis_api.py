@@ -1,5 +1,6 @@
 """The liability report and the what-if simulation over HTTP: who may read them, their shapes,
-errors naming the field, and that neither writes anything."""
+errors naming the field, and that neither writes anything (a simulation writes only its run's row:
+it answers 202 and its report is read at the Location)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from guanxi.jobs import runs
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from tests.api.helpers import assert_problem, audit_records, table_counts
@@ -24,6 +26,31 @@ SIMULATIONS = "/api/v1/loyalty/simulations"
 def frozen() -> Iterator[None]:
     with clock.frozen(NOW):
         yield
+
+
+@pytest.fixture(autouse=True)
+def runs_inline(db: Database) -> Iterator[None]:
+    """A run starts in the request's thread once its row is committed (no queue, no thread), so
+    it is over when the 202 answer arrives; tests/api/loyalty/test_simulation_runs.py covers the
+    background thread."""
+    runs.set_launcher(lambda run_id: runs.run(db, run_id))
+    yield
+    runs.set_launcher(None)
+
+
+def simulate(client: TestClient, scenario: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """POST the scenario (202, the run queued), then the report at its Location."""
+    started = client.post(SIMULATIONS, json=scenario, headers=headers)
+    assert started.status_code == 202, started.text
+    run = started.json()
+    assert started.headers["location"] == f"{SIMULATIONS}/{run['id']}"
+    assert (run["status"], run["report"], run["error"]) == ("queued", None, None)
+    finished = client.get(started.headers["location"], headers=headers)
+    assert finished.status_code == 200, finished.text
+    body = finished.json()
+    assert body["status"] == "done", body
+    assert body["progress"]["done"] == body["progress"]["total"] == body["report"]["orders_replayed"]
+    return dict(body["report"])
 
 
 @pytest.fixture
@@ -116,10 +143,10 @@ def test_simulation_shape_and_nothing_written(client: TestClient, db: Database, 
         ],
     }
     before = table_counts(db)
-    response = client.post(SIMULATIONS, json=scenario, headers=marketing)
-    assert response.status_code == 200, response.text
-    assert table_counts(db) == before
-    body = response.json()
+    body = simulate(client, scenario, marketing)
+    after = table_counts(db)
+    assert after.pop("background_runs") == before.pop("background_runs") + 1
+    assert after == before
     assert body["orders_replayed"] == 2 and body["members"] == 1
     # Baseline: 1000 at basic, then silver (1.2x) was reached only after the second order.
     assert body["baseline"]["points"] == body["recorded_points"] == 4000
@@ -200,11 +227,13 @@ def test_roles_with_liability_read_get_both(
     scenario = {"months": 12}
     before = table_counts(db)
     liability = client.get(LIABILITY, headers=headers)
-    simulation = client.post(SIMULATIONS, json=scenario, headers=headers)
-    assert (liability.status_code, simulation.status_code) == (200, 200), (liability.text, simulation.text)
-    assert table_counts(db) == before
-    report, outcome = liability.json(), simulation.json()
+    assert liability.status_code == 200, liability.text
+    outcome = simulate(client, scenario, headers)
+    after = table_counts(db)
+    assert after.pop("background_runs") == before.pop("background_runs") + 1
+    assert after == before
+    report = liability.json()
     assert (report["outstanding_points"], report["outstanding_value"], report["debt_points"]) == (4000, "40.00", 0)
     assert (outcome["orders_replayed"], outcome["members"], outcome["recorded_points"]) == (2, 1, 4000)
     assert report == client.get(LIABILITY, headers=admin_headers).json()
-    assert outcome == client.post(SIMULATIONS, json=scenario, headers=admin_headers).json()
+    assert outcome == simulate(client, scenario, admin_headers)

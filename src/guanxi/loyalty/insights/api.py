@@ -1,24 +1,30 @@
 """HTTP API for the points liability report and the what-if simulation.
 
-Both only read, so both run in a read-only unit of work (READ ONLY on PostgreSQL, rolled back at
-the end on both databases), even the simulation's POST: a long replay never holds SQLite's write
-lock, and nothing it does can reach the live tables. The caller is resolved beforehand in a unit
-of work of its own.
+The report only reads, in a read-only unit of work (READ ONLY on PostgreSQL, rolled back at the
+end on both databases); the caller is resolved beforehand in a unit of work of its own. A
+simulation replays months of orders, so its POST checks the scenario, records a background run
+(`jobs.runs`) and answers 202 at once; GET /loyalty/simulations/{id} gives its status, progress
+and, once done, the report. The replay itself reads in a read-only unit of work too.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import Path as PathParam
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from guanxi.auth.deps import api_key_header, current_principal, oauth2_scheme
+from guanxi.auth.deps import CurrentPrincipal, api_key_header, current_principal, oauth2_scheme
+from guanxi.jobs.models import BackgroundRun
 from guanxi.kit.db import UnitOfWork, get_database
 from guanxi.kit.inputs import BusinessDateTime
 from guanxi.kit.principal import Principal
+from guanxi.kit.web import DbSession, in_worker_thread
 from guanxi.loyalty.insights import liability, simulation
 
 router = APIRouter(prefix="/loyalty", tags=["loyalty"])
@@ -86,11 +92,65 @@ def get_liability(
     return liability.liability(session, principal, as_of=as_of)
 
 
-@router.post("/simulations", response_model=simulation.SimulationReport)
+class RunProgress(BaseModel):
+    done: int
+    total: int | None  # unknown until the run has counted its work
+
+
+class RunError(BaseModel):
+    code: str
+    message: str
+
+
+class SimulationRunOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    progress: RunProgress
+    parameters: dict[str, object]
+    started_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: RunError | None
+    report: simulation.SimulationReport | None  # once done
+
+
+def run_out(run: BackgroundRun) -> SimulationRunOut:
+    return SimulationRunOut(
+        id=run.id,
+        status=run.status,
+        progress=RunProgress(done=run.done, total=run.total),
+        parameters=run.parameters,
+        started_by=run.actor_name,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        error=RunError(code=run.error_code, message=run.error_message or "") if run.error_code else None,
+        report=simulation.report_of(run),
+    )
+
+
+RunId = Annotated[str, PathParam(min_length=1, max_length=26, description="Simulation run id")]
+
+
+@router.post("/simulations", response_model=SimulationRunOut, status_code=status.HTTP_202_ACCEPTED)
+@in_worker_thread
 def post_simulation(
-    body: simulation.ScenarioIn, session: ReadOnlySession, principal: Reader
-) -> simulation.SimulationReport:
-    """Replay the last N months of orders under the current program and under a scenario (other
-    earning rules, tier thresholds or growth rate) and compare points, cost and tiers. Writes
-    nothing: the answer is 200, not 201."""
-    return simulation.simulate(session, principal, body)
+    body: simulation.ScenarioIn, session: DbSession, principal: CurrentPrincipal, response: Response
+) -> SimulationRunOut:
+    """Start replaying the last N months of orders under the current program and under a scenario
+    (other earning rules, tier thresholds or growth rate) to compare points, cost and tiers. The
+    scenario is checked at once (422 naming the field); the replay runs in the background: poll
+    the Location (GET /loyalty/simulations/{id}) for its progress and, when done, the report. The
+    replay writes nothing but the run's own row."""
+    run = simulation.start(session, principal, body, get_database())
+    response.headers["Location"] = f"/api/v1/loyalty/simulations/{run.id}"
+    return run_out(run)
+
+
+@router.get("/simulations/{run_id}", response_model=SimulationRunOut)
+@in_worker_thread
+def get_simulation(run_id: RunId, session: DbSession, principal: CurrentPrincipal) -> SimulationRunOut:
+    """A simulation run: status (queued, running, done, failed), progress (orders replayed of the
+    window's total), and the report once done, or the error's code and message."""
+    return run_out(simulation.get_run(session, principal, run_id))

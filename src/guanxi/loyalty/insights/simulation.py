@@ -11,25 +11,33 @@ lowest tier with no growth value (their tier at the window start is not reconstr
 only through the window's orders; reviews and downgrades, interactions (check-ins, reviews,
 referrals) and manual adjustments are not replayed; a refunded order counts for what was kept
 (paid - refunded); caps count only what was earned inside the window.
+
+A replay over a large history takes seconds to minutes, so it runs as a background run
+(`jobs.runs`, kind `loyalty.simulation`): `start` checks the scenario at once and records the run,
+`run_simulation` replays in its own read-only unit of work and reports orders replayed of the
+window's total as it goes.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
 from guanxi.auth.service import require
 from guanxi.customers.models import Customer
+from guanxi.jobs import runs
+from guanxi.jobs.models import BackgroundRun
 from guanxi.kit import clock
+from guanxi.kit.db import Database
 from guanxi.kit.errors import FieldError, ValidationFailed
 from guanxi.kit.inputs import DefinitionJSON
 from guanxi.kit.principal import Principal
@@ -49,6 +57,9 @@ CENT: Final = Decimal("0.01")
 BATCH: Final = 2000
 TOP_CATEGORIES: Final = 10
 NO_CATEGORY: Final = "(none)"
+RUN_KIND: Final = "loyalty.simulation"
+# Orders replayed between two progress reports (each is one short write of the run's row).
+PROGRESS_EVERY: Final = 500
 
 ASSUMPTIONS: Final = (
     "every member starts the window at the lowest tier with no growth value and moves up only through "
@@ -285,22 +296,49 @@ def _category_changes(base: Counter[str], scenario: Counter[str]) -> list[Catego
     return changes[:TOP_CATEGORIES]
 
 
-def simulate(session: Session, actor: Principal, scenario: ScenarioIn) -> SimulationReport:
-    """Compare the current program with `scenario` over the last `scenario.months` months of
-    orders. Reads only: nothing is added to the session, nothing is flushed."""
-    require(actor, "liability", "read")
-    config = program.load(session)
+def window_orders(session: Session, start: datetime, end: datetime) -> int:
+    """How many orders the replay will read (the total its progress counts towards)."""
+    stmt = select(func.count(Order.id)).where(
+        Order.occurred_at > start, Order.occurred_at <= end, Order.status != "cancelled"
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def _scenario_parts(
+    config: ProgramConfig, scenario: ScenarioIn
+) -> tuple[Sequence[rules.Rule], Sequence[tiering.TierDef], Decimal]:
     scenario_rules = parse_rules(scenario.rules) if scenario.rules is not None else config.rules
     scenario_tiers = parse_tiers(config, scenario.tiers) if scenario.tiers is not None else config.tier_defs
     growth_rate = config.growth_per_amount if scenario.growth_per_amount is None else scenario.growth_per_amount
+    return scenario_rules, scenario_tiers, growth_rate
+
+
+def simulate(
+    session: Session,
+    actor: Principal,
+    scenario: ScenarioIn,
+    *,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> SimulationReport:
+    """Compare the current program with `scenario` over the last `scenario.months` months of
+    orders. Reads only: nothing is added to the session, nothing is flushed. `progress` hears
+    (orders replayed, orders in the window) at the start, every PROGRESS_EVERY orders and at the end."""
+    require(actor, "liability", "read")
+    config = program.load(session)
+    scenario_rules, scenario_tiers, growth_rate = _scenario_parts(config, scenario)
     baseline = _replay(config, config.rules, config.tier_defs, config.growth_per_amount)
     what_if = _replay(config, scenario_rules, scenario_tiers, growth_rate)
     same_rules = scenario.rules is None
     start, end = window(config, scenario.months)
+    total = window_orders(session, start, end) if progress is not None else None
+    if progress is not None:
+        progress(0, total)
     replayed = refunded = recorded = 0
     for rows in _rows(session, start, end):
         first = rows[0]
         replayed += 1
+        if progress is not None and replayed % PROGRESS_EVERY == 0:
+            progress(replayed, max(total or 0, replayed))
         recorded += int(first.points_earned) - int(first.points_reversed)
         net = Decimal(first.paid_amount) - Decimal(first.refunded_amount)
         if net <= 0:  # refunded in full: a member, but nothing earned and no growth
@@ -315,6 +353,8 @@ def simulate(session: Session, actor: Principal, scenario: ScenarioIn) -> Simula
         what_if.order(
             first.account_id, facts, categories, first.birthday, occurred, net, reuse=seen if same_rules else None
         )
+    if progress is not None:
+        progress(replayed, max(total or 0, replayed))
     breakage = liability.expected_breakage(session, end)
     keep = Decimal(1) - breakage.rate
     base = _figures(baseline, config.point_value, keep)
@@ -344,3 +384,37 @@ def simulate(session: Session, actor: Principal, scenario: ScenarioIn) -> Simula
         top_category_changes=_category_changes(baseline.by_category, what_if.by_category),
         assumptions=list(ASSUMPTIONS),
     )
+
+
+# As a background run -----------------------------------------------------------------------------
+
+
+def start(session: Session, actor: Principal, scenario: ScenarioIn, database: Database) -> BackgroundRun:
+    """Check the scenario now (permission, rules, ladder: the caller hears what is wrong at once),
+    record the run and start it once this unit of work commits."""
+    require(actor, "liability", "read")
+    _scenario_parts(program.load(session), scenario)
+    run = runs.create(session, actor, RUN_KIND, scenario.model_dump(mode="json", exclude_unset=True))
+    runs.launch(session, run.id, database)
+    return run
+
+
+def run_simulation(context: runs.RunContext) -> dict[str, Any]:
+    """The run's work: the replay in a read-only unit of work (it never holds SQLite's write lock;
+    progress goes through short units of work of its own), the report as JSON."""
+    scenario = ScenarioIn.model_validate(context.parameters)
+    with context.database.unit_of_work(read_only=True) as session:
+        report = simulate(session, context.actor, scenario, progress=context.progress)
+    return report.model_dump(mode="json")
+
+
+def get_run(session: Session, actor: Principal, run_id: str) -> BackgroundRun:
+    return runs.get(session, actor, run_id, kind=RUN_KIND)
+
+
+def report_of(run: BackgroundRun) -> SimulationReport | None:
+    """The finished run's report, or None while it runs (or when it failed)."""
+    return SimulationReport.model_validate(run.result) if run.status == "done" and run.result else None
+
+
+runs.register(RUN_KIND, run_simulation, resource="liability")

@@ -1,0 +1,230 @@
+"""Background runs: long work started by a person, off the request path and the event loop.
+
+A request (API or console) checks what it can at once (permission, parameters), records a queued
+`BackgroundRun` and answers; the work then runs as a huey task once the queue is wired
+(`jobs.queue.enable_wakeups`, which `guanxi serve` and `guanxi worker` do; `serve` runs the
+consumer's threads itself), or in a thread of its own otherwise. It is the pattern import jobs
+follow (`dataio.service.launch/start/run_job`), for work of any kind: each kind names its work
+and the permission that may read its runs (`register`).
+
+The work reports progress (`RunContext.progress`, steps done of a total) on the row in a short
+unit of work of its own, and returns its report as JSON, kept on the row as `result`. A domain
+error ends the run as failed with its code and message; anything else is logged and ends it as
+failed with the code `unexpected`, never leaving it running.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from guanxi.auth import permissions
+from guanxi.auth.service import require
+from guanxi.jobs.models import BackgroundRun
+from guanxi.kit import clock
+from guanxi.kit.db import Database, after_commit
+from guanxi.kit.errors import DomainError, NotFound, PermissionDenied
+from guanxi.kit.ids import new_id
+from guanxi.kit.models import table_of
+from guanxi.kit.principal import Principal
+
+log = logging.getLogger(__name__)
+
+STATUSES = ("queued", "running", "done", "failed")
+FINISHED = frozenset({"done", "failed"})
+UNEXPECTED = "unexpected"
+# The modules that register run kinds: a worker process imports them before it looks a kind up.
+KIND_MODULES = ("guanxi.loyalty.insights.simulation",)
+
+ProgressHook = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the work of a run is given: the database, who started it (it runs with their
+    permissions and scope), its parameters, and the way to report progress."""
+
+    database: Database
+    run_id: str
+    actor: Principal
+    parameters: dict[str, Any]
+    on_progress: ProgressHook | None = None
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        """Record `done` of `total` steps (own unit of work: readers see it at once)."""
+        runs = table_of(BackgroundRun)
+        values: dict[str, Any] = {"done": done, "updated_at": clock.now()}
+        if total is not None:
+            values["total"] = total
+        with self.database.unit_of_work() as session:
+            session.execute(update(runs).where(runs.c.id == self.run_id).values(**values))
+        if self.on_progress is not None:
+            self.on_progress(done, total)
+
+
+Work = Callable[[RunContext], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RunKind:
+    name: str
+    work: Work
+    # Who may see a run of this kind and its result: those who may read what the work reads.
+    resource: str
+    action: str = "read"
+    # Only the person who started it (or an administrator) sees it: a result holding data laid
+    # out for its starter's masking and scope (an export file).
+    owner_only: bool = False
+
+
+_kinds: dict[str, RunKind] = {}
+
+
+def register(name: str, work: Work, *, resource: str, action: str = "read", owner_only: bool = False) -> RunKind:
+    kind = RunKind(name=name, work=work, resource=resource, action=action, owner_only=owner_only)
+    _kinds[name] = kind
+    return kind
+
+
+def kind_of(name: str) -> RunKind:
+    if name not in _kinds:
+        for module in KIND_MODULES:
+            importlib.import_module(module)
+    found = _kinds.get(name)
+    if found is None:
+        raise NotFound(message=f"no background work of kind {name}")
+    return found
+
+
+def principal_data(actor: Principal) -> dict[str, Any]:
+    data = asdict(actor)
+    data["api_scopes"] = sorted(actor.api_scopes) if actor.api_scopes is not None else None
+    data.pop("extra", None)
+    return data
+
+
+def principal_from(data: dict[str, Any]) -> Principal:
+    values = dict(data)
+    scopes = values.pop("api_scopes", None)
+    return Principal(**values, api_scopes=frozenset(scopes) if scopes is not None else None)
+
+
+def create(session: Session, actor: Principal, kind: str, parameters: dict[str, Any]) -> BackgroundRun:
+    """Record a queued run (the caller has checked the parameters); `launch` starts it."""
+    found = kind_of(kind)
+    require(actor, found.resource, found.action)
+    now = clock.now()
+    run = BackgroundRun(
+        id=new_id(),
+        kind=kind,
+        actor_id=actor.id,
+        actor_name=actor.name[:100],
+        actor=principal_data(actor),
+        parameters=parameters,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+# Set by the job queue (`jobs.queue.enable_wakeups`) to enqueue a run; without it a run starts in
+# a thread of its own once its creation has committed.
+_launcher: Callable[[str], Any] | None = None
+
+
+def set_launcher(launcher: Callable[[str], Any] | None) -> None:
+    global _launcher
+    _launcher = launcher
+
+
+def start(run_id: str, database: Database) -> None:
+    """Start a committed run now: on the queue when it is wired, else in a background thread."""
+    if _launcher is not None:
+        _launcher(run_id)
+        return
+    threading.Thread(target=run, args=(database, run_id), name=f"run-{run_id}", daemon=True).start()
+
+
+def launch(session: Session, run_id: str, database: Database) -> None:
+    """Start the run after the transaction that created it commits."""
+    after_commit(session, lambda: start(run_id, database))
+
+
+def run(database: Database, run_id: str, *, on_progress: ProgressHook | None = None) -> BackgroundRun:
+    """Run a queued run to its end (done or failed); returns the finished row (detached). A run
+    that is not queued (already taken by another worker, or finished) is left as it is."""
+    with database.unit_of_work() as session:
+        row = session.get(BackgroundRun, run_id)
+        if row is None:
+            raise NotFound(message=f"run {run_id} not found")
+        if row.status != "queued":
+            session.expunge(row)
+            return row
+        row.status = "running"
+        row.started_at = row.updated_at = clock.now()
+        context = RunContext(database, run_id, principal_from(row.actor), dict(row.parameters), on_progress)
+        name = row.kind
+    result: dict[str, Any] | None = None
+    code = message = None
+    try:
+        result = kind_of(name).work(context)
+    except DomainError as exc:
+        code, message = exc.code, exc.message
+    except Exception:
+        log.exception("background run %s (%s) failed", run_id, name)
+        code, message = UNEXPECTED, "the run stopped on an internal error (see the log)"
+    with database.unit_of_work() as session:
+        row = session.get(BackgroundRun, run_id)
+        assert row is not None
+        row.finished_at = row.updated_at = clock.now()
+        if code is None:
+            row.status, row.result = "done", result
+            if row.total is not None:
+                row.done = row.total
+        else:
+            row.status, row.error_code, row.error_message = "failed", code, (message or "")[:2000]
+        session.flush()
+        session.expunge(row)
+    return row
+
+
+def _may_see(actor: Principal, run: BackgroundRun, kind: RunKind) -> bool:
+    if not permissions.is_allowed(actor, kind.resource, kind.action):
+        return False
+    return not kind.owner_only or actor.id == run.actor_id or actor.role == "admin"
+
+
+def get(session: Session, actor: Principal, run_id: str, *, kind: str | None = None) -> BackgroundRun:
+    """A run its reader may see (of `kind` when given). One they may not see is refused like the
+    resource it reads; one of another kind, or none, is not found."""
+    row = session.get(BackgroundRun, run_id)
+    if row is None or (kind is not None and row.kind != kind):
+        raise NotFound(message=f"run {run_id} not found")
+    found = kind_of(row.kind)
+    require(actor, found.resource, found.action)
+    if not _may_see(actor, row, found):
+        raise PermissionDenied(
+            message="only the person who started this run or an administrator may see it",
+            extra={"resource": found.resource, "action": found.action},
+        )
+    return row
+
+
+def recent(session: Session, actor: Principal, kind: str, *, limit: int = 20) -> list[BackgroundRun]:
+    """The latest runs of `kind` the reader may see, newest first."""
+    found = kind_of(kind)
+    require(actor, found.resource, found.action)
+    stmt = select(BackgroundRun).where(BackgroundRun.kind == kind)
+    if found.owner_only and actor.role != "admin":
+        stmt = stmt.where(BackgroundRun.actor_id == actor.id)
+    stmt = stmt.order_by(BackgroundRun.created_at.desc(), BackgroundRun.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
