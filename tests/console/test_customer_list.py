@@ -27,7 +27,7 @@ def _label(user: User, marker: str) -> str:
     return label.text
 
 
-def _set(user: User, marker: str, value: str) -> None:
+def _set(user: User, marker: str, value: object) -> None:
     (element,) = user.find(marker=marker).elements
     assert isinstance(element, ui.select | ui.toggle)
     with user:
@@ -47,12 +47,12 @@ async def test_search_by_initials_finds_zhang_wei(db: Database, console: User) -
     await login(console, "wang")
     await console.open("/customers")
     assert sorted(_names(console)) == ["张伟", "李娜", "赵文"]
-    assert _label(console, "customer-count") == "共 3 位客户"
+    assert _label(console, "customer-pager-total") == "共 3 条"
     await _search(console, "zw")
     assert sorted(_names(console)) == ["张伟", "赵文"]  # 张伟 zw, 赵文 zw
     await _search(console, "zhangwei")
     assert _names(console) == ["张伟"]
-    assert _label(console, "customer-count") == "共 1 位客户"
+    assert _label(console, "customer-pager-total") == "共 1 条"
     assert _table(console).rows[0]["phone"] == "138****8000"
     await _search(console, "138 0013 8000")
     assert _names(console) == ["张伟"]
@@ -84,28 +84,65 @@ async def test_filters_and_sorting(db: Database, console: User) -> None:
     assert _names(console) == ["李娜", "王芳", "张伟"]
 
 
-async def test_paging_keeps_a_stack_of_cursors(db: Database, console: User) -> None:
+async def test_paging_shows_the_total_and_real_pages_newest_first(db: Database, console: User) -> None:
     with db.unit_of_work() as session:
         create_staff(session, username="admin", role="admin")
-        for i in range(25):
+        for i in range(45):
             create_customer(session, name=f"客户{chr(0x4E00 + i)}")
     await login(console, "admin")
     await console.open("/customers")
     first = _names(console)
+    assert first[:2] == [f"客户{chr(0x4E00 + 44)}", f"客户{chr(0x4E00 + 43)}"]  # newest first, no search
     assert len(first) == 20
-    assert _label(console, "customer-count") == "共 25 位客户"
-    assert _label(console, "page-number") == "第 1 页"
-    console.find(marker="next").click()
+    assert _label(console, "customer-pager-total") == "共 45 条"
+    assert _label(console, "customer-pager-page") == "第 1 / 3 页"
+    console.find(marker="customer-pager-next").click()
     second = _names(console)
-    assert len(second) == 5
+    assert len(second) == 20
     assert not set(first) & set(second)
-    assert _label(console, "page-number") == "第 2 页"
-    assert _label(console, "customer-count") == "共 25 位客户"
-    console.find(marker="next").click()  # disabled on the last page: nothing happens
+    assert _label(console, "customer-pager-page") == "第 2 / 3 页"
+    console.find(marker="customer-pager-next").click()
+    third = _names(console)
+    assert third == [f"客户{chr(0x4E00 + i)}" for i in range(4, -1, -1)]
+    assert _label(console, "customer-pager-page") == "第 3 / 3 页"
+    console.find(marker="customer-pager-next").click()  # disabled on the last page: nothing happens
+    assert _names(console) == third
+    console.find(marker="customer-pager-prev").click()
     assert _names(console) == second
-    console.find(marker="prev").click()
-    assert _names(console) == first
-    assert _label(console, "page-number") == "第 1 页"
+    assert _label(console, "customer-pager-total") == "共 45 条"
+    _set(console, "customer-pager-size", 50)
+    assert len(_names(console)) == 45
+    assert _label(console, "customer-pager-page") == "第 1 / 1 页"
+
+
+async def test_best_match_only_while_searching(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="admin", role="admin")
+        create_customer(session, name="张伟")
+    await login(console, "admin")
+    await console.open("/customers")
+    (sort,) = console.find(marker="sort").elements
+    assert isinstance(sort, ui.select)
+    assert sort.value == "created_at"
+    assert "match" not in sort.options
+    await _search(console, "张")
+    assert sort.value == "match"
+    console.find(marker="search").clear().trigger("keydown.enter")
+    assert sort.value == "created_at"
+
+
+async def test_large_counts_stop_at_the_cap(db: Database, console: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    from guanxi.console import paging
+
+    monkeypatch.setattr(paging, "COUNT_CAP", 30)
+    with db.unit_of_work() as session:
+        create_staff(session, username="admin", role="admin")
+        for i in range(45):
+            create_customer(session, name=f"客户{chr(0x4E00 + i)}")
+    await login(console, "admin")
+    await console.open("/customers")
+    assert _label(console, "customer-pager-total") == "超过 30 条"
+    assert _label(console, "customer-pager-page") == "第 1 / 2+ 页"
 
 
 async def test_row_click_opens_the_customer(db: Database, console: User) -> None:

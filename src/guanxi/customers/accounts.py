@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from guanxi.auth import permissions
@@ -123,15 +123,27 @@ def delete_account(session: Session, actor: Principal, account_id: str) -> None:
     audit.record(session, actor, "account.delete", entity_type="account", entity_id=account.id)
 
 
-def list_accounts(session: Session, actor: Principal, page: PageRequest, q: str | None = None) -> Page[Account]:
-    require(actor, "accounts", "read")
+def _listed(actor: Principal, q: str | None) -> Any:
     stmt = repository.accounts(actor)
     if q:
         stmt = stmt.where(Account.name.contains(q.strip(), autoescape=True))
-    stmt, _ = paginate(stmt, page, SORTS, Account.id)
+    return stmt
+
+
+def list_accounts(session: Session, actor: Principal, page: PageRequest, q: str | None = None) -> Page[Account]:
+    require(actor, "accounts", "read")
+    stmt, _ = paginate(_listed(actor, q), page, SORTS, Account.id)
     rows = list(session.scalars(stmt))
     attr = SORTS[page.sort].key
     return make_page(rows, page, key=lambda a: (getattr(a, attr), a.id))
+
+
+def count_accounts(session: Session, actor: Principal, q: str | None = None, *, cap: int | None = None) -> int:
+    """How many accounts `list_accounts` pages through (at most cap + 1 read, see count_customers)."""
+    require(actor, "accounts", "read")
+    ids = _listed(actor, q).with_only_columns(Account.id)
+    sub = (ids.limit(cap + 1) if cap is not None else ids).subquery()
+    return int(session.scalar(select(func.count()).select_from(sub)) or 0)
 
 
 def account_detail(session: Session, actor: Principal, account_id: str) -> AccountDetail:

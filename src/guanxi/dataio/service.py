@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from guanxi.auth import service as auth_service
@@ -360,12 +360,23 @@ def get_job(session: Session, actor: Principal, job_id: str) -> ImportJob:
     return job
 
 
-def list_jobs(session: Session, actor: Principal, *, limit: int = 50, kind: str | None = None) -> list[ImportJob]:
+def list_jobs(
+    session: Session, actor: Principal, *, limit: int = 50, kind: str | None = None, offset: int = 0
+) -> list[ImportJob]:
+    """Imports newest first; `offset` pages the console's history (a few hundred jobs, not millions)."""
     require(actor, "imports", "read")
-    stmt = select(ImportJob).order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).limit(limit)
+    stmt = select(ImportJob).order_by(ImportJob.created_at.desc(), ImportJob.id.desc()).limit(limit).offset(offset)
     if kind:
         stmt = stmt.where(ImportJob.kind == kind)
     return list(session.scalars(stmt))
+
+
+def count_jobs(session: Session, actor: Principal, *, kind: str | None = None) -> int:
+    require(actor, "imports", "read")
+    stmt = select(func.count()).select_from(ImportJob)
+    if kind:
+        stmt = stmt.where(ImportJob.kind == kind)
+    return int(session.scalar(stmt) or 0)
 
 
 def errors_file(session: Session, actor: Principal, job_id: str) -> files.RefusedRows:

@@ -198,6 +198,11 @@ def list_segments(session: Session, actor: Principal, page: PageRequest) -> Page
     return Page(items=[segment_out(s) for s in result.items], next_cursor=result.next_cursor)
 
 
+def count_segments(session: Session, actor: Principal) -> int:
+    require(actor, "segments", "read")
+    return int(session.scalar(select(func.count()).select_from(Segment)) or 0)
+
+
 def update_segment(session: Session, actor: Principal, segment_id: str, patch: SegmentUpdate) -> Segment:
     require(actor, "segments", "update")
     segment = _get(session, segment_id)

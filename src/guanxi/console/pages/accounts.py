@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
+from guanxi.console.paging import Pager
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import EMPTY, card, facts, local_time, notice, page_title, show
 from guanxi.customers import accounts
@@ -19,7 +20,6 @@ from guanxi.kit.errors import NotFound
 from guanxi.kit.pagination import Page, PageRequest
 from guanxi.kit.principal import Principal
 
-PAGE_SIZE = 20
 ACCOUNT_LINK = r"""
 <q-td :props="props">
   <a :href="'/accounts/' + props.row.id" class="text-primary font-medium no-underline" @click.stop>
@@ -47,66 +47,50 @@ def account_row(item: AccountOut) -> dict[str, Any]:
 
 
 class AccountList:
+    """Newest first; a search lists the matching names alphabetically."""
+
     def __init__(self, principal: Principal) -> None:
         self.principal: Principal | None = principal  # first load only; later loads re-resolve
-        self.cursors: list[str | None] = [None]
-        self.next_cursor: str | None = None
+        self.pager = Pager(self.load, marker="account-pager")
 
     def build(self) -> None:
         with ui.row().classes("w-full items-center gap-2"):
             self.search = ui.input(placeholder=tr("accounts.search_hint")).props("outlined dense clearable")
             self.search.classes("flex-1 min-w-64").mark("account-search")
-            self.search.on("keydown.enter", self.reset)
-            self.search.on("clear", self.reset)
-            ui.button(tr("customers.search"), on_click=self.reset).props("unelevated no-caps")
+            self.search.on("keydown.enter", self.pager.reset)
+            self.search.on("clear", self.pager.reset)
+            ui.button(tr("customers.search"), on_click=self.pager.reset).props("unelevated no-caps")
         names = ("name", "uscc", "industry", "city", "region", "created_at")
         columns = [{"name": n, "label": tr(f"field.{n}"), "field": n, "align": "left"} for n in names]
         self.table = ui.table(rows=[], columns=columns, row_key="id").props("flat bordered dense")
         self.table.classes("w-full gx-table").mark("account-table")
         self.table.add_slot("body-cell-name", ACCOUNT_LINK)
         self.table.on("rowClick", self._open_row)
-        with ui.row().classes("w-full items-center justify-end gap-2"):
-            self.prev_button = ui.button(tr("customers.prev"), icon="chevron_left", on_click=self.previous)
-            self.prev_button.props("flat no-caps")
-            self.page_label = ui.label("").classes("text-sm text-slate-600")
-            self.next_button = ui.button(tr("customers.next"), on_click=self.next)
-            self.next_button.props("flat no-caps icon-right=chevron_right")
+        self.pager.build()
         self.load()
-
-    def reset(self) -> None:
-        self.cursors = [None]
-        self.load()
-
-    def next(self) -> None:
-        if self.next_cursor:
-            self.cursors.append(self.next_cursor)
-            self.load()
-
-    def previous(self) -> None:
-        if len(self.cursors) > 1:
-            self.cursors.pop()
-            self.load()
 
     def load(self) -> None:
         q = (self.search.value or "").strip() or None
-        request = PageRequest(limit=PAGE_SIZE, cursor=self.cursors[-1], sort="name", descending=False)
+        sort, descending = ("name", False) if q else ("created_at", True)
+        request = PageRequest(limit=self.pager.size, cursor=self.pager.cursor, sort=sort, descending=descending)
+        cap = self.pager.cap if self.pager.needs_count else None
 
-        def work(session: Session, principal: Principal) -> Page[AccountOut]:
+        def work(session: Session, principal: Principal) -> tuple[Page[AccountOut], int | None]:
             page = accounts.list_accounts(session, principal, request, q)
-            return Page([AccountOut.model_validate(a) for a in page.items], page.next_cursor)
+            total = accounts.count_accounts(session, principal, q, cap=cap) if cap is not None else None
+            return Page([AccountOut.model_validate(a) for a in page.items], page.next_cursor), total
 
         result = perform(work, principal=self.principal, write=False)
         self.principal = None
         if result.value is None:
-            if len(self.cursors) > 1:
-                self.cursors.pop()
+            self.pager.failed()
             return
-        self.next_cursor = result.value.next_cursor
-        self.table.rows = [account_row(a) for a in result.value.items]
+        page, total = result.value
+        if total is not None:
+            self.pager.counted(total)
+        self.table.rows = [account_row(a) for a in page.items]
         self.table.update()
-        self.page_label.set_text(tr("customers.page", page=len(self.cursors)))
-        self.prev_button.set_enabled(len(self.cursors) > 1)
-        self.next_button.set_enabled(self.next_cursor is not None)
+        self.pager.shown(page.next_cursor)
 
     def _open_row(self, event: Any) -> None:
         row = event.args[1] if isinstance(event.args, list) and len(event.args) > 1 else None

@@ -1,7 +1,9 @@
 """Customer list: search, filters, sorting and server-side paging over the cursor API.
 
-Paging keeps a stack of cursors: the top is the cursor of the page on screen, "next" pushes the
-page's next_cursor and "previous" pops. Masking is the service's: rows arrive as the role may see them.
+The pager (`console.paging`) keeps the stack of cursors and shows the total, counted once per
+change of filters with a cap (see `paging.COUNT_CAP`). Without a search text the list is newest
+first; "best match" is offered only while a text is searched. Masking is the service's: rows
+arrive as the role may see them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.responses import Response
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
+from guanxi.console.paging import Pager
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import EMPTY, choice, local_time, options, page_title, show
 from guanxi.customers import notes
@@ -26,9 +29,8 @@ from guanxi.customers.service import CustomerFilter
 from guanxi.kit.pagination import Page, PageRequest
 from guanxi.kit.principal import Principal
 
-PAGE_SIZE = 20
 # "match" (the order of what the search matched: by name or pinyin, using the index) applies while a
-# search text is given; without one the list falls back to creation time.
+# search text is given; without one the list is newest first.
 SORTS = ("match", "created_at", "name", "member_no")
 NAME_LINK = r"""
 <q-td :props="props">
@@ -63,9 +65,7 @@ class CustomerList:
     def __init__(self, principal: Principal) -> None:
         self.viewer = principal  # decides what the page offers; the services decide what is allowed
         self.principal: Principal | None = principal  # used for the first load, then re-resolved
-        self.cursors: list[str | None] = [None]
-        self.next_cursor: str | None = None
-        self.total = 0
+        self.pager = Pager(self.load, marker="customer-pager")
 
     def build(self, q: str | None) -> None:
         with ui.row().classes("w-full items-center gap-2"):
@@ -83,24 +83,26 @@ class CustomerList:
             self.source = self._select_filter("source_channel", options("source", SOURCE_CHANNELS))
             self.tag = self._select_filter("tag", {})
             ui.space()
-            sorts = {s: tr(f"customers.sort.{s}") for s in SORTS}
-            self.sort = ui.select(sorts, label=tr("customers.sort"), value="match", on_change=self.reset)
+            self.sort = ui.select(self._sorts(bool(q)), label=tr("customers.sort"), value=self._default_sort(bool(q)))
+            self.sort.on_value_change(self.reset)
             self.sort.props("outlined dense options-dense").classes("w-36").mark("sort")
             self.order = ui.toggle({"desc": tr("customers.desc"), "asc": tr("customers.asc")}, value="desc")
             self.order.props("dense no-caps").mark("order").on_value_change(self.reset)
-        self.summary = ui.label("").classes("text-sm text-slate-600").mark("customer-count")
         self.table = ui.table(rows=[], columns=_columns(), row_key="id").classes("w-full gx-table")
         self.table.props("flat bordered dense").mark("customer-table")
         self.table.add_slot("body-cell-name", NAME_LINK)
         self.table.on("rowClick", self._open_row)
-        with ui.row().classes("w-full items-center justify-end gap-2"):
-            self.prev_button = ui.button(tr("customers.prev"), icon="chevron_left", on_click=self.previous)
-            self.prev_button.props("flat no-caps").mark("prev")
-            self.page_label = ui.label("").classes("text-sm text-slate-600").mark("page-number")
-            self.next_button = ui.button(tr("customers.next"), on_click=self.next)
-            self.next_button.props("flat no-caps icon-right=chevron_right").mark("next")
+        self.pager.build()
         self._load_tags()
         self.load()
+
+    @staticmethod
+    def _sorts(searching: bool) -> dict[str, str]:
+        return {s: tr(f"customers.sort.{s}") for s in SORTS if searching or s != "match"}
+
+    @staticmethod
+    def _default_sort(searching: bool) -> str:
+        return "match" if searching else "created_at"
 
     def _text_filter(self, name: str) -> ui.input:
         element = ui.input(tr(f"field.{name}")).props("outlined dense clearable").classes("w-32")
@@ -133,49 +135,41 @@ class CustomerList:
         )
 
     def reset(self) -> None:
-        self.cursors = [None]
-        self.load()
+        if not self._offer_match():
+            self.pager.reset()
 
-    def next(self) -> None:
-        if self.next_cursor:
-            self.cursors.append(self.next_cursor)
-            self.load()
-
-    def previous(self) -> None:
-        if len(self.cursors) > 1:
-            self.cursors.pop()
-            self.load()
+    def _offer_match(self) -> bool:
+        """ "Best match" exists only while a text is searched: searching switches to it, clearing
+        the text goes back to newest first. True when the sort changed (its handler reloads)."""
+        searching = bool((self.search.value or "").strip())
+        if searching == ("match" in self.sort.options):
+            return False
+        self.sort.set_options(self._sorts(searching), value=self._default_sort(searching))
+        return True
 
     def load(self) -> None:
         flt = self.current_filter()
-        sort = self.sort.value
-        if sort == "match" and not (flt.q and flt.q.strip()):
-            sort = "created_at"
+        sort = self.sort.value if self.sort.value in self.sort.options else "created_at"
         descending = self.order.value != "asc" and sort != "match"
-        request = PageRequest(limit=PAGE_SIZE, cursor=self.cursors[-1], sort=sort, descending=descending)
-        first_page = len(self.cursors) == 1
+        request = PageRequest(limit=self.pager.size, cursor=self.pager.cursor, sort=sort, descending=descending)
+        cap = self.pager.cap if self.pager.needs_count else None
 
         def work(session: Session, principal: Principal) -> tuple[Page[CustomerOut], int | None]:
             page = customers.list_customers(session, principal, flt, request)
-            total = customers.count_customers(session, principal, flt) if first_page else None
+            total = customers.count_customers(session, principal, flt, cap=cap) if cap is not None else None
             return page, total
 
         result = perform(work, principal=self.principal, write=False)
         self.principal = None
         if result.value is None:
-            if len(self.cursors) > 1:
-                self.cursors.pop()
+            self.pager.failed()
             return
         page, total = result.value
         if total is not None:
-            self.total = total
-        self.next_cursor = page.next_cursor
+            self.pager.counted(total)
         self.table.rows = [customer_row(item) for item in page.items]
         self.table.update()
-        self.summary.set_text(tr("customers.count", count=f"{self.total:,}"))
-        self.page_label.set_text(tr("customers.page", page=len(self.cursors)))
-        self.prev_button.set_enabled(len(self.cursors) > 1)
-        self.next_button.set_enabled(page.next_cursor is not None)
+        self.pager.shown(page.next_cursor)
 
     def _open_row(self, event: Any) -> None:
         row = event.args[1] if isinstance(event.args, list) and len(event.args) > 1 else None

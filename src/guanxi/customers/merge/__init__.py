@@ -33,6 +33,7 @@ from guanxi.customers.merge.participants import (
 )
 from guanxi.customers.merge.review import (
     PageRequest,
+    count_candidates,
     dismiss_candidate,
     get_candidate,
     get_merge,
@@ -56,6 +57,7 @@ __all__ = [
     "PageRequest",
     "Participant",
     "UndoRefused",
+    "count_candidates",
     "dismiss_candidate",
     "final_survivor",
     "get_candidate",

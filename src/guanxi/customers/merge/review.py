@@ -73,6 +73,12 @@ def list_candidates(
 ) -> Page[DuplicateCandidate]:
     """Probable duplicates, most likely first; pairs with a deleted or merged customer and pairs
     outside the caller's scope are left out."""
+    stmt, _ = paginate(_candidates(actor, status), page, {"score": DuplicateCandidate.score}, DuplicateCandidate.id)
+    rows = list(session.scalars(stmt))
+    return make_page(rows, page, key=lambda r: (r.score, r.id))
+
+
+def _candidates(actor: Principal, status: str) -> Any:
     require(actor, "merges", "read")
     if status not in ("open", "merged", "dismissed"):
         raise ValidationFailed(
@@ -85,9 +91,14 @@ def list_candidates(
         stmt = stmt.where(DuplicateCandidate.customer_a_id.in_(live), DuplicateCandidate.customer_b_id.in_(live))
     elif actor.scope != "all":
         stmt = stmt.where(DuplicateCandidate.customer_a_id.in_(_scoped_customer_ids(actor)))
-    stmt, _ = paginate(stmt, page, {"score": DuplicateCandidate.score}, DuplicateCandidate.id)
-    rows = list(session.scalars(stmt))
-    return make_page(rows, page, key=lambda r: (r.score, r.id))
+    return stmt
+
+
+def count_candidates(session: Session, actor: Principal, *, status: str = "open", cap: int | None = None) -> int:
+    """How many pairs `list_candidates` pages through (at most cap + 1 read)."""
+    ids = _candidates(actor, status).with_only_columns(DuplicateCandidate.id)
+    sub = (ids.limit(cap + 1) if cap is not None else ids).subquery()
+    return int(session.scalar(select(func.count()).select_from(sub)) or 0)
 
 
 def get_candidate(session: Session, actor: Principal, candidate_id: str) -> DuplicateCandidate:
