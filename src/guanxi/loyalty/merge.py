@@ -47,6 +47,7 @@ from guanxi.loyalty.program.models import (
     Tier,
     TierChange,
 )
+from guanxi.loyalty.rules import tiering
 
 NAME = "loyalty"
 
@@ -250,6 +251,7 @@ def _consolidate(ctx: MergeContext, survivor: LoyaltyAccount, merged: LoyaltyAcc
                 to_tier=merged.tier_code,
                 kind="manual",
                 reason=f"merge {ctx.merge.id}: kept the better tier of the merged member",
+                detail=tiering.reason_detail("merged", tier=merged.tier_code),
                 actor_id=ctx.actor.id,
                 created_at=clock.now(),
             )
@@ -460,6 +462,7 @@ def undo(ctx: MergeContext, moves: list[MergeMove]) -> None:
                     to_tier=before["tier_code"],
                     kind="manual",
                     reason=f"merge {ctx.merge.id} undone: the tier from before the merge",
+                    detail=tiering.reason_detail("merge_undone", tier=before["tier_code"]),
                     actor_id=ctx.actor.id,
                     created_at=clock.now(),
                 )

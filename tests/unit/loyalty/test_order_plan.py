@@ -220,6 +220,7 @@ def test_enrolment_rows_match_a_new_account() -> None:
         "to_tier": "basic",
         "kind": "enrol",
         "reason": "enrolled at 普通会员",
+        "detail": {"code": "enrolled", "params": {"tier": "basic"}},
         "actor_id": "pos-1",
         "created_at": NOW,
     }

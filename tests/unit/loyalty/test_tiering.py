@@ -47,7 +47,8 @@ def test_upgrade_is_immediate_and_may_skip_levels() -> None:
     assert decision is not None
     assert (decision.kind, decision.tier, decision.value) == ("upgrade", GOLD, Decimal(5200))
     assert decision.reason == "growth value 5200 reached 金卡 threshold 5000"
-    assert decision.params == {"label": "growth value", "value": "5200", "tier": "金卡", "threshold": "5000"}
+    assert decision.params == {"basis": "growth_value", "value": "5200", "tier": "gold", "threshold": "5000"}
+    assert decision.detail == {"code": "reached", "params": decision.params}
 
 
 def test_upgrade_only_when_the_rank_rises() -> None:
@@ -77,7 +78,8 @@ def test_review_drops_to_the_qualified_tier() -> None:
     decision = review(LADDER, "diamond", Decimal(1000), ANNUAL)
     assert (decision.kind, decision.tier) == ("downgrade", BASIC)
     assert decision.reason == "growth value 1000 is below 钻石卡 threshold 20000: down to 普卡"
-    assert decision.params["to_tier"] == "普卡"
+    assert decision.params["to_tier"] == "basic"
+    assert decision.code == "below"
 
 
 def test_review_drops_one_level_but_never_below_qualified() -> None:

@@ -127,6 +127,7 @@ def enroll(session: Session, config: ProgramConfig, customer_id: str, *, actor_i
                 to_tier=base.code,
                 kind="enrol",
                 reason=f"enrolled at {base.name}",
+                detail=tiering.reason_detail("enrolled", tier=base.code),
                 actor_id=actor_id,
             )
         )

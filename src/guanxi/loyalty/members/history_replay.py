@@ -32,6 +32,7 @@ from guanxi.loyalty.members.history import (
 from guanxi.loyalty.orders import plan as order_plan
 from guanxi.loyalty.orders.service import _proportional
 from guanxi.loyalty.program.config import ProgramConfig
+from guanxi.loyalty.rules import tiering
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class Review:
             "to_tier": snapshot.tier_code,
             "kind": "downgrade_cancelled",
             "reason": f"re-qualified for {config.tier(snapshot.tier_code).name} during the grace period",
+            "detail": tiering.reason_detail("requalified", tier=snapshot.tier_code),
             "value": Decimal(snapshot.growth_value),
             "actor_id": actor_id,
             "created_at": now,

@@ -43,7 +43,7 @@ from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program.config import ProgramConfig, TierConfig
 from guanxi.loyalty.program.models import GrowthEntry, LoyaltyAccount, PointEntry, PointLot, TierChange
 from guanxi.loyalty.program.schemas import IdentityRef, OrderIn
-from guanxi.loyalty.rules import expiry
+from guanxi.loyalty.rules import expiry, tiering
 from guanxi.privacy import audit
 
 KIND = "opening_balance"
@@ -323,6 +323,9 @@ def _write(
                 "to_tier": tier.code,
                 "kind": TIER_KIND,
                 "reason": f"opening balance: {tier.name}, growth value {opening.growth}, {opening.points} points",
+                "detail": tiering.reason_detail(
+                    "opening", tier=tier.code, growth=str(opening.growth), points=str(opening.points)
+                ),
                 "value": Decimal(opening.growth),
                 "actor_id": actor.id,
                 "created_at": now,

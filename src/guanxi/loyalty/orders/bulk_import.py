@@ -415,6 +415,7 @@ def _accounts(
                 "to_tier": base.code,
                 "kind": "enrol",
                 "reason": f"enrolled at {base.name}",
+                "detail": tiering.reason_detail("enrolled", tier=base.code),
                 "value": Decimal(0),
                 "actor_id": actor.id,
                 "created_at": now,

@@ -211,6 +211,7 @@ def enrolment(
         "to_tier": base.code,
         "kind": "enrol",
         "reason": f"enrolled at {base.name}",
+        "detail": tiering.reason_detail("enrolled", tier=base.code),
         "actor_id": actor_id,
         "created_at": now,
     }
@@ -441,7 +442,7 @@ def _upgrade(
 ) -> tuple[tuple[dict[str, Any], dict[str, Any]] | None, dict[str, Any]]:
     """The upgrade the order's growth reaches, as `tiers.check_upgrade` records it: the tier
     change (with the move the answer names) and its event; and the account's tier fields after."""
-    decision = tiering.upgrade(config.tier_defs, config.tier(account.tier_code).code, value)
+    decision = tiering.upgrade(config.tier_defs, config.tier(account.tier_code).code, value, basis=config.tier_basis)
     if decision is None:
         return None, _tier_fields(account)
     to_tier = decision.tier.code
@@ -451,6 +452,7 @@ def _upgrade(
         "to_tier": to_tier,
         "kind": "upgrade",
         "reason": decision.reason,
+        "detail": decision.detail,
         "value": value,
         "actor_id": keys.actor_id,
         "created_at": keys.now,

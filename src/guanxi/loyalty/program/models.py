@@ -241,7 +241,11 @@ class TierChange(Base):
     to_tier: Mapped[str] = mapped_column(String(40))
     # enrol | upgrade | downgrade | review_keep | downgrade_scheduled | downgrade_cancelled | manual
     kind: Mapped[str] = mapped_column(String(30))
+    # An English sentence, kept for the API and for rows written before `detail` existed.
     reason: Mapped[str] = mapped_column(Text)
+    # The reason as {"code": "tier.reached", "params": {...}} (tier codes, plain figures), shown
+    # through the catalogs by `loyalty.explain`; None on rows written before revision 0016.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     value: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal(0))
     actor_id: Mapped[str] = mapped_column(String(64), default="system")
     created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -399,6 +399,9 @@ class TierChangeOut(BaseModel):
     to_tier: str
     kind: str
     reason: str
+    # The reason as a catalog code and its figures ({"code": ..., "params": {...}}); None on
+    # changes recorded before it was kept, which only have `reason`.
+    detail: dict[str, Any] | None = None
     value: Decimal
     created_at: datetime
 

@@ -175,30 +175,42 @@ def _within(at: time, start: time, end: time) -> bool:
     return start <= at < end if start < end else (at >= start or at < end)
 
 
-def _campaign_reason(rule: CampaignMultiplierRule, order: OrderFacts, calendar: HolidayCalendar) -> str | None:
+def _campaign_reason(
+    rule: CampaignMultiplierRule, order: OrderFacts, calendar: HolidayCalendar
+) -> tuple[str, dict[str, str]] | None:
+    """Why the campaign applies, in English and as parts (weekday 1-7, date, holiday, start and
+    end) that `loyalty.explain` says in the reader's language."""
     parts: list[str] = []
+    figures: dict[str, str] = {}
     day = order.local_date
     if rule.weekdays or rule.dates or rule.holidays:
         if day.isoweekday() in rule.weekdays:
             parts.append(_WEEKDAYS[day.isoweekday() - 1])
+            figures["weekday"] = str(day.isoweekday())
         elif day in rule.dates:
             parts.append(day.isoformat())
+            figures["date"] = day.isoformat()
         elif rule.holidays and calendar.is_holiday(day):
-            parts.append(f"public holiday {calendar.holiday_name(day)}")
+            name = calendar.holiday_name(day)
+            parts.append(f"public holiday {name}")
+            figures["holiday"] = str(name)
+            figures["holiday_en"] = str(calendar.holiday_name(day, "en") or name)
         else:
             return None
     if rule.start_time is not None and rule.end_time is not None:
         if not _within(order.local_time, rule.start_time, rule.end_time):
             return None
         parts.append(f"{rule.start_time:%H:%M}-{rule.end_time:%H:%M}")
-    return ", ".join(parts) or "campaign period"
+        figures["start"], figures["end"] = f"{rule.start_time:%H:%M}", f"{rule.end_time:%H:%M}"
+    return ", ".join(parts) or "campaign period", figures
 
 
 def _campaign(rule: CampaignMultiplierRule, run: OrderRun) -> Outcome:
-    reason = _campaign_reason(rule, run.order, run.calendar)
-    if reason is None:
+    found = _campaign_reason(rule, run.order, run.calendar)
+    if found is None:
         return Outcome()
-    award = _bonus(rule, run, run.base_of(), rule.multiplier, reason, {"condition": reason})
+    reason, figures = found
+    award = _bonus(rule, run, run.base_of(), rule.multiplier, reason, {"condition": reason, **figures})
     return Outcome(awards=(award,) if award else ())
 
 

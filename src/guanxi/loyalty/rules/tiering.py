@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from guanxi.kit.errors import FieldError, ValidationFailed
 
@@ -81,9 +81,21 @@ class ReviewPolicy:
 class TierDecision:
     kind: Literal["upgrade", "keep", "downgrade"]
     tier: TierDef
-    reason: str  # one English sentence with the figures
+    reason: str  # one English sentence with the figures (kept for the API and old readers)
     value: Decimal
-    params: dict[str, str] = field(default_factory=dict)  # the figures as strings, for translation
+    # The figures as strings, tiers by code, for `loyalty.explain` to say it in any language.
+    params: dict[str, str] = field(default_factory=dict)
+    code: str = ""  # the reason's catalog code: tier.reached, tier.maintained, tier.lowest, tier.below
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        """What a tier change row keeps in `detail`."""
+        return reason_detail(self.code, **self.params)
+
+
+def reason_detail(code: str, **params: str) -> dict[str, Any]:
+    """A tier change's reason as stored: a catalog code (`loyalty.tier_reason.<code>`) and its figures."""
+    return {"code": code, "params": dict(params)}
 
 
 @dataclass(frozen=True)
@@ -174,13 +186,22 @@ def qualified_tier(tiers: Sequence[TierDef], value: Decimal | int) -> TierDef:
     return _qualified(_ladder(tiers), _value(value))
 
 
-def _reached(label: str, value: Decimal, tier: TierDef) -> tuple[str, dict[str, str]]:
-    params = {"label": label, "value": fmt(value), "tier": tier.name, "threshold": fmt(tier.threshold)}
-    return f"{label} {fmt(value)} reached {tier.name} threshold {fmt(tier.threshold)}", params
+def _figures(basis: str, value: Decimal, tier: TierDef) -> dict[str, str]:
+    return {"basis": basis, "value": fmt(value), "tier": tier.code, "threshold": fmt(tier.threshold)}
+
+
+def _reached(label: str, basis: str, value: Decimal, tier: TierDef) -> TierDecision:
+    reason = f"{label} {fmt(value)} reached {tier.name} threshold {fmt(tier.threshold)}"
+    return TierDecision("upgrade", tier, reason, value, _figures(basis, value, tier), "reached")
 
 
 def upgrade(
-    tiers: Sequence[TierDef], current_code: str | None, value: Decimal | int, *, label: str = "growth value"
+    tiers: Sequence[TierDef],
+    current_code: str | None,
+    value: Decimal | int,
+    *,
+    label: str = "growth value",
+    basis: str = "growth_value",
 ) -> TierDecision | None:
     """An upgrade when the value qualifies for a higher rank than the current tier (None otherwise).
     A member without a tier gets the tier they qualify for, even the lowest."""
@@ -189,8 +210,7 @@ def upgrade(
     target = _qualified(ladder, amount)
     if current_code is not None and target.rank <= _find(ladder, current_code).rank:
         return None
-    reason, params = _reached(label, amount, target)
-    return TierDecision("upgrade", target, reason, amount, params)
+    return _reached(label, basis, amount, target)
 
 
 def review(
@@ -200,6 +220,7 @@ def review(
     policy: ReviewPolicy,
     *,
     label: str = "growth value",
+    basis: str = "growth_value",
 ) -> TierDecision:
     """The periodic review: keep the tier while the value holds its threshold, otherwise step down
     to the qualified tier or one rank (never below the qualified tier). A review also catches up an
@@ -208,32 +229,27 @@ def review(
     amount = _value(value)
     qualified = _qualified(ladder, amount)
     if current_code is None or qualified.rank > _find(ladder, current_code).rank:
-        reason, params = _reached(label, amount, qualified)
-        return TierDecision("upgrade", qualified, reason, amount, params)
+        return _reached(label, basis, amount, qualified)
     current = _find(ladder, current_code)
-    params = {
-        "label": label,
-        "value": fmt(amount),
-        "tier": current.name,
-        "threshold": fmt(current.threshold),
-    }
+    params = _figures(basis, amount, current)
     if amount >= current.threshold:
         reason = f"{label} {fmt(amount)} maintained {current.name} threshold {fmt(current.threshold)}"
-        return TierDecision("keep", current, reason, amount, params)
+        return TierDecision("keep", current, reason, amount, params, "maintained")
     if current is ladder[0]:  # below 0 after refunds: there is no lower tier
-        return TierDecision("keep", current, f"{current.name} is the lowest tier", amount, params)
+        return TierDecision("keep", current, f"{current.name} is the lowest tier", amount, params, "lowest")
     if policy.drop == "one_level":
         below = [t for t in ladder if t.rank < current.rank]
         target = max(below[-1], qualified, key=lambda t: t.rank)
     else:
         target = qualified
-    params["to_tier"] = target.name
+    params["to_tier"] = target.code
     return TierDecision(
         "downgrade",
         target,
         f"{label} {fmt(amount)} is below {current.name} threshold {fmt(current.threshold)}: down to {target.name}",
         amount,
         params,
+        "below",
     )
 
 

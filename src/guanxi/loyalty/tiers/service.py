@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -99,6 +100,7 @@ def _record(
     to_tier: str,
     kind: str,
     reason: str,
+    detail: dict[str, Any],
     value: Decimal,
     actor_id: str,
 ) -> TierMove:
@@ -110,6 +112,7 @@ def _record(
             to_tier=to_tier,
             kind=kind,
             reason=reason,
+            detail=detail,
             value=value,
             actor_id=actor_id,
             created_at=clock.now(),
@@ -155,6 +158,7 @@ def _cancel_pending_downgrade(
         to_tier=account.tier_code,
         kind="downgrade_cancelled",
         reason=f"re-qualified for {config.tier(account.tier_code).name} during the grace period",
+        detail=tiering.reason_detail("requalified", tier=account.tier_code),
         value=value,
         actor_id=actor_id,
     )
@@ -167,7 +171,7 @@ def check_upgrade(
     re-qualified during the grace period."""
     value = tier_value(config, account)
     kept = _cancel_pending_downgrade(session, account, config, value, actor_id)
-    decision = tiering.upgrade(config.tier_defs, config.tier(account.tier_code).code, value)
+    decision = tiering.upgrade(config.tier_defs, config.tier(account.tier_code).code, value, basis=config.tier_basis)
     if decision is None:
         return kept
     account.downgrade_due_at = None
@@ -180,6 +184,7 @@ def check_upgrade(
         to_tier=decision.tier.code,
         kind="upgrade",
         reason=decision.reason,
+        detail=decision.detail,
         value=value,
         actor_id=actor_id,
     )
@@ -195,7 +200,9 @@ def review_account(
             session, config, account, expiry.end_of_day_utc(on, config.timezone)
         )
     value = tier_value(config, account)
-    decision = tiering.review(config.tier_defs, config.tier(account.tier_code).code, value, config.review)
+    decision = tiering.review(
+        config.tier_defs, config.tier(account.tier_code).code, value, config.review, basis=config.tier_basis
+    )
     account.next_review_on = tiering.next_review_date(
         config.review, enrolled_on=expiry.local_date(account.enrolled_at, config.timezone), after=on
     )
@@ -211,6 +218,7 @@ def review_account(
             to_tier=decision.tier.code,
             kind=kind,
             reason=decision.reason,
+            detail=decision.detail,
             value=value,
             actor_id=actor_id,
         )
@@ -222,6 +230,7 @@ def review_account(
             to_tier=decision.tier.code,
             kind="downgrade",
             reason=decision.reason,
+            detail=decision.detail,
             value=value,
             actor_id=actor_id,
         )
@@ -237,6 +246,9 @@ def review_account(
         to_tier=account.tier_code,
         kind="downgrade_scheduled",
         reason=f"{decision.reason}; takes effect {due.date().isoformat()} unless re-qualified",
+        detail=tiering.reason_detail(
+            "below_scheduled", **decision.params, due=expiry.local_date(due, config.timezone).isoformat()
+        ),
         value=value,
         actor_id=actor_id,
     )
@@ -258,6 +270,7 @@ def apply_due_downgrade(
         to_tier=target,
         kind="downgrade",
         reason=f"grace period ended below {config.tier(account.tier_code).name}",
+        detail=tiering.reason_detail("grace_ended", tier=account.tier_code, to_tier=target),
         value=tier_value(config, account),
         actor_id=actor_id,
     )
