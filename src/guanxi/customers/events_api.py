@@ -13,6 +13,7 @@ from guanxi.customers import event_types, events
 from guanxi.customers.event_schema import EventTypeSpec
 from guanxi.kit import group_commit
 from guanxi.kit.inputs import PatchInput
+from guanxi.kit.listing import Cursor, Limit, page_of
 from guanxi.kit.principal import Principal
 from guanxi.kit.text import StorableInput
 from guanxi.kit.web import DbSession, in_worker_thread
@@ -151,10 +152,23 @@ async def ingest_events(
     return ingest_answer(result)
 
 
-@router.get("/event-types", response_model=list[EventTypeOut])
+class EventTypePage(BaseModel):
+    items: list[EventTypeOut]
+    next_cursor: str | None
+
+
+def _builtin_first(spec: EventTypeSpec) -> str:
+    return f"{0 if spec.builtin else 1}:{spec.code}"
+
+
+@router.get("/event-types", response_model=EventTypePage)
 @in_worker_thread
-def list_event_types(session: DbSession, principal: CurrentPrincipal) -> list[EventTypeOut]:
-    return [_type_out(spec) for spec in event_types.list_types(session, principal)]
+def list_event_types(
+    session: DbSession, principal: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
+) -> EventTypePage:
+    """The built-in event types, then the custom ones, each by code."""
+    page = page_of(event_types.list_types(session, principal), _builtin_first, limit, cursor)
+    return EventTypePage(items=[_type_out(spec) for spec in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/event-types/{code}", response_model=EventTypeOut)

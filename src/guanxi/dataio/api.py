@@ -23,6 +23,8 @@ from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
 from guanxi.kit.ids import new_id
 from guanxi.kit.inputs import BusinessDateTime, FreeJSON, PatchInput
+from guanxi.kit.listing import Cursor, Limit
+from guanxi.kit.pagination import PageRequest
 from guanxi.kit.text import StorableInput
 from guanxi.kit.web import DbSession, in_worker_thread
 
@@ -65,6 +67,7 @@ class ImportJobOut(BaseModel):
 
 class ImportJobList(BaseModel):
     items: list[ImportJobOut]
+    next_cursor: str | None
 
 
 class MappingIn(StorableInput):
@@ -238,10 +241,13 @@ def create_import(
 def list_imports(
     session: DbSession,
     principal: CurrentPrincipal,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Limit = 50,
+    cursor: Cursor = None,
     kind: Annotated[str | None, Query(max_length=20)] = None,
 ) -> ImportJobList:
-    return ImportJobList(items=[job_out(j) for j in service.list_jobs(session, principal, limit=limit, kind=kind)])
+    """Imports, newest first."""
+    page = service.page_jobs(session, principal, PageRequest(limit=limit, cursor=cursor), kind=kind)
+    return ImportJobList(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/imports/mappings", response_model=list[MappingOut])

@@ -34,6 +34,7 @@ from guanxi.kit.db import Database, after_commit
 from guanxi.kit.errors import Conflict, DomainError, FieldError, NotFound, PermissionDenied
 from guanxi.kit.ids import new_id
 from guanxi.kit.models import table_of
+from guanxi.kit.pagination import Page, PageRequest, make_page, paginate
 from guanxi.kit.principal import Principal
 from guanxi.privacy import audit
 
@@ -369,6 +370,17 @@ def list_jobs(
     if kind:
         stmt = stmt.where(ImportJob.kind == kind)
     return list(session.scalars(stmt))
+
+
+def page_jobs(session: Session, actor: Principal, request: PageRequest, *, kind: str | None = None) -> Page[ImportJob]:
+    """Imports newest first, in keyset pages (the API's list shape)."""
+    require(actor, "imports", "read")
+    stmt = select(ImportJob)
+    if kind:
+        stmt = stmt.where(ImportJob.kind == kind)
+    request = PageRequest(limit=request.limit, cursor=request.cursor, sort="created_at", descending=True)
+    stmt, _ = paginate(stmt, request, {"created_at": ImportJob.created_at}, ImportJob.id)
+    return make_page(list(session.scalars(stmt)), request, lambda job: (job.created_at, job.id))
 
 
 def count_jobs(session: Session, actor: Principal, *, kind: str | None = None) -> int:

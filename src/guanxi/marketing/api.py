@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel
 
 from guanxi.auth.deps import CurrentPrincipal
 from guanxi.customers import service as customer_service
 from guanxi.customers import tag_history
+from guanxi.kit.listing import Cursor, Limit, page_of
 from guanxi.kit.web import DbSession, Paging, in_worker_thread
 from guanxi.marketing import conditions, segments, tag_rules
 from guanxi.marketing.schemas import (
@@ -113,10 +115,19 @@ def snapshot_segment(segment_id: SegmentId, session: DbSession, principal: Curre
     return segments.segment_out(segments.snapshot(session, principal, segment_id))
 
 
-@router.get("/tag-rules", response_model=list[TagRuleOut], tags=["tag rules"])
+class TagRulePage(BaseModel):
+    items: list[TagRuleOut]
+    next_cursor: str | None
+
+
+@router.get("/tag-rules", response_model=TagRulePage, tags=["tag rules"])
 @in_worker_thread
-def list_rules(session: DbSession, principal: CurrentPrincipal) -> list[TagRuleOut]:
-    return [tag_rules.rule_out(r) for r in tag_rules.list_rules(session, principal)]
+def list_rules(
+    session: DbSession, principal: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
+) -> TagRulePage:
+    """Tag rules by code."""
+    page = page_of(tag_rules.list_rules(session, principal), lambda rule: rule.code, limit, cursor)
+    return TagRulePage(items=[tag_rules.rule_out(r) for r in page.items], next_cursor=page.next_cursor)
 
 
 @router.post("/tag-rules", response_model=TagRuleOut, status_code=status.HTTP_201_CREATED, tags=["tag rules"])

@@ -77,7 +77,7 @@ def test_the_catalog_from_creation_to_redemption(
     reward = created.json()
     assert created.headers["location"] == f"{REWARDS}/{reward['id']}"
     assert (reward["kind"], reward["stock"], reward["active"], reward["min_tier"]) == ("goods", 10, True, None)
-    assert client.get(REWARDS, headers=pos).json() == [reward]
+    assert client.get(REWARDS, headers=pos).json() == {"items": [reward], "next_cursor": None}
     patched = client.patch(f"{REWARDS}/{reward['id']}", json={"stock": 3, "min_tier": "basic"}, headers=marketing)
     assert patched.status_code == 200, patched.text
     assert (patched.json()["stock"], patched.json()["min_tier_rank"]) == (3, 0)

@@ -135,7 +135,7 @@ def test_tag_rules_and_history(db: Database, client: TestClient, frozen: clock.F
         422,
         "validation_failed",
     )
-    assert [r["code"] for r in client.get("/api/v1/tag-rules", headers=headers).json()] == ["vip_female"]
+    assert client.get("/api/v1/tag-rules", headers=headers).json() == {"items": [rule], "next_cursor": None}
     run = client.post(f"/api/v1/tag-rules/{rule['id']}/run", headers=headers)
     assert run.json() == {"rule": "vip_female", "tag": "女VIP", "matched": 1, "added": 0, "removed": 0}
     wang = planted.ids["王芳"]

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from guanxi.auth.deps import CurrentPrincipal
 from guanxi.kit.db import get_database
+from guanxi.kit.listing import Cursor, Limit, page_of
 from guanxi.kit.principal import Principal
 from guanxi.kit.web import DbSession, Paging, in_worker_thread
 from guanxi.loyalty.catalog import coupon_jobs, coupons
@@ -77,16 +79,25 @@ async def _audit_refusals(request: Request) -> AsyncIterator[None]:
 RefusalAudit = Annotated[None, Depends(_audit_refusals, scope="function")]
 
 
-@router.get("/loyalty/rewards", response_model=list[RewardOut])
+class RewardPage(BaseModel):
+    items: list[RewardOut]
+    next_cursor: str | None
+
+
+@router.get("/loyalty/rewards", response_model=RewardPage)
 @in_worker_thread
 def list_rewards(
     session: DbSession,
     principal: CurrentPrincipal,
     active: bool | None = None,
     kind: Annotated[str | None, Query(pattern="^(goods|service|cash_offset|lottery)$")] = None,
-) -> list[RewardOut]:
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> RewardPage:
     """The reward catalog, by code."""
-    return reward_catalog.list_rewards(session, principal, active=active, kind=kind)
+    rewards = reward_catalog.list_rewards(session, principal, active=active, kind=kind)
+    page = page_of(rewards, lambda reward: reward.code, limit, cursor)
+    return RewardPage(items=page.items, next_cursor=page.next_cursor)
 
 
 @router.post("/loyalty/rewards", response_model=RewardOut, status_code=status.HTTP_201_CREATED)
