@@ -17,7 +17,7 @@ from nicegui.storage import Storage
 
 from guanxi.config import get_settings
 from guanxi.console import origins
-from guanxi.console.layout import install_theme
+from guanxi.console.layout import BRAND, install_theme
 from guanxi.console.pages import (
     accounts,
     customer_detail,
@@ -39,7 +39,7 @@ from guanxi.console.pages import (
     staff_users,
     tag_rules,
 )
-from guanxi.console.session import LOGIN_PATH, tr
+from guanxi.console.session import LOGIN_PATH, ConsolePage, tr
 from guanxi.kit.crypto import get_cipher
 
 log = logging.getLogger("guanxi.console")
@@ -85,9 +85,13 @@ def _page_failed(exc: Exception) -> None:
 
 
 def register_pages() -> None:
-    """Declare every console route (idempotent per NiceGUI app state)."""
+    """Declare every console route (idempotent per NiceGUI app state).
+
+    A page's tab title is set by `frame` (its navigation entry) or by `widgets.page_title`; the
+    product's name is the fallback.
+    """
     for path, page in PAGES:
-        ui.page(path, title="guanxi")(page)
+        ConsolePage(path, title=BRAND)(page)
     nicegui_app.on_page_exception(_page_failed)
     install_theme()
 

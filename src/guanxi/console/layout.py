@@ -1,24 +1,35 @@
-"""The frame around every signed-in page: header, navigation, language switch, user and logout.
+"""The frame around every signed-in page: header (menu toggle, search, user menu) and the
+navigation drawer.
 
-Navigation is the `NAV` list; a domain adds its pages by appending a `NavItem` (shown only to
-roles that may read its resource).
+Navigation is `NAV`, a list of groups by domain; a domain adds its pages by appending a
+`NavGroup` (or a `NavItem` to a group's items). An item is shown only to roles that may read its
+resource, a group only when one of its items is. The drawer sits beside the page from 1024 px
+and can be folded to icons (the choice is kept for the session); below 1024 px it opens over the
+page from the header's menu button.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from nicegui import ui
+from nicegui import app, ui
 
 from guanxi.auth import service as auth_service
 from guanxi.auth.permissions import is_allowed
 from guanxi.console import session as console_session
 from guanxi.console.actions import perform
+from guanxi.console.search import GlobalSearch
 from guanxi.console.session import tr
+from guanxi.console.widgets import BRAND
 from guanxi.kit.i18n import LANGUAGES
 from guanxi.kit.principal import Principal
+
+MINI_KEY = "nav_mini"  # user storage: the drawer folded to icons
+DRAWER_WIDTH = 224
+# Quasar's drawer is beside the page above this width and over it below (Tailwind's `lg` is 1024 px).
+DRAWER_BREAKPOINT = 1023
 
 CSS = """
 body, .q-field, .q-btn, .q-table {
@@ -26,8 +37,17 @@ body, .q-field, .q-btn, .q-table {
     system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
 }
 body { background: #f5f7fa; }
-.gx-nav .q-btn { text-transform: none; }
 .gx-table tbody tr { cursor: pointer; }
+.gx-nav .q-item { border-radius: 6px; margin: 1px 8px; min-height: 38px; padding: 4px 12px; color: #334155; }
+.gx-nav .q-item__section--avatar { min-width: 36px; color: #64748b; }
+.gx-nav .q-item.gx-active { background: #e8f1fb; color: var(--q-primary); font-weight: 500; }
+.gx-nav .q-item.gx-active .q-item__section--avatar { color: var(--q-primary); }
+.gx-nav .gx-group { padding: 14px 20px 4px; font-size: 12px; color: #94a3b8; letter-spacing: .04em; }
+.q-drawer--mini .gx-nav .q-item { margin: 1px 6px; padding: 4px 0; justify-content: center; }
+.q-drawer--mini .gx-nav .gx-group { display: none; }
+.gx-search .q-field__control { height: 36px; min-height: 36px; }
+.gx-search .q-field__marginal { height: 36px; }
+.gx-search-menu { max-height: 70vh; }
 """
 
 
@@ -36,27 +56,80 @@ class NavItem:
     key: str  # catalog key of the label
     path: str
     icon: str
-    resource: str | None = None  # shown only if the role may read this resource
+    resource: str | None = None  # shown only if the role may do `action` on this resource
+    action: str = "read"
 
     def visible_to(self, principal: Principal) -> bool:
-        return self.resource is None or is_allowed(principal, self.resource, "read")
+        return self.resource is None or is_allowed(principal, self.resource, self.action)
 
-    def is_active(self, current: str) -> bool:
+    def matches(self, current: str) -> bool:
         return current == self.path or (self.path != "/" and current.startswith(self.path + "/"))
 
+    @property
+    def marker(self) -> str:
+        return f"nav-{self.path.strip('/').replace('/', '-') or 'home'}"
 
-NAV: list[NavItem] = [
-    NavItem("nav.home", "/", "home"),
-    NavItem("nav.customers", "/customers", "people", "customers"),
-    NavItem("nav.accounts", "/accounts", "business", "accounts"),
-    NavItem("nav.loyalty", "/loyalty", "loyalty", "loyalty"),  # tabs inside show the pages a role may open
-    NavItem("nav.quality", "/quality", "fact_check", "quality"),
-    NavItem("merge.nav", "/duplicates", "merge_type", "merges"),
-    NavItem("segments.nav", "/segments", "groups", "segments"),
-    NavItem("tagrules.nav", "/tag-rules", "sell", "tag_rules"),
-    NavItem("import.nav", "/imports", "upload_file", "imports"),
-    NavItem("staff.nav", "/staff", "manage_accounts", "users"),
+
+@dataclass(frozen=True)
+class NavGroup:
+    key: str  # catalog key of the heading
+    items: list[NavItem] = field(default_factory=list)
+    heading: bool = True  # False for the entries above every group (home)
+
+    def visible_items(self, principal: Principal) -> list[NavItem]:
+        return [item for item in self.items if item.visible_to(principal)]
+
+
+NAV: list[NavGroup] = [
+    NavGroup("nav.home", [NavItem("nav.home", "/", "home")], heading=False),
+    NavGroup(
+        "nav.group.customers",
+        [
+            NavItem("nav.customers", "/customers", "people", "customers"),
+            NavItem("nav.accounts", "/accounts", "business", "accounts"),
+        ],
+    ),
+    NavGroup(
+        "nav.group.loyalty",
+        [
+            NavItem("loyalty.tab.program", "/loyalty/program", "tune", "programs"),
+            NavItem("loyalty.tab.catalog", "/loyalty/catalog", "redeem", "rewards"),
+            NavItem("loyalty.tab.approvals", "/loyalty/approvals", "task_alt", "points"),
+            NavItem("loyalty.tab.liability", "/loyalty/liability", "account_balance", "liability"),
+            NavItem("loyalty.tab.simulation", "/loyalty/simulation", "science", "liability"),
+        ],
+    ),
+    NavGroup(
+        "nav.group.marketing",
+        [
+            NavItem("segments.nav", "/segments", "groups", "segments"),
+            NavItem("tagrules.nav", "/tag-rules", "sell", "tag_rules"),
+        ],
+    ),
+    NavGroup(
+        "nav.group.data",
+        [
+            NavItem("nav.quality", "/quality", "fact_check", "quality"),
+            NavItem("eventtypes.title", "/quality/event-types", "category", "events"),
+            NavItem("merge.nav", "/duplicates", "merge_type", "merges"),
+            NavItem("import.nav", "/imports", "upload_file", "imports"),
+            NavItem("export.nav", "/exports", "download", "customers", "export"),
+        ],
+    ),
+    NavGroup("nav.group.system", [NavItem("staff.nav", "/staff", "manage_accounts", "users")]),
 ]
+
+
+def nav_items() -> Iterator[NavItem]:
+    for group in NAV:
+        yield from group.items
+
+
+def active_item(current: str) -> NavItem | None:
+    """The item of the page at `current`: the one whose path is the longest prefix of it."""
+    found = [item for item in nav_items() if item.matches(current)]
+    return max(found, key=lambda item: len(item.path)) if found else None
+
 
 LANGUAGE_LABELS = {"zh-CN": "中文", "en": "English"}
 
@@ -101,32 +174,136 @@ def _logout() -> None:
     ui.navigate.to(console_session.LOGIN_PATH)
 
 
-def header(principal: Principal, current: str) -> None:
-    with ui.header().classes("items-center gap-4 px-6 py-2 bg-primary text-white shadow"):
-        with ui.link(target="/").classes("text-white no-underline"):
-            ui.label(tr("app.name")).classes("text-lg font-semibold tracking-wide")
-        with ui.row().classes("gx-nav gap-1 items-center"):
-            for item in NAV:
-                if not item.visible_to(principal):
+def _mini() -> bool:
+    return bool(app.storage.user.get(MINI_KEY, False))
+
+
+class Drawer:
+    """The navigation drawer: groups by domain, the items the role may read, the current one marked.
+
+    Folded to icons, an entry names itself in a tooltip; unfolded, the label is there already.
+    """
+
+    def __init__(self, principal: Principal, current: str) -> None:
+        self.tips: list[ui.tooltip] = []
+        self.element = self._build(principal, active_item(current))
+        self.fold(_mini())
+
+    def _build(self, principal: Principal, active: NavItem | None) -> ui.left_drawer:
+        nav = ui.left_drawer(bordered=True).props(f"width={DRAWER_WIDTH} breakpoint={DRAWER_BREAKPOINT} mini-width=64")
+        nav.classes("bg-white p-0").mark("nav")
+        with nav, ui.list().classes("gx-nav w-full py-2"):
+            for group in NAV:
+                items = group.visible_items(principal)
+                if not items:
                     continue
-                button = ui.button(tr(item.key), icon=item.icon, on_click=lambda _, p=item.path: ui.navigate.to(p))
-                button.props("flat dense no-caps text-color=white").mark(f"nav-{item.path.strip('/') or 'home'}")
-                if item.is_active(current):
-                    button.classes("bg-white/20")
+                if group.heading:
+                    heading = ui.item_label(tr(group.key)).classes("gx-group")
+                    heading.mark(f"nav-group-{group.key.rsplit('.', 1)[-1]}")
+                for item in items:
+                    self._entry(item, item is active)
+        return nav
+
+    def _entry(self, item: NavItem, active: bool) -> None:
+        label = tr(item.key)
+        entry = ui.item(on_click=lambda _, p=item.path: ui.navigate.to(p)).mark(item.marker)
+        if active:
+            entry.classes("gx-active").props('aria-current="page"')
+        with entry:
+            with ui.item_section().props("avatar"):
+                ui.icon(item.icon, size="20px")
+            with ui.item_section():
+                ui.item_label(label)
+            tip = ui.tooltip(label).props("anchor='center right' self='center left' :offset='[8, 0]'")
+            self.tips.append(tip)
+
+    def fold(self, mini: bool) -> None:
+        if mini:
+            self.element.props("mini")
+        else:
+            self.element.props(remove="mini")
+        for tip in self.tips:
+            tip.set_visibility(mini)
+
+    def toggle_fold(self) -> None:
+        mini = not _mini()
+        app.storage.user[MINI_KEY] = mini
+        self.fold(mini)
+
+
+def _toggle_buttons(nav: Drawer) -> None:
+    """Below 1024 px the button opens the drawer over the page; from 1024 px it folds it to icons."""
+    hint = tr("nav.toggle")
+    ui.button(icon="menu", on_click=nav.element.toggle).props(
+        f'flat round dense text-color=white aria-label="{hint}"'
+    ).classes("lg:hidden").mark("nav-open")
+    ui.button(icon="menu", on_click=nav.toggle_fold).props(
+        f'flat round dense text-color=white aria-label="{hint}"'
+    ).classes("max-lg:hidden").mark("nav-fold")
+
+
+def user_menu(principal: Principal) -> None:
+    """Who is signed in; the language switch and logout open from it (one place at every width)."""
+    button = ui.button().props(f'flat dense no-caps text-color=white aria-label="{tr("header.account")}"')
+    with button, ui.row().classes("items-center gap-2 no-wrap text-sm").mark("current-user"):
+        ui.icon("account_circle").classes("text-2xl")
+        ui.label(principal.name).classes("max-sm:hidden whitespace-nowrap")
+        ui.label(tr(f"role.{principal.role}")).classes(
+            "max-md:hidden rounded bg-white/20 px-2 py-0.5 text-xs whitespace-nowrap"
+        )
+        ui.icon("arrow_drop_down").classes("max-sm:hidden")
+    with button, ui.menu().props("anchor='bottom right' self='top right'").mark("user-menu"):
+        with ui.column().classes("gap-1 px-4 py-3 min-w-56"):
+            ui.label(principal.name).classes("font-medium")
+            ui.label(tr(f"role.{principal.role}")).classes("text-xs text-slate-500")
+        ui.separator()
+        with ui.column().classes("gap-1 px-4 py-3"):
+            ui.label(tr("header.language")).classes("text-xs text-slate-500")
+            language_switch().props("toggle-color=primary toggle-text-color=white text-color=primary")
+        ui.separator()
+        with ui.item(on_click=_logout).mark("logout"):
+            with ui.item_section().props("avatar"):
+                ui.icon("logout")
+            with ui.item_section():
+                ui.item_label(tr("header.logout"))
+
+
+def header(principal: Principal, current: str) -> None:
+    nav = Drawer(principal, current)
+    with ui.header().classes("items-center gap-2 sm:gap-3 px-2 sm:px-4 py-1.5 bg-primary text-white shadow no-wrap"):
+        _toggle_buttons(nav)
+        with ui.link(target="/").classes("text-white no-underline shrink-0").mark("brand"):
+            ui.label(tr("app.name")).classes("text-lg font-semibold tracking-wide whitespace-nowrap max-sm:hidden")
+            ui.icon("handshake").classes("text-2xl sm:hidden")
+        GlobalSearch(principal).build()
         ui.space()
-        language_switch()
-        with ui.row().classes("items-center gap-2 text-sm").mark("current-user"):
-            ui.icon("account_circle").classes("text-xl")
-            ui.label(principal.name)
-            ui.label(tr(f"role.{principal.role}")).classes("rounded bg-white/20 px-2 py-0.5 text-xs")
-        ui.button(tr("header.logout"), icon="logout", on_click=_logout).props(
-            "flat dense no-caps text-color=white"
-        ).mark("logout")
+        user_menu(principal)
+
+
+def default_title(current: str) -> str:
+    """The browser tab's title of a page that names none itself: its navigation entry's label."""
+    item = active_item(current)
+    return f"{tr(item.key)} · {BRAND}" if item is not None else BRAND
 
 
 @contextmanager
 def frame(principal: Principal, current: str) -> Iterator[ui.column]:
-    """Header plus a centred content column for a signed-in page."""
-    header(principal, current)
-    with ui.column().classes("w-full max-w-7xl mx-auto p-4 md:p-6 gap-4") as content:
+    """Header, drawer and a content column for a signed-in page.
+
+    `current` names the page's navigation entry; the address of the page is used when it is more
+    precise (the loyalty pages pass their common root).
+    """
+    path = _request_path() or current
+    here = path if active_item(path) is not None else current
+    ui.page_title(default_title(here))
+    header(principal, here)
+    with ui.column().classes("w-full max-w-7xl mx-auto p-3 sm:p-4 md:p-6 gap-4") as content:
         yield content
+
+
+def _request_path() -> str | None:
+    try:
+        request = ui.context.client.request
+    except RuntimeError:
+        return None
+    return request.url.path if request is not None else None

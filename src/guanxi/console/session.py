@@ -16,9 +16,11 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 from urllib.parse import quote, unquote, urlsplit
 
 from nicegui import app, ui
+from nicegui.language import Language
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
@@ -50,6 +52,21 @@ def language() -> str:
     except RuntimeError:  # outside a request (startup, background work)
         value = None
     return normalize_language(value) if value else DEFAULT_LANGUAGE
+
+
+# The language of Quasar's own texts (table footers, date pickers, "no data") for a catalog language.
+QUASAR_LANGUAGES = {"zh-CN": "zh-CN", "en": "en-US"}
+
+
+class ConsolePage(ui.page):
+    """A console route whose Quasar texts and `<html lang>` follow the session's language.
+
+    NiceGUI takes a page's language from its declaration (or `ui.run`'s, for the whole app); the
+    console's language is each member of staff's choice, known only when the page is built.
+    """
+
+    def resolve_language(self) -> Language | None:
+        return cast(Language, QUASAR_LANGUAGES[language()])
 
 
 def tr(key: str, **params: object) -> str:

@@ -2,43 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-from functools import lru_cache
+from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from nicegui import ui
+from nicegui.events import ValueChangeEventArguments
 from pydantic import ValidationError
 
-from guanxi.config import get_settings
 from guanxi.console.actions import field_label, field_message
-from guanxi.console.session import tr
-from guanxi.kit import clock
+from guanxi.console.session import language, tr
+from guanxi.kit import formatting
 from guanxi.kit.errors import FieldError
 
 EMPTY = "—"
-
-
-@lru_cache(maxsize=4)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
+BRAND = "guanxi"  # the product's name in browser tabs, in every language
 
 
 def local_time(value: datetime | None) -> str:
-    """A stored UTC time shown in the configured zone (Asia/Shanghai by default)."""
-    if value is None:
-        return EMPTY
-    return clock.as_utc(value).astimezone(_zone(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
+    """A stored UTC time in the configured zone (Asia/Shanghai by default), as the session's
+    language writes it: 2026年3月4日 13:05 / Mar 4, 2026, 13:05."""
+    return formatting.moment(value, language())
 
 
 def show(value: object) -> str:
+    """Any value for display: dates and figures as the session's language writes them."""
     if value is None or value == "":
         return EMPTY
+    if isinstance(value, datetime):
+        return formatting.moment(value, language())
     if isinstance(value, date):
-        return value.isoformat()
+        return formatting.day(value, language())
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return formatting.number(value, language())
     return str(value)
+
+
+def _is_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == len("2026-03-04")
+
+
+def date_input(
+    label: str,
+    *,
+    value: str | None = None,
+    on_change: Callable[[ValueChangeEventArguments], Any] | None = None,
+) -> ui.date_input:
+    """A date typed as YYYY-MM-DD or picked from a calendar in the session's language (the
+    browser's own date input would show mm/dd/yyyy to an English-locale browser). `on_change`
+    hears only whole dates and the emptied field, never a half-typed one."""
+
+    def changed(event: ValueChangeEventArguments) -> None:
+        if on_change is not None and (not event.value or _is_day(str(event.value))):
+            on_change(event)
+
+    element = ui.date_input(label, value=value or "", on_change=changed)
+    element.props(f'mask="####-##-##" placeholder="{tr("form.date_placeholder")}" stack-label')
+    element.picker.props("today-btn")
+    return element
 
 
 def choice(group: str, value: str | None) -> str:
@@ -55,7 +82,8 @@ def options(group: str, values: Iterable[str]) -> dict[str, str]:
 
 
 def page_title(text: str) -> None:
-    ui.page_title(f"{text} · guanxi")
+    """The page's heading, also the browser tab's title ("客户 · guanxi")."""
+    ui.page_title(f"{text} · {BRAND}")
     ui.label(text).classes("text-2xl font-medium")
 
 
