@@ -13,9 +13,11 @@ from starlette.responses import Response
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
-from guanxi.console.pages.segments import ConditionBuilder, PreviewPanel, event_codes, new_rule, validated
-from guanxi.console.session import guard, tr
-from guanxi.console.widgets import card, local_time, notice, page_title, show
+from guanxi.console.pages.segment_builder import DefinitionForm, new_rule, validated
+from guanxi.console.paging import Pager
+from guanxi.console.session import guard, language, tr
+from guanxi.console.widgets import card, local_time, notice, page_title
+from guanxi.kit import formatting
 from guanxi.kit.errors import NotFound
 from guanxi.kit.principal import Principal
 from guanxi.marketing import tag_rules
@@ -31,6 +33,7 @@ RULE_LINK = r"""
 
 
 def rule_rows(rules: list[TagRuleOut]) -> list[dict[str, Any]]:
+    lang = language()
     return [
         {
             "id": r.id,
@@ -38,9 +41,9 @@ def rule_rows(rules: list[TagRuleOut]) -> list[dict[str, Any]]:
             "tag": r.tag,
             "active": tr("common.yes") if r.active else tr("tagrules.inactive"),
             "last_run_at": local_time(r.last_run_at),
-            "last_matched": show(r.last_matched),
-            "last_added": show(r.last_added),
-            "last_removed": show(r.last_removed),
+            "last_matched": formatting.number(r.last_matched, lang),
+            "last_added": formatting.number(r.last_added, lang),
+            "last_removed": formatting.number(r.last_removed, lang),
         }
         for r in rules
     ]
@@ -66,11 +69,21 @@ def tag_rules_page(request: Request) -> Response | None:
         ui.label(tr("tagrules.explain")).classes("text-sm text-slate-600")
         names = ("code", "tag", "active", "last_run_at", "last_matched", "last_added", "last_removed")
         columns = [{"name": n, "label": tr(f"tagrules.col.{n}"), "field": n, "align": "left"} for n in names]
-        table = ui.table(rows=rule_rows(result.value), columns=columns, row_key="id").props("flat bordered dense")
+        table = ui.table(rows=[], columns=columns, row_key="id").props("flat bordered dense")
         table.classes("w-full gx-table").mark("tagrule-table")
         table.add_slot("body-cell-code", RULE_LINK)
         if not result.value:
             ui.label(tr("tagrules.empty")).classes("text-sm text-slate-500")
+        # A few dozen rules at most: held whole, newest first, paged on the page.
+        newest = sorted(result.value, key=lambda r: (r.created_at, r.id), reverse=True)
+
+        def show_page() -> None:
+            table.rows = rule_rows(pager.slice(newest))
+            table.update()
+
+        pager = Pager(show_page, keyset=False, marker="tagrule-pager")
+        pager.build()
+        show_page()
     return None
 
 
@@ -78,7 +91,7 @@ def _editor(principal: Principal, rule: TagRuleOut | None) -> None:
     definition: dict[str, Any] = (
         copy.deepcopy(rule.conditions) if rule else {"match": "all", "rules": [new_rule()], "groups": []}
     )
-    panel = PreviewPanel(definition)
+    form = DefinitionForm(definition)
     with ui.row().classes("w-full gap-4 items-start no-wrap"):
         with ui.column().classes("flex-1 gap-3"), card(tr("tagrules.definition"), marker="tagrule-form"):
             with ui.row().classes("w-full gap-2 items-center"):
@@ -93,15 +106,14 @@ def _editor(principal: Principal, rule: TagRuleOut | None) -> None:
                 "outlined dense"
             )
             description.classes("w-full")
-            ConditionBuilder(definition, panel.schedule, event_codes()).build()
+            form.builder.build()
+            fields = {"code": code, "tag": tag, "description": description}
             with ui.row().classes("gap-2"):
                 if is_allowed(principal, "tag_rules", "update" if rule else "create"):
                     ui.button(
                         tr("tagrules.save"),
                         icon="save",
-                        on_click=lambda: _save(
-                            rule, code.value, tag.value, description.value, bool(active.value), definition
-                        ),
+                        on_click=lambda: _save(form, fields, rule, bool(active.value)),
                     ).props("unelevated no-caps").mark("tagrule-save")
                 if rule is not None and is_allowed(principal, "tag_rules", "update"):
                     ui.button(tr("tagrules.run"), icon="play_arrow", on_click=lambda: _run(rule.id)).props(
@@ -122,29 +134,34 @@ def _editor(principal: Principal, rule: TagRuleOut | None) -> None:
                     )
                 ).classes("text-sm text-slate-600").mark("tagrule-last-run")
         with ui.column().classes("w-[30rem] max-w-full gap-3"):
-            panel.build()
+            form.panel.build()
 
 
-def _save(
-    rule: TagRuleOut | None, code: str, tag: str, description: str, active: bool, definition: dict[str, Any]
-) -> None:
-    now = copy.deepcopy(definition)
+def _save(form: DefinitionForm, fields: dict[str, Any], rule: TagRuleOut | None, active: bool) -> None:
+    now = copy.deepcopy(form.definition)
+    code, tag = (fields["code"].value or "").strip(), (fields["tag"].value or "").strip()
+    description = fields["description"].value or ""
     if rule is None:
+        # Blank as None: the input model then says "required", not "wrong format".
         data = {
-            "code": (code or "").strip(),
-            "tag": (tag or "").strip(),
+            "code": code or None,
+            "tag": tag or None,
             "description": description or None,
             "active": active,
             "conditions": now,
         }
-        result = perform(lambda s, p: tag_rules.create_rule(s, p, validated(TagRuleIn, data)).id)
+        result = perform(lambda s, p: tag_rules.create_rule(s, p, validated(TagRuleIn, data)).id, notify=False)
     else:
         rule_id = rule.id
-        patch = {"tag": (tag or "").strip() or None, "description": description, "active": active, "conditions": now}
-        result = perform(lambda s, p: tag_rules.update_rule(s, p, rule_id, validated(TagRuleUpdate, patch)).id)
-    if result.value is not None:
-        ui.notify(tr("tagrules.saved"), type="positive")
-        ui.navigate.to(f"/tag-rules/{result.value}")
+        patch = {"tag": tag or None, "description": description, "active": active, "conditions": now}
+        result = perform(
+            lambda s, p: tag_rules.update_rule(s, p, rule_id, validated(TagRuleUpdate, patch)).id, notify=False
+        )
+    if result.value is None:
+        form.refused(result.error, fields)
+        return
+    ui.notify(tr("tagrules.saved"), type="positive")
+    ui.navigate.to(f"/tag-rules/{result.value}")
 
 
 def _run(rule_id: str) -> None:
