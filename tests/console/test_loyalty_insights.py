@@ -1,5 +1,7 @@
 """The liability and simulation pages: figures and charts for the roles that may see them, a
-notice for the others, and a simulation that writes nothing."""
+notice for the others, and a simulation that runs in the background (the form returns at once,
+the page follows the run and draws its report, the run has a page of its own) and writes nothing
+but its run's row."""
 
 from __future__ import annotations
 
@@ -11,8 +13,13 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
+from guanxi.jobs import runs
+from guanxi.jobs.models import BackgroundRun
 from guanxi.kit import clock
 from guanxi.kit.db import Database
+from guanxi.kit.i18n import t
+from guanxi.kit.principal import Principal
+from guanxi.loyalty.insights import simulation
 from tests.api.helpers import table_counts
 from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_customer, create_staff, post_order
@@ -81,14 +88,74 @@ async def test_simulation_compares_a_lower_threshold(db: Database, console: User
         before = table_counts(db)
         console.find(marker="sim-threshold-1").clear().type("800")
         console.find(marker="sim-run").click()
-        await console.should_see(marker="sim-tier-chart", retries=30)
-        assert _one(console, "sim-baseline-points").text == "3,500"
-        chart = _one(console, "sim-tier-chart")
-        assert chart.options["xAxis"]["data"][:2] == ["普通会员", "银卡会员"]
-        baseline, scenario = (s["data"] for s in chart.options["series"])
-        assert baseline[:2] == [1, 1]
-        assert scenario[:2] == [0, 2]
-        assert table_counts(db) == before
+        await console.should_see(marker="sim-tier-chart", retries=50)
+        _shows_the_lower_threshold(console)
+        await console.should_see("已完成")
+        await console.should_see("已处理 3 / 3")
+        after = table_counts(db)
+        assert after.pop("background_runs") == before.pop("background_runs") + 1
+        assert after == before
+        (run,) = _runs(db)
+        assert (run.status, run.done, run.total, run.actor_name) == ("done", 3, 3, "mia")
+        assert run.parameters["tiers"][1]["threshold"] == "800"
+
+        # The run has a page of its own to come back to, and the form lists it.
+        link = _one(console, "sim-run-link")
+        assert link.props["href"] == f"/loyalty/simulation/{run.id}"
+        await console.open(f"/loyalty/simulation/{run.id}")
+        await console.should_see(marker="sim-tier-chart", retries=50)
+        _shows_the_lower_threshold(console)
+        await console.should_see("测算结果")
+        await console.open("/loyalty/simulation")
+        await console.should_see(marker="sim-recent-run")
+        assert _one(console, "sim-recent-run").props["href"] == f"/loyalty/simulation/{run.id}"
+
+
+def _shows_the_lower_threshold(console: User) -> None:
+    assert _one(console, "sim-baseline-points").text == "3,500"
+    chart = _one(console, "sim-tier-chart")
+    assert chart.options["xAxis"]["data"][:2] == ["普通会员", "银卡会员"]
+    baseline, scenario = (s["data"] for s in chart.options["series"])
+    assert baseline[:2] == [1, 1]
+    assert scenario[:2] == [0, 2]
+
+
+def _runs(db: Database) -> list[BackgroundRun]:
+    with db.unit_of_work(read_only=True) as session:
+        rows = list(session.query(BackgroundRun).order_by(BackgroundRun.created_at))
+        session.expunge_all()
+        return rows
+
+
+async def test_a_failed_simulation_says_so_in_the_readers_words(
+    db: Database, console: User, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("internal detail")
+
+    monkeypatch.setattr(simulation, "simulate", broken)
+    _seed(db, "analyst")
+    await login(console, "mia")
+    await console.open("/loyalty/simulation")
+    await console.should_see(marker="sim-run")
+    console.find(marker="sim-run").click()
+    await console.should_see(marker="run-error", retries=50)
+    await console.should_see(t("run.error.unexpected", "zh-CN"))
+    await console.should_see("失败")
+    await not_shown(console, "internal detail", marker=None, after_marker="run-error")
+    (run,) = _runs(db)
+    assert (run.status, run.error_code) == ("failed", "unexpected")
+    assert any("background run" in r.getMessage() for r in caplog.records)
+    caplog.clear()  # logged on purpose; the user fixture fails on leftover ERROR records
+
+
+async def test_a_run_page_is_refused_to_roles_that_may_not_read_it(db: Database, console: User) -> None:
+    _seed(db, "sales")
+    with db.unit_of_work() as session:
+        run_id = runs.create(session, Principal(id="u-1", name="李娜", role="analyst"), simulation.RUN_KIND, {}).id
+    await login(console, "mia")
+    await console.open(f"/loyalty/simulation/{run_id}")
+    await not_shown(console, marker="run-box", after="您的角色无权执行此操作")
 
 
 async def test_simulation_with_bad_rules_names_the_field_and_writes_nothing(db: Database, console: User) -> None:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from guanxi.auth import permissions
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 STATUSES = ("queued", "running", "done", "failed")
 FINISHED = frozenset({"done", "failed"})
 UNEXPECTED = "unexpected"
+UNAVAILABLE = "unavailable"  # the database stayed locked or unreachable (as the console's DatabaseBusy)
 # The modules that register run kinds: a worker process imports them before it looks a kind up.
 KIND_MODULES = ("guanxi.loyalty.insights.simulation",)
 
@@ -179,6 +181,9 @@ def run(database: Database, run_id: str, *, on_progress: ProgressHook | None = N
         result = kind_of(name).work(context)
     except DomainError as exc:
         code, message = exc.code, exc.message
+    except OperationalError:
+        log.warning("background run %s (%s): the database is busy or unavailable", run_id, name, exc_info=True)
+        code, message = UNAVAILABLE, "the database was busy or unavailable"
     except Exception:
         log.exception("background run %s (%s) failed", run_id, name)
         code, message = UNEXPECTED, "the run stopped on an internal error (see the log)"

@@ -53,28 +53,6 @@ def simulate(client: TestClient, scenario: dict[str, Any], headers: dict[str, st
     return dict(body["report"])
 
 
-@pytest.fixture
-def orders(client: TestClient, admin_headers: dict[str, str]) -> list[dict[str, Any]]:
-    customer = client.post("/api/v1/customers", json={"name": "张伟"}, headers=admin_headers).json()
-    posted = []
-    for i, (amount, day) in enumerate((("1000.00", "2026-06-01"), ("3000.00", "2026-09-01"))):
-        response = client.post(
-            "/api/v1/orders",
-            json={
-                "external_id": f"POS-{i}",
-                "source": "pos-test",
-                "customer_id": customer["id"],
-                "paid_amount": amount,
-                "occurred_at": f"{day}T10:00:00+08:00",
-                "lines": [{"sku": "SKU-1", "category": "apparel", "quantity": 1, "unit_price": amount}],
-            },
-            headers=admin_headers,
-        )
-        assert response.status_code == 201, response.text
-        posted.append(response.json())
-    return posted
-
-
 def test_liability_shape(client: TestClient, db: Database, orders: list[dict[str, Any]]) -> None:
     analyst = headers_for(db, client, "analyst")
     before = table_counts(db)

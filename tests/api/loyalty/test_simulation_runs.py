@@ -68,27 +68,6 @@ def held(db: Database) -> Iterator[HeldRuns]:
         runs.set_launcher(None)
 
 
-@pytest.fixture
-def orders(client: TestClient, admin_headers: dict[str, str]) -> list[dict[str, Any]]:
-    customer = client.post("/api/v1/customers", json={"name": "王芳"}, headers=admin_headers).json()
-    posted = []
-    for i, (amount, day) in enumerate((("1000.00", "2026-06-01"), ("3000.00", "2026-09-01"))):
-        response = client.post(
-            "/api/v1/orders",
-            json={
-                "external_id": f"RUN-{i}",
-                "source": "pos-test",
-                "customer_id": customer["id"],
-                "paid_amount": amount,
-                "occurred_at": f"{day}T10:00:00+08:00",
-            },
-            headers=admin_headers,
-        )
-        assert response.status_code == 201, response.text
-        posted.append(response.json())
-    return posted
-
-
 def test_the_server_answers_while_a_simulation_runs(
     client: TestClient, admin_headers: dict[str, str], orders: list[dict[str, Any]], held: HeldRuns
 ) -> None:

@@ -1,6 +1,10 @@
 """The what-if simulation page: change tier thresholds and multipliers, the growth rate or the
 earning rules, replay the last N months of orders under the current program and the scenario
-(`loyalty.insights.simulation.simulate`, which writes nothing), and compare points, cost and tiers."""
+(`loyalty.insights.simulation.simulate`, which writes nothing), and compare points, cost and tiers.
+
+A replay can take minutes, so the form only starts a background run (`simulation.start`) and
+follows it (`runs.RunWatcher`); each run has its own page, /loyalty/simulation/{run_id}, to come
+back to, and the form lists the latest runs."""
 
 from __future__ import annotations
 
@@ -18,8 +22,12 @@ from guanxi.auth.service import require
 from guanxi.console.actions import perform
 from guanxi.console.pages.loyalty_common import field_errors, loyalty_frame, show_failure, unavailable_text
 from guanxi.console.pages.loyalty_insights import figure, money
+from guanxi.console.pages.runs import RunWatcher, started_text, status_text
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
+from guanxi.jobs import runs
+from guanxi.jobs.models import BackgroundRun
+from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.insights import simulation
@@ -28,6 +36,8 @@ from guanxi.loyalty.program import settings as config
 from guanxi.loyalty.program.settings import ProgramOut
 
 PATH = "/loyalty/simulation"
+RUN_PATH = PATH + "/{run_id}"
+RECENT = 10
 MONTHS = (3, 6, 12, 24, 36)
 
 
@@ -170,14 +180,27 @@ class SimulationPage:
         except ValidationError as exc:
             self.show(field_errors(exc))
             return
-        result = perform(lambda s, p: simulation.simulate(s, p, data), write=False, notify=False)
+        database = get_database()
+        result = perform(lambda s, p: simulation.start(s, p, data, database).id, notify=False)
         if result.error is not None:
             show_failure(result.error, self.show)
             return
         assert result.value is not None
         self.results.clear()
         with self.results:
-            render_report(result.value)
+            follow(result.value)
+
+
+def follow(run_id: str) -> None:
+    """The run's progress, then its report; a link to its own page to come back to."""
+    ui.link(tr("loyalty.simulation.run_link"), RUN_PATH.format(run_id=run_id)).classes("text-sm").mark("sim-run-link")
+    RunWatcher(run_id, simulation.get_run, show_report).build()
+
+
+def show_report(run: BackgroundRun) -> None:
+    report = simulation.report_of(run)
+    if report is not None:
+        render_report(report)
 
 
 def render_report(r: SimulationReport) -> None:
@@ -256,6 +279,23 @@ def render_report(r: SimulationReport) -> None:
             ui.label(f"· {r.breakage.note}").classes("text-sm text-slate-600")
 
 
+def recent_runs(principal: Principal) -> None:
+    """The latest simulations, each a link to its page."""
+    result = perform(
+        lambda s, p: runs.recent(s, p, simulation.RUN_KIND, limit=RECENT),
+        principal=principal,
+        write=False,
+        notify=False,
+    )
+    if not result.value:
+        return
+    with card(tr("loyalty.simulation.recent"), marker="sim-recent"):
+        for run in result.value:
+            with ui.row().classes("items-center gap-3 text-sm"):
+                ui.link(started_text(run), RUN_PATH.format(run_id=run.id)).mark("sim-recent-run")
+                ui.label(status_text(run)).classes("text-slate-500")
+
+
 def load_program(session: Session, actor: Principal) -> ProgramOut:
     require(actor, "liability", "read")  # the simulation's own permission, before its form is shown
     return config.describe(session, actor)
@@ -273,4 +313,22 @@ def simulation_page(request: Request) -> Response | None:
             notice(unavailable_text(result.error))
             return None
         SimulationPage(result.value).build()
+        recent_runs(principal)
+    return None
+
+
+def simulation_run_page(request: Request, run_id: str) -> Response | None:
+    """One simulation run: its progress while it runs, then its report (or why it failed)."""
+    principal = guard(request)
+    if isinstance(principal, Response):
+        return principal
+    with loyalty_frame(principal, PATH):
+        page_title(tr("loyalty.simulation.run_title"))
+        result = perform(lambda s, p: simulation.get_run(s, p, run_id), principal=principal, write=False)
+        if result.value is None:
+            notice(unavailable_text(result.error))
+            return None
+        ui.label(started_text(result.value)).classes("text-sm text-slate-600").mark("sim-run-started")
+        ui.link(tr("loyalty.simulation.new_run"), PATH).classes("text-sm")
+        RunWatcher(run_id, simulation.get_run, show_report).build()
     return None
