@@ -60,6 +60,7 @@ PAGES = (
     ("/loyalty/approvals", loyalty_approvals.approvals_page),
     ("/loyalty/liability", loyalty_insights.liability_page),
     ("/loyalty/simulation", loyalty_simulation.simulation_page),
+    (loyalty_simulation.RUN_PATH, loyalty_simulation.simulation_run_page),
     ("/quality", quality.quality_page),
     ("/quality/event-types", event_types.event_types_page),
     ("/imports", imports.imports_page),
