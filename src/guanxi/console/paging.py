@@ -19,9 +19,13 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from nicegui import ui
+from sqlalchemy.orm import Session
 
+from guanxi.console.actions import perform
 from guanxi.console.session import language, tr
 from guanxi.kit import formatting
+from guanxi.kit.pagination import Page, PageRequest
+from guanxi.kit.principal import Principal
 
 T = TypeVar("T")
 PAGE_SIZES = (20, 50, 100)
@@ -108,6 +112,35 @@ class Pager:
             self.cursors = [None]
             self.index = 0
             self.on_change()
+
+    # -- a load --------------------------------------------------------------------------------
+
+    def fetch(
+        self,
+        principal: Principal | None,
+        listing: Callable[[Session, Principal, PageRequest], Page[T]],
+        count: Callable[[Session, Principal, int], int],
+        *,
+        sort: str,
+        descending: bool,
+    ) -> list[T] | None:
+        """The page on screen and, after a change of filters, the total (`count` is given the cap),
+        in one unit of work; None when refused (the notice is shown, the pager stays)."""
+        request = PageRequest(limit=self.size, cursor=self.cursor, sort=sort, descending=descending)
+        counting, cap = self.needs_count, self.cap
+
+        def work(session: Session, actor: Principal) -> tuple[Page[T], int | None]:
+            return listing(session, actor, request), count(session, actor, cap) if counting else None
+
+        result = perform(work, principal=principal, write=False)
+        if result.value is None:
+            self.failed()
+            return None
+        page, total = result.value
+        if total is not None:
+            self.counted(total)
+        self.shown(page.next_cursor)
+        return page.items
 
     # -- after a load ----------------------------------------------------------------------
 

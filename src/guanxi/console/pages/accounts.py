@@ -72,25 +72,19 @@ class AccountList:
     def load(self) -> None:
         q = (self.search.value or "").strip() or None
         sort, descending = ("name", False) if q else ("created_at", True)
-        request = PageRequest(limit=self.pager.size, cursor=self.pager.cursor, sort=sort, descending=descending)
-        cap = self.pager.cap if self.pager.needs_count else None
 
-        def work(session: Session, principal: Principal) -> tuple[Page[AccountOut], int | None]:
+        def listing(session: Session, principal: Principal, request: PageRequest) -> Page[AccountOut]:
             page = accounts.list_accounts(session, principal, request, q)
-            total = accounts.count_accounts(session, principal, q, cap=cap) if cap is not None else None
-            return Page([AccountOut.model_validate(a) for a in page.items], page.next_cursor), total
+            return Page([AccountOut.model_validate(a) for a in page.items], page.next_cursor)
 
-        result = perform(work, principal=self.principal, write=False)
+        def count(session: Session, principal: Principal, cap: int) -> int:
+            return accounts.count_accounts(session, principal, q, cap=cap)
+
+        items = self.pager.fetch(self.principal, listing, count, sort=sort, descending=descending)
         self.principal = None
-        if result.value is None:
-            self.pager.failed()
-            return
-        page, total = result.value
-        if total is not None:
-            self.pager.counted(total)
-        self.table.rows = [account_row(a) for a in page.items]
-        self.table.update()
-        self.pager.shown(page.next_cursor)
+        if items is not None:
+            self.table.rows = [account_row(a) for a in items]
+            self.table.update()
 
     def _open_row(self, event: Any) -> None:
         row = event.args[1] if isinstance(event.args, list) and len(event.args) > 1 else None

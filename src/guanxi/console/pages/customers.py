@@ -139,7 +139,7 @@ class CustomerList:
             self.pager.reset()
 
     def _offer_match(self) -> bool:
-        """ "Best match" exists only while a text is searched: searching switches to it, clearing
+        """The "best match" sort exists only while a text is searched: searching switches to it, clearing
         the text goes back to newest first. True when the sort changed (its handler reloads)."""
         searching = bool((self.search.value or "").strip())
         if searching == ("match" in self.sort.options):
@@ -151,25 +151,18 @@ class CustomerList:
         flt = self.current_filter()
         sort = self.sort.value if self.sort.value in self.sort.options else "created_at"
         descending = self.order.value != "asc" and sort != "match"
-        request = PageRequest(limit=self.pager.size, cursor=self.pager.cursor, sort=sort, descending=descending)
-        cap = self.pager.cap if self.pager.needs_count else None
 
-        def work(session: Session, principal: Principal) -> tuple[Page[CustomerOut], int | None]:
-            page = customers.list_customers(session, principal, flt, request)
-            total = customers.count_customers(session, principal, flt, cap=cap) if cap is not None else None
-            return page, total
+        def listing(session: Session, principal: Principal, request: PageRequest) -> Page[CustomerOut]:
+            return customers.list_customers(session, principal, flt, request)
 
-        result = perform(work, principal=self.principal, write=False)
+        def count(session: Session, principal: Principal, cap: int) -> int:
+            return customers.count_customers(session, principal, flt, cap=cap)
+
+        items = self.pager.fetch(self.principal, listing, count, sort=sort, descending=descending)
         self.principal = None
-        if result.value is None:
-            self.pager.failed()
-            return
-        page, total = result.value
-        if total is not None:
-            self.pager.counted(total)
-        self.table.rows = [customer_row(item) for item in page.items]
-        self.table.update()
-        self.pager.shown(page.next_cursor)
+        if items is not None:
+            self.table.rows = [customer_row(item) for item in items]
+            self.table.update()
 
     def _open_row(self, event: Any) -> None:
         row = event.args[1] if isinstance(event.args, list) and len(event.args) > 1 else None

@@ -7,7 +7,6 @@ import copy
 from typing import Any
 
 from nicegui import ui
-from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,7 +19,6 @@ from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, local_time, notice, page_title, show
 from guanxi.kit import formatting
 from guanxi.kit.errors import NotFound
-from guanxi.kit.pagination import Page, PageRequest
 from guanxi.kit.principal import Principal
 from guanxi.marketing import segments
 from guanxi.marketing.schemas import SegmentIn, SegmentOut, SegmentUpdate
@@ -130,21 +128,16 @@ class SegmentList:
         self.load()
 
     def load(self) -> None:
-        request = PageRequest(limit=self.pager.size, cursor=self.pager.cursor, sort="created_at", descending=True)
-        counting = self.pager.needs_count
-
-        def work(session: Session, principal: Principal) -> tuple[Page[SegmentOut], int | None]:
-            page = segments.list_segments(session, principal, request)
-            return page, segments.count_segments(session, principal) if counting else None
-
-        result = perform(work, principal=self.principal, write=False)
+        items = self.pager.fetch(
+            self.principal,
+            segments.list_segments,
+            lambda s, p, _cap: segments.count_segments(s, p),
+            sort="created_at",
+            descending=True,
+        )
         self.principal = None
-        if result.value is None:
-            self.pager.failed()
+        if items is None:
             return
-        page, total = result.value
-        if total is not None:
-            self.pager.counted(total, capped=False)
         lang = language()
         self.table.rows = [
             {
@@ -155,11 +148,10 @@ class SegmentList:
                 "snapshot_count": formatting.number(s.snapshot_count, lang),
                 "updated_at": local_time(s.updated_at),
             }
-            for s in page.items
+            for s in items
         ]
         self.table.update()
-        self.empty.set_visibility(not page.items and self.pager.page == 1)
-        self.pager.shown(page.next_cursor)
+        self.empty.set_visibility(not items and self.pager.page == 1)
 
 
 def segments_page(request: Request) -> Response | None:
