@@ -4,7 +4,7 @@ exactly; a page costs two statements whatever its size."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,12 +15,10 @@ from guanxi.kit import clock
 from guanxi.kit.db import Database
 from guanxi.kit.errors import PermissionDenied, ValidationFailed
 from guanxi.kit.principal import SYSTEM, Principal
-from guanxi.loyalty.orders import listing, status_changes
+from guanxi.loyalty.orders import listing
 from guanxi.loyalty.orders.listing import OrderFilter
 from tests.factories import create_customer, post_order, staff_principal
-
-NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
-PARTLY_RETURNED = {"status": "partially_returned", "refunded_amount": "100.00"}
+from tests.integration.loyalty.order_shop import NOW, record_shop
 
 
 @pytest.fixture
@@ -31,33 +29,8 @@ def frozen() -> Iterator[clock.FrozenClock]:
 
 @pytest.fixture
 def shop(db: Database, frozen: clock.FrozenClock) -> dict[str, str]:
-    """Two customers, five orders; one cancelled later, one partly refunded."""
     with db.unit_of_work() as session:
-        zhang = create_customer(session, name="张伟", phone="13800138000")
-        li = create_customer(session, name="李娜")
-        # 2026-11-19 16:30 UTC is 2026-11-20 00:30 in Shanghai: a day of its own in the zone.
-        orders = (
-            (zhang.id, "100.00", "A", "SH-01", "store", datetime(2026, 11, 19, 16, 30, tzinfo=UTC), {}),
-            (zhang.id, "250.00", "B", "SH-02", "mini_program", datetime(2026, 11, 19, 15, 30, tzinfo=UTC), {}),
-            (li.id, "80.00", "C", "SH-01", "store", datetime(2026, 11, 18, 4, 0, tzinfo=UTC), {}),
-            (li.id, "60.00", "D", "BJ-01", "tmall", datetime(2026, 11, 17, 4, 0, tzinfo=UTC), {}),
-            (li.id, "300.00", "E", "SH-01", "jd", datetime(2026, 11, 16, 4, 0, tzinfo=UTC), PARTLY_RETURNED),
-        )
-        ids = {
-            external_id: post_order(
-                session,
-                customer_id=customer_id,
-                amount=amount,
-                external_id=external_id,
-                store=store,
-                channel=channel,
-                occurred_at=when,
-                **extra,
-            ).id
-            for customer_id, amount, external_id, store, channel, when, extra in orders
-        }
-        status_changes.cancel_order(session, SYSTEM, ids["D"])
-    return {"zhang": zhang.id, "li": li.id}
+        return record_shop(session)
 
 
 def _list(db: Database, flt: OrderFilter = OrderFilter(), **kwargs: Any) -> listing.OrderListing:
@@ -76,13 +49,13 @@ def test_all_orders_newest_first_with_totals(db: Database, shop: dict[str, str])
         ("张伟", "SH-02", "mini_program", "completed", Decimal("250.00"), 250),
         ("李娜", "SH-01", "store", "completed", Decimal("80.00"), 80),
         ("李娜", "BJ-01", "tmall", "cancelled", Decimal("60.00"), 60),
-        ("李娜", "SH-01", "jd", "partially_refunded", Decimal("300.00"), 300),
+        ("李娜", "SH-01", "jd", "partially_refunded", Decimal("3000.00"), 3000),
     ]
     # The cancelled order is counted but adds neither its amount nor its points.
     assert result.totals == listing.OrderTotals(
         count=5,
-        amounts=[listing.CurrencyTotal("CNY", Decimal("730.00"), Decimal("100.00"))],
-        points_earned=730,
+        amounts=[listing.CurrencyTotal("CNY", Decimal("3430.00"), Decimal("100.00"))],
+        points_earned=3430,
     )
     assert (result.page, result.pages) == (1, 1)
 
@@ -103,7 +76,7 @@ def test_each_filter(db: Database, shop: dict[str, str]) -> None:
     assert by_amount.totals.count == 3
     assert by_amount.totals.amounts == [listing.CurrencyTotal("CNY", Decimal("430.00"), Decimal("0.00"))]
     combined = _list(db, OrderFilter(store="SH-01", customer_id=shop["li"], amount_min=Decimal("100")))
-    assert [r.paid_amount for r in combined.rows] == [Decimal("300.00")]
+    assert [r.paid_amount for r in combined.rows] == [Decimal("3000.00")]
     assert _list(db, OrderFilter(store="GZ-01")).totals == listing.OrderTotals(count=0)
 
 
@@ -179,5 +152,5 @@ def test_order_page(db: Database, shop: dict[str, str]) -> None:
         order_id = listing.list_orders(session, SYSTEM, OrderFilter(channel="jd")).rows[0].id
         page = listing.order_page(session, SYSTEM, order_id)
     assert (page.store, page.channel, page.customer.name) == ("SH-01", "jd", "李娜")
-    assert [(e.kind, e.points) for e in page.entries] == [("earn", 300), ("reverse", -100)]
+    assert [(e.kind, e.points) for e in page.entries] == [("earn", 3000), ("reverse", -100)]
     assert [r.amount for r in page.order.refunds] == [Decimal("100.00")]
