@@ -1,9 +1,12 @@
-"""Duplicate review: the queue of probable duplicates, a side by side comparison (masked per
-role) with merge (staff choose who stays) or dismiss, and the merge history with undo."""
+"""Duplicate review: the queue of probable duplicates (paged, most likely first), each pair with the
+evidence per field ("same phone number", "names sound alike") and its score in words; a side by
+side comparison (masked per role) with merge (staff choose who stays) or dismiss; and the merge
+history with undo, paged too."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from nicegui import ui
@@ -14,16 +17,25 @@ from starlette.responses import Response
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
-from guanxi.console.session import guard, tr
-from guanxi.console.widgets import card, local_time, notice, show
+from guanxi.console.paging import Pager
+from guanxi.console.session import guard, language, tr
+from guanxi.console.widgets import EMPTY, card, choice, local_time, notice, page_title, show
 from guanxi.customers import merge as merges
 from guanxi.customers import service as customers
+from guanxi.customers.merge_models import CustomerMerge, DuplicateCandidate
+from guanxi.customers.models import Customer
 from guanxi.customers.normalize import display_name
-from guanxi.kit.pagination import PageRequest
+from guanxi.kit import formatting
+from guanxi.kit.pagination import Page, PageRequest
 from guanxi.kit.principal import Principal
 
 PATH = "/duplicates"
 FIELDS = ("name", "member_no", "gender", "birthday", "province", "city", "phone", "email", "source_channel", "region")
+CHOICES = {"gender": "gender", "source_channel": "source"}  # compared fields shown by their display names
+# The evidence strongest first: a shared phone number says far more than a shared gender.
+EVIDENCE_ORDER = ("phone", "email", "name", "birthday", "city", "gender")
+# Score bands, by match probability (the model's, see customers/duplicates.py).
+BANDS = ((0.999, "certain"), (0.99, "likely"), (0.0, "possible"))
 
 
 @dataclass(frozen=True)
@@ -47,41 +59,164 @@ class HistoryRow:
     status: str
 
 
-@dataclass(frozen=True)
-class View:
-    pairs: list[Pair]
-    history: list[HistoryRow]
-
-
 def _name(session: Session, customer_id: str) -> str:
-    from guanxi.customers.models import Customer
-
     row = session.get(Customer, customer_id)
     if row is None:
         return customer_id
     shown = display_name(row.name, row.member_no)
-    return shown if shown == row.member_no else f"{shown} ({row.member_no})"
+    return shown if shown == row.member_no else f"{shown}（{row.member_no}）"
 
 
-def load_view(session: Session, principal: Principal) -> View:
-    page = merges.list_candidates(session, principal, PageRequest(limit=50, sort="score"))
-    pairs = [
-        Pair(
-            c.id,
-            c.customer_a_id,
-            c.customer_b_id,
-            _name(session, c.customer_a_id),
-            _name(session, c.customer_b_id),
-            c.score,
-            dict(c.matched or {}),
+def _pairs(session: Session, principal: Principal, request: PageRequest) -> Page[Pair]:
+    page = merges.list_candidates(session, principal, request)
+    return Page([_pair(session, c) for c in page.items], page.next_cursor)
+
+
+def _pair(session: Session, c: DuplicateCandidate) -> Pair:
+    a, b = _name(session, c.customer_a_id), _name(session, c.customer_b_id)
+    return Pair(c.id, c.customer_a_id, c.customer_b_id, a, b, c.score, dict(c.matched or {}))
+
+
+def _history(session: Session, principal: Principal, request: PageRequest) -> Page[HistoryRow]:
+    page = merges.list_merges(session, principal, request)
+    return Page([_history_row(session, m) for m in page.items], page.next_cursor)
+
+
+def _history_row(session: Session, m: CustomerMerge) -> HistoryRow:
+    survivor, merged = _name(session, m.survivor_id), _name(session, m.merged_id)
+    return HistoryRow(m.id, m.created_at, survivor, merged, m.reason, m.status)
+
+
+def evidence(matched: dict[str, Any]) -> list[str]:
+    """What matched, field by field, in words, strongest first."""
+    order = {name: i for i, name in enumerate(EVIDENCE_ORDER)}
+    texts = []
+    for field in sorted(matched, key=lambda f: order.get(f, len(order))):
+        key = f"merge.evidence.{field}.{matched[field]}"
+        text = tr(key)
+        if text == key:  # a level the catalog does not phrase: the field and the level's name
+            text = f"{tr(f'merge.field.{field}')}{tr(f'merge.level.{matched[field]}')}"
+        texts.append(text)
+    return texts
+
+
+def band(score: float) -> str:
+    return next(name for floor, name in BANDS if score >= floor)
+
+
+def explanation(pair: Pair) -> str:
+    """The score in a sentence: how sure, and on what."""
+    found = evidence(pair.matched)
+    sure = tr(f"merge.band.{band(pair.score)}")
+    if not found:
+        return sure
+    return tr("merge.explain", sure=sure, evidence=tr("merge.list_separator").join(found))
+
+
+class Queue:
+    def __init__(self, principal: Principal, compare_area: ui.column) -> None:
+        self.viewer = principal
+        self.principal: Principal | None = principal
+        self.compare_area = compare_area
+        self.pager = Pager(self.load, marker="merge-pager")
+
+    def build(self) -> None:
+        with card(tr("merge.queue"), marker="merge-queue"):
+            ui.label(tr("merge.queue_hint")).classes("text-sm text-slate-500")
+            self.rows = ui.column().classes("w-full gap-0 divide-y divide-slate-100")
+            self.pager.build()
+        self.load()
+
+    def load(self) -> None:
+        items = self.pager.fetch(
+            self.principal,
+            _pairs,
+            lambda s, p, cap: merges.count_candidates(s, p, cap=cap),
+            sort="score",
+            descending=True,
         )
-        for c in page.items
-    ]
-    history = [
-        HistoryRow(m.id, m.created_at, _name(session, m.survivor_id), _name(session, m.merged_id), m.reason, m.status)
-        for m in merges.list_merges(session, principal, PageRequest(limit=50)).items
-    ]
-    return View(pairs, history)
+        self.principal = None
+        if items is None:
+            return
+        self.rows.clear()
+        with self.rows:
+            if not items:
+                ui.label(tr("merge.queue_empty")).classes("text-sm text-slate-500 py-2").mark("merge-queue-empty")
+            for i, pair in enumerate(items):
+                self._row(i, pair)
+
+    def _row(self, i: int, pair: Pair) -> None:
+        lang = language()
+        with ui.row().classes("w-full items-center gap-4 py-3 no-wrap").mark(f"merge-pair-{i}"):
+            with ui.column().classes("flex-1 gap-1"):
+                with ui.row().classes("items-center gap-2"):
+                    ui.label(pair.a_name).classes("font-medium")
+                    ui.icon("sync_alt").classes("text-slate-400")
+                    ui.label(pair.b_name).classes("font-medium")
+                with ui.row().classes("items-center gap-1").mark(f"merge-evidence-{i}"):
+                    for text in evidence(pair.matched):
+                        ui.label(text).classes("rounded-full bg-sky-50 text-sky-800 px-2 py-0.5 text-xs")
+                ui.label(explanation(pair)).classes("text-xs text-slate-500").mark(f"merge-explain-{i}")
+            with ui.column().classes("items-end gap-0 w-32"):
+                ui.label(formatting.percent(pair.score, lang)).classes("text-lg font-semibold text-slate-700").mark(
+                    f"merge-score-{i}"
+                )
+                ui.label(tr(f"merge.band.{band(pair.score)}")).classes("text-xs text-slate-500")
+            ui.button(
+                tr("merge.compare"),
+                icon="compare_arrows",
+                on_click=lambda _, p=pair: show_comparison(self.viewer, self.compare_area, p),
+            ).props("outline dense no-caps").mark(f"merge-compare-{i}")
+
+
+class History:
+    def __init__(self, principal: Principal) -> None:
+        self.viewer = principal
+        self.principal: Principal | None = principal
+        self.pager = Pager(self.load, marker="history-pager")
+
+    def build(self) -> None:
+        with card(tr("merge.history"), marker="merge-history"):
+            names = ("created_at", "merged", "survivor", "reason", "status")
+            columns = [{"name": n, "label": tr(f"merge.col.{n}"), "field": n, "align": "left"} for n in names]
+            columns.append({"name": "undo", "label": "", "field": "id", "align": "right"})
+            self.table = ui.table(rows=[], columns=columns, row_key="id").props("flat dense").classes("w-full")
+            self.table.mark("merge-history-table")
+            if is_allowed(self.viewer, "merges", "delete"):
+                self.table.add_slot(
+                    "body-cell-undo",
+                    f"""<q-td :props="props"><q-btn v-if="props.row.undoable" flat dense no-caps color="negative"
+                    icon="undo" label="{tr("merge.undo")}" @click="() => $parent.$emit('undo', props.row.id)" />
+                    </q-td>""",
+                )
+                self.table.on("undo", lambda e: undo(str(e.args)))
+            self.pager.build()
+        self.load()
+
+    def load(self) -> None:
+        items = self.pager.fetch(
+            self.principal,
+            _history,
+            lambda s, p, cap: merges.count_merges(s, p, cap=cap),
+            sort="created_at",
+            descending=True,
+        )
+        self.principal = None
+        if items is None:
+            return
+        self.table.rows = [
+            {
+                "id": row.id,
+                "created_at": local_time(row.created_at),
+                "merged": row.merged,
+                "survivor": row.survivor,
+                "reason": tr(f"merge.reason.{row.reason}"),
+                "status": tr(f"merge.status.{row.status}"),
+                "undoable": row.status == "merged",
+            }
+            for row in items
+        ]
+        self.table.update()
 
 
 def load_comparison(session: Session, principal: Principal, pair: Pair) -> dict[str, dict[str, Any]]:
@@ -93,41 +228,12 @@ def load_comparison(session: Session, principal: Principal, pair: Pair) -> dict[
     return sides
 
 
-def _matched(matched: dict[str, Any]) -> str:
-    return ", ".join(f"{tr(f'merge.field.{k}')}: {tr(f'merge.level.{v}')}" for k, v in sorted(matched.items()))
-
-
-def render(principal: Principal, view: View) -> None:
-    ui.label(tr("merge.title")).classes("text-2xl font-medium")
-    compare_area = ui.column().classes("w-full")
-    with card(tr("merge.queue"), marker="merge-queue"):
-        if not view.pairs:
-            ui.label(tr("merge.queue_empty")).classes("text-sm text-slate-500").mark("merge-queue-empty")
-        for i, pair in enumerate(view.pairs):
-            with ui.row().classes("w-full items-center gap-3 border-b py-1").mark(f"merge-pair-{i}"):
-                ui.label(f"{pair.a_name} ⇄ {pair.b_name}").classes("font-medium")
-                ui.label(f"{tr('merge.score')} {pair.score:.1%}").classes("text-sm")
-                ui.label(_matched(pair.matched)).classes("text-sm text-slate-500")
-                ui.space()
-                ui.button(
-                    tr("merge.compare"),
-                    icon="compare_arrows",
-                    on_click=lambda _, p=pair: show_comparison(principal, compare_area, p),
-                ).props("flat dense no-caps").mark(f"merge-compare-{i}")
-    with card(tr("merge.history"), marker="merge-history"):
-        if not view.history:
-            ui.label(tr("merge.history_empty")).classes("text-sm text-slate-500")
-        for i, row in enumerate(view.history):
-            with ui.row().classes("w-full items-center gap-3 border-b py-1").mark(f"merge-history-{i}"):
-                ui.label(local_time(row.created_at)).classes("text-sm")
-                ui.label(f"{row.merged} → {row.survivor}")
-                ui.label(tr(f"merge.reason.{row.reason}")).classes("text-sm text-slate-500")
-                ui.label(tr(f"merge.status.{row.status}")).classes("text-sm")
-                ui.space()
-                if row.status == "merged" and is_allowed(principal, "merges", "delete"):
-                    ui.button(tr("merge.undo"), icon="undo", on_click=lambda _, m=row.id: undo(m)).props(
-                        "flat dense no-caps color=negative"
-                    ).mark(f"merge-undo-{i}")
+def _shown(name: str, value: Any) -> str:
+    if name in CHOICES:
+        return choice(CHOICES[name], value)
+    if isinstance(value, date):
+        return formatting.day(value, language())
+    return show(value)
 
 
 def show_comparison(principal: Principal, area: ui.column, pair: Pair) -> None:
@@ -137,16 +243,17 @@ def show_comparison(principal: Principal, area: ui.column, pair: Pair) -> None:
     sides = result.value
     area.clear()
     with area, card(tr("merge.comparison"), marker="merge-comparison"):
-        with ui.grid(columns=3).classes("w-full gap-x-6 gap-y-1"):
+        ui.label(explanation(pair)).classes("text-sm text-slate-600")
+        with ui.grid(columns="max-content 1fr 1fr").classes("w-full gap-x-8 gap-y-1"):
             ui.label("")
-            ui.label(tr("merge.side_a")).classes("font-medium")
-            ui.label(tr("merge.side_b")).classes("font-medium")
+            ui.label(f"{tr('merge.side_a')} · {pair.a_name}").classes("font-medium")
+            ui.label(f"{tr('merge.side_b')} · {pair.b_name}").classes("font-medium")
             for name in FIELDS:
-                a, b = sides["a"].get(name), sides["b"].get(name)
-                style = "text-amber-700" if a != b else ""
+                a, b = _shown(name, sides["a"].get(name)), _shown(name, sides["b"].get(name))
+                style = "text-amber-700" if a != b and EMPTY not in (a, b) else ""
                 ui.label(tr(f"merge.field.{name}")).classes("text-sm text-slate-500")
-                ui.label(show(a)).classes(style).mark(f"merge-a-{name}")
-                ui.label(show(b)).classes(style).mark(f"merge-b-{name}")
+                ui.label(a).classes(style).mark(f"merge-a-{name}")
+                ui.label(b).classes(style).mark(f"merge-b-{name}")
         with ui.row().classes("gap-2 pt-2"):
             if is_allowed(principal, "merges", "create"):
                 ui.button(tr("merge.keep_a"), on_click=lambda: do_merge(pair, pair.a_id)).props(
@@ -187,9 +294,14 @@ def duplicates_page(request: Request) -> Response | None:
     if isinstance(principal, Response):
         return principal
     with frame(principal, PATH):
-        result = perform(load_view, principal=principal, write=False)
-        if result.value is None:
+        allowed = perform(
+            lambda s, p: merges.count_candidates(s, p, cap=0), principal=principal, write=False, notify=False
+        )
+        if not allowed.ok:
             notice(tr("error.permission_denied"))
             return None
-        render(principal, result.value)
+        page_title(tr("merge.title"))
+        compare_area = ui.column().classes("w-full")
+        Queue(principal, compare_area).build()
+        History(principal).build()
     return None

@@ -34,6 +34,7 @@ from guanxi.customers.merge.participants import (
 from guanxi.customers.merge.review import (
     PageRequest,
     count_candidates,
+    count_merges,
     dismiss_candidate,
     get_candidate,
     get_merge,
@@ -58,6 +59,7 @@ __all__ = [
     "Participant",
     "UndoRefused",
     "count_candidates",
+    "count_merges",
     "dismiss_candidate",
     "final_survivor",
     "get_candidate",

@@ -46,15 +46,26 @@ def list_merges(
     session: Session, actor: Principal, page: PageRequest, *, customer_id: str | None = None
 ) -> Page[CustomerMerge]:
     """Merges newest first: all of them, or those a customer took part in (either side)."""
+    stmt, _ = paginate(_merges(actor, customer_id), page, {"created_at": CustomerMerge.created_at}, CustomerMerge.id)
+    rows = list(session.scalars(stmt))
+    return make_page(rows, page, key=lambda r: (r.created_at, r.id))
+
+
+def _merges(actor: Principal, customer_id: str | None) -> Any:
     require(actor, "merges", "read")
     stmt = select(CustomerMerge)
     if customer_id is not None:
         stmt = stmt.where(or_(CustomerMerge.survivor_id == customer_id, CustomerMerge.merged_id == customer_id))
     if actor.scope != "all":
         stmt = stmt.where(CustomerMerge.survivor_id.in_(_scoped_customer_ids(actor)))
-    stmt, _ = paginate(stmt, page, {"created_at": CustomerMerge.created_at}, CustomerMerge.id)
-    rows = list(session.scalars(stmt))
-    return make_page(rows, page, key=lambda r: (r.created_at, r.id))
+    return stmt
+
+
+def count_merges(session: Session, actor: Principal, *, cap: int | None = None) -> int:
+    """How many merges `list_merges` pages through (at most cap + 1 read)."""
+    ids = _merges(actor, None).with_only_columns(CustomerMerge.id)
+    sub = (ids.limit(cap + 1) if cap is not None else ids).subquery()
+    return int(session.scalar(select(func.count()).select_from(sub)) or 0)
 
 
 def moves_of(session: Session, actor: Principal, merge_id: str) -> dict[str, int]:
