@@ -245,6 +245,7 @@ def _toggle_buttons(nav: Drawer) -> None:
 def user_menu(principal: Principal) -> None:
     """Who is signed in; the language switch and logout open from it (one place at every width)."""
     button = ui.button().props(f'flat dense no-caps text-color=white aria-label="{tr("header.account")}"')
+    button.classes("ml-auto shrink-0")
     with button, ui.row().classes("items-center gap-2 no-wrap text-sm").mark("current-user"):
         ui.icon("account_circle").classes("text-2xl")
         ui.label(principal.name).classes("max-sm:hidden whitespace-nowrap")
@@ -276,7 +277,6 @@ def header(principal: Principal, current: str) -> None:
             ui.label(tr("app.name")).classes("text-lg font-semibold tracking-wide whitespace-nowrap max-sm:hidden")
             ui.icon("handshake").classes("text-2xl sm:hidden")
         GlobalSearch(principal).build()
-        ui.space()
         user_menu(principal)
 
 
