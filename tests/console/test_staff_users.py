@@ -150,3 +150,26 @@ async def test_the_change_password_page_refuses_a_wrong_current_password(
     await console.should_see("用户名或密码不正确", retries=30)
     assert _user(db, "wang").password_hash == before
     assert isinstance(console.find(marker="change-password").elements.pop(), ui.button)
+
+
+async def test_staff_list_is_paged_newest_first_with_its_total(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="boss", role="admin")
+        for i in range(21):
+            create_staff(session, username=f"staff{i:02d}", role="service")
+    await login(console, "boss")
+    await console.open("/staff")
+    await console.should_see(marker="staff-table", retries=30)
+    (table,) = console.find(marker="staff-table").elements
+    assert isinstance(table, ui.table)
+    assert [r["username"] for r in table.rows][:2] == ["staff20", "staff19"]
+    assert len(table.rows) == 20
+    (total,) = console.find(marker="staff-pager-total").elements
+    (page,) = console.find(marker="staff-pager-page").elements
+    assert isinstance(total, ui.label) and isinstance(page, ui.label)
+    assert (total.text, page.text) == ("共 22 条", "第 1 / 2 页")
+    console.find(marker="staff-pager-next").click()
+    assert [r["username"] for r in table.rows] == ["staff00", "boss"]
+    assert page.text == "第 2 / 2 页"
+    console.find(marker="staff-pager-prev").click()
+    assert page.text == "第 1 / 2 页"

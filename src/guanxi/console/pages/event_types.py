@@ -16,9 +16,11 @@ from guanxi.console import session as console_session
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
 from guanxi.console.session import guard, tr
-from guanxi.console.widgets import apply_field_errors, notice
+from guanxi.console.paging import Pager
+from guanxi.console.widgets import EMPTY, apply_field_errors, notice
 from guanxi.customers import event_types
 from guanxi.customers.event_schema import PROPERTY_TYPES, EventTypeSpec
+from guanxi.kit import formatting
 from guanxi.kit.errors import FieldError, ValidationFailed
 from guanxi.kit.principal import Principal
 
@@ -51,14 +53,25 @@ def _label(spec: EventTypeSpec) -> str:
     return spec.label_en if console_session.language() == "en" else spec.label_zh
 
 
+def _property(spec: EventTypeSpec, name: str, kind: str) -> str:
+    """sku（文本，必填）: the property's name is data; its type and whether it is required are words."""
+    words = [tr(f"eventtypes.type.{kind}")]
+    if name in spec.required:
+        words.append(tr("eventtypes.required"))
+    return tr("eventtypes.property", name=name, detail=tr("merge.list_separator").join(words))
+
+
 def _rows(specs: list[EventTypeSpec]) -> list[dict[str, Any]]:
+    lang = console_session.language()
     return [
         {
             "code": s.code,
             "label": _label(s),
             "kind": tr("eventtypes.builtin") if s.builtin else tr("eventtypes.custom"),
-            "properties": ", ".join(f"{n}:{t}{'*' if n in s.required else ''}" for n, t in s.properties.items()),
-            "retention": str(s.retention_days) if s.retention_days else tr("eventtypes.forever"),
+            "properties": tr("merge.list_separator").join(_property(s, n, t) for n, t in s.properties.items()) or EMPTY,
+            "retention": tr("eventtypes.days", days=formatting.number(s.retention_days, lang))
+            if s.retention_days
+            else tr("eventtypes.forever"),
             "active": tr("eventtypes.on") if s.active else tr("eventtypes.off"),
         }
         for s in specs
@@ -81,13 +94,23 @@ class EventTypesPage:
                 )
         ui.label(tr("eventtypes.hint")).classes("text-sm text-slate-500")
         columns = [
-            {"name": n, "label": tr(f"eventtypes.{n}"), "field": n, "align": "left"}
-            for n in ("code", "label", "kind", "properties", "retention", "active")
+            {"name": n, "label": tr(f"eventtypes.col.{n}"), "field": n, "align": "left"}
+            for n in ("label", "code", "kind", "properties", "retention", "active")
         ]
-        table = ui.table(rows=_rows(list(self.specs.values())), columns=columns, row_key="code")
+        table = ui.table(rows=[], columns=columns, row_key="code")
         table.props("flat dense").classes("w-full").mark("event-types-table")
         if self.may_edit:
             table.on("rowClick", lambda e: self.edit_dialog(e.args[1]["code"]))
+        # Built-in types first, then custom ones, newest first is not known for built-ins: by code.
+        specs = sorted(self.specs.values(), key=lambda s: (not s.builtin, s.code))
+
+        def show_page() -> None:
+            table.rows = _rows(pager.slice(specs))
+            table.update()
+
+        pager = Pager(show_page, keyset=False, marker="event-types-pager")
+        pager.build()
+        show_page()
 
     def edit_dialog(self, code: str) -> None:
         spec = self.specs[code]

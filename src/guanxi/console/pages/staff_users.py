@@ -20,7 +20,8 @@ from guanxi.console import session as console_session
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame, signed_out_card
 from guanxi.console.session import guard, tr
-from guanxi.console.widgets import apply_field_errors, local_time, notice
+from guanxi.console.paging import Pager
+from guanxi.console.widgets import EMPTY, apply_field_errors, local_time, notice
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import DomainError, NotAuthenticated, ValidationFailed
 from guanxi.kit.principal import Principal
@@ -37,11 +38,11 @@ def _row(user: StaffUser) -> dict[str, Any]:
         "display_name": user.display_name,
         "role": tr(f"role.{user.role}"),
         "scope": tr(f"staff.scope.{user.scope}"),
-        "region": user.region or "—",
-        "team": user.team or "—",
+        "region": user.region or EMPTY,
+        "team": user.team or EMPTY,
         "status": tr("staff.status.active") if user.is_active else tr("staff.status.disabled"),
         "password": tr("staff.password.must_change") if user.must_change_password else "",
-        "last_login": local_time(user.last_login_at) if user.last_login_at else "—",
+        "last_login": local_time(user.last_login_at),
     }
 
 
@@ -56,10 +57,20 @@ class StaffPage:
         ui.label(tr("staff.hint")).classes("text-sm text-slate-500")
         names = ("username", "display_name", "role", "scope", "region", "team", "status", "password", "last_login")
         columns = [{"name": n, "label": tr(f"staff.column.{n}"), "field": n, "align": "left"} for n in names]
-        table = ui.table(rows=[_row(u) for u in self.users.values()], columns=columns, row_key="id")
+        table = ui.table(rows=[], columns=columns, row_key="id")
         table.props("flat dense").classes("w-full gx-table").mark("staff-table")
         if self.may_edit:
             table.on("rowClick", lambda e: self.dialog(e.args[1]["id"]))
+        # Staff are a few hundred at most: held whole, newest first, paged on the page.
+        newest = sorted(self.users.values(), key=lambda u: (u.created_at, u.id), reverse=True)
+
+        def show_page() -> None:
+            table.rows = [_row(u) for u in pager.slice(newest)]
+            table.update()
+
+        pager = Pager(show_page, keyset=False, marker="staff-pager")
+        pager.build()
+        show_page()
 
     def dialog(self, user_id: str) -> None:
         user = self.users[user_id]
