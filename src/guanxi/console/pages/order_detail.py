@@ -155,7 +155,7 @@ class OrderScreen:
                 "id": line.line_no,
                 "line_no": formatting.number(line.line_no, lang),
                 "sku": line.sku or EMPTY,
-                "category": choice("category", line.category),
+                "category": line.category or EMPTY,  # the brand's own word for it
                 "quantity": formatting.number(line.quantity, lang),
                 "unit_price": formatting.money(line.unit_price, currency, lang),
                 "amount": formatting.money(line.paid_share, currency, lang),
