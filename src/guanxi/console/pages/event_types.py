@@ -15,8 +15,8 @@ from guanxi.auth.permissions import is_allowed
 from guanxi.console import session as console_session
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
-from guanxi.console.session import guard, tr
 from guanxi.console.paging import Pager
+from guanxi.console.session import guard, tr
 from guanxi.console.widgets import EMPTY, apply_field_errors, notice
 from guanxi.customers import event_types
 from guanxi.customers.event_schema import PROPERTY_TYPES, EventTypeSpec

@@ -19,8 +19,8 @@ from guanxi.auth.permissions import Role, Scope, is_allowed
 from guanxi.console import session as console_session
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame, signed_out_card
-from guanxi.console.session import guard, tr
 from guanxi.console.paging import Pager
+from guanxi.console.session import guard, tr
 from guanxi.console.widgets import EMPTY, apply_field_errors, local_time, notice
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import DomainError, NotAuthenticated, ValidationFailed
