@@ -6,6 +6,7 @@ but its run's row."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,12 +14,11 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
-from guanxi.jobs import runs
-from guanxi.jobs.models import BackgroundRun
-from guanxi.kit import clock
+from guanxi.kit import clock, runs
 from guanxi.kit.db import Database
 from guanxi.kit.i18n import t
 from guanxi.kit.principal import Principal
+from guanxi.kit.runs import BackgroundRun
 from guanxi.loyalty.insights import simulation
 from tests.api.helpers import table_counts
 from tests.console.conftest import MAIN_FILE, login, not_shown
@@ -26,6 +26,15 @@ from tests.factories import create_customer, create_staff, post_order
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def runs_in_threads() -> Iterator[None]:
+    """Runs start in a thread of their own, as in a console without a queue (a test that wired
+    the queue may have left its launcher behind)."""
+    runs.set_launcher(None)
+    yield
+    runs.set_launcher(None)
 
 
 def _one(user: User, marker: str) -> Any:

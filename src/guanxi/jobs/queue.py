@@ -134,8 +134,8 @@ def run_import(job_id: str) -> str:
 
 @huey.task()
 def run_background(run_id: str) -> str:
-    """Run a background run (jobs.runs: a simulation, a bulk issuance, an export), progress on its row."""
-    from guanxi.jobs import runs
+    """Run a background run (kit.runs: a simulation, a bulk issuance), progress on its row."""
+    from guanxi.kit import runs
 
     return runs.run(get_database(), run_id).status
 
@@ -145,7 +145,7 @@ def enable_wakeups() -> None:
     imports and background runs go to the queue."""
     outbox.set_kicker(wake_dispatcher)
     from guanxi.dataio import service as imports
-    from guanxi.jobs import runs
+    from guanxi.kit import runs
 
     imports.set_launcher(lambda job_id: run_import(job_id))
     runs.set_launcher(lambda run_id: run_background(run_id))

@@ -4,8 +4,7 @@ from guanxi.auth import models as auth_models
 from guanxi.customers import event_models, merge_models, quality_models, tag_history
 from guanxi.customers import models as customer_models
 from guanxi.dataio import models as dataio_models
-from guanxi.jobs import models as job_models
-from guanxi.kit import idempotency, outbox, sequence
+from guanxi.kit import idempotency, outbox, runs, sequence
 from guanxi.kit.models import Base
 from guanxi.loyalty.catalog import models as catalog_models
 from guanxi.loyalty.currency import models as currency_models
@@ -24,7 +23,6 @@ __all__ = [
     "dataio_models",
     "event_models",
     "idempotency",
-    "job_models",
     "loyalty_models",
     "marketing_models",
     "merge_models",
@@ -33,6 +31,7 @@ __all__ = [
     "partner_models",
     "privacy_models",
     "quality_models",
+    "runs",
     "sequence",
     "tag_history",
 ]

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from guanxi.jobs import runs
-from guanxi.kit import clock
+from guanxi.kit import clock, runs
 from guanxi.kit.db import Database
 from tests.api.helpers import assert_problem, audit_records, table_counts
 from tests.factories import headers_for

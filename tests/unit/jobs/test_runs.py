@@ -1,6 +1,6 @@
-"""The background-run facility: a run goes queued → running → done with its result and progress,
-or failed with a code; a finished run is never run again; the queue's task runs it; and a run is
-seen only by those who may read what its work reads (its starter only, for owner-only kinds)."""
+"""The background-run facility (kit.runs): a run goes queued → running → done with its result and
+progress, or failed with a code; a finished run is never run again; the job queue's task runs it;
+runs are read by kind (the domains check who may read them: tests/api/loyalty/test_simulation_runs.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
-from guanxi.jobs import queue, runs
-from guanxi.jobs.models import BackgroundRun
+from guanxi.jobs import queue
+from guanxi.kit import runs
 from guanxi.kit.db import Database
-from guanxi.kit.errors import Conflict, NotFound, PermissionDenied
+from guanxi.kit.errors import Conflict, NotFound
 from guanxi.kit.principal import Principal
+from guanxi.kit.runs import BackgroundRun
 
 ANALYST = Principal(id="u-analyst", name="李娜", role="analyst")
 OTHER_ANALYST = Principal(id="u-analyst-2", name="赵磊", role="analyst")
-ADMIN = Principal(id="u-admin", name="管理员", role="admin")
-SALES = Principal(id="u-sales", name="陈静", role="sales")
 calls: list[dict[str, Any]] = []
 
 
@@ -38,15 +38,18 @@ def crash(context: runs.RunContext) -> dict[str, Any]:
     raise RuntimeError("secret detail")
 
 
+def busy(context: runs.RunContext) -> dict[str, Any]:
+    raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+
 @pytest.fixture(autouse=True)
 def kinds() -> Iterator[None]:
     calls.clear()
-    runs.register("test.count", count_to, resource="liability")
-    runs.register("test.refuse", refuse, resource="liability")
-    runs.register("test.crash", crash, resource="liability")
-    runs.register("test.mine", count_to, resource="liability", owner_only=True)
+    kinds = {"test.count": count_to, "test.refuse": refuse, "test.crash": crash, "test.busy": busy}
+    for name, work in kinds.items():
+        runs.register(name, work)
     yield
-    for name in ("test.count", "test.refuse", "test.crash", "test.mine"):
+    for name in kinds:
         runs._kinds.pop(name, None)
 
 
@@ -111,26 +114,25 @@ def test_the_queue_task_runs_a_run(db: Database) -> None:
     assert _row(db, run_id).result == {"counted": 2, "by": "李娜"}
 
 
-def test_starting_needs_the_permission_of_what_the_work_reads(db: Database) -> None:
-    with pytest.raises(PermissionDenied), db.unit_of_work() as session:
-        runs.create(session, SALES, "test.count", {"n": 1})
+def test_an_unavailable_database_fails_the_run_as_unavailable(db: Database) -> None:
+    row = runs.run(db, _create(db, "test.busy"))
+    assert (row.status, row.error_code) == ("failed", "unavailable")
+
+
+def test_only_registered_work_can_be_started(db: Database) -> None:
     with pytest.raises(NotFound), db.unit_of_work() as session:
         runs.create(session, ANALYST, "test.no_such_kind", {})
 
 
-def test_runs_are_seen_by_those_who_may_read_them(db: Database) -> None:
-    shared = _create(db, "test.count", n=1)
-    mine = _create(db, "test.mine", n=1)
+def test_runs_are_read_by_kind_and_listed_newest_first(db: Database) -> None:
+    first = _create(db, "test.count", n=1)
+    second = _create(db, "test.count", OTHER_ANALYST, n=2)
+    other_kind = _create(db, "test.refuse")
     with db.unit_of_work(read_only=True) as session:
-        assert runs.get(session, OTHER_ANALYST, shared).id == shared
-        with pytest.raises(PermissionDenied):
-            runs.get(session, SALES, shared)
-        assert runs.get(session, ANALYST, mine).id == mine
-        assert runs.get(session, ADMIN, mine).id == mine
-        with pytest.raises(PermissionDenied):
-            runs.get(session, OTHER_ANALYST, mine)
+        assert runs.get(session, first, kind="test.count").parameters == {"n": 1}
         with pytest.raises(NotFound):
-            runs.get(session, ANALYST, shared, kind="test.mine")
-        assert [r.id for r in runs.recent(session, OTHER_ANALYST, "test.mine")] == []
-        assert [r.id for r in runs.recent(session, ANALYST, "test.mine")] == [mine]
-        assert [r.id for r in runs.recent(session, OTHER_ANALYST, "test.count")] == [shared]
+            runs.get(session, other_kind, kind="test.count")
+        with pytest.raises(NotFound):
+            runs.get(session, "01NOSUCHRUN", kind="test.count")
+        assert [r.id for r in runs.recent(session, "test.count")] == [second, first]
+        assert [r.id for r in runs.recent(session, "test.count", started_by=ANALYST.id)] == [first]

@@ -25,11 +25,10 @@ from guanxi.console.pages.loyalty_insights import figure, money
 from guanxi.console.pages.runs import RunWatcher, started_text, status_text
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
-from guanxi.jobs import runs
-from guanxi.jobs.models import BackgroundRun
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
+from guanxi.kit.runs import BackgroundRun
 from guanxi.loyalty.insights import simulation
 from guanxi.loyalty.insights.simulation import ScenarioIn, SimulationReport
 from guanxi.loyalty.program import settings as config
@@ -282,7 +281,7 @@ def render_report(r: SimulationReport) -> None:
 def recent_runs(principal: Principal) -> None:
     """The latest simulations, each a link to its page."""
     result = perform(
-        lambda s, p: runs.recent(s, p, simulation.RUN_KIND, limit=RECENT),
+        lambda s, p: simulation.recent_runs(s, p, limit=RECENT),
         principal=principal,
         write=False,
         notify=False,

@@ -1,4 +1,4 @@
-"""Following a background run (`jobs.runs`) in the console: its status and a progress bar, polled
+"""Following a background run (`kit.runs`) in the console: its status and a progress bar, polled
 from the run's row by a timer, then the result drawn by the page that started it, or a readable
 message when it failed. The handler that starts a run only records it; the work runs elsewhere
 (the queue's worker or a thread), so neither the handler nor this timer ever waits for it."""
@@ -12,11 +12,10 @@ from sqlalchemy.orm import Session
 
 from guanxi.console.actions import perform
 from guanxi.console.session import language, tr
-from guanxi.jobs import runs
-from guanxi.jobs.models import BackgroundRun
-from guanxi.kit import formatting
+from guanxi.kit import formatting, runs
 from guanxi.kit.i18n import catalog
 from guanxi.kit.principal import Principal
+from guanxi.kit.runs import BackgroundRun
 
 POLL_SECONDS = 0.5
 

@@ -3,7 +3,7 @@
 The report only reads, in a read-only unit of work (READ ONLY on PostgreSQL, rolled back at the
 end on both databases); the caller is resolved beforehand in a unit of work of its own. A
 simulation replays months of orders, so its POST checks the scenario, records a background run
-(`jobs.runs`) and answers 202 at once; GET /loyalty/simulations/{id} gives its status, progress
+(`kit.runs`) and answers 202 at once; GET /loyalty/simulations/{id} gives its status, progress
 and, once done, the report. The replay itself reads in a read-only unit of work too.
 """
 
@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from guanxi.auth.deps import CurrentPrincipal, api_key_header, current_principal, oauth2_scheme
-from guanxi.jobs.models import BackgroundRun
 from guanxi.kit.db import UnitOfWork, get_database
 from guanxi.kit.inputs import BusinessDateTime
 from guanxi.kit.principal import Principal
+from guanxi.kit.runs import BackgroundRun
 from guanxi.kit.web import DbSession, in_worker_thread
 from guanxi.loyalty.insights import liability, simulation
 

@@ -13,7 +13,7 @@ referrals) and manual adjustments are not replayed; a refunded order counts for 
 (paid - refunded); caps count only what was earned inside the window.
 
 A replay over a large history takes seconds to minutes, so it runs as a background run
-(`jobs.runs`, kind `loyalty.simulation`): `start` checks the scenario at once and records the run,
+(`kit.runs`, kind `loyalty.simulation`): `start` checks the scenario at once and records the run,
 `run_simulation` replays in its own read-only unit of work and reports orders replayed of the
 window's total as it goes.
 """
@@ -34,13 +34,12 @@ from sqlalchemy.orm import Session
 
 from guanxi.auth.service import require
 from guanxi.customers.models import Customer
-from guanxi.jobs import runs
-from guanxi.jobs.models import BackgroundRun
-from guanxi.kit import clock
+from guanxi.kit import clock, runs
 from guanxi.kit.db import Database
 from guanxi.kit.errors import FieldError, ValidationFailed
 from guanxi.kit.inputs import DefinitionJSON
 from guanxi.kit.principal import Principal
+from guanxi.kit.runs import BackgroundRun
 from guanxi.kit.text import StorableInput
 from guanxi.loyalty.insights import liability
 from guanxi.loyalty.insights.replay import Replay
@@ -409,7 +408,14 @@ def run_simulation(context: runs.RunContext) -> dict[str, Any]:
 
 
 def get_run(session: Session, actor: Principal, run_id: str) -> BackgroundRun:
-    return runs.get(session, actor, run_id, kind=RUN_KIND)
+    """A simulation run, for those who may read the liability figures it replays."""
+    require(actor, "liability", "read")
+    return runs.get(session, run_id, kind=RUN_KIND)
+
+
+def recent_runs(session: Session, actor: Principal, *, limit: int = 10) -> list[BackgroundRun]:
+    require(actor, "liability", "read")
+    return runs.recent(session, RUN_KIND, limit=limit)
 
 
 def report_of(run: BackgroundRun) -> SimulationReport | None:
@@ -417,4 +423,4 @@ def report_of(run: BackgroundRun) -> SimulationReport | None:
     return SimulationReport.model_validate(run.result) if run.status == "done" and run.result else None
 
 
-runs.register(RUN_KIND, run_simulation, resource="liability")
+runs.register(RUN_KIND, run_simulation)

@@ -1,16 +1,19 @@
-"""Background runs: long work started by a person, off the request path and the event loop.
+"""Background runs: long work started by a person (a simulation, a bulk issuance), off the
+request path and the event loop.
 
 A request (API or console) checks what it can at once (permission, parameters), records a queued
 `BackgroundRun` and answers; the work then runs as a huey task once the queue is wired
 (`jobs.queue.enable_wakeups`, which `guanxi serve` and `guanxi worker` do; `serve` runs the
-consumer's threads itself), or in a thread of its own otherwise. It is the pattern import jobs
-follow (`dataio.service.launch/start/run_job`), for work of any kind: each kind names its work
-and the permission that may read its runs (`register`).
+consumer's threads itself, so it needs no other process), or in a thread of its own otherwise.
+It is the pattern import jobs follow (`dataio.service.launch/start/run_job`), for work of any
+kind. Like the outbox it lives in the kit: the domains register their work (`register`) and check
+their own permissions (who may start a run, who may read it: `get` and `recent` do not), and the
+job queue, above them, only runs what is registered.
 
 The work reports progress (`RunContext.progress`, steps done of a total) on the row in a short
 unit of work of its own, and returns its report as JSON, kept on the row as `result`. A domain
 error ends the run as failed with its code and message; anything else is logged and ends it as
-failed with the code `unexpected`, never leaving it running.
+failed with the code `unexpected` (`unavailable` when the database was), never leaving it running.
 """
 
 from __future__ import annotations
@@ -20,20 +23,18 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import JSON, String, Text, select, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from guanxi.auth import permissions
-from guanxi.auth.service import require
-from guanxi.jobs.models import BackgroundRun
 from guanxi.kit import clock
 from guanxi.kit.db import Database, after_commit
-from guanxi.kit.errors import DomainError, NotFound, PermissionDenied
+from guanxi.kit.errors import DomainError, NotFound
 from guanxi.kit.ids import new_id
-from guanxi.kit.models import table_of
+from guanxi.kit.models import Base, public_id_column, table_of
 from guanxi.kit.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,35 @@ UNEXPECTED = "unexpected"
 UNAVAILABLE = "unavailable"  # the database stayed locked or unreachable (as the console's DatabaseBusy)
 # The modules that register run kinds: a worker process imports them before it looks a kind up.
 KIND_MODULES = ("guanxi.loyalty.insights.simulation",)
+
+
+class BackgroundRun(Base):
+    __tablename__ = "background_runs"
+
+    id: Mapped[str] = public_id_column()
+    # What runs: a kind its domain registered (`register`), e.g. loyalty.simulation.
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    # queued | running | done | failed
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    # Progress as steps done out of a total the work announces (none until it knows).
+    done: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int | None] = mapped_column(default=None)
+    # Who asked: the work runs with their permissions and scope.
+    actor_id: Mapped[str] = mapped_column(String(64), index=True)
+    actor_name: Mapped[str] = mapped_column(String(100))
+    actor: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The work's report, as JSON, once done.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # A stable code and a message (the code is translated for the reader where one is known).
+    error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Touched by each progress report: a running row that stopped moving long ago lost its worker.
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
 
 ProgressHook = Callable[[int, int | None], None]
 
@@ -74,34 +104,21 @@ class RunContext:
 Work = Callable[[RunContext], dict[str, Any]]
 
 
-@dataclass(frozen=True)
-class RunKind:
-    name: str
-    work: Work
-    # Who may see a run of this kind and its result: those who may read what the work reads.
-    resource: str
-    action: str = "read"
-    # Only the person who started it (or an administrator) sees it: a result holding data laid
-    # out for its starter's masking and scope (an export file).
-    owner_only: bool = False
+_kinds: dict[str, Work] = {}
 
 
-_kinds: dict[str, RunKind] = {}
+def register(kind: str, work: Work) -> None:
+    """Name a kind of work (at import time of the domain module that does it)."""
+    _kinds[kind] = work
 
 
-def register(name: str, work: Work, *, resource: str, action: str = "read", owner_only: bool = False) -> RunKind:
-    kind = RunKind(name=name, work=work, resource=resource, action=action, owner_only=owner_only)
-    _kinds[name] = kind
-    return kind
-
-
-def kind_of(name: str) -> RunKind:
-    if name not in _kinds:
+def work_of(kind: str) -> Work:
+    if kind not in _kinds:
         for module in KIND_MODULES:
             importlib.import_module(module)
-    found = _kinds.get(name)
+    found = _kinds.get(kind)
     if found is None:
-        raise NotFound(message=f"no background work of kind {name}")
+        raise NotFound(message=f"no background work of kind {kind}")
     return found
 
 
@@ -119,9 +136,9 @@ def principal_from(data: dict[str, Any]) -> Principal:
 
 
 def create(session: Session, actor: Principal, kind: str, parameters: dict[str, Any]) -> BackgroundRun:
-    """Record a queued run (the caller has checked the parameters); `launch` starts it."""
-    found = kind_of(kind)
-    require(actor, found.resource, found.action)
+    """Record a queued run (the caller has checked the permission and the parameters); `launch`
+    starts it."""
+    work_of(kind)
     now = clock.now()
     run = BackgroundRun(
         id=new_id(),
@@ -178,7 +195,7 @@ def run(database: Database, run_id: str, *, on_progress: ProgressHook | None = N
     result: dict[str, Any] | None = None
     code = message = None
     try:
-        result = kind_of(name).work(context)
+        result = work_of(name)(context)
     except DomainError as exc:
         code, message = exc.code, exc.message
     except OperationalError:
@@ -202,34 +219,18 @@ def run(database: Database, run_id: str, *, on_progress: ProgressHook | None = N
     return row
 
 
-def _may_see(actor: Principal, run: BackgroundRun, kind: RunKind) -> bool:
-    if not permissions.is_allowed(actor, kind.resource, kind.action):
-        return False
-    return not kind.owner_only or actor.id == run.actor_id or actor.role == "admin"
-
-
-def get(session: Session, actor: Principal, run_id: str, *, kind: str | None = None) -> BackgroundRun:
-    """A run its reader may see (of `kind` when given). One they may not see is refused like the
-    resource it reads; one of another kind, or none, is not found."""
+def get(session: Session, run_id: str, *, kind: str) -> BackgroundRun:
+    """The run of `kind` with this id (the caller has checked who may read it)."""
     row = session.get(BackgroundRun, run_id)
-    if row is None or (kind is not None and row.kind != kind):
+    if row is None or row.kind != kind:
         raise NotFound(message=f"run {run_id} not found")
-    found = kind_of(row.kind)
-    require(actor, found.resource, found.action)
-    if not _may_see(actor, row, found):
-        raise PermissionDenied(
-            message="only the person who started this run or an administrator may see it",
-            extra={"resource": found.resource, "action": found.action},
-        )
     return row
 
 
-def recent(session: Session, actor: Principal, kind: str, *, limit: int = 20) -> list[BackgroundRun]:
-    """The latest runs of `kind` the reader may see, newest first."""
-    found = kind_of(kind)
-    require(actor, found.resource, found.action)
+def recent(session: Session, kind: str, *, started_by: str | None = None, limit: int = 20) -> list[BackgroundRun]:
+    """The latest runs of `kind` (of one person's when given), newest first."""
     stmt = select(BackgroundRun).where(BackgroundRun.kind == kind)
-    if found.owner_only and actor.role != "admin":
-        stmt = stmt.where(BackgroundRun.actor_id == actor.id)
+    if started_by is not None:
+        stmt = stmt.where(BackgroundRun.actor_id == started_by)
     stmt = stmt.order_by(BackgroundRun.created_at.desc(), BackgroundRun.id.desc()).limit(limit)
     return list(session.scalars(stmt))
