@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 
 from guanxi.kit import clock
 from guanxi.kit.db import Database
+from guanxi.loyalty.catalog.models import Reward
 from guanxi.loyalty.ledger import verify
+from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program.models import AdjustmentRequest, LoyaltyAccount, PointEntry
 from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_customer, create_staff, post_order
@@ -69,7 +71,7 @@ def _member_with_orders(db: Database, *, role: str = "service", orders: int = 2,
 
 async def _open_card(user: User, customer_id: str, username: str = "wang") -> None:
     await login(user, username)
-    await user.open(f"/customers/{customer_id}")
+    await user.open(f"/customers/{customer_id}?tab=points")
     await user.should_see(marker="member-card", retries=30)
 
 
@@ -82,17 +84,25 @@ async def test_card_shows_tier_balance_progress_and_statement(db: Database, cons
         assert _label(console, "card-pending") == "0"
         assert _label(console, "card-growth") == "3,000"
         assert _label(console, "card-next") == "再获得 5,000 升级为金卡会员"
-        await console.should_see("价值 CNY 30.00")
+        await console.should_see("价值 ¥30.00")
         rows = _table(console, "statement-table").rows
         assert [(r["kind"], r["points"], r["balance"]) for r in rows] == [
             ("获得", "+1,500", "3,000"),
             ("获得", "+1,500", "1,500"),
         ]
         assert rows[0]["reason"].startswith("消费")
+        assert rows[0]["reason_full"] == "消费\n消费积分：消费 ¥1,500.00，每 ¥1.00 积 1 分，共 1,500 积分"
         history = _table(console, "tier-history-table").rows
-        assert [(h["kind"], h["change"]) for h in history] == [
-            ("升级", "普通会员 → 银卡会员"),
-            ("入会", "— → 普通会员"),
+        assert [(h["kind"], h["change"], h["reason"], h["value"]) for h in history] == [
+            ("升级", "普通会员 → 银卡会员", "成长值 3,000，达到银卡会员门槛 2,000", "3,000"),
+            ("入会", "— → 普通会员", "入会，初始等级为普通会员", "0"),
+        ]
+        (benefits,) = console.find(marker="card-benefits").elements
+        assert [c.text for c in benefits.descendants() if isinstance(c, ui.chip)] == [
+            "积分 ×1.2",
+            "优惠 2%",
+            "生日礼: 生日券",
+            "包邮",
         ]
         await console.should_see(marker="open-adjust")
         await console.should_see(marker="open-redeem")
@@ -202,7 +212,7 @@ async def test_redeem_spends_points_once(db: Database, console: User) -> None:
     console.find(marker="redeem-points").type("300")
     console.find(marker="redeem-note").type("门店兑换")
     console.find(marker="redeem-submit").click()
-    await console.should_see("已使用 300 积分（价值 CNY 3.00），余额 700。")
+    await console.should_see("已使用 300 积分（价值 ¥3.00），余额 700。")
     assert _counts(db) == (before[0] + 1, before[1])
     assert _balance(db, customer_id) == 700
     assert _table(console, "statement-table").rows[0]["kind"] == "使用"
@@ -231,6 +241,8 @@ async def test_a_customer_without_orders_is_not_enrolled_yet(db: Database, conso
     assert _label(console, "card-balance") == "0"
     await console.should_see(marker="statement-empty")
     await console.should_see("没有等级变更记录。")
+    # The base tier's perks (a birthday gift) are for members only.
+    await not_shown(console, marker="card-benefits", after_marker="statement-empty")
 
 
 async def test_english_labels(db: Database, console: User) -> None:
@@ -244,3 +256,70 @@ async def test_english_labels(db: Database, console: User) -> None:
     assert _label(console, "card-tier") == "Member"
     await console.should_see("Spendable points")
     assert _table(console, "statement-table").rows[0]["kind"] == "Earned"
+    assert _table(console, "statement-table").rows[0]["reason_full"] == (
+        "Order\n消费积分: CN¥500.00 spent, earning 1 per CN¥1.00 = 500 points"
+    )
+    history = _table(console, "tier-history-table").rows
+    assert [h["reason"] for h in history] == ["Enrolled at Member"]
+
+
+def _reward(db: Database, *, stock: int | None) -> str:
+    with db.unit_of_work() as session:
+        config = program.ensure(session)
+        reward = Reward(program_id=config.id, code="mug", name="保温杯", kind="goods", points_cost=250, stock=stock)
+        session.add(reward)
+        session.flush()
+        return reward.id
+
+
+def _reward_state(db: Database, reward_id: str) -> tuple[int | None, int]:
+    with db.unit_of_work(read_only=True) as session:
+        reward = session.get(Reward, reward_id)
+        assert reward is not None
+        return reward.stock, reward.redeemed_count
+
+
+async def test_redeem_a_catalog_reward_spends_its_price_and_stock(db: Database, console: User) -> None:
+    customer_id = _member_with_orders(db)  # 1,000 points
+    reward_id = _reward(db, stock=5)
+    await _open_card(console, customer_id)
+    console.find(marker="open-redeem").click()
+    select = _one_select(console, "redeem-reward")
+    assert select.options[reward_id] == "保温杯 · 250 积分 · 库存 5"
+    with console:
+        select.value = reward_id
+        _one_number(console, "redeem-quantity").value = 2
+    assert _one_number(console, "redeem-points").value == 500
+    console.find(marker="redeem-submit").click()
+    await console.should_see("已兑换保温杯，使用 500 积分，余额 500。")
+    assert _balance(db, customer_id) == 500
+    assert _reward_state(db, reward_id) == (3, 2)
+    assert _table(console, "statement-table").rows[0]["points"] == "-500"
+
+
+async def test_a_reward_out_of_stock_changes_nothing(db: Database, console: User) -> None:
+    customer_id = _member_with_orders(db)
+    reward_id = _reward(db, stock=1)
+    await _open_card(console, customer_id)
+    before = _counts(db)
+    console.find(marker="open-redeem").click()
+    with console:
+        _one_select(console, "redeem-reward").value = reward_id
+        _one_number(console, "redeem-quantity").value = 2
+    console.find(marker="redeem-submit").click()
+    await console.should_see("库存仅剩 1 件")
+    assert _counts(db) == before
+    assert _balance(db, customer_id) == 1000
+    assert _reward_state(db, reward_id) == (1, 0)
+
+
+def _one_select(user: User, marker: str) -> ui.select:
+    (element,) = user.find(marker=marker).elements
+    assert isinstance(element, ui.select)
+    return element
+
+
+def _one_number(user: User, marker: str) -> ui.number:
+    (element,) = user.find(marker=marker).elements
+    assert isinstance(element, ui.number)
+    return element

@@ -3,7 +3,6 @@ and nothing written on a refusal."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -12,8 +11,8 @@ from nicegui.testing import User
 from sqlalchemy import select
 
 from guanxi.kit.db import Database
-from guanxi.loyalty.program import settings as config
 from guanxi.loyalty.program.models import EarningRule, Program, Tier
+from guanxi.loyalty.rules.definitions import default_rules
 from guanxi.privacy.models import AuditRecord
 from tests.api.helpers import table_counts
 from tests.console.conftest import MAIN_FILE, login, not_shown
@@ -122,6 +121,57 @@ async def test_tier_ladder_is_validated_then_saved(db: Database, console: User) 
         assert tiers[3].benefits["dedicated_advisor"] is True  # kept from the JSON column
 
 
+def _default(code: str) -> dict[str, Any]:
+    """A fresh installation's rule as the program page shows it (no rule row written yet)."""
+    return next(r.model_dump(mode="json") for r in default_rules() if r.code == code)
+
+
+def _rule(db: Database, code: str) -> dict[str, Any]:
+    with db.unit_of_work(read_only=True) as session:
+        rule = session.scalars(select(EarningRule).where(EarningRule.code == code)).one()
+        return dict(rule.definition)
+
+
+async def test_rule_parameters_are_shown_labelled(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="rules-table")
+    (table,) = console.find(marker="rules-table").elements
+    base = next(r for r in table.rows if r["code"] == "base_rate")
+    assert base["summary"] == "积分数 1 · 每消费金额 ¥1.00 · 取整方式 向下取整"
+    assert base["kind"] == "基础积分"
+
+
+async def test_a_rule_saved_from_the_form_unchanged_keeps_its_parameters(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="rules-table")
+    before = _default("base_rate")
+    console.find(marker="rules-table").trigger("edit", {"code": "base_rate"})
+    await console.should_see(marker="rule-valid")
+    assert _one(console, "rule-points").value == "1"
+    assert _one(console, "rule-per_amount").value == "1"
+    assert _one(console, "rule-rounding").value == "floor"
+    console.find(marker="save-rule").click()
+    await console.should_see("已保存")
+    assert _rule(db, "base_rate") == before
+
+
+async def test_a_form_change_saves_exactly_that_parameter(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="rules-table")
+    before = _default("base_rate")
+    console.find(marker="rules-table").trigger("edit", {"code": "base_rate"})
+    await console.should_see(marker="rule-valid")
+    _set(console, "rule-per_amount", "2.5")
+    with console:
+        _one(console, "rule-rounding").value = "half_up"
+    console.find(marker="save-rule").click()
+    await console.should_see("已保存")
+    assert _rule(db, "base_rate") == before | {"per_amount": "2.5", "rounding": "half_up"}
+    (table,) = console.find(marker="rules-table").elements
+    base = next(r for r in table.rows if r["code"] == "base_rate")
+    assert base["summary"] == "积分数 1 · 每消费金额 ¥2.50 · 取整方式 四舍五入"
+
+
 async def test_a_bad_rule_shows_the_field_error_and_writes_nothing(db: Database, console: User) -> None:
     await _open(db, console, "marketing")
     await console.should_see(marker="rules-table")
@@ -130,32 +180,54 @@ async def test_a_bad_rule_shows_the_field_error_and_writes_nothing(db: Database,
     before = table_counts(db)
     console.find(marker="new-rule").click()  # campaign multiplier template
     await console.should_see(marker="rule-valid")
-    editor = _one(console, "rule-editor")
-    definition = json.loads(editor.value)
-    assert config.validate_rule(definition).kind == "campaign_multiplier"
-    with console:
-        editor.value = json.dumps({**definition, "code": "friday", "multiplier": "0", "weekdays": [5, 5]})
-    await console.should_see("multiplier: Input should be greater than 0")
-    console.find(marker="save-rule").click()
+    assert _one(console, "rule-multiplier").value == "3"
+    assert _one(console, "rule-weekdays").value == [5]
+    _set(console, "rule-code", "friday")
+    _set(console, "rule-multiplier", "0")
     await console.should_see(marker="rule-error")
-    with console:
-        editor.value = "{not json"
-    await console.should_see("不是有效的 JSON")
+    assert _error(console, "rule-multiplier")
     console.find(marker="save-rule").click()
     assert table_counts(db) == before
-    with console:
-        editor.value = json.dumps({**definition, "code": "friday", "name": "周五三倍", "weekdays": [5]})
+    _set(console, "rule-multiplier", "3")
+    _set(console, "rule-name", "周五三倍")
     await console.should_see(marker="rule-valid")
     console.find(marker="save-rule").click()
     await console.should_see("已保存")
     with db.unit_of_work(read_only=True) as session:
         rule = session.scalars(select(EarningRule).where(EarningRule.code == "friday")).one()
-        assert (rule.kind, rule.definition["multiplier"], rule.definition["weekdays"]) == (
+        assert (rule.kind, rule.definition["name"], rule.definition["multiplier"], rule.definition["weekdays"]) == (
             "campaign_multiplier",
+            "周五三倍",
             "3",
             [5],
         )
     assert [r["code"] for r in table.rows] == ["base_rate", "tier_multiplier", "friday"]
+    friday = next(r for r in table.rows if r["code"] == "friday")
+    assert friday["summary"] == "倍数 ×3 · 星期 星期五"
+
+
+async def test_streak_bonuses_are_edited_as_rows(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="rules-table")
+    with console:
+        _one(console, "new-rule-kind").value = "action_bonus"
+    console.find(marker="new-rule").click()
+    await console.should_see(marker="rule-valid")
+    assert _one(console, "rule-streak-0-days").value == 7
+    assert _one(console, "rule-streak-0-points").value == 20
+    console.find(marker="rule-streak-add").click()
+    with console:
+        _one(console, "rule-streak-1-days").value = 30
+        _one(console, "rule-streak-1-points").value = 100
+    _set(console, "rule-code", "checkin")
+    await console.should_see(marker="rule-valid")
+    console.find(marker="save-rule").click()
+    await console.should_see("已保存")
+    saved = _rule(db, "checkin")
+    assert (saved["action"], saved["points"], saved["streak_bonuses"]) == ("checkin", 5, {"7": 20, "30": 100})
+    (table,) = console.find(marker="rules-table").elements
+    row = next(r for r in table.rows if r["code"] == "checkin")
+    assert row["summary"] == "互动行为 签到 · 每次奖励积分 5 · 连续签到奖励 7 天 +20，30 天 +100"
 
 
 async def test_a_new_rule_cannot_take_an_existing_code(db: Database, console: User) -> None:
@@ -163,9 +235,7 @@ async def test_a_new_rule_cannot_take_an_existing_code(db: Database, console: Us
     await console.should_see(marker="rules-table")
     before = table_counts(db)
     console.find(marker="new-rule").click()
-    editor = _one(console, "rule-editor")
-    with console:
-        editor.value = json.dumps({**json.loads(editor.value), "code": "base_rate"})
+    _set(console, "rule-code", "base_rate")
     console.find(marker="save-rule").click()
     await console.should_see("代码 base_rate 已被其他规则使用")
     assert table_counts(db) == before

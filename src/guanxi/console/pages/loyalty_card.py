@@ -8,6 +8,7 @@ permissions, scopes, idempotency and audit apply here too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from nicegui import ui
@@ -19,11 +20,13 @@ from guanxi.console.actions import perform
 from guanxi.console.pages.loyalty_dialogs import AdjustDialog, RedeemDialog
 from guanxi.console.session import tr
 from guanxi.console.widgets import EMPTY, card, choice, facts, local_time, show
+from guanxi.kit import formatting
 from guanxi.kit.pagination import Page, PageRequest
 from guanxi.kit.principal import Principal
+from guanxi.loyalty import explain
 from guanxi.loyalty.members import card as member_card
 from guanxi.loyalty.program import config as program
-from guanxi.loyalty.program.schemas import CardOut, EntryOut, TierChangeOut, TierOut
+from guanxi.loyalty.program.schemas import CardOut, EntryOut, NextTierOut, TierChangeOut, TierOut
 
 PAGE_SIZE = 20
 ENTRY_KINDS = ("earn", "redeem", "expire", "reverse", "adjust", "transfer_in", "transfer_out")
@@ -40,10 +43,17 @@ POINTS_CELL = r"""
 """
 
 
-def tier_name(tier: TierOut | None) -> str:
+def tier_name(tier: TierOut | NextTierOut | None) -> str:
     if tier is None:
         return EMPTY
     return tier.name_en if console_session.language() == "en" and tier.name_en else tier.name
+
+
+def _number(value: object, decimals: int | None = None) -> str:
+    try:
+        return formatting.number(Decimal(str(value)), console_session.language(), decimals=decimals)
+    except (InvalidOperation, ValueError):
+        return str(value)
 
 
 def benefit_texts(benefits: dict[str, Any]) -> list[str]:
@@ -56,9 +66,9 @@ def benefit_texts(benefits: dict[str, Any]) -> list[str]:
         if key == "points_multiplier":
             if str(value) == "1":
                 continue
-            texts.append(f"{label} ×{value}")
+            texts.append(f"{label} ×{_number(value)}")
         elif key == "discount_pct":
-            texts.append(f"{label} {value}%")
+            texts.append(tr("loyalty.benefit.discount_off", pct=_number(value)))
         elif value is True:
             texts.append(label)
         else:
@@ -67,37 +77,38 @@ def benefit_texts(benefits: dict[str, Any]) -> list[str]:
 
 
 def signed(points: int) -> str:
-    return f"+{points:,}" if points > 0 else f"{points:,}"
+    return formatting.signed(points, console_session.language())
 
 
-def entry_reason(entry: EntryOut) -> tuple[str, str]:
+def entry_reason(entry: EntryOut, names: dict[str, str] | None = None) -> tuple[str, str]:
     """The reason in one short line (each rule that applied with its points) and in full (each
     rule's own explanation), for the cell and its tooltip."""
     short = [choice("loyalty.reason", entry.reason)]
     full = list(short)
-    awards = entry.detail.get("awards") if isinstance(entry.detail, dict) else None
-    for award in awards if isinstance(awards, list) else []:
-        if not isinstance(award, dict):
-            continue
-        text = str(award.get("description") or award.get("rule") or "")
-        name = text.split(":", 1)[0].strip() or str(award.get("rule", ""))
+    language = console_session.language()
+    for award in explain.entry_awards(entry.detail):
+        params = award.get("params")
+        old = str(award.get("description") or "")
+        name = str(params.get("rule") if isinstance(params, dict) and params.get("rule") else "") or (
+            old.split(":", 1)[0].strip() or str(award.get("rule", ""))
+        )
         points = award.get("points")
         short.append(f"{name} {signed(points)}" if isinstance(points, int) else name)
-        full.append(text)
+        full.append(explain.award_text(award, language, names))
     if entry.note:
         short.append(entry.note)
         full.append(entry.note)
     return " · ".join(short), "\n".join(full)
 
 
-def entry_row(entry: EntryOut) -> dict[str, Any]:
-    reason, detail = entry_reason(entry)
+def entry_row(entry: EntryOut, names: dict[str, str] | None = None) -> dict[str, Any]:
+    reason, detail = entry_reason(entry, names)
     return {
         "id": entry.id,
         "when": local_time(entry.occurred_at),
         "kind": choice("loyalty.kind", entry.kind),
         "points": signed(entry.points),
-        "balance": f"{entry.balance_after:,}",
+        "balance": _number(entry.balance_after),
         "reason": reason,
         "reason_full": detail,
         "order": f"…{entry.order_id[-8:]}" if entry.order_id else EMPTY,
@@ -112,8 +123,8 @@ def tier_change_row(index: int, change: TierChangeOut, names: dict[str, str]) ->
         "change": f"{names.get(change.from_tier or '', change.from_tier or EMPTY)} → "
         f"{names.get(change.to_tier, change.to_tier)}",
         "kind": choice("loyalty.tier_change", change.kind),
-        "reason": change.reason,
-        "value": f"{change.value:,.0f}",
+        "reason": explain.tier_reason(change.reason, change.detail, console_session.language(), names),
+        "value": _number(change.value, 0),
     }
 
 
@@ -141,6 +152,7 @@ class MemberSection:
         self.customer_id = customer_id
         self.cursors: list[str | None] = [None]
         self.next_cursor: str | None = None
+        self.tier_names: dict[str, str] = {}
 
     def build(self) -> None:
         result = perform(lambda s, p: load_card(s, p, self.customer_id), principal=self.viewer, write=False)
@@ -165,7 +177,7 @@ class MemberSection:
     def _adjust_help(self, view: CardView) -> str:
         if self._may("approve"):
             return tr("loyalty.adjust.help_approver")
-        return tr("loyalty.adjust.help_threshold", threshold=f"{view.approval_threshold:,}")
+        return tr("loyalty.adjust.help_threshold", threshold=_number(view.approval_threshold))
 
     def _may(self, action: str) -> bool:
         return is_allowed(self.viewer, "points", action)
@@ -187,6 +199,7 @@ class MemberSection:
     # the card -------------------------------------------------------------------------------
 
     def _render(self, view: CardView) -> None:
+        self.tier_names = view.tier_names
         self.card_box.clear()
         with self.card_box:
             self._headline(view.card)
@@ -202,7 +215,9 @@ class MemberSection:
             ui.icon("workspace_premium").classes("text-2xl text-amber-600")
             ui.label(tier_name(c.tier)).classes("text-lg font-medium").mark("card-tier")
             if c.tier_since:
-                ui.label(tr("loyalty.card.since", date=local_time(c.tier_since)[:10])).classes("text-xs text-slate-500")
+                ui.label(
+                    tr("loyalty.card.since", date=formatting.day(c.tier_since, console_session.language()))
+                ).classes("text-xs text-slate-500")
             if not c.enrolled:
                 ui.badge(tr("loyalty.card.not_enrolled")).props("outline color=grey").mark("card-not-enrolled")
             ui.space()
@@ -214,7 +229,8 @@ class MemberSection:
                 ui.button(tr("loyalty.adjust.open"), icon="edit_note", on_click=self.adjust.open).props(
                     "unelevated dense no-caps"
                 ).mark("open-adjust")
-        chips = benefit_texts(c.tier.benefits)
+        # Benefits belong to members: a customer not yet enrolled has none of the base tier's perks.
+        chips = benefit_texts(c.tier.benefits) if c.enrolled else []
         if chips:
             with ui.row().classes("gap-1").mark("card-benefits"):
                 for text in chips:
@@ -231,22 +247,29 @@ class MemberSection:
         with ui.row().classes("w-full gap-2"):
             self._figure(
                 tr("loyalty.card.balance"),
-                f"{c.points_balance:,}",
+                _number(c.points_balance),
                 "card-balance",
-                tr("loyalty.card.worth", value=f"{c.points_value:,.2f}", currency=c.currency),
+                tr(
+                    "loyalty.card.worth", value=formatting.money(c.points_value, c.currency, console_session.language())
+                ),
             )
-            self._figure(tr("loyalty.card.pending"), f"{c.pending_points:,}", "card-pending")
-            first = local_time(c.expiring.first_expires_at)[:10] if c.expiring.first_expires_at else None
+            self._figure(tr("loyalty.card.pending"), _number(c.pending_points), "card-pending")
+            expires = c.expiring.first_expires_at
+            first = formatting.day(expires, console_session.language()) if expires else None
             self._figure(
                 tr("loyalty.card.expiring", days=c.expiring.within_days),
-                f"{c.expiring.points:,}",
+                _number(c.expiring.points),
                 "card-expiring",
                 tr("loyalty.card.first_expiry", date=first) if first and c.expiring.points else None,
             )
 
     def _progress(self, c: CardOut) -> None:
         spend = c.tier_basis == "qualifying_spend"
-        value = f"{c.qualifying_spend:,.2f}" if spend else f"{c.growth_value:,}"
+        value = (
+            formatting.money(c.qualifying_spend, c.currency, console_session.language())
+            if spend
+            else _number(c.growth_value)
+        )
         label = tr("loyalty.card.qualifying_spend" if spend else "loyalty.card.growth")
         with ui.column().classes("w-full gap-1"):
             with ui.row().classes("w-full items-baseline gap-2"):
@@ -256,8 +279,12 @@ class MemberSection:
                 if c.next_tier is None:
                     ui.label(tr("loyalty.card.top_tier")).classes("text-sm text-slate-500").mark("card-next")
                 else:
-                    needed = f"{c.next_tier.needed:,.0f}" if not spend else f"{c.next_tier.needed:,.2f}"
-                    ui.label(tr("loyalty.card.to_next", needed=needed, tier=c.next_tier.name)).classes(
+                    needed = (
+                        formatting.money(c.next_tier.needed, c.currency, console_session.language())
+                        if spend
+                        else _number(c.next_tier.needed, 0)
+                    )
+                    ui.label(tr("loyalty.card.to_next", needed=needed, tier=tier_name(c.next_tier))).classes(
                         "text-sm text-slate-600"
                     ).mark("card-next")
             ratio = float(c.next_tier.progress) if c.next_tier else 1.0
@@ -268,9 +295,9 @@ class MemberSection:
     def _details(self, view: CardView) -> None:
         c = view.card
         rows = [
-            (tr("loyalty.card.lifetime_earned"), f"{c.lifetime_earned:,}"),
-            (tr("loyalty.card.lifetime_redeemed"), f"{c.lifetime_redeemed:,}"),
-            (tr("loyalty.card.lifetime_expired"), f"{c.lifetime_expired:,}"),
+            (tr("loyalty.card.lifetime_earned"), _number(c.lifetime_earned)),
+            (tr("loyalty.card.lifetime_redeemed"), _number(c.lifetime_redeemed)),
+            (tr("loyalty.card.lifetime_expired"), _number(c.lifetime_expired)),
             (tr("loyalty.card.next_review"), show(c.next_review_on)),
         ]
         if c.downgrade_due_at is not None:
@@ -279,13 +306,13 @@ class MemberSection:
                     tr("loyalty.card.downgrade"),
                     tr(
                         "loyalty.card.downgrade_on",
-                        date=local_time(c.downgrade_due_at)[:10],
+                        date=formatting.day(c.downgrade_due_at, console_session.language()),
                         tier=view.tier_names.get(c.downgrade_to or "", c.downgrade_to or ""),
                     ),
                 )
             )
         if c.checkin_streak:
-            rows.append((tr("loyalty.card.streak"), str(c.checkin_streak)))
+            rows.append((tr("loyalty.card.streak"), _number(c.checkin_streak)))
         if c.referral_code:
             rows.append((tr("loyalty.card.referral_code"), c.referral_code))
         facts(rows)
@@ -353,7 +380,7 @@ class MemberSection:
                 self.cursors.pop()
             return
         self.next_cursor = result.value.next_cursor
-        self.table.rows = [entry_row(e) for e in result.value.items]
+        self.table.rows = [entry_row(e, self.tier_names) for e in result.value.items]
         self.table.update()
         self.table.set_visibility(bool(result.value.items))
         self.empty.set_visibility(not result.value.items)

@@ -1,6 +1,6 @@
 """The dialogs that move a member's points from the customer page: a staff adjustment with a
-reason (applied at once, or waiting for a manager above the program's threshold) and a plain
-redemption.
+reason (applied at once, or waiting for a manager above the program's threshold) and a
+redemption, of a reward from the catalog (its price and stock apply) or of points alone.
 
 Each opening of a dialog draws a new Idempotency-Key, so a double click or a retry after a lost
 answer cannot move the points twice; a failed attempt wrote nothing, so its key may be reused.
@@ -17,11 +17,14 @@ from nicegui import ui
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from guanxi.console.actions import notify_error, perform
-from guanxi.console.session import tr
+from guanxi.console.actions import field_message, notify_error, perform
+from guanxi.console.session import language, tr
 from guanxi.console.widgets import apply_field_errors, pydantic_field_errors, set_field_error
+from guanxi.kit import formatting
 from guanxi.kit.errors import DomainError, FieldError, NotAuthenticated
 from guanxi.kit.principal import Principal
+from guanxi.loyalty.catalog import rewards as catalog
+from guanxi.loyalty.catalog.schemas import RewardOut
 from guanxi.loyalty.members import points
 from guanxi.loyalty.program.schemas import AdjustAnswer, AdjustIn, RedeemAnswer, RedeemIn
 
@@ -49,6 +52,7 @@ class PointsDialog(ABC):
         with ui.dialog() as self.dialog, ui.card().classes("w-[28rem] max-w-full gap-3"):
             ui.label(tr(f"loyalty.{self.prefix}.title")).classes("text-lg font-medium")
             ui.label(help_text or tr(f"loyalty.{self.prefix}.help")).classes("text-sm text-slate-500")
+            self.extra_fields()
             self.points = ui.number(tr(f"loyalty.{self.prefix}.points") + " *", precision=0, format="%d")
             self.points.props("outlined dense").classes("w-full").mark(f"{self.prefix}-points")
             label = tr(f"loyalty.{self.prefix}.{self.text_field}") + (" *" if self.text_required else "")
@@ -63,6 +67,10 @@ class PointsDialog(ABC):
                     f"{self.prefix}-submit"
                 )
 
+    def extra_fields(self) -> None:
+        """Fields drawn above the points field (none by default)."""
+        return None
+
     @property
     def fields(self) -> dict[str, ui.element]:
         return {"points": self.points, self.text_field: self.text}
@@ -71,8 +79,13 @@ class PointsDialog(ABC):
         self.key = uuid.uuid4().hex
         self.points.value = None
         self.text.value = ""
+        self.reset()
         self._clear()
         self.dialog.open()
+
+    def reset(self) -> None:
+        """Called on each opening, before the dialog shows."""
+        return None
 
     def _clear(self) -> None:
         for element in self.fields.values():
@@ -82,8 +95,13 @@ class PointsDialog(ABC):
     def _show(self, errors: list[FieldError]) -> None:
         # A whole-model check (e.g. "points must not be 0") has no field of its own: it is about points.
         placed = [FieldError("points", e.message, e.code) if e.field == "form" else e for e in errors]
+        # Errors naming their own catalog message are said with their figures ("库存仅剩 1 件").
+        keyed = [e for e in placed if e.key and e.field.split(".")[0] in self.fields]
+        for error in keyed:
+            text = field_message(error.field, error.code, error.message, error.params, key=error.key)
+            set_field_error(self.fields[error.field.split(".")[0]], text)
         with self.errors:
-            for text in apply_field_errors(self.fields, placed):
+            for text in apply_field_errors(self.fields, [e for e in placed if e not in keyed]):
                 ui.label(text).classes("text-sm text-red-800")
 
     def precheck(self) -> list[FieldError]:
@@ -148,27 +166,97 @@ class AdjustDialog(PointsDialog):
         return points.adjust(session, principal, self.customer_id, data, key)
 
     def message(self, answer: AdjustAnswer) -> str:
-        shown = f"+{answer.points:,}" if answer.points > 0 else f"{answer.points:,}"
+        shown = formatting.signed(answer.points, language())
         if answer.status == "pending_approval":
             return tr("loyalty.adjust.pending", points=shown)
-        return tr("loyalty.adjust.applied", points=shown, balance=f"{answer.points_balance:,}")
+        return tr("loyalty.adjust.applied", points=shown, balance=formatting.number(answer.points_balance, language()))
 
 
 class RedeemDialog(PointsDialog):
+    """Redeem a reward from the catalog (its points cost times the quantity, its stock and limits
+    apply) or, with no reward chosen, spend a number of points directly."""
+
     prefix = "redeem"
     text_field = "note"
 
+    def __init__(self, customer_id: str, on_done: Done, *, help_text: str | None = None) -> None:
+        self.rewards: dict[str, RewardOut] = {}
+        super().__init__(customer_id, on_done, help_text=help_text)
+
+    def extra_fields(self) -> None:
+        self.reward = ui.select({"": tr("loyalty.redeem.points_only")}, value="", label=tr("loyalty.redeem.reward"))
+        self.reward.props("outlined dense options-dense").classes("w-full").mark("redeem-reward")
+        self.reward.on_value_change(self._chosen)
+        self.quantity = ui.number(tr("loyalty.redeem.quantity"), value=1, min=1, max=100, precision=0, format="%d")
+        self.quantity.props("outlined dense").classes("w-full").mark("redeem-quantity")
+        self.quantity.on_value_change(self._chosen)
+        self.quantity.set_visibility(False)
+
+    def reset(self) -> None:
+        result = perform(lambda s, p: catalog.list_rewards(s, p, active=True), write=False, notify=False)
+        found = result.value or []
+        # Cash offsets are taken against an order at the till, not from the member card.
+        self.rewards = {r.id: r for r in found if r.kind != "cash_offset"}
+        self.reward.set_options(
+            {"": tr("loyalty.redeem.points_only")} | {r.id: reward_label(r) for r in self.rewards.values()}, value=""
+        )
+        self.reward.set_visibility(bool(self.rewards))
+        self.quantity.value = 1
+        self._chosen()
+
+    def _chosen(self) -> None:
+        reward = self.rewards.get(self.reward.value or "")
+        self.quantity.set_visibility(reward is not None)
+        if reward is None:
+            self.points.enable()
+            return
+        self.points.value = reward.points_cost * (whole_number(self.quantity.value) or 1)
+        self.points.disable()
+
+    @property
+    def fields(self) -> dict[str, ui.element]:
+        return {"reward_id": self.reward, "quantity": self.quantity, **super().fields}
+
     def payload(self) -> RedeemIn:
-        return RedeemIn(points=whole_number(self.points.value), note=(self.text.value or "").strip() or None)
+        note = (self.text.value or "").strip() or None
+        if self.reward.value:
+            quantity = whole_number(self.quantity.value)
+            return RedeemIn(reward_id=self.reward.value, quantity=quantity, note=note)
+        return RedeemIn(points=whole_number(self.points.value), note=note)
 
     def send(self, session: Session, principal: Principal, data: RedeemIn, key: str) -> RedeemAnswer:
         return points.redeem(session, principal, self.customer_id, data, key)
 
     def message(self, answer: RedeemAnswer) -> str:
+        lang = language()
+        balance = formatting.number(answer.points_balance, lang)
+        reward = self.rewards.get(answer.reward_id or "")
+        if reward is not None:
+            return tr(
+                "loyalty.redeem.reward_done",
+                reward=reward.name,
+                points=formatting.number(answer.points, lang),
+                balance=balance,
+            )
         return tr(
             "loyalty.redeem.done",
-            points=f"{answer.points:,}",
-            value=f"{answer.cash_value:,.2f}",
-            currency=answer.currency,
-            balance=f"{answer.points_balance:,}",
+            points=formatting.number(answer.points, lang),
+            value=formatting.money(answer.cash_value, answer.currency, lang),
+            balance=balance,
         )
+
+
+def reward_label(reward: RewardOut) -> str:
+    """礼品名 · 500 积分 · 库存 12 (or 不限量)."""
+    lang = language()
+    stock = (
+        tr("loyalty.redeem.unlimited")
+        if reward.stock is None
+        else tr("loyalty.redeem.stock", stock=formatting.number(reward.stock, lang))
+    )
+    return tr(
+        "loyalty.redeem.reward_option",
+        name=reward.name,
+        points=formatting.number(reward.points_cost, lang),
+        stock=stock,
+    )

@@ -1,10 +1,10 @@
-"""Earning rules on the program page: the list, and an editor for one rule's definition as JSON,
-checked on every change by `loyalty.program.settings.validate_rule` (the same check the save runs), with each
-problem shown by its field. A new rule starts from a template of the chosen kind."""
+"""Earning rules on the program page: the list with each rule's parameters labelled, and a form
+with the labelled fields of the rule's kind (`loyalty_rule_form`), checked on every change by
+`loyalty.program.settings.validate_rule` (the same check the save runs), each problem shown under
+its field. A new rule starts from a template of the chosen kind."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from nicegui import ui
@@ -12,6 +12,7 @@ from nicegui import ui
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
 from guanxi.console.pages.loyalty_common import show_failure
+from guanxi.console.pages.loyalty_rule_form import RuleForm, summary
 from guanxi.console.session import tr
 from guanxi.console.widgets import card, choice
 from guanxi.kit.errors import DomainError, FieldError
@@ -38,48 +39,24 @@ def template(kind: str) -> dict[str, Any]:
     return {"code": f"new_{kind}", "name": choice("loyalty.rule_kind", kind), "kind": kind, **TEMPLATES[kind]}
 
 
-def summary(definition: dict[str, Any]) -> str:
-    """The kind-specific figures of a rule in one line (everything but the common fields)."""
-    parts = []
-    for key, value in definition.items():
-        if key in COMMON or value in (None, [], {}, False):
-            continue
-        if key in ("currency",) and value == "CNY":
-            continue
-        if isinstance(value, list):
-            shown = ", ".join(map(str, value))
-        elif isinstance(value, str):
-            shown = value
-        else:  # numbers, true/false and objects as JSON writes them
-            shown = json.dumps(value, ensure_ascii=False)
-        parts.append(f"{key}={shown}")
-    return "; ".join(parts)
-
-
-def rule_row(rule: RuleOut) -> dict[str, Any]:
+def rule_row(rule: RuleOut, currency: str = "CNY") -> dict[str, Any]:
     return {
         "code": rule.code,
         "name": str(rule.definition.get("name", "")),
         "kind": choice("loyalty.rule_kind", rule.kind),
         "priority": rule.priority,
         "active": tr("common.yes") if rule.active else tr("common.no"),
-        "summary": summary(rule.definition),
+        "summary": summary(rule.definition, currency),
     }
 
 
-def check(text: str) -> tuple[dict[str, Any] | None, list[FieldError]]:
-    """The definition if it is valid JSON and a valid rule, else the problems by field."""
-    try:
-        definition = json.loads(text)
-    except ValueError as exc:
-        return None, [FieldError("definition", tr("loyalty.rules.bad_json", error=str(exc)), "json")]
-    if not isinstance(definition, dict):
-        return None, [FieldError("definition", tr("loyalty.rules.not_object"), "json")]
+def check(definition: dict[str, Any]) -> list[FieldError]:
+    """The problems of a definition by field (none when it is a valid rule)."""
     try:
         config.validate_rule(definition)
     except DomainError as exc:
-        return definition, exc.errors or [FieldError("definition", exc.message)]
-    return definition, []
+        return exc.errors or [FieldError("definition", exc.message)]
+    return []
 
 
 ROW_ACTIONS = r"""
@@ -95,6 +72,9 @@ class RulesEditor:
     def __init__(self, principal: Principal, program: ProgramOut) -> None:
         self.editable = is_allowed(principal, "programs", "update")
         self.rules = list(program.rules)
+        self.currency = program.currency
+        self.form: RuleForm | None = None
+        self.kind = "base_rate"
         self.editing: str | None = None  # the code being edited; None for a new rule
         self.deleting: str | None = None
 
@@ -121,16 +101,15 @@ class RulesEditor:
         self._render()
 
     def _render(self) -> None:
-        rows = [rule_row(r) | {"deletable": self.editable} for r in self.rules]
+        rows = [rule_row(r, self.currency) | {"deletable": self.editable} for r in self.rules]
         self.table.rows = rows
         self.table.update()
 
     def _editor_dialog(self) -> None:
         with ui.dialog().props("persistent") as self.dialog, ui.card().classes("w-[44rem] max-w-full gap-2"):
             self.dialog_title = ui.label("").classes("text-lg font-medium")
-            ui.label(tr("loyalty.rules.json_help")).classes("text-sm text-slate-500")
-            self.editor = ui.codemirror("", language="JSON", on_change=self.validate).classes("w-full h-80 border")
-            self.editor.mark("rule-editor")
+            ui.label(tr("loyalty.rules.form_help")).classes("text-sm text-slate-500")
+            self.body = ui.column().classes("w-full gap-2")
             self.status = ui.column().classes("w-full gap-1").mark("rule-errors")
             with ui.row().classes("w-full justify-end gap-2"):
                 ui.button(tr("form.cancel"), on_click=self.dialog.close).props("flat no-caps").mark("rule-cancel")
@@ -138,8 +117,6 @@ class RulesEditor:
                     ui.button(tr("form.save"), icon="save", on_click=self.save).props("unelevated no-caps").mark(
                         "save-rule"
                     )
-        if not self.editable:
-            self.editor.disable()
 
     def _delete_dialog(self) -> None:
         with ui.dialog() as self.confirm, ui.card().classes("gap-3"):
@@ -152,7 +129,14 @@ class RulesEditor:
 
     def _open(self, title: str, definition: dict[str, Any]) -> None:
         self.dialog_title.set_text(title)
-        self.editor.value = json.dumps(definition, ensure_ascii=False, indent=2)
+        self.kind = str(definition.get("kind") or "base_rate")
+        self.body.clear()
+        with self.body:
+            self.form = RuleForm(self.kind, definition, self.validate, editing=self.editing is not None)
+        if not self.editable:
+            for element in self.form.fields.values():
+                if hasattr(element, "disable"):
+                    element.disable()
         self.validate()
         self.dialog.open()
 
@@ -170,23 +154,27 @@ class RulesEditor:
         self._open(tr("loyalty.rules.edit_title", code=rule.code), rule.definition)
 
     def show(self, errors: list[FieldError]) -> None:
+        rest = self.form.show_errors(errors) if self.form is not None else errors
         self.status.clear()
         with self.status:
             if not errors:
                 ui.label(tr("loyalty.rules.valid")).classes("text-sm text-green-700").mark("rule-valid")
                 return
-            for error in errors:
-                field = error.field.removeprefix("definition.").removeprefix("definition")
-                text = f"{field}: {error.message}" if field else error.message
-                ui.label(text).classes("text-sm text-red-800 font-mono").mark("rule-error")
+            if not rest:
+                ui.label(tr("form.fix_errors")).classes("text-sm text-red-800").mark("rule-error")
+            for error in rest:
+                ui.label(error.message).classes("text-sm text-red-800").mark("rule-error")
 
     def validate(self) -> None:
-        _, errors = check(self.editor.value or "")
-        self.show(errors)
+        if self.form is not None:
+            self.show(check(self.form.definition()))
 
     def save(self) -> None:
-        definition, errors = check(self.editor.value or "")
-        if definition is None or errors:
+        if self.form is None:
+            return
+        definition = self.form.definition()
+        errors = check(definition)
+        if errors:
             self.show(errors)
             return
         code = self.editing or str(definition.get("code", ""))

@@ -39,27 +39,49 @@ RANDOM: random.Random = secrets.SystemRandom()
 CENT = Decimal("0.01")
 
 
-def _refuse(cls: type[Any], field: str, message: str) -> Any:
-    return cls(message=f"{field}: {message}", errors=[FieldError(field, message, cls.code)])
+def _refuse(cls: type[Any], field: str, message: str, key: str | None = None, **params: object) -> Any:
+    """The refusal; `key` names the catalog message (`loyalty.redeem.error.*`) that says it in
+    the caller's language with `params`."""
+    error = FieldError(field, message, cls.code, params=params, key=key and f"loyalty.redeem.error.{key}")
+    return cls(message=f"{field}: {message}", errors=[error])
 
 
 def _check_offer(config: ProgramConfig, reward: Reward, account: LoyaltyAccount | None, data: RedeemIn) -> None:
     now = clock.now()
     if not reward.active:
-        raise _refuse(NotEligible, "reward_id", "the reward is no longer offered")
+        raise _refuse(NotEligible, "reward_id", "the reward is no longer offered", "inactive")
     if reward.valid_from is not None and now < reward.valid_from:
-        raise _refuse(NotEligible, "reward_id", f"the reward is offered from {reward.valid_from.isoformat()}")
+        raise _refuse(
+            NotEligible,
+            "reward_id",
+            f"the reward is offered from {reward.valid_from.isoformat()}",
+            "not_yet",
+            date=reward.valid_from.date().isoformat(),
+        )
     if reward.valid_to is not None and now >= reward.valid_to:
-        raise _refuse(NotEligible, "reward_id", f"the reward was offered until {reward.valid_to.isoformat()}")
+        raise _refuse(
+            NotEligible,
+            "reward_id",
+            f"the reward was offered until {reward.valid_to.isoformat()}",
+            "ended",
+            date=reward.valid_to.date().isoformat(),
+        )
     if data.quantity != 1 and reward.kind in ("cash_offset", "lottery"):
-        raise _refuse(ValidationFailed, "quantity", f"a {reward.kind} reward is redeemed one at a time")
+        raise _refuse(
+            ValidationFailed, "quantity", f"a {reward.kind} reward is redeemed one at a time", "one_at_a_time"
+        )
     if account is None:
         return
     tier = config.tier(account.tier_code)
     if tier.rank < reward.min_tier_rank:
         needed = next((t.name for t in config.tiers if t.rank == reward.min_tier_rank), str(reward.min_tier_rank))
         raise _refuse(
-            NotEligible, "reward_id", f"the reward is for {needed} members and above; the member is {tier.name}"
+            NotEligible,
+            "reward_id",
+            f"the reward is for {needed} members and above; the member is {tier.name}",
+            "tier",
+            tier=needed,
+            member_tier=tier.name,
         )
 
 
@@ -77,11 +99,22 @@ def _check_limits(session: Session, reward: Reward, account: LoyaltyAccount, qua
                 LimitReached,
                 "reward_id",
                 f"at most {reward.per_customer_limit} per member; {int(used or 0)} already redeemed",
+                "limit",
+                limit=reward.per_customer_limit,
+                used=int(used or 0),
             )
     if reward.stock is not None and reward.stock < quantity:
         raise OutOfStock(
             message=f"reward_id: {reward.stock} left, {quantity} asked for",
-            errors=[FieldError("reward_id", f"only {reward.stock} left", "out_of_stock")],
+            errors=[
+                FieldError(
+                    "reward_id",
+                    f"only {reward.stock} left",
+                    "out_of_stock",
+                    params={"stock": reward.stock},
+                    key="loyalty.redeem.error.out_of_stock",
+                )
+            ],
             extra={"stock": reward.stock},
         )
 
@@ -90,7 +123,9 @@ def _cash_offset_points(session: Session, reward: Reward, account: LoyaltyAccoun
     """Points to spend: as asked (rounded down to whole units) or the most allowed, never below
     the minimum, above the share of the order, or above the balance."""
     if data.order_amount is None:
-        raise _refuse(ValidationFailed, "order_amount", "a cash offset needs the amount of the order it pays")
+        raise _refuse(
+            ValidationFailed, "order_amount", "a cash offset needs the amount of the order it pays", "order_amount"
+        )
     per_unit, unit_value = int(reward.points_per_unit or 1), Decimal(reward.unit_value or 0)
     share = Decimal(reward.max_share_pct or 100)
     already = Decimal(0)

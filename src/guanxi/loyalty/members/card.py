@@ -140,6 +140,7 @@ def _next(config: ProgramConfig, progress: tiering.TierProgress) -> NextTierOut 
     return NextTierOut(
         code=progress.next.code,
         name=config.tier(progress.next.code).name,
+        name_en=config.tier(progress.next.code).name_en,
         needed=progress.needed,
         progress=progress.ratio,
     )

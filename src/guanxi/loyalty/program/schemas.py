@@ -247,6 +247,7 @@ class TierOut(BaseModel):
 class NextTierOut(BaseModel):
     code: str
     name: str
+    name_en: str = ""
     needed: Decimal
     progress: Decimal
 
