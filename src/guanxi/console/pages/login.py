@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from guanxi.console import session as console_session
 from guanxi.console.layout import signed_out_card
 from guanxi.console.session import tr
+from guanxi.console.widgets import BRAND
 from guanxi.kit.web import client_ip
 
 log = logging.getLogger("guanxi.console")
@@ -23,7 +24,7 @@ def login_page(request: Request, next_path: Annotated[str | None, Query(alias="n
     if console_session.raw_token() is not None and not isinstance(console_session.guard(request), Response):
         return RedirectResponse(target, status_code=303)
     ip = client_ip(request)
-    ui.page_title(f"{tr('login.title')} · guanxi")
+    ui.page_title(f"{tr('login.title')} · {BRAND}")
 
     async def submit() -> None:
         message.set_visibility(False)
