@@ -98,6 +98,14 @@ class Settings(BaseSettings):
         default="127.0.0.1,::1",
         description="Peers (addresses or networks, comma-separated) whose X-Forwarded-Proto/-For are believed",
     )
+    metrics_token: str = Field(
+        default="",
+        description="Bearer token that reads /metrics from any address (empty: none; use 32+ random characters)",
+    )
+    metrics_networks: str = Field(
+        default="127.0.0.1/32,::1/128",
+        description="Networks (comma-separated CIDRs) that read /metrics without the token; empty: none",
+    )
     sql_echo: bool = False
     # Group commit (kit.group_commit): the hot write routes share one transaction per batch.
     group_commit: bool = Field(

@@ -19,7 +19,9 @@ def app() -> FastAPI:
 
 @pytest.fixture
 def client(db: Database, app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
+    """A client that asks for English problem messages, which the tests compare; the default
+    language (zh-CN) and both languages side by side are tested in test_problem_language.py."""
+    with TestClient(app, headers={"Accept-Language": "en"}) as test_client:
         yield test_client
 
 

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 import guanxi
 from guanxi.api import problems, security_headers
 from guanxi.api.audit_api import router as audit_verify_router
+from guanxi.api.metrics_access import require_metrics_reader
 from guanxi.api.middleware import BodyLimitMiddleware, MetricsMiddleware, UnexpectedErrorMiddleware
 from guanxi.auth import service as auth_service
 from guanxi.auth.api import router as auth_router
@@ -29,7 +30,7 @@ from guanxi.customers.c360_api import router as c360_router
 from guanxi.customers.events_api import router as events_router
 from guanxi.customers.merge_api import router as merges_router
 from guanxi.dataio.api import router as dataio_router
-from guanxi.kit import group_commit
+from guanxi.kit import group_commit, i18n
 from guanxi.kit.db import get_database
 from guanxi.kit.web import DbSession, storable_parameters
 from guanxi.loyalty.catalog.api import router as loyalty_catalog_router
@@ -126,7 +127,7 @@ def create_app() -> FastAPI:
     def livez() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    @app.get("/metrics", tags=["ops"], include_in_schema=False, dependencies=[Depends(require_metrics_reader)])
     def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -151,17 +152,22 @@ def create_app() -> FastAPI:
     @api.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     def unknown_api_path(path: str, request: Request) -> JSONResponse:
         allowed = _allowed_methods(app, request.url.path)
+        language = problems.language_of(request)
         if allowed:  # the path exists, the method does not: 405 with Allow, as HTTP says
-            return problems.problem(
+            return problems.coded_problem(
+                request,
                 405,
                 "method_not_allowed",
-                "Method not allowed",
-                f"{request.method} is not allowed here; use {', '.join(allowed)}",
-                instance=request.url.path,
                 headers={"Allow": ", ".join(allowed)},
+                method=request.method,
+                allowed=", ".join(allowed),
             )
         return problems.problem(
-            404, "not_found", "Not found", f"no API endpoint at /api/v1/{path}", instance=request.url.path
+            404,
+            "not_found",
+            i18n.t("problem.not_found.title", language),
+            i18n.t("problem.no_endpoint.detail", language, path=f"/api/v1/{path}"),
+            instance=request.url.path,
         )
 
     app.include_router(api)

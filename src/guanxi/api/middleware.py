@@ -12,6 +12,7 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from guanxi.kit import i18n
 from guanxi.kit.ids import new_id
 
 log = logging.getLogger("guanxi.api.errors")
@@ -56,7 +57,7 @@ class BodyLimitMiddleware:
             except ValueError:
                 too_big = True
             if too_big:
-                await self._reject(send, max_bytes)
+                await self._reject(scope, send, max_bytes)
                 return
         received = 0
         too_large = False
@@ -84,25 +85,35 @@ class BodyLimitMiddleware:
         with contextlib.suppress(_TooLarge):
             await self.app(scope, limited_receive, guarded_send)
         if too_large and not started:
-            await self._reject(send, max_bytes)
+            await self._reject(scope, send, max_bytes)
 
-    async def _reject(self, send: Send, max_bytes: int) -> None:
+    async def _reject(self, scope: Scope, send: Send, max_bytes: int) -> None:
+        language = _language(scope)
         await _send_problem(
             send,
             {
                 "type": "/problems/payload_too_large",
-                "title": "Payload too large",
+                "title": i18n.t("problem.payload_too_large.title", language),
                 "status": 413,
                 "code": "payload_too_large",
-                "detail": f"request bodies are limited to {max_bytes} bytes",
+                "detail": i18n.t("problem.payload_too_large.detail", language, max_bytes=max_bytes),
             },
         )
+
+
+def _language(scope: Scope) -> str:
+    """The caller's catalog language, from the raw ASGI headers (these answers leave outside FastAPI)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"accept-language":
+            return i18n.normalize_language(value.decode("latin-1"))
+    return i18n.DEFAULT_LANGUAGE
 
 
 async def _send_problem(send: Send, problem: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None) -> None:
     """Answer with a problem+json written here, outside the application."""
     body = json.dumps(problem).encode()
     start = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    start.append((b"vary", b"Accept-Language"))
     await send({"type": "http.response.start", "status": problem["status"], "headers": start + (headers or [])})
     await send({"type": "http.response.body", "body": body})
 
@@ -217,9 +228,9 @@ class UnexpectedErrorMiddleware:
                 send,
                 {
                     "type": "/problems/internal_error",
-                    "title": "Internal error",
+                    "title": i18n.t("problem.internal_error.title", _language(scope)),
                     "status": 500,
-                    "detail": f"an unexpected error occurred; it was logged as request {request_id}",
+                    "detail": i18n.t("problem.internal_error.detail", _language(scope), request_id=request_id),
                     "code": "internal_error",
                     "instance": scope.get("path", ""),
                     "request_id": request_id,

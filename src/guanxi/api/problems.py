@@ -1,4 +1,9 @@
-"""Render every error as RFC 9457 problem+json; no error a user causes becomes a 500."""
+"""Render every error as RFC 9457 problem+json; no error a user causes becomes a 500.
+
+`title`, `detail` and each `errors[].message` are in the caller's `Accept-Language` (zh-CN unless
+English is asked for), through the catalogs (kit.errors.localized, kit.i18n); `code`, `type` and
+`errors[].field` / `errors[].code` stay the same in every language, for programs to act on.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from guanxi.kit import i18n
 from guanxi.kit.db import get_database
-from guanxi.kit.errors import DomainError, PermissionDenied
+from guanxi.kit.errors import DomainError, PermissionDenied, localized
 from guanxi.kit.principal import Principal
 from guanxi.privacy import audit
 
@@ -43,7 +49,24 @@ def problem(
     if errors:
         body["errors"] = errors
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    # The words depend on Accept-Language: a cache must not serve one caller's language to another.
+    return JSONResponse(
+        body, status_code=status, media_type=PROBLEM_JSON, headers={"Vary": "Accept-Language", **(headers or {})}
+    )
+
+
+def language_of(request: Request) -> str:
+    return i18n.normalize_language(request.headers.get("accept-language"))
+
+
+def coded_problem(
+    request: Request, status: int, code: str, *, headers: dict[str, str] | None = None, **params: Any
+) -> JSONResponse:
+    """A problem whose title and detail are the catalog's `problem.<code>.title` / `.detail`."""
+    language = language_of(request)
+    title = i18n.t(f"problem.{code}.title", language)
+    detail = i18n.t(f"problem.{code}.detail", language, **params)
+    return problem(status, code, title, detail, instance=request.url.path, headers=headers)
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -85,53 +108,57 @@ def install(app: FastAPI) -> None:
         extra = {k: v for k, v in exc.extra.items() if k not in ("resource", "action")}
         if "existing_customer_id" in extra:
             extra["existing_customer_url"] = f"/api/v1/customers/{extra['existing_customer_id']}"
+        words = localized(exc, language_of(request))
         return problem(
             exc.status,
             exc.code,
-            exc.title,
-            exc.message,
+            words.title,
+            words.detail,
             instance=request.url.path,
-            errors=[e.as_dict() for e in exc.errors],
+            errors=words.errors,
             headers=headers,
             **extra,
         )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        language = language_of(request)
         errors = []
         for err in exc.errors():
             if err.get("type") == "json_invalid":
+                message = i18n.t("error.pydantic.json_invalid", language)
                 return problem(
                     400,
                     "malformed_json",
-                    "Malformed JSON",
-                    f"the request body is not valid JSON: {err.get('msg', '')}",
+                    i18n.t("problem.malformed_json.title", language),
+                    i18n.t("problem.malformed_json.detail", language),
                     instance=request.url.path,
-                    errors=[{"field": "body", "message": "is not valid JSON", "code": "malformed_json"}],
+                    errors=[{"field": "body", "message": message, "code": "malformed_json"}],
                 )
-            message = str(err.get("msg", "is invalid"))
-            if err.get("type") == "extra_forbidden":
-                message = "is not a known field"
+            kind = str(err.get("type", "invalid"))
             errors.append(
                 {
                     "field": _field(tuple(err.get("loc", ()))),
-                    "message": message,
-                    "code": str(err.get("type", "invalid")),
+                    "message": i18n.pydantic_message(kind, str(err.get("msg", "")), language, err.get("ctx")),
+                    "code": kind,
                 }
             )
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return problem(422, "validation_failed", "Validation failed", detail, instance=request.url.path, errors=errors)
+        title = i18n.problem_title("validation_failed", "Validation failed", language)
+        return problem(422, "validation_failed", title, detail, instance=request.url.path, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"
         )
+        language = language_of(request)
+        title = i18n.problem_title(code, str(exc.detail), language)
         return problem(
             exc.status_code,
             code,
-            str(exc.detail),
-            str(exc.detail),
+            title,
+            title if code != "http_error" else str(exc.detail),
             instance=request.url.path,
             headers=getattr(exc, "headers", None),
         )
@@ -140,25 +167,12 @@ def install(app: FastAPI) -> None:
     async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
         # Two requests raced for the same unique value; the loser gets a conflict, not a crash.
         log.info("integrity conflict on %s: %s", request.url.path, exc.orig)
-        return problem(
-            409,
-            "conflict",
-            "Conflict",
-            "the change conflicts with data written concurrently; retry",
-            instance=request.url.path,
-        )
+        return coded_problem(request, 409, "conflict")
 
     @app.exception_handler(OperationalError)
     async def operational_error(request: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable on %s: %s", request.url.path, exc.orig)
-        return problem(
-            503,
-            "unavailable",
-            "Service unavailable",
-            "the database is busy or unavailable; retry",
-            instance=request.url.path,
-            headers={"Retry-After": "1"},
-        )
+        return coded_problem(request, 503, "unavailable", headers={"Retry-After": "1"})
 
     # Errors no handler above knows are answered by api.middleware.UnexpectedErrorMiddleware: a
     # handler registered here for Exception would answer and then be re-raised by Starlette.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -140,7 +140,7 @@ def validate(
         try:
             name = validate_name(str(raw_name))
         except InvalidValue as exc:
-            errors.append(_bad("name", str(exc), exc.code, raw_name))
+            errors.append(replace(_bad("name", str(exc), "invalid", raw_name), key=exc.key))
     identities = _identities(values, errors)
     profile, address = _profile(values, errors)
     refusing = [e for e in errors if not drop(e.field)]

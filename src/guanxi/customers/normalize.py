@@ -16,7 +16,7 @@ from pypinyin import Style, lazy_pinyin
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
-from guanxi.kit.errors import CodedValueError
+from guanxi.kit.errors import CatalogValueError
 
 
 class IdentityKind(StrEnum):
@@ -44,25 +44,25 @@ ENCRYPTED_KINDS = frozenset(IdentityKind) - {IdentityKind.ANONYMOUS_ID}
 NAMESPACED_KINDS = frozenset({IdentityKind.WECHAT_OPENID, IdentityKind.EXTERNAL_ID})
 
 
-class InvalidValue(CodedValueError):
-    """A value that cannot be normalized; the message is safe to show to the user, the code names
+class InvalidValue(CatalogValueError):
+    """A value that cannot be normalized; the message is safe to show to the user, the key names
     the catalog message that says it in the user's language."""
 
 
 def normalize_phone(value: str, default_region: str = "CN") -> str:
     text = value.strip()
     if not text:
-        raise InvalidValue("is empty", "required")
+        raise InvalidValue("is empty", "error.required")
     if len(text) > 32:
-        raise InvalidValue("is too long to be a phone number", "invalid_phone")
+        raise InvalidValue("is too long to be a phone number", "error.invalid_phone")
     if re.fullmatch(r"86\d{11}", text):  # a Chinese mobile with country code but no "+"
         text = "+" + text
     try:
         parsed = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:
-        raise InvalidValue("is not a phone number", "invalid_phone") from None
+        raise InvalidValue("is not a phone number", "error.invalid_phone") from None
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidValue("is not a valid phone number", "invalid_phone")
+        raise InvalidValue("is not a valid phone number", "error.invalid_phone")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -73,11 +73,11 @@ def looks_like_phone(text: str) -> bool:
 def normalize_email(value: str) -> str:
     text = value.strip()
     if len(text) > 254:
-        raise InvalidValue("is too long to be an email address", "invalid_email")
+        raise InvalidValue("is too long to be an email address", "error.invalid_email")
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidValue(f"is not a valid email address ({exc})", "invalid_email") from None
+        raise InvalidValue(f"is not a valid email address ({exc})", "error.invalid_email") from None
     return result.normalized.lower()
 
 
@@ -86,7 +86,7 @@ def normalize_resident_id(value: str) -> str:
         return str(ric.validate(value.strip().upper()))
     except StdnumError:
         raise InvalidValue(
-            "is not a valid resident ID number (18 characters with a correct check digit)", "invalid_resident_id"
+            "is not a valid resident ID number (18 characters with a correct check digit)", "error.invalid_resident_id"
         ) from None
 
 
@@ -95,7 +95,7 @@ def normalize_uscc(value: str) -> str:
         return str(uscc.validate(value.strip().upper()))
     except StdnumError:
         raise InvalidValue(
-            "is not a valid unified social credit code (18 characters with a correct check digit)", "invalid_uscc"
+            "is not a valid unified social credit code (18 characters with a correct check digit)", "error.invalid_uscc"
         ) from None
 
 
@@ -106,7 +106,7 @@ def normalize_token(value: str) -> str:
     """Channel ids (openid, unionid, app user id, card number, external id): trimmed, no spaces."""
     text = value.strip()
     if not _TOKEN.fullmatch(text):
-        raise InvalidValue("must be 1-128 letters, digits or _-.:@|/", "invalid_token")
+        raise InvalidValue("must be 1-128 letters, digits or _-.:@|/", "error.invalid_token")
     return text
 
 
@@ -139,23 +139,25 @@ def validate_name(value: str) -> str:
     text = unicodedata.normalize("NFC", value)
     categories = [unicodedata.category(ch) for ch in text]
     if any(cat == "Cc" and ch not in _SPACING_CONTROLS for ch, cat in zip(text, categories, strict=True)):
-        raise InvalidValue("may not contain control characters", "control_characters")
+        raise InvalidValue("may not contain control characters", "error.control_characters")
     if any(
         cat in ("Cs", "Co", "Cn") or (cat == "Cf" and ch not in _EMOJI_FORMAT)
         for ch, cat in zip(text, categories, strict=True)
     ):
-        raise InvalidValue("may not contain invisible, private-use or unassigned characters", "invisible_characters")
+        raise InvalidValue(
+            "may not contain invisible, private-use or unassigned characters", "error.invisible_characters"
+        )
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
-        raise InvalidValue("is required", "required")
+        raise InvalidValue("is required", "error.required")
     if len(text) > 100:
-        raise InvalidValue("must be at most 100 characters", "name_too_long")
+        raise InvalidValue("must be at most 100 characters", "error.name_too_long")
     if text.startswith(FORMULA_PREFIXES):
         raise InvalidValue(
-            "may not begin with =, +, - or @ (a spreadsheet would read it as a formula)", "formula_prefix"
+            "may not begin with =, +, - or @ (a spreadsheet would read it as a formula)", "error.formula_prefix"
         )
     if not any(unicodedata.category(ch).startswith(_NAME_CONTENT) for ch in text):
-        raise InvalidValue("must contain at least one letter, digit or emoji", "no_letters")
+        raise InvalidValue("must contain at least one letter, digit or emoji", "error.no_letters")
     return text
 
 

@@ -33,17 +33,17 @@ class FieldError:
         return i18n.field_message(self.field, self.code, self.message, language, self.params, key=self.key)
 
 
-class CodedValueError(ValueError):
-    """A value refused by a validator, with the stable code (and catalog parameters) its field
-    error carries, so the refusal reads the same in the caller's language everywhere."""
+class CatalogValueError(ValueError):
+    """A value refused by a validator: the English message, and the catalog key (with parameters)
+    that says it in the user's language. The field error keeps the caller's stable code."""
 
-    def __init__(self, message: str, code: str = "invalid", **params: object) -> None:
+    def __init__(self, message: str, key: str | None = None, **params: object) -> None:
         super().__init__(message)
-        self.code = code
+        self.key = key
         self.params = params
 
-    def field_error(self, field_name: str) -> FieldError:
-        return FieldError(field_name, str(self), self.code, self.params)
+    def field_error(self, field_name: str, code: str = "invalid") -> FieldError:
+        return FieldError(field_name, str(self), code, self.params, key=self.key)
 
 
 @dataclass

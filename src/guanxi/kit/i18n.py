@@ -6,6 +6,9 @@ import json
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
+from typing import get_args
+
+from pydantic_core.core_schema import ErrorType
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
@@ -19,14 +22,27 @@ def catalog(language: str) -> dict[str, str]:
 
 
 def normalize_language(value: str | None) -> str:
-    """Map Accept-Language style values (zh, zh-cn, en-US;q=0.8) onto a shipped catalog."""
+    """Map Accept-Language style values (zh, zh-cn, "fr, en-US;q=0.8") onto a shipped catalog: the
+    most preferred language we ship, zh-CN when none is."""
     if not value:
         return DEFAULT_LANGUAGE
-    first = value.split(",")[0].split(";")[0].strip().lower()
-    if first.startswith("en"):
-        return "en"
-    if first.startswith("zh"):
-        return "zh-CN"
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(value.split(",")):
+        tag, _, rest = part.strip().partition(";")
+        quality = 1.0
+        if rest.strip().lower().startswith("q="):
+            try:
+                quality = float(rest.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, position, tag.strip().lower()))
+    for negative_quality, _, tag in sorted(ranked):
+        if negative_quality >= 0:
+            break  # q=0 means "not this one"
+        if tag.startswith("en"):
+            return "en"
+        if tag.startswith("zh"):
+            return "zh-CN"
     return DEFAULT_LANGUAGE
 
 
@@ -64,17 +80,17 @@ def field_message(
     """The message of one field error in `language`, the same on the API, the console and in import
     error reports.
 
-    An explicit catalog `key` is translated with `params` in every language. Otherwise the catalog
-    phrases the stable `code` (`error.<field>.<code>`, then `error.<code>`); English keeps the
-    service's own sentence, which may be more specific than the catalog's, and any language falls
-    back to it when the catalog has no phrase for the code.
+    `message` is the service's English sentence, shown as it is in English (it may be more specific
+    than the catalog's). Other languages take the catalog message `key` names, with `params`; else
+    the catalog's phrase for the stable `code` (`error.<field>.<code>`, then `error.<code>`); else,
+    when the catalog has none, the English sentence.
     """
     lang = normalize_language(language)
     values = dict(params or {})
-    if key is not None and (key in catalog(lang) or key in catalog("en")):
-        return t(key, lang, **values)
     if lang == "en" and message:
         return message
+    if key is not None and (key in catalog(lang) or key in catalog("en")):
+        return t(key, lang, **values)
     texts = catalog(lang)
     for candidate in _field_keys(field, code):
         if candidate in texts:
@@ -82,12 +98,21 @@ def field_message(
     return message or t("error.invalid", lang)
 
 
+# Pydantic's own error types; any other type is one of ours (PydanticCustomError in kit.inputs,
+# kit.text), whose English sentence is written for our users already.
+PYDANTIC_TYPES = frozenset(get_args(ErrorType))
+
+
 def pydantic_message(error_type: str, message: str, language: str, ctx: Mapping[str, object] | None = None) -> str:
     """A Pydantic validation error in the catalog's words, by its `type` and `ctx` (min_length,
-    le, expected ...), in every language; Pydantic's own sentence only for a type the catalog lacks."""
+    le, expected ...): in every language for Pydantic's own types ("Field required" becomes "is
+    required"), in other languages than English for ours; else the error's own sentence."""
+    lang = normalize_language(language)
     key = f"error.pydantic.{error_type}"
-    if key in catalog(normalize_language(language)) or key in catalog("en"):
-        return t(key, language, **{k: _plain(v) for k, v in (ctx or {}).items()})
+    if lang == "en" and error_type not in PYDANTIC_TYPES and message:
+        return message
+    if key in catalog(lang) or key in catalog("en"):
+        return t(key, lang, **{k: _plain(v) for k, v in (ctx or {}).items()})
     return message
 
 

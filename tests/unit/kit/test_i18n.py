@@ -16,7 +16,18 @@ def test_every_language_ships_its_catalog() -> None:
 
 @pytest.mark.parametrize(
     ("value", "language"),
-    [(None, "zh-CN"), ("", "zh-CN"), ("en-US,en;q=0.8", "en"), ("zh", "zh-CN"), ("zh-TW", "zh-CN"), ("fr", "zh-CN")],
+    [
+        (None, "zh-CN"),
+        ("", "zh-CN"),
+        ("en-US,en;q=0.8", "en"),
+        ("zh", "zh-CN"),
+        ("zh-TW", "zh-CN"),
+        ("fr", "zh-CN"),
+        ("fr-FR, en;q=0.5, zh;q=0.4", "en"),
+        ("zh;q=0.3, en;q=0.9", "en"),
+        ("en;q=0, zh", "zh-CN"),
+        ("en;q=bad", "zh-CN"),
+    ],
 )
 def test_normalize_language(value: str | None, language: str) -> None:
     assert normalize_language(value) == language
@@ -48,11 +59,13 @@ def test_field_message_translates_by_code_and_keeps_the_services_english() -> No
 
 
 def test_field_message_with_a_key_formats_its_params_in_both_languages() -> None:
-    assert field_message("note", "too_long", "ignored", "en", {"max_length": 5}, key="error.too_long") == (
-        "must have at most 5 characters"
-    )
-    assert field_message("note", "too_long", "ignored", "zh-CN", {"max_length": 5}, key="error.too_long") == (
+    english = "is longer than 5 characters"
+    assert field_message("note", "invalid", english, "en", {"max_length": 5}, key="error.too_long") == english
+    assert field_message("note", "invalid", english, "zh-CN", {"max_length": 5}, key="error.too_long") == (
         "最多 5 个字符"
+    )
+    assert field_message("note", "invalid", "", "en", {"max_length": 5}, key="error.too_long") == (
+        "must have at most 5 characters"
     )
 
 
@@ -61,7 +74,7 @@ def test_validator_codes_reach_the_catalog() -> None:
         normalize_phone("not a number")
     error = caught.value.field_error("phone")
     assert (error.code, error.text("zh-CN"), error.text("en")) == (
-        "invalid_phone",
+        "invalid",
         "不是有效的手机号码",
         "is not a phone number",
     )
