@@ -108,26 +108,32 @@ class OrderScreen:
         with ui.row().classes("w-full gap-4 text-sm"):
             ui.link(tr("orders.detail.back"), "/orders").mark("back-to-orders")
             ui.link(tr("orders.detail.customer_orders"), f"/orders?customer={customer.id}").mark("customer-orders")
-        with card(tr("orders.detail.header"), marker="order-header"):
-            with ui.row().classes("items-center gap-2"):
-                ui.label(tr("orders.field.customer")).classes("text-sm text-slate-500 w-24")
-                shown = tr("orders.customer_label", name=customer.display_name, member_no=customer.member_no)
-                ui.link(shown, f"/customers/{customer.id}").mark("order-customer")
-            rows = [
-                (tr("orders.field.external_id"), page.external_id),
-                (tr("orders.field.source"), page.source),
-                (tr("orders.field.store"), page.store or EMPTY),
-                (tr("orders.field.channel"), choice("source", page.channel)),
-                (tr("orders.field.occurred_at"), formatting.moment(order.occurred_at, lang)),
-                (tr("orders.field.paid_amount"), formatting.money(order.paid_amount, order.currency, lang)),
-                (tr("orders.field.refunded_amount"), formatting.money(order.refunded_amount, order.currency, lang)),
-                (tr("orders.field.points_earned"), formatting.number(order.points_earned, lang)),
-                (tr("orders.field.points_reversed"), formatting.number(order.points_reversed, lang)),
-                (tr("orders.field.growth_earned"), formatting.number(order.growth_earned, lang)),
-            ]
-            if order.cancelled_at is not None:
-                rows.append((tr("orders.field.cancelled_at"), formatting.moment(order.cancelled_at, lang)))
-            facts(rows)
+        shown = tr("orders.customer_label", name=customer.display_name, member_no=customer.member_no)
+        where = [
+            (tr("orders.field.external_id"), page.external_id),
+            (tr("orders.field.source"), page.source),
+            (tr("orders.field.store"), page.store or EMPTY),
+            (tr("orders.field.channel"), choice("source", page.channel)),
+            (tr("orders.field.occurred_at"), formatting.moment(order.occurred_at, lang)),
+        ]
+        if order.cancelled_at is not None:
+            where.append((tr("orders.field.cancelled_at"), formatting.moment(order.cancelled_at, lang)))
+        figures = [
+            (tr("orders.field.paid_amount"), formatting.money(order.paid_amount, order.currency, lang)),
+            (tr("orders.field.refunded_amount"), formatting.money(order.refunded_amount, order.currency, lang)),
+            (tr("orders.field.points_earned"), formatting.number(order.points_earned, lang)),
+            (tr("orders.field.points_reversed"), formatting.number(order.points_reversed, lang)),
+            (tr("orders.field.growth_earned"), formatting.number(order.growth_earned, lang)),
+        ]
+        grid = "grid grid-cols-1 md:grid-cols-2 gap-x-12 gap-y-1 w-full"
+        with card(tr("orders.detail.header"), marker="order-header"), ui.element("div").classes(grid):
+            with ui.grid(columns="max-content 1fr").classes("gap-x-6 gap-y-1 text-sm content-start"):
+                ui.label(tr("orders.field.customer")).classes("text-slate-500")
+                ui.link(shown, f"/customers/{customer.id}").classes("text-primary").mark("order-customer")
+                for label, value in where:
+                    ui.label(label).classes("text-slate-500")
+                    ui.label(value)
+            facts(figures)
 
     def _exchange(self, page: OrderPage) -> None:
         exchange, order, lang = page.order.exchange, page.order, self.lang
@@ -263,9 +269,10 @@ class OrderScreen:
                 "outline no-caps color=negative"
             ).mark("cancel-order")
         if left > 0:
-            ui.button(tr("orders.actions.return"), icon="assignment_return", on_click=self._confirm_return).props(
-                "outline no-caps"
-            ).mark("return-order")
+            label = tr("orders.actions.return" if Decimal(order.refunded_amount) == 0 else "orders.actions.return_rest")
+            ui.button(label, icon="assignment_return", on_click=self._confirm_return).props("outline no-caps").mark(
+                "return-order"
+            )
 
     def _confirm(self, text: str, confirm_label: str, action: Any, marker: str) -> None:
         with ui.dialog() as dialog, ui.card().classes("max-w-md gap-4"):

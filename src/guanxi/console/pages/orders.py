@@ -23,7 +23,16 @@ from guanxi.console.actions import notify_error, perform
 from guanxi.console.layout import frame
 from guanxi.console.paging import Pager
 from guanxi.console.session import guard, language, tr
-from guanxi.console.widgets import EMPTY, apply_field_errors, choice, notice, options, page_title, set_field_error
+from guanxi.console.widgets import (
+    EMPTY,
+    apply_field_errors,
+    choice,
+    date_input,
+    notice,
+    options,
+    page_title,
+    set_field_error,
+)
 from guanxi.customers.schemas import CustomerOut
 from guanxi.kit import formatting
 from guanxi.kit.errors import FieldError, ValidationFailed
@@ -114,9 +123,9 @@ class OrderList:
             self.store.mark("filter-store").on("keydown.enter", self.pager.reset)
             self.channel = self._select("channel", options("source", CHANNELS))
             self.status = self._select("status", options("order.status", STORED_STATUSES))
-            self.date_from = ui.date_input(tr("orders.filter.date_from")).props("outlined dense clearable")
+            self.date_from = date_input(tr("orders.filter.date_from")).props("outlined dense clearable")
             self.date_from.classes("w-40").mark("filter-date-from")
-            self.date_to = ui.date_input(tr("orders.filter.date_to")).props("outlined dense clearable")
+            self.date_to = date_input(tr("orders.filter.date_to")).props("outlined dense clearable")
             self.date_to.classes("w-40").mark("filter-date-to")
             self.amount_min = self._amount("amount_min", "filter-amount-min")
             self.amount_max = self._amount("amount_max", "filter-amount-max")
