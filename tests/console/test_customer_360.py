@@ -7,14 +7,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from nicegui import ui
 from nicegui.testing import User
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from guanxi.customers import event_types, events, merge
+from guanxi.customers.models import Customer
 from guanxi.customers.quality_models import QualitySnapshot
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
-from tests.console.conftest import MAIN_FILE, login, settle
-from tests.factories import create_customer, create_staff
+from guanxi.loyalty.catalog.models import Coupon
+from tests.console.conftest import MAIN_FILE, login, not_shown, settle
+from tests.factories import create_customer, create_staff, post_order
+from tests.integration.loyalty import coupon_helpers
 
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
 
@@ -31,6 +34,7 @@ def _seed(db: Database) -> str:
                 "type": "product_view",
                 "occurred_at": at.isoformat(),
                 "customer_id": customer.id,
+                "channel": "mini_program",
                 "properties": {"sku": "MB-1", "category": "母婴"},
             },
             {
@@ -43,6 +47,11 @@ def _seed(db: Database) -> str:
         ]
         events.ingest(session, SYSTEM, batch)
         return customer.id
+
+
+def _link_texts(user: User, marker: str) -> list[str]:
+    (column,) = user.find(marker=marker).elements
+    return [el.text for el in column.descendants() if isinstance(el, ui.link)]
 
 
 def _labels(user: User, marker: str) -> list[str]:
@@ -113,9 +122,45 @@ async def test_event_types_page_sets_retention_and_adds_a_custom_type(db: Databa
 async def test_the_story_names_the_merges_of_the_customer(db: Database, console: User) -> None:
     keep = _seed(db)
     with db.unit_of_work() as session:
-        gone = create_customer(session, name="张伟", email="z@example.com").id
-        merge.merge_customers(session, SYSTEM, survivor_id=keep, merged_id=gone, reason="manual")
+        gone = create_customer(session, name="张伟", email="z@example.com")
+        merge.merge_customers(session, SYSTEM, survivor_id=keep, merged_id=gone.id, reason="manual")
+        kept_no = session.get(Customer, keep).member_no  # type: ignore[union-attr]
     await login(console, "boss")
     await console.open(f"/customers/{keep}")
     await console.should_see(marker="merges")
-    await console.should_see(f"{gone} → {keep}", marker="merges")
+    # by name and member number, not by internal id
+    await console.should_see(f"张伟 · {gone.member_no} → 张伟 · {kept_no}", marker="merges")
+    await not_shown(console, gone.id, after_marker="merges")
+
+
+async def test_each_timeline_item_reads_as_words_and_figures(db: Database, console: User) -> None:
+    customer_id = _seed(db)
+    with db.unit_of_work() as session:
+        post_order(session, customer_id=customer_id, amount="508.30", external_id="A1", store="SH-01", channel="store")
+    (coupon,) = coupon_helpers.issue(db, coupon_helpers.template(db), customer_id)
+    with db.unit_of_work() as session:
+        session.execute(update(Coupon).where(Coupon.id == coupon.id).values(status="expired", issued_via="win_back"))
+    await login(console, "boss")
+    await console.open(f"/customers/{customer_id}")
+    texts = _labels(console, "timeline-items")
+    assert "¥508.30" in _link_texts(console, "timeline-items")
+    assert any("状态：已完成" in t and "渠道：门店" in t and "门店：SH-01" in t for t in texts), texts
+    assert "满100减20" in texts and "状态：已过期 · 发放方式：唤回礼券" in texts
+    assert "渠道：小程序 · SKU：MB-1 · 品类：母婴" in texts
+    assert "搜索词：奶粉" in texts
+    assert "添加手机" in texts
+    assert any(t.startswith("获得 +") for t in texts)  # points: the entry kind and signed points
+    # no codes, no JSON, no English
+    joined = " ".join(texts)
+    for raw in ("{", "win_back", "expired", "mini_program", "product_view", "earn", "CNY"):
+        assert raw not in joined
+
+
+async def test_the_behaviour_tab_shows_events_only(db: Database, console: User) -> None:
+    customer_id = _seed(db)
+    await login(console, "boss")
+    await console.open(f"/customers/{customer_id}?tab=behaviour")
+    await settle(console, marker="timeline-items")
+    texts = _labels(console, "timeline-items")
+    assert "搜索" in texts and "浏览商品" in texts and "添加手机" not in texts
+    await not_shown(console, marker="timeline-types", after_marker="timeline-items")

@@ -80,8 +80,10 @@ async def test_phone_of_another_customer_links_to_that_customer(db: Database, co
     console.find(marker="field-name").type("王芳")
     console.find(marker="field-phone").type("+86 138-0013-8000")
     console.find(marker="save").click()
-    await console.should_see(f"已属于客户 {existing.id}")
-    assert _error(console, "phone") == f"已属于客户 {existing.id}"
+    # named by name (masked for service staff) and member number, never by the internal id
+    taken = f"已属于客户 张*（会员号 {existing.member_no}）"
+    await console.should_see(taken)
+    assert _error(console, "phone") == taken
     (link,) = console.find(marker="conflict-link").elements
     assert isinstance(link, ui.link)
     assert link.props["href"] == f"/customers/{existing.id}"
@@ -124,6 +126,8 @@ async def test_edit_sends_only_changes_and_keeps_a_masked_address(db: Database, 
     console.find(marker="save").click()
     await console.should_see(marker="customer-name", retries=30)
     await console.should_see("已保存")
+    console.find(marker="tab-history").click()
+    await console.should_see(marker="history-table")
     with db.unit_of_work(read_only=True) as session:
         stored = session.get(Customer, customer.id)
         assert stored is not None

@@ -71,7 +71,7 @@ async def test_revocation_also_stops_actions_on_an_open_page(db: Database, conso
         create_staff(session, username="wang", role="service")
         customer = create_customer(session, name="张伟")
     await login(console, "wang")
-    await console.open(f"/customers/{customer.id}")
+    await console.open(f"/customers/{customer.id}?tab=notes")
     with db.unit_of_work() as session:
         session.execute(update(AuthToken).values(revoked_at=clock.now()))
     console.find(marker="note-input").type("不应保存")
@@ -182,7 +182,7 @@ async def test_an_action_after_the_idle_timeout_writes_nothing(db: Database, con
         customer = create_customer(session, name="张伟")
     with clock.frozen(START) as now:
         await login(console, "wang")
-        await console.open(f"/customers/{customer.id}")
+        await console.open(f"/customers/{customer.id}?tab=notes")
         await console.should_see(marker="note-input")
         now.advance(timedelta(minutes=31))
         console.find(marker="note-input").type("不应保存")

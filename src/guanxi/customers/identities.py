@@ -8,6 +8,7 @@ from functools import lru_cache
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from guanxi.auth import permissions
 from guanxi.config import get_settings
 from guanxi.customers import repository
 from guanxi.customers.models import Customer, CustomerIdentity
@@ -19,8 +20,10 @@ from guanxi.customers.normalize import (
     normalize_identity,
 )
 from guanxi.customers.schemas import CustomerCreate, IdentityIn
+from guanxi.kit import i18n
 from guanxi.kit.crypto import FieldCipher, get_cipher
-from guanxi.kit.errors import Conflict, FieldError
+from guanxi.kit.errors import Conflict, DomainError, FieldError
+from guanxi.kit.masking import Visibility
 from guanxi.kit.principal import Principal
 
 
@@ -110,14 +113,33 @@ def normalize_all(items: list[tuple[str, IdentityIn]], errors: list[FieldError])
 
 
 OUT_OF_SCOPE_HOLDER = "belongs to another customer; ask a manager"
+TAKEN_KEY = "error.identity_taken"  # catalog key of the conflict's sentence: {name} and {member_no}
+TAKEN_UNNAMED_KEY = "error.identity_taken_unnamed"  # a holder without a name: {member_no} only
+
+
+def holder_name(name: str, visibility: Visibility) -> str | None:
+    """The holder's name as a conflict may show it: whole only to roles that see personal data in
+    full. A conflict answers "whose is this phone number?", so a masked role learns the member
+    number and the surname, enough to open the right record, not the name that goes with a number."""
+    if not name:
+        return None
+    if visibility is Visibility.FULL:
+        return name
+    return name[:1] + "*" * max(len(name) - 1, 1)
+
+
+def taken_text(error: DomainError, language: str) -> str:
+    """The sentence of a conflict from `ensure_free` in `language` (its catalog key and params)."""
+    return i18n.t(error.key, language, **error.params) if error.key else error.message
 
 
 def ensure_free(
     session: Session, identities: list[NormalizedIdentity], actor: Principal, *, owner_id: str | None = None
 ) -> None:
-    """409 when another customer already holds one of these identities: with a pointer to that
-    customer if the actor may see them, else without (nor anything else about them), so a
-    conflict cannot tell anyone whether a phone number belongs to a customer they may not see."""
+    """409 when another customer already holds one of these identities: naming that customer (by
+    name, masked as `holder_name` says, and member number) with a pointer to them if the actor may
+    see them, else without (nor anything else about them), so a conflict cannot tell anyone
+    whether a phone number belongs to a customer they may not see."""
     for ident in identities:
         existing = repository.identity_by_index(session, ident.kind.value, ident.namespace, ident.index)
         if existing is not None and existing.customer_id != owner_id:
@@ -127,10 +149,19 @@ def ensure_free(
                     message=f"{ident.field}: {OUT_OF_SCOPE_HOLDER}",
                     errors=[FieldError(ident.field, OUT_OF_SCOPE_HOLDER, "taken_out_of_scope")],
                 )
+            name = holder_name(holder.name, permissions.visibility(actor))
+            who = f"{name} ({holder.member_no})" if name else holder.member_no
+            key = TAKEN_KEY if name else TAKEN_UNNAMED_KEY
+            params: dict[str, object] = {"name": name or "", "member_no": holder.member_no}
             raise Conflict(
-                message=f"{ident.field}: this {ident.kind.value} already belongs to customer {existing.customer_id}",
-                errors=[FieldError(ident.field, f"already belongs to customer {existing.customer_id}", "taken")],
-                extra={"existing_customer_id": existing.customer_id},
+                message=f"{ident.field}: this {ident.kind.value} already belongs to customer {who}",
+                errors=[FieldError(ident.field, f"already belongs to customer {who}", "taken", params, key=key)],
+                extra={
+                    "existing_customer_id": existing.customer_id,
+                    "existing_customer": {"name": name, "member_no": holder.member_no},
+                },
+                key=key,
+                params=params,
             )
 
 

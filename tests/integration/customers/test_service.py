@@ -174,9 +174,10 @@ def test_identity_conflict_points_to_the_holder(db: Database, first: dict[str, A
     before = counts(db)
     with pytest.raises(Conflict) as info, db.unit_of_work() as session:
         create_customer(session, name="李娜", **second)
-    assert info.value.extra == {"existing_customer_id": holder}
+    assert info.value.extra["existing_customer_id"] == holder
+    assert info.value.extra["existing_customer"]["name"] == "张伟"  # by name and member number, not by id
     assert info.value.errors[0].code == "taken"
-    assert holder in info.value.message
+    assert "张伟" in info.value.message and holder not in info.value.message
     assert counts(db) == before
 
 

@@ -1,9 +1,16 @@
-"""Customer page: profile, identities (with an audited reveal), tags, notes, owner and change history."""
+"""Customer page: a header card (name, member number, tier, points, owner, tags, key actions) over
+tabs — 概览 · 订单 · 积分 · 优惠券 · 行为 · 备注 · 变更记录, and 访问记录 for roles that read the
+audit trail.
+
+A tab's content is built the first time it is opened (orders, points, coupons and the timeline
+each cost queries, and reading the timeline is audited), and the two history tabs again each time,
+so they show what was just done. `?tab=<name>` opens the page on a tab.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from nicegui import ui
 from pydantic import ValidationError
@@ -12,48 +19,43 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from guanxi.auth import service as auth_service
-from guanxi.auth.permissions import is_allowed, visibility
+from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
-from guanxi.console.pages import customer_360, loyalty_card
-from guanxi.console.session import guard, tr
-from guanxi.console.widgets import (
-    EMPTY,
-    card,
-    choice,
-    facts,
-    local_time,
-    notice,
-    pydantic_field_errors,
-    set_field_error,
-    show,
-)
+from guanxi.console.pages import customer_360, customer_history, loyalty_card
+from guanxi.console.pages.customer_identities import IdentitiesSection
+from guanxi.console.pages.customer_merge import MergeDialog
+from guanxi.console.pages.customer_tabs import CouponsPanel, NotesPanel, OrdersPanel
+from guanxi.console.session import guard, language, tr
+from guanxi.console.widgets import EMPTY, card, choice, facts, notice, pydantic_field_errors, set_field_error, show
 from guanxi.customers import notes
 from guanxi.customers import service as customers
-from guanxi.customers.schemas import CustomerDetail, IdentityOut, NoteIn, NoteOut, TagIn
+from guanxi.customers.schemas import CustomerDetail, TagIn
+from guanxi.kit import formatting
 from guanxi.kit.errors import NotFound
-from guanxi.kit.masking import Visibility
 from guanxi.kit.principal import Principal
-from guanxi.privacy import audit
+from guanxi.loyalty.members import card as member_card
+from guanxi.loyalty.program.schemas import CardOut
 
-REVEAL_ACTION = "customer.reveal"
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    action: str
-    fields: list[str]
-    actor: str
-    occurred_at: datetime
-    outcome: str
+# (tab, the permission that shows it); 概览 and 变更记录 need only the customer itself.
+TABS: tuple[tuple[str, tuple[str, str] | None], ...] = (
+    ("overview", None),
+    ("orders", ("orders", "read")),
+    ("points", ("loyalty", "read")),
+    ("coupons", ("coupons", "read")),
+    ("behaviour", ("events", "read")),
+    ("notes", ("notes", "read")),
+    ("history", None),
+    ("access", ("audit", "read")),
+)
+REBUILT = frozenset({"history", "access"})
 
 
 @dataclass(frozen=True)
 class CustomerView:
     detail: CustomerDetail
     owner_name: str | None
-    notes: list[NoteOut] | None  # None when the role may not read notes
-    history: list[HistoryEntry]
+    card: CardOut | None  # None when the role may not read member cards
     known_tags: list[str]
 
 
@@ -65,144 +67,117 @@ def load_view(session: Session, principal: Principal, customer_id: str) -> Custo
             owner = auth_service.get_user(session, detail.owner_id)
             owner_name = f"{owner.display_name} ({owner.username})"
         except NotFound:
-            owner_name = detail.owner_id
-    note_list = None
-    if is_allowed(principal, "notes", "read"):
-        note_list = [NoteOut.model_validate(n) for n in notes.list_notes(session, principal, customer_id)]
-    # Reveals are access records, not changes: only roles that read the audit trail see them here.
-    show_reveals = is_allowed(principal, "audit", "read")
-    history = [
-        HistoryEntry(r.action, [str(f) for f in r.fields or []], r.actor_name, r.occurred_at, r.outcome)
-        for r in audit.history(session, "customer", detail.id)
-        if show_reveals or r.action != REVEAL_ACTION
-    ]
+            owner_name = tr("customer.owner_unknown")
+    member = member_card.get_card(session, principal, customer_id) if is_allowed(principal, "loyalty", "read") else None
     known = notes.popular_tags(session, principal) if is_allowed(principal, "tags", "create") else []
-    return CustomerView(detail, owner_name, note_list, history, known)
+    return CustomerView(detail, owner_name, member, known)
 
 
-def action_label(action: str) -> str:
-    key = f"action.{action}"
-    text = tr(key)
-    return action if text == key else text
-
-
-def fields_label(fields: list[str]) -> str:
-    labels: list[str] = []
-    for name in fields:
-        key = f"field.{name}"
-        text = tr(key)
-        label = name if text == key else text
-        if label not in labels:  # "phone" and "identity.phone" read the same
-            labels.append(label)
-    return tr("common.separator").join(labels) if labels else EMPTY
+def visible_tabs(principal: Principal) -> list[str]:
+    return [name for name, needs in TABS if needs is None or is_allowed(principal, *needs)]
 
 
 class CustomerPage:
-    def __init__(self, principal: Principal, view: CustomerView) -> None:
+    def __init__(self, principal: Principal, view: CustomerView, first_tab: str | None) -> None:
         self.viewer = principal
         self.view = view
         self.customer_id = view.detail.id
         self.tags = list(view.detail.tags)
+        self.tab_names = visible_tabs(principal)
+        self.first_tab = first_tab if first_tab in self.tab_names else "overview"
+        self.built: set[str] = set()
+        self.panels: dict[str, ui.tab_panel] = {}
+        self.notes_panel: NotesPanel | None = None
 
     def build(self) -> None:
         detail = self.view.detail
-        ui.page_title(f"{detail.display_name} · guanxi")
-        with ui.row().classes("w-full items-center gap-3"):
-            ui.button(icon="arrow_back", on_click=lambda: ui.navigate.to("/customers")).props("flat round dense")
-            ui.label(detail.display_name).classes("text-2xl font-medium").mark("customer-name")
-            ui.badge(detail.member_no).props("outline").mark("member-no")
-            ui.space()
+        ui.page_title(f"{detail.display_name} · {tr('app.name')}")
+        self._header()
+        with ui.card().classes("w-full p-0 gap-0"):
+            with ui.tabs() as self.tabs:
+                self.tabs.props("align=left inline-label outside-arrows mobile-arrows dense no-caps")
+                self.tabs.classes("w-full text-slate-700").mark("customer-tabs")
+                tabs = {
+                    name: ui.tab(name, label=tr(f"customer.tab.{name}")).mark(f"tab-{name}") for name in self.tab_names
+                }
+            self.tabs.value = tabs[self.first_tab]
+            self.tabs.on_value_change(lambda e: self.open_tab(str(e.value)))
+            ui.separator()
+            with ui.tab_panels(self.tabs, value=self.first_tab, animated=False).classes("w-full bg-transparent"):
+                for name in self.tab_names:
+                    self.panels[name] = ui.tab_panel(name).classes("p-3 sm:p-4 gap-4").mark(f"panel-{name}")
+        self.open_tab(self.first_tab)
+
+    # header -----------------------------------------------------------------------------------
+
+    def _header(self) -> None:
+        d = self.view.detail
+        with ui.card().classes("w-full gap-3").mark("customer-header"):
+            with ui.row().classes("w-full items-center gap-x-3 gap-y-2"):
+                ui.button(icon="arrow_back", on_click=lambda: ui.navigate.to("/customers")).props(
+                    "flat round dense"
+                ).tooltip(tr("customer.back"))
+                ui.label(d.display_name).classes("text-2xl font-medium break-all").mark("customer-name")
+                ui.badge(d.member_no).props("outline color=grey-8").mark("member-no")
+                if self.view.card is not None:
+                    tier = loyalty_card.tier_name(self.view.card.tier)
+                    ui.badge(tier).props("color=amber-8").mark("header-tier")
+                ui.space()
+                self._actions()
+            with ui.element("div").classes("grid grid-cols-2 md:grid-cols-4 gap-2 w-full"):
+                lang = language()
+                c = self.view.card
+                if c is not None:
+                    self._figure(tr("loyalty.card.balance"), formatting.number(c.points_balance, lang), "header-points")
+                    self._figure(tr("customer.header.tier"), loyalty_card.tier_name(c.tier), "header-tier-name")
+                self._figure(tr("customer.owner"), show(self.view.owner_name), "header-owner")
+                self._figure(tr("field.source_channel"), choice("source", d.source_channel), "header-source")
+                if c is None:
+                    self._figure(tr("field.created_at"), formatting.day(d.created_at, lang), "header-created")
+            self._tags()
+
+    def _figure(self, label: str, value: str, marker: str) -> None:
+        with ui.column().classes("gap-0 rounded bg-slate-50 px-3 py-2 min-w-0"):
+            ui.label(label).classes("text-xs text-slate-500")
+            ui.label(value).classes("text-lg font-medium truncate").mark(marker)
+
+    def _actions(self) -> None:
+        with ui.row().classes("items-center gap-2"):
+            if is_allowed(self.viewer, "notes", "create") and "notes" in self.tab_names:
+                ui.button(tr("customer.add_note"), icon="sticky_note_2", on_click=self.go_add_note).props(
+                    "outline dense no-caps"
+                ).mark("header-add-note")
+            if is_allowed(self.viewer, "merges", "create"):
+                ui.button(tr("customer.merge"), icon="call_merge", on_click=self.open_merge).props(
+                    "outline dense no-caps"
+                ).mark("merge-customer")
             if is_allowed(self.viewer, "customers", "update"):
                 ui.button(
                     tr("customer.edit"),
                     icon="edit",
                     on_click=lambda: ui.navigate.to(f"/customers/{self.customer_id}/edit"),
-                ).props("unelevated no-caps").mark("edit-customer")
-        with ui.row().classes("w-full gap-4 items-start no-wrap max-md:flex-wrap"):
-            with ui.column().classes("flex-[2] min-w-0 gap-4"):
-                self._profile()
-                loyalty_card.member_section(self.viewer, self.customer_id)
-                customer_360.story_section(self.viewer, self.customer_id)
-                self._identities()
-                self._notes()
-                self._history()
-            with ui.column().classes("flex-1 min-w-64 gap-4"):
-                self._ownership()
-                self._tags()
+                ).props("unelevated dense no-caps").mark("edit-customer")
 
-    def _profile(self) -> None:
-        d = self.view.detail
-        with card(tr("customer.profile"), marker="profile"):
-            facts(
-                [
-                    (tr("field.gender"), choice("gender", d.gender)),
-                    (tr("field.birthday"), show(d.birthday)),
-                    (tr("field.province"), show(d.province)),
-                    (tr("field.city"), show(d.city)),
-                    (tr("field.address"), show(d.address)),
-                    (tr("field.occupation"), show(d.occupation)),
-                    (tr("field.income_band"), choice("income", d.income_band)),
-                    (tr("field.preferred_channel"), choice("channel", d.preferred_channel)),
-                    (tr("field.preferred_language"), choice("language", d.preferred_language)),
-                    (tr("field.source_channel"), choice("source", d.source_channel)),
-                    (tr("field.created_at"), local_time(d.created_at)),
-                    (tr("field.updated_at"), local_time(d.updated_at)),
-                ]
-            )
+    def open_merge(self) -> None:
+        MergeDialog(self.viewer, self.view.detail).open()
 
-    def _ownership(self) -> None:
-        d = self.view.detail
-        with card(tr("customer.owner"), marker="ownership"):
-            facts([(tr("field.owner_id"), show(self.view.owner_name)), (tr("field.region"), show(d.region))])
+    def go_add_note(self) -> None:
+        self.tabs.set_value("notes")
+        if self.notes_panel is not None:
+            self.notes_panel.focus()
 
-    # identities -----------------------------------------------------------------------------
-
-    def _identities(self) -> None:
-        with card(tr("customer.identities"), marker="identities") as box:
-            self.identity_box = ui.column().classes("w-full gap-1")
-            self._render_identities(self.view.detail.identities)
-            if self.view.detail.identities and self._may_reveal():
-                with box:
-                    self.reveal_button = ui.button(tr("customer.reveal"), icon="visibility", on_click=self.reveal)
-                    self.reveal_button.props("outline no-caps dense").mark("reveal")
-
-    def _may_reveal(self) -> bool:
-        return is_allowed(self.viewer, "customers", "reveal") and visibility(self.viewer) is not Visibility.FULL
-
-    def _render_identities(self, identities: list[IdentityOut]) -> None:
-        self.identity_box.clear()
-        with self.identity_box:
-            if not identities:
-                ui.label(tr("customer.no_identities")).classes("text-sm text-slate-500")
-                return
-            with ui.grid(columns="max-content 1fr max-content").classes("gap-x-6 gap-y-1 text-sm"):
-                for ident in identities:
-                    label = choice("identity", ident.kind)
-                    if ident.namespace:
-                        label = f"{label} ({ident.namespace})"
-                    ui.label(label).classes("text-slate-500")
-                    ui.label(ident.value or tr("customer.hidden")).mark(f"identity-{ident.kind}")
-                    ui.label(tr("customer.verified") if ident.verified else "").classes("text-green-700")
-
-    def reveal(self) -> None:
-        result = perform(lambda s, p: customers.list_identities(s, p, self.customer_id, reveal=True))
-        if result.value is not None:
-            self._render_identities(result.value)
-            self.reveal_button.set_visibility(False)
-            ui.notify(tr("customer.revealed"), type="info")
-
-    # tags -----------------------------------------------------------------------------------
+    # tags -------------------------------------------------------------------------------------
 
     def _tags(self) -> None:
-        with card(tr("customer.tags"), marker="tags"):
-            self.tag_box = ui.row().classes("w-full gap-1")
+        with ui.row().classes("w-full items-center gap-1").mark("tags"):
+            ui.icon("sell").classes("text-slate-400")
+            self.tag_box = ui.row().classes("gap-1 items-center")
             self._render_tags()
             if is_allowed(self.viewer, "tags", "create"):
-                with ui.row().classes("w-full items-start gap-2 no-wrap"):
-                    self.tag_input = ui.input(tr("customer.new_tag"), autocomplete=self.view.known_tags)
-                    self.tag_input.props("outlined dense").classes("flex-1").mark("tag-input")
-                    self.tag_input.on("keydown.enter", self.add_tag)
-                    ui.button(icon="add", on_click=self.add_tag).props("flat round dense").mark("add-tag")
+                self.tag_input = ui.input(placeholder=tr("customer.new_tag"), autocomplete=self.view.known_tags)
+                self.tag_input.props("dense borderless").classes("w-32").mark("tag-input")
+                self.tag_input.on("keydown.enter", self.add_tag)
+                ui.button(icon="add", on_click=self.add_tag).props("flat round dense size=sm").mark("add-tag")
 
     def _render_tags(self) -> None:
         self.tag_box.clear()
@@ -211,7 +186,7 @@ class CustomerPage:
             if not self.tags:
                 ui.label(tr("customer.no_tags")).classes("text-sm text-slate-500")
             for tag in self.tags:
-                chip = ui.chip(tag, icon="sell", removable=removable, color="blue-1", text_color="blue-10")
+                chip = ui.chip(tag, removable=removable, color="blue-1", text_color="blue-10")
                 chip.props("dense").mark(f"tag-{tag}")
                 if removable:
                     chip.on("remove", lambda _, t=tag: self.remove_tag(t))
@@ -235,73 +210,78 @@ class CustomerPage:
             self.tags = result.value
         self._render_tags()
 
-    # notes ----------------------------------------------------------------------------------
+    # tabs -------------------------------------------------------------------------------------
+
+    def open_tab(self, name: str) -> None:
+        panel = self.panels.get(name)
+        if panel is None or (name in self.built and name not in REBUILT):
+            return
+        panel.clear()
+        builders: dict[str, Callable[[], None]] = {
+            "overview": self._overview,
+            "orders": lambda: OrdersPanel(self.viewer, self.customer_id).build(),
+            "points": lambda: loyalty_card.member_section(self.viewer, self.customer_id),
+            "coupons": lambda: CouponsPanel(self.viewer, self.customer_id).build(),
+            "behaviour": self._behaviour,
+            "notes": self._notes,
+            "history": lambda: customer_history.changes_panel(self.viewer, self.customer_id),
+            "access": lambda: customer_history.access_panel(self.viewer, self.customer_id),
+        }
+        with panel:
+            builders[name]()
+        self.built.add(name)
+
+    def _overview(self) -> None:
+        with ui.row().classes("w-full gap-4 items-start no-wrap max-lg:flex-wrap"):
+            with ui.column().classes("flex-[3] min-w-0 w-full gap-4"):
+                self._profile()
+                timeline_box = ui.column().classes("w-full gap-4")
+            with ui.column().classes("flex-[2] min-w-0 w-full gap-4"):
+                IdentitiesSection(
+                    self.viewer, self.customer_id, self.view.detail.identities, on_change=self._identities_changed
+                ).build()
+                story = customer_360.story_cards(self.viewer, self.customer_id)
+        with timeline_box:
+            customer_360.TimelineSection(self.viewer, self.customer_id).build(story)
+
+    def _identities_changed(self) -> None:
+        self.built.discard("history")
+
+    def _behaviour(self) -> None:
+        customer_360.TimelineSection(
+            self.viewer, self.customer_id, kinds=["event"], title=tr("customer.tab.behaviour")
+        ).build()
 
     def _notes(self) -> None:
-        if self.view.notes is None:
-            return
-        with card(tr("customer.notes"), marker="notes"):
-            if is_allowed(self.viewer, "notes", "create"):
-                self.note_input = ui.textarea(tr("customer.new_note")).props("outlined dense autogrow")
-                self.note_input.classes("w-full").mark("note-input")
-                with ui.row().classes("w-full justify-end"):
-                    ui.button(tr("customer.add_note"), on_click=self.add_note).props("unelevated no-caps").mark(
-                        "add-note"
-                    )
-            self.note_box = ui.column().classes("w-full gap-2")
-            self._render_notes(self.view.notes)
+        self.notes_panel = NotesPanel(self.viewer, self.customer_id)
+        self.notes_panel.build()
 
-    def _render_notes(self, items: list[NoteOut]) -> None:
-        self.note_box.clear()
-        with self.note_box:
-            if not items:
-                ui.label(tr("customer.no_notes")).classes("text-sm text-slate-500")
-            for note in items:
-                with ui.column().classes("w-full gap-0 border-l-4 border-blue-200 pl-3"):
-                    ui.label(f"{note.author_name} · {local_time(note.created_at)}").classes("text-xs text-slate-500")
-                    ui.label(note.body).classes("whitespace-pre-wrap text-sm")
-
-    def add_note(self) -> None:
-        set_field_error(self.note_input, None)
-        try:
-            body = NoteIn(body=self.note_input.value or "").body
-        except ValidationError as exc:
-            set_field_error(self.note_input, pydantic_field_errors(exc)[0].message)
-            return
-
-        def work(session: Session, principal: Principal) -> list[NoteOut]:
-            notes.add_note(session, principal, self.customer_id, body)
-            return [NoteOut.model_validate(n) for n in notes.list_notes(session, principal, self.customer_id)]
-
-        result = perform(work)
-        if result.value is not None:
-            self.note_input.value = ""
-            self._render_notes(result.value)
-
-    # history --------------------------------------------------------------------------------
-
-    def _history(self) -> None:
-        with card(tr("customer.history"), marker="history"):
-            if not self.view.history:
-                ui.label(tr("customer.no_history")).classes("text-sm text-slate-500")
-                return
-            columns = [
-                {"name": n, "label": tr(f"history.{n}"), "field": n, "align": "left"}
-                for n in ("when", "action", "fields", "actor")
-            ]
+    def _profile(self) -> None:
+        d = self.view.detail
+        lang = language()
+        with card(tr("customer.profile"), marker="profile"):
             rows = [
-                {
-                    "id": i,
-                    "when": local_time(entry.occurred_at),
-                    "action": action_label(entry.action) + ("" if entry.outcome == "ok" else f" ({entry.outcome})"),
-                    "fields": fields_label(entry.fields),
-                    "actor": entry.actor,
-                }
-                for i, entry in enumerate(self.view.history)
+                (tr("field.gender"), choice("gender", d.gender)),
+                (tr("field.birthday"), formatting.day(d.birthday, lang) if d.birthday else EMPTY),
+                (tr("field.province"), show(d.province)),
+                (tr("field.city"), show(d.city)),
+                (tr("field.district"), show(d.district)),
+                (tr("field.address"), show(d.address)),
+                (tr("field.occupation"), show(d.occupation)),
+                (tr("field.income_band"), choice("income", d.income_band)),
+                (tr("field.preferred_channel"), choice("channel", d.preferred_channel)),
+                (tr("field.preferred_language"), choice("language", d.preferred_language)),
+                (tr("field.source_channel"), choice("source", d.source_channel)),
+                (tr("field.region"), show(d.region)),
+                (tr("field.created_at"), formatting.moment(d.created_at, lang)),
+                (tr("field.updated_at"), formatting.moment(d.updated_at, lang)),
             ]
-            ui.table(rows=rows, columns=columns, row_key="id").props("flat dense").classes("w-full").mark(
-                "history-table"
-            )
+            with ui.element("div").classes("grid grid-cols-1 sm:grid-cols-2 gap-x-8 w-full"):
+                half = (len(rows) + 1) // 2
+                with ui.element("div"):
+                    facts(rows[:half])
+                with ui.element("div"):
+                    facts(rows[half:])
 
 
 def customer_page(request: Request, customer_id: str) -> Response | None:
@@ -314,5 +294,5 @@ def customer_page(request: Request, customer_id: str) -> Response | None:
             notice(tr("error.not_found") if isinstance(result.error, NotFound) else tr("customer.unavailable"))
             ui.link(tr("customer.back"), "/customers")
             return None
-        CustomerPage(principal, result.value).build()
+        CustomerPage(principal, result.value, request.query_params.get("tab")).build()
     return None

@@ -2,7 +2,8 @@
 
 Input-model errors (Pydantic) and the service's ValidationFailed both name schema fields
 (name, phone, birthday, ...), so one mapping places both. An identity that already belongs to
-someone else (409) says so on the field and links to that customer.
+someone else (409) says so on the field, naming that customer by name and member number, and links
+to them.
 """
 
 from __future__ import annotations
@@ -20,17 +21,19 @@ from guanxi.auth import service as auth_service
 from guanxi.auth.permissions import is_allowed, visibility
 from guanxi.console.actions import notify_error, perform
 from guanxi.console.layout import frame
-from guanxi.console.session import guard, tr
+from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import (
     apply_field_errors,
     blank_to_none,
     card,
+    date_input,
     notice,
     options,
     page_title,
     pydantic_field_errors,
     set_field_error,
 )
+from guanxi.customers import identities as identity_store
 from guanxi.customers import service as customers
 from guanxi.customers.schemas import (
     CHANNELS,
@@ -123,7 +126,7 @@ class CustomerForm:
         with card(tr("form.basic")), ui.element("div").classes(grid):
             self._input("name", required=True)
             self._select("gender", options("gender", GENDERS))
-            date = ui.date_input(tr("field.birthday"), value=self.initial.get("birthday") or "")
+            date = date_input(tr("field.birthday"), value=self.initial.get("birthday") or "")
             self.fields["birthday"] = date.props("outlined dense").classes("w-full").mark("field-birthday")
         if not self.editing:
             with card(tr("form.contact")), ui.element("div").classes(grid):
@@ -197,7 +200,8 @@ class CustomerForm:
     def show_domain_error(self, error: DomainError) -> None:
         if isinstance(error, Conflict) and error.extra.get("existing_customer_id"):
             other = str(error.extra["existing_customer_id"])
-            taken = tr("form.taken", id=other)
+            named = error.key == identity_store.TAKEN_KEY
+            taken = tr("form.taken", **error.params) if named else identity_store.taken_text(error, language())
             for item in error.errors:
                 if item.field in self.fields:
                     set_field_error(self.fields[item.field], taken)
