@@ -175,7 +175,7 @@ async def test_issue_to_a_tag_in_bulk(db: Database, console: User) -> None:
         _one(console, "issue-audience").value = "tag"
     console.find(marker="issue-tag").type("VIP")
     console.find(marker="issue-submit").click()
-    await console.should_see("已发放 2 张，跳过 0 位客户。")
+    await console.should_see("已发放 2 张，跳过 0 位客户。", retries=50)  # a background run
     with db.unit_of_work(read_only=True) as session:
         issued = session.execute(select(Coupon.customer_id, Coupon.template_id, Coupon.status)).all()
     assert sorted(tuple(row) for row in issued) == sorted((c, template_id, "issued") for c in tagged)

@@ -149,3 +149,13 @@ def enable_wakeups() -> None:
 
     imports.set_launcher(lambda job_id: run_import(job_id))
     runs.set_launcher(lambda run_id: run_background(run_id))
+
+
+def disable_wakeups() -> None:
+    """Undo `enable_wakeups`: commits wake nothing, imports and runs start in threads again."""
+    outbox.set_kicker(None)
+    from guanxi.dataio import service as imports
+    from guanxi.kit import runs
+
+    imports.set_launcher(None)
+    runs.set_launcher(None)

@@ -44,7 +44,7 @@ FINISHED = frozenset({"done", "failed"})
 UNEXPECTED = "unexpected"
 UNAVAILABLE = "unavailable"  # the database stayed locked or unreachable (as the console's DatabaseBusy)
 # The modules that register run kinds: a worker process imports them before it looks a kind up.
-KIND_MODULES = ("guanxi.loyalty.insights.simulation",)
+KIND_MODULES = ("guanxi.loyalty.insights.simulation", "guanxi.loyalty.catalog.coupon_jobs")
 
 
 class BackgroundRun(Base):

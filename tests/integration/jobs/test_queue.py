@@ -31,7 +31,7 @@ def immediate() -> Iterator[None]:
         yield
     finally:
         queue.huey.immediate = False
-        outbox.set_kicker(None)
+        queue.disable_wakeups()
         outbox.unregister(TOPIC, on_event)
 
 

@@ -32,7 +32,7 @@ def real_queue() -> Iterator[None]:
     try:
         yield
     finally:
-        outbox.set_kicker(None)
+        queue.disable_wakeups()
         outbox.unregister(TOPIC, on_event)
         queue.huey.flush()
 

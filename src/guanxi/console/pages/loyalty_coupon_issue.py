@@ -1,6 +1,9 @@
 """Issuing coupons from a template in the console: to customers by id (one per line) or to
 everyone holding a tag, through `loyalty.catalog.coupons.issue`. Each opening of the dialog draws a new
-Idempotency-Key, so a double click issues once."""
+Idempotency-Key, so a double click issues once.
+
+A list of ids is at most 1,000 customers and is issued at once; a tag may hold any number, so it is
+issued by a background run (`coupon_jobs.start_bulk_issue`) that the dialog follows."""
 
 from __future__ import annotations
 
@@ -13,11 +16,14 @@ from pydantic import ValidationError
 
 from guanxi.console.actions import field_message, perform
 from guanxi.console.pages.loyalty_common import field_errors, show_failure
+from guanxi.console.pages.runs import RunWatcher
 from guanxi.console.session import tr
 from guanxi.console.widgets import choice, local_time
+from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
-from guanxi.loyalty.catalog import coupons
-from guanxi.loyalty.catalog.schemas import IssueIn
+from guanxi.kit.runs import BackgroundRun
+from guanxi.loyalty.catalog import coupon_jobs, coupons
+from guanxi.loyalty.catalog.schemas import CouponOut, IssueIn, SkippedOut
 
 
 class IssueDialog:
@@ -91,18 +97,53 @@ class IssueDialog:
             self._errors(field_errors(exc))
             return
         template_id, key = self.template_id, self.key
+        if data.tag is not None:
+            self._start(template_id, data, key)
+            return
         result = perform(lambda s, p: coupons.issue(s, p, template_id, data, key), notify=False)
         if result.error is not None:
             show_failure(result.error, self._errors)
             return
         answer = result.value
         assert answer is not None
-        text = tr("loyalty.catalog.issued", issued=answer.issued_count, skipped=len(answer.skipped))
+        self._issued(template_id, answer.issued_count, answer.issued, answer.skipped, len(answer.skipped))
+
+    def _start(self, template_id: str, data: IssueIn, key: str) -> None:
+        """Everyone with the tag, in the background; the dialog follows the run."""
+        database = get_database()
+        result = perform(
+            lambda s, p: coupon_jobs.start_bulk_issue(s, p, template_id, data, key, database).id, notify=False
+        )
+        if result.error is not None:
+            show_failure(result.error, self._errors)
+            return
+        assert result.value is not None
+
+        def done(run: BackgroundRun) -> None:
+            report = run.result or {}
+            issued = [CouponOut.model_validate(c) for c in report.get("issued", [])]
+            skipped = [SkippedOut.model_validate(c) for c in report.get("skipped", [])]
+            self._issued(
+                template_id, int(report.get("issued_count", 0)), issued, skipped, int(report.get("skipped_count", 0))
+            )
+
+        with self.result:
+            RunWatcher(result.value, coupon_jobs.get_bulk_issue, done).build()
+
+    def _issued(
+        self,
+        template_id: str,
+        issued_count: int,
+        issued: list[CouponOut],
+        skipped: list[SkippedOut],
+        skipped_count: int,
+    ) -> None:
+        text = tr("loyalty.catalog.issued", issued=issued_count, skipped=skipped_count)
         ui.notify(text, type="positive")
         with self.result:
             ui.label(text).classes("text-sm text-green-800").mark("issue-done")
-            for coupon in answer.issued[:10]:
+            for coupon in issued[:10]:
                 ui.label(f"{coupon.code} · {local_time(coupon.valid_to)}").classes("text-xs font-mono")
-            for skipped in answer.skipped[:10]:
-                ui.label(f"{skipped.customer_id}: {choice('loyalty.skip', skipped.reason)}").classes("text-xs")
+            for one in skipped[:10]:
+                ui.label(f"{one.customer_id}: {choice('loyalty.skip', one.reason)}").classes("text-xs")
         self.on_issued(template_id)

@@ -11,6 +11,12 @@
 
 Every step is idempotent: its keys make a rerun (or a redelivered event) issue nothing twice. Jobs
 work in batches, one unit of work per batch, locking the template for each batch.
+
+- Bulk issuance to everyone holding a tag, by hand in the console: a background run (`kit.runs`,
+  kind `coupons.bulk_issue`), since a tag may reach any number of customers. `start_bulk_issue`
+  checks the permission and the template at once; the run then issues through `coupons.issue`,
+  with the dialog's idempotency key (a second click finds the first answer). Only the person who
+  started it, or an administrator, sees its result (it lists coupon codes).
 """
 
 from __future__ import annotations
@@ -24,20 +30,29 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Interval, String, case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from guanxi.auth.service import require
 from guanxi.customers.models import Customer
-from guanxi.kit import clock, outbox
+from guanxi.kit import clock, outbox, runs
 from guanxi.kit.db import Database
+from guanxi.kit.errors import FieldError, NotFound, PermissionDenied
 from guanxi.kit.outbox import OutboxEvent
+from guanxi.kit.principal import Principal
+from guanxi.kit.runs import BackgroundRun, RunContext
 from guanxi.loyalty.catalog import coupons
 from guanxi.loyalty.catalog.models import Coupon, CouponEvent, CouponTemplate
 from guanxi.loyalty.catalog.rewards import is_postgres
+from guanxi.loyalty.catalog.schemas import IssueIn
 from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program.config import ProgramConfig
+from guanxi.loyalty.program.errors import NotEligible
 from guanxi.loyalty.program.models import LoyaltyAccount
 from guanxi.loyalty.rules import expiry
 
 BATCH = 500
 SYSTEM_ID = "system"
+BULK_KIND = "coupons.bulk_issue"
+# What a bulk run keeps of its answer for the page that follows it (the counts are complete).
+BULK_SHOWN = 50
 
 
 def _templates(session: Session, config: ProgramConfig, trigger: str) -> list[CouponTemplate]:
@@ -319,3 +334,55 @@ def expire_coupons(database: Database) -> int:
                 )
             expired += len(done)
     return expired
+
+
+# Bulk issuance by hand, in the background -----------------------------------------------------
+
+
+def start_bulk_issue(
+    session: Session, actor: Principal, template_id: str, data: IssueIn, idempotency_key: str, database: Database
+) -> BackgroundRun:
+    """Check the permission and the template now, record the run, start it after the commit."""
+    require(actor, "coupons", "issue")
+    template = session.get(CouponTemplate, template_id)
+    if template is None or template.deleted_at is not None:
+        raise NotFound(message=f"coupon template {template_id} not found")
+    reason = coupons.not_issuable(template, clock.now())
+    if reason is not None:
+        raise NotEligible(message=f"template_id: {reason}", errors=[FieldError("template_id", reason, "not_issuable")])
+    parameters = {"template_id": template_id, "issue": data.model_dump(mode="json"), "key": idempotency_key}
+    run = runs.create(session, actor, BULK_KIND, parameters)
+    runs.launch(session, run.id, database)
+    return run
+
+
+def run_bulk_issue(context: RunContext) -> dict[str, Any]:
+    """The run's work: one issuance (it locks the template, as by hand), its counts and a sample."""
+    data = IssueIn.model_validate(context.parameters["issue"])
+    template_id, key = context.parameters["template_id"], context.parameters["key"]
+    with context.database.unit_of_work() as session:
+        answer = coupons.issue(session, context.actor, template_id, data, key)
+    reached = answer.issued_count + len(answer.skipped)
+    context.progress(reached, reached)
+    return {
+        "template_id": answer.template_id,
+        "issued_count": answer.issued_count,
+        "skipped_count": len(answer.skipped),
+        "issued": [c.model_dump(mode="json") for c in answer.issued[:BULK_SHOWN]],
+        "skipped": [s.model_dump(mode="json") for s in answer.skipped[:BULK_SHOWN]],
+    }
+
+
+def get_bulk_issue(session: Session, actor: Principal, run_id: str) -> BackgroundRun:
+    """A bulk issuance run, for the person who started it or an administrator."""
+    require(actor, "coupons", "issue")
+    run = runs.get(session, run_id, kind=BULK_KIND)
+    if run.actor_id != actor.id and actor.role != "admin":
+        raise PermissionDenied(
+            message="only the person who issued these coupons or an administrator may see the run",
+            extra={"resource": "coupons", "action": "issue"},
+        )
+    return run
+
+
+runs.register(BULK_KIND, run_bulk_issue)
