@@ -266,3 +266,43 @@ async def test_read_only_roles_see_the_program_without_saving(db: Database, cons
 async def test_sales_may_not_open_the_program(db: Database, console: User) -> None:
     await _open(db, console, "sales")
     await not_shown(console, marker="program-settings", after="您的角色无权执行此操作")
+
+
+async def test_tier_benefits_are_edited_through_labelled_fields(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="tier-ladder")
+    assert _one(console, "tier-0-birthday_gift").value == "生日券"
+    assert _one(console, "tier-1-free_shipping").value is True
+    assert _one(console, "tier-0-free_shipping").value is False
+    _set(console, "tier-0-birthday_gift", "生日蛋糕券")
+    with console:
+        _one(console, "tier-0-free_shipping").value = True
+        _one(console, "tier-1-free_shipping").value = False
+    console.find(marker="save-tiers").click()
+    await console.should_see("已保存")
+    with db.unit_of_work(read_only=True) as session:
+        tiers = list(session.scalars(select(Tier).order_by(Tier.rank)))
+        assert tiers[0].benefits == {
+            "points_multiplier": "1",
+            "discount_pct": "0",
+            "birthday_gift": "生日蛋糕券",
+            "free_shipping": True,
+        }
+        assert tiers[1].benefits == {"points_multiplier": "1.2", "discount_pct": "2", "birthday_gift": "生日券"}
+
+
+async def test_growth_weights_are_numbers_per_interaction(db: Database, console: User) -> None:
+    await _open(db, console, "marketing")
+    await console.should_see(marker="program-settings")
+    await console.should_see("币种：人民币 · 时区：中国（上海）时间")
+    checkin = _one(console, "setting-growth_weights-checkin")
+    assert (checkin.label, checkin.value) == ("签到", 1)
+    assert _one(console, "setting-growth_weights-review").value == 5
+    with console:
+        _one(console, "setting-growth_weights-share").value = 3
+        _one(console, "setting-growth_weights-referral").value = None
+    console.find(marker="save-settings").click()
+    await console.should_see("已保存")
+    with db.unit_of_work(read_only=True) as session:
+        row = session.scalars(select(Program)).one()
+        assert row.growth_weights == {"checkin": 1, "review": 5, "share": 3, "profile_completion": 20}

@@ -10,6 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from babel.dates import get_timezone_location
+from babel.numbers import get_currency_name
 from nicegui import ui
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -20,8 +22,9 @@ from guanxi.console.actions import perform
 from guanxi.console.pages.loyalty_common import field_errors, loyalty_frame, show_failure, unavailable_text
 from guanxi.console.pages.loyalty_rules import RulesEditor
 from guanxi.console.pages.loyalty_tiers import TierEditor
-from guanxi.console.session import guard, tr
-from guanxi.console.widgets import apply_field_errors, card, notice, page_title, set_field_error
+from guanxi.console.session import guard, language, tr
+from guanxi.console.widgets import apply_field_errors, card, choice, notice, page_title, set_field_error
+from guanxi.kit import formatting
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.program import settings as config
@@ -59,6 +62,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
 )
 # The expiry policy names its own fields; on this form they are the program's.
+# Interactions that earn growth value, shown whatever the stored weights (a brand may add others).
+INTERACTIONS = ("checkin", "review", "share", "profile_completion", "referral")
 
 
 def shown(name: str, value: Any) -> str:
@@ -68,7 +73,7 @@ def shown(name: str, value: Any) -> str:
     if name == "reminder_days":
         return ", ".join(str(v) for v in value)
     if name == "growth_weights":
-        return ", ".join(f"{k}={v}" for k, v in value.items())
+        return ", ".join(f"{k}={v}" for k, v in sorted(value.items()))
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     return str(getattr(value, "value", value))
@@ -104,8 +109,32 @@ class SettingsForm:
         self.editable = is_allowed(principal, "programs", "update")
         self.initial = {name: shown(name, value) for name, value in program.settings.items()}
         self.fields: dict[str, ui.element] = {}
+        self.weights: dict[str, ui.number] = {}
+
+    def _weights(self) -> None:
+        """Growth value per interaction: one labelled number per interaction (display names, not codes)."""
+        stored = parsed("growth_weights", self.initial.get("growth_weights", ""))
+        with ui.column().classes("w-full gap-1 md:col-span-3").mark("setting-growth_weights"):
+            ui.label(tr("loyalty.setting.growth_weights")).classes("text-sm text-slate-600")
+            with ui.element("div").classes("grid grid-cols-2 md:grid-cols-5 gap-2 w-full"):
+                for action in dict.fromkeys((*INTERACTIONS, *stored)):
+                    element = ui.number(
+                        choice("loyalty.reason", action), value=stored.get(action), min=0, precision=0, format="%d"
+                    )
+                    element.props("outlined dense").classes("w-full").mark(f"setting-growth_weights-{action}")
+                    if not self.editable:
+                        element.disable()
+                    self.weights[action] = element
+
+    def weights_text(self) -> str:
+        """The interactions' numbers in the form `shown` gives the stored weights (0 or empty: none)."""
+        values = {a: int(e.value) for a, e in self.weights.items() if e.value not in (None, "") and e.value > 0}
+        return shown("growth_weights", values)
 
     def _field(self, name: str) -> None:
+        if name == "growth_weights":
+            self._weights()
+            return
         label = tr(f"loyalty.setting.{name}")
         if name in CHOICES:
             choices = {v: tr(f"loyalty.setting.{name}.{v}") for v in CHOICES[name]}
@@ -144,8 +173,10 @@ class SettingsForm:
     def changes(self) -> tuple[dict[str, Any], list[FieldError]]:
         changes: dict[str, Any] = {}
         errors: list[FieldError] = []
-        for name, element in self.fields.items():
-            text = str(getattr(element, "value", "") or "")
+        texts = {name: str(getattr(element, "value", "") or "") for name, element in self.fields.items()}
+        if self.weights:
+            texts["growth_weights"] = self.weights_text()
+        for name, text in texts.items():
             if text.strip() == self.initial.get(name, "").strip():
                 continue
             if not text.strip() and name not in ("reminder_days", "growth_weights"):
@@ -202,7 +233,13 @@ def program_page(request: Request) -> Response | None:
             notice(tr("loyalty.program.read_only"))
         with ui.row().classes("w-full items-center gap-3 text-sm text-slate-600"):
             ui.label(tr("loyalty.program.version", version=program.version)).mark("program-version")
-            ui.label(f"{program.currency} · {program.timezone}")
+            ui.label(
+                tr(
+                    "loyalty.program.currency_zone",
+                    currency=get_currency_name(program.currency, locale=formatting.locale_of(language())),
+                    zone=get_timezone_location(program.timezone, locale=formatting.locale_of(language())),
+                )
+            ).mark("program-currency")
         SettingsForm(principal, program).build()
         TierEditor(principal, program).build()
         RulesEditor(principal, program).build()

@@ -4,7 +4,6 @@ row order), saved as a whole through `loyalty.program.settings.replace_tiers`, w
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -15,20 +14,23 @@ from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
 from guanxi.console.pages.loyalty_common import field_errors, show_failure
 from guanxi.console.session import tr
-from guanxi.console.widgets import card, notice, set_field_error
+from guanxi.console.widgets import card, choice, notice, set_field_error
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.program import settings as config
 from guanxi.loyalty.program.settings import ProgramOut, TierLadderIn
 
-COLUMNS = ("code", "name", "name_en", "threshold", "points_multiplier", "discount_pct", "is_core", "benefits")
-# Benefits with a column of their own; the rest stay in the JSON field.
-OWN_COLUMNS = ("points_multiplier", "discount_pct")
+INPUTS = ("code", "name", "name_en", "threshold", "points_multiplier", "discount_pct", "birthday_gift")
+# Benefits that are on or off, each a labelled checkbox.
+SWITCHES = ("free_shipping", "priority_service", "dedicated_advisor")
+COLUMNS = (*INPUTS, "is_core", *SWITCHES)
+# Benefits with a field of their own; any other key a brand stored (through the API) is kept as it is.
+BENEFITS = ("points_multiplier", "discount_pct", "birthday_gift", *SWITCHES)
 
 
 def row_values(tier: dict[str, Any]) -> dict[str, Any]:
     benefits = dict(tier.get("benefits") or {})
-    own = {name: benefits.pop(name, None) for name in OWN_COLUMNS}
+    own = {name: benefits.pop(name, None) for name in BENEFITS}
     return {
         "code": tier.get("code", ""),
         "name": tier.get("name", ""),
@@ -36,33 +38,24 @@ def row_values(tier: dict[str, Any]) -> dict[str, Any]:
         "threshold": format(Decimal(str(tier["threshold"])).normalize(), "f")
         if tier.get("threshold") is not None
         else "",
-        "points_multiplier": "" if own["points_multiplier"] is None else str(own["points_multiplier"]),
-        "discount_pct": "" if own["discount_pct"] is None else str(own["discount_pct"]),
+        **{name: "" if own[name] is None else str(own[name]) for name in INPUTS if name in BENEFITS},
         "is_core": bool(tier.get("is_core")),
-        "benefits": json.dumps(benefits, ensure_ascii=False) if benefits else "",
+        **{name: own[name] is True for name in SWITCHES},
+        "other": benefits,
     }
 
 
-def ladder_payload(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[FieldError]]:
-    """The rows as the ladder model takes them; a benefits field that is not a JSON object is an error."""
+def ladder_payload(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rows as the ladder model takes them: the labelled benefits over the ones kept as they were."""
     tiers: list[dict[str, Any]] = []
-    errors: list[FieldError] = []
-    for i, row in enumerate(rows):
-        benefits: dict[str, Any] = {}
-        text = str(row.get("benefits") or "").strip()
-        if text:
-            try:
-                loaded = json.loads(text)
-            except ValueError:
-                loaded = None
-            if not isinstance(loaded, dict):
-                errors.append(FieldError(f"tiers[{i}].benefits", tr("loyalty.tiers.benefits_json"), "json"))
-            else:
-                benefits = loaded
-        for name in OWN_COLUMNS:
-            value = str(row.get(name) or "").strip()
-            if value:
+    for row in rows:
+        benefits: dict[str, Any] = dict(row.get("other") or {})
+        for name in INPUTS:
+            if name in BENEFITS and (value := str(row.get(name) or "").strip()):
                 benefits[name] = value
+        for name in SWITCHES:
+            if row.get(name):
+                benefits[name] = True
         tiers.append(
             {
                 "code": str(row.get("code") or "").strip(),
@@ -73,7 +66,7 @@ def ladder_payload(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[Fie
                 "benefits": benefits,
             }
         )
-    return {"tiers": tiers}, errors
+    return {"tiers": tiers}
 
 
 def field_key(path: str) -> str:
@@ -81,7 +74,7 @@ def field_key(path: str) -> str:
     head, _, rest = path.partition(".")
     if rest.startswith("benefits."):
         name = rest.removeprefix("benefits.")
-        return f"{head}.{name}" if name in OWN_COLUMNS else f"{head}.benefits"
+        return f"{head}.{name}" if name in INPUTS else f"{head}.birthday_gift"
     if rest == "rank":
         return f"{head}.threshold"
     return path
@@ -92,6 +85,7 @@ class TierEditor:
         self.editable = is_allowed(principal, "programs", "update")
         self.rows = [row_values(t) for t in program.tiers]
         self.fields: dict[str, ui.element] = {}
+        self.others: dict[int, dict[str, Any]] = {}
 
     def build(self) -> None:
         with card(tr("loyalty.tiers.ladder"), marker="tier-ladder"):
@@ -111,6 +105,7 @@ class TierEditor:
     def render(self) -> None:
         self.box.clear()
         self.fields = {}
+        self.others = {}
         with self.box:
             for i, row in enumerate(self.rows):
                 self._row(i, row)
@@ -123,35 +118,49 @@ class TierEditor:
             "threshold": "w-28",
             "points_multiplier": "w-24",
             "discount_pct": "w-24",
-            "benefits": "flex-1 min-w-48",
+            "birthday_gift": "flex-1 min-w-40",
         }
-        with ui.row().classes("w-full items-start gap-2 no-wrap max-lg:flex-wrap").mark(f"tier-row-{i}"):
-            ui.label(str(i + 1)).classes("w-6 pt-2 text-slate-500")
-            for name in COLUMNS:
-                key = f"tiers[{i}].{name}"
-                if name == "is_core":
-                    element: ui.checkbox | ui.input = ui.checkbox(tr("loyalty.tiers.is_core"), value=row["is_core"])
-                else:
+        with ui.column().classes("w-full gap-1 border-b border-slate-100 pb-2").mark(f"tier-row-{i}"):
+            with ui.row().classes("w-full items-start gap-2 no-wrap max-lg:flex-wrap"):
+                ui.label(str(i + 1)).classes("w-6 pt-2 text-slate-500")
+                for name in INPUTS:
                     element = ui.input(tr(f"loyalty.tiers.{name}"), value=row[name]).props("outlined dense")
-                    element.classes(widths[name])
-                element.mark(f"tier-{i}-{name}")
-                if not self.editable:
-                    element.disable()
-                self.fields[key] = element
-            if self.editable and len(self.rows) > 1:
-                ui.button(icon="delete", on_click=lambda _, n=i: self.remove(n)).props("flat round dense").mark(
-                    f"remove-tier-{i}"
-                )
+                    self._keep(i, name, element.classes(widths[name]))
+                if self.editable and len(self.rows) > 1:
+                    ui.button(icon="delete", on_click=lambda _, n=i: self.remove(n)).props("flat round dense").mark(
+                        f"remove-tier-{i}"
+                    )
+            with ui.row().classes("w-full items-center gap-4 pl-8"):
+                self._keep(i, "is_core", ui.checkbox(tr("loyalty.tiers.is_core"), value=row["is_core"]))
+                for name in SWITCHES:
+                    self._keep(i, name, ui.checkbox(tr(f"loyalty.benefit.{name}"), value=row[name]))
+                other = row.get("other") or {}
+                if other:
+                    # Keys a brand stored through the API: kept on save, shown for the record.
+                    texts = [f"{choice('loyalty.benefit', k)}: {v}" for k, v in other.items()]
+                    ui.label(tr("loyalty.tiers.other_benefits", items="; ".join(texts))).classes(
+                        "text-xs text-slate-500"
+                    ).mark(f"tier-{i}-other")
+        self.others[i] = dict(other)
+
+    def _keep(self, i: int, name: str, element: ui.input | ui.checkbox) -> None:
+        element.mark(f"tier-{i}-{name}")
+        if not self.editable:
+            element.disable()
+        self.fields[f"tiers[{i}].{name}"] = element
 
     def _read(self) -> list[dict[str, Any]]:
         return [
             {name: getattr(self.fields[f"tiers[{i}].{name}"], "value", None) for name in COLUMNS}
+            | {"other": self.others.get(i, {})}
             for i in range(len(self.rows))
         ]
 
     def add(self) -> None:
         self.rows = self._read()
-        blank = {name: "" for name in COLUMNS} | {"is_core": False}
+        blank: dict[str, Any] = (
+            {name: "" for name in INPUTS} | {name: False for name in ("is_core", *SWITCHES)} | {"other": {}}
+        )
         self.rows.append(blank)
         self.render()
 
@@ -172,7 +181,7 @@ class TierEditor:
         for error in errors:
             element = self.fields.get(field_key(error.field))
             if element is None or isinstance(element, ui.checkbox):
-                unplaced.append(f"{error.field}: {error.message}")
+                unplaced.append(error.message)
             else:
                 set_field_error(element, error.message)
         with self.banner:
@@ -183,10 +192,7 @@ class TierEditor:
     def save(self) -> None:
         self._clear()
         self.rows = self._read()
-        payload, errors = ladder_payload(self.rows)
-        if errors:
-            self.show(errors)
-            return
+        payload = ladder_payload(self.rows)
         try:
             data = TierLadderIn.model_validate(payload)
         except ValidationError as exc:
