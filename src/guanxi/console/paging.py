@@ -4,8 +4,9 @@ Two ways to page, one widget:
 - keyset (`Pager(keyset=True)`): the list's service answers a page for a cursor; the pager keeps
   a stack of cursors (the top is the page on screen; next pushes the page's next_cursor, previous
   pops), so pages stay stable under inserts and cost the same at page 1 and page 5,000;
-- in memory (`Pager(keyset=False)`): short lists the service answers whole (staff, event types,
-  tag rules); `slice` cuts the page on screen.
+- by position (`Pager(keyset=False)`): short lists the service answers whole (staff, event types,
+  tag rules), cut by `slice`; or lists it pages by limit and offset (the import history, a few
+  hundred jobs), shown with `shown_offset`.
 
 Totals come from one COUNT with the list's own filters, run only when the filters change (not on
 every page turn). A count may stop at `COUNT_CAP` rows (the service counts over `LIMIT cap + 1`),
@@ -162,6 +163,10 @@ class Pager:
         """A keyset page is on screen; `next_cursor` is the service's for it."""
         self.next_cursor = next_cursor
         self._refresh(has_next=next_cursor is not None)
+
+    def shown_offset(self, *, has_next: bool) -> None:
+        """A page of an offset-paged list is on screen (the service pages with limit / offset)."""
+        self._refresh(has_next=has_next)
 
     def slice(self, items: Sequence[T]) -> list[T]:
         """The page on screen of a list held whole (in-memory paging)."""

@@ -65,7 +65,7 @@ async def test_upload_map_preview_and_run(db: Database, console: User) -> None:
     assert isinstance(table, ui.table)
     assert [(r["line"], r["verdict"]) for r in table.rows] == [
         (2, "正常"),
-        (3, "phone: is not a valid phone number (got '12345')"),
+        (3, "手机号：不是有效的手机号码"),
     ]
     console.find(marker="import-run").click()
     job = await _wait_job(db)
@@ -74,6 +74,37 @@ async def test_upload_map_preview_and_run(db: Database, console: User) -> None:
     await console.should_see(marker="import-errors", retries=30)
     with db.unit_of_work(read_only=True) as session:
         assert [c.name for c in session.scalars(select(Customer))] == ["张伟"]
+    (history,) = console.find(marker="import-jobs").elements
+    assert isinstance(history, ui.table)
+    for _ in range(100):  # the history refreshes itself while the job runs
+        if history.rows and history.rows[0]["status"] == "已完成":
+            break
+        await asyncio.sleep(0.05)
+    assert [(r["file_name"], r["status"], r["created"], r["rejected"]) for r in history.rows] == [
+        ("members.csv", "已完成", "1", "1")
+    ]
+    (total,) = console.find(marker="import-pager-total").elements
+    assert isinstance(total, ui.label) and total.text == "共 1 条"
+
+
+async def test_the_column_legend_names_each_field_and_marks_the_required(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="boss", role="admin")
+    await login(console, "boss")
+    await console.open("/imports")
+    await console.should_see(marker="import-legend", retries=30)
+    (legend,) = console.find(marker="import-legend-table").elements
+    assert isinstance(legend, ui.table)
+    rows = {r["name"]: r for r in legend.rows}
+    assert (rows["phone"]["label"], rows["phone"]["need"]) == ("手机号", "识别客户（至少一项）")
+    assert rows["birthday"]["help"] == "日期，例如 1990-05-01"
+    (kind,) = console.find(marker="import-kind").elements
+    with console:
+        kind.value = "orders"
+    rows = {r["name"]: r for r in legend.rows}
+    assert [r["name"] for r in legend.rows][:3] == ["external_id", "paid_amount", "occurred_at"]
+    assert (rows["external_id"]["label"], rows["external_id"]["need"]) == ("订单号", "必填")
+    assert rows["external_id"]["help"] == "订单号，订单号相同的多行合并为一笔订单"
 
 
 class _Downloads:

@@ -24,16 +24,18 @@ from guanxi.auth.permissions import is_allowed
 from guanxi.config import get_settings
 from guanxi.console.actions import notify_error, perform
 from guanxi.console.layout import frame
+from guanxi.console.pages.import_history import ImportHistory, row_problems
+from guanxi.console.pages.import_legend import Legend
 from guanxi.console.pages.import_mapping import MappingForm
 from guanxi.console.pages.import_report import report
 from guanxi.console.pages.import_state import MappingState
 from guanxi.console.pages.import_values import Sample, field_label, missing_texts, read_sample
 from guanxi.console.session import guard, language, tr
-from guanxi.console.widgets import card, local_time, notice, page_title
+from guanxi.console.widgets import card, notice, page_title
 from guanxi.customers.service import CustomerFilter
 from guanxi.dataio import export, files, mappings, readers, service
 from guanxi.dataio.headers import KINDS
-from guanxi.dataio.importers import derived_value, describe, row_fields
+from guanxi.dataio.importers import derived_value, row_fields
 from guanxi.dataio.runner import IMPORTERS
 from guanxi.kit.db import get_database
 from guanxi.kit.ids import new_id
@@ -53,6 +55,7 @@ class ImportWizard:
         self.sample = Sample()
         self.form: MappingForm | None = None
         self.running: str | None = None
+        self.history: ImportHistory | None = None  # refreshed while a job this page started runs
 
     def build(self) -> None:
         with card(tr("import.step_file"), marker="import-file"):
@@ -69,15 +72,19 @@ class ImportWizard:
                 )
                 self.dry_run = ui.checkbox(tr("import.dry_run")).mark("import-dry-run")
             ui.label(tr("import.file_hint")).classes("text-sm text-slate-500")
-            self.upload = ui.upload(on_upload=self._uploaded, auto_upload=True, label=tr("import.choose_file"))
-            self.upload.props("accept=.csv,.txt,.xlsx,.jsonl,.ndjson flat bordered").mark("import-upload")
+            self.upload = ui.upload(on_upload=self._uploaded, auto_upload=True, label=tr("import.upload_hint"))
+            self.upload.props("accept=.csv,.txt,.xlsx,.jsonl,.ndjson flat bordered color=primary")
+            self.upload.classes("w-full max-w-xl").mark("import-upload")
             self.problem = ui.column().classes("w-full")
+            self.legend = Legend()
+            self.legend.build(self.kind)
         self.mapping_box = ui.column().classes("w-full")
         self.preview_box = ui.column().classes("w-full")
         self.job_box = ui.column().classes("w-full")
 
     def _kind_changed(self, event: events.ValueChangeEventArguments) -> None:
         self.kind = str(event.value)
+        self.legend.show(self.kind)
         if self.path is not None:
             self._show_mapping()
 
@@ -134,7 +141,7 @@ class ImportWizard:
                     verdict = row.problem
                 else:
                     prepared = importer.prepare(row.line, row_fields(row.values, resolved, mapping), mapping)
-                    verdict = _verdict(prepared)
+                    verdict = _verdict(self.kind, prepared)
                 derived = {f"derived.{n}": derived_value(row.values, p, row.line) for n, p in mapping.derive.items()}
                 rows.append(
                     {
@@ -190,6 +197,8 @@ class ImportWizard:
         service.start(result.value, get_database())
         self.running = result.value
         self.path = None  # a new upload starts a new job
+        if self.history is not None:
+            self.history.watch()
         self.job_box.clear()
         with self.job_box, card(tr("import.step_job"), marker="import-job"):
             self.progress = ui.linear_progress(value=0, show_value=False).mark("import-progress")
@@ -243,9 +252,9 @@ class ImportWizard:
             ui.label(_expired_text()).classes("text-sm text-slate-500").mark("import-errors-expired")
 
 
-def _verdict(prepared: Any) -> str:
+def _verdict(kind: str, prepared: Any) -> str:
     if isinstance(prepared, list):
-        return describe(prepared)
+        return row_problems(kind, prepared)
     warnings = getattr(prepared, "warnings", None)
     return tr("import.row_warned", warnings="; ".join(warnings)) if warnings else tr("import.row_ok")
 
@@ -260,35 +269,17 @@ def imports_page(request: Request) -> Response | None:
         return principal
     with frame(principal, "/imports"):
         page_title(tr("import.title"))
+        wizard = None
         if not is_allowed(principal, "imports", "create"):
             notice(tr("import.not_allowed"))
         else:
-            ImportWizard(principal).build()
-        _recent(principal)
+            wizard = ImportWizard(principal)
+            wizard.build()
+        history = ImportHistory(principal)
+        history.build()
+        if wizard is not None:
+            wizard.history = history
     return None
-
-
-def _recent(principal: Principal) -> None:
-    result = perform(lambda s, p: service.list_jobs(s, p, limit=20), principal=principal, write=False, notify=False)
-    jobs = result.value or []
-    with card(tr("import.recent"), marker="import-recent"):
-        rows = [
-            {
-                "id": j.id,
-                "created_at": local_time(j.created_at),
-                "kind": tr(f"import.kind.{j.kind}"),
-                "file_name": j.file_name,
-                "status": tr(f"import.status.{j.status}") + (f" ({tr('import.dry_run')})" if j.dry_run else ""),
-                "counts": f"+{j.created} ~{j.updated} ={j.unchanged} ×{j.rejected}",
-                "actor": j.actor_name,
-            }
-            for j in jobs
-        ]
-        cols = [
-            {"name": n, "label": tr(f"import.col.{n}"), "field": n, "align": "left"}
-            for n in ("created_at", "kind", "file_name", "status", "counts", "actor")
-        ]
-        ui.table(columns=cols, rows=rows, row_key="id").classes("w-full").props("dense flat").mark("import-jobs")
 
 
 def exports_page(request: Request) -> Response | None:
