@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pytest
 from nicegui import ui
 from nicegui.testing import User
@@ -9,6 +11,7 @@ from sqlalchemy import update
 
 from guanxi.auth.models import StaffUser
 from guanxi.console.layout import NAV, NavGroup, NavItem, active_item
+from guanxi.console.widgets import date_input, local_time, show
 from guanxi.kit.db import Database
 from tests.console.conftest import MAIN_FILE, login, not_shown, settle
 from tests.factories import create_staff
@@ -141,3 +144,32 @@ async def test_the_user_menu_holds_language_and_logout(db: Database, console: Us
     assert isinstance(menu, ui.menu)
     assert [type(e) for e in console.find(marker="language").elements] == [ui.toggle]
     assert len(console.find(marker="logout").elements) == 1
+
+
+async def test_widgets_write_figures_and_dates_in_the_session_language(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="root", role="admin")
+    _english(db, "root")
+    await login(console, "root")
+    seen: list[object] = []
+    with console:
+        assert local_time(datetime(2026, 3, 4, 5, 5, tzinfo=UTC)) == "Mar 4, 2026, 1:05\u202fPM"  # Shanghai time
+        assert show(date(2026, 3, 4)) == "Mar 4, 2026"
+        assert show(5126) == "5,126"
+        assert show(True) == "True"
+        field = date_input("Since", on_change=lambda e: seen.append(e.value))
+        for typed in ("2026-0", "2026-03-04", "2026-02-30", ""):
+            field.value = typed
+    assert seen == ["2026-03-04", ""]  # half-typed and impossible dates are not passed on
+    assert field.props["mask"] == "####-##-##"
+    assert field.props["placeholder"] == "yyyy-mm-dd"
+
+
+async def test_widgets_in_chinese(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="root", role="admin")
+    await login(console, "root")
+    with console:
+        assert local_time(datetime(2026, 3, 4, 5, 5, tzinfo=UTC)) == "2026年3月4日 13:05"
+        assert show(date(2026, 3, 4)) == "2026年3月4日"
+        assert date_input("起始日期").props["placeholder"] == "年-月-日"
