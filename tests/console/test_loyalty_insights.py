@@ -62,18 +62,19 @@ async def test_liability_figures_and_chart(db: Database, console: User, role: st
         await console.open("/loyalty/liability")
         await console.should_see(marker="expiry-chart")
         assert _one(console, "liability-points").text == "3,500"
-        assert _one(console, "liability-value").text == "CNY 35.00"
+        assert _one(console, "liability-value").text == "¥35.00"
         assert _one(console, "liability-breakage").text == "0.0%"
-        assert _one(console, "liability-cost").text == "CNY 35.00"
+        assert _one(console, "liability-cost").text == "¥35.00"
+        await console.should_see("每积分 ¥0.01")
         await console.should_see("暂按全部兑现估算成本")
         chart = _one(console, "expiry-chart")
         assert isinstance(chart, ui.echart)
-        assert chart.options["xAxis"]["data"] == ["2027-10"]
+        assert chart.options["xAxis"]["data"] == ["2027年10月"]
         assert chart.options["series"][0]["data"] == [3500]
         (table,) = console.find(marker="liability-table").elements
-        assert [(r["month"], r["points"], r["value_col"]) for r in table.rows] == [("2027-10", "3,500", "CNY 35.00")]
+        assert [(r["month"], r["points"], r["value_col"]) for r in table.rows] == [("2027年10月", "3,500", "¥35.00")]
         flows = _one(console, "flow-chart")
-        assert flows.options["xAxis"]["data"][-1] == "2026-11"
+        assert flows.options["xAxis"]["data"][-1] == "2026年11月"
         assert flows.options["series"][0]["data"][-2] == 3500  # issued in October
         await console.should_see(marker="tab-simulation")
 

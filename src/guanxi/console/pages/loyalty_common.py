@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from nicegui import ui
@@ -20,8 +22,9 @@ from starlette.responses import RedirectResponse, Response
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import notify_error
 from guanxi.console.layout import frame
-from guanxi.console.session import guard, tr
+from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import notice
+from guanxi.kit import formatting
 from guanxi.kit.errors import DomainError, FieldError, NotAuthenticated
 from guanxi.kit.principal import Principal
 
@@ -111,3 +114,32 @@ def unavailable_text(error: DomainError | None) -> str:
     if error is not None and error.status == 403:
         return tr("error.permission_denied")
     return tr("customer.unavailable")
+
+
+# Figures as the session's language writes them (kit.formatting), for every loyalty page.
+
+
+def num(value: Decimal | int | float | None, decimals: int | None = None) -> str:
+    """5,126 — points, counts, stock."""
+    return formatting.number(value, language(), decimals=decimals)
+
+
+def cash(value: Decimal | int | None, currency: str) -> str:
+    """¥508.30 / CN¥508.30."""
+    return formatting.money(value, currency, language())
+
+
+def points_change(points: int) -> str:
+    """+808 / -115."""
+    return formatting.signed(points, language())
+
+
+def month_text(month: str | None) -> str | None:
+    """A "2027-03" month key as 2027年3月 / Mar 2027; None stays None."""
+    if month is None:
+        return None
+    year, _, number = month.partition("-")
+    try:
+        return formatting.month(date(int(year), int(number), 1), language())
+    except ValueError:
+        return month

@@ -9,14 +9,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from babel.dates import get_timezone_location
+from babel.numbers import format_currency
 from nicegui import ui
 from starlette.requests import Request
 from starlette.responses import Response
 
 from guanxi.console.actions import perform
-from guanxi.console.pages.loyalty_common import loyalty_frame, unavailable_text
-from guanxi.console.session import guard, tr
+from guanxi.console.pages.loyalty_common import cash, loyalty_frame, month_text, num, unavailable_text
+from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
+from guanxi.kit import formatting
 from guanxi.loyalty.insights import liability
 from guanxi.loyalty.insights.liability import LiabilityReport
 
@@ -32,15 +35,21 @@ COLORS = {
 
 
 def money(value: Decimal, currency: str) -> str:
-    return f"{currency} {value:,.2f}"
+    return cash(value, currency)
 
 
 def percent(rate: Decimal) -> str:
-    return f"{rate * 100:.1f}%"
+    return formatting.percent(rate, language())
+
+
+def point_value(value: Decimal, currency: str) -> str:
+    """The cash value of one point with every digit it has: ¥0.01, but ¥0.005 (not rounded to ¥0.01)."""
+    locale = formatting.locale_of(language())
+    return format_currency(value, currency, format="¤#,##0.00##", locale=locale, currency_digits=False)
 
 
 def month_label(month: str | None) -> str:
-    return month if month is not None else tr("loyalty.liability.never")
+    return month_text(month) or tr("loyalty.liability.never")
 
 
 def expiry_chart(report: LiabilityReport) -> dict[str, Any]:
@@ -80,7 +89,7 @@ def flow_chart(report: LiabilityReport) -> dict[str, Any]:
         "tooltip": {"trigger": "axis"},
         "legend": {"data": [tr(f"loyalty.liability.{k}") for k in kinds], "top": 0},
         "grid": {"left": 8, "right": 16, "top": 32, "bottom": 8, "containLabel": True},
-        "xAxis": {"type": "category", "data": [f.month for f in report.history]},
+        "xAxis": {"type": "category", "data": [month_label(f.month) for f in report.history]},
         "yAxis": {"type": "value", "minInterval": 1},
         "series": [
             {
@@ -109,15 +118,15 @@ def render_liability(report: LiabilityReport) -> None:
     with ui.row().classes("w-full gap-4"):
         figure(
             tr("loyalty.liability.outstanding"),
-            f"{report.outstanding_points:,}",
+            num(report.outstanding_points),
             "liability-points",
-            tr("loyalty.liability.of_which_pending", points=f"{report.pending_points:,}"),
+            tr("loyalty.liability.of_which_pending", points=num(report.pending_points)),
         )
         figure(
             tr("loyalty.liability.value"),
             money(report.outstanding_value, c),
             "liability-value",
-            tr("loyalty.liability.point_value", value=f"{report.point_value.normalize():f}", currency=c),
+            tr("loyalty.liability.point_value", value=point_value(report.point_value, c)),
         )
         figure(
             tr("loyalty.liability.breakage"),
@@ -127,18 +136,22 @@ def render_liability(report: LiabilityReport) -> None:
         )
         figure(tr("loyalty.liability.expected_cost"), money(report.expected_cost, c), "liability-cost")
     if b.source == "default":
-        notice(tr("loyalty.liability.breakage_default_note", moved=f"{b.moved_points:,}", min=f"{b.min_points:,}"))
+        notice(tr("loyalty.liability.breakage_default_note", moved=num(b.moved_points), min=num(b.min_points)))
     if report.debt_points or report.overdue_points:
         with ui.row().classes("w-full gap-4"):
             figure(
                 tr("loyalty.liability.debt"),
-                f"{report.debt_points:,}",
+                num(report.debt_points),
                 "liability-debt",
-                tr("loyalty.liability.debt_accounts", accounts=report.debt_accounts, value=money(report.debt_value, c)),
+                tr(
+                    "loyalty.liability.debt_accounts",
+                    accounts=num(report.debt_accounts),
+                    value=money(report.debt_value, c),
+                ),
             )
             figure(
                 tr("loyalty.liability.overdue"),
-                f"{report.overdue_points:,}",
+                num(report.overdue_points),
                 "liability-overdue",
                 tr("loyalty.liability.overdue_hint"),
             )
@@ -155,9 +168,9 @@ def render_liability(report: LiabilityReport) -> None:
             rows = [
                 {
                     "month": month_label(x.month),
-                    "available": f"{x.available_points:,}",
-                    "pending": f"{x.pending_points:,}",
-                    "points": f"{x.points:,}",
+                    "available": num(x.available_points),
+                    "pending": num(x.pending_points),
+                    "points": num(x.points),
                     "value_col": money(x.value, c),
                     "cost_col": money(x.expected_cost, c),
                 }
@@ -168,9 +181,8 @@ def render_liability(report: LiabilityReport) -> None:
             )
     with card(tr("loyalty.liability.flows"), marker="liability-flows"):
         ui.echart(flow_chart(report)).classes("w-full h-72").mark("flow-chart")
-    ui.label(tr("loyalty.liability.as_of", time=local_time(report.as_of), zone=report.timezone)).classes(
-        "text-xs text-slate-500"
-    )
+    zone = get_timezone_location(report.timezone, locale=formatting.locale_of(language()))
+    ui.label(tr("loyalty.liability.as_of", time=local_time(report.as_of), zone=zone)).classes("text-xs text-slate-500")
 
 
 def liability_page(request: Request) -> Response | None:
