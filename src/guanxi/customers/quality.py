@@ -9,8 +9,9 @@ page shows the trend without recomputing the past.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
@@ -164,6 +165,24 @@ def snapshots(session: Session, actor: Principal, *, limit: int = 30) -> list[Qu
     auth_service.require(actor, "quality", "read")
     stmt = select(QualitySnapshot).order_by(QualitySnapshot.taken_at.desc(), QualitySnapshot.id.desc()).limit(limit)
     return list(session.scalars(stmt))
+
+
+def daily_trend(session: Session, actor: Principal, *, days: int = 90) -> list[QualitySnapshot]:
+    """The last snapshot of each day over the last `days` days (business time zone), oldest first:
+    the trend the page draws. The daily check keeps one a day; checks run by hand add more, and
+    only a day's last counts."""
+    auth_service.require(actor, "quality", "read")
+    zone = ZoneInfo(get_settings().timezone)
+    since = clock.now() - timedelta(days=days)
+    stmt = (
+        select(QualitySnapshot)
+        .where(QualitySnapshot.taken_at >= since)
+        .order_by(QualitySnapshot.taken_at, QualitySnapshot.id)
+    )
+    by_day: dict[date, QualitySnapshot] = {}
+    for snapshot in session.scalars(stmt):
+        by_day[clock.as_utc(snapshot.taken_at).astimezone(zone).date()] = snapshot
+    return list(by_day.values())
 
 
 def run_daily(database: Any) -> str:
