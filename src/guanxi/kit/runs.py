@@ -44,7 +44,11 @@ FINISHED = frozenset({"done", "failed"})
 UNEXPECTED = "unexpected"
 UNAVAILABLE = "unavailable"  # the database stayed locked or unreachable (as the console's DatabaseBusy)
 # The modules that register run kinds: a worker process imports them before it looks a kind up.
-KIND_MODULES = ("guanxi.loyalty.insights.simulation", "guanxi.loyalty.catalog.coupon_jobs")
+KIND_MODULES = (
+    "guanxi.loyalty.insights.simulation",
+    "guanxi.loyalty.catalog.coupon_jobs",
+    "guanxi.jobs.exports",
+)
 
 
 class BackgroundRun(Base):
@@ -105,11 +109,17 @@ Work = Callable[[RunContext], dict[str, Any]]
 
 
 _kinds: dict[str, Work] = {}
+# Kinds whose parameters are cleared once the run ends (a search term can identify a person).
+_forgotten: set[str] = set()
 
 
-def register(kind: str, work: Work) -> None:
+def register(kind: str, work: Work, *, keep_parameters: bool = True) -> None:
     """Name a kind of work (at import time of the domain module that does it)."""
     _kinds[kind] = work
+    if keep_parameters:
+        _forgotten.discard(kind)
+    else:
+        _forgotten.add(kind)
 
 
 def work_of(kind: str) -> Work:
@@ -208,6 +218,8 @@ def run(database: Database, run_id: str, *, on_progress: ProgressHook | None = N
         row = session.get(BackgroundRun, run_id)
         assert row is not None
         row.finished_at = row.updated_at = clock.now()
+        if name in _forgotten:
+            row.parameters = {}
         if code is None:
             row.status, row.result = "done", result
             if row.total is not None:

@@ -30,6 +30,7 @@ from guanxi.console.pages.import_mapping import MappingForm
 from guanxi.console.pages.import_report import report
 from guanxi.console.pages.import_state import MappingState
 from guanxi.console.pages.import_values import Sample, field_label, missing_texts, read_sample
+from guanxi.console.pages.runs import RunWatcher
 from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, notice, page_title
 from guanxi.customers.service import CustomerFilter
@@ -37,9 +38,12 @@ from guanxi.dataio import export, files, mappings, readers, service
 from guanxi.dataio.headers import KINDS
 from guanxi.dataio.importers import derived_value, row_fields
 from guanxi.dataio.runner import IMPORTERS
+from guanxi.jobs import exports
+from guanxi.kit import formatting
 from guanxi.kit.db import get_database
 from guanxi.kit.ids import new_id
 from guanxi.kit.principal import Principal
+from guanxi.kit.runs import BackgroundRun
 
 PREVIEW_ROWS = 10
 
@@ -282,6 +286,19 @@ def imports_page(request: Request) -> Response | None:
     return None
 
 
+def send_export(run: BackgroundRun) -> None:
+    """The finished export's file to the browser; nothing stays on disk."""
+    result = perform(lambda s, p: exports.take_file(s, p, run.id), notify=False)
+    if result.value is None:
+        ui.notify(tr("export.gone"), type="warning")
+        return
+    chosen = str((run.result or {}).get("format", "csv"))
+    text = tr("export.done", rows=formatting.number(int((run.result or {}).get("rows", 0)), language()))
+    ui.notify(text)
+    ui.label(text).classes("text-sm text-green-800").mark("export-done")
+    ui.download.content(result.value, f"customers.{chosen}", export.MEDIA_TYPES[chosen])
+
+
 def exports_page(request: Request) -> Response | None:
     principal = guard(request)
     if isinstance(principal, Response):
@@ -301,25 +318,19 @@ def exports_page(request: Request) -> Response | None:
                 q = ui.input(tr("export.search")).props("dense outlined").mark("export-q")
 
             def run() -> None:
+                # A background run writes the file (jobs.exports); the page downloads it when done.
                 chosen = str(fmt.value)
                 reader_language = language()  # the report reads in the console's language
                 flt = CustomerFilter(q=q.value or None, city=city.value or None, tag=tag.value or None)
-                handle, path = files.new_export_file(chosen)
-
-                def write(session: Any, principal: Principal) -> int:
-                    with handle:
-                        return export.export_customers(
-                            session, principal, handle, flt=flt, fmt=chosen, language=reader_language
-                        )
-
-                try:
-                    result = perform(write)
-                    content = path.read_bytes() if result.ok else b""
-                finally:
-                    path.unlink(missing_ok=True)  # the browser gets the bytes; nothing stays on disk
-                if result.ok:
-                    ui.notify(tr("export.done", rows=result.value))
-                    ui.download.content(content, f"customers.{chosen}", export.MEDIA_TYPES[chosen])
+                database = get_database()
+                result = perform(
+                    lambda s, p: exports.start(s, p, flt, fmt=chosen, language=reader_language, database=database).id
+                )
+                if result.value is not None:
+                    box.clear()
+                    with box:
+                        RunWatcher(result.value, exports.get, send_export).build()
 
             ui.button(tr("export.run"), icon="download", on_click=run).props("unelevated no-caps").mark("export-run")
+            box = ui.column().classes("w-full gap-1").mark("export-run-box")
     return None
