@@ -56,7 +56,15 @@ def test_the_frame_at_1024_and_390_px(db: Database, live_server: str, chromium_p
             search = page.get_by_placeholder("搜索客户")
             search.fill("zhangwei")
             expect(page.locator(".q-menu").get_by_text("13800138000", exact=False)).to_be_visible()
+            page.wait_for_timeout(400)
             page.screenshot(path=str(shots / "frame_search_1024.png"))
+            search.press("ArrowDown")  # into the dropdown; Enter there opens the customer
+            page.keyboard.press("Enter")
+            expect(page).to_have_url(re.compile(r"/customers/\w+$"))
+            page.goto(f"{live_server}/")
+            search = page.get_by_placeholder("搜索客户")
+            search.fill("zhangwei")
+            expect(page.locator(".q-menu").get_by_text("张伟")).to_be_visible()
             search.press("Enter")
             expect(page).to_have_url(re.compile(r"/customers\?q=zhangwei$"))
             expect(page).to_have_title("客户 · guanxi")
@@ -73,6 +81,12 @@ def test_the_frame_at_1024_and_390_px(db: Database, live_server: str, chromium_p
             expect(phone.locator(".q-drawer").get_by_text("重复客户")).to_be_visible()
             phone.wait_for_timeout(500)  # the drawer slides in; the picture is for people to look at
             phone.screenshot(path=str(shots / "frame_drawer_390.png"))
+            phone.keyboard.press("Escape")
+            phone.goto(f"{live_server}/")
+            phone.get_by_placeholder("搜索客户").fill("li")
+            expect(phone.locator(".q-menu").get_by_text("李娜")).to_be_visible()
+            phone.wait_for_timeout(400)  # the dropdown fades in
+            phone.screenshot(path=str(shots / "frame_search_390.png"))
             phone.goto(f"{live_server}/customers")
             expect(phone.locator("tbody tr")).to_have_count(3)
             phone.screenshot(path=str(shots / "frame_customers_390.png"), full_page=True)

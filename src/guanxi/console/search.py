@@ -27,6 +27,15 @@ from guanxi.kit.principal import Principal
 from guanxi.loyalty.members.figures import MemberFigures, figures_for
 
 HITS_PER_PROVIDER = 6
+# Arrow keys move between the input and the dropdown's entries (Quasar's items answer Enter).
+ARROW_KEYS = """(e) => {
+  if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
+  const items = [...document.querySelectorAll('.gx-search-menu .q-item')];
+  const at = items.indexOf(document.activeElement);
+  const next = e.key === 'ArrowDown' ? Math.min(at + 1, items.length - 1) : at - 1;
+  if (next < 0) document.querySelector('.gx-search input')?.focus(); else items[next]?.focus();
+  e.preventDefault();
+}"""
 MAX_QUERY = 200  # as the customers list accepts in its address
 
 
@@ -112,6 +121,8 @@ class GlobalSearch:
                 self.results = ui.column().classes("w-full gap-0 py-1")
         self.box.on_value_change(lambda e: self.show(e.value))
         self.box.on("keydown.enter", self.open_list)
+        self.box.on("keydown", js_handler=ARROW_KEYS)
+        self.menu.on("keydown", js_handler=ARROW_KEYS)
         return self.box
 
     def text(self) -> str:
