@@ -47,12 +47,12 @@ async def test_search_by_initials_finds_zhang_wei(db: Database, console: User) -
     await login(console, "wang")
     await console.open("/customers")
     assert sorted(_names(console)) == ["张伟", "李娜", "赵文"]
-    assert _label(console, "customer-pager-total") == "共 3 条"
+    assert _label(console, "customer-pager-total") == "共 3 位客户"
     await _search(console, "zw")
     assert sorted(_names(console)) == ["张伟", "赵文"]  # 张伟 zw, 赵文 zw
     await _search(console, "zhangwei")
     assert _names(console) == ["张伟"]
-    assert _label(console, "customer-pager-total") == "共 1 条"
+    assert _label(console, "customer-pager-total") == "共 1 位客户"
     assert _table(console).rows[0]["phone"] == "138****8000"
     await _search(console, "138 0013 8000")
     assert _names(console) == ["张伟"]
@@ -94,7 +94,7 @@ async def test_paging_shows_the_total_and_real_pages_newest_first(db: Database, 
     first = _names(console)
     assert first[:2] == [f"客户{chr(0x4E00 + 44)}", f"客户{chr(0x4E00 + 43)}"]  # newest first, no search
     assert len(first) == 20
-    assert _label(console, "customer-pager-total") == "共 45 条"
+    assert _label(console, "customer-pager-total") == "共 45 位客户"
     assert _label(console, "customer-pager-page") == "第 1 / 3 页"
     console.find(marker="customer-pager-next").click()
     second = _names(console)
@@ -109,7 +109,7 @@ async def test_paging_shows_the_total_and_real_pages_newest_first(db: Database, 
     assert _names(console) == third
     console.find(marker="customer-pager-prev").click()
     assert _names(console) == second
-    assert _label(console, "customer-pager-total") == "共 45 条"
+    assert _label(console, "customer-pager-total") == "共 45 位客户"
     _set(console, "customer-pager-size", 50)
     assert len(_names(console)) == 45
     assert _label(console, "customer-pager-page") == "第 1 / 1 页"
@@ -141,7 +141,7 @@ async def test_large_counts_stop_at_the_cap(db: Database, console: User, monkeyp
             create_customer(session, name=f"客户{chr(0x4E00 + i)}")
     await login(console, "admin")
     await console.open("/customers")
-    assert _label(console, "customer-pager-total") == "超过 30 条"
+    assert _label(console, "customer-pager-total") == "超过 30 位客户"
     assert _label(console, "customer-pager-page") == "第 1 / 2+ 页"
 
 

@@ -35,9 +35,18 @@ COUNT_CAP = 100_000  # counts stop here: a list this long is searched, not paged
 
 class Pager:
     def __init__(
-        self, on_change: Callable[[], None], *, keyset: bool = True, size: int = PAGE_SIZES[0], marker: str = "pager"
+        self,
+        on_change: Callable[[], None],
+        *,
+        keyset: bool = True,
+        size: int = PAGE_SIZES[0],
+        marker: str = "pager",
+        noun: str = "pager",
     ) -> None:
+        """`noun` names the catalog keys of the total (`<noun>.total`, `<noun>.total_capped`), so a
+        list may say "共 5 位客户" rather than "共 5 条"."""
         self.on_change = on_change
+        self.noun = noun
         self.keyset = keyset
         self.size = size
         self.marker = marker
@@ -182,10 +191,10 @@ class Pager:
         total = formatting.number(self.total or 0, lang)
         pages = formatting.number(self.pages, lang)
         if self.capped:
-            self.total_label.set_text(tr("pager.total_capped", total=total))
+            self.total_label.set_text(tr(f"{self.noun}.total_capped", total=total))
             self.page_label.set_text(tr("pager.page_capped", page=formatting.number(self.page, lang), pages=pages))
         else:
-            self.total_label.set_text(tr("pager.total", total=total))
+            self.total_label.set_text(tr(f"{self.noun}.total", total=total))
             self.page_label.set_text(tr("pager.page", page=formatting.number(self.page, lang), pages=pages))
         self.prev_button.set_enabled(self.index > 0)
         self.next_button.set_enabled(has_next)

@@ -65,7 +65,7 @@ class CustomerList:
     def __init__(self, principal: Principal) -> None:
         self.viewer = principal  # decides what the page offers; the services decide what is allowed
         self.principal: Principal | None = principal  # used for the first load, then re-resolved
-        self.pager = Pager(self.load, marker="customer-pager")
+        self.pager = Pager(self.load, marker="customer-pager", noun="customers")
 
     def build(self, q: str | None) -> None:
         with ui.row().classes("w-full items-center gap-2"):
