@@ -92,7 +92,7 @@ async def test_a_cash_offset_without_its_rate_names_the_fields(db: Database, con
     console.find(marker="save-rewards").click()
     await console.should_see("已保存")
     (row,) = _rows(console, "rewards-table")
-    assert row["price"] == "100 分抵 1.00 元，最少 0 分，最多抵订单 100%"
+    assert row["price"] == "100 积分抵 ¥1.00，最少 0 积分，最多抵订单金额的 100%"
 
 
 async def test_a_bad_coupon_template_writes_nothing_then_a_good_one_is_saved(db: Database, console: User) -> None:
@@ -118,8 +118,8 @@ async def test_a_bad_coupon_template_writes_nothing_then_a_good_one_is_saved(db:
     assert (row["code"], row["kind"], row["value"], row["min_spend"], row["validity"]) == (
         "FRI10",
         "满减券",
-        "CNY 10.00",
-        "99.00",
+        "¥10.00",
+        "¥99.00",
         "发放后 30 天",
     )
 

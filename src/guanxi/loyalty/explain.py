@@ -11,7 +11,7 @@ stored.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
@@ -22,9 +22,12 @@ from guanxi.kit.i18n import t
 
 
 class NamedTier(Protocol):
-    code: str
-    name: str
-    name_en: str
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def name_en(self) -> str: ...
 
 
 def label(group: str, value: str | None, language: str) -> str:
@@ -41,7 +44,7 @@ def tier_name(tier: NamedTier, language: str) -> str:
     return tier.name_en if language == "en" and tier.name_en else tier.name
 
 
-def tier_names(tiers: list[NamedTier] | tuple[NamedTier, ...], language: str) -> dict[str, str]:
+def tier_names(tiers: Sequence[NamedTier], language: str) -> dict[str, str]:
     return {tier.code: tier_name(tier, language) for tier in tiers}
 
 

@@ -18,11 +18,19 @@ from starlette.responses import Response
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
 from guanxi.console.pages.loyalty_catalog_form import Spec, SpecForm
-from guanxi.console.pages.loyalty_common import field_errors, loyalty_frame, show_failure, unavailable_text
+from guanxi.console.pages.loyalty_common import (
+    cash,
+    field_errors,
+    loyalty_frame,
+    num,
+    show_failure,
+    unavailable_text,
+)
 from guanxi.console.pages.loyalty_coupon_issue import IssueDialog
-from guanxi.console.session import guard, tr
+from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import EMPTY, card, choice, local_time, notice, page_title
 from guanxi.kit.principal import Principal
+from guanxi.loyalty import explain
 from guanxi.loyalty.catalog import coupons
 from guanxi.loyalty.catalog import rewards as reward_catalog
 from guanxi.loyalty.catalog.schemas import (
@@ -33,6 +41,7 @@ from guanxi.loyalty.catalog.schemas import (
     RewardOut,
     RewardPatch,
 )
+from guanxi.loyalty.program import config as program
 
 PATH = "/loyalty/catalog"
 REWARD_KINDS = ("goods", "service", "cash_offset", "lottery")
@@ -97,16 +106,16 @@ def reward_values(r: RewardOut) -> dict[str, Any]:
     return values
 
 
-def reward_price(r: RewardOut) -> str:
+def reward_price(r: RewardOut, currency: str = "CNY") -> str:
     if r.kind == "cash_offset":
         return tr(
             "loyalty.catalog.cash_rate",
-            points=f"{r.points_per_unit or 0:,}",
-            value=f"{r.unit_value or 0:,.2f}",
-            min=f"{r.min_points or 0:,}",
-            share=f"{(r.max_share_pct or Decimal(100)).normalize():f}",
+            points=num(r.points_per_unit or 0),
+            value=cash(r.unit_value or 0, currency),
+            min=num(r.min_points or 0),
+            share=num(r.max_share_pct or Decimal(100)),
         )
-    return tr("loyalty.catalog.points", points=f"{r.points_cost:,}")
+    return tr("loyalty.catalog.points", points=num(r.points_cost))
 
 
 def reward_row(r: RewardOut, principal: Principal) -> dict[str, Any]:
@@ -116,9 +125,9 @@ def reward_row(r: RewardOut, principal: Principal) -> dict[str, Any]:
         "name": r.name,
         "kind": choice("loyalty.reward_kind", r.kind),
         "price": reward_price(r),
-        "stock": EMPTY if r.stock is None else f"{r.stock:,}",
-        "redeemed": f"{r.redeemed_count:,}",
-        "min_tier": r.min_tier or EMPTY,
+        "stock": tr("loyalty.catalog.unlimited") if r.stock is None else num(r.stock),
+        "redeemed": num(r.redeemed_count),
+        "min_tier": r.min_tier or EMPTY,  # a code here; CatalogList.render names it
         "active": tr("common.yes") if r.active else tr("common.no"),
         "can_edit": is_allowed(principal, "rewards", "update"),
         "can_issue": False,
@@ -128,10 +137,12 @@ def reward_row(r: RewardOut, principal: Principal) -> dict[str, Any]:
 
 def coupon_value(t: CouponTemplateOut) -> str:
     if t.kind == "fixed_amount":
-        return f"{t.currency} {t.value:,.2f}"
+        return cash(t.value, t.currency)
     if t.kind == "percentage":
-        cap = f" ≤ {t.max_discount:,.2f}" if t.max_discount is not None else ""
-        return f"{t.value.normalize():f}%{cap}"
+        off = tr("loyalty.benefit.discount_off", pct=num(t.value))
+        if t.max_discount is None:
+            return off
+        return tr("loyalty.catalog.percentage_capped", off=off, cap=cash(t.max_discount, t.currency))
     if t.kind == "gift":
         return t.gift_sku or EMPTY
     return choice("loyalty.coupon_kind", t.kind)
@@ -145,9 +156,9 @@ def template_row(t: CouponTemplateOut, principal: Principal) -> dict[str, Any]:
         "name": t.name,
         "kind": choice("loyalty.coupon_kind", t.kind),
         "value": coupon_value(t),
-        "min_spend": f"{t.min_spend:,.2f}",
+        "min_spend": cash(t.min_spend, t.currency),
         "validity": validity,
-        "issued": f"{t.issued_count:,}" + (f" / {t.total_quantity:,}" if t.total_quantity else ""),
+        "issued": num(t.issued_count) + (f" / {num(t.total_quantity)}" if t.total_quantity else ""),
         "trigger": choice("loyalty.trigger", t.trigger),
         "active": tr("common.yes") if t.active else tr("common.no"),
         "can_edit": is_allowed(principal, "coupons", "update"),
@@ -218,6 +229,7 @@ class CatalogList:
         self.items = {item.id: item for item in items}
         self.editing: str | None = None
         self.removing: str | None = None
+        self.tier_names: dict[str, str] = {}
 
     def build(self) -> None:
         s = self.section
@@ -263,6 +275,9 @@ class CatalogList:
 
     def render(self) -> None:
         rows = [self.section.row(item, self.viewer) for item in self.items.values()]
+        for row in rows:
+            if row.get("min_tier") and row["min_tier"] != EMPTY:
+                row["min_tier"] = self.tier_names.get(row["min_tier"], row["min_tier"])
         self.table.rows = sorted(rows, key=lambda r: str(r["code"]))
         self.table.update()
         self.table.set_visibility(bool(rows))
@@ -323,9 +338,13 @@ class CatalogList:
             self.render()
 
 
-def load_catalog(session: Session, principal: Principal) -> tuple[list[RewardOut], list[CouponTemplateOut]]:
-    """Both lists; each service checks its read permission, a refusal becomes the page's notice."""
-    return REWARDS.load(session, principal), TEMPLATES.load(session, principal)
+def load_catalog(
+    session: Session, principal: Principal
+) -> tuple[list[RewardOut], list[CouponTemplateOut], dict[str, str]]:
+    """Both lists and the tier names to show; each service checks its read permission, a refusal
+    becomes the page's notice. The ladder is not personal data."""
+    names = explain.tier_names(program.load(session).tiers, language())
+    return REWARDS.load(session, principal), TEMPLATES.load(session, principal), names
 
 
 def catalog_page(request: Request) -> Response | None:
@@ -338,8 +357,10 @@ def catalog_page(request: Request) -> Response | None:
         if result.value is None:
             notice(unavailable_text(result.error))
             return None
-        rewards, templates = result.value
-        CatalogList(principal, REWARDS, rewards).build()
+        rewards, templates, names = result.value
+        reward_list = CatalogList(principal, REWARDS, rewards)
+        reward_list.tier_names = names
+        reward_list.build()
         coupon_list = CatalogList(principal, TEMPLATES, templates)
         coupon_list.build()
         IssueDialog(coupon_list.table, coupon_list.refresh_item)
