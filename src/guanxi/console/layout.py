@@ -87,6 +87,7 @@ NAV: list[NavGroup] = [
         [
             NavItem("nav.customers", "/customers", "people", "customers"),
             NavItem("nav.accounts", "/accounts", "business", "accounts"),
+            NavItem("orders.title", "/orders", "receipt_long", "orders"),
         ],
     ),
     NavGroup(
