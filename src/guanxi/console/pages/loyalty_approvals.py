@@ -15,7 +15,7 @@ from starlette.responses import Response
 from guanxi.auth.permissions import is_allowed
 from guanxi.auth.service import require
 from guanxi.console.actions import notify_error, perform
-from guanxi.console.pages.loyalty_common import loyalty_frame
+from guanxi.console.pages.loyalty_common import loyalty_frame, points_change
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import EMPTY, card, choice, local_time, notice, page_title, show
 from guanxi.customers import service as customers
@@ -68,7 +68,7 @@ def request_row(request: PendingRow, viewer: Principal) -> dict[str, Any]:
         "customer_id": item.customer_id,
         "customer": request.member_no or item.customer_id,
         "created_at": local_time(item.created_at),
-        "points": f"+{item.points:,}" if item.points > 0 else f"{item.points:,}",
+        "points": points_change(item.points),
         "reason": item.reason,
         "requested_by": item.requested_by_name,
         "status": choice("loyalty.approval_status", item.status),
