@@ -22,7 +22,7 @@ from guanxi.customers.service import CustomerFilter
 from guanxi.dataio import export, files
 from guanxi.kit import runs
 from guanxi.kit.db import Database
-from guanxi.kit.errors import DomainError, NotFound, PermissionDenied
+from guanxi.kit.errors import DomainError, NotFound
 from guanxi.kit.principal import Principal
 from guanxi.kit.runs import BackgroundRun, RunContext
 
@@ -82,13 +82,7 @@ def run_export(context: RunContext) -> dict[str, Any]:
 def get(session: Session, actor: Principal, run_id: str) -> BackgroundRun:
     """An export run, for the person who started it or an administrator."""
     require(actor, "customers", "export")
-    run = runs.get(session, run_id, kind=KIND)
-    if run.actor_id != actor.id and actor.role != "admin":
-        raise PermissionDenied(
-            message="only the person who ran the export or an administrator may see it",
-            extra={"resource": "customers", "action": "export"},
-        )
-    return run
+    return runs.get_own(session, actor, run_id, kind=KIND, resource="customers")
 
 
 def take_file(session: Session, actor: Principal, run_id: str) -> bytes:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from guanxi.kit import clock
 from guanxi.kit.db import Database, after_commit
-from guanxi.kit.errors import DomainError, NotFound
+from guanxi.kit.errors import DomainError, NotFound, PermissionDenied
 from guanxi.kit.ids import new_id
 from guanxi.kit.models import Base, public_id_column, table_of
 from guanxi.kit.principal import Principal
@@ -236,6 +236,18 @@ def get(session: Session, run_id: str, *, kind: str) -> BackgroundRun:
     row = session.get(BackgroundRun, run_id)
     if row is None or row.kind != kind:
         raise NotFound(message=f"run {run_id} not found")
+    return row
+
+
+def get_own(session: Session, actor: Principal, run_id: str, *, kind: str, resource: str) -> BackgroundRun:
+    """A run whose result only its starter or an administrator may see (it holds coupon codes, a
+    file laid out for the starter's masking). The caller has checked the permission on `resource`."""
+    row = get(session, run_id, kind=kind)
+    if row.actor_id != actor.id and actor.role != "admin":
+        raise PermissionDenied(
+            message="only the person who started this run or an administrator may see it",
+            extra={"resource": resource, "action": "read_others_run"},
+        )
     return row
 
 

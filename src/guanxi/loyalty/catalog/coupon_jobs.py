@@ -34,7 +34,7 @@ from guanxi.auth.service import require
 from guanxi.customers.models import Customer
 from guanxi.kit import clock, outbox, runs
 from guanxi.kit.db import Database
-from guanxi.kit.errors import FieldError, NotFound, PermissionDenied
+from guanxi.kit.errors import FieldError, NotFound
 from guanxi.kit.outbox import OutboxEvent
 from guanxi.kit.principal import Principal
 from guanxi.kit.runs import BackgroundRun, RunContext
@@ -376,13 +376,7 @@ def run_bulk_issue(context: RunContext) -> dict[str, Any]:
 def get_bulk_issue(session: Session, actor: Principal, run_id: str) -> BackgroundRun:
     """A bulk issuance run, for the person who started it or an administrator."""
     require(actor, "coupons", "issue")
-    run = runs.get(session, run_id, kind=BULK_KIND)
-    if run.actor_id != actor.id and actor.role != "admin":
-        raise PermissionDenied(
-            message="only the person who issued these coupons or an administrator may see the run",
-            extra={"resource": "coupons", "action": "issue"},
-        )
-    return run
+    return runs.get_own(session, actor, run_id, kind=BULK_KIND, resource="coupons")
 
 
 runs.register(BULK_KIND, run_bulk_issue)
