@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from nicegui import ui
+from nicegui import ElementFilter, context, ui
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,8 @@ from guanxi.kit.principal import Principal
 from guanxi.privacy import audit
 
 log = logging.getLogger("guanxi.console")
+# The marker of widgets.notice, a page's in-place explanation (actions cannot import widgets).
+NOTICE_MARKER = "notice"
 T = TypeVar("T")
 
 
@@ -109,22 +111,53 @@ def perform(
         if actor is not None:
             audit_denial(actor, exc)
         if notify:
-            notify_error(exc)
+            notify_once(exc)
         return Result(error=exc)
     except DomainError as exc:
         if notify:
-            notify_error(exc)
+            notify_once(exc)
         return Result(error=exc)
     except OperationalError:
         log.warning("console action: the database is busy or unavailable", exc_info=True)
         busy = DatabaseBusy(message="the database is busy or unavailable")
-        notify_error(busy)
+        notify_once(busy)
         return Result(error=busy)
     except Exception:
         log.exception("console action failed")
         error = UnexpectedError(message="unexpected error")
-        notify_error(error)
+        notify_once(error)
         return Result(error=error)
+
+
+def notify_once(error: DomainError) -> None:
+    """Tell the user about a failure once.
+
+    In an event handler (the page is live) that is a notification at once. While a page is being
+    built, the page usually explains a failed load in place with a notice ("无法显示该人群"), and a
+    notification on top of it would say the same thing twice: so the notification waits until the
+    built page has connected, and is dropped if a notice was drawn after the failure.
+    """
+    try:
+        client = context.client
+    except RuntimeError:  # no page at all (a background task): nothing to show it on
+        return
+    if client.has_socket_connection:
+        notify_error(error)
+        return
+    drawn_before = client.next_element_id
+    pending = True
+
+    def on_connect() -> None:
+        nonlocal pending
+        if not pending:  # a reconnect: the page has been told already
+            return
+        pending = False
+        with client:
+            explained = any(e.id >= drawn_before for e in ElementFilter(marker=NOTICE_MARKER, local_scope=False))
+            if not explained:
+                notify_error(error)
+
+    client.on_connect(on_connect)
 
 
 def audit_denial(actor: Principal, exc: PermissionDenied) -> None:
