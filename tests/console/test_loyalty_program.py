@@ -185,7 +185,7 @@ async def test_a_bad_rule_shows_the_field_error_and_writes_nothing(db: Database,
     _set(console, "rule-code", "friday")
     _set(console, "rule-multiplier", "0")
     await console.should_see(marker="rule-error")
-    assert _error(console, "rule-multiplier")
+    assert _error(console, "rule-multiplier") == "必须大于 0"
     console.find(marker="save-rule").click()
     assert table_counts(db) == before
     _set(console, "rule-multiplier", "3")

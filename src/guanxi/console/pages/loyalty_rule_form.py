@@ -17,6 +17,7 @@ from typing import Any
 from babel.dates import get_day_names
 from nicegui import ui
 
+from guanxi.console.actions import field_message
 from guanxi.console.session import language, tr
 from guanxi.console.widgets import EMPTY, choice, date_input, set_field_error
 from guanxi.kit import formatting
@@ -293,5 +294,10 @@ class RuleForm:
             if element is None or isinstance(element, (StreakRows, ui.switch)):
                 rest.append(error)
             else:
-                set_field_error(element, error.message)
+                set_field_error(element, say(error))
         return rest
+
+
+def say(error: FieldError) -> str:
+    """A rule problem in the session's language (pydantic's kinds of error are in the catalogs)."""
+    return field_message(error.field, error.code, error.message, error.params, key=error.key)

@@ -12,7 +12,7 @@ from nicegui import ui
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
 from guanxi.console.pages.loyalty_common import show_failure
-from guanxi.console.pages.loyalty_rule_form import RuleForm, summary
+from guanxi.console.pages.loyalty_rule_form import RuleForm, say, summary
 from guanxi.console.session import tr
 from guanxi.console.widgets import card, choice
 from guanxi.kit.errors import DomainError, FieldError
@@ -163,7 +163,7 @@ class RulesEditor:
             if not rest:
                 ui.label(tr("form.fix_errors")).classes("text-sm text-red-800").mark("rule-error")
             for error in rest:
-                ui.label(error.message).classes("text-sm text-red-800").mark("rule-error")
+                ui.label(say(error)).classes("text-sm text-red-800").mark("rule-error")
 
     def validate(self) -> None:
         if self.form is not None:
@@ -179,7 +179,10 @@ class RulesEditor:
             return
         code = self.editing or str(definition.get("code", ""))
         if self.editing is None and any(r.code == code for r in self.rules):
-            self.show([FieldError("definition.code", tr("loyalty.rules.code_taken", code=code), "taken")])
+            message = tr("loyalty.rules.code_taken", code=code)
+            self.show(
+                [FieldError("definition.code", message, "taken", params={"code": code}, key="loyalty.rules.code_taken")]
+            )
             return
         result = perform(lambda s, p: config.put_rule(s, p, code, definition), notify=False)
         if result.error is not None:

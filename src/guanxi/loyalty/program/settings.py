@@ -238,10 +238,18 @@ def _parse(definition: dict[str, Any]) -> rules.Rule:
     try:
         return rules.parse_rule(definition)
     except rules.RuleError as exc:
-        errors = [
-            FieldError(f"definition.{path}" if path else "definition", message, "invalid_rule")
-            for path, message in exc.errors
-        ]
+        errors = []
+        for path, message in exc.errors:
+            cause, params = exc.causes.get(path, ("", {}))
+            errors.append(
+                FieldError(
+                    f"definition.{path}" if path else "definition",
+                    message,
+                    "invalid_rule",
+                    params=params,
+                    key=f"error.pydantic.{cause}" if cause else None,
+                )
+            )
         _raise(errors)
         raise
 

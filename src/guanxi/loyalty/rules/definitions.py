@@ -36,8 +36,13 @@ Labels = Annotated[list[Label], Field(max_length=500)]
 class RuleError(ValueError):
     """A rule definition that cannot be used, with every problem as (field path, message)."""
 
-    def __init__(self, errors: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self, errors: Sequence[tuple[str, str]], causes: dict[str, tuple[str, dict[str, Any]]] | None = None
+    ) -> None:
         self.errors = list(errors)
+        # pydantic's error type and its figures per path, for the catalogs to say the problem
+        # in the reader's language (`error.pydantic.<type>`); the messages stay English.
+        self.causes = dict(causes or {})
         super().__init__("; ".join(f"{path}: {message}" if path else message for path, message in self.errors))
 
 
@@ -254,6 +259,18 @@ def _path(loc: Sequence[int | str]) -> str:
     return path
 
 
+def _causes(exc: ValidationError, kind: object) -> dict[str, tuple[str, dict[str, Any]]]:
+    causes: dict[str, tuple[str, dict[str, Any]]] = {}
+    for error in exc.errors():
+        loc = list(error["loc"])
+        if loc and loc[0] == kind:
+            loc = loc[1:]
+        ctx = {k: v for k, v in (error.get("ctx") or {}).items() if k != "error"}
+        if not isinstance((error.get("ctx") or {}).get("error"), _Problem):
+            causes.setdefault(_path(loc), (error["type"], ctx))
+    return causes
+
+
 def _problems(exc: ValidationError, kind: object) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for error in exc.errors():
@@ -277,7 +294,8 @@ def parse_rule(data: dict[str, Any]) -> Rule:
     try:
         return _adapter.validate_python(data)
     except ValidationError as exc:
-        raise RuleError(_problems(exc, data.get("kind"))) from None
+        kind = data.get("kind")
+        raise RuleError(_problems(exc, kind), _causes(exc, kind)) from None
 
 
 def parse_rules(definitions: Sequence[dict[str, Any]]) -> list[Rule]:
