@@ -44,7 +44,10 @@ body { background: #f5f7fa; }
 .gx-nav .q-item.gx-active .q-item__section--avatar { color: var(--q-primary); }
 .gx-nav .gx-group { padding: 14px 20px 4px; font-size: 12px; color: #94a3b8; letter-spacing: .04em; }
 .q-drawer--mini .gx-nav .q-item { margin: 1px 6px; padding: 4px 0; justify-content: center; }
-.q-drawer--mini .gx-nav .gx-group { display: none; }
+/* folded, a group's heading becomes a thin line between groups */
+.q-drawer--mini .gx-nav .gx-group {
+  display: block; height: 1px; margin: 8px 14px; padding: 0; overflow: hidden; background: #e2e8f0;
+}
 .gx-search .q-field__control { height: 36px; min-height: 36px; }
 .gx-search .q-field__marginal { height: 36px; }
 .gx-search-menu { max-height: 70vh; }
