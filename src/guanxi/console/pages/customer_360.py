@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.config import get_settings
 from guanxi.console.actions import perform
+from guanxi.console.pages.customer_identities import namespace_name
 from guanxi.console.session import language, tr
 from guanxi.console.widgets import EMPTY, card, choice, date_input
 from guanxi.customers import event_types, quality, record_history, timeline
@@ -97,8 +98,14 @@ def plain(value: object) -> str:
     return str(value) if value not in (None, "") else EMPTY
 
 
+MONEY_PROPERTIES = frozenset({"price", "amount", "total"})
+
+
 def property_value(name: str, value: object) -> str:
-    """A code among a property's values (a login method, a share target) by its display name."""
+    """A code among a property's values (a login method, a share target) by its display name;
+    a price as money."""
+    if name in MONEY_PROPERTIES and (amount := _amount(value)) is not None and not isinstance(value, bool):
+        return formatting.money(amount, "CNY", language())
     if isinstance(value, str):
         key = f"event.value.{name}.{value}"
         text = tr(key)
@@ -199,7 +206,7 @@ class Describer:
     def _facts_identity(self, d: dict[str, Any]) -> Facts:
         return [
             (tr("c360.value"), str(d.get("value") or tr("customer.hidden"))),
-            (tr("identities.namespace"), str(d.get("namespace") or "")),
+            (tr("identities.namespace"), namespace_name(str(d.get("namespace") or "")) if d.get("namespace") else ""),
             (tr("customer.verified"), tr("common.yes") if d.get("verified") else ""),
         ]
 

@@ -20,14 +20,14 @@ from starlette.responses import Response
 
 from guanxi.auth import service as auth_service
 from guanxi.auth.permissions import is_allowed
-from guanxi.console.actions import perform
+from guanxi.console.actions import error_text, perform
 from guanxi.console.layout import frame
 from guanxi.console.pages import customer_360, customer_history, loyalty_card
 from guanxi.console.pages.customer_identities import IdentitiesSection
 from guanxi.console.pages.customer_merge import MergeDialog
 from guanxi.console.pages.customer_tabs import CouponsPanel, NotesPanel, OrdersPanel
 from guanxi.console.session import guard, language, tr
-from guanxi.console.widgets import EMPTY, card, choice, facts, notice, pydantic_field_errors, set_field_error, show
+from guanxi.console.widgets import EMPTY, card, choice, notice, pydantic_field_errors, set_field_error, show
 from guanxi.customers import notes
 from guanxi.customers import service as customers
 from guanxi.customers.schemas import CustomerDetail, TagIn
@@ -119,9 +119,6 @@ class CustomerPage:
                 ).tooltip(tr("customer.back"))
                 ui.label(d.display_name).classes("text-2xl font-medium break-all").mark("customer-name")
                 ui.badge(d.member_no).props("outline color=grey-8").mark("member-no")
-                if self.view.card is not None:
-                    tier = loyalty_card.tier_name(self.view.card.tier)
-                    ui.badge(tier).props("color=amber-8").mark("header-tier")
                 ui.space()
                 self._actions()
             with ui.element("div").classes("grid grid-cols-2 md:grid-cols-4 gap-2 w-full"):
@@ -232,11 +229,12 @@ class CustomerPage:
         self.built.add(name)
 
     def _overview(self) -> None:
-        with ui.row().classes("w-full gap-4 items-start no-wrap max-lg:flex-wrap"):
-            with ui.column().classes("flex-[3] min-w-0 w-full gap-4"):
+        # Two columns from 1024 px, one below (a phone reads the identities after the profile).
+        with ui.element("div").classes("grid grid-cols-1 lg:grid-cols-5 gap-4 w-full items-start"):
+            with ui.column().classes("lg:col-span-3 min-w-0 w-full gap-4"):
                 self._profile()
                 timeline_box = ui.column().classes("w-full gap-4")
-            with ui.column().classes("flex-[2] min-w-0 w-full gap-4"):
+            with ui.column().classes("lg:col-span-2 min-w-0 w-full gap-4"):
                 IdentitiesSection(
                     self.viewer, self.customer_id, self.view.detail.identities, on_change=self._identities_changed
                 ).build()
@@ -276,12 +274,12 @@ class CustomerPage:
                 (tr("field.created_at"), formatting.moment(d.created_at, lang)),
                 (tr("field.updated_at"), formatting.moment(d.updated_at, lang)),
             ]
-            with ui.element("div").classes("grid grid-cols-1 sm:grid-cols-2 gap-x-8 w-full"):
-                half = (len(rows) + 1) // 2
-                with ui.element("div"):
-                    facts(rows[:half])
-                with ui.element("div"):
-                    facts(rows[half:])
+            # Label / value pairs, two pairs a line from 640 px: one grid, so the columns line up.
+            grid = "grid grid-cols-[max-content_1fr] sm:grid-cols-[max-content_1fr_max-content_1fr]"
+            with ui.element("div").classes(f"{grid} gap-x-6 gap-y-1 text-sm w-full"):
+                for label, value in rows:
+                    ui.label(label).classes("text-slate-500")
+                    ui.label(value).classes("break-words")
 
 
 def customer_page(request: Request, customer_id: str) -> Response | None:
@@ -291,7 +289,7 @@ def customer_page(request: Request, customer_id: str) -> Response | None:
     with frame(principal, "/customers"):
         result = perform(lambda s, p: load_view(s, p, customer_id), principal=principal, write=False)
         if result.value is None:
-            notice(tr("error.not_found") if isinstance(result.error, NotFound) else tr("customer.unavailable"))
+            notice(error_text(result.error) if result.error is not None else tr("customer.unavailable"))
             ui.link(tr("customer.back"), "/customers")
             return None
         CustomerPage(principal, result.value, request.query_params.get("tab")).build()

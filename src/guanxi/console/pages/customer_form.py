@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from guanxi.auth import service as auth_service
 from guanxi.auth.permissions import is_allowed, visibility
-from guanxi.console.actions import notify_error, perform
+from guanxi.console.actions import error_text, notify_error, perform
 from guanxi.console.layout import frame
 from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import (
@@ -225,7 +225,8 @@ def _form_page(request: Request, customer_id: str | None) -> Response | None:
         page_title(title)
         result = perform(lambda s, p: load_form(s, p, customer_id), principal=principal, write=False)
         if result.value is None:
-            notice(tr("customer.unavailable"))
+            # The page says why in place (a denial, a customer out of scope), once.
+            notice(error_text(result.error) if result.error is not None else tr("customer.unavailable"))
             return None
         CustomerForm(principal, result.value).build()
     return None

@@ -38,6 +38,13 @@ def namespace_label(kind: str) -> str:
     return text if text != key else tr("identities.namespace")
 
 
+def namespace_name(namespace: str) -> str:
+    """A source system that is also a channel (jd, tmall) by its display name; an app id as it is."""
+    key = f"source.{namespace}"
+    text = tr(key)
+    return text if text != key else namespace
+
+
 class IdentityDialog:
     """Add an identity, or replace one (`editing`): kind, value, namespace where the kind has one."""
 
@@ -172,7 +179,7 @@ class IdentitiesSection:
             with ui.column().classes("gap-0 min-w-0 flex-1"):
                 label = choice("identity", ident.kind)
                 if ident.namespace:
-                    label = f"{label} · {ident.namespace}"
+                    label = f"{label} · {namespace_name(ident.namespace)}"
                 ui.label(label).classes("text-xs text-slate-500")
                 ui.label(ident.value or tr("customer.hidden")).classes("break-all").mark(f"identity-{ident.kind}")
             if ident.verified:

@@ -66,7 +66,8 @@ class CursorPanel:
         raise NotImplementedError
 
     def build(self) -> None:
-        self.table = ui.table(rows=[], columns=self.columns(), row_key="id").props("flat bordered dense wrap-cells")
+        # Cells stay on one line: on a phone the table scrolls sideways instead of a word per line.
+        self.table = ui.table(rows=[], columns=self.columns(), row_key="id").props("flat bordered dense")
         self.table.classes("w-full").mark(f"{self.marker}-table")
         self.table.add_slot("body-cell-link", LINK_CELL)
         self.empty = ui.label(tr(f"customer.no_{self.marker}")).classes("text-sm text-slate-500")
