@@ -10,7 +10,7 @@ from nicegui.testing import User
 from sqlalchemy import update
 
 from guanxi.auth.models import StaffUser
-from guanxi.console.layout import NAV, NavGroup, NavItem, active_item
+from guanxi.console.layout import NAV, NavGroup, NavItem, active_item, default_title
 from guanxi.console.widgets import date_input, local_time, show
 from guanxi.kit.db import Database
 from tests.console.conftest import MAIN_FILE, login, not_shown, settle
@@ -173,3 +173,8 @@ async def test_widgets_in_chinese(db: Database, console: User) -> None:
         assert local_time(datetime(2026, 3, 4, 5, 5, tzinfo=UTC)) == "2026年3月4日 13:05"
         assert show(date(2026, 3, 4)) == "2026年3月4日"
         assert date_input("起始日期").props["placeholder"] == "年-月-日"
+
+
+def test_a_domain_root_is_titled_by_its_group() -> None:
+    assert default_title("/loyalty") == "会员与积分 · guanxi"
+    assert default_title("/nowhere") == "guanxi"

@@ -287,7 +287,11 @@ def header(principal: Principal, current: str) -> None:
 def default_title(current: str) -> str:
     """The browser tab's title of a page that names none itself: its navigation entry's label."""
     item = active_item(current)
-    return f"{tr(item.key)} · {BRAND}" if item is not None else BRAND
+    if item is not None:
+        return f"{tr(item.key)} · {BRAND}"
+    # A domain's root ("/loyalty") is named by its group.
+    group = next((g for g in NAV if g.heading and any(i.path.startswith(current + "/") for i in g.items)), None)
+    return f"{tr(group.key)} · {BRAND}" if group is not None and current != "/" else BRAND
 
 
 @contextmanager
