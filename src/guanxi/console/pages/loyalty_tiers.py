@@ -11,7 +11,7 @@ from nicegui import ui
 from pydantic import ValidationError
 
 from guanxi.auth.permissions import is_allowed
-from guanxi.console.actions import perform
+from guanxi.console.actions import field_message, perform
 from guanxi.console.pages.loyalty_common import field_errors, show_failure
 from guanxi.console.session import tr
 from guanxi.console.widgets import card, choice, notice, set_field_error
@@ -180,10 +180,11 @@ class TierEditor:
         unplaced: list[str] = []
         for error in errors:
             element = self.fields.get(field_key(error.field))
+            text = field_message(error.field, error.code, error.message, error.params, key=error.key)
             if element is None or isinstance(element, ui.checkbox):
-                unplaced.append(error.message)
+                unplaced.append(text)
             else:
-                set_field_error(element, error.message)
+                set_field_error(element, text)
         with self.banner:
             notice(tr("form.fix_errors"), kind="error")
             for text in unplaced:

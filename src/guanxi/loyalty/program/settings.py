@@ -210,7 +210,14 @@ def replace_tiers(session: Session, actor: Principal, data: TierLadderIn) -> Pro
             if Decimal(str(multiplier)) <= 0:
                 raise ValueError
         except (ValueError, ArithmeticError):
-            errors.append(FieldError(f"tiers[{i}].benefits.points_multiplier", "must be a positive number", "invalid"))
+            errors.append(
+                FieldError(
+                    f"tiers[{i}].benefits.points_multiplier",
+                    "must be a positive number",
+                    "invalid",
+                    key="loyalty.ladder.positive",
+                )
+            )
     _raise(errors)
     row = program.program_row(session)
     session.execute(delete(Tier).where(Tier.program_id == row.id))

@@ -32,8 +32,10 @@ class LadderError(ValidationFailed):
 
     code = "invalid_tier_ladder"
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message=f"{field}: {message}", errors=[FieldError(field, message)])
+    def __init__(self, field: str, message: str, key: str | None = None, **params: object) -> None:
+        """`key` names the catalog message (`loyalty.ladder.<key>`) that says it with `params`."""
+        error = FieldError(field, message, params=params, key=key and f"loyalty.ladder.{key}")
+        super().__init__(message=f"{field}: {message}", errors=[error])
         self.field = field
 
 
@@ -116,15 +118,15 @@ def fmt(value: Decimal) -> str:
 def validate_ladder(tiers: Sequence[TierDef]) -> None:
     """Raise LadderError naming the first field that makes the ladder unusable."""
     if not tiers:
-        raise LadderError("tiers", "a ladder needs at least one tier")
+        raise LadderError("tiers", "a ladder needs at least one tier", "empty")
     codes: dict[str, int] = {}
     ranks: dict[int, int] = {}
     for i, tier in enumerate(tiers):
         where = f"tiers[{i}]"
         if not isinstance(tier.code, str) or not tier.code.strip():
-            raise LadderError(f"{where}.code", "must not be empty")
+            raise LadderError(f"{where}.code", "must not be empty", "required")
         if not isinstance(tier.name, str) or not tier.name.strip():
-            raise LadderError(f"{where}.name", "must not be empty")
+            raise LadderError(f"{where}.name", "must not be empty", "required")
         if isinstance(tier.rank, bool) or not isinstance(tier.rank, int):
             raise LadderError(f"{where}.rank", "must be a whole number")
         for name in ("threshold", "points_multiplier"):
@@ -132,23 +134,36 @@ def validate_ladder(tiers: Sequence[TierDef]) -> None:
             if not isinstance(figure, Decimal) or not figure.is_finite():
                 raise LadderError(f"{where}.{name}", "must be a finite Decimal")
             if figure < 0:
-                raise LadderError(f"{where}.{name}", "must not be negative")
+                raise LadderError(f"{where}.{name}", "must not be negative", "negative")
         if tier.points_multiplier == 0:
-            raise LadderError(f"{where}.points_multiplier", "must be greater than 0")
+            raise LadderError(f"{where}.points_multiplier", "must be greater than 0", "positive")
         if tier.code in codes:
-            raise LadderError(f"{where}.code", f"duplicates the code of tiers[{codes[tier.code]}]")
+            raise LadderError(
+                f"{where}.code",
+                f"duplicates the code of tiers[{codes[tier.code]}]",
+                "duplicate_code",
+                row=codes[tier.code] + 1,
+            )
         if tier.rank in ranks:
-            raise LadderError(f"{where}.rank", f"duplicates the rank of tiers[{ranks[tier.rank]}]")
+            raise LadderError(
+                f"{where}.rank",
+                f"duplicates the rank of tiers[{ranks[tier.rank]}]",
+                "duplicate_rank",
+                row=ranks[tier.rank] + 1,
+            )
         codes[tier.code] = i
         ranks[tier.rank] = i
     order = sorted(range(len(tiers)), key=lambda i: tiers[i].rank)
     if tiers[order[0]].threshold != 0:
-        raise LadderError(f"tiers[{order[0]}].threshold", "the lowest tier's threshold must be 0")
+        raise LadderError(f"tiers[{order[0]}].threshold", "the lowest tier's threshold must be 0", "lowest_zero")
     for below, above in itertools.pairwise(order):
         if tiers[above].threshold <= tiers[below].threshold:
             raise LadderError(
                 f"tiers[{above}].threshold",
                 f"must be above {fmt(tiers[below].threshold)}, the threshold of the lower tier {tiers[below].code}",
+                "rising",
+                threshold=fmt(tiers[below].threshold),
+                tier=tiers[below].name,
             )
 
 
