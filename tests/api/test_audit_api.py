@@ -32,7 +32,8 @@ def test_admin_reads_newest_first(
 ) -> None:
     response = client.get(AUDIT, headers=admin_headers)
     assert response.status_code == 200
-    entries = response.json()
+    assert response.json()["next_cursor"] is None
+    entries = response.json()["items"]
     seqs = [e["seq"] for e in entries]
     assert seqs == sorted(seqs, reverse=True)
     assert seqs == [r.seq for r in reversed(audit_records(db))]
@@ -55,16 +56,20 @@ def test_admin_reads_newest_first(
 
 
 def test_filters(client: TestClient, admin_headers: dict[str, str], customer_id: str) -> None:
-    updates = client.get(AUDIT, params={"action": "customer.update"}, headers=admin_headers).json()
+    updates = client.get(AUDIT, params={"action": "customer.update"}, headers=admin_headers).json()["items"]
     # 上海市 as the city brings its province.
     assert [(e["action"], e["entity_id"], e["fields"]) for e in updates] == [
         ("customer.update", customer_id, ["city", "province"])
     ]
-    for_customer = client.get(AUDIT, params={"entity_id": customer_id}, headers=admin_headers).json()
+    for_customer = client.get(AUDIT, params={"entity_id": customer_id}, headers=admin_headers).json()["items"]
     assert {e["entity_id"] for e in for_customer} == {customer_id}
     assert "customer.create" in [e["action"] for e in for_customer]
+    every = [e["seq"] for e in client.get(AUDIT, headers=admin_headers).json()["items"]]
     limited = client.get(AUDIT, params={"limit": 2}, headers=admin_headers).json()
-    assert len(limited) == 2
+    assert [e["seq"] for e in limited["items"]] == every[:2]
+    rest = client.get(AUDIT, params={"limit": 500, "cursor": limited["next_cursor"]}, headers=admin_headers).json()
+    assert [e["seq"] for e in rest["items"]] == every[2:]
+    assert rest["next_cursor"] is None
     assert_problem(client.get(AUDIT, params={"limit": 0}, headers=admin_headers), 422, "validation_failed", ["limit"])
     assert_problem(client.get(AUDIT, params={"limit": 501}, headers=admin_headers), 422, "validation_failed", ["limit"])
 

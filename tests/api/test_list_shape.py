@@ -30,12 +30,9 @@ STILL_ARRAYS = {
     "/api/v1/segments/fields": "the fields a condition may use (reference data, not records)",
     "/api/v1/users": "staff accounts",
     "/api/v1/api-keys": "integration keys",
-    "/api/v1/imports/mappings": "saved column mappings",
     "/api/v1/data-quality/checks": "the latest snapshot per check",
     "/api/v1/loyalty/partners": "exchange partners",
-    "/api/v1/loyalty/coupon-templates": "coupon templates",
     "/api/v1/loyalty/adjustments": "pending point adjustments (limit parameter, no cursor yet)",
-    "/api/v1/audit": "audit records (limit parameter, no cursor yet)",
 }
 
 

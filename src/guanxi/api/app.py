@@ -32,6 +32,8 @@ from guanxi.customers.merge_api import router as merges_router
 from guanxi.dataio.api import router as dataio_router
 from guanxi.kit import group_commit, i18n
 from guanxi.kit.db import get_database
+from guanxi.kit.listing import Cursor
+from guanxi.kit.pagination import PageRequest, make_page, paginate_by_seq
 from guanxi.kit.web import DbSession, storable_parameters
 from guanxi.loyalty.catalog.api import router as loyalty_catalog_router
 from guanxi.loyalty.currency.api import router as exchange_rates_router
@@ -65,24 +67,35 @@ class AuditOut(BaseModel):
     ip: str | None
 
 
+class AuditPage(BaseModel):
+    items: list[AuditOut]
+    next_cursor: str | None
+
+
 def _audit_router() -> APIRouter:
     router = APIRouter(tags=["audit"])
 
-    @router.get("/audit", response_model=list[AuditOut])
+    @router.get("/audit", response_model=AuditPage)
     def list_audit(
         session: DbSession,
         principal: CurrentPrincipal,
         entity_id: Annotated[str | None, Query(max_length=64)] = None,
         action: Annotated[str | None, Query(max_length=60)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    ) -> list[AuditOut]:
+        cursor: Cursor = None,
+    ) -> AuditPage:
+        """Audit records, newest first."""
         auth_service.require(principal, "audit", "read")
-        stmt = select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(limit)
+        request = PageRequest(limit=limit, cursor=cursor, sort="seq", descending=True)
+        stmt = select(AuditRecord)
         if entity_id:
             stmt = stmt.where(AuditRecord.entity_id == entity_id)
         if action:
             stmt = stmt.where(AuditRecord.action == action)
-        return [AuditOut.model_validate(r, from_attributes=True) for r in session.scalars(stmt)]
+        rows = session.scalars(paginate_by_seq(stmt, request, AuditRecord.seq)).all()
+        page = make_page(rows, request, lambda record: (record.seq, str(record.seq)))
+        items = [AuditOut.model_validate(r, from_attributes=True) for r in page.items]
+        return AuditPage(items=items, next_cursor=page.next_cursor)
 
     return router
 

@@ -23,7 +23,7 @@ from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
 from guanxi.kit.ids import new_id
 from guanxi.kit.inputs import BusinessDateTime, FreeJSON, PatchInput
-from guanxi.kit.listing import Cursor, Limit
+from guanxi.kit.listing import Cursor, Limit, page_of
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.text import StorableInput
 from guanxi.kit.web import DbSession, in_worker_thread
@@ -250,12 +250,27 @@ def list_imports(
     return ImportJobList(items=[job_out(j) for j in page.items], next_cursor=page.next_cursor)
 
 
-@router.get("/imports/mappings", response_model=list[MappingOut])
+class MappingPage(BaseModel):
+    items: list[MappingOut]
+    next_cursor: str | None
+
+
+@router.get("/imports/mappings", response_model=MappingPage)
 @in_worker_thread
 def list_mappings(
-    session: DbSession, principal: CurrentPrincipal, kind: Annotated[str | None, Query(max_length=20)] = None
-) -> list[MappingOut]:
-    return [mapping_out(m) for m in service.list_mappings(session, principal, kind)]
+    session: DbSession,
+    principal: CurrentPrincipal,
+    kind: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> MappingPage:
+    """Saved column mappings, by name."""
+    page = page_of(service.list_mappings(session, principal, kind), _by_name, limit, cursor)
+    return MappingPage(items=[mapping_out(m) for m in page.items], next_cursor=page.next_cursor)
+
+
+def _by_name(mapping: SavedMapping) -> str:
+    return f"{mapping.name}\x1f{mapping.id}"  # names may repeat across kinds; the id breaks ties
 
 
 @router.post("/imports/mappings", response_model=MappingOut, status_code=status.HTTP_201_CREATED)

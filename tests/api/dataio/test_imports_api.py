@@ -183,7 +183,8 @@ def test_saved_mappings_crud_and_use(
     assert_problem(client.post("/api/v1/imports/mappings", headers=admin_headers, json=body), 409, "conflict")
     bad = {"name": "x", "mapping": {"kind": "customers", "columns": {"a": "shoe"}}}
     assert_problem(client.post("/api/v1/imports/mappings", headers=admin_headers, json=bad), 422, "invalid_mapping")
-    assert [m["name"] for m in client.get("/api/v1/imports/mappings", headers=admin_headers).json()] == ["老CRM"]
+    saved = client.get("/api/v1/imports/mappings", headers=admin_headers).json()
+    assert ([m["name"] for m in saved["items"]], saved["next_cursor"]) == (["老CRM"], None)
     job = _upload(client, admin_headers, "客户,联系方式\n张伟,13800138000\n".encode(), mapping_id=mapping_id).json()
     assert client.get(f"/api/v1/imports/{job['id']}", headers=admin_headers).json()["created"] == 1
     renamed = client.put(f"/api/v1/imports/mappings/{mapping_id}", headers=admin_headers, json={"name": "CRM 2019"})

@@ -177,7 +177,7 @@ def test_coupons_from_template_to_till(
     client: TestClient, db: Database, admin_headers: dict[str, str], marketing: dict[str, str], pos: dict[str, str]
 ) -> None:
     template = _template(client, marketing, per_customer_limit=None)
-    assert client.get(TEMPLATES, headers=pos).json() == [template]
+    assert client.get(TEMPLATES, headers=pos).json() == {"items": [template], "next_cursor": None}
     customer_id = _customer(client, admin_headers)
     issue_url = f"{TEMPLATES}/{template['id']}/issue"
     issued = client.post(issue_url, json={"customer_ids": [customer_id]}, headers={**pos, "Idempotency-Key": "i1"})

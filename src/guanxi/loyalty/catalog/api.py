@@ -146,15 +146,25 @@ def cancel_redemption(
     return rewards.cancel_redemption(session, principal, redemption_id, body.reason)
 
 
-@router.get("/loyalty/coupon-templates", response_model=list[CouponTemplateOut])
+class CouponTemplatePage(BaseModel):
+    items: list[CouponTemplateOut]
+    next_cursor: str | None
+
+
+@router.get("/loyalty/coupon-templates", response_model=CouponTemplatePage)
 @in_worker_thread
 def list_templates(
     session: DbSession,
     principal: CurrentPrincipal,
     active: bool | None = None,
     trigger: Annotated[str | None, Query(pattern="^(manual|birthday|tier_upgrade|win_back|referral)$")] = None,
-) -> list[CouponTemplateOut]:
-    return coupons.list_templates(session, principal, active=active, trigger=trigger)
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> CouponTemplatePage:
+    """Coupon templates, by code."""
+    templates = coupons.list_templates(session, principal, active=active, trigger=trigger)
+    page = page_of(templates, lambda template: template.code, limit, cursor)
+    return CouponTemplatePage(items=page.items, next_cursor=page.next_cursor)
 
 
 @router.post("/loyalty/coupon-templates", response_model=CouponTemplateOut, status_code=status.HTTP_201_CREATED)
