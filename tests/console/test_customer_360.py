@@ -90,7 +90,7 @@ async def test_quality_page_runs_a_check(db: Database, console: User) -> None:
     await console.should_see("数据质量")
     await console.should_see("还没有检查记录。")
     console.find(marker="quality-run").click()
-    await console.should_see("检查完成")
+    await console.should_see("检查完成", retries=80)  # a background run, followed in a dialog
     with db.unit_of_work(read_only=True) as session:
         assert session.scalar(select(func.count()).select_from(QualitySnapshot)) == 1
 

@@ -48,6 +48,7 @@ KIND_MODULES = (
     "guanxi.loyalty.insights.simulation",
     "guanxi.loyalty.catalog.coupon_jobs",
     "guanxi.jobs.exports",
+    "guanxi.jobs.scans",
 )
 
 

@@ -20,12 +20,16 @@ from guanxi.auth.permissions import is_allowed
 from guanxi.config import get_settings
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
+from guanxi.console.pages.runs import follow_in_dialog
 from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
 from guanxi.customers import quality
 from guanxi.customers.quality_models import QualitySnapshot
+from guanxi.jobs import scans
 from guanxi.kit import clock, formatting
+from guanxi.kit.db import get_database
 from guanxi.kit.principal import Principal
+from guanxi.kit.runs import BackgroundRun
 
 TREND_DAYS = 90
 BAND_COLORS = {"low": "#ef4444", "mid": "#f59e0b", "high": "#10b981"}
@@ -64,10 +68,13 @@ def _base(options: dict[str, Any]) -> dict[str, Any]:
 
 def bands_chart(report: dict[str, Any]) -> dict[str, Any]:
     bands = report["score_bands"]
-    data = [
+    data: list[dict[str, Any]] = [
         {"name": tr(f"quality.band.{b}"), "value": int(bands[b]), "itemStyle": {"color": BAND_COLORS[b]}}
         for b in ("low", "mid", "high")
     ]
+    for item in data:
+        if not item["value"]:  # an empty band stays in the legend, without a "0%" label on the ring
+            item.update(label={"show": False}, labelLine={"show": False})
     return _base(
         {
             "tooltip": {
@@ -75,7 +82,15 @@ def bands_chart(report: dict[str, Any]) -> dict[str, Any]:
                 "formatter": "{b}：{c}（{d}%）" if language() != "en" else "{b}: {c} ({d}%)",
             },
             "legend": {"bottom": 0},
-            "series": [{"type": "pie", "radius": ["45%", "70%"], "label": {"formatter": "{d}%"}, "data": data}],
+            "series": [
+                {
+                    "type": "pie",
+                    "radius": ["40%", "68%"],
+                    "center": ["50%", "44%"],
+                    "label": {"position": "inside", "formatter": "{d}%", "color": "#fff"},
+                    "data": data,
+                }
+            ],
         }
     )
 
@@ -116,7 +131,7 @@ def trend_chart(trend: list[QualitySnapshot]) -> dict[str, Any]:
             "tooltip": {"trigger": "axis"},
             "xAxis": {"type": "category", "data": days},
             "yAxis": [
-                {"type": "value", "min": 0, "max": 100, "name": tr("quality.average")},
+                {"type": "value", "min": 0, "max": 100},
                 {"type": "value", "min": 0, "axisLabel": {"formatter": "{value}%"}, "splitLine": {"show": False}},
             ],
             "series": [
@@ -196,10 +211,16 @@ def render(principal: Principal, view: QualityView) -> None:
 
 
 def run_check() -> None:
-    result = perform(quality.run_check)
-    if result.ok:
-        ui.notify(tr("quality.checked"), type="positive")
-        ui.navigate.reload()
+    """The check goes over every customer: a background run the page follows (jobs.scans)."""
+    database = get_database()
+    result = perform(lambda s, p: scans.start_quality_check(s, p, database).id)
+    if result.value is not None:
+        follow_in_dialog(result.value, scans.get_quality_run, tr("quality.run"), _checked)
+
+
+def _checked(run: BackgroundRun) -> None:
+    ui.notify(tr("quality.checked"), type="positive")
+    ui.navigate.reload()
 
 
 def quality_page(request: Request) -> Response | None:

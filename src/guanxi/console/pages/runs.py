@@ -94,3 +94,14 @@ class RunWatcher:
         if self.timer is not None:
             self.timer.deactivate()
             self.timer = None
+
+
+def follow_in_dialog(run_id: str, load: Loader, title: str, done: Callable[[BackgroundRun], None]) -> None:
+    """A dialog following the run, for an action whose page has no place for it; `done(run)`
+    once it is done (a notice, a move to the page that shows the outcome)."""
+    with ui.dialog() as dialog, ui.card().classes("w-[28rem] max-w-full gap-2").mark("run-dialog"):
+        ui.label(title).classes("text-lg font-medium")
+        RunWatcher(run_id, load, done).build()
+        with ui.row().classes("w-full justify-end"):
+            ui.button(tr("run.close"), on_click=dialog.close).props("flat no-caps").mark("run-close")
+    dialog.open()

@@ -13,13 +13,17 @@ from starlette.responses import Response
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
+from guanxi.console.pages.runs import follow_in_dialog
 from guanxi.console.pages.segment_builder import DefinitionForm, new_rule, validated
 from guanxi.console.paging import Pager
 from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, local_time, notice, page_title, show
+from guanxi.jobs import scans
 from guanxi.kit import formatting
+from guanxi.kit.db import get_database
 from guanxi.kit.errors import NotFound
 from guanxi.kit.principal import Principal
+from guanxi.kit.runs import BackgroundRun
 from guanxi.marketing import segments
 from guanxi.marketing.schemas import SegmentIn, SegmentOut, SegmentUpdate
 
@@ -98,10 +102,16 @@ def _save(form: DefinitionForm, fields: dict[str, Any], segment: SegmentOut | No
 
 
 def _snapshot(segment_id: str) -> None:
-    result = perform(lambda s, p: segments.snapshot(s, p, segment_id).id)
+    """A snapshot lists everyone who matches: a background run the page follows (jobs.scans)."""
+    database = get_database()
+    result = perform(lambda s, p: scans.start_snapshot(s, p, segment_id, database).id)
     if result.value is not None:
-        ui.notify(tr("segments.snapshot_taken"), type="positive")
-        ui.navigate.to(f"/segments/{result.value}")
+        follow_in_dialog(result.value, scans.get_snapshot_run, tr("segments.snapshot"), _snapshot_taken)
+
+
+def _snapshot_taken(run: BackgroundRun) -> None:
+    ui.notify(tr("segments.snapshot_taken"), type="positive")
+    ui.navigate.to(f"/segments/{(run.result or {})['segment_id']}")
 
 
 def _delete(segment_id: str) -> None:

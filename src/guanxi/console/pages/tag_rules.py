@@ -13,13 +13,17 @@ from starlette.responses import Response
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
+from guanxi.console.pages.runs import follow_in_dialog
 from guanxi.console.pages.segment_builder import DefinitionForm, new_rule, validated
 from guanxi.console.paging import Pager
 from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
+from guanxi.jobs import scans
 from guanxi.kit import formatting
+from guanxi.kit.db import get_database
 from guanxi.kit.errors import NotFound
 from guanxi.kit.principal import Principal
+from guanxi.kit.runs import BackgroundRun
 from guanxi.marketing import tag_rules
 from guanxi.marketing.schemas import TagRuleIn, TagRuleOut, TagRuleUpdate
 
@@ -165,11 +169,17 @@ def _save(form: DefinitionForm, fields: dict[str, Any], rule: TagRuleOut | None,
 
 
 def _run(rule_id: str) -> None:
-    result = perform(lambda s, p: tag_rules.run_rule(s, p, rule_id))
+    """A full refresh goes over every customer: a background run the page follows (jobs.scans)."""
+    database = get_database()
+    result = perform(lambda s, p: scans.start_tag_rule(s, p, rule_id, database).id)
     if result.value is not None:
-        r = result.value
-        ui.notify(tr("tagrules.ran", matched=r.matched, added=r.added, removed=r.removed), type="positive")
-        ui.navigate.to(f"/tag-rules/{rule_id}")
+        follow_in_dialog(result.value, scans.get_tag_rule_run, tr("tagrules.run"), lambda run: _ran(rule_id, run))
+
+
+def _ran(rule_id: str, run: BackgroundRun) -> None:
+    r = run.result or {}
+    ui.notify(tr("tagrules.ran", matched=r["matched"], added=r["added"], removed=r["removed"]), type="positive")
+    ui.navigate.to(f"/tag-rules/{rule_id}")
 
 
 def _delete(rule_id: str) -> None:
