@@ -46,6 +46,20 @@ from guanxi.kit.principal import Principal
 from guanxi.kit.runs import BackgroundRun
 
 PREVIEW_ROWS = 10
+FORMATS = "CSV · XLSX · JSONL"
+# The uploader's own header shows "0.0B / 0.00%" until a file comes; this one says what to do, and
+# the whole header opens the file picker.
+UPLOAD_HEADER = """
+<div class="row no-wrap items-center q-pa-md q-gutter-md cursor-pointer" @click="props.pickFiles">
+  <q-icon name="upload_file" size="32px" />
+  <div class="col">
+    <div class="text-subtitle1">{label}</div>
+    <div class="text-caption">{formats}</div>
+  </div>
+  <q-spinner v-if="props.isUploading" size="24px" />
+  <q-uploader-add-trigger v-if="props.canAddFiles" />
+</div>
+"""
 
 
 class ImportWizard:
@@ -79,6 +93,7 @@ class ImportWizard:
             self.upload = ui.upload(on_upload=self._uploaded, auto_upload=True, label=tr("import.upload_hint"))
             self.upload.props("accept=.csv,.txt,.xlsx,.jsonl,.ndjson flat bordered color=primary")
             self.upload.classes("w-full max-w-xl").mark("import-upload")
+            self.upload.add_slot("header", UPLOAD_HEADER.format(label=tr("import.upload_hint"), formats=FORMATS))
             self.problem = ui.column().classes("w-full")
             self.legend = Legend()
             self.legend.build(self.kind)
