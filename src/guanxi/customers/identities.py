@@ -150,12 +150,12 @@ def ensure_free(
                     errors=[FieldError(ident.field, OUT_OF_SCOPE_HOLDER, "taken_out_of_scope")],
                 )
             name = holder_name(holder.name, permissions.visibility(actor))
-            who = f"{name} ({holder.member_no})" if name else holder.member_no
             key = TAKEN_KEY if name else TAKEN_UNNAMED_KEY
             params: dict[str, object] = {"name": name or "", "member_no": holder.member_no}
+            sentence = i18n.t(key, "en", **params)
             raise Conflict(
-                message=f"{ident.field}: this {ident.kind.value} already belongs to customer {who}",
-                errors=[FieldError(ident.field, f"already belongs to customer {who}", "taken", params, key=key)],
+                message=f"{ident.field}: {sentence}",
+                errors=[FieldError(ident.field, sentence, "taken", params, key=key)],
                 extra={
                     "existing_customer_id": existing.customer_id,
                     "existing_customer": {"name": name, "member_no": holder.member_no},

@@ -27,7 +27,7 @@ from guanxi.console.pages.customer_identities import IdentitiesSection
 from guanxi.console.pages.customer_merge import MergeDialog
 from guanxi.console.pages.customer_tabs import CouponsPanel, NotesPanel, OrdersPanel
 from guanxi.console.session import guard, language, tr
-from guanxi.console.widgets import EMPTY, card, choice, notice, pydantic_field_errors, set_field_error, show
+from guanxi.console.widgets import BRAND, EMPTY, card, choice, notice, pydantic_field_errors, set_field_error, show
 from guanxi.customers import notes
 from guanxi.customers import service as customers
 from guanxi.customers.schemas import CustomerDetail, TagIn
@@ -91,7 +91,7 @@ class CustomerPage:
 
     def build(self) -> None:
         detail = self.view.detail
-        ui.page_title(f"{detail.display_name} · {tr('app.name')}")
+        ui.page_title(f"{detail.display_name} · {BRAND}")
         self._header()
         with ui.card().classes("w-full p-0 gap-0"):
             with ui.tabs() as self.tabs:
