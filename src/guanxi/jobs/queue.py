@@ -132,6 +132,14 @@ def run_import(job_id: str) -> str:
     return imports.run_job(get_database(), job_id).status
 
 
+@huey.periodic_task(crontab(minute="45"), name="background_runs_interrupted")
+def background_runs_interrupted() -> int:
+    """Hourly: runs whose worker stopped (a restart) are marked failed, so no page waits for them."""
+    from guanxi.kit import runs
+
+    return runs.end_interrupted(get_database())
+
+
 @huey.task()
 def run_background(run_id: str) -> str:
     """Run a background run (kit.runs: a simulation, a bulk issuance), progress on its row."""

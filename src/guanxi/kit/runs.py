@@ -23,7 +23,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, String, Text, select, update
@@ -43,6 +43,10 @@ STATUSES = ("queued", "running", "done", "failed")
 FINISHED = frozenset({"done", "failed"})
 UNEXPECTED = "unexpected"
 UNAVAILABLE = "unavailable"  # the database stayed locked or unreachable (as the console's DatabaseBusy)
+INTERRUPTED = "interrupted"
+# A run queued or running with no progress reported for this long lost its worker (a restart, a
+# killed process): `end_interrupted` marks it failed, so no page follows it for ever.
+INTERRUPTED_AFTER = timedelta(hours=6)
 # The modules that register run kinds: a worker process imports them before it looks a kind up.
 KIND_MODULES = (
     "guanxi.loyalty.insights.simulation",
@@ -259,3 +263,22 @@ def recent(session: Session, kind: str, *, started_by: str | None = None, limit:
         stmt = stmt.where(BackgroundRun.actor_id == started_by)
     stmt = stmt.order_by(BackgroundRun.created_at.desc(), BackgroundRun.id.desc()).limit(limit)
     return list(session.scalars(stmt))
+
+
+def end_interrupted(database: Database, *, now: datetime | None = None) -> int:
+    """Mark failed the runs that stopped moving INTERRUPTED_AFTER ago; how many."""
+    cutoff = (now or clock.now()) - INTERRUPTED_AFTER
+    runs = table_of(BackgroundRun)
+    with database.unit_of_work() as session:
+        result = session.execute(
+            update(runs)
+            .where(runs.c.status.in_(("queued", "running")), runs.c.updated_at < cutoff)
+            .values(
+                status="failed",
+                error_code=INTERRUPTED,
+                error_message="the run was interrupted before it finished (its worker stopped); start it again",
+                finished_at=now or clock.now(),
+                updated_at=now or clock.now(),
+            )
+        )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -5,6 +5,7 @@ runs are read by kind (the domains check who may read them: tests/api/loyalty/te
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -136,3 +137,20 @@ def test_runs_are_read_by_kind_and_listed_newest_first(db: Database) -> None:
             runs.get(session, "01NOSUCHRUN", kind="test.count")
         assert [r.id for r in runs.recent(session, "test.count")] == [second, first]
         assert [r.id for r in runs.recent(session, "test.count", started_by=ANALYST.id)] == [first]
+
+
+def test_a_run_that_stopped_moving_is_ended_as_interrupted(db: Database) -> None:
+    stale, fresh = _create(db, "test.count", n=1), _create(db, "test.count", n=1)
+    finished = _create(db, "test.count", n=1)
+    runs.run(db, finished)
+    later = _row(db, stale).updated_at + runs.INTERRUPTED_AFTER + timedelta(minutes=1)
+    with db.unit_of_work() as session:
+        row = session.get(BackgroundRun, fresh)
+        assert row is not None
+        row.updated_at = later - timedelta(minutes=5)  # reported progress a moment ago
+    assert runs.end_interrupted(db, now=later) == 1
+    assert (_row(db, stale).status, _row(db, stale).error_code) == ("failed", "interrupted")
+    assert _row(db, fresh).status == "queued"
+    assert _row(db, finished).status == "done"
+    # An interrupted run is not run afterwards (a late queue task finds it ended).
+    assert runs.run(db, stale).status == "failed" and calls == [{"actor": ANALYST, "parameters": {"n": 1}}]
