@@ -36,10 +36,11 @@ async def test_review_merge_and_undo(db: Database, console: User) -> None:
     await console.should_see("重复客户")
     await console.should_see(marker="merge-pair-0")
     await console.should_see("姓名相同")
-    await console.should_see("几乎可以确定是同一人：姓名相同、生日相同、城市相同。")
+    await console.should_see("几乎可以确定是同一人")
     await console.should_see("100.0%")
     console.find(marker="merge-compare-0").click()
     await console.should_see(marker="merge-comparison")
+    await console.should_see("几乎可以确定是同一人：姓名相同、生日相同、城市相同。")
     await console.should_see("+8613800138000")
     console.find(marker="merge-keep-b").click()
     await console.should_see("已合并。")
@@ -91,8 +92,10 @@ async def test_the_queue_is_paged_with_evidence_and_scores_in_words(db: Database
     assert _text(console, "merge-pager-total") == "共 51 条"
     assert _text(console, "merge-pager-page") == "第 1 / 3 页"
     assert _text(console, "merge-score-0") == "99.9%"
-    assert _text(console, "merge-explain-0") == "几乎可以确定是同一人：手机号相同、姓名同音。"
-    assert _text(console, "merge-explain-1") == "很可能是同一人：邮箱用户名相同。"  # 0.997
+    assert _text(console, "merge-band-0") == "几乎可以确定是同一人"
+    chips = [e.text for e in console.find(marker="merge-evidence-0").elements.pop().descendants()]
+    assert chips == ["依据", "手机号相同", "姓名同音"]  # the strongest evidence first
+    assert _text(console, "merge-band-1") == "很可能是同一人"  # 0.997
     await not_shown(console, marker="merge-pair-20", after_marker="merge-pair-19")
     console.find(marker="merge-pager-next").click()
     await console.should_see(marker="merge-pair-19")
@@ -101,4 +104,4 @@ async def test_the_queue_is_paged_with_evidence_and_scores_in_words(db: Database
     await console.should_see(marker="merge-pair-10")
     await not_shown(console, marker="merge-pair-11", after_marker="merge-pair-10")
     assert _text(console, "merge-pager-page") == "第 3 / 3 页"
-    assert _text(console, "merge-explain-10") == "可能是同一人：性别相同。"
+    assert _text(console, "merge-band-10") == "可能是同一人"

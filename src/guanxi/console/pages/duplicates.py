@@ -64,7 +64,7 @@ def _name(session: Session, customer_id: str) -> str:
     if row is None:
         return customer_id
     shown = display_name(row.name, row.member_no)
-    return shown if shown == row.member_no else f"{shown}（{row.member_no}）"
+    return shown if shown == row.member_no else tr("merge.name_with_no", name=shown, no=row.member_no)
 
 
 def _pairs(session: Session, principal: Principal, request: PageRequest) -> Page[Pair]:
@@ -154,14 +154,14 @@ class Queue:
                     ui.icon("sync_alt").classes("text-slate-400")
                     ui.label(pair.b_name).classes("font-medium")
                 with ui.row().classes("items-center gap-1").mark(f"merge-evidence-{i}"):
+                    ui.label(tr("merge.evidence")).classes("text-xs text-slate-500")
                     for text in evidence(pair.matched):
                         ui.label(text).classes("rounded-full bg-sky-50 text-sky-800 px-2 py-0.5 text-xs")
-                ui.label(explanation(pair)).classes("text-xs text-slate-500").mark(f"merge-explain-{i}")
-            with ui.column().classes("items-end gap-0 w-32"):
+            with ui.column().classes("items-end gap-0 w-56"):
                 ui.label(formatting.percent(pair.score, lang)).classes("text-lg font-semibold text-slate-700").mark(
                     f"merge-score-{i}"
                 )
-                ui.label(tr(f"merge.band.{band(pair.score)}")).classes("text-xs text-slate-500")
+                ui.label(tr(f"merge.band.{band(pair.score)}")).classes("text-xs text-slate-500").mark(f"merge-band-{i}")
             ui.button(
                 tr("merge.compare"),
                 icon="compare_arrows",
@@ -243,7 +243,7 @@ def show_comparison(principal: Principal, area: ui.column, pair: Pair) -> None:
     sides = result.value
     area.clear()
     with area, card(tr("merge.comparison"), marker="merge-comparison"):
-        ui.label(explanation(pair)).classes("text-sm text-slate-600")
+        ui.label(explanation(pair)).classes("text-sm text-slate-600").mark("merge-explain")
         with ui.grid(columns="max-content 1fr 1fr").classes("w-full gap-x-8 gap-y-1"):
             ui.label("")
             ui.label(f"{tr('merge.side_a')} · {pair.a_name}").classes("font-medium")
