@@ -64,7 +64,7 @@ def test_find_a_customer_and_open_the_page(db: Database, live_server: str, chrom
             expect(page.get_by_text("138****8000")).to_be_visible()
             expect(page.get_by_text("13800138000")).to_have_count(0)
             page.screenshot(path=str(shots / "customer_page.png"), full_page=True)
-            page.get_by_role("button", name="首页").click()
+            page.get_by_role("link", name="首页").click()
             expect(page).to_have_url(f"{live_server}/")
             expect(page.locator("canvas").first).to_be_visible()
             page.wait_for_timeout(800)  # let the chart animation settle before the screenshot

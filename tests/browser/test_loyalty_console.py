@@ -64,7 +64,7 @@ def test_member_card_and_statement_on_the_customer_page(db: Database, live_serve
             expect(page.get_by_role("dialog")).to_be_visible()
             page.screenshot(path=str(shots / "adjust_dialog.png"))
             page.get_by_role("button", name="取消").click()
-            page.get_by_role("button", name="会员与积分").click()
+            page.get_by_role("link", name="会员计划").click()
             expect(page).to_have_url(f"{live_server}/loyalty/program")
             page.get_by_role("button", name="积分负债").click()
             expect(page).to_have_url(f"{live_server}/loyalty/liability")

@@ -38,12 +38,18 @@ body, .q-field, .q-btn, .q-table {
 }
 body { background: #f5f7fa; }
 .gx-table tbody tr { cursor: pointer; }
-.gx-nav .q-item { border-radius: 6px; margin: 1px 8px; min-height: 38px; padding: 4px 12px; color: #334155; }
-.gx-nav .q-item__section--avatar { min-width: 36px; color: #64748b; }
-.gx-nav .q-item.gx-active { background: #e8f1fb; color: var(--q-primary); font-weight: 500; }
-.gx-nav .q-item.gx-active .q-item__section--avatar { color: var(--q-primary); }
+.gx-nav .gx-entry {
+  display: flex; align-items: center; gap: 12px; margin: 1px 8px; min-height: 38px; padding: 0 12px;
+  border-radius: 6px; color: #334155; text-decoration: none;
+}
+.gx-nav .gx-entry:hover { background: #f1f5f9; }
+.gx-nav .gx-entry:focus-visible { outline: 2px solid var(--q-primary); outline-offset: -2px; }
+.gx-nav .gx-entry .q-icon { color: #64748b; }
+.gx-nav .gx-entry.gx-active { background: #e8f1fb; color: var(--q-primary); font-weight: 500; }
+.gx-nav .gx-entry.gx-active .q-icon { color: var(--q-primary); }
 .gx-nav .gx-group { padding: 14px 20px 4px; font-size: 12px; color: #94a3b8; letter-spacing: .04em; }
-.q-drawer--mini .gx-nav .q-item { margin: 1px 6px; padding: 4px 0; justify-content: center; }
+.q-drawer--mini .gx-nav .gx-entry { justify-content: center; margin: 1px 6px; padding: 0; }
+.q-drawer--mini .gx-nav .gx-label { display: none; }
 /* folded, a group's heading becomes a thin line between groups */
 .q-drawer--mini .gx-nav .gx-group {
   display: block; height: 1px; margin: 8px 14px; padding: 0; overflow: hidden; background: #e2e8f0;
@@ -196,28 +202,27 @@ class Drawer:
     def _build(self, principal: Principal, active: NavItem | None) -> ui.left_drawer:
         nav = ui.left_drawer(bordered=True).props(f"width={DRAWER_WIDTH} breakpoint={DRAWER_BREAKPOINT} mini-width=64")
         nav.classes("bg-white p-0").mark("nav")
-        with nav, ui.list().classes("gx-nav w-full py-2"):
+        with nav, ui.element("nav").classes("gx-nav w-full py-2").props(f'aria-label="{tr("nav.menu")}"'):
             for group in NAV:
                 items = group.visible_items(principal)
                 if not items:
                     continue
                 if group.heading:
-                    heading = ui.item_label(tr(group.key)).classes("gx-group")
+                    heading = ui.label(tr(group.key)).classes("gx-group")
                     heading.mark(f"nav-group-{group.key.rsplit('.', 1)[-1]}")
                 for item in items:
                     self._entry(item, item is active)
         return nav
 
     def _entry(self, item: NavItem, active: bool) -> None:
+        """A real link, so an entry opens in a new tab too."""
         label = tr(item.key)
-        entry = ui.item(on_click=lambda _, p=item.path: ui.navigate.to(p)).mark(item.marker)
+        entry = ui.link(target=item.path).classes("gx-entry").mark(item.marker)
         if active:
             entry.classes("gx-active").props('aria-current="page"')
         with entry:
-            with ui.item_section().props("avatar"):
-                ui.icon(item.icon, size="20px")
-            with ui.item_section():
-                ui.item_label(label)
+            ui.icon(item.icon, size="20px")
+            ui.label(label).classes("gx-label")
             tip = ui.tooltip(label).props("anchor='center right' self='center left' :offset='[8, 0]'")
             self.tips.append(tip)
 
