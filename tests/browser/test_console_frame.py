@@ -52,6 +52,7 @@ def test_the_frame_at_1024_and_390_px(db: Database, live_server: str, chromium_p
             expect(page.locator(".q-drawer").get_by_text("重复客户")).to_be_visible()
             assert _header_height(page) < ONE_LINE
             expect(page).to_have_title("概览 · guanxi")
+            page.wait_for_timeout(800)  # the charts animate in; the picture is for people to look at
             page.screenshot(path=str(shots / "frame_home_1024.png"), full_page=True)
             search = page.get_by_placeholder("搜索客户")
             search.fill("zhangwei")

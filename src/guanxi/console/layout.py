@@ -39,7 +39,7 @@ body, .q-field, .q-btn, .q-table {
 body { background: #f5f7fa; }
 .gx-table tbody tr { cursor: pointer; }
 .gx-nav .gx-entry {
-  display: flex; align-items: center; gap: 12px; margin: 1px 8px; min-height: 38px; padding: 0 12px;
+  display: flex; align-items: center; gap: 12px; margin: 1px 8px; min-height: 34px; padding: 0 12px;
   border-radius: 6px; color: #334155; text-decoration: none;
 }
 .gx-nav .gx-entry:hover { background: #f1f5f9; }
@@ -47,7 +47,7 @@ body { background: #f5f7fa; }
 .gx-nav .gx-entry .q-icon { color: #64748b; }
 .gx-nav .gx-entry.gx-active { background: #e8f1fb; color: var(--q-primary); font-weight: 500; }
 .gx-nav .gx-entry.gx-active .q-icon { color: var(--q-primary); }
-.gx-nav .gx-group { padding: 14px 20px 4px; font-size: 12px; color: #94a3b8; letter-spacing: .04em; }
+.gx-nav .gx-group { padding: 10px 20px 2px; font-size: 12px; color: #94a3b8; letter-spacing: .04em; }
 .q-drawer--mini .gx-nav .gx-entry { justify-content: center; margin: 1px 6px; padding: 0; }
 .q-drawer--mini .gx-nav .gx-label { display: none; }
 /* folded, a group's heading becomes a thin line between groups */
