@@ -211,3 +211,33 @@ async def test_read_only_roles_see_the_catalog_without_actions(db: Database, con
         await not_shown(console, marker=marker, after_marker="templates-table")
     (row,) = _rows(console, "templates-table")
     assert (row["can_issue"], row["can_edit"], row["can_remove"]) == (False, False, False)
+
+
+async def test_trigger_parameters_and_minimum_tier_are_labelled_fields(db: Database, console: User) -> None:
+    await _open(db, console)
+    console.find(marker="new-templates").click()
+    console.find(marker="templates-code").type("BACK30")
+    console.find(marker="templates-name").type("老客唤回券")
+    console.find(marker="templates-value").type("30")
+    with console:
+        _one(console, "templates-trigger").value = "win_back"
+    console.find(marker="templates-inactive_days").type("90")
+    console.find(marker="save-templates").click()
+    await console.should_see("已保存")
+    with console:
+        _one(console, "templates-trigger").value = "tier_upgrade"
+    to_tier = _one(console, "templates-to_tier")
+    assert to_tier.options == {"basic": "普通会员", "silver": "银卡会员", "gold": "金卡会员", "diamond": "钻石会员"}
+    with db.unit_of_work(read_only=True) as session:
+        template = session.scalars(select(CouponTemplate).where(CouponTemplate.code == "BACK30")).one()
+        assert (template.trigger, template.trigger_params) == ("win_back", {"inactive_days": 90})
+    console.find(marker="new-rewards").click()
+    console.find(marker="rewards-code").type("LOUNGE")
+    console.find(marker="rewards-name").type("贵宾休息室")
+    console.find(marker="rewards-points_cost").type("3000")
+    with console:
+        _one(console, "rewards-min_tier").value = "gold"
+    console.find(marker="save-rewards").click()
+    await console.should_see("已保存")
+    (row,) = _rows(console, "rewards-table")
+    assert (row["code"], row["min_tier"], row["stock"]) == ("LOUNGE", "金卡会员", "不限")

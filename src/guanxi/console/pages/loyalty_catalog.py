@@ -59,7 +59,7 @@ REWARD_SPECS = (
     Spec("max_share_pct", kinds=("cash_offset",)),
     Spec("stock"),
     Spec("per_customer_limit"),
-    Spec("min_tier"),
+    Spec("min_tier", "tier"),
     Spec("unit_cost"),
     Spec("valid_from", "datetime"),
     Spec("valid_to", "datetime"),
@@ -83,7 +83,9 @@ TEMPLATE_SPECS = (
     Spec("per_customer_limit"),
     Spec("total_quantity"),
     Spec("trigger", "select", options=TRIGGERS, option_group="loyalty.trigger"),
-    Spec("trigger_params", "json"),
+    Spec("to_tier", "tier", triggers=("tier_upgrade",)),
+    Spec("tiers", "tiers", triggers=("birthday",)),
+    Spec("inactive_days", "int", triggers=("win_back",)),
     Spec("stackable", "bool"),
     Spec("stack_group"),
     Spec("active", "bool"),
@@ -250,7 +252,7 @@ class CatalogList:
             self.empty = ui.label(tr("loyalty.catalog.empty")).classes("text-sm text-slate-500")
         with ui.dialog().props("persistent") as self.dialog, ui.card().classes("w-[48rem] max-w-full gap-2"):
             self.title = ui.label("").classes("text-lg font-medium")
-            self.form = SpecForm(s.specs, editable=True)
+            self.form = SpecForm(s.specs, editable=True, tiers=self.tier_names)
             self.form.build(s.key)
             with ui.row().classes("w-full justify-end gap-2"):
                 ui.button(tr("form.cancel"), on_click=self.dialog.close).props("flat no-caps")
@@ -362,6 +364,7 @@ def catalog_page(request: Request) -> Response | None:
         reward_list.tier_names = names
         reward_list.build()
         coupon_list = CatalogList(principal, TEMPLATES, templates)
+        coupon_list.tier_names = names
         coupon_list.build()
         IssueDialog(coupon_list.table, coupon_list.refresh_item)
     return None

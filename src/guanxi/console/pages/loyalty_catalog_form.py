@@ -28,8 +28,10 @@ Widget = ui.input | ui.select | ui.checkbox | ui.textarea
 @dataclass(frozen=True)
 class Spec:
     name: str
-    widget: str = "text"  # text | textarea | bool | select | datetime | list | json
+    widget: str = "text"  # text | textarea | bool | select | datetime | list | json | tier | tiers | int
     kinds: tuple[str, ...] | None = None  # shown only for these kinds; None: for every kind
+    # A parameter of the chosen trigger, kept in `trigger_params` (shown only for these triggers).
+    triggers: tuple[str, ...] | None = None
     options: tuple[str, ...] = ()  # select values, labelled by the catalog group `option_group`
     option_group: str = ""
     create_only: bool = False  # fixed once created (code, kind)
@@ -40,8 +42,10 @@ def as_text(spec: Spec, value: Any) -> Any:
     """A stored value as its input shows it."""
     if spec.widget == "bool":
         return bool(value)
+    if spec.widget == "tiers":
+        return list(value or [])
     if value is None:
-        return None if spec.widget == "select" else ""
+        return None if spec.widget in ("select", "tier") else ""
     if spec.widget == "datetime":
         return local_time(value) if isinstance(value, datetime) else str(value)
     if spec.widget == "list":
@@ -55,9 +59,16 @@ def parse(spec: Spec, raw: Any) -> Any:
     """Input text to the model's value; ValueError carries the message for the field."""
     if spec.widget == "bool":
         return bool(raw)
+    if spec.widget == "tiers":
+        return list(raw or []) or None
     text = raw.strip() if isinstance(raw, str) else raw
     if text in (None, ""):
         return [] if spec.widget == "list" else None
+    if spec.widget == "int":
+        try:
+            return int(str(text))
+        except ValueError:
+            raise ValueError(tr("error.pydantic.int_parsing")) from None
     if spec.widget == "datetime":
         try:
             value = datetime.fromisoformat(str(text))
@@ -76,9 +87,10 @@ def parse(spec: Spec, raw: Any) -> Any:
 
 
 class SpecForm:
-    def __init__(self, specs: tuple[Spec, ...], *, editable: bool) -> None:
+    def __init__(self, specs: tuple[Spec, ...], *, editable: bool, tiers: dict[str, str] | None = None) -> None:
         self.specs = specs
         self.editable = editable
+        self.tiers = dict(tiers or {})  # tier code -> the name to show, for tier fields
         self.fields: dict[str, Widget] = {}
         self.boxes: dict[str, ui.element] = {}
         self.initial: dict[str, Any] = {}
@@ -99,8 +111,13 @@ class SpecForm:
             element = ui.checkbox(label)
         elif spec.widget == "select":
             choices = {v: tr(f"{spec.option_group}.{v}") for v in spec.options}
-            element = ui.select(choices, label=label, on_change=self._kind_changed if spec.name == "kind" else None)
+            changes = spec.name in ("kind", "trigger")
+            element = ui.select(choices, label=label, on_change=self._kind_changed if changes else None)
             element.props("outlined dense options-dense").classes("w-full")
+        elif spec.widget in ("tier", "tiers"):
+            element = ui.select(self.tiers, label=label, multiple=spec.widget == "tiers", clearable=True)
+            element.props("outlined dense options-dense" + (" use-chips" if spec.widget == "tiers" else ""))
+            element.classes("w-full")
         elif spec.widget in ("textarea", "json"):
             element = ui.textarea(label).props("outlined dense autogrow").classes("w-full")
             if spec.widget == "json":
@@ -116,7 +133,11 @@ class SpecForm:
         """Fill the form: a record's values to edit, or the defaults of a new one."""
         self.creating = values is None
         source = defaults if values is None else values
-        self.initial = {spec.name: as_text(spec, source.get(spec.name)) for spec in self.specs}
+        params = source.get("trigger_params") or {}
+        self.initial = {
+            spec.name: as_text(spec, params.get(spec.name) if spec.triggers else source.get(spec.name))
+            for spec in self.specs
+        }
         for spec in self.specs:
             element = self.fields[spec.name]
             element.value = self.initial[spec.name]
@@ -131,6 +152,9 @@ class SpecForm:
         return str(field.value) if field is not None and field.value else None
 
     def _applies(self, spec: Spec) -> bool:
+        if spec.triggers is not None:
+            trigger = self.fields.get("trigger")
+            return trigger is not None and trigger.value in spec.triggers
         return spec.kinds is None or self.kind in spec.kinds
 
     def _kind_changed(self) -> None:
@@ -147,10 +171,25 @@ class SpecForm:
         """What to send: every filled field of a new record, or the changed fields of an edit."""
         out: dict[str, Any] = {}
         errors: list[FieldError] = []
+        params: dict[str, Any] = {}
+        params_changed = any(
+            self.fields[spec.name].value != self.initial.get(spec.name)
+            for spec in self.specs
+            if spec.triggers is not None or spec.name == "trigger"
+        )
         for spec in self.specs:
             if not self._applies(spec):
                 continue
             raw = self.fields[spec.name].value
+            if spec.triggers is not None:
+                try:
+                    value = parse(spec, raw)
+                except ValueError as exc:
+                    errors.append(FieldError(spec.name, str(exc), "format"))
+                    continue
+                if value is not None:
+                    params[spec.name] = value
+                continue
             if not self.creating and (spec.create_only or raw == self.initial.get(spec.name)):
                 continue
             try:
@@ -161,6 +200,9 @@ class SpecForm:
             if self.creating and value in (None, []):
                 continue
             out[spec.name] = value
+        has_params = any(spec.triggers is not None for spec in self.specs)
+        if has_params and (self.creating or params_changed):
+            out["trigger_params"] = params
         return out, errors
 
     def show(self, errors: list[FieldError]) -> None:
@@ -169,6 +211,8 @@ class SpecForm:
             # prizes[1].weight and trigger_params.to_tier belong to the prizes / trigger_params input
             head = re.split(r"[.\[]", error.field, maxsplit=1)[0]
             rest = error.field[len(head) :].lstrip(".")
+            if head == "trigger_params" and rest in self.fields:  # a trigger parameter has its own field
+                head, rest = rest, ""
             placed.append(FieldError(head, f"{rest}: {error.message}" if rest else error.message, error.code))
         unplaced = apply_field_errors(dict(self.fields), placed)
         with self.banner:
