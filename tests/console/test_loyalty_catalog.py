@@ -85,7 +85,7 @@ async def test_a_cash_offset_without_its_rate_names_the_fields(db: Database, con
     console.find(marker="rewards-points_per_unit").type("100")
     console.find(marker="save-rewards").click()
     await console.should_see(marker="rewards-list")
-    assert _error(console, "rewards-unit_value") == "a cash offset needs it (e.g. 100 points = 1.00)"
+    assert _error(console, "rewards-unit_value") == "积分抵现须填写此项（如 100 积分抵 1.00 元）"
     assert _error(console, "rewards-points_per_unit") is None
     assert table_counts(db) == before
     console.find(marker="rewards-unit_value").type("1")
@@ -108,7 +108,7 @@ async def test_a_bad_coupon_template_writes_nothing_then_a_good_one_is_saved(db:
     assert _error(console, "templates-valid_from") == "格式应为 YYYY-MM-DD 或 YYYY-MM-DD HH:MM"
     console.find(marker="templates-valid_from").clear()
     console.find(marker="save-templates").click()
-    assert _error(console, "templates-value") == "a fixed amount must be more than 0"
+    assert _error(console, "templates-value") == "必须大于 0"
     assert table_counts(db) == before
     console.find(marker="templates-value").clear().type("10")
     console.find(marker="templates-min_spend").clear().type("99")

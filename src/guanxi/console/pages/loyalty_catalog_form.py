@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from nicegui import ui
 
 from guanxi.config import get_settings
+from guanxi.console.actions import field_message
 from guanxi.console.session import tr
 from guanxi.console.widgets import apply_field_errors, local_time, set_field_error
 from guanxi.kit.errors import FieldError
@@ -213,6 +214,10 @@ class SpecForm:
             rest = error.field[len(head) :].lstrip(".")
             if head == "trigger_params" and rest in self.fields:  # a trigger parameter has its own field
                 head, rest = rest, ""
+            if error.key and not rest and head in self.fields:  # a message of its own, with its figures
+                text = field_message(head, error.code, error.message, error.params, key=error.key)
+                set_field_error(self.fields[head], text)
+                continue
             placed.append(FieldError(head, f"{rest}: {error.message}" if rest else error.message, error.code))
         unplaced = apply_field_errors(dict(self.fields), placed)
         with self.banner:

@@ -114,7 +114,11 @@ def create_template(session: Session, actor: Principal, data: CouponTemplateIn) 
     ):
         raise Conflict(
             message=f"code: a coupon template with code {data.code!r} exists",
-            errors=[FieldError("code", "is used by another coupon template", "duplicate")],
+            errors=[
+                FieldError(
+                    "code", "is used by another coupon template", "duplicate", key="loyalty.catalog.error.code_taken"
+                )
+            ],
         )
     template = CouponTemplate(program_id=row.id, code=data.code, kind=data.kind, **values)
     session.add(template)
@@ -142,7 +146,17 @@ def update_template(
     merged = {name: getattr(template, name) for name in EDITABLE} | changes
     _raise(errors or check_template(config, template.kind, merged))
     if changes.get("total_quantity") is not None and changes["total_quantity"] < template.issued_count:
-        _raise([FieldError("total_quantity", f"{template.issued_count} are already issued", "below_issued")])
+        _raise(
+            [
+                FieldError(
+                    "total_quantity",
+                    f"{template.issued_count} are already issued",
+                    "below_issued",
+                    params={"issued": template.issued_count},
+                    key="loyalty.catalog.error.below_issued",
+                )
+            ]
+        )
     changed = [name for name, value in changes.items() if getattr(template, name) != value]
     if changed:
         for name in changed:

@@ -25,6 +25,9 @@ CASH_FIELDS = ("points_per_unit", "unit_value", "min_points", "max_share_pct")
 EDITABLE = (*(f for f in RewardPatch.model_fields if f != "min_tier"), "min_tier_rank")
 
 
+K = "loyalty.catalog.error."  # catalog messages of these checks
+
+
 def _raise(errors: list[FieldError]) -> None:
     if errors:
         raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
@@ -123,28 +126,44 @@ def _check(session: Session, config: ProgramConfig, kind: str, values: dict[str,
     """Rules that span fields, over the merged row; each error names its field."""
     errors: list[FieldError] = []
     if values["valid_from"] and values["valid_to"] and values["valid_to"] <= values["valid_from"]:
-        errors.append(FieldError("valid_to", "must be after valid_from", "invalid_window"))
+        errors.append(FieldError("valid_to", "must be after valid_from", "invalid_window", key=K + "window"))
     if kind == "cash_offset":
         for name in CASH_FIELDS:
             empty = values[name] is None if name in ("min_points", "max_share_pct") else not values[name]
             if empty:
-                errors.append(FieldError(name, "a cash offset needs it (e.g. 100 points = 1.00)", "missing"))
+                errors.append(
+                    FieldError(
+                        name,
+                        "a cash offset needs it (e.g. 100 points = 1.00)",
+                        "missing",
+                        key=K + "cash_offset_missing",
+                    )
+                )
         if values["points_cost"]:
-            errors.append(FieldError("points_cost", "a cash offset is priced by points_per_unit", "not_allowed"))
+            errors.append(
+                FieldError(
+                    "points_cost",
+                    "a cash offset is priced by points_per_unit",
+                    "not_allowed",
+                    key=K + "cash_offset_price",
+                )
+            )
     else:
         errors.extend(
-            FieldError(name, "only a cash_offset reward takes it", "not_allowed")
+            FieldError(name, "only a cash_offset reward takes it", "not_allowed", key=K + "cash_offset_only")
             for name in CASH_FIELDS
             if values[name] is not None
         )
     if kind == "lottery":
         if not values["prizes"]:
-            errors.append(FieldError("prizes", "a lottery needs its prizes", "missing"))
+            errors.append(FieldError("prizes", "a lottery needs its prizes", "missing", key=K + "prizes_missing"))
     else:
         if values["prizes"]:
-            errors.append(FieldError("prizes", "only a lottery has prizes", "not_allowed"))
+            errors.append(FieldError("prizes", "only a lottery has prizes", "not_allowed", key=K + "lottery_only"))
         if values["budget"] is not None:
-            errors.append(FieldError("budget", "only a lottery has a prize budget", "not_allowed"))
+            errors.append(
+                FieldError("budget", "only a lottery has a prize budget", "not_allowed", key=K + "lottery_only")
+            )
     return errors
 
 
@@ -181,7 +200,7 @@ def create_reward(session: Session, actor: Principal, data: RewardIn) -> RewardO
     if session.scalar(select(Reward.id).where(Reward.program_id == row.id, Reward.code == data.code)):
         raise Conflict(
             message=f"code: a reward with code {data.code!r} exists",
-            errors=[FieldError("code", "is used by another reward", "duplicate")],
+            errors=[FieldError("code", "is used by another reward", "duplicate", key=K + "code_taken")],
         )
     reward = Reward(program_id=row.id, code=data.code, kind=data.kind, **values)
     session.add(reward)
