@@ -123,6 +123,11 @@ async def test_simulation_compares_a_lower_threshold(db: Database, console: User
 
 def _shows_the_lower_threshold(console: User) -> None:
     assert _one(console, "sim-baseline-points").text == "3,500"
+    # Rules by name, figures as the session's language writes them.
+    assert [(r["rule"], r["baseline"], r["scenario"]) for r in _one(console, "sim-rule-rows").rows] == [
+        ("消费积分", "3,500", "3,500"),
+        ("会员等级加倍", "0", "200"),
+    ]
     chart = _one(console, "sim-tier-chart")
     assert chart.options["xAxis"]["data"][:2] == ["普通会员", "银卡会员"]
     baseline, scenario = (s["data"] for s in chart.options["series"])

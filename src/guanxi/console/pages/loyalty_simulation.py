@@ -9,6 +9,7 @@ back to, and the form lists the latest runs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -20,11 +21,20 @@ from starlette.responses import Response
 
 from guanxi.auth.service import require
 from guanxi.console.actions import perform
-from guanxi.console.pages.loyalty_common import field_errors, loyalty_frame, show_failure, unavailable_text
+from guanxi.console.pages.loyalty_common import (
+    cash,
+    field_errors,
+    loyalty_frame,
+    num,
+    points_change,
+    show_failure,
+    unavailable_text,
+)
 from guanxi.console.pages.loyalty_insights import figure, money
 from guanxi.console.pages.runs import RunWatcher, started_text, status_text
-from guanxi.console.session import guard, tr
+from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, local_time, notice, page_title
+from guanxi.kit import formatting
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
@@ -82,9 +92,21 @@ def tier_chart(report: SimulationReport) -> dict[str, Any]:
     }
 
 
-def signed(value: int | Decimal) -> str:
-    text = f"{value:,.2f}" if isinstance(value, Decimal) else f"{value:,}"
-    return text if value < 0 else f"+{text}"
+def signed_money(value: Decimal, currency: str) -> str:
+    """+¥12.50 / -¥3.00: a cost difference shows its direction."""
+    text = cash(abs(value), currency)
+    return f"+{text}" if value > 0 else (f"-{text}" if value < 0 else text)
+
+
+# The report's assumptions (`simulation.ASSUMPTIONS`, in English for the API), in the reader's words.
+ASSUMPTION_KEYS = tuple(
+    f"loyalty.simulation.assumption.{n}"
+    for n in ("start_lowest", "no_reviews", "orders_only", "refunds", "caps", "cost")
+)
+
+
+def rule_names(definitions: list[dict[str, Any]]) -> dict[str, str]:
+    return {str(d["code"]): str(d.get("name") or d["code"]) for d in definitions if isinstance(d, dict) and "code" in d}
 
 
 class SimulationPage:
@@ -187,52 +209,61 @@ class SimulationPage:
         assert result.value is not None
         self.results.clear()
         with self.results:
-            follow(result.value)
+            follow(result.value, self.program)
 
 
-def follow(run_id: str) -> None:
+def follow(run_id: str, program: ProgramOut | None) -> None:
     """The run's progress, then its report; a link to its own page to come back to."""
     ui.link(tr("loyalty.simulation.run_link"), RUN_PATH.format(run_id=run_id)).classes("text-sm").mark("sim-run-link")
-    RunWatcher(run_id, simulation.get_run, show_report).build()
+    RunWatcher(run_id, simulation.get_run, report_view(program)).build()
 
 
-def show_report(run: BackgroundRun) -> None:
-    report = simulation.report_of(run)
-    if report is not None:
-        render_report(report)
+def report_view(program: ProgramOut | None) -> Callable[[BackgroundRun], None]:
+    """Draws a finished run's report, naming the rules as the program (or the scenario) does."""
+
+    def show(run: BackgroundRun) -> None:
+        report = simulation.report_of(run)
+        if report is None:
+            return
+        names = rule_names(run.parameters.get("rules") or [])
+        names.update(rule_names([r.definition for r in program.rules] if program else []))
+        render_report(report, names)
+
+    return show
 
 
-def render_report(r: SimulationReport) -> None:
+def render_report(r: SimulationReport, names: dict[str, str] | None = None) -> None:
+    """The comparison; `names` gives the earning rules' names by code (else the codes)."""
     c = r.currency
-    pct = f" ({signed(r.points_change_pct)}%)" if r.points_change_pct is not None else ""
+    pct = f" ({formatting.signed(r.points_change_pct, language())}%)" if r.points_change_pct is not None else ""
     with ui.row().classes("w-full gap-4"):
         figure(
             tr("loyalty.simulation.baseline_points"),
-            f"{r.baseline.points:,}",
+            num(r.baseline.points),
             "sim-baseline-points",
             money(r.baseline.value, c),
         )
         figure(
             tr("loyalty.simulation.scenario_points"),
-            f"{r.scenario.points:,}",
+            num(r.scenario.points),
             "sim-scenario-points",
-            signed(r.points_difference) + pct,
+            points_change(r.points_difference) + pct,
         )
         figure(tr("loyalty.simulation.baseline_cost"), money(r.baseline.cost, c), "sim-baseline-cost")
         figure(
             tr("loyalty.simulation.scenario_cost"),
             money(r.scenario.cost, c),
             "sim-scenario-cost",
-            signed(r.cost_difference),
+            signed_money(r.cost_difference, c),
         )
     ui.label(
         tr(
             "loyalty.simulation.window",
             start=local_time(r.window_start),
             end=local_time(r.window_end),
-            orders=f"{r.orders_replayed:,}",
-            members=f"{r.members:,}",
-            recorded=f"{r.recorded_points:,}",
+            orders=num(r.orders_replayed),
+            members=num(r.members),
+            recorded=num(r.recorded_points),
         )
     ).classes("text-sm text-slate-600").mark("sim-window")
     with ui.row().classes("w-full gap-4 items-stretch"):
@@ -244,9 +275,10 @@ def render_report(r: SimulationReport) -> None:
             codes = sorted(set(r.baseline.points_by_rule) | set(r.scenario.points_by_rule))
             rows = [
                 {
-                    "rule": code,
-                    "baseline": f"{r.baseline.points_by_rule.get(code, 0):,}",
-                    "scenario": f"{r.scenario.points_by_rule.get(code, 0):,}",
+                    "code": code,
+                    "rule": (names or {}).get(code, code),
+                    "baseline": num(r.baseline.points_by_rule.get(code, 0)),
+                    "scenario": num(r.scenario.points_by_rule.get(code, 0)),
                 }
                 for code in codes
             ]
@@ -254,15 +286,19 @@ def render_report(r: SimulationReport) -> None:
                 {"name": n, "label": tr(f"loyalty.simulation.{n}"), "field": n, "align": "left"}
                 for n in ("rule", "baseline", "scenario")
             ]
-            ui.table(rows=rows, columns=columns, row_key="rule").props("flat dense").classes("w-full")
+            ui.table(rows=rows, columns=columns, row_key="code").props("flat dense").classes("w-full").mark(
+                "sim-rule-rows"
+            )
     if r.top_category_changes:
         with card(tr("loyalty.simulation.categories"), marker="sim-categories"):
             rows = [
                 {
-                    "category": x.category,
-                    "baseline": f"{x.baseline_points:,}",
-                    "scenario": f"{x.scenario_points:,}",
-                    "difference": signed(x.difference),
+                    "category": tr("loyalty.simulation.no_category")
+                    if x.category == simulation.NO_CATEGORY
+                    else x.category,
+                    "baseline": num(x.baseline_points),
+                    "scenario": num(x.scenario_points),
+                    "difference": points_change(x.difference),
                 }
                 for x in r.top_category_changes
             ]
@@ -272,10 +308,15 @@ def render_report(r: SimulationReport) -> None:
             ]
             ui.table(rows=rows, columns=columns, row_key="category").props("flat dense").classes("w-full")
     with ui.expansion(tr("loyalty.simulation.assumptions"), icon="info").classes("w-full text-sm"):
-        for line in r.assumptions:
-            ui.label(f"· {line}").classes("text-sm text-slate-600")
-        if r.breakage.note:
-            ui.label(f"· {r.breakage.note}").classes("text-sm text-slate-600")
+        for key in ASSUMPTION_KEYS:
+            ui.label(f"· {tr(key)}").classes("text-sm text-slate-600")
+        if r.breakage.source == "default":
+            note = tr(
+                "loyalty.liability.breakage_default_note",
+                moved=num(r.breakage.moved_points),
+                min=num(r.breakage.min_points),
+            )
+            ui.label(f"· {note}").classes("text-sm text-slate-600")
 
 
 def recent_runs(principal: Principal) -> None:
@@ -329,5 +370,6 @@ def simulation_run_page(request: Request, run_id: str) -> Response | None:
             return None
         ui.label(started_text(result.value)).classes("text-sm text-slate-600").mark("sim-run-started")
         ui.link(tr("loyalty.simulation.new_run"), PATH).classes("text-sm")
-        RunWatcher(run_id, simulation.get_run, show_report).build()
+        program = perform(load_program, principal=principal, write=False, notify=False).value
+        RunWatcher(run_id, simulation.get_run, report_view(program)).build()
     return None
