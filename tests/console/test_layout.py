@@ -144,6 +144,8 @@ async def test_the_user_menu_holds_language_and_logout(db: Database, console: Us
     assert isinstance(menu, ui.menu)
     assert [type(e) for e in console.find(marker="language").elements] == [ui.toggle]
     assert len(console.find(marker="logout").elements) == 1
+    console.find(marker="menu-password").click()
+    await console.should_see(marker="current-password", retries=30)  # the change-password form
 
 
 async def test_widgets_write_figures_and_dates_in_the_session_language(db: Database, console: User) -> None:

@@ -26,6 +26,7 @@ from guanxi.console.widgets import BRAND
 from guanxi.kit.i18n import LANGUAGES
 from guanxi.kit.principal import Principal
 
+PASSWORD_PATH = "/password"  # the change-password page (pages.staff_users)
 MINI_KEY = "nav_mini"  # user storage: the drawer folded to icons
 DRAWER_WIDTH = 224
 # Quasar's drawer is beside the page above this width and over it below (Tailwind's `lg` is 1024 px).
@@ -271,6 +272,11 @@ def user_menu(principal: Principal) -> None:
             ui.label(tr("header.language")).classes("text-xs text-slate-500")
             language_switch().props("toggle-color=primary toggle-text-color=white text-color=primary")
         ui.separator()
+        with ui.item(on_click=lambda: ui.navigate.to(PASSWORD_PATH)).mark("menu-password"):
+            with ui.item_section().props("avatar"):
+                ui.icon("key")
+            with ui.item_section():
+                ui.item_label(tr("password.title"))
         with ui.item(on_click=_logout).mark("logout"):
             with ui.item_section().props("avatar"):
                 ui.icon("logout")
