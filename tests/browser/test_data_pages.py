@@ -86,7 +86,7 @@ def _visible_text(page: Page) -> str:
     return str(page.evaluate("() => document.body.innerText"))
 
 
-def test_data_pages_in_both_languages(db: Database, live_server: str, chromium_path: Path) -> None:
+def test_data_pages_in_both_languages(db: Database, live_server: str, chromium_path: Path, tmp_path: Path) -> None:
     _seed(db)
     shots = output_dir() / "data_pages"
     shots.mkdir(parents=True, exist_ok=True)
@@ -118,5 +118,23 @@ def test_data_pages_in_both_languages(db: Database, live_server: str, chromium_p
                         assert not re.search(r"\b(Page \d|in total|per page|required|Previous|Next)\b", text), name
             page.goto(f"{live_server}/duplicates")
             expect(page.get_by_text("12 in total")).to_be_visible()
+            page.get_by_role("button", name="Compare").first.click()
+            expect(page.get_by_text("Side by side")).to_be_visible()
+            page.screenshot(path=str(shots / "duplicates_compare.en.png"), full_page=True)
+            page.goto(f"{live_server}/segments/new")
+            page.get_by_role("button", name="Save").click()
+            expect(page.get_by_text("Required").first).to_be_visible()
+            page.screenshot(path=str(shots / "segment_bad_save.en.png"), full_page=True)
+            page.goto(f"{live_server}/imports")
+            page.get_by_text("Columns a file may hold").click()
+            upload = tmp_path / "members.csv"
+            upload.write_text(
+                "姓名,手机号,生日\n张三,13800000001,1990-02-30\n李四,12345,1991-03-01\n", encoding="utf-8"
+            )
+            page.locator("input[type=file]").set_input_files(str(upload))
+            page.get_by_role("button", name="Preview").click()
+            expect(page.get_by_text("Phone", exact=False).first).to_be_visible()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(shots / "import_preview.en.png"), full_page=True)
         finally:
             browser.close()

@@ -17,7 +17,7 @@ from guanxi.console.actions import perform
 from guanxi.console.layout import frame
 from guanxi.console.paging import Pager
 from guanxi.console.session import guard, tr
-from guanxi.console.widgets import EMPTY, apply_field_errors, notice
+from guanxi.console.widgets import EMPTY, apply_field_errors, notice, page_title
 from guanxi.customers import event_types
 from guanxi.customers.event_schema import PROPERTY_TYPES, EventTypeSpec
 from guanxi.kit import formatting
@@ -86,7 +86,7 @@ class EventTypesPage:
 
     def build(self) -> None:
         with ui.row().classes("w-full items-center"):
-            ui.label(tr("eventtypes.title")).classes("text-2xl font-medium")
+            page_title(tr("eventtypes.title"))
             ui.space()
             if self.may_edit:
                 ui.button(tr("eventtypes.new"), icon="add", on_click=self.new_dialog).props("unelevated no-caps").mark(

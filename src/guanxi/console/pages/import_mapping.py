@@ -90,7 +90,7 @@ class MappingForm:
     # Columns -----------------------------------------------------------------------------------
 
     def _columns(self) -> None:
-        options = {IGNORE: tr("import.ignore"), **{f: f"{field_label(self.kind, f)} ({f})" for f in FIELDS[self.kind]}}
+        options = {IGNORE: tr("import.ignore"), **{f: field_label(self.kind, f) for f in FIELDS[self.kind]}}
         ui.label(tr("import.mapping_hint", file=self.file_name)).classes("text-sm text-slate-500")
         self.states: dict[str, ui.label] = {}
         grid = "minmax(8rem, max-content) minmax(8rem, 16rem) minmax(16rem, 24rem) max-content"
@@ -322,7 +322,8 @@ class MappingForm:
         current = self.state.date_formats.get(name, "")
         shown = datetime(2024, 3, 5, 14, 30)
         choices = {"": tr("import.map.date_auto")}
-        choices.update({f: f"{shown.strftime(f)} ({f})" for f in (*DATE_FORMATS, current) if f})
+        # Each format by what it makes of 5 March 2024, 14:30 (the day is not the month, so each reads apart).
+        choices.update({f: shown.strftime(f) for f in (*DATE_FORMATS, current) if f})
 
         def read() -> None:
             first = self.state.sample.first.get(column, "")

@@ -21,7 +21,7 @@ from guanxi.console.actions import perform
 from guanxi.console.layout import frame, signed_out_card
 from guanxi.console.paging import Pager
 from guanxi.console.session import guard, tr
-from guanxi.console.widgets import EMPTY, apply_field_errors, local_time, notice
+from guanxi.console.widgets import EMPTY, apply_field_errors, local_time, notice, page_title
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import DomainError, NotAuthenticated, ValidationFailed
 from guanxi.kit.principal import Principal
@@ -53,7 +53,7 @@ class StaffPage:
         self.may_edit = is_allowed(principal, "users", "update")
 
     def build(self) -> None:
-        ui.label(tr("staff.title")).classes("text-2xl font-medium")
+        page_title(tr("staff.title"))
         ui.label(tr("staff.hint")).classes("text-sm text-slate-500")
         names = ("username", "display_name", "role", "scope", "region", "team", "status", "password", "last_login")
         columns = [{"name": n, "label": tr(f"staff.column.{n}"), "field": n, "align": "left"} for n in names]
