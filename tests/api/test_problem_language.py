@@ -14,9 +14,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import guanxi
+from guanxi.kit.db import Database
 from guanxi.kit.errors import DomainError
 from guanxi.kit.i18n import catalog
 from tests.api.helpers import assert_problem
+from tests.factories import headers_for
 
 CUSTOMERS = "/api/v1/customers"
 EN = {"Accept-Language": "en-US,en;q=0.9"}
@@ -230,3 +232,26 @@ def test_an_unknown_field_is_named_in_the_language(
     message = body["errors"][0]["message"]
     assert message == ("is not a known field" if language is EN else "不是可识别的字段")
     assert body["errors"][0]["code"] == "extra_forbidden"
+
+
+def test_sign_in_and_permission_problems_in_both_languages(db: Database, client: TestClient, plain: TestClient) -> None:
+    zh = assert_problem(plain.get(CUSTOMERS), 401, "not_authenticated")
+    en = assert_problem(client.get(CUSTOMERS), 401, "not_authenticated")
+    assert (zh["title"], zh["detail"]) == (
+        "未登录或身份验证失败",
+        "请提供 Bearer 访问令牌（通过 POST /api/v1/auth/token 获取）或 X-API-Key 请求头。",
+    )
+    assert (en["title"], en["detail"]) == (
+        "Not authenticated",
+        "send a bearer token (POST /api/v1/auth/token) or an X-API-Key header",
+    )
+    bad = assert_problem(plain.get(CUSTOMERS, headers={"Authorization": "Bearer nope"}), 401, "not_authenticated")
+    assert bad["detail"] == "访问令牌无效。"
+    analyst = headers_for(db, client, "analyst")
+    refused = assert_problem(plain.post(CUSTOMERS, json={"name": "张伟"}, headers=analyst), 403, "permission_denied")
+    assert (refused["title"], refused["detail"]) == ("无权操作", "您的角色只能查看数据，不能修改。")
+    service = headers_for(db, client, "service")
+    denied = assert_problem(plain.get("/api/v1/audit", headers=service), 403, "permission_denied")
+    assert denied["detail"] == "您的角色无权执行该操作（audit.read）。"
+    english = assert_problem(client.get("/api/v1/audit", headers=service), 403, "permission_denied")
+    assert english["detail"] == "role service may not read audit"

@@ -60,12 +60,19 @@ def language_of(request: Request) -> str:
 
 
 def coded_problem(
-    request: Request, status: int, code: str, *, headers: dict[str, str] | None = None, **params: Any
+    request: Request,
+    status: int,
+    code: str,
+    *,
+    detail_key: str | None = None,
+    headers: dict[str, str] | None = None,
+    **params: Any,
 ) -> JSONResponse:
-    """A problem whose title and detail are the catalog's `problem.<code>.title` / `.detail`."""
+    """A problem whose title is the catalog's `problem.<code>.title` and whose detail is
+    `detail_key` (by default `problem.<code>.detail`), in the caller's language."""
     language = language_of(request)
     title = i18n.t(f"problem.{code}.title", language)
-    detail = i18n.t(f"problem.{code}.detail", language, **params)
+    detail = i18n.t(detail_key or f"problem.{code}.detail", language, **params)
     return problem(status, code, title, detail, instance=request.url.path, headers=headers)
 
 
@@ -167,7 +174,7 @@ def install(app: FastAPI) -> None:
     async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
         # Two requests raced for the same unique value; the loser gets a conflict, not a crash.
         log.info("integrity conflict on %s: %s", request.url.path, exc.orig)
-        return coded_problem(request, 409, "conflict")
+        return coded_problem(request, 409, "conflict", detail_key="problem.concurrent_conflict.detail")
 
     @app.exception_handler(OperationalError)
     async def operational_error(request: Request, exc: OperationalError) -> JSONResponse:

@@ -264,7 +264,7 @@ def logout(session: Session, actor: Principal, raw_token: str | None) -> None:
         )
     token = service.revoke_token(session, raw_token)
     if token is None:
-        raise NotAuthenticated(message="invalid token")
+        raise NotAuthenticated(message="invalid token", key="problem.auth.invalid_token")
     audit.record(session, actor, "auth.logout", entity_type="staff_user", entity_id=actor.id)
 
 

@@ -57,7 +57,10 @@ async def _caller(request: Request, session: Session, bearer: str | None, api_ke
     elif bearer:
         credential, is_api_key = bearer, bearer.startswith(service.API_KEY_PREFIX)
     else:
-        raise NotAuthenticated(message="send a bearer token (POST /api/v1/auth/token) or an X-API-Key header")
+        raise NotAuthenticated(
+            message="send a bearer token (POST /api/v1/auth/token) or an X-API-Key header",
+            key="problem.auth.credentials_missing",
+        )
     digest = service.credential_digest(credential)
     found = credentials.cache.get(digest)
     if found is None:
@@ -81,6 +84,8 @@ def _refuse_writes_of_read_only_roles(request: Request, principal: Principal) ->
     raise PermissionDenied(
         message=f"role {principal.role} is read-only",
         extra={"resource": "*", "action": "write"},
+        key="problem.permission_denied.read_only",
+        params={"role": principal.role},
     )
 
 

@@ -56,6 +56,8 @@ def require(principal: Principal, resource: str, action: str) -> None:
         raise PermissionDenied(
             message=f"role {principal.role} may not {action} {resource}",
             extra={"resource": resource, "action": action},
+            key="problem.permission_denied.role",
+            params={"role": principal.role, "action": action, "resource": resource},
         )
 
 
@@ -286,13 +288,13 @@ def resolve_token(session: Session, raw: str) -> tuple[Principal, datetime]:
         .where(AuthToken.token_hash == _sha256(raw))
     ).first()
     if row is None:
-        raise NotAuthenticated(message="invalid token")
+        raise NotAuthenticated(message="invalid token", key="problem.auth.invalid_token")
     token, user = row
     expires_at = clock.as_utc(token.expires_at)
     if token.revoked_at is not None or expires_at <= clock.now():
-        raise NotAuthenticated(message="token expired or revoked")
+        raise NotAuthenticated(message="token expired or revoked", key="problem.auth.token_expired")
     if not user.is_active:
-        raise NotAuthenticated(message="user is deactivated")
+        raise NotAuthenticated(message="user is deactivated", key="problem.auth.user_deactivated")
     return principal_for(user), expires_at
 
 
@@ -301,7 +303,7 @@ def principal_from_token(session: Session, raw: str, ip: str | None = None) -> P
     console signs them in only through the change-password page)."""
     principal = resolve_token(session, raw)[0]
     if must_change_password(principal):
-        raise NotAuthenticated(message="the password must be changed first")
+        raise NotAuthenticated(message="the password must be changed first", key="problem.auth.password_change_first")
     return principal.with_ip(ip)
 
 
@@ -370,13 +372,13 @@ def resolve_api_key(session: Session, raw: str) -> tuple[Principal, datetime | N
     """The principal an API key stands for, and when the key expires (None: never)."""
     parts = raw.removeprefix(API_KEY_PREFIX).split("_", 1)
     if not raw.startswith(API_KEY_PREFIX) or len(parts) != 2:
-        raise NotAuthenticated(message="invalid API key")
+        raise NotAuthenticated(message="invalid API key", key="problem.auth.invalid_api_key")
     key = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[0]))
     if key is None or not secrets.compare_digest(key.key_hash, _sha256(raw)):
-        raise NotAuthenticated(message="invalid API key")
+        raise NotAuthenticated(message="invalid API key", key="problem.auth.invalid_api_key")
     expires_at = clock.as_utc(key.expires_at) if key.expires_at else None
     if key.revoked_at is not None or (expires_at is not None and expires_at <= clock.now()):
-        raise NotAuthenticated(message="API key expired or revoked")
+        raise NotAuthenticated(message="API key expired or revoked", key="problem.auth.api_key_expired")
     principal = Principal(
         id=key.id,
         name=f"key:{key.name}",

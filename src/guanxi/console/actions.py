@@ -29,6 +29,7 @@ from guanxi.kit.errors import (
     NotAuthenticated,
     NotFound,
     PermissionDenied,
+    localized,
 )
 from guanxi.kit.principal import Principal
 from guanxi.privacy import audit
@@ -198,9 +199,12 @@ def error_text(error: DomainError) -> str:
             f"{field_label(e.field)}: {field_message(e.field, e.code, e.message, e.params, key=e.key)}"
             for e in error.errors
         )
-    if isinstance(error, Conflict):
+    language = console_session.language()
+    if isinstance(error, Conflict) and language == "en":
         return tr("error.conflict", message=error.message)
-    return error.message
+    # The same words as the API's detail: the error's catalog message, else the general one for its
+    # code, else (English only) the service's sentence.
+    return localized(error, language).detail
 
 
 def notify_error(error: DomainError) -> None:
