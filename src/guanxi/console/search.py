@@ -110,8 +110,10 @@ class GlobalSearch:
         self.box = ui.input(placeholder=tr("search.placeholder")).props(
             f'dense standout="bg-white text-slate-900" dark clearable debounce=250 maxlength={MAX_QUERY}'
         )
+        # The hint is the box's accessible name and the empty dropdown's second line; a tooltip
+        # would cover the dropdown.
+        self.box.props(f'aria-label="{tr("search.hint")}"')
         self.box.classes("gx-search flex-1 min-w-0 max-w-md").mark("global-search")
-        self.box.tooltip(tr("search.hint"))
         with self.box.add_slot("prepend"):
             ui.icon("search")
         with self.box:
@@ -151,7 +153,9 @@ class GlobalSearch:
                 for hit in hits:
                     self._hit(provider, hit)
             if not found:
-                ui.label(tr("search.none")).classes("px-4 py-3 text-sm text-slate-500").mark("search-none")
+                with ui.column().classes("px-4 py-3 gap-1").mark("search-none"):
+                    ui.label(tr("search.none")).classes("text-sm text-slate-700")
+                    ui.label(tr("search.hint")).classes("text-xs text-slate-500")
             ui.separator()
             all_results = ui.item(tr("search.all", q=text), on_click=self.open_list)
             all_results.classes("text-sm text-primary").mark("search-all")
