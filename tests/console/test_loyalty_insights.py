@@ -5,7 +5,9 @@ but its run's row."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -197,3 +199,45 @@ async def test_simulation_with_bad_rules_names_the_field_and_writes_nothing(db: 
     console.find(marker="sim-run").click()
     await console.should_see("the lowest tier's threshold must be 0")
     assert table_counts(db) == before
+
+
+async def test_the_console_answers_while_a_simulation_runs(db: Database, console: User) -> None:
+    """The run is held at its first progress report: the form has returned, the page shows the
+    run as running, other pages open; once released the run's page draws the report."""
+    reached, released = threading.Event(), threading.Event()
+    threads: list[threading.Thread] = []
+
+    def hold(done: int, total: int | None) -> None:
+        reached.set()
+        assert released.wait(30)
+
+    def launch(run_id: str) -> None:
+        threads.append(threading.Thread(target=runs.run, args=(db, run_id), kwargs={"on_progress": hold}))
+        threads[-1].start()
+
+    runs.set_launcher(launch)
+    try:
+        with clock.frozen(NOW):
+            _seed(db, "analyst")
+            await login(console, "mia")
+            await console.open("/loyalty/simulation")
+            await console.should_see(marker="sim-run")
+            console.find(marker="sim-threshold-1").clear().type("800")
+            console.find(marker="sim-run").click()
+            assert await asyncio.to_thread(reached.wait, 30)
+            await console.should_see("运行中", retries=50)
+            await console.should_see("已处理 0 / 3")
+            (run,) = _runs(db)
+            assert run.status == "running"
+            await console.open("/loyalty/liability")  # the server serves other pages meanwhile
+            await console.should_see(marker="expiry-chart")
+            await console.open(f"/loyalty/simulation/{run.id}")
+            await console.should_see("运行中")
+            released.set()
+            await console.should_see(marker="sim-tier-chart", retries=50)
+            _shows_the_lower_threshold(console)
+    finally:
+        released.set()
+        for thread in threads:
+            thread.join(30)
+        runs.set_launcher(None)
