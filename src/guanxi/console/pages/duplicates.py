@@ -110,6 +110,8 @@ def explanation(pair: Pair) -> str:
     sure = tr(f"merge.band.{band(pair.score)}")
     if not found:
         return sure
+    if language() == "en":  # the chips' "Same city" reads "same city" inside a sentence
+        found = [text[:1].lower() + text[1:] for text in found]
     return tr("merge.explain", sure=sure, evidence=tr("merge.list_separator").join(found))
 
 

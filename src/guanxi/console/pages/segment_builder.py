@@ -10,16 +10,14 @@ field it belongs to: people never read a path.
 
 from __future__ import annotations
 
-import copy
-import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from nicegui import ui
 from pydantic import BaseModel, ValidationError
 
 from guanxi.console.actions import notify_error, perform
+from guanxi.console.pages.segment_definition import LIST_OPS, ROOT, completed, text_of, unpruned, value_from_text
 from guanxi.console.session import language, tr
 from guanxi.console.widgets import (
     EMPTY,
@@ -37,9 +35,6 @@ from guanxi.marketing import conditions, segments
 from guanxi.marketing.schemas import Preview
 
 SAMPLE = 20
-LIST_OPS = conditions.LIST_OPS
-NUMERIC = ("integer", "decimal")
-ROOT = "conditions"
 
 
 def new_rule() -> dict[str, Any]:
@@ -54,37 +49,6 @@ def _op_label(op: str) -> str:
     key = f"segments.op.{op}"
     text = tr(key)
     return op if text == key else text
-
-
-def _text_of(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
-
-def _number(text: str) -> Any:
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return text  # the service names the problem
-    return int(number) if number == number.to_integral_value() else text
-
-
-def _value_from_text(spec: conditions.FieldSpec, op: str, text: str) -> Any:
-    """What the user typed, in the JSON shape the definition takes (lists comma-separated)."""
-    text = text.strip()
-    if op in conditions.NO_VALUE_OPS:
-        return None
-    if op in LIST_OPS or op == "between":
-        parts = [p.strip() for p in text.replace("，", ",").split(",") if p.strip()]
-        if spec.value_type in NUMERIC or spec.kind in ("age", "birthday_month"):
-            return [_number(p) for p in parts]
-        return parts
-    if op == "within_last_days" or spec.value_type in NUMERIC or spec.kind in ("age", "birthday_month"):
-        return _number(text) if text else None
-    return text or None
 
 
 class ConditionBuilder:
@@ -301,11 +265,11 @@ class ConditionBuilder:
             widget.on_value_change(set_choice)
         else:
             hint = tr("segments.list_hint") if op in LIST_OPS or op == "between" else ""
-            widget = ui.input(tr("segments.value"), value=_text_of(rule.get("value")), placeholder=hint)
+            widget = ui.input(tr("segments.value"), value=text_of(rule.get("value")), placeholder=hint)
             widget.props("dense outlined").classes("min-w-40")
 
             def set_text(e: Any) -> None:
-                value = _value_from_text(spec, rule.get("op", ""), str(e.value or ""))
+                value = value_from_text(spec, rule.get("op", ""), str(e.value or ""))
                 if value is None:
                     rule.pop("value", None)
                 else:
@@ -390,7 +354,7 @@ class PreviewPanel:
             return
         result = perform(lambda s, p: segments.preview(s, p, pruned, sample=SAMPLE), write=False, notify=False)
         if result.value is None:
-            self._empty(problems + [_unpruned(e, paths) for e in _errors_of(result.error)])
+            self._empty(problems + [unpruned(e, paths) for e in _errors_of(result.error)])
             return
         self._show_problems(problems)
         self.hint.set_visibility(False)
@@ -419,55 +383,6 @@ def _errors_of(error: DomainError | None) -> list[FieldError]:
 def problem_text(error: FieldError) -> str:
     """A problem of the definition in the reader's words (the catalog phrases it by its code)."""
     return field_message(error.field, error.code, error.message, language(), key=f"segments.problem.{error.code}")
-
-
-def _waiting(rule: dict[str, Any]) -> bool:
-    """A rule the user has not finished: its operator needs a value and none is given yet."""
-    spec = conditions.FIELDS.get(rule.get("field", ""))
-    if spec is None or rule.get("op") in conditions.NO_VALUE_OPS:
-        return False
-    return rule.get("value") in (None, "", [])
-
-
-def completed(definition: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str], list[str]]:
-    """The definition without the rules still waiting for a value (None if nothing is left), the
-    paths of the pruned copy mapped to the definition's, and the paths of the rules left out."""
-    paths: dict[str, str] = {ROOT: ROOT}
-    waiting: list[str] = []
-
-    def prune(group: dict[str, Any], path: str, out: str) -> dict[str, Any] | None:
-        rules: list[dict[str, Any]] = []
-        for i, rule in enumerate(group.get("rules") or []):
-            if _waiting(rule):
-                waiting.append(f"{path}.rules[{i}]")
-                continue
-            paths[f"{out}.rules[{len(rules)}]"] = f"{path}.rules[{i}]"
-            rules.append(copy.deepcopy(rule))
-        groups: list[dict[str, Any]] = []
-        for i, sub in enumerate(group.get("groups") or []):
-            kept = prune(sub, f"{path}.groups[{i}]", f"{out}.groups[{len(groups)}]")
-            if kept is not None:
-                paths[f"{out}.groups[{len(groups)}]"] = f"{path}.groups[{i}]"
-                groups.append(kept)
-        if not rules and not groups:
-            return None
-        return {**{k: v for k, v in group.items() if k not in ("rules", "groups")}, "rules": rules, "groups": groups}
-
-    return prune(definition, ROOT, ROOT), paths, waiting
-
-
-_STEP = re.compile(r"\.(?:rules|groups)\[\d+\]")
-
-
-def _unpruned(error: FieldError, paths: dict[str, str]) -> FieldError:
-    """A problem found in the pruned copy, named by the definition's own path."""
-    field = error.field
-    cut = [m.end() for m in _STEP.finditer(field)]
-    for end in reversed(cut):
-        head = field[:end]
-        if head in paths:
-            return FieldError(paths[head] + field[end:], error.message, error.code)
-    return error
 
 
 def event_choices() -> dict[str, str]:
