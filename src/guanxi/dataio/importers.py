@@ -153,7 +153,7 @@ def typed(
         if warnings is not None:
             warnings.append(f"{name}: {message}; dropped")
         else:
-            errors.append(FieldError(name, message, "invalid"))
+            errors.append(FieldError(name, message, "invalid", exc.params, key=exc.key))
         return None
 
 

@@ -11,9 +11,11 @@ import re
 from datetime import date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 
+from guanxi.kit.errors import CatalogValueError
 
-class BadValue(ValueError):
-    """A cell that cannot be read; the message is safe to show."""
+
+class BadValue(CatalogValueError):
+    """A cell that cannot be read; the message is safe to show, the key says it in other languages."""
 
 
 _DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
@@ -30,16 +32,16 @@ def parse_date(text: str, fmt: str | None = None) -> date:
         try:
             return datetime.strptime(value, fmt).date()
         except ValueError:
-            raise BadValue(f"is not a date in the format {fmt}") from None
+            raise BadValue(f"is not a date in the format {fmt}", "error.import.date_format", fmt=fmt) from None
     if "T" in value or " " in value:  # a spreadsheet date cell read as a timestamp at midnight
         value = value.replace("T", " ").split(" ", 1)[0]
     match = _DATE.match(value) or _COMPACT.match(value)
     if not match:
-        raise BadValue("is not a date (e.g. 1990-05-01)")
+        raise BadValue("is not a date (e.g. 1990-05-01)", "error.import.not_a_date")
     try:
         return date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
-        raise BadValue("is not a real calendar date") from None
+        raise BadValue("is not a real calendar date", "error.import.not_a_real_date") from None
 
 
 def parse_datetime(text: str, zone: tzinfo, fmt: str | None = None) -> datetime:
@@ -48,7 +50,7 @@ def parse_datetime(text: str, zone: tzinfo, fmt: str | None = None) -> datetime:
         try:
             parsed = datetime.strptime(value, fmt)
         except ValueError:
-            raise BadValue(f"is not a time in the format {fmt}") from None
+            raise BadValue(f"is not a time in the format {fmt}", "error.import.time_format", fmt=fmt) from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
     match = _DATETIME.match(value)
     if match:
@@ -58,7 +60,7 @@ def parse_datetime(text: str, zone: tzinfo, fmt: str | None = None) -> datetime:
         try:
             local = datetime(year, month, day, hour, minute, second, micro)
         except ValueError:
-            raise BadValue("is not a real date and time") from None
+            raise BadValue("is not a real date and time", "error.import.not_a_real_datetime") from None
         offset = match[8]
         if offset is None:
             return local.replace(tzinfo=zone)
@@ -70,7 +72,7 @@ def parse_datetime(text: str, zone: tzinfo, fmt: str | None = None) -> datetime:
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise BadValue("is not a date and time (e.g. 2024-05-01 14:30)") from None
+            raise BadValue("is not a date and time (e.g. 2024-05-01 14:30)", "error.import.not_a_datetime") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
     return datetime(day_only.year, day_only.month, day_only.day, tzinfo=zone)
 
@@ -99,7 +101,7 @@ _GENDERS = {
 def parse_gender(text: str) -> str:
     value = _GENDERS.get(text.strip().lower())
     if value is None:
-        raise BadValue("must be 男/女/未知 or male/female/unknown")
+        raise BadValue("must be 男/女/未知 or male/female/unknown", "error.import.gender")
     return value
 
 
@@ -108,20 +110,20 @@ def parse_amount(text: str) -> Decimal:
     decimals at most, never negative. The currency is not read from the cell (`currency` says it)."""
     if re.search(r",\d{1,2}$", text.strip()) and "." not in text:
         # "7,50" is seven and a half where a comma is the decimal mark, 750 nowhere: say so
-        raise BadValue("has a decimal comma; write it with a point (7.50)")
+        raise BadValue("has a decimal comma; write it with a point (7.50)", "error.import.decimal_comma")
     value = re.sub(r"^(?:[A-Z]{2,3}\s*)?(?:US|HK|NT)?|[\s,¥￥元$€£]", "", text.strip(), flags=re.IGNORECASE)
     try:
         amount = Decimal(value)
     except InvalidOperation:
-        raise BadValue("is not an amount (e.g. 199.00)") from None
+        raise BadValue("is not an amount (e.g. 199.00)", "error.import.not_an_amount") from None
     if not amount.is_finite():
-        raise BadValue("is not an amount (e.g. 199.00)")
+        raise BadValue("is not an amount (e.g. 199.00)", "error.import.not_an_amount")
     if amount < 0:
-        raise BadValue("cannot be negative")
+        raise BadValue("cannot be negative", "error.import.negative")
     if amount != amount.quantize(Decimal("0.01")):
-        raise BadValue("has more than two decimal places")
+        raise BadValue("has more than two decimal places", "error.import.too_many_decimals")
     if amount > Decimal("99999999.99"):
-        raise BadValue("is too large")
+        raise BadValue("is too large", "error.import.too_large")
     return amount.quantize(Decimal("0.01"))
 
 
@@ -130,9 +132,9 @@ def parse_quantity(text: str) -> int:
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise BadValue("is not a whole number") from None
+        raise BadValue("is not a whole number", "error.import.not_whole") from None
     if not number.is_finite() or number != number.to_integral_value() or not 1 <= number <= 100_000:
-        raise BadValue("must be a whole number from 1 to 100000")
+        raise BadValue("must be a whole number from 1 to 100000", "error.import.whole_1_100000")
     return int(number)
 
 

@@ -5,6 +5,7 @@ from importlib import resources
 import pytest
 
 from guanxi.customers.normalize import InvalidValue, normalize_phone, validate_name
+from guanxi.dataio.values import BadValue, parse_date
 from guanxi.kit.i18n import LANGUAGES, catalog, field_message, normalize_language, pydantic_message, t
 
 CATALOGS = resources.files("guanxi.locales")
@@ -87,3 +88,17 @@ def test_pydantic_message_uses_the_type_and_its_context() -> None:
     assert pydantic_message("missing", "Field required", "zh-CN") == "必填"
     assert pydantic_message("string_too_long", "x", "en", {"max_length": 3}) == "must have at most 3 characters"
     assert pydantic_message("no_such_type", "Pydantic says", "zh-CN") == "Pydantic says"
+
+
+def test_import_cell_refusals_carry_catalog_keys() -> None:
+    with pytest.raises(BadValue) as caught:
+        parse_date("2024-02-30")
+    birthday = caught.value.field_error("birthday")
+    assert (birthday.code, birthday.text("zh-CN"), birthday.text("en")) == (
+        "invalid",
+        "不是真实存在的日期",
+        "is not a real calendar date",
+    )
+    with pytest.raises(BadValue) as caught:
+        parse_date("1.5.2024", "%Y/%m/%d")
+    assert caught.value.field_error("birthday").text("zh-CN") == "不是格式为 %Y/%m/%d 的日期"
