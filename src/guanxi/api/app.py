@@ -48,8 +48,11 @@ guanxi HTTP API. Authenticate with `POST /api/v1/auth/token` (OAuth2 password fo
 `Authorization: Bearer <token>`, or send an integration key as `X-API-Key`.
 
 Errors are RFC 9457 `application/problem+json` with a stable `code` and, for validation errors,
-`errors: [{field, message, code}]`. Lists are `{"items": [...], "next_cursor": ...}`: pass
-`cursor=<next_cursor>` for the next page.
+`errors: [{field, message, code}]`. `title`, `detail` and each `message` are in the language of
+`Accept-Language` (`zh-CN` unless `en` is preferred); `code`, `type` and `field` never change with
+it. Lists are `{"items": [...], "next_cursor": ...}`: pass `cursor=<next_cursor>` for the next
+page. `/metrics` answers loopback, the networks in `GUANXI_METRICS_NETWORKS`, or
+`Authorization: Bearer <GUANXI_METRICS_TOKEN>`.
 """
 
 

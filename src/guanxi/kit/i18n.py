@@ -1,4 +1,9 @@
-"""Message catalogs (zh-CN and en) for the console and for error messages."""
+"""Message catalogs (zh-CN and en), and error messages put in a language.
+
+`t` translates a key. `field_message`, `pydantic_message` and `problem_title` are the one way the
+API (problem+json), the console and import reports say a field error, a Pydantic validation error
+or a problem's title in the user's language; kit.errors.localized puts a whole DomainError in it.
+"""
 
 from __future__ import annotations
 
