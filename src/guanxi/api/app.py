@@ -51,8 +51,8 @@ Errors are RFC 9457 `application/problem+json` with a stable `code` and, for val
 `errors: [{field, message, code}]`. `title`, `detail` and each `message` are in the language of
 `Accept-Language` (`zh-CN` unless `en` is preferred); `code`, `type` and `field` never change with
 it. Lists are `{"items": [...], "next_cursor": ...}`: pass `cursor=<next_cursor>` for the next
-page. `/metrics` answers loopback, the networks in `GUANXI_METRICS_NETWORKS`, or
-`Authorization: Bearer <GUANXI_METRICS_TOKEN>`.
+page. `/metrics` answers clients in `GUANXI_METRICS_NETWORKS` (loopback by default) and requests
+with `Authorization: Bearer <GUANXI_METRICS_TOKEN>`.
 """
 
 
