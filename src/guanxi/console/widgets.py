@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from guanxi.console.actions import field_label, field_message
 from guanxi.console.session import language, tr
-from guanxi.kit import formatting
+from guanxi.kit import formatting, i18n
 from guanxi.kit.errors import FieldError
 
 EMPTY = "—"
@@ -139,9 +139,8 @@ def pydantic_field_errors(exc: ValidationError) -> list[FieldError]:
         kind = item.get("type", "")
         if item.get("input") is None and kind in ("string_type", "date_type", "missing"):
             kind = "missing"  # an empty required field
-        key = f"error.pydantic.{kind}"
-        text = tr(key, **(item.get("ctx") or {}))
-        errors.append(FieldError(str(loc[0]), str(item.get("msg", "")) if text == key else text, "input"))
+        text = i18n.pydantic_message(kind, str(item.get("msg", "")), language(), item.get("ctx"))
+        errors.append(FieldError(str(loc[0]), text, "input"))
     return errors
 
 

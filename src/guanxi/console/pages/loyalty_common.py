@@ -24,7 +24,7 @@ from guanxi.console.actions import notify_error
 from guanxi.console.layout import frame
 from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import notice
-from guanxi.kit import formatting
+from guanxi.kit import formatting, i18n
 from guanxi.kit.errors import DomainError, FieldError, NotAuthenticated
 from guanxi.kit.principal import Principal
 
@@ -94,9 +94,8 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
         path = ""
         for part in item.get("loc") or ():
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        key = f"error.pydantic.{item.get('type', '')}"
-        text = tr(key, **(item.get("ctx") or {}))
-        out.append(FieldError(path or "form", str(item.get("msg", "")) if text == key else text, "input"))
+        text = i18n.pydantic_message(str(item.get("type", "")), str(item.get("msg", "")), language(), item.get("ctx"))
+        out.append(FieldError(path or "form", text, "input"))
     return out
 
 
