@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from guanxi.api.app import create_app
-from guanxi.kit.db import Database
+from guanxi.kit import runs
+from guanxi.kit.db import Database, get_database
 from tests.factories import headers_for
 
 
@@ -28,3 +29,12 @@ def client(db: Database, app: FastAPI) -> Iterator[TestClient]:
 @pytest.fixture
 def admin_headers(db: Database, client: TestClient) -> dict[str, str]:
     return headers_for(db, client, "admin")
+
+
+@pytest.fixture(autouse=True)
+def runs_inline() -> Iterator[None]:
+    """Background runs (a simulation the fuzzer starts) run in the request's thread once
+    committed, so none outlives its test; tests that follow a run in a thread set their own."""
+    runs.set_launcher(lambda run_id: runs.run(get_database(), run_id))
+    yield
+    runs.set_launcher(None)

@@ -221,7 +221,8 @@ def run(database: Database, run_id: str, *, on_progress: ProgressHook | None = N
         code, message = UNEXPECTED, "the run stopped on an internal error (see the log)"
     with database.unit_of_work() as session:
         row = session.get(BackgroundRun, run_id)
-        assert row is not None
+        if row is None:  # deleted while it ran (a purge, a test emptying the tables)
+            raise NotFound(message=f"run {run_id} vanished while it ran")
         row.finished_at = row.updated_at = clock.now()
         if name in _forgotten:
             row.parameters = {}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from guanxi.kit import clock, runs
+from guanxi.kit import clock
 from guanxi.kit.db import Database
 from tests.api.helpers import assert_problem, audit_records, table_counts
 from tests.factories import headers_for
@@ -25,16 +25,6 @@ SIMULATIONS = "/api/v1/loyalty/simulations"
 def frozen() -> Iterator[None]:
     with clock.frozen(NOW):
         yield
-
-
-@pytest.fixture(autouse=True)
-def runs_inline(db: Database) -> Iterator[None]:
-    """A run starts in the request's thread once its row is committed (no queue, no thread), so
-    it is over when the 202 answer arrives; tests/api/loyalty/test_simulation_runs.py covers the
-    background thread."""
-    runs.set_launcher(lambda run_id: runs.run(db, run_id))
-    yield
-    runs.set_launcher(None)
 
 
 def simulate(client: TestClient, scenario: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
