@@ -1,5 +1,5 @@
-"""Background runs: long work started by a person (a simulation, a bulk issuance), off the
-request path and the event loop.
+"""Background runs: long work started by a person (a simulation, a bulk issuance, an export, a
+pass over every customer), off the request path and the event loop.
 
 A request (API or console) checks what it can at once (permission, parameters), records a queued
 `BackgroundRun` and answers; the work then runs as a huey task once the queue is wired
@@ -39,7 +39,6 @@ from guanxi.kit.principal import Principal
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("queued", "running", "done", "failed")
 FINISHED = frozenset({"done", "failed"})
 UNEXPECTED = "unexpected"
 UNAVAILABLE = "unavailable"  # the database stayed locked or unreachable (as the console's DatabaseBusy)
