@@ -246,7 +246,7 @@ def completeness_card(score: quality.Score) -> None:
             )
         if score.missing:
             missing = tr("common.separator").join(tr(f"c360.field.{name}") for name in score.missing)
-            ui.label(f"{tr('c360.missing')}: {missing}").classes("text-sm text-slate-500")
+            ui.label(tr("common.labelled", label=tr("c360.missing"), value=missing)).classes("text-sm text-slate-500")
 
 
 def sections_cards(story: Story) -> None:
@@ -309,7 +309,7 @@ class TimelineSection:
                     options = {k: tr(f"timeline.kind.{k}") for k in timeline.kinds()}
                     ui.select(options, multiple=True, label=tr("c360.types"), on_change=self._set_kinds).props(
                         "dense outlined use-chips clearable"
-                    ).classes("min-w-64 max-sm:w-full").mark("timeline-types")
+                    ).classes("w-56 max-sm:w-full").mark("timeline-types")
                 date_input(tr("c360.since"), on_change=lambda e: self._set("since", e.value)).props(
                     "dense outlined"
                 ).mark("timeline-since")
@@ -358,7 +358,7 @@ class TimelineSection:
         if page is None:
             return
         hidden = tr("common.separator").join(tr(f"timeline.kind.{k}") for k in page.hidden)
-        self.hidden_label.text = f"{tr('c360.hidden')}: {hidden}" if hidden else ""
+        self.hidden_label.text = tr("common.labelled", label=tr("c360.hidden"), value=hidden) if hidden else ""
         with self.list:
             if not page.items and not self.items:
                 ui.label(tr("c360.empty")).classes("text-sm text-slate-500").mark("timeline-empty")

@@ -247,7 +247,7 @@ class CustomerPage:
 
     def _behaviour(self) -> None:
         customer_360.TimelineSection(
-            self.viewer, self.customer_id, kinds=["event"], title=tr("customer.tab.behaviour")
+            self.viewer, self.customer_id, kinds=["event"], title=tr("customer.behaviour_title")
         ).build()
 
     def _notes(self) -> None:

@@ -32,7 +32,7 @@ class MergeDialog:
         self.customer = customer
         self.found: dict[str, CustomerOut] = {}
         with ui.dialog() as self.dialog, ui.card().classes("w-[34rem] max-w-full gap-3").mark("merge-dialog"):
-            ui.label(tr("customer.merge_title", name=_who(customer))).classes("text-lg font-medium")
+            ui.label(tr("customer.merge_title", name=customer.display_name)).classes("text-lg font-medium")
             ui.label(tr("customer.merge_help")).classes("text-sm text-slate-500")
             with ui.row().classes("w-full items-center gap-2 no-wrap"):
                 self.query = ui.input(tr("customer.merge_search")).props("outlined dense clearable")
