@@ -28,10 +28,7 @@ STILL_ARRAYS = {
     "/api/v1/customers/{customer_id}/tag-history": "a customer's tag changes",
     # Reference data and small administrative sets.
     "/api/v1/segments/fields": "the fields a condition may use (reference data, not records)",
-    "/api/v1/users": "staff accounts",
-    "/api/v1/api-keys": "integration keys",
     "/api/v1/data-quality/checks": "the latest snapshot per check",
-    "/api/v1/loyalty/partners": "exchange partners",
     "/api/v1/loyalty/adjustments": "pending point adjustments (limit parameter, no cursor yet)",
 }
 

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
 
 from guanxi.auth import accounts, service
 from guanxi.auth.deps import CurrentPrincipal, PresentedToken, SessionPrincipal
+from guanxi.auth.models import ApiKey
 from guanxi.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -24,7 +26,9 @@ from guanxi.auth.schemas import (
     StaffUserOut,
     TokenResponse,
 )
+from guanxi.kit import clock
 from guanxi.kit.db import get_database
+from guanxi.kit.listing import Cursor, Limit, page_of
 from guanxi.kit.web import DbSession, client_ip, in_worker_thread
 
 router = APIRouter(tags=["auth"])
@@ -110,10 +114,19 @@ def me(session: DbSession, principal: SessionPrincipal) -> StaffUserOut | dict[s
     return StaffUserOut.model_validate(service.get_user(session, principal.id))
 
 
-@router.get("/users", response_model=list[StaffUserOut])
+class StaffUserPage(BaseModel):
+    items: list[StaffUserOut]
+    next_cursor: str | None
+
+
+@router.get("/users", response_model=StaffUserPage)
 @in_worker_thread
-def list_users(session: DbSession, principal: CurrentPrincipal) -> list[StaffUserOut]:
-    return [StaffUserOut.model_validate(u) for u in service.list_users(session, principal)]
+def list_users(
+    session: DbSession, principal: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
+) -> StaffUserPage:
+    """Staff accounts, by username."""
+    page = page_of(service.list_users(session, principal), lambda user: user.username, limit, cursor)
+    return StaffUserPage(items=[StaffUserOut.model_validate(u) for u in page.items], next_cursor=page.next_cursor)
 
 
 @router.post("/users", response_model=StaffUserOut, status_code=status.HTTP_201_CREATED)
@@ -179,10 +192,23 @@ def revoke_sessions(user_id: str, session: DbSession, principal: CurrentPrincipa
     return SessionsRevoked(user_id=user_id, sessions_ended=ended)
 
 
-@router.get("/api-keys", response_model=list[ApiKeyOut])
+class ApiKeyPage(BaseModel):
+    items: list[ApiKeyOut]
+    next_cursor: str | None
+
+
+def _newest_first(key: ApiKey) -> str:
+    return f"{clock.as_utc(key.created_at).isoformat()}|{key.id}"
+
+
+@router.get("/api-keys", response_model=ApiKeyPage)
 @in_worker_thread
-def list_api_keys(session: DbSession, principal: CurrentPrincipal) -> list[ApiKeyOut]:
-    return [ApiKeyOut.model_validate(k) for k in service.list_api_keys(session, principal)]
+def list_api_keys(
+    session: DbSession, principal: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
+) -> ApiKeyPage:
+    """Integration keys, newest first."""
+    page = page_of(service.list_api_keys(session, principal), _newest_first, limit, cursor, descending=True)
+    return ApiKeyPage(items=[ApiKeyOut.model_validate(k) for k in page.items], next_cursor=page.next_cursor)
 
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)

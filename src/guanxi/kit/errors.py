@@ -119,17 +119,18 @@ class Localized:
 def localized(error: DomainError, language: str) -> Localized:
     """The error's title, detail and field errors in `language`; codes and fields unchanged.
 
-    In English the detail is the error's own message. In another language it is the catalog
-    message the error names (`key` with `params`); else its field errors' translated messages,
-    joined; else the catalog's general sentence for its code (`problem.<code>.detail`); else, for
-    want of anything better, the English message."""
+    The detail is the catalog message the error names (`key` with `params`), in every language
+    (the raise site chose it; its English is the English sentence). Without one, English is the
+    error's own message; another language takes its field errors' translated messages, joined;
+    else the catalog's general sentence for its code (`problem.<code>.detail`); else, for want of
+    anything better, the English message."""
     lang = i18n.normalize_language(language)
     errors = [{**e.as_dict(), "message": e.text(lang)} for e in error.errors]
     texts = i18n.catalog(lang)
-    if lang == "en":
-        detail = error.message
-    elif error.key is not None and error.key in texts:
+    if error.key is not None and error.key in texts:
         detail = i18n.t(error.key, lang, **error.params)
+    elif lang == "en":
+        detail = error.message
     elif errors:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     elif f"problem.{error.code}.detail" in texts:

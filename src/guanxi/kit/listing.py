@@ -23,14 +23,17 @@ Limit = Annotated[int, Query(ge=1, le=200, description="Items per page")]
 Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor from the previous page")]
 
 
-def page_of(items: Sequence[T], key: Callable[[T], str], limit: int, cursor: str | None) -> Page[T]:
-    """The entries after `cursor` in `key` order, at most `limit` of them, and the next cursor."""
-    ordered = sorted(items, key=key)
+def page_of(
+    items: Sequence[T], key: Callable[[T], str], limit: int, cursor: str | None, *, descending: bool = False
+) -> Page[T]:
+    """The entries after `cursor` in `key` order (a unique key), at most `limit` of them, and the
+    next cursor."""
+    ordered = sorted(items, key=key, reverse=descending)
     if cursor:
-        after, _ = decode_cursor(cursor, SORT, False)
+        after, _ = decode_cursor(cursor, SORT, descending)
         if not isinstance(after, str):
             message = "the cursor is not one this API issued"
             raise BadRequest(message=f"cursor: {message}", errors=[FieldError("cursor", message, "invalid_cursor")])
-        ordered = [item for item in ordered if key(item) > after]
-    request = PageRequest(limit=limit, cursor=cursor, sort=SORT, descending=False)
+        ordered = [item for item in ordered if (key(item) < after if descending else key(item) > after)]
+    request = PageRequest(limit=limit, cursor=cursor, sort=SORT, descending=descending)
     return make_page(ordered[: limit + 1], request, lambda item: (key(item), key(item)))

@@ -147,7 +147,10 @@ def test_users(client: TestClient, admin_headers: dict[str, str], db: Database) 
     assert not {"password", "password_hash"} & set(body)
     assert (body["is_active"], body["must_change_password"], body["last_login_at"]) == (True, False, None)
     users = client.get("/api/v1/users", headers=admin_headers).json()
-    assert [u["username"] for u in users] == ["admin", "mgr.east"]
+    assert ([u["username"] for u in users["items"]], users["next_cursor"]) == (["admin", "mgr.east"], None)
+    first = client.get("/api/v1/users", params={"limit": 1}, headers=admin_headers).json()
+    rest = client.get("/api/v1/users", params={"cursor": first["next_cursor"]}, headers=admin_headers).json()
+    assert [u["username"] for u in first["items"] + rest["items"]] == ["admin", "mgr.east"]
     assert _login(client, "mgr.east", "long-enough-1")[0] == 200
 
 
@@ -208,7 +211,7 @@ def test_api_keys(client: TestClient, admin_headers: dict[str, str], db: Databas
         None,
     )
     assert key["key"].startswith(f"gx_{key['prefix']}_")
-    listed = client.get("/api/v1/api-keys", headers=admin_headers).json()
+    listed = client.get("/api/v1/api-keys", headers=admin_headers).json()["items"]
     assert [k["id"] for k in listed] == [key["id"]]
     assert "key" not in listed[0]
 
@@ -232,7 +235,7 @@ def test_api_keys(client: TestClient, admin_headers: dict[str, str], db: Databas
 
     assert client.delete(f"/api/v1/api-keys/{key['id']}", headers=admin_headers).status_code == 204
     assert_problem(client.get("/api/v1/customers", headers=pos), 401, "not_authenticated")
-    assert client.get("/api/v1/api-keys", headers=admin_headers).json()[0]["revoked_at"] is not None
+    assert client.get("/api/v1/api-keys", headers=admin_headers).json()["items"][0]["revoked_at"] is not None
     assert_problem(
         client.delete("/api/v1/api-keys/01JZZZZZZZZZZZZZZZZZZZZZZZ", headers=admin_headers), 404, "not_found"
     )

@@ -146,7 +146,7 @@ def test_partners_are_configured_by_staff_who_may_update_them(
     assert (airline["code"], airline["rate_in"], airline["daily_limit"]) == ("airline", "0.5000", 2000)
     marketing = headers_for(db, client, "marketing")
     listed = client.get("/api/v1/loyalty/partners", headers=marketing)
-    assert [p["code"] for p in listed.json()] == ["airline"]
+    assert ([p["code"] for p in listed.json()["items"]], listed.json()["next_cursor"]) == (["airline"], None)
     assert client.get("/api/v1/loyalty/partners/airline", headers=pos).json()["id"] == airline["id"]
     before = table_counts(db)
     assert_problem(

@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from guanxi.auth.deps import CurrentPrincipal
+from guanxi.kit.listing import Cursor, Limit, page_of
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.web import DbSession
 from guanxi.loyalty.exchange import partner_exchange, partners, referrals
@@ -71,9 +73,18 @@ def post_referral(
     return referrals.attach(session, principal, customer_id, body.code)
 
 
-@partner_router.get("", response_model=list[PartnerOut])
-def get_partners(session: DbSession, principal: CurrentPrincipal) -> list[PartnerOut]:
-    return partners.list_partners(session, principal)
+class PartnerPage(BaseModel):
+    items: list[PartnerOut]
+    next_cursor: str | None
+
+
+@partner_router.get("", response_model=PartnerPage)
+def get_partners(
+    session: DbSession, principal: CurrentPrincipal, limit: Limit = 50, cursor: Cursor = None
+) -> PartnerPage:
+    """Exchange partners, by code."""
+    page = page_of(partners.list_partners(session, principal), lambda partner: partner.code, limit, cursor)
+    return PartnerPage(items=page.items, next_cursor=page.next_cursor)
 
 
 @partner_router.post("", response_model=PartnerOut, status_code=status.HTTP_201_CREATED)
