@@ -135,7 +135,10 @@ def _table(entries: list[HistoryEntry], *, marker: str, empty: str, with_fields:
         return
     names = ["when", "action", *(["fields"] if with_fields else []), "detail", "actor"]
     columns = [{"name": n, "label": tr(f"history.{n}"), "field": n, "align": "left"} for n in names]
-    columns[0]["classes"] = columns[0]["headerClasses"] = "whitespace-nowrap"
+    # Short cells stay on one line and long ones wrap at a readable width; a phone scrolls sideways.
+    for column in columns:
+        wraps = column["name"] in ("fields", "detail")
+        column["classes"] = column["headerClasses"] = "min-w-40" if wraps else "whitespace-nowrap"
     ui.table(rows=rows_of(entries), columns=columns, row_key="id", pagination=20).props(
         "flat dense wrap-cells"
     ).classes("w-full").mark(marker)
