@@ -54,12 +54,20 @@ def plain(value: Any) -> str:
     return format(Decimal(str(value)).normalize(), "f") if value not in (None, "") else ""
 
 
-def tier_chart(report: SimulationReport) -> dict[str, Any]:
-    """Members per tier at the end of the window, baseline next to scenario."""
+def tier_names(program: ProgramOut | None) -> dict[str, str]:
+    """The program's tier names by code in the session's language (name_en in English, when set)."""
+    english = language() == "en"
+    tiers = program.tiers if program else []
+    return {str(t["code"]): str(t.get("name_en") or t["name"]) if english else str(t["name"]) for t in tiers}
+
+
+def tier_chart(report: SimulationReport, shown: dict[str, str] | None = None) -> dict[str, Any]:
+    """Members per tier at the end of the window, baseline next to scenario; `shown` names the
+    tiers by code (else the report's names)."""
     names: dict[int, str] = {}
     for run in (report.baseline, report.scenario):
         for t in run.tiers:
-            names.setdefault(t.rank, t.name)
+            names.setdefault(t.rank, (shown or {}).get(t.code, t.name))
     ranks = sorted(names)
 
     def counts(run: simulation.RunFigures) -> list[int]:
@@ -114,6 +122,7 @@ class SimulationPage:
         self.program = program
         self.rules_text = json.dumps([r.definition for r in program.rules], ensure_ascii=False, indent=2)
         self.tier_fields: list[tuple[ui.input, ui.input]] = []
+        self.tier_names = tier_names(program)
 
     def build(self) -> None:
         with card(tr("loyalty.simulation.scenario_title"), marker="scenario"):
@@ -131,7 +140,7 @@ class SimulationPage:
             ui.label(tr("loyalty.simulation.tiers")).classes("text-sm font-medium text-slate-600 mt-2")
             for i, tier in enumerate(self.program.tiers):
                 with ui.row().classes("w-full items-center gap-2"):
-                    ui.label(str(tier["name"])).classes("w-32")
+                    ui.label(self.tier_names.get(str(tier["code"]), str(tier["name"]))).classes("w-32")
                     threshold = ui.input(tr("loyalty.tiers.threshold"), value=plain(tier["threshold"]))
                     threshold.props("outlined dense").classes("w-36").mark(f"sim-threshold-{i}")
                     multiplier = ui.input(
@@ -227,13 +236,16 @@ def report_view(program: ProgramOut | None) -> Callable[[BackgroundRun], None]:
             return
         names = rule_names(run.parameters.get("rules") or [])
         names.update(rule_names([r.definition for r in program.rules] if program else []))
-        render_report(report, names)
+        render_report(report, names, tier_names(program))
 
     return show
 
 
-def render_report(r: SimulationReport, names: dict[str, str] | None = None) -> None:
-    """The comparison; `names` gives the earning rules' names by code (else the codes)."""
+def render_report(
+    r: SimulationReport, names: dict[str, str] | None = None, tiers: dict[str, str] | None = None
+) -> None:
+    """The comparison; `names` gives the earning rules' names by code (else the codes), `tiers`
+    the tiers' (else the report's)."""
     c = r.currency
     pct = f" ({formatting.signed(r.points_change_pct, language())}%)" if r.points_change_pct is not None else ""
     with ui.row().classes("w-full gap-4"):
@@ -269,7 +281,7 @@ def render_report(r: SimulationReport, names: dict[str, str] | None = None) -> N
     with ui.row().classes("w-full gap-4 items-stretch"):
         with card(tr("loyalty.simulation.tier_distribution"), marker="sim-tiers") as box:
             box.classes("flex-1 min-w-80")
-            ui.echart(tier_chart(r)).classes("w-full h-72").mark("sim-tier-chart")
+            ui.echart(tier_chart(r, tiers)).classes("w-full h-72").mark("sim-tier-chart")
         with card(tr("loyalty.simulation.by_rule"), marker="sim-rules-table") as box:
             box.classes("flex-1 min-w-80")
             codes = sorted(set(r.baseline.points_by_rule) | set(r.scenario.points_by_rule))
