@@ -75,12 +75,17 @@ class RunWatcher:
                 ui.label(tr("run.unavailable")).classes("text-sm text-red-800").mark("run-error")
             return True
         self.status.set_text(status_text(run))
-        self.counts.set_text(progress_text(run) if run.status != "queued" else "")
+        # Work that cannot count its steps reports none until it ends: no "0 processed" meanwhile.
+        counted = run.status != "queued" and bool(run.total or run.done)
+        self.counts.set_text(progress_text(run) if counted else "")
         if run.total:
             self.progress.set_value(min(run.done / run.total, 1.0))
         if run.status not in runs.FINISHED:
+            if not run.total:
+                self.progress.props("indeterminate")
             return False
         self._stop()
+        self.progress.props(remove="indeterminate")
         self.progress.set_value(1.0 if run.status == "done" else self.progress.value)
         self.progress.set_visibility(run.status != "done")
         with self.result:
