@@ -136,5 +136,15 @@ def test_data_pages_in_both_languages(db: Database, live_server: str, chromium_p
             expect(page.get_by_text("Phone", exact=False).first).to_be_visible()
             page.wait_for_timeout(500)
             page.screenshot(path=str(shots / "import_preview.en.png"), full_page=True)
+            page.get_by_role("button", name="Run import").click()
+            # The server here runs no job worker: the import waits in the queue, and the history shows it.
+            expect(page.locator(".q-table").get_by_text("Queued", exact=True)).to_be_visible()
+            with db.unit_of_work() as session:
+                boss = session.scalar(select(StaffUser).where(StaffUser.username == "boss"))
+                assert boss is not None
+                auth_service.set_language(session, boss.id, "zh-CN")
+            page.goto(f"{live_server}/imports")
+            expect(page.locator(".q-table").get_by_text("排队中", exact=True)).to_be_visible()
+            page.screenshot(path=str(shots / "imports_queued.zh-CN.png"), full_page=True)
         finally:
             browser.close()
