@@ -34,6 +34,7 @@ from guanxi.loyalty.catalog.schemas import CouponOut
 from guanxi.loyalty.orders import listing, status_changes
 from guanxi.loyalty.orders.listing import OrderPage
 from guanxi.loyalty.orders.statuses import CANCELLED
+from guanxi.loyalty.program import config as program
 
 # Refusals the page words itself (the order changed since it was drawn); others get the usual notice.
 ORDER_REFUSALS = ("order_has_refunds", "order_cancelled", "nothing_to_return")
@@ -46,6 +47,7 @@ COUPONS_READ = 200
 class OrderView:
     page: OrderPage
     coupons: list[CouponOut]
+    tier_names: dict[str, str]  # for the awards that name a tier (the ladder is no personal data)
 
 
 def load_order(session: Session, principal: Principal, order_id: str) -> OrderView:
@@ -57,7 +59,9 @@ def load_order(session: Session, principal: Principal, order_id: str) -> OrderVi
         )
         references = {page.order.id, page.external_id}
         coupons = [c for c in found.items if c.order_reference in references]
-    return OrderView(page=page, coupons=coupons)
+    english = language() == "en"
+    names = {t.code: t.name_en if english and t.name_en else t.name for t in program.load(session).tiers}
+    return OrderView(page=page, coupons=coupons, tier_names=names)
 
 
 def _table(marker: str, columns: list[tuple[str, str, str]], rows: list[dict[str, Any]], empty: str) -> ui.table:
@@ -192,7 +196,7 @@ class OrderScreen:
             if page.entries:
                 rows = []
                 for entry in page.entries:
-                    _, why = entry_reason(entry)
+                    _, why = entry_reason(entry, self.view.tier_names)
                     rows.append(
                         {
                             "id": entry.id,
