@@ -241,3 +241,34 @@ async def test_trigger_parameters_and_minimum_tier_are_labelled_fields(db: Datab
     await console.should_see("已保存")
     (row,) = _rows(console, "rewards-table")
     assert (row["code"], row["min_tier"], row["stock"]) == ("LOUNGE", "金卡会员", "不限")
+
+
+async def test_lottery_prizes_are_rows_of_labelled_fields(db: Database, console: User) -> None:
+    await _open(db, console)
+    console.find(marker="new-rewards").click()
+    with console:
+        _one(console, "rewards-kind").value = "lottery"
+    console.find(marker="rewards-code").type("SPIN")
+    console.find(marker="rewards-name").type("幸运转盘")
+    console.find(marker="rewards-points_cost").type("50")
+    console.find(marker="prize-add").click()
+    console.find(marker="prize-add").click()
+    _one(console, "prize-0-code").value = "P100"
+    with console:
+        _one(console, "prize-0-name").value = "100 积分"
+        _one(console, "prize-0-weight").value = 10
+        _one(console, "prize-0-kind").value = "points"
+        _one(console, "prize-0-points").value = 100
+        _one(console, "prize-1-code").value = "none"
+        _one(console, "prize-1-name").value = "谢谢参与"
+        _one(console, "prize-1-weight").value = 90
+        _one(console, "prize-1-kind").value = "nothing"
+    assert _one(console, "prize-0-kind").options["points"] == "积分"
+    console.find(marker="save-rewards").click()
+    await console.should_see("已保存")
+    with db.unit_of_work(read_only=True) as session:
+        reward = session.scalars(select(Reward).where(Reward.code == "SPIN")).one()
+        assert [(p["code"], p["kind"], p["weight"], p.get("points")) for p in reward.prizes] == [
+            ("P100", "points", 10, 100),
+            ("none", "nothing", 90, None),
+        ]

@@ -64,7 +64,7 @@ REWARD_SPECS = (
     Spec("valid_from", "datetime"),
     Spec("valid_to", "datetime"),
     Spec("budget", kinds=("lottery",)),
-    Spec("prizes", "json", kinds=("lottery",), wide=True),
+    Spec("prizes", "prizes", kinds=("lottery",), wide=True),
     Spec("description", "textarea", wide=True),
     Spec("active", "bool"),
 )
@@ -232,6 +232,7 @@ class CatalogList:
         self.editing: str | None = None
         self.removing: str | None = None
         self.tier_names: dict[str, str] = {}
+        self.templates: dict[str, str] = {}  # coupon template id -> name, for coupon prizes
 
     def build(self) -> None:
         s = self.section
@@ -252,7 +253,7 @@ class CatalogList:
             self.empty = ui.label(tr("loyalty.catalog.empty")).classes("text-sm text-slate-500")
         with ui.dialog().props("persistent") as self.dialog, ui.card().classes("w-[48rem] max-w-full gap-2"):
             self.title = ui.label("").classes("text-lg font-medium")
-            self.form = SpecForm(s.specs, editable=True, tiers=self.tier_names)
+            self.form = SpecForm(s.specs, editable=True, tiers=self.tier_names, templates=self.templates)
             self.form.build(s.key)
             with ui.row().classes("w-full justify-end gap-2"):
                 ui.button(tr("form.cancel"), on_click=self.dialog.close).props("flat no-caps")
@@ -362,6 +363,7 @@ def catalog_page(request: Request) -> Response | None:
         rewards, templates, names = result.value
         reward_list = CatalogList(principal, REWARDS, rewards)
         reward_list.tier_names = names
+        reward_list.templates = {t.id: t.name for t in templates if t.active}
         reward_list.build()
         coupon_list = CatalogList(principal, TEMPLATES, templates)
         coupon_list.tier_names = names

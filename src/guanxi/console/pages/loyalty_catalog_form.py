@@ -19,11 +19,12 @@ from nicegui import ui
 
 from guanxi.config import get_settings
 from guanxi.console.actions import field_message
+from guanxi.console.pages.loyalty_prize_rows import PrizeRows
 from guanxi.console.session import tr
 from guanxi.console.widgets import apply_field_errors, local_time, set_field_error
 from guanxi.kit.errors import FieldError
 
-Widget = ui.input | ui.select | ui.checkbox | ui.textarea
+Widget = ui.input | ui.select | ui.checkbox | ui.textarea | PrizeRows
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def as_text(spec: Spec, value: Any) -> Any:
     """A stored value as its input shows it."""
     if spec.widget == "bool":
         return bool(value)
-    if spec.widget == "tiers":
+    if spec.widget in ("tiers", "prizes"):
         return list(value or [])
     if value is None:
         return None if spec.widget in ("select", "tier") else ""
@@ -60,7 +61,7 @@ def parse(spec: Spec, raw: Any) -> Any:
     """Input text to the model's value; ValueError carries the message for the field."""
     if spec.widget == "bool":
         return bool(raw)
-    if spec.widget == "tiers":
+    if spec.widget in ("tiers", "prizes"):
         return list(raw or []) or None
     text = raw.strip() if isinstance(raw, str) else raw
     if text in (None, ""):
@@ -88,10 +89,18 @@ def parse(spec: Spec, raw: Any) -> Any:
 
 
 class SpecForm:
-    def __init__(self, specs: tuple[Spec, ...], *, editable: bool, tiers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        specs: tuple[Spec, ...],
+        *,
+        editable: bool,
+        tiers: dict[str, str] | None = None,
+        templates: dict[str, str] | None = None,
+    ) -> None:
         self.specs = specs
         self.editable = editable
         self.tiers = dict(tiers or {})  # tier code -> the name to show, for tier fields
+        self.templates = dict(templates or {})  # coupon template id -> name, for coupon prizes
         self.fields: dict[str, Widget] = {}
         self.boxes: dict[str, ui.element] = {}
         self.initial: dict[str, Any] = {}
@@ -115,6 +124,8 @@ class SpecForm:
             changes = spec.name in ("kind", "trigger")
             element = ui.select(choices, label=label, on_change=self._kind_changed if changes else None)
             element.props("outlined dense options-dense").classes("w-full")
+        elif spec.widget == "prizes":
+            return PrizeRows(label, self.templates)
         elif spec.widget in ("tier", "tiers"):
             element = ui.select(self.tiers, label=label, multiple=spec.widget == "tiers", clearable=True)
             element.props("outlined dense options-dense" + (" use-chips" if spec.widget == "tiers" else ""))
