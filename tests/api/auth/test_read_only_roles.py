@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from guanxi.auth.deps import READS_BY_POST
-from guanxi.auth.permissions import MATRIX
+from guanxi.auth.permissions import MATRIX, Role
 from guanxi.kit.db import Database
 from guanxi.kit.runs import BackgroundRun
 from guanxi.migrations.all_models import metadata
@@ -102,7 +102,7 @@ def test_reads_sent_by_post_stay_reads(client: TestClient, db: Database, custome
     assert content(db, besides=RUN_TABLES) == before
     with db.engine.connect() as conn:
         runs = conn.execute(select(BackgroundRun.kind, BackgroundRun.actor_name)).all()
-    may_simulate = "read" in MATRIX[role].get("liability", frozenset())
+    may_simulate = "read" in MATRIX[Role(role)].get("liability", frozenset())
     assert [kind for kind, _ in runs] == (["loyalty.simulation"] if may_simulate else [])
 
 
