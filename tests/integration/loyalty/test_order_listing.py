@@ -154,3 +154,13 @@ def test_order_page(db: Database, shop: dict[str, str]) -> None:
     assert (page.store, page.channel, page.customer.name) == ("SH-01", "jd", "李娜")
     assert [(e.kind, e.points) for e in page.entries] == [("earn", 3000), ("reverse", -100)]
     assert [r.amount for r in page.order.refunds] == [Decimal("100.00")]
+
+
+def test_totals_are_exact_cents(db: Database, frozen: clock.FrozenClock) -> None:
+    """SQLite sums NUMERIC as floating point (0.10 + 0.20 = 0.30000000000000004): totals come back in cents."""
+    with db.unit_of_work() as session:
+        customer = create_customer(session, name="王芳")
+        for n, amount in enumerate(("0.10", "0.20", "1234567.89")):
+            post_order(session, customer_id=customer.id, amount=amount, external_id=f"X{n}")
+    (total,) = _list(db).totals.amounts
+    assert (str(total.paid), str(total.refunded)) == ("1234568.19", "0.00")

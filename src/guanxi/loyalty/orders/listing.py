@@ -139,6 +139,10 @@ def _conditions(actor: Principal, flt: OrderFilter) -> list[ColumnElement[bool]]
     return conditions
 
 
+def _cents(value: object) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
 def _totals(session: Session, conditions: list[ColumnElement[bool]]) -> OrderTotals:
     kept = Order.status != CANCELLED
     stmt = (
@@ -158,7 +162,8 @@ def _totals(session: Session, conditions: list[ColumnElement[bool]]) -> OrderTot
     for currency, n, paid, refunded, earned in session.execute(stmt):
         count += int(n)
         points += int(earned)
-        amounts.append(CurrencyTotal(currency, Decimal(paid).quantize(Decimal("0.01")), Decimal(refunded)))
+        # SQLite sums NUMERIC as floating point: back to cents (PostgreSQL's sums are exact already).
+        amounts.append(CurrencyTotal(currency, _cents(paid), _cents(refunded)))
     return OrderTotals(count=count, amounts=amounts, points_earned=points)
 
 
