@@ -97,3 +97,17 @@ def db(database: Database) -> Iterator[Database]:
         yield database
     finally:
         clear_tables(database)
+
+
+@pytest.fixture(autouse=True)
+def _cli_language_stays_with_its_test() -> Iterator[None]:
+    """`guanxi --lang` sets the run's language in the environment (one command, one process);
+    in this one test process it must not carry over to the next test."""
+    before = os.environ.get("GUANXI_DEFAULT_LANGUAGE")
+    yield
+    if os.environ.get("GUANXI_DEFAULT_LANGUAGE") != before:
+        if before is None:
+            os.environ.pop("GUANXI_DEFAULT_LANGUAGE", None)
+        else:
+            os.environ["GUANXI_DEFAULT_LANGUAGE"] = before
+        reset_settings()

@@ -17,6 +17,7 @@ from guanxi.auth import service as auth_service
 from guanxi.auth.models import StaffUser
 from guanxi.auth.permissions import Role
 from guanxi.cli.main import app
+from guanxi.config import get_settings, reset_settings
 from guanxi.customers import identities as identity_store
 from guanxi.customers import service as customers
 from guanxi.customers.event_models import CustomerEvent
@@ -38,6 +39,7 @@ from guanxi.customers.normalize import (
 )
 from guanxi.demo import loader
 from guanxi.demo.generate import DemoGenerator, account_count
+from guanxi.kit import i18n
 from guanxi.kit.db import Database
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.principal import SYSTEM, Principal
@@ -188,8 +190,10 @@ def test_second_load_reuses_the_data(db: Database) -> None:
         assert audit.verify(session).ok
     assert second.reused and second.customers == first.customers == CUSTOMERS
     assert (second.accounts, second.contacts, second.tags) == (first.accounts, first.contacts, first.tags)
-    assert any("reusing" in m for m in messages)
-    assert "reused it, nothing added" in second.describe()
+    reusing = i18n.t("demo.progress.reusing", get_settings().default_language, count=str(CUSTOMERS))
+    assert reusing in messages
+    assert "reused it, nothing added" in second.describe("en")
+    assert "直接沿用，未新增任何数据" in second.describe("zh-CN")
 
 
 def test_refuses_a_database_with_real_customers(db: Database) -> None:
@@ -197,6 +201,7 @@ def test_refuses_a_database_with_real_customers(db: Database) -> None:
         create_customer(session, name="张伟", phone="13800138000")
     summary = loader.load(db, customers=50)
     assert summary.refused and "1 customers" in summary.refused
+    assert summary.describe("zh-CN") == i18n.t("demo.cli.refused", "zh-CN", count="1")
     with db.unit_of_work(read_only=True) as session:
         assert _count(session, Customer) == 1
         assert _count(session, StaffUser) == 0
@@ -216,13 +221,27 @@ def test_generation_is_deterministic() -> None:
     assert run() == run()
 
 
-def test_cli_demo_loads_and_prints_the_logins(db: Database) -> None:
-    result = CliRunner().invoke(app, ["demo", "--customers", "50", "--orders", "0", "--no-serve"])
-    assert result.exit_code == 0, result.output
-    for user in loader.DEMO_USERS:
-        assert f"{user.username:12} / {user.password}" in result.output
-    assert "50 customers" in result.output
-    assert "behaviour events" in result.output
+def test_cli_demo_loads_and_prints_the_logins(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator reads the summary in the installation's language (zh-CN), or in --lang's."""
+    monkeypatch.setenv("GUANXI_DEFAULT_LANGUAGE", "zh-CN")  # restored after the test, as --lang changes it
+    reset_settings()
+    try:
+        result = CliRunner().invoke(app, ["demo", "--customers", "50", "--orders", "0", "--no-serve"])
+        assert result.exit_code == 0, result.output
+        for user in loader.DEMO_USERS:
+            assert f"{user.username:12} / {user.password}" in result.output
+        assert "  50 位客户（本周新增" in result.output
+        assert "条行为事件" in result.output
+        assert i18n.t("demo.cli.logins", "zh-CN") in result.output
+        again = CliRunner().invoke(app, ["--lang", "en", "demo", "--orders", "0", "--no-serve"])
+        assert again.exit_code == 0, again.output
+        assert "reused it, nothing added:" in again.output
+        assert "demo: data from an earlier load found (51 customers); reusing it" in again.output
+        assert "  51 customers (" in again.output
+        assert "behaviour events and duplicates: loaded earlier, reused" in again.output
+        assert not re.search(r"[\u4e00-\u9fff]", again.output)
+    finally:
+        reset_settings()
     with db.unit_of_work(read_only=True) as session:
         assert _count(session, Customer) == 50 + 1  # one of them signed up a second time
 

@@ -6,11 +6,13 @@ import json
 
 import typer
 
+from guanxi.cli.errors import complain
+
 customers_app = typer.Typer(help="Customers: duplicate detection, merge and undo", no_args_is_help=True)
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    complain(message)
     return typer.Exit(code)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from guanxi.cli.errors import complain, refusal_text
 from guanxi.config import get_settings
 from guanxi.dataio.headers import fields_help
 
@@ -49,12 +50,12 @@ def _show(kind: str, file: Path, mapping: str | None) -> None:
 
     _upgrade()
     if not file.is_file():
-        raise _fail(f"{file}: no such file")
+        raise _fail(_t("cli.no_such_file", path=file))
     show_mapping(kind, file, mapping)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    complain(message)
     return typer.Exit(code)
 
 
@@ -96,7 +97,7 @@ def _run_import(
 
     _upgrade()
     if not file.is_file():
-        raise _fail(f"{file}: no such file")
+        raise _fail(_t("cli.no_such_file", path=file))
     actor = _principal(as_user)
     database = get_database()
     try:
@@ -114,7 +115,7 @@ def _run_import(
             )
             job_id = job.id
     except DomainError as exc:
-        raise _fail(exc.message) from None
+        raise _fail(refusal_text(exc)) from None
     console = Console(stderr=True)
     with Progress(
         TextColumn(_t("import.cli.progress_dry" if dry_run else "import.cli.progress", kind=_t(f"import.kind.{kind}"))),
@@ -224,7 +225,7 @@ def _save_refused_rows(job_id: str, target: Path, as_user: str | None = None) ->
     except service.ErrorsFileExpired:
         raise _fail(_t("import.errors_expired", days=get_settings().import_errors_retention_days)) from None
     except DomainError as exc:
-        raise _fail(exc.message) from None
+        raise _fail(refusal_text(exc)) from None
     typer.echo(_t("import.errors_saved", path=target))
 
 

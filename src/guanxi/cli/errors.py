@@ -9,6 +9,7 @@ a directory where a file was expected): the path and the system's reason, no tra
 
 from __future__ import annotations
 
+import errno
 import re
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typer._click.core import Context as ClickContext  # typer ships its own cli
 from typer.core import TyperGroup
 
 from guanxi.config import get_settings
+from guanxi.kit import i18n
 from guanxi.kit.db import DatabaseUrlError
 
 EXIT_ENVIRONMENT = 2
@@ -30,9 +32,21 @@ _LOGIN = ("password authentication failed", "role ", "no password supplied", "au
 
 
 def text_of(key: str, **params: object) -> str:
-    from guanxi.kit import i18n
-
     return i18n.t(key, get_settings().default_language, **params)
+
+
+def complain(message: str) -> None:
+    """A problem on stderr, in red, in the operator's language ("错误：…" / "error: …")."""
+    typer.secho(text_of("cli.error", message=message), fg=typer.colors.RED, err=True)
+
+
+def refusal_text(exc: Exception) -> str:
+    """A service's refusal (a DomainError) as the catalog says it in the operator's language."""
+    from guanxi.kit.errors import DomainError, localized
+
+    if isinstance(exc, DomainError):
+        return localized(exc, get_settings().default_language).detail
+    return str(exc)
 
 
 def _reason(exc: BaseException) -> str:
@@ -47,7 +61,17 @@ def _reason(exc: BaseException) -> str:
 def file_problem(exc: OSError) -> str:
     """`cannot use the file X: No such file or directory`, in the operator's language."""
     path = exc.filename if exc.filename is not None else ""
-    return text_of("cli.file_problem", path=path, reason=exc.strerror or type(exc).__name__)
+    return text_of("cli.file_problem", path=path, reason=_os_reason(exc))
+
+
+def _os_reason(exc: OSError) -> str:
+    """The system's reason in the operator's language when the catalog has it (the common ones),
+    else the system's own words."""
+    name = errno.errorcode.get(exc.errno) if exc.errno is not None else None
+    key = f"cli.os.{name}"
+    if name and key in i18n.catalog("en"):
+        return text_of(key)
+    return exc.strerror or type(exc).__name__
 
 
 def _server(url: URL) -> str:
@@ -123,5 +147,5 @@ class GuanxiGroup(TyperGroup):
             message = explain(exc)
         except OSError as exc:
             message = file_problem(exc)
-        typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+        complain(message)
         raise typer.Exit(EXIT_ENVIRONMENT)

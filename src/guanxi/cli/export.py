@@ -20,7 +20,9 @@ from pathlib import Path
 import typer
 
 from guanxi.auth.permissions import MATRIX, PII_VISIBILITY, Role, visibility
+from guanxi.cli.errors import complain, refusal_text
 from guanxi.config import get_settings
+from guanxi.kit.i18n import LANGUAGES
 from guanxi.kit.masking import Visibility
 from guanxi.kit.principal import Principal
 
@@ -39,7 +41,7 @@ def _t(key: str, **params: object) -> str:
 
 
 def _refuse(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    complain(message)
     return typer.Exit(REFUSED)
 
 
@@ -115,6 +117,8 @@ def export_customers(
     from guanxi.kit.db import get_database
     from guanxi.kit.errors import DomainError
 
+    if lang is not None and lang not in LANGUAGES:
+        raise _refuse(_t("cli.lang.unknown", value=lang))
     language = lang or get_settings().default_language
     if unmasked and not as_user:
         raise _refuse(_t("export.cli_unmasked_needs_as"))
@@ -139,7 +143,7 @@ def export_customers(
             )
     except DomainError as exc:
         partial.unlink(missing_ok=True)
-        raise _refuse(exc.message) from None
+        raise _refuse(refusal_text(exc)) from None
     partial.replace(out)
     typer.echo(_t("export.cli_done", count=count, path=out))
     if not as_user:

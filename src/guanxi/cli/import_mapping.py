@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from guanxi.cli.errors import complain, refusal_text
 from guanxi.config import get_settings
 from guanxi.dataio import mappings
 
@@ -34,9 +35,9 @@ def show_mapping(kind: str, file: Path, mapping_ref: str | None) -> None:
         with readers.open_rows(file) as source:
             columns = list(source.headers)
     except DomainError as exc:
-        raise _refuse(exc.message) from None
+        raise _refuse(refusal_text(exc)) from None
     except readers.FileProblem as problem:
-        raise _refuse(problem.message) from None
+        raise _refuse(refusal_text(service.refused(problem))) from None
     mapping = mapping or mappings.Mapping(kind=kind)
     resolved = mappings.resolve(columns, kind, mapping)
     from guanxi.kit.i18n import catalog
@@ -73,5 +74,5 @@ def show_mapping(kind: str, file: Path, mapping_ref: str | None) -> None:
 
 
 def _refuse(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    complain(message)
     return typer.Exit(2)

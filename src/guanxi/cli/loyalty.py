@@ -6,6 +6,8 @@ from datetime import date
 
 import typer
 
+from guanxi.cli.errors import complain
+
 loyalty_app = typer.Typer(help="Loyalty: expiry, reviews, reminders and ledger checks", no_args_is_help=True)
 
 
@@ -32,7 +34,7 @@ def expire(
     try:
         report = expiration.expire(get_database(), as_of=day)
     except ValueError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        complain(str(exc))
         raise typer.Exit(2) from None
     typer.echo(
         f"expired {report.points} points in {report.lots} lots of {report.accounts} accounts "

@@ -11,14 +11,14 @@ import typer
 from guanxi.cli.audit import audit_app
 from guanxi.cli.customers_cdp import customers_app
 from guanxi.cli.dataio import import_app
-from guanxi.cli.errors import GuanxiGroup
+from guanxi.cli.errors import GuanxiGroup, complain, refusal_text
 from guanxi.cli.export import export_app
 from guanxi.cli.loyalty import loyalty_app
 from guanxi.cli.marketing import tags_app
 from guanxi.cli.quality import events_app, quality_app
 from guanxi.cli.rates import rates_app
 from guanxi.cli.users import add_user_commands
-from guanxi.config import OWNER_ONLY_UMASK, get_settings
+from guanxi.config import OWNER_ONLY_UMASK, get_settings, reset_settings
 
 app = typer.Typer(
     help="guanxi: customer relationship and loyalty platform",
@@ -46,10 +46,32 @@ app.add_typer(events_app, name="events")
 app.add_typer(rates_app, name="rates")
 
 
+LANG_OPTION = typer.Option(
+    None,
+    "--lang",
+    help="Language of the output: zh-CN or en (default: GUANXI_DEFAULT_LANGUAGE, else zh-CN)",
+    show_default=False,
+)
+
+
 @app.callback()
-def _owner_only_files() -> None:
-    """Every command creates files for its owner only (databases, keys, imports, exports)."""
+def _every_command(lang: str | None = LANG_OPTION) -> None:
+    """Every command creates files for its owner only (databases, keys, imports, exports), and
+    speaks the operator's language: `--lang` for this run, else GUANXI_DEFAULT_LANGUAGE."""
     os.umask(OWNER_ONLY_UMASK)
+    if lang is not None:
+        _use_language(lang)
+
+
+def _use_language(value: str) -> None:
+    """Make `value` the language of this run (every message reads the setting when it is shown)."""
+    from guanxi.kit.i18n import LANGUAGES
+
+    chosen = next((language for language in LANGUAGES if language.lower() == value.strip().lower()), None)
+    if chosen is None:
+        raise _fail(_text("cli.lang.unknown", value=value), code=2)
+    os.environ["GUANXI_DEFAULT_LANGUAGE"] = chosen
+    reset_settings()
 
 
 def _text(key: str, **params: object) -> str:
@@ -59,7 +81,7 @@ def _text(key: str, **params: object) -> str:
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    complain(message)
     return typer.Exit(code)
 
 
@@ -84,7 +106,8 @@ def db_upgrade(
     if create_database and (created := create_database_if_missing()):
         typer.echo(created)
     _upgrade()
-    typer.echo(f"database at revision {runner.current(get_database().engine)} ({get_database().dialect})")
+    revision = runner.current(get_database().engine)
+    typer.echo(_text("cli.db.at_revision", revision=revision, dialect=get_database().dialect))
 
 
 @db_app.command("current")
@@ -93,7 +116,7 @@ def db_current() -> None:
     from guanxi.kit.db import get_database
     from guanxi.migrations import runner
 
-    typer.echo(runner.current(get_database().engine) or "empty (run `guanxi db upgrade`)")
+    typer.echo(runner.current(get_database().engine) or _text("cli.db.empty"))
 
 
 @users_app.command("create")
@@ -126,9 +149,17 @@ def users_create(
                 scope=scope,
                 display_name=display_name,
             )
-            typer.echo(f"created {user.username} ({user.role}, scope {user.scope}) id {user.id}")
+            typer.echo(
+                _text(
+                    "cli.users.created",
+                    username=user.username,
+                    role=_text(f"role.{user.role}"),
+                    scope=_text(f"staff.scope.{user.scope}"),
+                    id=user.id,
+                )
+            )
     except DomainError as exc:
-        raise _fail(exc.message) from None
+        raise _fail(refusal_text(exc)) from None
 
 
 @users_app.command("list")
@@ -140,9 +171,10 @@ def users_list() -> None:
 
     with get_database().unit_of_work(read_only=True) as session:
         for user in service.list_users(session, SYSTEM):
+            status = _text("cli.users.active" if user.is_active else "cli.users.inactive")
             typer.echo(
-                f"{user.username:20} {user.role:12} {user.scope:7} {user.region or '-':8} "
-                f"{'active' if user.is_active else 'inactive'}"
+                f"{user.username:20} {_text(f'role.{user.role}'):12} {_text(f'staff.scope.{user.scope}'):7} "
+                f"{user.region or '-':8} {status}"
             )
 
 
@@ -163,8 +195,8 @@ def api_keys_create(
         with get_database().unit_of_work() as session:
             raw, key = service.create_api_key(session, SYSTEM, name=name, role=role, scopes=scope)
     except DomainError as exc:
-        raise _fail(exc.message) from None
-    typer.echo(f"API key {key.id} ({key.role}): {raw}")
+        raise _fail(refusal_text(exc)) from None
+    typer.echo(_text("cli.api_key.created", id=key.id, role=_text(f"role.{key.role}"), secret=raw))
 
 
 @outbox_app.command("dispatch")
@@ -181,7 +213,7 @@ def outbox_dispatch() -> None:
     total = 0
     while batch := outbox.dispatch_pending(get_database()):
         total += batch
-    typer.echo(f"delivered {total} events")
+    typer.echo(_text("cli.outbox.delivered", count=total))
 
 
 def build_app() -> object:
@@ -277,7 +309,7 @@ def demo(
 
     _upgrade()
     summary = loader.load(get_database(), customers=customers, orders=orders, progress=lambda m: typer.echo(m))
-    typer.echo(summary.describe())
+    typer.echo(summary.describe(get_settings().default_language))
     if serve_after:
         _serve(host, port, log_level="warning", worker=worker)
 
@@ -285,10 +317,10 @@ def demo(
 def _banner(host: str, port: int, *, embedded_worker: bool) -> None:
     base = f"http://{host}:{port}"
     typer.echo("")
-    typer.secho(f"  console   {base}/", bold=True)
-    typer.echo(f"  API docs  {base}/docs")
-    typer.echo(f"  OpenAPI   {base}/openapi.json")
-    typer.echo(f"  data in   {get_settings().resolved_home}")
+    typer.secho(_text("cli.serve.console", url=f"{base}/"), bold=True)
+    typer.echo(_text("cli.serve.api_docs", url=f"{base}/docs"))
+    typer.echo(_text("cli.serve.openapi", url=f"{base}/openapi.json"))
+    typer.echo(_text("cli.serve.data", path=get_settings().resolved_home))
     typer.echo(_text("cli.serve.jobs_embedded" if embedded_worker else "cli.serve.jobs_separate"))
     typer.echo("")
 

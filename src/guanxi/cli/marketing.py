@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from guanxi.cli.errors import complain, refusal_text
+
 tags_app = typer.Typer(help="Tags: rule-based (dynamic) tags", no_args_is_help=True)
 
 
@@ -21,7 +23,7 @@ def refresh(
     try:
         results = tag_rules.refresh_all(get_database(), code=rule)
     except DomainError as exc:
-        typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
+        complain(refusal_text(exc))
         raise typer.Exit(1) from None
     if not results:
         typer.echo("no active tag rules")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from guanxi.cli.errors import complain, refusal_text
 from guanxi.config import get_settings
 from guanxi.kit.principal import Principal
 
@@ -37,7 +38,7 @@ def _operator() -> Principal:
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    complain(message)
     return typer.Exit(EXIT_REFUSED)
 
 
@@ -69,7 +70,7 @@ def load(
             )
     except DomainError as exc:
         if not exc.errors:
-            raise _fail(exc.message) from None
+            raise _fail(refusal_text(exc)) from None
         typer.secho(_say("cli.rates.refused"), fg=typer.colors.RED, err=True)
         for error in exc.errors:
             typer.secho(f"  {error.field}: {error.message}", fg=typer.colors.RED, err=True)

@@ -12,6 +12,7 @@ from typing import TypeVar
 import typer
 from sqlalchemy.orm import Session
 
+from guanxi.cli.errors import refusal_text
 from guanxi.config import get_settings
 
 T = TypeVar("T")
@@ -37,7 +38,7 @@ def _run(username: str, action: Callable[[Session, str], T]) -> T:
                 raise typer.Exit(1)
             return action(session, user.id)
     except DomainError as exc:
-        typer.secho(_say("cli.users.refused", reason=exc.message), fg=typer.colors.RED, err=True)
+        typer.secho(_say("cli.users.refused", reason=refusal_text(exc)), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
 
 

@@ -29,11 +29,13 @@ from guanxi.customers import events
 from guanxi.customers import service as customer_service
 from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.customers.schemas import CustomerCreate
-from guanxi.demo.shopping import CATALOGUE
+from guanxi.demo.catalogue import CATALOGUE, PRODUCT_NAMES
+from guanxi.demo.words import count, said
 from guanxi.jobs import schedule
-from guanxi.kit import clock
+from guanxi.kit import clock, formatting
 from guanxi.kit.crypto import get_cipher
 from guanxi.kit.db import Database
+from guanxi.kit.i18n import t
 from guanxi.kit.principal import SYSTEM
 from guanxi.privacy import audit
 from guanxi.privacy.models import AuditRecord
@@ -59,14 +61,29 @@ class BehaviourSummary:
     reused: bool = False
     kinds: dict[str, int] = field(default_factory=dict)
 
-    def describe(self) -> list[str]:
+    def describe(self, language: str) -> list[str]:
+        """The summary's lines in `language` (the CLI shows them to the operator)."""
         if self.reused:
-            return ["  behaviour events and duplicates: loaded earlier, reused"]
+            return [t("demo.cli.behaviour_reused", language)]
+
+        def count(value: int) -> str:
+            return formatting.number(value, language)
+
         return [
-            f"  {self.events:,} behaviour events in {self.seconds:.0f} s "
-            f"({self.stitched:,} anonymous events stitched on login)",
-            f"  {self.duplicates:,} customers who signed up twice; {self.merges:,} merged automatically "
-            f"(WeChat login carrying both ids); {self.candidates:,} probable duplicate pairs to review",
+            t(
+                "demo.cli.events",
+                language,
+                events=count(self.events),
+                seconds=formatting.number(self.seconds, language, decimals=0),
+                stitched=count(self.stitched),
+            ),
+            t(
+                "demo.cli.duplicates",
+                language,
+                duplicates=count(self.duplicates),
+                merges=count(self.merges),
+                candidates=count(self.candidates),
+            ),
         ]
 
 
@@ -151,9 +168,9 @@ _MIX = {
 def _properties(rng: random.Random, kind: str) -> dict[str, Any]:
     sku, category, price = rng.choice(_ITEMS)
     if kind == "page_view":
-        return {"url": rng.choice(("/", "/new", "/sale", f"/c/{category}")), "title": "商城"}
+        return {"url": rng.choice(("/", "/new", "/sale", f"/c/{sku.split('-')[0].lower()}")), "title": "商城"}
     if kind in ("product_view", "add_to_cart"):
-        props: dict[str, Any] = {"sku": sku, "category": category, "price": price}
+        props: dict[str, Any] = {"sku": sku, "name": PRODUCT_NAMES[sku], "category": category, "price": price}
         if kind == "add_to_cart":
             props["quantity"] = rng.choice((1, 1, 2))
         return props
@@ -162,13 +179,13 @@ def _properties(rng: random.Random, kind: str) -> dict[str, Any]:
     if kind == "app_open":
         return {"app_version": rng.choice(("5.2.0", "5.3.1")), "os": rng.choice(("iOS", "Android", "HarmonyOS"))}
     if kind == "login":
-        return {"method": rng.choice(("wechat", "sms", "password"))}
+        return {"method": rng.choice(("微信授权", "短信验证码", "密码"))}
     if kind == "store_visit":
         return {"store": rng.choice(("SH-01", "SH-02", "BJ-01", "GZ-01")), "minutes": rng.randint(5, 90)}
     if kind == "campaign_click":
-        return {"campaign": rng.choice(("double11", "spring-sale", "member-day")), "url": "/sale"}
+        return {"campaign": rng.choice(("双11狂欢节", "春季上新", "会员日")), "url": "/sale"}
     if kind == "share":
-        return {"target": rng.choice(("wechat_friend", "moments")), "sku": sku}
+        return {"target": rng.choice(("微信好友", "朋友圈")), "sku": sku}
     if kind == "review":
         return {"sku": sku, "rating": rng.choice((3, 4, 5, 5, 5))}
     return {"streak": rng.randint(1, 12)}
@@ -307,7 +324,7 @@ def load_behaviour(database: Database, *, seed: int, progress: Progress | None =
     started = time.perf_counter()
     rng = random.Random(seed + 4)
     summary = BehaviourSummary()
-    say(f"demo: {int(len(people) * DUPLICATE_SHARE):,} customers signing up a second time")
+    say(said("demo.progress.duplicates", count=count(int(len(people) * DUPLICATE_SHARE))))
     ties = _plant_duplicates(database, rng, people)
     summary.duplicates = max(1, int(len(people) * DUPLICATE_SHARE)) if people else 0
     summary.tied_by_unionid = len(ties)
@@ -329,12 +346,12 @@ def load_behaviour(database: Database, *, seed: int, progress: Progress | None =
             send()
             if time.perf_counter() >= next_report:
                 rate = summary.events / (time.perf_counter() - started)
-                say(f"demo: {summary.events:,} events ({rate:,.0f} per second)")
+                say(said("demo.progress.events", count=count(summary.events), rate=count(rate)))
                 next_report = time.perf_counter() + 5
     if batch:
         send()
     _audiences(database)
-    say("demo: the night's data steps: retention, quality check, tag rules, duplicates (splink)")
+    say(said("demo.progress.night"))
     night = schedule.run_daily(database, steps=("customer_data", "tag_rules", "duplicates"))
     summary.candidates = night.duplicates.created if night.duplicates else 0
     summary.seconds = time.perf_counter() - started

@@ -55,7 +55,7 @@ def earning_rules(first: date, last: date) -> list[dict[str, Any]]:
             "name": "美妆品类 1.5 倍积分",
             "priority": 320,
             "multiplier": "1.5",
-            "categories": ["beauty"],
+            "categories": ["美妆"],
         },
         {
             "code": "birthday_month",

@@ -41,9 +41,12 @@ from guanxi.demo import behaviour as demo_behaviour
 from guanxi.demo import data
 from guanxi.demo import orders as demo_orders
 from guanxi.demo.generate import AccountProfile, CustomerProfile, DemoGenerator, account_count
-from guanxi.kit import clock, sequence
+from guanxi.demo.words import count as figure
+from guanxi.demo.words import said
+from guanxi.kit import clock, formatting, sequence
 from guanxi.kit.crypto import FieldCipher, get_cipher
 from guanxi.kit.db import Database
+from guanxi.kit.i18n import t
 from guanxi.kit.principal import SYSTEM
 from guanxi.privacy import audit
 from guanxi.privacy.models import AuditRecord
@@ -81,16 +84,17 @@ DEMO_USERS: list[DemoUser] = [
     DemoUser("integration", "integration", "integration-demo", "系统集成 POS"),
 ]
 
-_IDENTITY_LABELS = {
-    IdentityKind.PHONE: "phones",
-    IdentityKind.EMAIL: "emails",
-    IdentityKind.RESIDENT_ID: "resident IDs",
-    IdentityKind.WECHAT_UNIONID: "WeChat unionids",
-    IdentityKind.WECHAT_OPENID: "WeChat openids",
-    IdentityKind.APP_USER_ID: "app user ids",
-    IdentityKind.MEMBER_CARD: "member cards",
-    IdentityKind.EXTERNAL_ID: "shop ids",
-}
+# The identity kinds the summary counts, in this order (names: catalog `demo.identity.<kind>`).
+_IDENTITY_KINDS = (
+    IdentityKind.PHONE,
+    IdentityKind.EMAIL,
+    IdentityKind.RESIDENT_ID,
+    IdentityKind.WECHAT_UNIONID,
+    IdentityKind.WECHAT_OPENID,
+    IdentityKind.APP_USER_ID,
+    IdentityKind.MEMBER_CARD,
+    IdentityKind.EXTERNAL_ID,
+)
 
 
 @dataclass
@@ -109,37 +113,53 @@ class DemoSummary:
     reused: bool = False
     loaded_at: datetime | None = None
     refused: str | None = None
+    existing_customers: int = 0  # why a load was refused: customers that are not demo data
     orders: demo_orders.OrdersSummary | None = None
     behaviour: demo_behaviour.BehaviourSummary | None = None
 
-    def describe(self) -> str:
+    def describe(self, language: str) -> str:
+        """What was loaded (or why nothing was), in `language`: the CLI shows it to the operator."""
+
+        def say(key: str, **params: object) -> str:
+            return t(key, language, **params)
+
+        def count(value: int) -> str:
+            return formatting.number(value, language)
+
         if self.refused:
-            return f"demo data not loaded: {self.refused}"
-        kinds = ", ".join(
-            f"{self.identities[kind.value]:,} {label}"
-            for kind, label in _IDENTITY_LABELS.items()
+            return say("demo.cli.refused", count=count(self.existing_customers))
+        separator = "，" if language == "zh-CN" else ", "
+        kinds = separator.join(
+            say("demo.cli.identity", count=count(self.identities[kind.value]), kind=say(f"demo.identity.{kind.value}"))
+            for kind in _IDENTITY_KINDS
             if self.identities.get(kind.value)
         )
-        if self.reused:
-            when = f" on {self.loaded_at:%Y-%m-%d %H:%M} UTC" if self.loaded_at else ""
-            head = f"demo data already loaded{when}; reused it, nothing added:"
+        if self.reused and self.loaded_at:
+            head = say("demo.cli.reused", when=formatting.moment(self.loaded_at, language))
+        elif self.reused:
+            head = say("demo.cli.reused_unknown")
         else:
-            head = f"demo data loaded in {self.seconds:.1f} s (seed {self.seed}):"
+            head = say("demo.cli.loaded", seconds=formatting.number(self.seconds, language, decimals=1), seed=self.seed)
         lines = [
             head,
-            f"  {self.customers:,} customers ({self.new_this_week:,} new this week), "
-            f"{self.tags:,} tags, {self.notes:,} notes",
-            f"  identities: {kinds or 'none'}",
-            f"  {self.accounts:,} B2B accounts with {self.contacts:,} contacts",
-            f"  {len(DEMO_USERS)} staff users, one per role",
+            say(
+                "demo.cli.customers",
+                customers=count(self.customers),
+                new=count(self.new_this_week),
+                tags=count(self.tags),
+                notes=count(self.notes),
+            ),
+            say("demo.cli.identities", kinds=kinds or say("demo.cli.none")),
+            say("demo.cli.accounts", accounts=count(self.accounts), contacts=count(self.contacts)),
+            say("demo.cli.users", count=len(DEMO_USERS)),
         ]
         if self.users_kept and not self.reused:
-            lines.append(f"  kept existing users (their passwords are unchanged): {', '.join(self.users_kept)}")
+            lines.append(say("demo.cli.users_kept", users=", ".join(self.users_kept)))
         if self.orders is not None and (self.orders.orders or self.orders.reused):
-            lines.extend(self.orders.describe())
+            lines.extend(self.orders.describe(language))
         if self.behaviour is not None:
-            lines.extend(self.behaviour.describe())
-        lines.append("logins (username / password):")
+            lines.extend(self.behaviour.describe(language))
+        lines.append(say("demo.cli.logins"))
         lines.extend(f"  {u.role:12} {u.username:12} / {u.password}" for u in DEMO_USERS)
         return "\n".join(lines)
 
@@ -180,13 +200,14 @@ def _load_people(database: Database, *, customers: int, progress: Progress | Non
             summary.reused = True
             summary.loaded_at = clock.as_utc(previous.occurred_at)
             summary.seed = int((previous.detail or {}).get("seed", seed))
-            say(f"demo: data from an earlier load found ({summary.customers:,} customers); reusing it")
+            say(said("demo.progress.reusing", count=figure(summary.customers)))
             return summary
         existing = session.scalar(select(func.count()).select_from(Customer)) or 0
         if existing:
             return DemoSummary(
+                existing_customers=existing,
                 refused=f"the database already holds {existing:,} customers that are not demo data "
-                "(demo data is only loaded into a database without customers)"
+                "(demo data is only loaded into a database without customers)",
             )
         summary = DemoSummary(seed=seed)
         users = _ensure_users(session, summary, say)
@@ -211,12 +232,12 @@ def _load_people(database: Database, *, customers: int, progress: Progress | Non
             },
         )
     summary.seconds = time.perf_counter() - started
-    say(f"demo: committed in {summary.seconds:.1f} s")
+    say(said("demo.progress.committed", seconds=figure(summary.seconds, 1)))
     return summary
 
 
 def _ensure_users(session: Session, summary: DemoSummary, say: Progress) -> dict[str, StaffUser]:
-    say(f"demo: creating {len(DEMO_USERS)} staff users (one per role)")
+    say(said("demo.progress.users", count=len(DEMO_USERS)))
     users: dict[str, StaffUser] = {}
     for demo_user in DEMO_USERS:
         user = auth_service.find_user_by_username(session, demo_user.username)
@@ -285,7 +306,7 @@ class _Loader:
 
     def customers(self, count: int) -> None:
         started = time.perf_counter()
-        self.say(f"demo: generating {count:,} customers")
+        self.say(said("demo.progress.customers", count=figure(count)))
         joined = self.generator.join_times(count)
         numbers = sequence.reserve_block(self.session, "member_no", count, start=10000001) if count else range(0)
         week_ago = self.now - timedelta(days=7)
@@ -297,7 +318,11 @@ class _Loader:
             self.summary.new_this_week += sum(1 for p in profiles if p.created_at >= week_ago)
             if time.perf_counter() >= next_report and batch.stop < count:
                 rate = batch.stop / (time.perf_counter() - started)
-                self.say(f"demo: {batch.stop:,} / {count:,} customers ({rate:,.0f} per second)")
+                self.say(
+                    said(
+                        "demo.progress.customers_done", done=figure(batch.stop), count=figure(count), rate=figure(rate)
+                    )
+                )
                 next_report = time.perf_counter() + 5
         self.summary.identities = dict(sorted(self.kinds.items()))
 
@@ -381,7 +406,7 @@ class _Loader:
         self.summary.notes += len(note_rows)
 
     def accounts(self, count: int) -> None:
-        self.say(f"demo: generating {count:,} B2B accounts")
+        self.say(said("demo.progress.accounts", count=figure(count)))
         profiles = self.generator.accounts(count)
         _insert(self.session, Account, [self._account_row(a) for a in profiles])
         contact_rows = [

@@ -30,9 +30,12 @@ from guanxi.customers.models import Customer, CustomerIdentity
 from guanxi.demo import shopping
 from guanxi.demo.replay import Replay
 from guanxi.demo.shopping import Shopper
-from guanxi.kit import clock
+from guanxi.demo.words import count as figure
+from guanxi.demo.words import said
+from guanxi.kit import clock, formatting
 from guanxi.kit.crypto import get_cipher
 from guanxi.kit.db import Database
+from guanxi.kit.i18n import t
 from guanxi.kit.principal import SYSTEM, Principal
 from guanxi.loyalty.catalog.models import Coupon
 from guanxi.loyalty.ledger import verify
@@ -75,6 +78,7 @@ class OrdersSummary:
     coupons_issued: int = 0
     coupons_redeemed: int = 0
     tiers: dict[str, int] = field(default_factory=dict)
+    tier_names: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (name, name_en)
     points_outstanding: int = 0
     breaches: list[str] = field(default_factory=list)
     first_day: date | None = None
@@ -84,31 +88,64 @@ class OrdersSummary:
     reused: bool = False
     resumed_after: date | None = None
 
-    def describe(self) -> list[str]:
+    def describe(self, language: str) -> list[str]:
+        """The summary's lines in `language` (the CLI shows them to the operator)."""
+
+        def say(key: str, **params: object) -> str:
+            return t(key, language, **params)
+
+        def count(value: int) -> str:
+            return formatting.number(value, language)
+
         if self.reused:
-            head = "  order history from an earlier load reused:"
+            head = say("demo.cli.orders_reused")
+        elif self.seconds:
+            rate = formatting.number(self.orders / self.seconds, language, decimals=0)
+            head = say(
+                "demo.cli.orders_replayed", seconds=formatting.number(self.seconds, language, decimals=1), rate=rate
+            )
         else:
-            rate = f", {self.orders / self.seconds:,.0f} orders per second" if self.seconds else ""
-            head = f"  order history replayed in {self.seconds:.1f} s{rate}:"
-        span = f" from {self.first_day} to {self.last_day}" if self.first_day else ""
-        tiers = ", ".join(f"{n:,} {code}" for code, n in self.tiers.items())
+            head = say("demo.cli.orders_replayed_instantly")
+        span = (
+            say(
+                "demo.cli.span",
+                first=formatting.day(self.first_day, language),
+                last=formatting.day(self.last_day, language),
+            )
+            if self.first_day and self.last_day
+            else ""
+        )
+        tiers = ("，" if language == "zh-CN" else ", ").join(
+            say("demo.cli.tier", count=count(n), tier=self._tier_name(code, language)) for code, n in self.tiers.items()
+        )
         lines = [
             head,
-            f"    {self.orders:,} orders{span}, {self.refunds:,} refunds, {self.redemptions:,} redemptions "
-            f"({self.rewards_redeemed:,} for catalog rewards), "
-            f"{self.checkins:,} check-ins, {self.adjustments:,} adjustments ({self.approvals:,} approved by a manager)",
-            f"    members by tier: {tiers or 'none'}; {self.points_outstanding:,} points outstanding",
-            f"    {self.coupons_issued:,} coupons issued (birthday, win-back), "
-            f"{self.coupons_redeemed:,} used at the till",
+            say(
+                "demo.cli.orders",
+                orders=count(self.orders),
+                span=span,
+                refunds=count(self.refunds),
+                redemptions=count(self.redemptions),
+                rewards=count(self.rewards_redeemed),
+                checkins=count(self.checkins),
+                adjustments=count(self.adjustments),
+                approvals=count(self.approvals),
+            ),
+            say("demo.cli.tiers", tiers=tiers or say("demo.cli.none"), points=count(self.points_outstanding)),
+            say("demo.cli.coupons", issued=count(self.coupons_issued), used=count(self.coupons_redeemed)),
         ]
         if not self.reused:  # a reused history was checked when it was loaded
-            lines.append(f"    {self.points_expired:,} points expired, {self.reviews:,} tier reviews")
+            lines.append(say("demo.cli.expired", points=count(self.points_expired), reviews=count(self.reviews)))
             lines.append(
-                "    ledger verified: consistent"
+                say("demo.cli.ledger_ok")
                 if not self.breaches
-                else f"    LEDGER CHECK FOUND {len(self.breaches)} PROBLEMS, first: {self.breaches[0]}"
+                else say("demo.cli.ledger_broken", count=len(self.breaches), first=self.breaches[0])
             )
         return lines
+
+    def _tier_name(self, code: str, language: str) -> str:
+        name, name_en = self.tier_names.get(code, (code, code))
+        return (name_en or name) if language == "en" else name
 
 
 def load_orders(
@@ -126,7 +163,7 @@ def load_orders(
         done = _last_record(session, AUDIT_ACTION)
         if done is not None:
             summary = _totals(session, OrdersSummary(reused=True, seed=int((done.detail or {}).get("seed", seed))))
-            say(f"demo: order history from an earlier load found ({summary.orders:,} orders); reusing it")
+            say(said("demo.progress.orders_reusing", count=figure(summary.orders)))
             return summary
         begun = _last_record(session, STARTED_ACTION)
         if begun is None:
@@ -147,14 +184,14 @@ def load_orders(
         shoppers = _shoppers(session)
         actors = _actors(session)
     timezone = program_timezone(database)
-    say(f"demo: planning {orders:,} orders over {days} days for {len(shoppers):,} customers")
+    say(said("demo.progress.planning", orders=figure(orders), days=days, customers=figure(len(shoppers))))
     plan = shopping.Planner(seed, end, days, timezone).plan(shoppers, orders)
     replay = Replay(database, plan, actors, timezone, say)
     summary = OrdersSummary(seed=seed, first_day=replay.days[0], last_day=replay.days[-1])
     with database.unit_of_work(read_only=True) as session:
         summary.resumed_after = _resume_point(session, plan, timezone) if begun is not None else None
     if summary.resumed_after:
-        say(f"demo: an earlier order load stopped after {summary.resumed_after}; resuming")
+        say(said("demo.progress.resuming", day=summary.resumed_after))
     replay.run(summary, after=summary.resumed_after)
     summary.seconds = time.perf_counter() - started
     with database.unit_of_work() as session:
@@ -255,7 +292,9 @@ def _resume_point(session: Session, plan: shopping.Plan, timezone: str) -> date 
 def _totals(session: Session, summary: OrdersSummary) -> OrdersSummary:
     """Counts as they are in the database (the replay's own counters only cover this run)."""
     rows = session.execute(select(LoyaltyAccount.tier_code, func.count()).group_by(LoyaltyAccount.tier_code)).all()
-    ranks = {t.code: t.rank for t in program.load(session).tiers}
+    ladder = program.load(session).tiers
+    ranks = {tier.code: tier.rank for tier in ladder}
+    summary.tier_names = {tier.code: (tier.name, tier.name_en) for tier in ladder}
     summary.tiers = {code: int(n) for code, n in sorted(rows, key=lambda r: ranks.get(r[0], 99))}
     summary.points_outstanding = int(
         session.scalar(select(func.coalesce(func.sum(LoyaltyAccount.points_balance), 0))) or 0

@@ -31,6 +31,7 @@ from guanxi.demo.shopping import (
     PlannedRedemption,
     PlannedRefund,
 )
+from guanxi.demo.words import count, said
 from guanxi.jobs import schedule
 from guanxi.kit import clock
 from guanxi.kit.db import Database
@@ -135,8 +136,15 @@ class Replay:
         filled = int(width * share)
         bar = "#" * filled + "." * (width - filled)
         self.say(
-            f"demo: [{bar}] {day}: {already + done:,} / {total:,} orders "
-            f"({rate:,.0f} per second, about {_duration(left)} left)"
+            said(
+                "demo.progress.replay",
+                bar=bar,
+                day=day,
+                done=count(already + done),
+                total=count(total),
+                rate=count(rate),
+                left=_duration(left),
+            )
         )
 
     def _daily(self, summary: OrdersSummary) -> None:
@@ -312,5 +320,5 @@ class Replay:
 
 def _duration(seconds: float) -> str:
     if seconds < 90:
-        return f"{seconds:,.0f} s"
-    return f"{seconds / 60:,.0f} min"
+        return said("demo.progress.seconds", count=count(seconds))
+    return said("demo.progress.minutes", count=count(seconds / 60))

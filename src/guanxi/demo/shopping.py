@@ -24,46 +24,10 @@ from zoneinfo import ZoneInfo
 from pypinyin import Style, lazy_pinyin
 
 from guanxi.demo import data
+from guanxi.demo.catalogue import CATALOGUE, CATEGORIES
 from guanxi.demo.generate import Weighted
 
 CENT = Decimal("0.01")
-
-# (sku, category, unit price, months on sale or () for all year, units a basket may hold)
-CATALOGUE: tuple[tuple[str, str, str, tuple[int, ...], int], ...] = (
-    ("AP-TEE-01", "apparel", "129.00", (), 3),
-    ("AP-SHIRT-02", "apparel", "299.00", (), 2),
-    ("AP-DRESS-03", "apparel", "459.00", (4, 5, 6, 7, 8, 9), 1),
-    ("AP-JEANS-04", "apparel", "399.00", (), 2),
-    ("AP-DOWN-05", "apparel", "1299.00", (10, 11, 12, 1, 2), 1),
-    ("AP-KNIT-06", "apparel", "359.00", (9, 10, 11, 12, 1, 2, 3), 1),
-    ("SH-RUN-01", "shoes", "699.00", (), 1),
-    ("SH-LEATHER-02", "shoes", "899.00", (), 1),
-    ("SH-SANDAL-03", "shoes", "259.00", (5, 6, 7, 8), 1),
-    ("SH-BOOT-04", "shoes", "1099.00", (10, 11, 12, 1, 2), 1),
-    ("BT-SERUM-01", "beauty", "680.00", (), 1),
-    ("BT-CREAM-02", "beauty", "520.00", (), 1),
-    ("BT-LIPSTICK-03", "beauty", "320.00", (), 2),
-    ("BT-MASK-04", "beauty", "149.00", (), 3),
-    ("BT-SUNSCREEN-05", "beauty", "198.00", (4, 5, 6, 7, 8, 9), 2),
-    ("MB-DIAPER-01", "母婴", "199.00", (), 3),
-    ("MB-FORMULA-02", "母婴", "368.00", (), 3),
-    ("MB-STROLLER-03", "母婴", "1599.00", (), 1),
-    ("MB-ROMPER-04", "母婴", "139.00", (), 2),
-    ("FD-NUTS-01", "food", "128.00", (), 3),
-    ("FD-TEA-02", "food", "288.00", (), 2),
-    ("FD-MOONCAKE-03", "food", "198.00", (8, 9), 4),
-    ("FD-NEWYEAR-04", "food", "399.00", (12, 1, 2), 3),
-    ("FD-COFFEE-05", "food", "89.00", (), 3),
-    ("HM-BEDDING-01", "home", "599.00", (), 1),
-    ("HM-CUP-02", "home", "149.00", (), 2),
-    ("HM-DIFFUSER-03", "home", "199.00", (), 2),
-    ("HM-TOWEL-04", "home", "79.00", (), 4),
-    ("EL-EARBUDS-01", "electronics", "899.00", (), 1),
-    ("EL-WATCH-02", "electronics", "1599.00", (), 1),
-    ("EL-POWERBANK-03", "electronics", "129.00", (), 2),
-    ("EL-SPEAKER-04", "electronics", "459.00", (), 1),
-)
-CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(item[1] for item in CATALOGUE))
 
 CHANNELS: tuple[str, ...] = ("store", "mini_program", "app", "tmall", "jd", "douyin")
 ONLINE_SOURCES = {"mini_program": "mini-program", "app": "app", "tmall": "tmall", "jd": "jd", "douyin": "douyin"}
@@ -427,7 +391,7 @@ class Planner:
                 break
             category = rng.choice(favourites) if rng.random() < 0.7 else rng.choice(CATEGORIES)
             if day.month in (1, 2) and day.day < 25 and rng.random() < 0.3:
-                category = "food"  # 年货
+                category = "食品"  # 年货
             sku, category, price, months, most = self.by_category[category].pick(rng)
             if months and day.month not in months:
                 continue

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from guanxi.config import get_settings
 from guanxi.kit import i18n
+from guanxi.migrations import runner
 
 GUANXI = str(Path(sys.executable).with_name("guanxi"))
 SERVER = os.environ.get("GUANXI_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -58,7 +59,11 @@ def test_a_missing_postgresql_database_is_named_with_the_command_to_create_it(
     assert result.returncode == 2
     host, port = HOST_PORT.split(":")
     command = f"psql -h {host} -p {port} -U postgres -d postgres -c 'CREATE DATABASE \"{name}\"'"
-    assert result.stderr == f"error: {_say('cli.db.missing_database', name=name, server=HOST_PORT, command=command)}\n"
+    assert (
+        result.stderr
+        == _say("cli.error", message=_say("cli.db.missing_database", name=name, server=HOST_PORT, command=command))
+        + "\n"
+    )
     assert result.stdout == ""
     assert not _exists(server_admin, name)
 
@@ -68,8 +73,12 @@ def test_db_upgrade_creates_the_database_when_asked(tmp_path: Path, server_admin
     try:
         result = _guanxi(tmp_path, f"postgresql://postgres@{HOST_PORT}/{name}", "db", "upgrade", "--create-database")
         assert result.returncode == 0, result.stderr
-        assert result.stdout.startswith(_say("cli.db.created", name=name, server=HOST_PORT) + "\n")
-        assert "database at revision" in result.stdout
+        assert result.stdout == (
+            _say("cli.db.created", name=name, server=HOST_PORT)
+            + "\n"
+            + _say("cli.db.at_revision", revision=runner.head(), dialect="postgresql")
+            + "\n"
+        )
         assert _exists(server_admin, name)
         again = _guanxi(tmp_path, f"postgresql://postgres@{HOST_PORT}/{name}", "db", "upgrade", "--create-database")
         assert again.returncode == 0, again.stderr
@@ -83,7 +92,7 @@ def test_db_upgrade_creates_the_database_when_asked(tmp_path: Path, server_admin
 def test_an_unreachable_server_is_a_sentence_for_every_command(tmp_path: Path, command: list[str]) -> None:
     result = _guanxi(tmp_path, "postgresql://postgres@127.0.0.1:1/guanxi", *command)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: ")
+    assert result.stderr.startswith(_say("cli.error", message=""))
     assert "127.0.0.1:1" in result.stderr
     assert "postgresql+psycopg://postgres@127.0.0.1:1/guanxi" in result.stderr
     assert "Traceback" not in result.stderr
@@ -94,7 +103,7 @@ def test_a_refused_login_says_so_and_hides_the_password(tmp_path: Path, server_a
         tmp_path, f"postgresql://nobody_{uuid.uuid4().hex[:6]}:secret-pw@{HOST_PORT}/postgres", "db", "current"
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("error: ")
+    assert result.stderr.startswith(_say("cli.error", message=""))
     assert "secret-pw" not in result.stderr
     assert "***" in result.stderr
     assert "Traceback" not in result.stderr
@@ -110,12 +119,15 @@ def test_a_refused_login_says_so_and_hides_the_password(tmp_path: Path, server_a
 def test_a_url_that_is_not_one(tmp_path: Path, url: str, reason: str) -> None:
     result = _guanxi(tmp_path, url, "db", "upgrade")
     assert result.returncode == 2
-    assert result.stderr == f"error: {_say('cli.db.bad_url', reason=reason)}\n"
+    assert result.stderr == _say("cli.error", message=_say("cli.db.bad_url", reason=reason)) + "\n"
 
 
 def test_sqlite_in_a_missing_directory(tmp_path: Path) -> None:
     path = tmp_path / "no-such-dir" / "guanxi.db"
     result = _guanxi(tmp_path, f"sqlite:///{path}", "db", "upgrade")
     assert result.returncode == 2
-    assert result.stderr == f"error: {_say('cli.db.sqlite_no_directory', path=path, directory=path.parent)}\n"
+    assert (
+        result.stderr
+        == _say("cli.error", message=_say("cli.db.sqlite_no_directory", path=path, directory=path.parent)) + "\n"
+    )
     assert not path.parent.exists()

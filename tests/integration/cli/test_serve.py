@@ -158,7 +158,7 @@ class _Stopped:
 
 
 class _Summary:
-    def describe(self) -> str:
+    def describe(self, language: str | None = None) -> str:
         return "demo: reused"
 
 

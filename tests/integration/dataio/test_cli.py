@@ -80,12 +80,14 @@ def test_dry_run_says_would_and_writes_nothing(db: Database, tmp_path: Path) -> 
 
 def test_refused_files_exit_two(db: Database, tmp_path: Path) -> None:
     before = data_counts(db)
-    missing = runner.invoke(app, ["import", "customers", str(write_csv(tmp_path / "c.csv", "城市\n上海\n"))])
+    missing = runner.invoke(
+        app, ["--lang", "en", "import", "customers", str(write_csv(tmp_path / "c.csv", "城市\n上海\n"))]
+    )
     assert missing.exit_code == 2
     assert "at least one of these columns is needed" in missing.output
     bad = tmp_path / "x.csv"
     bad.write_bytes(b"\xe5\xa7\x93\xe5\x90\x8d,\xff\xfe\n")
-    encoding = runner.invoke(app, ["import", "customers", str(bad)])
+    encoding = runner.invoke(app, ["--lang", "en", "import", "customers", str(bad)])
     assert encoding.exit_code == 2
     assert "line 1" in encoding.output
     nofile = runner.invoke(app, ["import", "orders", str(tmp_path / "none.csv")])

@@ -92,7 +92,10 @@ def test_unmasked_is_refused_for_a_user_who_is_not_an_administrator(db: Database
     out = tmp_path / "x.csv"
     result = runner.invoke(app, ["export", "customers", "--out", str(out), "--as", "mkt", "--unmasked"])
     assert result.exit_code == 2
-    assert result.output == f"error: {t('export.cli_unmasked_not_admin', 'zh-CN', user='mkt', role='市场')}\n"
+    assert (
+        result.output
+        == t("cli.error", "zh-CN", message=t("export.cli_unmasked_not_admin", "zh-CN", user="mkt", role="市场")) + "\n"
+    )
     assert not out.exists() and not out.with_name("x.csv.part").exists()
     assert audit_records(db, "customer.export") == []
     (denied,) = audit_records(db, "permission.denied")
@@ -105,10 +108,13 @@ def test_unmasked_without_as_and_an_administrator_without_unmasked_are_refused(d
     out = tmp_path / "x.csv"
     alone = runner.invoke(app, ["export", "customers", "--out", str(out), "--unmasked"])
     assert alone.exit_code == 2
-    assert alone.output == f"error: {t('export.cli_unmasked_needs_as', 'zh-CN')}\n"
+    assert alone.output == t("cli.error", "zh-CN", message=t("export.cli_unmasked_needs_as", "zh-CN")) + "\n"
     admin = runner.invoke(app, ["export", "customers", "--out", str(out), "--as", "boss"])
     assert admin.exit_code == 2
-    assert admin.output == f"error: {t('export.cli_admin_needs_unmasked', 'zh-CN', user='boss')}\n"
+    assert (
+        admin.output
+        == t("cli.error", "zh-CN", message=t("export.cli_admin_needs_unmasked", "zh-CN", user="boss")) + "\n"
+    )
     assert not out.exists()
     assert audit_records(db, "customer.export") == [] and audit_records(db, "permission.denied") == []
 
@@ -128,10 +134,10 @@ def test_an_unknown_user_or_language_is_refused_and_nothing_is_written(db: Datab
     out = tmp_path / "x.csv"
     nobody = runner.invoke(app, ["export", "customers", "--out", str(out), "--as", "nobody"])
     assert nobody.exit_code == 2
-    assert nobody.output == f"error: {t('export.cli_no_user', 'zh-CN', user='nobody')}\n"
+    assert nobody.output == t("cli.error", "zh-CN", message=t("export.cli_no_user", "zh-CN", user="nobody")) + "\n"
     french = runner.invoke(app, ["export", "customers", "--out", str(out), "--lang", "fr"])
     assert french.exit_code == 2
-    assert french.output == "error: lang: must be one of zh-CN, en\n"
+    assert french.output == "错误：未知语言“fr”：请选择 zh-CN 或 en\n"
     assert not out.exists() and not out.with_name("x.csv.part").exists()
     assert audit_records(db, "customer.export") == []
 
@@ -142,6 +148,6 @@ def test_export_to_a_missing_directory_is_a_sentence_not_a_traceback(db: Databas
     result = runner.invoke(app, ["export", "customers", "--out", str(out)])
     assert result.exit_code == 2
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert result.output == f"error: 无法使用文件 {out.parent}：No such file or directory。\n"
+    assert result.output == f"错误：无法使用文件 {out.parent}：文件或目录不存在。\n"
     assert "Traceback" not in result.output
     assert not (tmp_path / "missing").exists()

@@ -109,7 +109,8 @@ def test_the_demo_replays_two_years_of_orders_through_the_services_once(db: Data
         assert _count(session, Coupon, Coupon.status == "redeemed") == history.coupons_redeemed
         assert sum(history.tiers.values()) == _count(session, LoyaltyAccount)
         assert _count(session, AuditRecord, AuditRecord.action == demo_orders.AUDIT_ACTION) == 1
-    assert "ledger verified: consistent" in summary.describe()
+    assert "ledger verified: consistent" in summary.describe("en")
+    assert "积分账本已核对：一致" in summary.describe("zh-CN")
 
     before = table_counts(db)
     again = loader.load(db, customers=CUSTOMERS, orders=ORDERS, behaviour=False)

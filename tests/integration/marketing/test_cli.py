@@ -32,6 +32,6 @@ def test_refresh_all_and_one(db: Database, frozen: clock.FrozenClock) -> None:
         assert len(list(session.scalars(select(CustomerTag).where(CustomerTag.tag == "贵宾")))) == 3
     result = runner.invoke(app, ["tags", "refresh", "--rule", "vip"])
     assert result.output.strip() == "vip (贵宾): 3 match, +0 tagged, -0 untagged"
-    result = runner.invoke(app, ["tags", "refresh", "--rule", "nope"])
+    result = runner.invoke(app, ["--lang", "en", "tags", "refresh", "--rule", "nope"])
     assert result.exit_code == 1
     assert "tag rule 'nope' not found" in result.output
