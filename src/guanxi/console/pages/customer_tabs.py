@@ -8,6 +8,7 @@ the customer. Coupons are read through `loyalty.catalog.till.customer_coupons`, 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
 
@@ -48,8 +49,9 @@ def _pager(on_previous: Any, on_next: Any, marker: str) -> tuple[ui.button, ui.l
     return prev, label, nxt
 
 
-class CursorPanel:
-    """A table paged by cursors (newest first), with previous and next."""
+class CursorPanel(ABC):
+    """A table paged by cursors (newest first), with previous and next; each tab says its columns
+    and how to fetch a page."""
 
     marker = "panel"
 
@@ -59,11 +61,11 @@ class CursorPanel:
         self.cursors: list[str | None] = [None]
         self.next_cursor: str | None = None
 
-    def columns(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
+    @abstractmethod
+    def columns(self) -> list[dict[str, Any]]: ...
 
-    def fetch(self, cursor: str | None) -> tuple[list[dict[str, Any]], str | None] | None:
-        raise NotImplementedError
+    @abstractmethod
+    def fetch(self, cursor: str | None) -> tuple[list[dict[str, Any]], str | None] | None: ...
 
     def build(self) -> None:
         # Cells stay on one line: on a phone the table scrolls sideways instead of a word per line.
