@@ -84,13 +84,14 @@ def test_console_and_docs_run_under_the_policy(db: Database, live_server: str, c
 
         page.get_by_role("link", name="张伟").click()
         expect(page).to_have_url(f"{live_server}/customers/{customer_id}")
-        expect(page.get_by_text("138****8000")).to_be_visible()
+        expect(page.get_by_text("138****8000", exact=True).first).to_be_visible()
+        page.get_by_role("button", name="添加备注").first.click()  # the header's: opens the 备注 tab
         page.get_by_label("写一条备注").fill("CSP 下也能保存")
-        page.get_by_role("button", name=re.compile("添加备注")).click()
+        page.get_by_role("button", name="添加备注").last.click()  # the tab's own, under the text box
         expect(page.get_by_text("CSP 下也能保存")).to_be_visible()
         assert _violations(page, messages) == []
 
-        page.get_by_role("button", name="首页").click()
+        page.get_by_role("link", name="首页").click()
         expect(page).to_have_url(f"{live_server}/")
         expect(page.locator("canvas").first).to_be_visible()  # the charts draw
         assert _violations(page, messages) == []

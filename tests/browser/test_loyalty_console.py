@@ -52,6 +52,7 @@ def test_member_card_and_statement_on_the_customer_page(db: Database, live_serve
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="zh-CN")
             _sign_in(page, live_server, f"/customers/{customer_id}")
+            page.get_by_role("tab", name="积分").click()  # the member card lives on the 积分 tab
             expect(page.get_by_text("会员卡", exact=True)).to_be_visible()
             expect(page.get_by_text("银卡会员").first).to_be_visible()  # 4,230 growth: silver
             expect(page.get_by_text("4,230").first).to_be_visible()

@@ -21,7 +21,9 @@ from guanxi.privacy.models import AuditRecord
 @pytest.fixture
 def notices(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     shown: list[str] = []
-    monkeypatch.setattr(actions.ui, "notify", lambda message, **_: shown.append(str(message)))
+    # No page is open here, so the notice is caught where perform hands it over (notify_once waits
+    # for a page to show it on); its text is the catalog key.
+    monkeypatch.setattr(actions, "notify_once", lambda error: shown.append(actions.error_text(error)))
     monkeypatch.setattr(actions, "tr", lambda key, **_: key)
     return shown
 
