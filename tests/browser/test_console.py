@@ -61,7 +61,8 @@ def test_find_a_customer_and_open_the_page(db: Database, live_server: str, chrom
             page.get_by_role("link", name="张伟").click()
             expect(page).to_have_url(f"{live_server}/customers/{customer_id}")
             expect(page.get_by_text("张伟", exact=True).first).to_be_visible()
-            expect(page.get_by_text("138****8000", exact=True).first).to_be_visible()  # the header; history and identities repeat it
+            # the header shows the masked phone; the history and identities repeat it
+            expect(page.get_by_text("138****8000", exact=True).first).to_be_visible()
             expect(page.get_by_text("13800138000")).to_have_count(0)
             page.screenshot(path=str(shots / "customer_page.png"), full_page=True)
             page.get_by_role("link", name="首页").click()
