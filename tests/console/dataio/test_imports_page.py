@@ -95,14 +95,14 @@ async def test_the_column_legend_names_each_field_and_marks_the_required(db: Dat
     await console.should_see(marker="import-legend", retries=30)
     (legend,) = console.find(marker="import-legend-table").elements
     assert isinstance(legend, ui.table)
-    rows = {r["name"]: r for r in legend.rows}
+    rows = {r["key"]: r for r in legend.rows}
     assert (rows["phone"]["label"], rows["phone"]["need"]) == ("手机号", "识别客户（至少一项）")
     assert rows["birthday"]["help"] == "日期，例如 1990-05-01"
     (kind,) = console.find(marker="import-kind").elements
     with console:
         kind.value = "orders"
-    rows = {r["name"]: r for r in legend.rows}
-    assert [r["name"] for r in legend.rows][:3] == ["external_id", "paid_amount", "occurred_at"]
+    rows = {r["key"]: r for r in legend.rows}
+    assert [r["key"] for r in legend.rows][:3] == ["external_id", "paid_amount", "occurred_at"]
     assert (rows["external_id"]["label"], rows["external_id"]["need"]) == ("订单号", "必填")
     assert rows["external_id"]["help"] == "订单号，订单号相同的多行合并为一笔订单"
 

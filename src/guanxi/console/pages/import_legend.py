@@ -36,9 +36,10 @@ def legend_rows(kind: str) -> list[dict[str, Any]]:
     """Required fields first, then those naming the customer, then the rest (each in the kind's order)."""
     order = {"required": 0, "one_of": 1, "optional": 2}
     names = sorted(FIELDS[kind], key=lambda n: order[need_of(kind, n)])
+    # The field's code is the row's key only (never a column): staff read the display name.
     return [
         {
-            "name": name,
+            "key": name,
             "label": field_label(kind, name),
             "need": tr(f"import.legend.{need_of(kind, name)}"),
             "required": need_of(kind, name) == "required",
@@ -66,7 +67,7 @@ class Legend:
                 {"name": n, "label": tr(f"import.legend.col.{n}"), "field": n, "align": "left"}
                 for n in ("label", "need", "help")
             ]
-            self.table = ui.table(rows=[], columns=columns, row_key="name").props("flat dense wrap-cells")
+            self.table = ui.table(rows=[], columns=columns, row_key="key").props("flat dense wrap-cells")
             self.table.classes("w-full").mark("import-legend-table")
             self.table.add_slot("body-cell-need", NEED_CELL)
         self.show(kind)
