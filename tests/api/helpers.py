@@ -52,3 +52,26 @@ def audit_records(db: Database, action: str | None = None) -> list[AuditRecord]:
         rows = list(session.scalars(stmt))
         session.expunge_all()
         return rows
+
+
+def finished_run(client: Any, started: httpx.Response, headers: dict[str, str]) -> dict[str, Any]:
+    """A POST that started a background run answered 202 with its Location; the run there is done
+    (API tests run it as soon as the request commits) and is returned."""
+    assert started.status_code == 202, started.text
+    assert started.headers["location"] == f"/api/v1/runs/{started.json()['id']}"
+    answer = client.get(started.headers["location"], headers=headers)
+    assert answer.status_code == 200, answer.text
+    run: dict[str, Any] = answer.json()
+    assert run["status"] == "done", run
+    return run
+
+
+def exported(
+    client: Any, headers: dict[str, str], body: dict[str, Any], params: dict[str, str] | None = None
+) -> httpx.Response:
+    """POST /exports/customers (202, a run), then its file once the run is done."""
+    started = client.post("/api/v1/exports/customers", json=body, params=params or {}, headers=headers)
+    run = finished_run(client, started, headers)
+    response: httpx.Response = client.get(f"/api/v1/runs/{run['id']}/file", headers=headers)
+    assert response.status_code == 200, response.text
+    return response

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from guanxi.kit.db import Database
 from guanxi.privacy import checkpoints
-from tests.api.helpers import assert_problem, audit_records
+from tests.api.helpers import assert_problem, audit_records, exported
 from tests.factories import headers_for
 from tests.integration.privacy.tamper import settings_env, triggers_dropped
 
@@ -88,8 +88,7 @@ def test_an_export_records_which_filters_it_used_never_their_values(
     client: TestClient, admin_headers: dict[str, str], db: Database, customer_id: str
 ) -> None:
     body = {"format": "csv", "q": "13800138000", "city": "上海市", "email": "zw@qq.com"}
-    response = client.post("/api/v1/exports/customers", json=body, headers=admin_headers)
-    assert response.status_code == 200
+    response = exported(client, admin_headers, body)
     assert "13800138000" in response.text  # the admin's file has the values; the trail must not
     (record,) = audit_records(db, "customer.export")
     assert record.detail == {"filters": ["city", "email", "q"], "format": "csv", "rows": 1, "visibility": "full"}

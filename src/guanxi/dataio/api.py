@@ -1,5 +1,6 @@
 """HTTP API for imports (upload -> background job -> progress, counts, refused rows), saved column
-mappings, and customer exports (a file)."""
+mappings, and what a customer export takes (`ExportIn`; the export itself is a background run:
+`jobs.api`)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.background import BackgroundTask
 
 from guanxi.auth.deps import CurrentPrincipal
 from guanxi.config import get_settings
-from guanxi.customers.service import CustomerFilter
-from guanxi.dataio import export, files, service
+from guanxi.dataio import files, service
 from guanxi.dataio.models import ImportJob, SavedMapping
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
@@ -340,28 +339,3 @@ ExportLanguage = Annotated[
         "machine-readable layout: field names, stored codes, ISO 8601 times in UTC (docs/export.md)."
     ),
 ]
-
-
-@router.post("/exports/customers", response_class=FileResponse)
-@in_worker_thread
-def export_customers(
-    body: ExportIn, session: DbSession, principal: CurrentPrincipal, lang: ExportLanguage = None
-) -> FileResponse:
-    """The customers matching the filter (or a segment's members), masked as the caller sees them."""
-    flt = CustomerFilter(**body.model_dump(exclude={"format", "segment_id"}))
-    handle, path = files.new_export_file(body.format)
-    try:
-        with handle:
-            export.export_customers(
-                session, principal, handle, flt=flt, fmt=body.format, segment_id=body.segment_id, language=lang
-            )
-    except Exception:
-        path.unlink(missing_ok=True)
-        raise
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return FileResponse(
-        path,
-        media_type=export.MEDIA_TYPES[body.format],
-        filename=f"customers-{stamp}.{body.format}",
-        background=BackgroundTask(path.unlink, missing_ok=True),
-    )

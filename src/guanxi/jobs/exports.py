@@ -3,14 +3,17 @@ private file in GUANXI_HOME/exports by a run (`kit.runs`, kind `customers.export
 console's event loop; the page that started it downloads the file once the run is done, and the
 file is deleted as it is sent (the hourly purge deletes one left behind: `dataio.files`).
 
-The export itself is `dataio.export.export_customers`, as for the API and the CLI (same scope,
-masking and audit). Only the person who started the run, or an administrator, sees it and its
-file; its parameters (a search term, a city) are cleared when it ends.
+The export itself is `dataio.export.export_customers`, as for the CLI (same scope, masking and
+audit); POST /api/v1/exports/customers starts the same run (`jobs.api`), with any of the
+customer filters or a segment's members. Only the person who started the run, or an
+administrator, sees it and its file; its parameters (a search term, a city) are cleared when it
+ends.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +28,11 @@ from guanxi.kit.db import Database
 from guanxi.kit.errors import DomainError, NotFound
 from guanxi.kit.principal import Principal
 from guanxi.kit.runs import BackgroundRun, RunContext
+from guanxi.marketing import segments
 
 KIND = "customers.export"
-# The console's filters: plain text fields of CustomerFilter.
-FILTER_FIELDS = ("q", "city", "tag")
+# The filters kept as times (ISO 8601 in the run's parameters); the others are plain text.
+TIME_FIELDS = ("created_from", "created_to")
 
 
 class ExportGone(DomainError):
@@ -38,15 +42,36 @@ class ExportGone(DomainError):
 
 
 def start(
-    session: Session, actor: Principal, flt: CustomerFilter, *, fmt: str, language: str | None, database: Database
+    session: Session,
+    actor: Principal,
+    flt: CustomerFilter,
+    *,
+    fmt: str,
+    language: str | None,
+    database: Database,
+    segment_id: str | None = None,
 ) -> BackgroundRun:
-    """Check the permission and the format now, record the run, start it after the commit."""
+    """Check the permission, the format and the segment now, record the run, start it after the
+    commit."""
     require(actor, "customers", "export")
     export.check_format(fmt)
-    filters = {k: v for k, v in asdict(flt).items() if k in FILTER_FIELDS and v}
-    run = runs.create(session, actor, KIND, {"format": fmt, "language": language, "filter": filters})
+    parameters: dict[str, Any] = {"format": fmt, "language": language, "filter": _filter_data(flt)}
+    if segment_id:
+        require(actor, "customers", "read")  # as reading the members will
+        segments.get_segment(session, actor, segment_id)
+        parameters["segment_id"] = segment_id
+    run = runs.create(session, actor, KIND, parameters)
     runs.launch(session, run.id, database)
     return run
+
+
+def _filter_data(flt: CustomerFilter) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(flt).items() if v}
+
+
+def _filter_of(data: dict[str, Any]) -> CustomerFilter:
+    values: dict[str, Any] = {k: datetime.fromisoformat(v) if k in TIME_FIELDS and v else v for k, v in data.items()}
+    return CustomerFilter(**values)
 
 
 def _write(context: RunContext, read_only_first: bool) -> tuple[int, Path]:
@@ -59,8 +84,9 @@ def _write(context: RunContext, read_only_first: bool) -> tuple[int, Path]:
                 session,
                 context.actor,
                 handle,
-                flt=CustomerFilter(**parameters.get("filter", {})),
+                flt=_filter_of(parameters.get("filter", {})),
                 fmt=fmt,
+                segment_id=parameters.get("segment_id"),
                 language=parameters.get("language"),
             )
     except BaseException:

@@ -3,8 +3,9 @@ full refresh, the data-quality check and a segment's snapshot. Each calls the sa
 before (`marketing.tag_rules.run_rule`, `customers.quality.run_check`, `marketing.segments.snapshot`:
 same permissions and audit), in a unit of work of its own, off the console's event loop.
 
-Starting checks the service's permission at once; a run is read by those who may read what it
-changed (tag rules, data quality, segments).
+Starting checks at once what the service would refuse first (its permission, an unknown rule or
+segment: the caller hears it before any run is recorded); a run is read by those who may read what
+it changed (tag rules, data quality, segments). The HTTP API starts the same runs (`jobs.api`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def _start(
 
 def start_tag_rule(session: Session, actor: Principal, rule_id: str, database: Database) -> BackgroundRun:
     require(actor, "tag_rules", "update")
+    tag_rules.get_rule(session, actor, rule_id)
     return _start(session, actor, TAG_RULE, {"rule_id": rule_id}, database)
 
 
@@ -46,13 +48,21 @@ def start_quality_check(session: Session, actor: Principal, database: Database) 
 
 def start_snapshot(session: Session, actor: Principal, segment_id: str, database: Database) -> BackgroundRun:
     require(actor, "segments", "create")
+    if segments.get_segment(session, actor, segment_id).kind == "static":
+        require(actor, "segments", "update")  # taking a static list again changes it
     return _start(session, actor, SNAPSHOT, {"segment_id": segment_id}, database)
 
 
 def run_tag_rule(context: RunContext) -> dict[str, Any]:
     with context.database.unit_of_work() as session:
         result = tag_rules.run_rule(session, context.actor, str(context.parameters["rule_id"]))
-    return {"matched": result.matched, "added": result.added, "removed": result.removed}
+    return {
+        "rule": result.rule,
+        "tag": result.tag,
+        "matched": result.matched,
+        "added": result.added,
+        "removed": result.removed,
+    }
 
 
 def run_quality_check(context: RunContext) -> dict[str, Any]:

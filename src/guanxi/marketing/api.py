@@ -1,4 +1,7 @@
-"""HTTP API for segments, tag rules and tag history (parse, call the service, shape the answer)."""
+"""HTTP API for segments, tag rules and tag history (parse, call the service, shape the answer).
+
+A segment's snapshot and a tag rule's full refresh go over every customer: they are background
+runs, started by POST /segments/{id}/snapshot and POST /tag-rules/{id}/run in `jobs.api`."""
 
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ from guanxi.marketing.schemas import (
     MemberPage,
     Preview,
     PreviewIn,
-    RunResult,
     SegmentCount,
     SegmentIn,
     SegmentOut,
@@ -108,13 +110,6 @@ def segment_members(
     return MemberPage(items=page.items, next_cursor=page.next_cursor)
 
 
-@router.post("/segments/{segment_id}/snapshot", response_model=SegmentOut, status_code=status.HTTP_201_CREATED)
-@in_worker_thread
-def snapshot_segment(segment_id: SegmentId, session: DbSession, principal: CurrentPrincipal) -> SegmentOut:
-    """Static: take the member list again. Dynamic: save a static copy of who matches now."""
-    return segments.segment_out(segments.snapshot(session, principal, segment_id))
-
-
 class TagRulePage(BaseModel):
     items: list[TagRuleOut]
     next_cursor: str | None
@@ -155,13 +150,6 @@ def update_rule(rule_id: RuleId, body: TagRuleUpdate, session: DbSession, princi
 @in_worker_thread
 def delete_rule(rule_id: RuleId, session: DbSession, principal: CurrentPrincipal) -> None:
     tag_rules.delete_rule(session, principal, rule_id)
-
-
-@router.post("/tag-rules/{rule_id}/run", response_model=RunResult, tags=["tag rules"])
-@in_worker_thread
-def run_rule(rule_id: RuleId, session: DbSession, principal: CurrentPrincipal) -> RunResult:
-    """Full refresh of the rule's tag now."""
-    return tag_rules.run_rule(session, principal, rule_id)
 
 
 @router.get("/customers/{customer_id}/tag-history", response_model=list[TagHistoryOut], tags=["customers"])

@@ -1,5 +1,5 @@
-"""POST /exports/customers: the machine-readable layout by default (the integrators' contract),
-a report for people with ?lang=zh-CN or ?lang=en."""
+"""POST /exports/customers (a background run; its file at /runs/{id}/file): the machine-readable
+layout by default (the integrators' contract), a report for people with ?lang=zh-CN or ?lang=en."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from openpyxl import load_workbook  # type: ignore[import-untyped]
 
 from guanxi.dataio import export
 from guanxi.kit.db import Database
-from tests.api.helpers import assert_problem, audit_records
+from tests.api.helpers import assert_problem, audit_records, exported, table_counts
 from tests.factories import create_customer, headers_for
 
 URL = "/api/v1/exports/customers"
@@ -30,8 +30,7 @@ def test_without_lang_the_layout_is_the_machine_readable_contract(
     db: Database, client: TestClient, admin_headers: dict[str, str]
 ) -> None:
     _seed(db)
-    response = client.post(URL, headers=admin_headers, json={"format": "csv"})
-    assert response.status_code == 200, response.text
+    response = exported(client, admin_headers, {"format": "csv"})
     header, row = _csv(response.content)
     assert header == list(export.COLUMNS)
     assert (row[2], row[4], row[9]) == ("female", "'+8613800138000", "web")
@@ -40,14 +39,12 @@ def test_without_lang_the_layout_is_the_machine_readable_contract(
 
 def test_lang_makes_a_report_in_that_language(db: Database, client: TestClient, admin_headers: dict[str, str]) -> None:
     _seed(db)
-    english = client.post(f"{URL}?lang=en", headers=admin_headers, json={"format": "csv"})
-    assert english.status_code == 200, english.text
+    english = exported(client, admin_headers, {"format": "csv"}, {"lang": "en"})
     header, row = _csv(english.content)
     assert header[:5] == ["Member no.", "Name", "Gender", "Birthday", "Phone"] and header[-1] == "Last order at"
     assert (row[2], row[4], row[9]) == ("Female", "'+8613800138000", "Web shop")
     marketing = headers_for(db, client, "marketing")
-    chinese = client.post(f"{URL}?lang=zh-CN", headers=marketing, json={"format": "xlsx"})
-    assert chinese.status_code == 200, chinese.text
+    chinese = exported(client, marketing, {"format": "xlsx"}, {"lang": "zh-CN"})
     sheet = load_workbook(io.BytesIO(chinese.content))["客户"]
     rows = [[cell.value for cell in r] for r in sheet.iter_rows()]
     assert rows[0][:5] == ["会员号", "姓名", "性别", "生日", "手机"]
@@ -59,6 +56,8 @@ def test_an_unknown_lang_is_refused_and_nothing_is_exported(
     db: Database, client: TestClient, admin_headers: dict[str, str]
 ) -> None:
     _seed(db)
+    before = table_counts(db)
     response = client.post(f"{URL}?lang=fr", headers=admin_headers, json={"format": "csv"})
     assert_problem(response, 422, "validation_failed", ["lang"])
     assert audit_records(db, "customer.export") == []
+    assert table_counts(db) == before  # no background run recorded

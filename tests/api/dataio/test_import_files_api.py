@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from guanxi.dataio import files, service
 from guanxi.kit import clock, sealed
 from guanxi.kit.db import Database
-from tests.api.helpers import assert_problem, audit_records, table_counts
+from tests.api.helpers import assert_problem, audit_records, exported, table_counts
 from tests.factories import token_headers
 
 DATA = "姓名,手机号,城市\n张伟,13800138000,上海\n王芳,12345,广州\n"
@@ -77,8 +77,7 @@ def test_an_export_leaves_no_file(
     db: Database, client: TestClient, admin_headers: dict[str, str], worker: None
 ) -> None:
     _upload(client, admin_headers)
-    response = client.post("/api/v1/exports/customers", headers=admin_headers, json={"format": "csv"})
-    assert response.status_code == 200, response.text
+    response = exported(client, admin_headers, {"format": "csv"})
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert [(r["name"], r["phone"]) for r in rows] == [("张伟", "'+8613800138000")]
     assert list(files.exports_dir().iterdir()) == []

@@ -13,7 +13,7 @@ from openpyxl import load_workbook  # type: ignore[import-untyped]
 
 from guanxi.dataio import service
 from guanxi.kit.db import Database
-from tests.api.helpers import assert_problem, audit_records, table_counts
+from tests.api.helpers import assert_problem, audit_records, exported, table_counts
 from tests.factories import headers_for
 
 GOOD = "姓名,手机号,城市\n张伟,13800138000,上海\n李娜,13900139000,北京\n王芳,12345,广州\n"
@@ -195,15 +195,13 @@ def test_saved_mappings_crud_and_use(
 
 def test_export_endpoint(db: Database, client: TestClient, admin_headers: dict[str, str], worker: None) -> None:
     _upload(client, admin_headers, GOOD.encode())
-    response = client.post("/api/v1/exports/customers", headers=admin_headers, json={"format": "csv", "city": "上海"})
-    assert response.status_code == 200, response.text
+    response = exported(client, admin_headers, {"format": "csv", "city": "上海"})
     assert response.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert [(r["name"], r["phone"]) for r in rows] == [("张伟", "'+8613800138000")]
     assert "attachment" in response.headers["content-disposition"]
     marketing = headers_for(db, client, "marketing")
-    masked = client.post("/api/v1/exports/customers", headers=marketing, json={"format": "xlsx"})
-    assert masked.status_code == 200
+    masked = exported(client, marketing, {"format": "xlsx"})
     book = load_workbook(io.BytesIO(masked.content), read_only=True)
     header, *values = [list(row) for row in book["customers"].iter_rows(values_only=True)]
     book.close()

@@ -51,7 +51,15 @@ def test_segment_lifecycle(db: Database, client: TestClient, frozen: clock.Froze
     patched = client.patch(f"/api/v1/segments/{sid}", json={"description": "高价值"}, headers=headers)
     assert patched.status_code == 200 and patched.json()["description"] == "高价值"
     snap = client.post(f"/api/v1/segments/{sid}/snapshot", headers=headers)
-    assert snap.status_code == 201 and snap.json()["kind"] == "static" and snap.json()["snapshot_count"] == 2
+    assert snap.status_code == 202, snap.text
+    assert snap.headers["Location"] == f"/api/v1/runs/{snap.json()['id']}"
+    assert (snap.json()["kind"], snap.json()["status"], snap.json()["result"]) == ("segments.snapshot", "queued", None)
+    taken = client.get(snap.headers["Location"], headers=headers).json()
+    assert taken["status"] == "done", taken
+    copy_id = taken["result"]["segment_id"]
+    assert taken["result"] == {"segment_id": copy_id, "members": 2}
+    copy = client.get(f"/api/v1/segments/{copy_id}", headers=headers).json()
+    assert (copy["kind"], copy["snapshot_count"]) == ("static", 2)
     assert client.delete(f"/api/v1/segments/{sid}", headers=headers).status_code == 204
     assert_problem(client.get(f"/api/v1/segments/{sid}", headers=headers), 404, "not_found")
     assert [r.action for r in audit_records(db) if r.entity_type == "segment"] == [
@@ -137,7 +145,10 @@ def test_tag_rules_and_history(db: Database, client: TestClient, frozen: clock.F
     )
     assert client.get("/api/v1/tag-rules", headers=headers).json() == {"items": [rule], "next_cursor": None}
     run = client.post(f"/api/v1/tag-rules/{rule['id']}/run", headers=headers)
-    assert run.json() == {"rule": "vip_female", "tag": "女VIP", "matched": 1, "added": 0, "removed": 0}
+    assert run.status_code == 202, run.text
+    ran = client.get(run.headers["Location"], headers=headers).json()
+    assert (ran["kind"], ran["status"]) == ("tag_rules.run", "done")
+    assert ran["result"] == {"rule": "vip_female", "tag": "女VIP", "matched": 1, "added": 0, "removed": 0}
     wang = planted.ids["王芳"]
     history = client.get(f"/api/v1/customers/{wang}/tag-history", headers=headers).json()
     # Newest first; the two manual tags were given at the same instant (creation), by id then.

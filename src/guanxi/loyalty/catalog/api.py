@@ -1,6 +1,8 @@
 """HTTP API for the reward catalog, coupon templates and coupons at the till. Calls that spend
 value take an `Idempotency-Key` header (required to redeem a coupon, optional to issue); a replay
-answers 200 with the first answer and `"replayed": true`."""
+answers 200 with the first answer and `"replayed": true`. Issuing to everyone holding a tag is a
+background run (202: `kit.runs`); the run issues with the key given (or one of its own), so a run
+started again with the same key issues nothing twice."""
 
 from __future__ import annotations
 
@@ -8,13 +10,17 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from guanxi.auth.deps import CurrentPrincipal
+from guanxi.kit import idempotency
 from guanxi.kit.db import get_database
+from guanxi.kit.ids import new_id
 from guanxi.kit.listing import Cursor, Limit, page_of
 from guanxi.kit.principal import Principal
+from guanxi.kit.run_schemas import RunOut, location, run_out
 from guanxi.kit.web import DbSession, Paging, in_worker_thread
 from guanxi.loyalty.catalog import coupon_jobs, coupons
 from guanxi.loyalty.catalog import redemption as rewards
@@ -202,7 +208,10 @@ def delete_template(template_id: Id, session: DbSession, principal: CurrentPrinc
 
 
 @router.post(
-    "/loyalty/coupon-templates/{template_id}/issue", response_model=IssueAnswer, status_code=status.HTTP_201_CREATED
+    "/loyalty/coupon-templates/{template_id}/issue",
+    response_model=IssueAnswer,
+    status_code=status.HTTP_201_CREATED,
+    responses={202: {"model": RunOut, "description": "Issuance to a tag: the run is recorded; poll its Location"}},
 )
 @in_worker_thread
 def issue(
@@ -212,9 +221,20 @@ def issue(
     principal: CurrentPrincipal,
     response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> IssueAnswer:
+) -> IssueAnswer | JSONResponse:
     """Issue coupons to `customer_ids` (one: a clear error if they cannot have it; several: those
-    who cannot are listed in `skipped`) or to every customer holding `tag`."""
+    who cannot are listed in `skipped`), at once (201). To every customer holding `tag`, which may
+    be any number: a background run (202 with its Location, GET /api/v1/runs/{id}) whose result,
+    once done, has `issued_count`, `skipped_count` and the first coupons issued and skipped; the
+    template and the permission are checked at once."""
+    if body.tag is not None:
+        key = idempotency.check_key(idempotency_key, required=False) or new_id()
+        run = coupon_jobs.start_bulk_issue(session, principal, template_id, body, key, get_database())
+        return JSONResponse(
+            run_out(run).model_dump(mode="json"),
+            status_code=status.HTTP_202_ACCEPTED,
+            headers={"Location": location(run)},
+        )
     answer = coupons.issue(session, principal, template_id, body, idempotency_key)
     _status(response, answer.replayed)
     return answer
