@@ -237,6 +237,12 @@ def typed_values(session: Session) -> set[str]:
     # The demo brand's own rule names (the product's default rules are not data: their names are
     # the product's words and must follow the page's language).
     values.update(rule["name"] for rule in campaigns.earning_rules(date(2024, 1, 1), date(2024, 12, 31)))
+    # A custom type's property names are the brand's own identifiers, shown as it declared them
+    # (the product's built-in types show display names for theirs).
+    types = _table("event_types")
+    if types is not None:
+        for declared in session.scalars(select(types.c.properties).where(types.c.builtin.is_(False))):
+            values.update(declared or {})
     for table_name, column in TYPED_JSON:
         table = _table(table_name)
         if table is not None and column in table.c:

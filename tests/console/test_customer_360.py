@@ -101,17 +101,24 @@ async def test_event_types_page_sets_retention_and_adds_a_custom_type(db: Databa
     await console.open("/quality/event-types")
     (table,) = console.find(marker="event-types-table").elements
     assert isinstance(table, ui.table)
-    assert {r["code"] for r in table.rows} >= {"page_view", "store_visit"}
+    assert {r["id"] for r in table.rows} >= {"page_view", "store_visit"}
     console.find(marker="new-event-type").click()
     console.find(marker="type-code").type("live_watch")
     console.find(marker="type-label-zh").type("看直播")
-    console.find(marker="type-properties").type("room:text")
+    console.find(marker="type-label-en").type("Live watch")
+    console.find(marker="add-property").click()
+    console.find(marker="property-name-0").type("Room")
     console.find(marker="create-event-type").click()
-    await console.should_see("每行写一个属性，格式为“名称:类型”")
+    await console.should_see("请使用小写字母、数字或下划线，并以字母开头（最多 40 个）")
     with db.unit_of_work(read_only=True) as session:
         assert "live_watch" not in {s.code for s in event_types.list_types(session, SYSTEM)}
-    (props,) = console.find(marker="type-properties").elements
-    props.value = "room:string*\nseconds:integer"
+    console.find(marker="property-name-0").clear().type("room")
+    console.find(marker="property-required-0").click()
+    console.find(marker="add-property").click()
+    console.find(marker="property-name-1").type("seconds")
+    with console.scope(marker="property-row-1"):
+        console.find(marker="property-type-1").click()
+        console.find("整数").click()
     console.find(marker="create-event-type").click()
     await console.should_see("已保存")
     with db.unit_of_work(read_only=True) as session:

@@ -15,6 +15,7 @@ from typing import Any
 PROPERTY_TYPES = ("string", "number", "integer", "boolean", "datetime")
 MAX_STRING = 500
 CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+PROPERTY_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,11 @@ BUILTIN: dict[str, EventTypeSpec] = {
         _spec("phone_bound", "绑定手机", "Phone bound", {"method": "string"}),
     )
 }
+
+
+# Every property a built-in type declares: each has a display name in the catalogs
+# (`eventtypes.property.<name>`), since these names are the product's, not the brand's.
+BUILTIN_PROPERTY_NAMES: frozenset[str] = frozenset(name for spec in BUILTIN.values() for name in spec.properties)
 
 
 def check_property(kind: str, value: Any) -> str | None:
@@ -112,7 +118,7 @@ def check_schema(properties: dict[str, str], required: list[str]) -> list[tuple[
     """Problems in a custom type's declared schema: (path, message, code)."""
     problems: list[tuple[str, str, str]] = []
     for name, kind in properties.items():
-        if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+        if not PROPERTY_NAME_PATTERN.fullmatch(name):
             problems.append((f"properties.{name}", "names are lower-case letters, digits and _", "invalid_name"))
         if kind not in PROPERTY_TYPES:
             allowed = ", ".join(PROPERTY_TYPES)
