@@ -2,9 +2,10 @@
 
 `page_texts` walks the element tree of the simulated user's page and gathers every text a member
 of staff can read there: element texts, the labels, placeholders, hints and tooltips in props, the
-columns and cells of tables, the options of selects, toggles and radios, the values of inputs,
-chart titles and series names, the literal texts of table slot templates, the page title and the
-notifications shown so far. Elements that exist but are hidden (a closed dialog, another tab's
+columns and cells of tables, the options of selects, toggles and radios, the values of inputs
+(but for those marked "verbatim": identifiers and words in a set language), chart titles and
+series names, the literal texts of table slot templates, the page title and the notifications
+shown so far. Elements that exist but are hidden (a closed dialog, another tab's
 panel) count: staff meet them one click later.
 
 `findings` then removes what is data (values typed by staff or customers, given by the caller)
@@ -47,6 +48,9 @@ TEXT_PROPS = (
     "text",
 )
 CHART_KEYS = ("text", "subtext", "name")
+# The marker of an input whose value is an identifier or words in one given language (a tier's code,
+# its English name on a Chinese page): its value is shown as typed, its label is still scanned.
+VERBATIM = "verbatim"
 _TEMPLATE_TEXT = re.compile(r">([^<>{}]+)<")
 _TEMPLATE_ATTR = re.compile(r"""(?<![:\w@.-])(?:label|title|placeholder|hint|caption)\s*=\s*["']([^"'{}]+)["']""")
 
@@ -179,7 +183,11 @@ def element_texts(element: Element) -> Iterator[str]:
         yield from _chart_strings(element.options)
     elif isinstance(element, (ui.select, ui.toggle, ui.radio)):
         yield from _options(element)
-    elif isinstance(getattr(element, "value", None), str) and isinstance(element, (ui.input, ui.textarea)):
+    elif (
+        isinstance(getattr(element, "value", None), str)
+        and isinstance(element, (ui.input, ui.textarea))
+        and VERBATIM not in element._markers
+    ):
         yield element.value
     for slot in element.slots.values():
         template = getattr(slot, "template", None)

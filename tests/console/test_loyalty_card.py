@@ -257,7 +257,7 @@ async def test_english_labels(db: Database, console: User) -> None:
     await console.should_see("Spendable points")
     assert _table(console, "statement-table").rows[0]["kind"] == "Earned"
     assert _table(console, "statement-table").rows[0]["reason_full"] == (
-        "Order\n消费积分: CN¥500.00 spent, earning 1 per CN¥1.00 = 500 points"
+        "Order\nPurchase points: CN¥500.00 spent, earning 1 per CN¥1.00 = 500 points"
     )
     history = _table(console, "tier-history-table").rows
     assert [h["reason"] for h in history] == ["Enrolled at Member"]

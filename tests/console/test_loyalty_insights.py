@@ -6,7 +6,6 @@ but its run's row."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 from nicegui import ui
 from nicegui.testing import User
+from sqlalchemy import select
 
 from guanxi.kit import clock, runs
 from guanxi.kit.db import Database
@@ -22,6 +22,7 @@ from guanxi.kit.i18n import t
 from guanxi.kit.principal import Principal
 from guanxi.kit.runs import BackgroundRun
 from guanxi.loyalty.insights import simulation
+from guanxi.loyalty.program.models import EarningRule
 from tests.api.helpers import table_counts
 from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_customer, create_staff, post_order
@@ -181,24 +182,43 @@ async def test_simulation_with_bad_rules_names_the_field_and_writes_nothing(db: 
     await console.open("/loyalty/simulation")
     await console.should_see(marker="sim-run")
     before = table_counts(db)
-    console.find(marker="sim-change-rules").click()
-    editor = _one(console, "sim-rules")
-    rules = json.loads(editor.value)
-    rules[0]["points"] = "-1"
-    with console:
-        editor.value = json.dumps(rules)
-    console.find(marker="sim-run").click()
-    await not_shown(console, marker="sim-tier-chart", after="rules[0].points: Input should be greater than 0")
-    with console:
-        editor.value = "[oops"
-    console.find(marker="sim-run").click()
-    await console.should_see("不是有效的 JSON")
+    # A rule is changed through its labelled form; a bad figure is named under its field and the
+    # scenario keeps the rule as it was.
+    console.find(marker="rules-table").trigger("edit", {"code": "base_rate"})
+    await console.should_see(marker="rule-valid")
+    console.find(marker="rule-points").clear().type("-1")
+    await console.should_see(marker="rule-error")
+    assert _one(console, "rule-points").props["error-message"] == "必须大于 0"
+    console.find(marker="save-rule").click()
+    assert _one(console, "rules-table").rows[0]["summary"] == "积分数 1 · 每消费金额 ¥1.00 · 取整方式 向下取整"
+    console.find(marker="rule-cancel").click()
+    # A ladder that does not start at 0: said in Chinese under the threshold, and nothing runs.
     console.find(marker="sim-threshold-0").clear().type("10")
-    with console:
-        editor.value = json.dumps(rules[1:])
     console.find(marker="sim-run").click()
-    await console.should_see("the lowest tier's threshold must be 0")
+    await console.should_see(marker="sim-error")
+    assert _one(console, "sim-threshold-0").props["error-message"] == t("loyalty.ladder.lowest_zero", "zh-CN")
+    await not_shown(console, marker="sim-tier-chart", after_marker="sim-error")
     assert table_counts(db) == before
+
+
+async def test_a_scenario_rule_change_runs_without_touching_the_program(db: Database, console: User) -> None:
+    """The tier bonus left out of the scenario: the run replays without it, the program keeps it."""
+    _seed(db, "marketing")
+    with db.unit_of_work(read_only=True) as session:
+        program_rules = list(session.scalars(select(EarningRule.definition).order_by(EarningRule.code)))
+    await login(console, "mia")
+    await console.open("/loyalty/simulation")
+    await console.should_see(marker="sim-run")
+    console.find(marker="rules-table").trigger("delete", {"code": "tier_multiplier"})
+    console.find(marker="confirm-delete-rule").click()
+    await console.should_see("已从本次测算中移除：tier_multiplier")
+    assert [r["code"] for r in _one(console, "rules-table").rows] == ["base_rate"]
+    console.find(marker="sim-run").click()
+    await console.should_see(marker="sim-rule-rows", retries=50)
+    (run,) = _runs(db)
+    assert [r["code"] for r in run.parameters["rules"]] == ["base_rate"]
+    with db.unit_of_work(read_only=True) as session:
+        assert list(session.scalars(select(EarningRule.definition).order_by(EarningRule.code))) == program_rules
 
 
 async def test_the_console_answers_while_a_simulation_runs(db: Database, console: User) -> None:

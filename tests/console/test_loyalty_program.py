@@ -272,9 +272,11 @@ async def test_tier_benefits_are_edited_through_labelled_fields(db: Database, co
     await _open(db, console, "marketing")
     await console.should_see(marker="tier-ladder")
     assert _one(console, "tier-0-birthday_gift").value == "生日券"
+    assert _one(console, "tier-0-birthday_gift_en").value == "Birthday coupon"
     assert _one(console, "tier-1-free_shipping").value is True
     assert _one(console, "tier-0-free_shipping").value is False
     _set(console, "tier-0-birthday_gift", "生日蛋糕券")
+    _set(console, "tier-0-birthday_gift_en", "Birthday cake voucher")
     with console:
         _one(console, "tier-0-free_shipping").value = True
         _one(console, "tier-1-free_shipping").value = False
@@ -286,9 +288,15 @@ async def test_tier_benefits_are_edited_through_labelled_fields(db: Database, co
             "points_multiplier": "1",
             "discount_pct": "0",
             "birthday_gift": "生日蛋糕券",
+            "birthday_gift_en": "Birthday cake voucher",
             "free_shipping": True,
         }
-        assert tiers[1].benefits == {"points_multiplier": "1.2", "discount_pct": "2", "birthday_gift": "生日券"}
+        assert tiers[1].benefits == {
+            "points_multiplier": "1.2",
+            "discount_pct": "2",
+            "birthday_gift": "生日券",
+            "birthday_gift_en": "Birthday coupon",
+        }
 
 
 async def test_growth_weights_are_numbers_per_interaction(db: Database, console: User) -> None:

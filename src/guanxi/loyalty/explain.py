@@ -48,6 +48,12 @@ def tier_names(tiers: Sequence[NamedTier], language: str) -> dict[str, str]:
     return {tier.code: tier_name(tier, language) for tier in tiers}
 
 
+def rule_name(definition: Mapping[str, Any], language: str) -> str:
+    """An earning rule's name in `language`: its `name_en` in English when the brand gave one."""
+    english = definition.get("name_en") if language == "en" else None
+    return str(english or definition.get("name") or definition.get("code") or "")
+
+
 def _figure(value: object, language: str, *, decimals: int | None = None) -> str:
     try:
         amount = Decimal(str(value))
@@ -141,6 +147,8 @@ def award_text(award: Mapping[str, Any], language: str, names: Mapping[str, str]
         return fallback
     params: dict[str, Any] = {str(k): v for k, v in raw.items()}
     params.setdefault("rule", award.get("rule") or "")
+    if language == "en" and params.get("rule_en"):
+        params["rule"] = params["rule_en"]
     for name in ("points", "base", "bonus", "birthday_points", "lines", "streak", "trimmed"):
         if name in params:
             params[name] = _figure(params[name], language)

@@ -53,6 +53,7 @@ def test_order_and_points_items_keep_their_codes(
     (award,) = [a for a in detail["awards"] if a["kind"] == "base_rate"]
     assert award["params"] == {
         "rule": "消费积分",
+        "rule_en": "Purchase points",
         "amount": "1000.00",
         "currency": "CNY",
         "rate_points": "1",
@@ -60,6 +61,7 @@ def test_order_and_points_items_keep_their_codes(
         "points": "1000",
     }
     assert explain.award_text(award, "zh-CN") == "消费积分：消费 ¥1,000.00，每 ¥1.00 积 1 分，共 1,000 积分"
+    assert explain.award_text(award, "en").startswith("Purchase points: CN¥1,000.00 spent")
     assert explain.entry_summary(detail["kind"], detail["points"], "en") == "Earned +1,000 points"
 
 

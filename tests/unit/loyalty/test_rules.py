@@ -78,6 +78,7 @@ def test_default_rules_give_one_point_per_yuan_times_the_tier() -> None:
     assert base.description == "消费积分: 1000.00 CNY at 1 point per 1 CNY = 1000 points"
     assert base.params == {
         "rule": "消费积分",
+        "rule_en": "Purchase points",
         "amount": "1000.00",
         "currency": "CNY",
         "rate_points": "1",

@@ -59,9 +59,12 @@ def _number(value: object, decimals: int | None = None) -> str:
 def benefit_texts(benefits: dict[str, Any]) -> list[str]:
     """Readable benefits: '积分 ×1.5', '折扣 5%', '包邮'; unknown keys show as key: value."""
     texts: list[str] = []
+    english = console_session.language() == "en"
     for key, value in benefits.items():
-        if value in (None, False, "", "0", 0):
+        if value in (None, False, "", "0", 0) or key == "birthday_gift_en":
             continue
+        if key == "birthday_gift" and english:
+            value = benefits.get("birthday_gift_en") or value  # the brand's English words, when given
         label = choice("loyalty.benefit", key)
         if key == "points_multiplier":
             if str(value) == "1":

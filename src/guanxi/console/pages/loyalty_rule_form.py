@@ -24,7 +24,7 @@ from guanxi.kit import formatting
 from guanxi.kit.errors import FieldError
 
 # Fields every rule has, then the fields of each kind (in the order the form shows them).
-COMMON = ("code", "name", "priority", "active", "stop_further")
+COMMON = ("code", "name", "name_en", "priority", "active", "stop_further")
 LIMITS = ("valid_from", "valid_to", "channels", "stores", "daily_cap", "campaign_cap")
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "base_rate": ("points", "per_amount", "rounding", "currency"),

@@ -5,6 +5,7 @@ its field. A new rule starts from a template of the chosen kind."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from nicegui import ui
@@ -13,10 +14,12 @@ from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
 from guanxi.console.pages.loyalty_common import show_failure
 from guanxi.console.pages.loyalty_rule_form import RuleForm, say, summary
-from guanxi.console.session import tr
+from guanxi.console.session import language, tr
 from guanxi.console.widgets import card, choice
 from guanxi.kit.errors import DomainError, FieldError
+from guanxi.kit.i18n import t
 from guanxi.kit.principal import Principal
+from guanxi.loyalty.explain import rule_name
 from guanxi.loyalty.program import settings as config
 from guanxi.loyalty.program.settings import ProgramOut, RuleOut
 
@@ -36,13 +39,16 @@ COMMON = ("code", "name", "kind", "priority", "active", "stop_further")
 
 
 def template(kind: str) -> dict[str, Any]:
-    return {"code": f"new_{kind}", "name": choice("loyalty.rule_kind", kind), "kind": kind, **TEMPLATES[kind]}
+    name_en = t(f"loyalty.rule_kind.{kind}", "en")
+    return {"code": f"new_{kind}", "name": choice("loyalty.rule_kind", kind), "name_en": name_en, "kind": kind} | (
+        TEMPLATES[kind]
+    )
 
 
 def rule_row(rule: RuleOut, currency: str = "CNY") -> dict[str, Any]:
     return {
         "code": rule.code,
-        "name": str(rule.definition.get("name", "")),
+        "name": rule_name(rule.definition, language()),
         "kind": choice("loyalty.rule_kind", rule.kind),
         "priority": rule.priority,
         "active": tr("common.yes") if rule.active else tr("common.no"),
@@ -69,6 +75,13 @@ ROW_ACTIONS = r"""
 
 
 class RulesEditor:
+    """The program's rules, saved one by one (`store` and `discard` write them)."""
+
+    TITLE = "loyalty.rules.title"
+    HELP: str | None = None
+    SAVED = "form.saved"
+    DELETED = "loyalty.rules.deleted"
+
     def __init__(self, principal: Principal, program: ProgramOut) -> None:
         self.editable = is_allowed(principal, "programs", "update")
         self.rules = list(program.rules)
@@ -79,7 +92,9 @@ class RulesEditor:
         self.deleting: str | None = None
 
     def build(self) -> None:
-        with card(tr("loyalty.rules.title"), marker="rules"):
+        with self.container():
+            if self.HELP:
+                ui.label(tr(self.HELP)).classes("text-sm text-slate-500")
             if self.editable:
                 with ui.row().classes("w-full items-center gap-2"):
                     kinds = {k: choice("loyalty.rule_kind", k) for k in TEMPLATES}
@@ -99,6 +114,9 @@ class RulesEditor:
         self._editor_dialog()
         self._delete_dialog()
         self._render()
+
+    def container(self) -> AbstractContextManager[Any]:
+        return card(tr(self.TITLE), marker="rules")
 
     def _render(self) -> None:
         rows = [rule_row(r, self.currency) | {"deletable": self.editable} for r in self.rules]
@@ -184,18 +202,26 @@ class RulesEditor:
                 [FieldError("definition.code", message, "taken", params={"code": code}, key="loyalty.rules.code_taken")]
             )
             return
-        result = perform(lambda s, p: config.put_rule(s, p, code, definition), notify=False)
-        if result.error is not None:
-            show_failure(result.error, self.show)
+        saved = self.store(code, definition)
+        if saved is None:
             return
-        saved = result.value
-        assert saved is not None
         self.rules = sorted(
             [r for r in self.rules if r.code != saved.code] + [saved], key=lambda r: (r.priority, r.code)
         )
         self._render()
         self.dialog.close()
-        ui.notify(tr("form.saved"), type="positive")
+        ui.notify(tr(self.SAVED), type="positive")
+
+    def store(self, code: str, definition: dict[str, Any]) -> RuleOut | None:
+        """Save the checked definition; None when it was refused (the dialog shows why)."""
+        result = perform(lambda s, p: config.put_rule(s, p, code, definition), notify=False)
+        if result.error is not None:
+            show_failure(result.error, self.show)
+            return None
+        return result.value
+
+    def discard(self, code: str) -> bool:
+        return perform(lambda s, p: config.delete_rule(s, p, code)).ok
 
     def ask_delete(self, row: Any) -> None:
         code = row.get("code") if isinstance(row, dict) else None
@@ -210,8 +236,37 @@ class RulesEditor:
         self.confirm.close()
         if code is None:
             return
-        result = perform(lambda s, p: config.delete_rule(s, p, code))
-        if result.ok:
+        if self.discard(code):
             self.rules = [r for r in self.rules if r.code != code]
             self._render()
-            ui.notify(tr("loyalty.rules.deleted", code=code), type="positive")
+            ui.notify(tr(self.DELETED, code=code), type="positive")
+
+
+class ScenarioRules(RulesEditor):
+    """The same list and form on the simulation page: the changes stay in the scenario, nothing is
+    saved, so whoever may run a simulation may change them (the run checks its own permission)."""
+
+    TITLE = "loyalty.simulation.change_rules"
+    HELP = "loyalty.simulation.rules_help"
+    SAVED = "loyalty.simulation.rule_kept"
+    DELETED = "loyalty.simulation.rule_removed"
+
+    def __init__(self, principal: Principal, program: ProgramOut) -> None:
+        super().__init__(principal, program)
+        self.editable = True
+        self.original = [r.definition for r in program.rules]
+
+    def container(self) -> AbstractContextManager[Any]:
+        # Folded: most scenarios change the ladder only.
+        return ui.expansion(tr(self.TITLE), icon="rule").classes("w-full").props("dense").mark("sim-rules")
+
+    def store(self, code: str, definition: dict[str, Any]) -> RuleOut | None:
+        return config.validate_rule(definition)  # checked already: `save` ran `check`
+
+    def discard(self, code: str) -> bool:
+        return True
+
+    def definitions(self) -> list[dict[str, Any]] | None:
+        """The scenario's rules when they differ from the program's, else None (the program's apply)."""
+        current = [r.definition for r in self.rules]
+        return None if current == self.original else current

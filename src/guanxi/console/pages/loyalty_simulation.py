@@ -8,7 +8,6 @@ back to, and the form lists the latest runs."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -20,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from guanxi.auth.service import require
-from guanxi.console.actions import perform
+from guanxi.console.actions import field_message, perform
 from guanxi.console.pages.loyalty_common import (
     cash,
     field_errors,
@@ -31,14 +30,16 @@ from guanxi.console.pages.loyalty_common import (
     unavailable_text,
 )
 from guanxi.console.pages.loyalty_insights import figure, money
+from guanxi.console.pages.loyalty_rules import ScenarioRules
 from guanxi.console.pages.runs import RunWatcher, started_text, status_text
 from guanxi.console.session import guard, language, tr
-from guanxi.console.widgets import card, local_time, notice, page_title
+from guanxi.console.widgets import card, local_time, notice, page_title, set_field_error
 from guanxi.kit import formatting
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 from guanxi.kit.runs import BackgroundRun
+from guanxi.loyalty.explain import rule_name
 from guanxi.loyalty.insights import simulation
 from guanxi.loyalty.insights.simulation import ScenarioIn, SimulationReport
 from guanxi.loyalty.program import settings as config
@@ -114,13 +115,14 @@ ASSUMPTION_KEYS = tuple(
 
 
 def rule_names(definitions: list[dict[str, Any]]) -> dict[str, str]:
-    return {str(d["code"]): str(d.get("name") or d["code"]) for d in definitions if isinstance(d, dict) and "code" in d}
+    shown = language()
+    return {str(d["code"]): rule_name(d, shown) for d in definitions if isinstance(d, dict) and "code" in d}
 
 
 class SimulationPage:
-    def __init__(self, program: ProgramOut) -> None:
+    def __init__(self, principal: Principal, program: ProgramOut) -> None:
+        self.principal = principal
         self.program = program
-        self.rules_text = json.dumps([r.definition for r in program.rules], ensure_ascii=False, indent=2)
         self.tier_fields: list[tuple[ui.input, ui.input]] = []
         self.tier_names = tier_names(program)
 
@@ -149,10 +151,8 @@ class SimulationPage:
                     )
                     multiplier.props("outlined dense").classes("w-36").mark(f"sim-multiplier-{i}")
                     self.tier_fields.append((threshold, multiplier))
-            self.change_rules = ui.checkbox(tr("loyalty.simulation.change_rules"), value=False)
-            self.change_rules.mark("sim-change-rules")
-            self.rules = ui.codemirror(self.rules_text, language="JSON").classes("w-full h-64 border")
-            self.rules.mark("sim-rules").bind_visibility_from(self.change_rules, "value")
+            self.rules = ScenarioRules(self.principal, self.program)
+            self.rules.build()
             self.errors = ui.column().classes("w-full gap-1").mark("sim-errors")
             with ui.row().classes("w-full justify-end"):
                 ui.button(tr("loyalty.simulation.run"), icon="play_arrow", on_click=self.run).props(
@@ -181,23 +181,38 @@ class SimulationPage:
             tiers.append(item)
         if changed:
             body["tiers"] = tiers
-        if self.change_rules.value:
-            try:
-                loaded = json.loads(self.rules.value or "")
-            except ValueError as exc:
-                loaded = None
-                errors.append(FieldError("rules", tr("loyalty.rules.bad_json", error=str(exc)), "json"))
-            if loaded is not None and not isinstance(loaded, list):
-                errors.append(FieldError("rules", tr("loyalty.simulation.rules_list"), "json"))
-            elif loaded is not None:
-                body["rules"] = loaded
+        rules = self.rules.definitions()
+        if rules is not None:
+            body["rules"] = rules
         return body, errors
+
+    def _field(self, path: str) -> ui.input | None:
+        """The input a problem belongs to: the growth rate, or a tier's threshold or multiplier."""
+        if path == "growth_per_amount":
+            return self.growth
+        head, _, name = path.partition(".")
+        if head.startswith("tiers[") and head.endswith("]") and head[6:-1].isdigit():
+            index = int(head[6:-1])
+            if index < len(self.tier_fields) and name in ("threshold", "points_multiplier"):
+                return self.tier_fields[index][0 if name == "threshold" else 1]
+        return None
 
     def show(self, errors: list[FieldError]) -> None:
         self.errors.clear()
+        for threshold, multiplier in self.tier_fields:
+            set_field_error(threshold, None)
+            set_field_error(multiplier, None)
+        set_field_error(self.growth, None)
         with self.errors:
             for error in errors:
-                ui.label(f"{error.field}: {error.message}").classes("text-sm text-red-800 font-mono").mark("sim-error")
+                text = field_message(error.field, error.code, error.message, error.params, key=error.key)
+                element = self._field(error.field)
+                if element is not None:
+                    set_field_error(element, text)
+                else:
+                    ui.label(text).classes("text-sm text-red-800").mark("sim-error")
+            if errors:
+                ui.label(tr("form.fix_errors")).classes("text-sm text-red-800").mark("sim-error")
 
     def run(self) -> None:
         self.errors.clear()
@@ -364,7 +379,7 @@ def simulation_page(request: Request) -> Response | None:
         if result.value is None:
             notice(unavailable_text(result.error))
             return None
-        SimulationPage(result.value).build()
+        SimulationPage(principal, result.value).build()
         recent_runs(principal)
     return None
 

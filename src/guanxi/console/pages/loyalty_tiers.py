@@ -20,12 +20,24 @@ from guanxi.kit.principal import Principal
 from guanxi.loyalty.program import settings as config
 from guanxi.loyalty.program.settings import ProgramOut, TierLadderIn
 
-INPUTS = ("code", "name", "name_en", "threshold", "points_multiplier", "discount_pct", "birthday_gift")
+INPUTS = (
+    "code",
+    "name",
+    "name_en",
+    "threshold",
+    "points_multiplier",
+    "discount_pct",
+    "birthday_gift",
+    "birthday_gift_en",
+)
+# Inputs holding an identifier or words in one given language (the English name on a Chinese page):
+# shown as typed, whatever the page's language.
+VERBATIM = frozenset({"code", "name", "name_en", "birthday_gift", "birthday_gift_en"})
 # Benefits that are on or off, each a labelled checkbox.
 SWITCHES = ("free_shipping", "priority_service", "dedicated_advisor")
 COLUMNS = (*INPUTS, "is_core", *SWITCHES)
 # Benefits with a field of their own; any other key a brand stored (through the API) is kept as it is.
-BENEFITS = ("points_multiplier", "discount_pct", "birthday_gift", *SWITCHES)
+BENEFITS = ("points_multiplier", "discount_pct", "birthday_gift", "birthday_gift_en", *SWITCHES)
 
 
 def row_values(tier: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +130,8 @@ class TierEditor:
             "threshold": "w-28",
             "points_multiplier": "w-24",
             "discount_pct": "w-24",
-            "birthday_gift": "flex-1 min-w-40",
+            "birthday_gift": "flex-1 min-w-32",
+            "birthday_gift_en": "flex-1 min-w-32",
         }
         with ui.column().classes("w-full gap-1 border-b border-slate-100 pb-2").mark(f"tier-row-{i}"):
             with ui.row().classes("w-full items-start gap-2 no-wrap max-lg:flex-wrap"):
@@ -144,7 +157,7 @@ class TierEditor:
         self.others[i] = dict(other)
 
     def _keep(self, i: int, name: str, element: ui.input | ui.checkbox) -> None:
-        element.mark(f"tier-{i}-{name}")
+        element.mark(f"tier-{i}-{name}", *(("verbatim",) if name in VERBATIM else ()))
         if not self.editable:
             element.disable()
         self.fields[f"tiers[{i}].{name}"] = element

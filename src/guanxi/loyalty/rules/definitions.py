@@ -25,6 +25,7 @@ SLUG_PATTERN: Final = r"^[a-z0-9_-]{1,40}$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+OtherName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Points = Annotated[int, Field(ge=0, le=MAX_POINTS)]
 Cap = Annotated[int, Field(ge=1, le=MAX_POINTS)]
@@ -60,6 +61,8 @@ class _Rule(BaseModel):
 
     code: Slug
     name: Name
+    # The name on English pages, when the brand gives one (as a tier's `name_en`); `name` otherwise.
+    name_en: OtherName = ""
     priority: Annotated[int, Field(ge=0, le=MAX_PRIORITY)] = 100
     stop_further: bool = False
     active: bool = True
@@ -72,6 +75,10 @@ class _Rule(BaseModel):
 
     # Kinds that only gate, exclude or cap award no points of their own, so a cap on them means nothing.
     AWARDS: ClassVar[bool] = True
+
+    def names(self) -> dict[str, str]:
+        """The rule's names as an award's parameters keep them, for the explanation in either language."""
+        return {"rule": self.name, **({"rule_en": self.name_en} if self.name_en else {})}
 
     @model_validator(mode="after")
     def _common(self) -> Self:
@@ -331,6 +338,6 @@ def check_rule_set(rules: Sequence[Rule]) -> None:
 def default_rules() -> list[Rule]:
     """A fresh installation: 1 point per 1 CNY paid (rounded down), multiplied by the member's tier."""
     return [
-        BaseRateRule(code="base_rate", name="消费积分", priority=100),
-        TierMultiplierRule(code="tier_multiplier", name="会员等级加倍", priority=200),
+        BaseRateRule(code="base_rate", name="消费积分", name_en="Purchase points", priority=100),
+        TierMultiplierRule(code="tier_multiplier", name="会员等级加倍", name_en="Tier bonus", priority=200),
     ]

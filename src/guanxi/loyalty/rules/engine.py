@@ -217,14 +217,14 @@ def evaluate_order(
 def _action_awards(rule: ActionBonusRule, action: ActionFacts, member: MemberFacts) -> list[Award]:
     awards = []
     if rule.points:
-        params = {"rule": rule.name, "action": action.action, "points": str(rule.points)}
+        params = {**rule.names(), "action": action.action, "points": str(rule.points)}
         awards.append(
             Award(rule.code, rule.kind, rule.points, f"{rule.name}: {action.action} = {pts(rule.points)}", params)
         )
     streak = member.checkin_streak
     extra = rule.streak_bonuses.get(streak, 0) if action.action == "checkin" else 0
     if extra:
-        params = {"rule": rule.name, "streak": str(streak), "points": str(extra)}
+        params = {**rule.names(), "streak": str(streak), "points": str(extra)}
         description = f"{rule.name}: {streak}-day check-in streak = {extra} bonus points"
         awards.append(Award(rule.code, "streak_bonus", extra, description, params))
     return awards

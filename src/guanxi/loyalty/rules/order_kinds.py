@@ -118,7 +118,7 @@ def _base_rate(rule: BaseRateRule, run: OrderRun) -> Outcome:
     points = round_points(amount * rule.points / rule.per_amount, rule.rounding)
     rate = f"{_pts_figure(rule.points)} per {fmt(rule.per_amount)} {rule.currency}"
     params = {
-        "rule": rule.name,
+        **rule.names(),
         "amount": str(amount),
         "currency": order.currency,
         "rate_points": fmt(rule.points),
@@ -147,7 +147,7 @@ def _bonus(
     word = "bonus" if points > 0 else "fewer"
     shown = abs(points)
     description = f"{rule.name}: {what} ×{fmt(multiplier)} on {pts(base, 'base')} = {shown} {word} points"
-    figures = {"rule": rule.name, "multiplier": fmt(multiplier), "base": str(base), "points": str(points), **params}
+    figures = {**rule.names(), "multiplier": fmt(multiplier), "base": str(base), "points": str(points), **params}
     return Award(rule.code, rule.kind, points, description, figures)
 
 
@@ -228,7 +228,7 @@ def _birthday(rule: BirthdayBonusRule, run: OrderRun) -> Outcome:
     if not parts:
         return Outcome(notes=notes)
     params = {
-        "rule": rule.name,
+        **rule.names(),
         "multiplier": fmt(rule.multiplier),
         "base": str(base),
         "bonus": str(extra),
