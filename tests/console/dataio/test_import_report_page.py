@@ -43,7 +43,7 @@ async def test_a_dry_run_shows_the_conflict_field_by_field_and_the_dropped_value
     await console.should_see(marker="import-preview-table", retries=30)
     assert [(r["line"], r["verdict"]) for r in _table(console, "import-preview-table").rows] == [
         (2, "正常"),
-        (3, f"正常，已舍弃错误值：{GENDER} (got '#N/A'); dropped"),
+        (3, "正常，已舍弃错误值：性别：须为 男/女/未知（或 male/female/unknown）"),
     ]
     console.find(marker="import-dry-run").click()
     console.find(marker="import-run").click()

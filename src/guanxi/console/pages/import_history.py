@@ -2,12 +2,14 @@
 with its figures in columns; while one of them is queued or running the table refreshes itself
 (every `REFRESH_SECONDS`), so a job started here or elsewhere shows its progress and its end.
 
-Also how a refused row reads in the preview: each problem by the field's display name and the
-catalog's sentence for its code (`FieldError.text`), never "birthday: is not a real calendar date".
+Also how a row reads in the preview: a refused row's problems, and the bad values a kept row
+drops, each by the field's display name and the catalog's sentence for its code (`FieldError.text`),
+never "birthday: is not a real calendar date"; a place kept as typed by the catalog's sentence too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from nicegui import ui
@@ -18,7 +20,10 @@ from guanxi.console.pages.import_values import field_label
 from guanxi.console.paging import Pager
 from guanxi.console.session import language, tr
 from guanxi.console.widgets import card, local_time
+from guanxi.customers import places
 from guanxi.dataio import service
+from guanxi.dataio.importers import Importer
+from guanxi.dataio.mappings import Mapping
 from guanxi.dataio.models import ImportJob
 from guanxi.kit import formatting
 from guanxi.kit.errors import FieldError
@@ -34,6 +39,29 @@ def row_problems(kind: str, errors: list[FieldError]) -> str:
     lang = language()
     parts = [tr("import.problem", field=field_label(kind, e.field.split(".")[0]), text=e.text(lang)) for e in errors]
     return tr("import.problem_separator").join(parts)
+
+
+def row_verdict(importer: Importer, line: int, fields: dict[str, Any], mapping: Mapping) -> str:
+    """How a row of the preview fares: refused with its problems, kept, or kept without its bad
+    values. The importers word a kept row's warnings in English for the logs and the CLI; the
+    values it drops are the problems the same row has when no bad value may be dropped, and its
+    places kept as typed are what the place names say of themselves."""
+    prepared = importer.prepare(line, fields, mapping)
+    if isinstance(prepared, list):
+        return row_problems(importer.kind, prepared)
+    if not getattr(prepared, "warnings", None):
+        return tr("import.row_ok")
+    strict = importer.prepare(line, fields, dataclasses.replace(mapping, on_invalid={"*": "reject"}))
+    dropped = strict if isinstance(strict, list) else []
+    profile = getattr(prepared, "profile", None)
+    kept: tuple[places.PlaceWarning, ...] = ()
+    if importer.kind == "customers" and isinstance(profile, dict):
+        kept = places.normalise(profile.get("province"), profile.get("city"), profile.get("district")).warnings
+    notes = tr("import.problem_separator").join(w.text(language()) for w in kept)
+    if not dropped:
+        return tr("import.row_noted", notes=notes) if notes else tr("import.row_ok")
+    text = tr("import.row_warned", warnings=row_problems(importer.kind, dropped))
+    return tr("import.problem_separator").join([text, notes]) if notes else text
 
 
 def job_row(job: ImportJob) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from nicegui import events, ui
 
-from guanxi.console.actions import notify_error
+from guanxi.console.actions import error_text, notify_error
 from guanxi.console.pages import import_policies
 from guanxi.console.pages.import_policies import section
 from guanxi.console.pages.import_saved import SavedMappings
@@ -33,7 +33,7 @@ from guanxi.console.pages.import_values import (
     missing_texts,
     value_options,
 )
-from guanxi.console.session import tr
+from guanxi.console.session import language, tr
 from guanxi.console.widgets import notice, set_field_error
 from guanxi.dataio import mappings, service
 from guanxi.dataio import values as cells
@@ -370,7 +370,7 @@ class MappingForm:
         except mappings.MappingError as exc:
             problems = [str(exc)]
         except service.InvalidMapping as exc:
-            problems = [e.message for e in exc.errors] or [exc.message]
+            problems = [e.text(language()) for e in exc.errors] or [error_text(exc)]
         self._show_problems(tr("import.map.refused"), problems)
         return None if problems else mapping
 
@@ -379,9 +379,10 @@ class MappingForm:
         where the mapping is; errors that are not about the mapping go to a notification."""
         if isinstance(error, service.MissingColumns):
             resolved = mappings.resolve(self.state.columns, self.kind, self._shape())
-            self._show_problems(tr("import.job_refused"), missing_texts(self.kind, resolved) or [error.message])
+            self._show_problems(tr("import.job_refused"), missing_texts(self.kind, resolved) or [error_text(error)])
         elif isinstance(error, service.ImportRefused | HistoryRefused):
-            self._show_problems(tr("import.job_refused"), [e.message for e in error.errors] or [error.message])
+            problems = [e.text(language()) for e in error.errors] or [error_text(error)]
+            self._show_problems(tr("import.job_refused"), problems)
         else:
             notify_error(error)
 

@@ -10,10 +10,11 @@ from typing import Any
 from nicegui import ui
 
 from guanxi.console.actions import perform
-from guanxi.console.pages.import_values import spoken_list
+from guanxi.console.pages.import_values import field_label, spoken_list
 from guanxi.console.session import language, tr
 from guanxi.console.widgets import choice, facts, notice, show
 from guanxi.dataio.models import ImportJob
+from guanxi.kit import formatting
 from guanxi.loyalty.members.history import RECORD
 from guanxi.loyalty.program import config as program
 
@@ -21,7 +22,7 @@ from guanxi.loyalty.program import config as program
 LABELLED = {"gender": "gender", "source_channel": "source"}
 
 
-def change_rows(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def change_rows(kind: str, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per changed or conflicting field of the report's samples, in the console's words."""
     rows = []
     for sample in samples:
@@ -32,7 +33,7 @@ def change_rows(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "key": f"{sample['line']}:{name}",
                     "line": sample["line"],
                     "outcome": tr(f"import.outcome.{sample['status']}"),
-                    "field": tr(f"import.field.{field}"),
+                    "field": field_label(kind, field),
                     "change": tr("import.change", before=_value(field, before), after=_value(field, after)),
                 }
             )
@@ -60,15 +61,16 @@ def report(job: ImportJob) -> None:
                 {"name": n, "label": tr(f"import.col.{n}"), "field": n, "align": "left"}
                 for n in ("line", "outcome", "field", "change")
             ]
-            ui.table(columns=cols, rows=change_rows(samples), row_key="key").classes("w-full").props("dense flat").mark(
-                "import-changes"
-            )
+            ui.table(columns=cols, rows=change_rows(job.kind, samples), row_key="key").classes("w-full").props(
+                "dense flat"
+            ).mark("import-changes")
         warnings = data.get("warnings") or {}
         if warnings:
             ui.label(tr("import.warnings")).classes("font-medium")
             with ui.column().classes("gap-0").mark("import-warnings"):
                 for warning, count in warnings.items():
-                    ui.label(tr("import.warning_count", warning=warning, count=count)).classes("text-sm")
+                    counted = formatting.number(int(count), language())
+                    ui.label(tr("import.warning_count", warning=warning, count=counted)).classes("text-sm")
 
 
 def _history(job: ImportJob, figures: dict[str, Any] | None) -> None:
@@ -79,18 +81,29 @@ def _history(job: ImportJob, figures: dict[str, Any] | None) -> None:
             return
         tiers = figures.get("tiers") or {}
         names = _tier_names() if tiers else {}
+        lang = language()
+
+        def figure(name: str) -> str:
+            return formatting.number(int(figures.get(name) or 0), lang)
+
         rows = [
-            (tr("import.history_figure.members"), str(figures.get("members", 0))),
-            (tr("import.history_figure.points_awarded"), str(figures.get("points_awarded", 0))),
-            (tr("import.history_figure.expire_at_next_run"), str(figures.get("expire_at_next_run", 0))),
+            (tr("import.history_figure.members"), figure("members")),
+            (tr("import.history_figure.points_awarded"), figure("points_awarded")),
+            (tr("import.history_figure.expire_at_next_run"), figure("expire_at_next_run")),
             (
                 tr("import.history_figure.tiers"),
-                spoken_list([f"{names.get(code, code)} {tiers[code]}" for code in _ladder_order(tiers, names)]) or "—",
+                spoken_list(
+                    [
+                        f"{names.get(code, code)} {formatting.number(int(tiers[code]), lang)}"
+                        for code in _ladder_order(tiers, names)
+                    ]
+                )
+                or "—",
             ),
         ]
         facts(rows)
         if figures.get("expire_at_next_run"):
-            ui.label(tr("import.history_expiring", points=figures["expire_at_next_run"])).classes(
+            ui.label(tr("import.history_expiring", points=figure("expire_at_next_run"))).classes(
                 "text-sm text-slate-500"
             )
 

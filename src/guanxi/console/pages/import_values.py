@@ -163,10 +163,11 @@ def field_label(kind: str, name: str) -> str:
 def missing_texts(kind: str, resolved: Resolved) -> list[str]:
     """The fields the file as mapped leaves without a value, in the console's words."""
     texts = []
+    separator = tr("merge.list_separator")
     if resolved.missing:
-        texts.append(tr("import.missing", fields=", ".join(field_label(kind, f) for f in resolved.missing)))
+        texts.append(tr("import.missing", fields=separator.join(field_label(kind, f) for f in resolved.missing)))
     if resolved.missing_one_of:
-        names = ", ".join(field_label(kind, f) for f in resolved.missing_one_of)
+        names = separator.join(field_label(kind, f) for f in resolved.missing_one_of)
         texts.append(tr("import.missing_one_of", fields=names))
     return texts
 
@@ -204,7 +205,9 @@ def constant_problem(name: str, value: str) -> str | None:
     try:
         if check is not None:
             check(value)
-    except (cells.BadValue, ValueError) as exc:
+    except cells.BadValue as exc:  # the catalog's sentence for it (the English names the format)
+        return exc.field_error(name).text(language())
+    except ValueError as exc:
         return str(exc)
     return None
 

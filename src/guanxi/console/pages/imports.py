@@ -24,7 +24,7 @@ from guanxi.auth.permissions import is_allowed
 from guanxi.config import get_settings
 from guanxi.console.actions import notify_error, perform
 from guanxi.console.layout import frame
-from guanxi.console.pages.import_history import ImportHistory, row_problems
+from guanxi.console.pages.import_history import ImportHistory, row_verdict
 from guanxi.console.pages.import_legend import Legend
 from guanxi.console.pages.import_mapping import MappingForm
 from guanxi.console.pages.import_report import report
@@ -37,10 +37,12 @@ from guanxi.customers.service import CustomerFilter
 from guanxi.dataio import export, files, mappings, readers, service
 from guanxi.dataio.headers import KINDS
 from guanxi.dataio.importers import derived_value, row_fields
+from guanxi.dataio.models import ImportJob
 from guanxi.dataio.runner import IMPORTERS
 from guanxi.jobs import exports
 from guanxi.kit import formatting
 from guanxi.kit.db import get_database
+from guanxi.kit.i18n import catalog
 from guanxi.kit.ids import new_id
 from guanxi.kit.principal import Principal
 from guanxi.kit.runs import BackgroundRun
@@ -123,7 +125,7 @@ class ImportWizard:
             self.sample = read_sample(target, self.columns)
         except readers.FileProblem as problem:
             with self.problem:
-                notice(problem.message, kind="error")
+                notice(_file_problem_text(problem), kind="error")
             self.mapping_box.clear()
             self.preview_box.clear()
             return
@@ -159,8 +161,7 @@ class ImportWizard:
                 if row.problem:
                     verdict = row.problem
                 else:
-                    prepared = importer.prepare(row.line, row_fields(row.values, resolved, mapping), mapping)
-                    verdict = _verdict(self.kind, prepared)
+                    verdict = row_verdict(importer, row.line, row_fields(row.values, resolved, mapping), mapping)
                 derived = {f"derived.{n}": derived_value(row.values, p, row.line) for n, p in mapping.derive.items()}
                 rows.append(
                     {
@@ -236,7 +237,7 @@ class ImportWizard:
         if job is None:
             return
         self.progress.set_value(job.progress)
-        self.status.set_text(tr(f"import.status.{job.status}") + (f": {job.error}" if job.error else ""))
+        self.status.set_text(_status_text(job))
         verb = "import.would" if job.dry_run else "import.did"
         self.counts.set_text(
             tr(verb, created=job.created, updated=job.updated, unchanged=job.unchanged, rejected=job.rejected)
@@ -271,11 +272,22 @@ class ImportWizard:
             ui.label(_expired_text()).classes("text-sm text-slate-500").mark("import-errors-expired")
 
 
-def _verdict(kind: str, prepared: Any) -> str:
-    if isinstance(prepared, list):
-        return row_problems(kind, prepared)
-    warnings = getattr(prepared, "warnings", None)
-    return tr("import.row_warned", warnings="; ".join(warnings)) if warnings else tr("import.row_ok")
+def _status_text(job: ImportJob) -> str:
+    """The job's status; why it failed is the runner's English sentence, so other languages say
+    what to do instead."""
+    status = tr(f"import.status.{job.status}")
+    if not job.error:
+        return status
+    reason = job.error if language() == "en" else tr("import.failed_hint")
+    return tr("import.status_failed", status=status, reason=reason)
+
+
+def _file_problem_text(problem: readers.FileProblem) -> str:
+    """The reader's own sentence in English (it names the line); the catalog's for its code else."""
+    key = f"import.file_problem.{problem.code}"
+    if language() == "en" or key not in catalog(language()):
+        return problem.message
+    return tr(key)
 
 
 def _expired_text() -> str:
