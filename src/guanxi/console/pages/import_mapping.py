@@ -367,8 +367,8 @@ class MappingForm:
             ]
             if not problems:
                 mapping = service.parse_mapping(self.state.data(), self.kind)
-        except mappings.MappingError as exc:
-            problems = [str(exc)]
+        except mappings.MappingError as exc:  # its sentence is English, with the mapping's own keys
+            problems = [str(exc) if language() == "en" else tr("problem.invalid_mapping.title")]
         except service.InvalidMapping as exc:
             problems = [e.text(language()) for e in exc.errors] or [error_text(exc)]
         self._show_problems(tr("import.map.refused"), problems)

@@ -13,6 +13,7 @@ from guanxi.console.actions import perform
 from guanxi.console.pages.import_values import field_label, spoken_list
 from guanxi.console.session import language, tr
 from guanxi.console.widgets import choice, facts, notice, show
+from guanxi.dataio.headers import FIELDS
 from guanxi.dataio.models import ImportJob
 from guanxi.kit import formatting
 from guanxi.loyalty.members.history import RECORD
@@ -68,9 +69,28 @@ def report(job: ImportJob) -> None:
         if warnings:
             ui.label(tr("import.warnings")).classes("font-medium")
             with ui.column().classes("gap-0").mark("import-warnings"):
-                for warning, count in warnings.items():
-                    counted = formatting.number(int(count), language())
-                    ui.label(tr("import.warning_count", warning=warning, count=counted)).classes("text-sm")
+                for text in warning_lines(job.kind, warnings):
+                    ui.label(text).classes("text-sm")
+
+
+def warning_lines(kind: str, warnings: dict[str, int]) -> list[str]:
+    """The report's warnings with their counts, each field by its display name. The job keeps a
+    warning as the importers' English sentence ("gender: must be …"): English reads it after the
+    field's name; another language counts the rows by the field whose values they lost (the
+    preview says why, row by row)."""
+    lang = language()
+    counts: dict[str, int] = {}
+    for warning, count in warnings.items():
+        name, _, sentence = warning.partition(": ")
+        name = name.removeprefix("identity.")
+        if name not in FIELDS.get(kind, ()):
+            text = warning  # not a field's warning: as the job has it
+        elif lang == "en":
+            text = tr("import.problem", field=field_label(kind, name), text=sentence)
+        else:
+            text = field_label(kind, name)
+        counts[text] = counts.get(text, 0) + int(count)
+    return [tr("import.warning_count", warning=text, count=formatting.number(n, lang)) for text, n in counts.items()]
 
 
 def _history(job: ImportJob, figures: dict[str, Any] | None) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from nicegui import ui
 
 from guanxi.console.actions import notify_error, perform
-from guanxi.console.session import tr
+from guanxi.console.session import language, tr
 from guanxi.console.widgets import notice
 from guanxi.dataio import mappings, service
 from guanxi.dataio.mappings import Mapping, MappingError
@@ -70,7 +70,9 @@ class SavedMappings:
             if self.loaded:
                 ui.label(tr("import.map.loaded", name=self.loaded[1])).classes("text-sm").mark("mapping-loaded")
             if self.lacking:
-                notice(tr("import.map.lacking", parts="; ".join(self.lacking))).mark("mapping-lacking")
+                notice(tr("import.map.lacking", parts=tr("import.problem_separator").join(self.lacking))).mark(
+                    "mapping-lacking"
+                )
 
     def build_save(self) -> None:
         """The row that saves the form as a named mapping."""
@@ -96,7 +98,9 @@ class SavedMappings:
         try:
             mapping = mappings.parse_mapping(row.mapping, self.kind)
         except MappingError as exc:
-            ui.notify(tr("import.map.unusable", name=row.name, reason=str(exc)), type="negative", multi_line=True)
+            # the parser says what is wrong in English (with the mapping's own keys); else its kind of problem
+            reason = str(exc) if language() == "en" else tr("problem.invalid_mapping.title")
+            ui.notify(tr("import.map.unusable", name=row.name, reason=reason), type="negative", multi_line=True)
             return
         self.loaded = (row.id, row.name)
         self.lacking = self.load(mapping)

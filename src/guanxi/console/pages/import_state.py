@@ -21,7 +21,9 @@ from guanxi.console.pages.import_values import (
     FIXED,
     KEEP,
     Sample,
+    field_label,
 )
+from guanxi.console.session import tr
 from guanxi.dataio import headers, mappings
 from guanxi.dataio.headers import DERIVABLE
 from guanxi.dataio.importers import map_value
@@ -186,8 +188,19 @@ class MappingState:
             table = mapping.value_map(column, name or "")
             if table:
                 self._load_values(column, table)
-        lacking = [c for c in mapping.columns if c not in self.columns]
-        return lacking + resolved.absent
+        # what the mapping names that the file lacks, as `mappings.resolve` finds it (its `absent`
+        # says so in English codes), in the console's words
+        known = set(self.columns)
+        lacking = [c for c in mapping.columns if c not in known]
+        lacking += [
+            tr("import.map.lacking_derive", field=field_label(self.kind, name), column=part)
+            for name, parts in mapping.derive.items()
+            for part in parts
+            if part != LINE_TOKEN and part not in known
+        ]
+        fed = set(resolved.fields.values())
+        lacking += [tr("import.map.lacking_values", column=key) for key in mapping.values if key not in known | fed]
+        return lacking
 
     def _load_values(self, column: str, table: dict[str, str | None]) -> None:
         cells = self.sample.distinct(column)

@@ -158,8 +158,8 @@ class ImportWizard:
             for row in source:
                 if len(rows) >= PREVIEW_ROWS:
                     break
-                if row.problem:
-                    verdict = row.problem
+                if row.problem:  # the reader's English sentence names the counts; other languages the catalog's
+                    verdict = row.problem if language() == "en" else tr("import.row_unreadable")
                 else:
                     verdict = row_verdict(importer, row.line, row_fields(row.values, resolved, mapping), mapping)
                 derived = {f"derived.{n}": derived_value(row.values, p, row.line) for n, p in mapping.derive.items()}
