@@ -73,12 +73,13 @@ def describe_duplicates(report: DetectionReport) -> str:
     return f"{report.customers} customers: {report.created} new candidates, {report.updated} re-scored"
 
 
+# The data-quality check comes last: its snapshot reports the night's tags and duplicate candidates.
 STEPS: dict[str, Callable[[Database], Any]] = {
     "loyalty": loyalty_tasks.run_day,
     "outbox": drain_outbox,
-    "customer_data": customer_data,
     "tag_rules": tag_rules,
     "duplicates": duplicates,
+    "customer_data": customer_data,
 }
 DAILY_ORDER: tuple[str, ...] = tuple(STEPS)
 

@@ -139,13 +139,16 @@ def test_three_nights_of_the_production_schedule(db: Database, frozen: clock.Fro
 
     frozen.set(_night(date(2026, 12, 31)))
     first = schedule.run_daily(db)
-    assert list(first.results) == ["loyalty", "outbox", "customer_data", "tag_rules", "duplicates"]
+    assert list(first.results) == ["loyalty", "outbox", "tag_rules", "duplicates", "customer_data"]
     assert first.loyalty is not None
     assert _expired(first.loyalty.expired) == (date(2026, 12, 30), 0, 0, 0)
     assert _reviews(first.loyalty.reviews) == (0, 0, 0, 0)  # nobody's review date is 31 Dec
     assert first.results["tag_rules"] == ["recent_login: +0 -0"]
     assert first.duplicates is not None
     assert (first.duplicates.customers, first.duplicates.created, first.duplicates.updated) == (5, 1, 0)
+    with db.unit_of_work(read_only=True) as session:  # the night's check counts the night's pair
+        snapshot = session.scalars(select(QualitySnapshot)).one()
+        assert snapshot.report["duplicate_customers"] == 2
     assert _state(db, ids) == {
         "points": 300,
         "expired": 0,
