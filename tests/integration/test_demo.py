@@ -194,6 +194,9 @@ def test_second_load_reuses_the_data(db: Database) -> None:
     assert reusing in messages
     assert "reused it, nothing added" in second.describe("en")
     assert "直接沿用，未新增任何数据" in second.describe("zh-CN")
+    # The logins by the role's name in the reader's language.
+    assert "  管理员         admin        / admin-demo" in second.describe("zh-CN").splitlines()
+    assert "  Administrator  admin        / admin-demo" in second.describe("en").splitlines()
 
 
 def test_refuses_a_database_with_real_customers(db: Database) -> None:

@@ -14,6 +14,7 @@ history is replayed afterwards through the loyalty services (`demo.orders`), onc
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -160,8 +161,14 @@ class DemoSummary:
         if self.behaviour is not None:
             lines.extend(self.behaviour.describe(language))
         lines.append(say("demo.cli.logins"))
-        lines.extend(f"  {u.role:12} {u.username:12} / {u.password}" for u in DEMO_USERS)
+        lines.extend(f"  {_pad(say(f'role.{u.role}'), 14)} {u.username:12} / {u.password}" for u in DEMO_USERS)
         return "\n".join(lines)
+
+
+def _pad(text: str, width: int) -> str:
+    """Pad to a terminal width: a Chinese character takes two columns."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - used)
 
 
 def load(
