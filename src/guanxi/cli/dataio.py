@@ -15,7 +15,7 @@ errors file), 2 the file or the options were refused as a whole (nothing written
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -171,7 +171,13 @@ def _summary_table(finished: ImportJob, dry_run: bool) -> Table:
 def _print_report(finished: ImportJob) -> None:
     """Reasons, warnings and the figures of the history choice or the opening balances."""
     report = finished.report or {}
-    for title, counts in (("import.cli.reasons", finished.reasons), ("import.cli.warnings", report.get("warnings"))):
+    sections = _problem_sections(finished.kind, report.get("problems"))
+    if sections is None:  # English, or a job run before its problems were recorded: the sentences
+        sections = [
+            ("import.cli.reasons", finished.reasons or {}),
+            ("import.cli.warnings", report.get("warnings") or {}),
+        ]
+    for title, counts in sections:
         if counts:
             typer.echo(_t(title))
             for reason, count in counts.items():
@@ -201,6 +207,27 @@ def _print_report(finished: ImportJob) -> None:
         )
 
 
+def _problem_sections(kind: str, entries: list[dict[str, Any]] | None) -> list[tuple[str, dict[str, int]]] | None:
+    """The refusals and the dropped or kept values by field and reason, in the operator's language
+    (None in English: the importers' own sentences say more, the value's kind included)."""
+    from guanxi.dataio.problems import RowProblem
+
+    language = get_settings().default_language
+    if entries is None or language == "en":
+        return None
+    refused: dict[str, int] = {}
+    warned: dict[str, int] = {}
+    for entry in entries:
+        problem = RowProblem.from_dict(entry)
+        text = problem.text(kind, language)
+        if problem.action == "refused":
+            refused[text] = refused.get(text, 0) + int(entry.get("count") or 0)
+        else:
+            text = _t(f"import.cli.action.{problem.action}", problem=text)
+            warned[text] = warned.get(text, 0) + int(entry.get("count") or 0)
+    return [("import.cli.reasons", refused), ("import.cli.warnings", warned)]
+
+
 def _tiers(counts: dict[str, int] | None) -> str:
     return ", ".join(f"{code} {n}" for code, n in (counts or {}).items()) or "-"
 
@@ -221,7 +248,7 @@ def _save_refused_rows(job_id: str, target: Path, as_user: str | None = None) ->
     try:
         with get_database().unit_of_work() as session:
             rows = service.errors_file(session, actor, job_id)
-            rows.save_as(target)
+            rows.save_as(target, get_settings().default_language)
     except service.ErrorsFileExpired:
         raise _fail(_t("import.errors_expired", days=get_settings().import_errors_retention_days)) from None
     except DomainError as exc:

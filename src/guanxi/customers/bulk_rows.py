@@ -11,8 +11,8 @@ refusal names all of them, in the order of the fields, each with the value it wa
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -30,7 +30,8 @@ from guanxi.customers.normalize import (
     validate_name,
 )
 from guanxi.customers.schemas import ProfileFields
-from guanxi.kit import clock
+from guanxi.dataio import problems
+from guanxi.kit import clock, i18n
 from guanxi.kit.errors import FieldError
 
 IDENTITY_KINDS = ("phone", "email", "resident_id", "member_card", "wechat_unionid", "external_id")
@@ -110,9 +111,12 @@ def _birthday_problem(birthday: date | None) -> tuple[str, str] | None:
     return None
 
 
-def _bad(name: str, message: str, code: str, value: Any) -> FieldError:
-    """A problem of a value, naming the value (shortened) so the row's owner can find it."""
-    return FieldError(name, f"{message} (got {str(value)[:40]!r})", code)
+def _bad(
+    name: str, message: str, code: str, value: Any, params: Mapping[str, object] | None = None, key: str | None = None
+) -> FieldError:
+    """A problem of a value, naming the value (shortened) so the row's owner can find it; `code`,
+    `params` and `key` say it in the reader's language (i18n.field_message)."""
+    return FieldError(name, f"{message} (got {str(value)[:40]!r})", code, params or {}, key=key)
 
 
 _IDENTITY_FIELDS = frozenset({*IDENTITY_KINDS, "external_source"})
@@ -140,7 +144,7 @@ def validate(
         try:
             name = validate_name(str(raw_name))
         except InvalidValue as exc:
-            errors.append(replace(_bad("name", str(exc), "invalid", raw_name), key=exc.key))
+            errors.append(_bad("name", str(exc), "invalid", raw_name, dict(exc.params), exc.key))
     identities = _identities(values, errors)
     profile, address = _profile(values, errors)
     refusing = [e for e in errors if not drop(e.field)]
@@ -153,11 +157,17 @@ def validate(
     errors.sort(key=lambda e: FIELD_ORDER.get(e.field, len(FIELD_ORDER)))
     if refusing:
         return errors
-    warnings = [f"{e.field}: {e.message}; dropped" for e in errors]
+    warnings: list[str] = [problems.dropped(e) for e in errors]
     # a place that names no division (a foreign city), or several, is kept as typed, uncoded: say so
     place = places.normalise(profile.get("province"), profile.get("city"), profile.get("district"))
-    warnings += [f"{w.field}: {_PLACE_PROBLEM[w.code]} (got {w.value!r}); kept as typed" for w in place.warnings]
+    warnings += [problems.kept(w.field, w.code, _PLACE_PROBLEM[w.code], w.value) for w in place.warnings]
     return CustomerRecord(line, name, identities, profile, address, warnings)
+
+
+def _pydantic_key(error_type: str) -> str | None:
+    """The catalog's phrase of a Pydantic error type (string_too_long -> "最多 N 个字符")."""
+    key = f"error.pydantic.{error_type}"
+    return key if key in i18n.catalog("en") else None
 
 
 # The import report counts warnings by kind, so the value goes in "(got …)", which is left out there.
@@ -184,16 +194,18 @@ def _identities(values: dict[str, Any], errors: list[FieldError]) -> list[Normal
                 errors.append(FieldError("external_source", f"a {kind.value} needs a source system", "required"))
                 continue
             if len(namespace) > 64:
-                errors.append(_bad("external_source", "must be at most 64 characters", "too_long", namespace))
+                errors.append(
+                    _bad("external_source", "must be at most 64 characters", "too_long", namespace, {"max_length": 64})
+                )
                 continue
         text = str(raw)
         if len(text) > 254:
-            errors.append(_bad(kind_name, "is too long", "too_long", text))
+            errors.append(_bad(kind_name, "is too long", "too_long", text, {"max_length": 254}))
             continue
         try:
             value = normalize_value(kind, text, region)
         except InvalidValue as exc:
-            errors.append(_bad(kind_name, str(exc), f"invalid_{kind.value}", text))
+            errors.append(_bad(kind_name, str(exc), f"invalid_{kind.value}", text, dict(exc.params), exc.key))
             continue
         identities.append(NormalizedIdentity(kind_name, kind, namespace, value))
     return identities
@@ -211,7 +223,10 @@ def _profile(values: dict[str, Any], errors: list[FieldError]) -> tuple[dict[str
             bad = {str(err["loc"][0]) if err["loc"] else "" for err in exc.errors()}
             for err in exc.errors():
                 name = str(err["loc"][0]) if err["loc"] else "row"
-                errors.append(_bad(name, err["msg"], err["type"], given.get(name, "")))
+                context = {k: v if isinstance(v, int | float | str) else str(v) for k, v in err.get("ctx", {}).items()}
+                errors.append(
+                    _bad(name, err["msg"], err["type"], given.get(name, ""), context, _pydantic_key(err["type"]))
+                )
             # a problem of the row as a whole leaves no field to keep
             given = {k: v for k, v in given.items() if k not in bad and "" not in bad}
     if checked is None:

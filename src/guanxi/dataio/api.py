@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
 from fastapi import Path as PathParam
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +18,7 @@ from guanxi.auth.deps import CurrentPrincipal
 from guanxi.config import get_settings
 from guanxi.dataio import files, service
 from guanxi.dataio.models import ImportJob, SavedMapping
+from guanxi.kit import i18n
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
 from guanxi.kit.ids import new_id
@@ -51,7 +52,9 @@ class ImportJobOut(BaseModel):
     conflicts: int = Field(description="Rows that differ from a known customer's values, held back")
     reasons: dict[str, Any]
     report: dict[str, Any] = Field(
-        description="warnings by kind, a sample of field-level changes and conflicts, the history choice's figures"
+        description="warnings by kind; `problems`: every refusal's and warning's field, stable code, catalog "
+        "parameters and English message with its count (docs/import.md); a sample of field-level changes and "
+        "conflicts; the history choice's figures"
     )
     options: dict[str, Any] = Field(description="The job's choices (e.g. history)")
     error: str | None
@@ -320,14 +323,21 @@ def get_import(job_id: JobId, session: DbSession, principal: CurrentPrincipal) -
     responses={200: {"content": {"text/csv": {}}}, 410: {"description": "The refused rows expired (deleted)"}},
 )
 @in_worker_thread
-def import_errors(job_id: JobId, session: DbSession, principal: CurrentPrincipal) -> StreamingResponse:
-    """The refused rows: the file's columns, the line number and `error` (UTF-8 CSV), opened from
-    their encrypted copy as they are sent. 410 `errors_file_expired` once their time is up."""
+def import_errors(
+    job_id: JobId, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> StreamingResponse:
+    """The refused rows: the line number, the file's columns and the reason (UTF-8 CSV), opened
+    from their encrypted copy as they are sent. The line and reason columns are titled, and each
+    reason said, in the `Accept-Language` (English: `line`, `error` and the importers' sentence).
+    410 `errors_file_expired` once their time is up."""
     rows = service.errors_file(session, principal, job_id)
     return StreamingResponse(
-        rows.chunks(),
+        rows.chunks(i18n.normalize_language(request.headers.get("accept-language"))),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="import-{job_id}-errors.csv"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="import-{job_id}-errors.csv"',
+            "Vary": "Accept-Language",
+        },
     )
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from guanxi.config import get_settings
 from guanxi.dataio.models import ImportJob
+from guanxi.dataio.refused_file import in_language
 from guanxi.dataio.runner import errors_context
 from guanxi.kit import clock, sealed
 from guanxi.kit.db import Database
@@ -121,20 +122,22 @@ def _tidy(job: ImportJob, now: datetime) -> bool:
 
 @dataclass(frozen=True)
 class RefusedRows:
-    """A job's refused rows, opened on the way out: the CSV exactly as the importer wrote it."""
+    """A job's refused rows, opened on the way out: the CSV the importer wrote, its line and
+    reason columns in the reader's language (`refused_file`)."""
 
     job_id: str
     path: Path
+    kind: str = "customers"
 
-    def chunks(self) -> Iterator[bytes]:
-        return sealed.read_chunks(self.path, errors_context(self.job_id))
+    def chunks(self, language: str = "en") -> Iterator[bytes]:
+        return in_language(sealed.read_chunks(self.path, errors_context(self.job_id)), self.kind, language)
 
-    def read(self) -> bytes:
-        return b"".join(self.chunks())
+    def read(self, language: str = "en") -> bytes:
+        return b"".join(self.chunks(language))
 
-    def save_as(self, target: Path) -> None:
+    def save_as(self, target: Path, language: str = "en") -> None:
         with target.open("wb") as out:
-            for chunk in self.chunks():
+            for chunk in self.chunks(language):
                 out.write(chunk)
 
 
@@ -153,7 +156,7 @@ def refused_rows(job: ImportJob) -> RefusedRows | None:
         return None
     if not sealed.is_sealed(path):  # written before sealing existed (the migration seals them too)
         sealed.seal_in_place(path, errors_context(job.id))
-    return RefusedRows(job.id, path)
+    return RefusedRows(job.id, path, job.kind)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from guanxi.customers import event_types, events
 from guanxi.dataio import values as cells
 from guanxi.dataio.importers import RowOutcome, text, typed, zone
 from guanxi.dataio.mappings import Mapping
+from guanxi.dataio.problems import refusal
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 
@@ -133,7 +134,7 @@ class EventImporter:
             elif item_result.status == "duplicate":
                 outcomes.append(RowOutcome(record.line, "unchanged"))
             else:
-                reason = "; ".join(f"{_strip_index(e.field)}: {e.message}" for e in item_result.errors)
+                reason = refusal(list(item_result.errors), strip=_strip_index)
                 outcomes.append(RowOutcome(record.line, "rejected", reason))
         return outcomes
 

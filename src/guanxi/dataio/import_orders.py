@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from guanxi.dataio import values as cells
-from guanxi.dataio.importers import RowOutcome, parse_currency, parse_status, text, typed, zone
+from guanxi.dataio.importers import RowOutcome, describe, parse_currency, parse_status, text, typed, zone
 from guanxi.dataio.mappings import Mapping
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
@@ -106,7 +106,7 @@ class OrderImporter:
         )
         problems = order_import.recheck(data)
         if problems:
-            return "; ".join(f"{e.field}: {e.message}" for e in problems)
+            return describe(list(problems))
         warnings = [w for r in records for w in r.warnings]
         return order_import.OrderRecord(first.line, data, warnings=warnings, line_count=len(records))
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from guanxi.config import get_settings
-from guanxi.dataio import headers, readers
+from guanxi.dataio import headers, problems, readers
 from guanxi.dataio import values as cells
 from guanxi.dataio.mappings import LINE_TOKEN, Mapping, Resolved
 from guanxi.kit.errors import FieldError
@@ -32,7 +32,8 @@ class RowOutcome:
     reason: str | None = None
     entity_id: str | None = None
     fields: list[str] = field(default_factory=list)
-    # Bad values dropped from a row that was kept ("gender: must be 男/女/未知 ... (got '#N/A')").
+    # Bad values dropped from a row that was kept ("gender: must be 男/女/未知 ... (got '#N/A')"),
+    # each a `problems.Noted` when the importer knows its field and code.
     warnings: list[str] = field(default_factory=list)
     # field -> (value before, value in the file) for an update or a conflict
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
@@ -68,7 +69,8 @@ class GroupingImporter(Importer, Protocol):
 
 
 def describe(errors: list[FieldError]) -> str:
-    return "; ".join(f"{e.field}: {e.message}" for e in errors)
+    """A refused row's reason: the English sentence, carrying each problem's field and code."""
+    return problems.refusal(errors)
 
 
 def row_fields(values: dict[str, Any], resolved: Resolved, mapping: Mapping, line: int = 0) -> dict[str, Any]:
@@ -149,18 +151,31 @@ def typed(
     try:
         return parse(text(raw), *args)
     except cells.BadValue as exc:
-        message = f"{exc} (got {text(raw)[:40]!r})"
+        error = FieldError(name, f"{exc} (got {text(raw)[:40]!r})", bad_value_code(exc), exc.params, key=exc.key)
         if warnings is not None:
-            warnings.append(f"{name}: {message}; dropped")
+            warnings.append(problems.dropped(error))
         else:
-            errors.append(FieldError(name, message, "invalid", exc.params, key=exc.key))
+            errors.append(error)
         return None
+
+
+# Codes whose catalog key's last part would not say what is wrong on its own.
+_CODES = {"gender": "not_a_gender"}
+
+
+def bad_value_code(exc: cells.BadValue) -> str:
+    """The stable code of a cell that does not read: its catalog message's name
+    (error.import.not_a_real_date -> not_a_real_date), "invalid" for one without."""
+    if not exc.key:
+        return "invalid"
+    name = exc.key.rsplit(".", 1)[-1]
+    return _CODES.get(name, name)
 
 
 def parse_currency(text: str) -> str:
     code = text.strip().upper()
     if code not in _iso_currencies():
-        raise cells.BadValue("is not an ISO 4217 currency code (e.g. CNY, USD)")
+        raise cells.BadValue("is not an ISO 4217 currency code (e.g. CNY, USD)", "error.import.not_a_currency")
     return code
 
 
@@ -200,7 +215,8 @@ def parse_source_channel(text: str) -> str:
 
     value = text.strip()
     if value not in SOURCE_CHANNELS:
-        raise cells.BadValue(f"must be one of {', '.join(SOURCE_CHANNELS)}")
+        choices = ", ".join(SOURCE_CHANNELS)
+        raise cells.BadValue(f"must be one of {choices}", "error.import.not_a_source_channel", choices=choices)
     return value
 
 

@@ -35,6 +35,7 @@ from guanxi.dataio.import_events import EventImporter
 from guanxi.dataio.import_orders import OrderImporter
 from guanxi.dataio.importers import GroupingImporter, Importer, RowOutcome, describe, row_fields, value_map_problems
 from guanxi.dataio.mappings import Mapping, Resolved
+from guanxi.dataio.problems import RowProblem, problems_of
 from guanxi.dataio.scratch import Scratch, SeenKeys, Staged
 from guanxi.kit import sealed
 from guanxi.kit.db import Database
@@ -48,6 +49,7 @@ IMPORTERS: dict[str, Importer] = {
     "balances": BalanceImporter(),
 }
 MAX_REASONS = 20
+MAX_PROBLEMS = 40  # refusals and warnings together, by field and code
 MAX_SAMPLES = 50  # field-level changes and conflicts kept in the job's report for the preview
 # On PostgreSQL a table that grows from nothing keeps the planner's first picture of it (a handful
 # of rows) until autovacuum analyses it, minutes later: the batch lookups by identity then filter
@@ -82,6 +84,9 @@ class Summary:
     progress: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)
+    # Every refusal's and warning's problems by field and code (`problems.RowProblem.summary_key`).
+    problems: Counter[tuple[str, str, str, str, str | None, str]] = field(default_factory=Counter)
+    problem_of: dict[tuple[str, str, str, str, str | None, str], RowProblem] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)
     errors_path: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
@@ -94,8 +99,10 @@ class Summary:
         setattr(self, counter, getattr(self, counter) + 1)
         if outcome.status == "rejected" and outcome.reason:
             self.reasons.update(_reason_kinds(outcome.reason))
+            self._count_problems(problems_of(outcome.reason))
         for warning in outcome.warnings:
             self.warnings.update(_reason_kinds(warning))
+            self._count_problems(problems_of(warning, "kept" if warning.endswith("; kept as typed") else "dropped"))
         if outcome.changes and len(self.samples) < MAX_SAMPLES:
             self.samples.append(
                 {
@@ -105,6 +112,19 @@ class Summary:
                     "changes": {k: [_plain(a), _plain(b)] for k, (a, b) in outcome.changes.items()},
                 }
             )
+
+    def _count_problems(self, found: tuple[RowProblem, ...]) -> None:
+        for problem in found:
+            key = problem.summary_key()
+            self.problems[key] += 1
+            self.problem_of.setdefault(key, problem)
+
+    def problem_counts(self) -> list[dict[str, Any]]:
+        """The problems of refused rows and of dropped or kept values with how many rows had
+        each, most frequent first: {"field", "code", "params", "message", "action", "count"}."""
+        return [
+            {**self.problem_of[key].as_dict(), "count": count} for key, count in self.problems.most_common(MAX_PROBLEMS)
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -121,7 +141,12 @@ class Summary:
 
     def report(self) -> dict[str, Any]:
         """What the job keeps beyond its counts: warnings by kind, samples, the history figures."""
-        return {"warnings": dict(self.warnings.most_common(MAX_REASONS)), "samples": self.samples, **self.extra}
+        return {
+            "warnings": dict(self.warnings.most_common(MAX_REASONS)),
+            "problems": self.problem_counts(),
+            "samples": self.samples,
+            **self.extra,
+        }
 
 
 def _plain(value: Any) -> Any:
@@ -181,10 +206,15 @@ def errors_context(job_id: str | None) -> str:
     return f"import-errors:{job_id or ''}"
 
 
+# The last column of a sealed errors file: each row's problems as JSON, so the file is sent with
+# its reasons in the language of whoever downloads it (files.RefusedRows), never shown itself.
+PROBLEMS_COLUMN = "_problems"
+
+
 class ErrorsFile:
-    """The refused rows: the file's own columns plus `error`, as UTF-8 CSV with a BOM (Excel),
-    formula-like cells neutralised. Created on the first refused row, sealed as it is written
-    (it holds the file's personal data): nothing of it reaches the disk in clear."""
+    """The refused rows: the file's own columns plus `error` (and `PROBLEMS_COLUMN`), as UTF-8 CSV
+    with a BOM (Excel), formula-like cells neutralised. Created on the first refused row, sealed as
+    it is written (it holds the file's personal data): nothing of it reaches the disk in clear."""
 
     def __init__(self, path: Path | None, columns: list[str], context: str) -> None:
         self.path = path
@@ -200,14 +230,17 @@ class ErrorsFile:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._handle = sealed.open_text_writer(self.path, self.context, encoding="utf-8-sig")
             self._writer = csv.writer(self._handle)
-            self._writer.writerow(["line", *self.columns, "error"])
+            self._writer.writerow(["line", *self.columns, "error", PROBLEMS_COLUMN])
         cells_out = [
             cells.neutralise(
-                readers.cell_text(values.get(c)) if not isinstance(values.get(c), dict | list) else _json(values.get(c))
+                readers.cell_text(values.get(c))
+                if not isinstance(values.get(c), dict | list)
+                else json.dumps(values.get(c), ensure_ascii=False)
             )
             for c in self.columns
         ]
-        self._writer.writerow([line, *cells_out, cells.neutralise(reason)])
+        found = json.dumps([p.as_dict() for p in problems_of(reason)], ensure_ascii=False)
+        self._writer.writerow([line, *cells_out, cells.neutralise(reason), found])
 
     @property
     def written(self) -> bool:
@@ -216,12 +249,6 @@ class ErrorsFile:
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
 
 
 BatchHook = Callable[[Session, Summary], None]

@@ -49,8 +49,8 @@ async def test_refused_rows_download_as_the_csv_and_the_upload_is_gone(db: Datab
     console.find(marker="import-errors").click()
     response = await console.download.next(timeout=5)
     assert list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")))) == [
-        ["line", "客户姓名", "手机号码", "城市", "error"],
-        ["3", "王芳", "12345", "广州", "phone: is not a valid phone number (got '12345')"],
+        ["行号", "客户姓名", "手机号码", "城市", "拒绝原因"],
+        ["3", "王芳", "12345", "广州", "手机号：不是有效的手机号码"],
     ]
 
 

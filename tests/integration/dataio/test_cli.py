@@ -35,12 +35,28 @@ def test_rejected_rows_exit_one_and_the_errors_file_is_written(db: Database, tmp
     source = write_csv(tmp_path / "c.csv", BAD)
     result = runner.invoke(app, ["import", "customers", str(source), "--errors", str(out)])
     assert result.exit_code == 1, result.output
-    assert "phone: is not a valid phone number" in result.output
+    assert "phone:" not in result.output
+    assert "      1  手机号：不是有效的手机号码\n" in result.output
     assert t("import.errors_saved", "zh-CN", path=out) in result.output
-    refused = out.read_text(encoding="utf-8-sig").splitlines()[1]
-    assert refused == "4,王芳,12345,广州,phone: is not a valid phone number (got '12345')"
+    assert out.read_text(encoding="utf-8-sig").splitlines() == [
+        "行号,姓名,手机号,城市,拒绝原因",
+        "4,王芳,12345,广州,手机号：不是有效的手机号码",
+    ]
     # The operator's own file is theirs: the import never deletes it.
     assert source.read_text(encoding="utf-8") == BAD
+
+
+def test_an_english_operator_reads_the_importers_sentences(db: Database, tmp_path: Path) -> None:
+    out = tmp_path / "bad.csv"
+    result = runner.invoke(
+        app, ["--lang", "en", "import", "customers", str(write_csv(tmp_path / "c.csv", BAD)), "--errors", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "      1  phone: is not a valid phone number\n" in result.output
+    assert out.read_text(encoding="utf-8-sig").splitlines() == [
+        "line,姓名,手机号,城市,error",
+        "4,王芳,12345,广州,phone: is not a valid phone number (got '12345')",
+    ]
 
 
 def test_refused_rows_are_kept_encrypted_and_opened_on_demand_until_they_expire(db: Database, tmp_path: Path) -> None:
@@ -55,8 +71,8 @@ def test_refused_rows_are_kept_encrypted_and_opened_on_demand_until_they_expire(
     opened = runner.invoke(app, ["import", "errors", job_id, "--out", str(out)])
     assert opened.exit_code == 0, opened.output
     assert out.read_text(encoding="utf-8-sig").splitlines() == [
-        "line,姓名,手机号,城市,error",
-        "4,王芳,12345,广州,phone: is not a valid phone number (got '12345')",
+        "行号,姓名,手机号,城市,拒绝原因",
+        "4,王芳,12345,广州,手机号：不是有效的手机号码",
     ]
     with clock.frozen(clock.now() + timedelta(days=7, seconds=1)):
         purged = runner.invoke(app, ["import", "purge"])

@@ -224,7 +224,7 @@ def test_the_cli_imports_balances_and_exits_one_for_refused_rows(db: Database, t
     ids = _members(db)
     result = CliRunner().invoke(app, ["import", "balances", str(write_csv(tmp_path / "opening.csv", BALANCES))])
     assert result.exit_code == 1, result.output
-    assert "points: cannot be below zero" in result.output
+    assert "      1  积分：不能为负数\n" in result.output
     assert _cards(db)[ids["张伟"]]["balance"] == 1200
     dry = CliRunner().invoke(
         app, ["import", "balances", str(tmp_path / "opening.csv"), "--dry-run"], env={"COLUMNS": "200"}

@@ -15,6 +15,7 @@ from guanxi.console.session import language, tr
 from guanxi.console.widgets import choice, facts, notice, show
 from guanxi.dataio.headers import FIELDS
 from guanxi.dataio.models import ImportJob
+from guanxi.dataio.problems import RowProblem, problems_of
 from guanxi.kit import formatting
 from guanxi.loyalty.members.history import RECORD
 from guanxi.loyalty.program import config as program
@@ -65,22 +66,63 @@ def report(job: ImportJob) -> None:
             ui.table(columns=cols, rows=change_rows(job.kind, samples), row_key="key").classes("w-full").props(
                 "dense flat"
             ).mark("import-changes")
-        warnings = data.get("warnings") or {}
-        if warnings:
-            ui.label(tr("import.warnings")).classes("font-medium")
-            with ui.column().classes("gap-0").mark("import-warnings"):
-                for text in warning_lines(job.kind, warnings):
-                    ui.label(text).classes("text-sm")
+        for title, marker, lines in (
+            ("import.refusals", "import-refusals", refusal_lines(job.kind, job.reasons or {}, data.get("problems"))),
+            (
+                "import.warnings",
+                "import-warnings",
+                warning_lines(job.kind, data.get("warnings") or {}, data.get("problems")),
+            ),
+        ):
+            if lines:
+                ui.label(tr(title)).classes("font-medium")
+                with ui.column().classes("gap-0").mark(marker):
+                    for text in lines:
+                        ui.label(text).classes("text-sm")
 
 
-def warning_lines(kind: str, warnings: dict[str, int]) -> list[str]:
-    """The report's warnings with their counts, each field by its display name. The job keeps a
-    warning as the importers' English sentence ("gender: must be …"): English reads it after the
-    field's name; another language counts the rows by the field whose values they lost (the
-    preview says why, row by row)."""
+def refusal_lines(kind: str, reasons: dict[str, int], problems: list[dict[str, Any]] | None = None) -> list[str]:
+    """Why rows were refused, with how many rows each: English reads the importers' sentence after
+    the field's display name; another language the field's name and the catalog's reason for the
+    problem's code (生日：不是真实存在的日期（2 行）)."""
+    if language() == "en" or problems is None:
+        return _sentence_lines(kind, reasons, "refused")
+    return _problem_lines(kind, [p for p in problems if p.get("action", "refused") == "refused"])
+
+
+def warning_lines(kind: str, warnings: dict[str, int], problems: list[dict[str, Any]] | None = None) -> list[str]:
+    """The values dropped from kept rows (and places kept as typed) with their counts, as
+    `refusal_lines` says refusals. A job run before its problems were recorded keeps only the
+    English sentences: another language then counts the rows by the field whose values they lost."""
+    if language() != "en" and problems is not None:
+        return _problem_lines(kind, [p for p in problems if p.get("action") in ("dropped", "kept")])
+    return _sentence_lines(kind, warnings, "dropped")
+
+
+def _problem_lines(kind: str, entries: list[dict[str, Any]]) -> list[str]:
     lang = language()
     counts: dict[str, int] = {}
-    for warning, count in warnings.items():
+    for entry in entries:
+        problem = RowProblem.from_dict(entry)
+        text = problem.text(kind, lang)
+        if problem.action == "kept":
+            text = tr("import.action.kept", problem=text)
+        counts[text] = counts.get(text, 0) + int(entry.get("count") or 0)
+    return [tr("import.warning_count", warning=text, count=formatting.number(n, lang)) for text, n in counts.items()]
+
+
+def _sentence_lines(kind: str, sentences: dict[str, int], action: str) -> list[str]:
+    lang = language()
+    if action == "refused" and lang != "en":
+        # an old job's refusals: what can be said of each without its English sentence
+        entries = [
+            {**problem.as_dict(), "count": count}
+            for reason, count in sentences.items()
+            for problem in problems_of(reason)
+        ]
+        return _problem_lines(kind, entries)
+    counts: dict[str, int] = {}
+    for warning, count in sentences.items():
         name, _, sentence = warning.partition(": ")
         name = name.removeprefix("identity.")
         if name not in FIELDS.get(kind, ()):

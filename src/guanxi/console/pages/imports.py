@@ -256,7 +256,8 @@ class ImportWizard:
                     ).props("outline no-caps").mark("import-errors")
 
     def _download(self, job_id: str) -> None:
-        result = perform(lambda s, p: service.errors_file(s, p, job_id).read(), notify=False)
+        lang = language()
+        result = perform(lambda s, p: service.errors_file(s, p, job_id).read(lang), notify=False)
         if result.ok and result.value is not None:
             ui.download.content(result.value, f"import-{job_id}-errors.csv", "text/csv")
         elif isinstance(result.error, service.ErrorsFileExpired):
