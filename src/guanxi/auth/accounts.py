@@ -52,7 +52,10 @@ def _keep_an_admin(session: Session, user: StaffUser, field: str) -> None:
     if user.role == Role.ADMIN.value and user.is_active and _other_active_admins(session, user) == 0:
         raise Conflict(
             message="this is the only active administrator; make another one first",
-            errors=[FieldError(field, "would leave no active administrator", "last_admin")],
+            errors=[
+                FieldError(field, "would leave no active administrator", "last_admin", key="problem.users.last_admin")
+            ],
+            key="problem.users.only_admin",
         )
 
 
@@ -73,12 +76,28 @@ def _check_password(password: str, field: str = "password") -> None:
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed(
             message=f"{field}: must be at least {MIN_PASSWORD} characters",
-            errors=[FieldError(field, f"must be at least {MIN_PASSWORD} characters", "too_short")],
+            errors=[
+                FieldError(
+                    field,
+                    f"must be at least {MIN_PASSWORD} characters",
+                    "too_short",
+                    {"min_length": MIN_PASSWORD},
+                    key="problem.users.password_too_short",
+                )
+            ],
         )
     if len(password) > MAX_PASSWORD:
         raise ValidationFailed(
             message=f"{field}: must be at most {MAX_PASSWORD} characters",
-            errors=[FieldError(field, f"must be at most {MAX_PASSWORD} characters", "too_long")],
+            errors=[
+                FieldError(
+                    field,
+                    f"must be at most {MAX_PASSWORD} characters",
+                    "too_long",
+                    {"max_length": MAX_PASSWORD},
+                    key="problem.users.password_too_long",
+                )
+            ],
         )
 
 
@@ -88,7 +107,9 @@ def disable_user(session: Session, actor: Principal, user_id: str) -> StaffUser:
     user = get_user(session, user_id)
     if user.id == actor.id:
         raise BadRequest(
-            message="you cannot disable your own account", errors=[FieldError("user_id", "is you", "self")]
+            message="you cannot disable your own account",
+            errors=[FieldError("user_id", "is you", "self", key="problem.users.is_you")],
+            key="problem.users.disable_self",
         )
     if not user.is_active:
         return user
@@ -191,7 +212,8 @@ def change_access(
         if user.id == actor.id:
             raise BadRequest(
                 message="you cannot take the admin role from yourself",
-                errors=[FieldError("role", "is your own admin role", "self")],
+                errors=[FieldError("role", "is your own admin role", "self", key="problem.users.own_admin_role")],
+                key="problem.users.demote_self",
             )
         _keep_an_admin(session, user, "role")
     changed = [
@@ -218,7 +240,7 @@ def change_own_password(
     """The signed-in user replaces their password (required after a reset). Every other session
     of theirs ends; the one making the change (`keep_token`, a token digest) stays open."""
     if actor.kind != "staff":
-        raise BadRequest(message="only staff users have a password")
+        raise BadRequest(message="only staff users have a password", key="problem.users.no_password")
     user = get_user(session, actor.id)
     if not password_hasher().verify(current_password, user.password_hash):
         audit.record(
@@ -232,13 +254,22 @@ def change_own_password(
         )
         raise ValidationFailed(
             message="current_password: is not correct",
-            errors=[FieldError("current_password", "is not correct", "incorrect")],
+            errors=[
+                FieldError("current_password", "is not correct", "incorrect", key="problem.users.password_incorrect")
+            ],
         )
     _check_password(new_password, "new_password")
     if new_password == current_password:
         raise ValidationFailed(
             message="new_password: must differ from the current password",
-            errors=[FieldError("new_password", "must differ from the current password", "unchanged")],
+            errors=[
+                FieldError(
+                    "new_password",
+                    "must differ from the current password",
+                    "unchanged",
+                    key="problem.users.password_unchanged",
+                )
+            ],
         )
     user.password_hash = password_hasher().hash(new_password)
     user.must_change_password = False
@@ -260,7 +291,8 @@ def logout(session: Session, actor: Principal, raw_token: str | None) -> None:
 
     if actor.kind == "api_key" or raw_token is None or raw_token.startswith(service.API_KEY_PREFIX):
         raise ApiKeyNotASession(
-            message="an API key cannot be logged out; an administrator revokes it with DELETE /api/v1/api-keys/{id}"
+            message="an API key cannot be logged out; an administrator revokes it with DELETE /api/v1/api-keys/{id}",
+            key="problem.auth.api_key_logout",
         )
     token = service.revoke_token(session, raw_token)
     if token is None:
@@ -281,7 +313,14 @@ def change_password_at_sign_in(
     if new_password == current_password:
         raise ValidationFailed(
             message="new_password: must differ from the current password",
-            errors=[FieldError("new_password", "must differ from the current password", "unchanged")],
+            errors=[
+                FieldError(
+                    "new_password",
+                    "must differ from the current password",
+                    "unchanged",
+                    key="problem.users.password_unchanged",
+                )
+            ],
         )
     outcome = service.authenticate(session, username, current_password, ip)
     if outcome.user is not None:

@@ -97,7 +97,9 @@ def create_user(
     if session.scalar(select(StaffUser.id).where(StaffUser.username == normalized)):
         raise Conflict(
             message=f"username {normalized!r} is taken",
-            errors=[FieldError("username", "is taken", "taken")],
+            errors=[FieldError("username", "is taken", "taken", key="problem.users.username_taken")],
+            key="problem.users.username_exists",
+            params={"username": repr(normalized)},
         )
     user = StaffUser(
         username=normalized,
@@ -205,6 +207,8 @@ def authenticate(session: Session, username: str, password: str, ip: str | None)
             TooManyAttempts(
                 message=f"too many failed sign-ins; try again in {seconds} seconds",
                 extra={"retry_after": seconds, "blocked_until": block.until.isoformat()},
+                key="problem.auth.throttled",
+                params={"seconds": seconds},
             ),
         )
     user = None if NUL in username else session.scalar(select(StaffUser).where(StaffUser.username == normalized))
@@ -324,13 +328,29 @@ def create_api_key(
     if parsed_role is Role.ADMIN:
         raise ValidationFailed(
             message="API keys cannot carry the admin role",
-            errors=[FieldError("role", "API keys cannot carry the admin role", "forbidden_role")],
+            errors=[
+                FieldError(
+                    "role", "API keys cannot carry the admin role", "forbidden_role", key="problem.api_keys.admin_role"
+                )
+            ],
+            key="problem.api_keys.admin_role",
         )
     bad = [s for s in (scopes or []) if not permissions.valid_api_scope(s)]
     if bad:
+        listed = ", ".join(bad)
         raise ValidationFailed(
-            message=f"unknown scopes: {', '.join(bad)}",
-            errors=[FieldError("scopes", f"unknown scopes: {', '.join(bad)}", "unknown_scope")],
+            message=f"unknown scopes: {listed}",
+            errors=[
+                FieldError(
+                    "scopes",
+                    f"unknown scopes: {listed}",
+                    "unknown_scope",
+                    {"scopes": listed},
+                    key="problem.api_keys.scopes",
+                )
+            ],
+            key="problem.api_keys.scopes",
+            params={"scopes": listed},
         )
     prefix = secrets.token_hex(6)
     raw = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
@@ -355,7 +375,7 @@ def revoke_api_key(session: Session, actor: Principal, key_id: str) -> ApiKey:
     require(actor, "api_keys", "delete")
     key = session.get(ApiKey, key_id)
     if key is None:
-        raise NotFound(message=f"API key {key_id} not found")
+        raise NotFound(message=f"API key {key_id} not found", key="problem.not_found.api_key", params={"id": key_id})
     if key.revoked_at is None:
         key.revoked_at = clock.now()
         audit.record(session, actor, "api_key.revoke", entity_type="api_key", entity_id=key.id)
@@ -398,7 +418,7 @@ def principal_from_api_key(session: Session, raw: str, ip: str | None = None) ->
 def get_user(session: Session, user_id: str) -> StaffUser:
     user = session.get(StaffUser, user_id)
     if user is None:
-        raise NotFound(message=f"staff user {user_id} not found")
+        raise NotFound(message=f"staff user {user_id} not found", key="problem.not_found.user", params={"id": user_id})
     return user
 
 

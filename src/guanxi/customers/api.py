@@ -143,7 +143,7 @@ def lookup_customer(
     """Find the customer holding an identity (phone, member card, WeChat unionid, ...)."""
     detail = service.lookup_detail(session, principal, IdentityKind(kind), value, namespace)
     if detail is None:
-        raise NotFound(message=f"no customer has this {kind}")
+        raise NotFound(message=f"no customer has this {kind}", key=f"problem.unknown_customer.{kind}")
     return detail
 
 

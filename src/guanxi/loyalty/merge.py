@@ -185,7 +185,15 @@ def _consolidate(ctx: MergeContext, survivor: LoyaltyAccount, merged: LoyaltyAcc
                     f"{side}: the points account of customer {account.customer_id} owes {-account.points_balance} "
                     "points (a refund of spent points); settle the debt before merging"
                 ),
-                errors=[FieldError(side, f"points debt of {-account.points_balance}", "points_debt")],
+                errors=[
+                    FieldError(
+                        side,
+                        f"points debt of {-account.points_balance}",
+                        "points_debt",
+                        {"points": -account.points_balance},
+                        key="problem.merge.points_debt",
+                    )
+                ],
             )
     plan = [(lot, lot.remaining) for lot in _open_lots(session, merged.id) if lot.remaining > 0]
     total = sum(take for _, take in plan)

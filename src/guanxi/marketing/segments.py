@@ -25,7 +25,7 @@ from guanxi.customers import service as customer_service
 from guanxi.customers.models import Customer, CustomerTag
 from guanxi.customers.repository import scope_clause
 from guanxi.customers.schemas import CustomerOut
-from guanxi.kit import clock
+from guanxi.kit import clock, i18n
 from guanxi.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from guanxi.kit.masking import Visibility
 from guanxi.kit.models import UTCDateTime, table_of
@@ -52,18 +52,31 @@ SORTS = {"created_at": Segment.created_at, "name": Segment.name, "updated_at": S
 # ---------------------------------------------------------------- definitions
 
 
+def _problem_key(code: str) -> str | None:
+    """The catalog message of a condition problem's code; None for Pydantic's own types, which
+    the field message phrases by their type."""
+    key = f"segments.problem.{code}"
+    return key if key in i18n.catalog("en") else None
+
+
 def parse_definition(session: Session, raw: Any, *, root: str = "conditions") -> Group:
     """Validate a definition: its shape and values (pure), then the event types it names exist."""
     try:
         group = parse(raw, root=root)
     except ConditionError as exc:
-        errors = [FieldError(p.path, p.message, p.code) for p in exc.problems]
+        # The catalog's sentence for each problem's code, the one the segment builder shows too.
+        errors = [FieldError(p.path, p.message, p.code, key=_problem_key(p.code)) for p in exc.problems]
         raise ValidationFailed(message=str(exc), errors=errors) from None
     wanted = event_types(group)
     if wanted:
         known = set(event_type_registry.registry(session))
         errors = [
-            FieldError(f"{rule.path}.value", f"unknown event type {rule.value!r}", "unknown_event_type")
+            FieldError(
+                f"{rule.path}.value",
+                f"unknown event type {rule.value!r}",
+                "unknown_event_type",
+                key="segments.problem.unknown_event_type",
+            )
             for rule in group.leaves()
             if rule.spec.kind == "event" and rule.value not in known
         ]
@@ -140,7 +153,9 @@ def segment_out(segment: Segment) -> SegmentOut:
 def _get(session: Session, segment_id: str) -> Segment:
     segment = session.get(Segment, segment_id)
     if segment is None:
-        raise NotFound(message=f"segment {segment_id} not found")
+        raise NotFound(
+            message=f"segment {segment_id} not found", key="problem.not_found.segment", params={"id": segment_id}
+        )
     return segment
 
 
@@ -149,7 +164,9 @@ def _name_free(session: Session, name: str, own_id: str | None = None) -> None:
     if other is not None and other != own_id:
         raise Conflict(
             message=f"a segment named {name!r} already exists",
-            errors=[FieldError("name", "is already used by another segment", "duplicate")],
+            errors=[
+                FieldError("name", "is already used by another segment", "duplicate", key="problem.segment.name_taken")
+            ],
         )
 
 
@@ -169,7 +186,11 @@ def create_segment(session: Session, actor: Principal, data: SegmentIn) -> Segme
         with session.begin_nested():
             session.flush()
     except IntegrityError:  # a concurrent create took the name
-        raise Conflict(message=f"a segment named {data.name!r} already exists") from None
+        raise Conflict(
+            message=f"a segment named {data.name!r} already exists",
+            key="problem.segment.exists",
+            params={"name": repr(data.name)},
+        ) from None
     if segment.kind == "static":
         _take_snapshot(session, actor, segment, group)
     audit.record(

@@ -67,7 +67,9 @@ def rule_out(rule: TagRule) -> TagRuleOut:
 def _get(session: Session, rule_id: str) -> TagRule:
     rule = session.get(TagRule, rule_id)
     if rule is None:
-        raise NotFound(message=f"tag rule {rule_id} not found")
+        raise NotFound(
+            message=f"tag rule {rule_id} not found", key="problem.not_found.tag_rule", params={"id": rule_id}
+        )
     return rule
 
 
@@ -76,11 +78,17 @@ def _free(session: Session, *, code: str | None = None, tag: str | None = None, 
     if code is not None:
         other = session.scalar(select(TagRule.id).where(TagRule.code == code))
         if other is not None and other != own_id:
-            errors.append(FieldError("code", "is already used by another tag rule", "duplicate"))
+            errors.append(
+                FieldError(
+                    "code", "is already used by another tag rule", "duplicate", key="problem.tag_rule.code_taken"
+                )
+            )
     if tag is not None:
         other = session.scalar(select(TagRule.id).where(TagRule.tag == tag))
         if other is not None and other != own_id:
-            errors.append(FieldError("tag", "is already given by another tag rule", "duplicate"))
+            errors.append(
+                FieldError("tag", "is already given by another tag rule", "duplicate", key="problem.tag_rule.tag_taken")
+            )
     if errors:
         raise Conflict(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
 
@@ -199,7 +207,9 @@ def refresh_all(database: Database, *, code: str | None = None) -> list[RunResul
             stmt = select(TagRule.id).where(TagRule.code == code)
         rule_ids = list(session.scalars(stmt))
     if code is not None and not rule_ids:
-        raise NotFound(message=f"tag rule {code!r} not found")
+        raise NotFound(
+            message=f"tag rule {code!r} not found", key="problem.not_found.tag_rule", params={"id": repr(code)}
+        )
     results = []
     for rule_id in rule_ids:
         with database.unit_of_work() as session:
@@ -237,7 +247,11 @@ def create_rule(session: Session, actor: Principal, data: TagRuleIn) -> TagRule:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise Conflict(message=f"tag rule {data.code!r} or tag {data.tag!r} is already taken") from None
+        raise Conflict(
+            message=f"tag rule {data.code!r} or tag {data.tag!r} is already taken",
+            key="problem.tag_rule.taken",
+            params={"code": repr(data.code), "tag": repr(data.tag)},
+        ) from None
     result = refresh(session, rule, actor=actor, group=group) if rule.active else None
     audit.record(
         session,

@@ -27,7 +27,7 @@ def get_merge(session: Session, actor: Principal, merge_id: str) -> CustomerMerg
     require(actor, "merges", "read")
     record = session.get(CustomerMerge, merge_id)
     if record is None or not _merge_in_scope(session, actor, record):
-        raise NotFound(message=f"merge {merge_id} not found")
+        raise NotFound(message=f"merge {merge_id} not found", key="problem.not_found.merge", params={"id": merge_id})
     return record
 
 
@@ -94,7 +94,11 @@ def _candidates(actor: Principal, status: str) -> Any:
     if status not in ("open", "merged", "dismissed"):
         raise ValidationFailed(
             message="status: must be one of open, merged, dismissed",
-            errors=[FieldError("status", "must be one of open, merged, dismissed", "invalid")],
+            errors=[
+                FieldError(
+                    "status", "must be one of open, merged, dismissed", "invalid", key="problem.merge.candidate_status"
+                )
+            ],
         )
     live = select(Customer.id).where(Customer.deleted_at.is_(None), repository.scope_clause(actor, Customer))
     stmt = select(DuplicateCandidate).where(DuplicateCandidate.status == status)
@@ -116,11 +120,19 @@ def get_candidate(session: Session, actor: Principal, candidate_id: str) -> Dupl
     require(actor, "merges", "read")
     candidate = session.get(DuplicateCandidate, candidate_id)
     if candidate is None:
-        raise NotFound(message=f"duplicate candidate {candidate_id} not found")
+        raise NotFound(
+            message=f"duplicate candidate {candidate_id} not found",
+            key="problem.not_found.candidate",
+            params={"id": candidate_id},
+        )
     for cid in (candidate.customer_a_id, candidate.customer_b_id):
         customer = session.get(Customer, cid)
         if customer is None or not repository.in_scope(actor, customer):
-            raise NotFound(message=f"duplicate candidate {candidate_id} not found")
+            raise NotFound(
+                message=f"duplicate candidate {candidate_id} not found",
+                key="problem.not_found.candidate",
+                params={"id": candidate_id},
+            )
     return candidate
 
 
@@ -134,7 +146,11 @@ def dismiss_candidate(
     if candidate.status != "open":
         raise Conflict(
             message=f"duplicate candidate {candidate_id} is {candidate.status}, not open",
-            errors=[FieldError("candidate_id", f"is {candidate.status}", "not_open")],
+            errors=[
+                FieldError(
+                    "candidate_id", f"is {candidate.status}", "not_open", key=f"problem.merge.pair.{candidate.status}"
+                )
+            ],
         )
     now = clock.now()
     candidate.status = "dismissed"
@@ -160,13 +176,24 @@ def merge_candidate(session: Session, actor: Principal, candidate_id: str, *, su
     if candidate.status != "open":
         raise Conflict(
             message=f"duplicate candidate {candidate_id} is {candidate.status}, not open",
-            errors=[FieldError("candidate_id", f"is {candidate.status}", "not_open")],
+            errors=[
+                FieldError(
+                    "candidate_id", f"is {candidate.status}", "not_open", key=f"problem.merge.pair.{candidate.status}"
+                )
+            ],
         )
     pair = (candidate.customer_a_id, candidate.customer_b_id)
     if survivor_id not in pair:
         raise ValidationFailed(
             message="survivor_id: must be one of the pair",
-            errors=[FieldError("survivor_id", "must be one of the two customers of the pair", "not_in_pair")],
+            errors=[
+                FieldError(
+                    "survivor_id",
+                    "must be one of the two customers of the pair",
+                    "not_in_pair",
+                    key="problem.merge.survivor_not_in_pair",
+                )
+            ],
         )
     merged_id = pair[1] if survivor_id == pair[0] else pair[0]
     return merge_customers(

@@ -51,6 +51,8 @@ def merged_error(session: Session, customer: Customer) -> CustomerMerged:
     return CustomerMerged(
         message=f"customer {customer.id} was merged into customer {target}",
         extra={"merged_into": target, "merged_into_url": f"/api/v1/customers/{target}"},
+        key="problem.customer_merged.into",
+        params={"id": customer.id, "target": target},
     )
 
 
@@ -60,19 +62,35 @@ def _participant_customer(session: Session, actor: Principal, customer_id: str, 
     if customer is None or not repository.in_scope(actor, customer):
         raise NotFound(
             message=f"{field_name}: customer {customer_id} not found",
-            errors=[FieldError(field_name, f"customer {customer_id} not found", "not_found")],
+            errors=[
+                FieldError(
+                    field_name,
+                    f"customer {customer_id} not found",
+                    "not_found",
+                    {"id": customer_id},
+                    key="problem.not_found.customer",
+                )
+            ],
         )
     if customer.merged_into_id is not None:
         target = final_survivor(session, customer.id)
         raise MergeRefused(
             message=f"{field_name}: customer {customer_id} was already merged into customer {target}",
-            errors=[FieldError(field_name, f"already merged into customer {target}", "already_merged")],
+            errors=[
+                FieldError(
+                    field_name,
+                    f"already merged into customer {target}",
+                    "already_merged",
+                    {"target": target},
+                    key="problem.merge.already_merged",
+                )
+            ],
             extra={"merged_into": target},
         )
     if customer.deleted_at is not None:
         raise MergeRefused(
             message=f"{field_name}: customer {customer_id} is deleted",
-            errors=[FieldError(field_name, "the customer is deleted", "deleted")],
+            errors=[FieldError(field_name, "the customer is deleted", "deleted", key="problem.merge.deleted")],
         )
     return customer
 

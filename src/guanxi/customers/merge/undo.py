@@ -145,17 +145,19 @@ def undo_merge(session: Session, actor: Principal, merge_id: str) -> CustomerMer
         select(CustomerMerge).where(CustomerMerge.id == merge_id).execution_options(populate_existing=True)
     )
     if record is None:
-        raise NotFound(message=f"merge {merge_id} not found")
+        raise NotFound(message=f"merge {merge_id} not found", key="problem.not_found.merge", params={"id": merge_id})
     first, second = sorted([record.survivor_id, record.merged_id])
     rows = {cid: _customer_row(session, cid, lock=True) for cid in (first, second)}
     survivor, merged = rows[record.survivor_id], rows[record.merged_id]
     assert survivor is not None and merged is not None
     if not (repository.in_scope(actor, survivor) and repository.in_scope(actor, merged)):
-        raise NotFound(message=f"merge {merge_id} not found")
+        raise NotFound(message=f"merge {merge_id} not found", key="problem.not_found.merge", params={"id": merge_id})
     if record.status == "undone":
         raise UndoRefused(
             message=f"merge {merge_id} was already undone",
-            errors=[FieldError("merge_id", "already undone", "already_undone")],
+            errors=[FieldError("merge_id", "already undone", "already_undone", key="problem.merge.already_undone")],
+            key="problem.merge.undone_before",
+            params={"id": merge_id},
         )
     reasons: list[str] = []
     if survivor.merged_into_id is not None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
+from guanxi.kit.errors import CatalogValueError
+
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 BODY_LENGTH = 12
 LENGTH = BODY_LENGTH + 1
@@ -30,7 +32,7 @@ _SEPARATORS = frozenset(" -_.\t")
 _MODULUS = 0b100101
 
 
-class CodeError(ValueError):
+class CodeError(CatalogValueError):
     """A typed code that cannot be a coupon code; the message says what is wrong with it."""
 
 
@@ -70,18 +72,29 @@ def display(code: str) -> str:
 def normalize(typed: str) -> str:
     """The stored form of a typed code, or CodeError saying why it cannot be one."""
     if len(typed) > MAX_INPUT_LENGTH:
-        raise CodeError(f"is too long for a coupon code ({LENGTH} characters)")
+        raise CodeError(
+            f"is too long for a coupon code ({LENGTH} characters)", "problem.coupon.code_too_long", length=LENGTH
+        )
     chars = []
     for ch in typed.upper():
         if ch in _SEPARATORS:
             continue
         ch = _ALIASES.get(ch, ch)
         if ch not in _VALUE:
-            raise CodeError(f"contains {ch!r}, which is not used in coupon codes")
+            raise CodeError(
+                f"contains {ch!r}, which is not used in coupon codes",
+                "problem.coupon.code_bad_character",
+                char=repr(ch),
+            )
         chars.append(ch)
     code = "".join(chars)
     if len(code) != LENGTH:
-        raise CodeError(f"has {len(code)} characters; a coupon code has {LENGTH}")
+        raise CodeError(
+            f"has {len(code)} characters; a coupon code has {LENGTH}",
+            "problem.coupon.code_length",
+            count=len(code),
+            length=LENGTH,
+        )
     if not is_valid(code):
-        raise CodeError("is mistyped: its check character does not match")
+        raise CodeError("is mistyped: its check character does not match", "problem.coupon.code_check")
     return code

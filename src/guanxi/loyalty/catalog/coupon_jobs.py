@@ -346,7 +346,11 @@ def start_bulk_issue(
     require(actor, "coupons", "issue")
     template = session.get(CouponTemplate, template_id)
     if template is None or template.deleted_at is not None:
-        raise NotFound(message=f"coupon template {template_id} not found")
+        raise NotFound(
+            message=f"coupon template {template_id} not found",
+            key="problem.not_found.coupon_template",
+            params={"id": template_id},
+        )
     reason = coupons.not_issuable(template, clock.now())
     if reason is not None:
         raise NotEligible(message=f"template_id: {reason}", errors=[FieldError("template_id", reason, "not_issuable")])

@@ -54,13 +54,25 @@ class Quote:
 
 
 class Refusal(Exception):
-    """The coupon does not apply to this order; `code` and `field` say why."""
+    """The coupon does not apply to this order; `code` and `field` say why, `message` in English,
+    `key` with `params` in the catalog's words."""
 
-    def __init__(self, code: str, field: str, message: str) -> None:
+    def __init__(self, code: str, field: str, message: str, key: str, **params: object) -> None:
         super().__init__(message)
         self.code = code
         self.field = field
         self.message = message
+        self.key = key
+        self.params = params
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why coupons cannot go together: the English sentence and its catalog message."""
+
+    message: str
+    key: str
+    params: dict[str, object]
 
 
 def _money(value: Decimal) -> str:
@@ -75,6 +87,8 @@ def eligible_amount(terms: Terms, order_amount: Decimal, lines: Sequence[Line]) 
             "category_mismatch",
             "lines",
             f"the coupon applies only to {', '.join(terms.categories)}; send the order's lines",
+            "problem.coupon.lines_needed",
+            categories=", ".join(terms.categories),
         )
     wanted = set(terms.categories)
     matching = sum((line.amount for line in lines if line.category in wanted), Decimal(0))
@@ -83,6 +97,8 @@ def eligible_amount(terms: Terms, order_amount: Decimal, lines: Sequence[Line]) 
             "category_mismatch",
             "lines",
             f"no line of the order is in {', '.join(terms.categories)}, the categories this coupon applies to",
+            "problem.coupon.no_matching_line",
+            categories=", ".join(terms.categories),
         )
     return min(matching, order_amount)
 
@@ -98,6 +114,9 @@ def quote(
             "below_min_spend",
             "order_amount",
             f"the coupon needs a spend of {_money(terms.min_spend)} {where}and the order has {_money(eligible)}",
+            "problem.coupon.min_spend_categories" if terms.categories else "problem.coupon.min_spend",
+            min_spend=_money(terms.min_spend),
+            amount=_money(eligible),
         )
     if terms.kind == "fixed_amount":
         discount = min(terms.value, eligible)
@@ -127,17 +146,30 @@ def quote(
     )
 
 
-def stacking_conflict(this: tuple[str, Terms], others: Sequence[tuple[str, Terms]]) -> str | None:
+def stacking_conflict(this: tuple[str, Terms], others: Sequence[tuple[str, Terms]]) -> Reason | None:
     """Why `this` coupon cannot be used together with `others` (labels are display codes), or None."""
     label, terms = this
     others = [(other_label, other) for other_label, other in others if other_label != label]
     if not others:
         return None
     if not terms.stackable:
-        return f"coupon {label} cannot be combined with other coupons ({', '.join(o for o, _ in others)})"
+        listed = ", ".join(o for o, _ in others)
+        return Reason(
+            f"coupon {label} cannot be combined with other coupons ({listed})",
+            "problem.coupon.not_stackable",
+            {"code": label, "others": listed},
+        )
     for other_label, other in others:
         if not other.stackable:
-            return f"coupon {other_label} on the same order cannot be combined with other coupons"
+            return Reason(
+                f"coupon {other_label} on the same order cannot be combined with other coupons",
+                "problem.coupon.other_not_stackable",
+                {"other": other_label},
+            )
         if terms.stack_group is not None and other.stack_group == terms.stack_group:
-            return f"coupons {label} and {other_label} are both in group {terms.stack_group!r}; use one of them"
+            return Reason(
+                f"coupons {label} and {other_label} are both in group {terms.stack_group!r}; use one of them",
+                "problem.coupon.same_group",
+                {"code": label, "other": other_label, "group": terms.stack_group},
+            )
     return None

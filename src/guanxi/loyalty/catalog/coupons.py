@@ -93,7 +93,11 @@ def lock_template(session: Session, template_id: str) -> CouponTemplate | None:
 def _get(session: Session, template_id: str, *, lock: bool = False) -> CouponTemplate:
     template = lock_template(session, template_id) if lock else session.get(CouponTemplate, template_id)
     if template is None or template.deleted_at is not None:
-        raise NotFound(message=f"coupon template {template_id} not found")
+        raise NotFound(
+            message=f"coupon template {template_id} not found",
+            key="problem.not_found.coupon_template",
+            params={"id": template_id},
+        )
     return template
 
 
@@ -408,7 +412,11 @@ def issue(
     config = program.ensure(session)
     found = session.get(CouponTemplate, template_id)
     if found is None or found.deleted_at is not None:
-        raise NotFound(message=f"coupon template {template_id} not found")
+        raise NotFound(
+            message=f"coupon template {template_id} not found",
+            key="problem.not_found.coupon_template",
+            params={"id": template_id},
+        )
     audience = _audience(session, actor, data)
     template = _get(session, template_id, lock=True)
     single = data.customer_ids is not None and len(set(data.customer_ids)) == 1

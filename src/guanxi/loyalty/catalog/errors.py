@@ -84,7 +84,17 @@ REFUSALS: dict[str, type[CouponRefused]] = {
 }
 
 
-def refused(cls: type[CouponRefused], field: str, message: str, coupon_id: str | None = None) -> CouponRefused:
-    error = cls(message=f"{field}: {message}", errors=[FieldError(field, message, cls.code)])
+def refused(
+    cls: type[CouponRefused],
+    field: str,
+    message: str,
+    coupon_id: str | None = None,
+    *,
+    key: str | None = None,
+    **params: object,
+) -> CouponRefused:
+    """`message` is the English sentence; `key` (with `params`) says it in the reader's language as
+    the field's message, which other languages' details are made of (English keeps the sentence)."""
+    error = cls(message=f"{field}: {message}", errors=[FieldError(field, message, cls.code, params, key=key)])
     error.coupon_id = coupon_id
     return error

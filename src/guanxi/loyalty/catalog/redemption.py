@@ -154,14 +154,30 @@ def _cash_offset_points(session: Session, reward: Reward, account: LoyaltyAccoun
                 LimitReached,
                 "order_amount",
                 f"{share.normalize():f}% of this order allows {cap} points, below the minimum of {floor}",
+                "share_below_minimum",
+                share=f"{share.normalize():f}",
+                cap=cap,
+                floor=floor,
             )
         return points
     points = (data.points // per_unit) * per_unit
     if points < floor:
-        raise _refuse(ValidationFailed, "points", f"at least {floor} points, in steps of {per_unit}")
+        raise _refuse(
+            ValidationFailed,
+            "points",
+            f"at least {floor} points, in steps of {per_unit}",
+            "points_step",
+            floor=floor,
+            step=per_unit,
+        )
     if points > cap:
         raise _refuse(
-            LimitReached, "points", f"at most {cap} points may pay for this order ({share.normalize():f}% of it)"
+            LimitReached,
+            "points",
+            f"at most {cap} points may pay for this order ({share.normalize():f}% of it)",
+            "points_cap",
+            cap=cap,
+            share=f"{share.normalize():f}",
         )
     return points
 
@@ -257,7 +273,11 @@ def redeem_reward(
     if reward is None or reward.program_id != config.id:
         raise NotFound(
             message=f"reward_id: no reward {data.reward_id}",
-            errors=[FieldError("reward_id", "no reward has this id", "unknown_reward")],
+            errors=[
+                FieldError(
+                    "reward_id", "no reward has this id", "unknown_reward", key="loyalty.redeem.error.unknown_reward"
+                )
+            ],
         )
     _check_offer(config, reward, account, data)
     if account is None:
@@ -268,7 +288,7 @@ def redeem_reward(
     else:
         points = reward.points_cost * data.quantity
         if data.points is not None and data.points != points:
-            raise _refuse(ValidationFailed, "points", f"the reward costs {points} points")
+            raise _refuse(ValidationFailed, "points", f"the reward costs {points} points", "cost", points=points)
     prepared: tuple[set[str], dict[str, CouponTemplate]] = (set(), {})
     if reward.kind == "lottery":
         prepared = _coupon_prizes_unavailable(session, config, reward, account.customer_id)
@@ -276,7 +296,14 @@ def redeem_reward(
         if not lottery.can_draw(prizes_of(reward), left, prepared[0]):
             raise LotteryExhausted(
                 message="reward_id: every prize of this draw is given out or over its budget",
-                errors=[FieldError("reward_id", "no prize is left to draw", "lottery_exhausted")],
+                errors=[
+                    FieldError(
+                        "reward_id",
+                        "no prize is left to draw",
+                        "lottery_exhausted",
+                        key="loyalty.redeem.error.no_prize",
+                    )
+                ],
             )
     redemption_id = new_id()
     entry_id, lots = None, []
@@ -362,7 +389,11 @@ def cancel_redemption(session: Session, actor: Principal, redemption_id: str, re
     require(actor, "points", "redeem")
     found = session.get(RewardRedemption, redemption_id)
     if found is None:
-        raise NotFound(message=f"reward redemption {redemption_id} not found")
+        raise NotFound(
+            message=f"reward redemption {redemption_id} not found",
+            key="problem.not_found.redemption",
+            params={"id": redemption_id},
+        )
     customers.get_customer(session, actor, _redemption_customer(session, found))
     config = program.ensure(session)
     account = ledger.lock_accounts(session, [found.account_id])[found.account_id]
@@ -370,9 +401,14 @@ def cancel_redemption(session: Session, actor: Principal, redemption_id: str, re
     assert reward is not None
     session.refresh(found)  # under the locks: a concurrent cancel is seen
     if found.status != "completed":
-        raise Conflict(message=f"the redemption is already {found.status}")
+        raise Conflict(
+            message=f"the redemption is already {found.status}", key=f"problem.redemption.already.{found.status}"
+        )
     if reward.kind == "lottery":
-        raise Conflict(message="a lottery draw cannot be cancelled: its prize is already given")
+        raise Conflict(
+            message="a lottery draw cannot be cancelled: its prize is already given",
+            key="problem.redemption.lottery_final",
+        )
     entry_id = None
     if found.points > 0:
         entry = ledger.credit(

@@ -180,7 +180,9 @@ def _min_tier_rank(config: ProgramConfig, code: str | None, errors: list[FieldEr
 def _get(session: Session, reward_id: str, *, lock: bool = False) -> Reward:
     reward = lock_reward(session, reward_id) if lock else session.get(Reward, reward_id)
     if reward is None:
-        raise NotFound(message=f"reward {reward_id} not found")
+        raise NotFound(
+            message=f"reward {reward_id} not found", key="problem.not_found.reward", params={"id": reward_id}
+        )
     return reward
 
 

@@ -53,12 +53,23 @@ def normalize(code: str, field: str = "code") -> str:
     try:
         return coupon_codes.normalize(code)
     except coupon_codes.CodeError as exc:
-        raise refused(InvalidCouponCode, field, str(exc)) from None
+        raise refused(InvalidCouponCode, field, str(exc), None, key=exc.key, **exc.params) from None
+
+
+def _no_coupon(code: str) -> CouponRefused:
+    shown = coupon_codes.display(code)
+    return refused(CouponNotFound, "code", f"no coupon {shown}", key="problem.coupon.no_such", code=shown)
 
 
 def _not_valid(code: str, coupon_id: str | None = None) -> CouponRefused:
+    shown = coupon_codes.display(code)
     return refused(
-        CouponNotFound, "code", f"coupon {coupon_codes.display(code)} is not valid for this customer", coupon_id
+        CouponNotFound,
+        "code",
+        f"coupon {shown} is not valid for this customer",
+        coupon_id,
+        key="problem.coupon.not_for_customer",
+        code=shown,
     )
 
 
@@ -83,15 +94,26 @@ def _template(session: Session, coupon: Coupon) -> CouponTemplate:
 def _check_status(coupon: Coupon) -> None:
     now = clock.now()
     if coupon.status == "void":
-        raise refused(CouponVoid, "code", "the coupon was voided", coupon.id)
+        raise refused(CouponVoid, "code", "the coupon was voided", coupon.id, key="problem.coupon.voided")
     if coupon.status == "redeemed":
         when = coupon.redeemed_at.isoformat() if coupon.redeemed_at else "earlier"
-        raise refused(CouponUsed, "code", f"the coupon was already used ({when})", coupon.id)
+        # Without a time the catalog says "already used" alone rather than "used at earlier".
+        key = "problem.coupon.used_at" if coupon.redeemed_at else "problem.coupon.used"
+        raise refused(CouponUsed, "code", f"the coupon was already used ({when})", coupon.id, key=key, when=when)
     if coupon.status == "expired" or (coupon.valid_to is not None and now >= coupon.valid_to):
         ended = coupon.valid_to.isoformat() if coupon.valid_to else "earlier"
-        raise refused(CouponExpired, "code", f"the coupon expired at {ended}", coupon.id)
+        key = "problem.coupon.expired_at" if coupon.valid_to else "problem.coupon.expired"
+        raise refused(CouponExpired, "code", f"the coupon expired at {ended}", coupon.id, key=key, ended=ended)
     if now < coupon.valid_from:
-        raise refused(CouponNotYetValid, "code", f"the coupon is valid from {coupon.valid_from.isoformat()}", coupon.id)
+        start = coupon.valid_from.isoformat()
+        raise refused(
+            CouponNotYetValid,
+            "code",
+            f"the coupon is valid from {start}",
+            coupon.id,
+            key="problem.coupon.not_yet_valid",
+            start=start,
+        )
 
 
 def _other_codes(codes: list[str], this: str) -> list[str]:
@@ -138,18 +160,27 @@ def _companions(
 def _quote(found: Found, data: CouponCheckIn | CouponRedeemIn, companions: list[Found]) -> CouponQuoteOut:
     coupon, template = found
     if data.currency != template.currency:
-        raise refused(CurrencyMismatch, "currency", f"the coupon is in {template.currency}", coupon.id)
+        raise refused(
+            CurrencyMismatch,
+            "currency",
+            f"the coupon is in {template.currency}",
+            coupon.id,
+            key="problem.coupon.currency",
+            currency=template.currency,
+        )
     conflict = coupon_rules.stacking_conflict(
         (coupon_codes.display(coupon.code), terms_of(template)),
         [(coupon_codes.display(c.code), terms_of(t)) for c, t in companions],
     )
     if conflict is not None:
-        raise refused(StackingConflict, "other_codes", conflict, coupon.id)
+        raise refused(StackingConflict, "other_codes", conflict.message, coupon.id, key=conflict.key, **conflict.params)
     lines = [coupon_rules.Line(line.category, line.quantity, line.unit_price, line.sku) for line in data.lines]
     try:
         quote = coupon_rules.quote(terms_of(template), data.order_amount, lines, data.shipping_amount)
     except coupon_rules.Refusal as refusal:
-        raise refused(REFUSALS[refusal.code], refusal.field, refusal.message, coupon.id) from None
+        raise refused(
+            REFUSALS[refusal.code], refusal.field, refusal.message, coupon.id, key=refusal.key, **refusal.params
+        ) from None
     return CouponQuoteOut(
         code=coupon_codes.display(coupon.code),
         coupon_id=coupon.id,
@@ -260,11 +291,11 @@ def _visible(session: Session, actor: Principal, code: str, *, lock: bool = Fals
     """The coupon, if its customer is in the caller's scope; otherwise the same 404 as unknown."""
     coupon = _load(session, [code], lock=lock).get(code)
     if coupon is None:
-        raise refused(CouponNotFound, "code", f"no coupon {coupon_codes.display(code)}")
+        raise _no_coupon(code)
     try:
         customers.get_customer(session, actor, coupon.customer_id)
     except NotFound:
-        raise refused(CouponNotFound, "code", f"no coupon {coupon_codes.display(code)}") from None
+        raise _no_coupon(code) from None
     return coupon
 
 
@@ -282,7 +313,13 @@ def void(session: Session, actor: Principal, code: str, reason: str) -> CouponDe
     coupon = _visible(session, actor, normalize(code), lock=True)
     if coupon.status != "issued":
         cls = {"redeemed": CouponUsed, "void": CouponVoid}.get(coupon.status, CouponExpired)
-        raise refused(cls, "code", f"the coupon is {coupon.status}; only an issued coupon can be voided", coupon.id)
+        raise refused(
+            cls,
+            "code",
+            f"the coupon is {coupon.status}; only an issued coupon can be voided",
+            coupon.id,
+            key=f"problem.coupon.not_voidable.{coupon.status}",
+        )
     coupon.status = "void"
     session.add(
         CouponEvent(coupon_id=coupon.id, from_status="issued", to_status="void", actor_id=actor.id, reason=reason)

@@ -115,7 +115,14 @@ def _replay(session: Session, partner: Partner, data: ExchangeIn, request_hash: 
     if txn.request_hash != request_hash:
         raise Conflict(
             message=f"partner_txn_id: {data.partner_txn_id} was already used with a different request",
-            errors=[FieldError("partner_txn_id", "already used with a different request", "idempotency_mismatch")],
+            errors=[
+                FieldError(
+                    "partner_txn_id",
+                    "already used with a different request",
+                    "idempotency_mismatch",
+                    key="problem.partner.txn_reused",
+                )
+            ],
             extra={"existing_transaction_id": txn.id},
         )
     return _answer(session, partner, txn, replayed=True)
@@ -125,12 +132,19 @@ def _check_open(partner: Partner, direction: str) -> None:
     if not partner.active:
         raise NotEligible(
             message=f"partner {partner.code} is not active",
-            errors=[FieldError("partner", "is not active", "partner_inactive")],
+            errors=[FieldError("partner", "is not active", "partner_inactive", key="problem.partner.inactive")],
         )
     if not (partner.allow_in if direction == "in" else partner.allow_out):
         raise NotEligible(
             message=f"direction: partner {partner.code} does not take exchanges {direction}",
-            errors=[FieldError("direction", f"exchanges {direction} are closed for this partner", "direction_closed")],
+            errors=[
+                FieldError(
+                    "direction",
+                    f"exchanges {direction} are closed for this partner",
+                    "direction_closed",
+                    key=f"problem.partner.closed_{direction}",
+                )
+            ],
         )
 
 
@@ -138,12 +152,28 @@ def _check_size(partner: Partner, points: int, field: str) -> None:
     if points < partner.min_points:
         raise LimitReached(
             message=f"{field}: converts to {points} points, under the partner's minimum of {partner.min_points}",
-            errors=[FieldError(field, f"converts to {points} points; minimum {partner.min_points}", "below_min")],
+            errors=[
+                FieldError(
+                    field,
+                    f"converts to {points} points; minimum {partner.min_points}",
+                    "below_min",
+                    {"points": points, "minimum": partner.min_points},
+                    key="problem.partner.below_min",
+                )
+            ],
         )
     if partner.max_points is not None and points > partner.max_points:
         raise LimitReached(
             message=f"{field}: converts to {points} points, over the partner's maximum of {partner.max_points}",
-            errors=[FieldError(field, f"converts to {points} points; maximum {partner.max_points}", "over_max")],
+            errors=[
+                FieldError(
+                    field,
+                    f"converts to {points} points; maximum {partner.max_points}",
+                    "over_max",
+                    {"points": points, "maximum": partner.max_points},
+                    key="problem.partner.over_max",
+                )
+            ],
         )
 
 
@@ -169,7 +199,15 @@ def _check_daily(session: Session, config: ProgramConfig, partner: Partner, acco
         left = max(partner.daily_limit - used, 0)
         raise LimitReached(
             message=f"points: {points} asked for, {left} left of today's limit of {partner.daily_limit}",
-            errors=[FieldError("points", f"over today's limit; {left} left", "daily_limit")],
+            errors=[
+                FieldError(
+                    "points",
+                    f"over today's limit; {left} left",
+                    "daily_limit",
+                    {"left": left},
+                    key="problem.partner.daily",
+                )
+            ],
             extra={"daily_limit": partner.daily_limit, "left_today": left},
         )
 

@@ -68,7 +68,7 @@ def find(session: Session, code: str) -> Partner:
         else None
     )
     if found is None:
-        raise NotFound(message=f"partner {code} not found")
+        raise NotFound(message=f"partner {code} not found", key="problem.not_found.partner", params={"id": code})
     return found
 
 

@@ -59,7 +59,15 @@ def normalize_code(raw: str) -> str:
     if len(code) != CODE_LENGTH or any(ch not in ALPHABET for ch in code):
         raise ValidationFailed(
             message=f"code: a referral code is {CODE_LENGTH} letters and digits",
-            errors=[FieldError("code", f"is not a referral code ({CODE_LENGTH} letters and digits)", "invalid_code")],
+            errors=[
+                FieldError(
+                    "code",
+                    f"is not a referral code ({CODE_LENGTH} letters and digits)",
+                    "invalid_code",
+                    {"length": CODE_LENGTH},
+                    key="problem.referral.code_shape",
+                )
+            ],
         )
     return code
 

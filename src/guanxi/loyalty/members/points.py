@@ -233,16 +233,23 @@ def decide(session: Session, actor: Principal, request_id: str, *, approve: bool
     require(actor, "points", "approve")
     request = session.get(AdjustmentRequest, request_id)
     if request is None:
-        raise NotFound(message=f"adjustment request {request_id} not found")
+        raise NotFound(
+            message=f"adjustment request {request_id} not found",
+            key="problem.not_found.adjustment",
+            params={"id": request_id},
+        )
     account_customer = session.scalar(select(LoyaltyAccount.customer_id).where(LoyaltyAccount.id == request.account_id))
     assert account_customer is not None
     customers.get_customer(session, actor, account_customer)
     if request.status != "pending":
-        raise Conflict(message=f"the request is already {request.status}")
+        raise Conflict(
+            message=f"the request is already {request.status}", key=f"problem.adjustment.already.{request.status}"
+        )
     if request.requested_by == actor.id:
         raise PermissionDenied(
             message="an adjustment needs a second person: you cannot decide your own request",
             extra={"resource": "points", "action": "approve"},
+            key="problem.adjustment.own_request",
         )
     config = program.ensure(session)
     account = ledger.lock_accounts(session, [request.account_id])[request.account_id]
@@ -280,7 +287,11 @@ def transfer(
     if data.to_customer_id == customer_id:
         raise Conflict(
             message="to_customer_id: cannot transfer points to the same customer",
-            errors=[FieldError("to_customer_id", "is the same customer", "same_customer")],
+            errors=[
+                FieldError(
+                    "to_customer_id", "is the same customer", "same_customer", key="problem.points.same_customer"
+                )
+            ],
         )
     source_customer = customers.get_customer(session, actor, customer_id)
     target_customer = customers.get_customer(session, actor, data.to_customer_id)

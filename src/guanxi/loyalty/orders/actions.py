@@ -39,9 +39,18 @@ def perform(session: Session, actor: Principal, customer_id: str, data: ActionIn
     config = program.ensure(session)
     known = known_actions(config)
     if data.action not in known:
+        listed = ", ".join(sorted(known))
         raise ValidationFailed(
-            message=f"action: unknown; one of {', '.join(sorted(known))}",
-            errors=[FieldError("action", f"unknown; one of {', '.join(sorted(known))}", "unknown_action")],
+            message=f"action: unknown; one of {listed}",
+            errors=[
+                FieldError(
+                    "action",
+                    f"unknown; one of {listed}",
+                    "unknown_action",
+                    {"allowed": listed},
+                    key="problem.action.unknown",
+                )
+            ],
         )
     today = clock.today(config.timezone)
     if data.action == CHECKIN:
@@ -49,7 +58,9 @@ def perform(session: Session, actor: Principal, customer_id: str, data: ActionIn
     elif data.reference is None:
         raise ValidationFailed(
             message="reference: required for this action (the reviewed order, the shared link...)",
-            errors=[FieldError("reference", "required for this action", "missing")],
+            errors=[
+                FieldError("reference", "required for this action", "missing", key="problem.action.reference_required")
+            ],
         )
     else:
         reference = data.reference

@@ -19,6 +19,16 @@ class _OrderFacts(Protocol):
     def currency(self) -> str: ...
 
 
+def _amounts(order: _OrderFacts) -> dict[str, object]:
+    """The figures a refusal's catalog message names, as the English sentence writes them."""
+    return {
+        "order_id": order.id,
+        "refunded": order.refunded_amount,
+        "paid": order.paid_amount,
+        "currency": order.currency,
+    }
+
+
 class OrderCancelled(Conflict):
     """A cancelled order takes no refund and no return: nothing was paid that could come back."""
 
@@ -31,6 +41,8 @@ class OrderCancelled(Conflict):
             message=f"order {order.id} is cancelled: it cannot be refunded or returned",
             errors=[FieldError("order_id", "the order is cancelled", cls.code)],
             extra={"order_id": order.id},
+            key="problem.order.cancelled",
+            params={"order_id": order.id},
         )
 
 
@@ -50,6 +62,8 @@ class OrderHasRefunds(Conflict):
             ),
             errors=[FieldError("order_id", "the order has refunds", cls.code)],
             extra={"order_id": order.id, "refunded_amount": str(order.refunded_amount)},
+            key="problem.order.has_refunds",
+            params=_amounts(order),
         )
 
 
@@ -62,6 +76,8 @@ class NothingToReturn(Conflict):
         return cls(
             message=f"order {order.id} has nothing left to return ({order.refunded_amount} of {order.paid_amount} "
             f"{order.currency} refunded)",
-            errors=[FieldError("order_id", "nothing left to return", cls.code)],
+            errors=[FieldError("order_id", "nothing left to return", cls.code, key="problem.order.nothing_left")],
             extra={"order_id": order.id},
+            key="problem.order.nothing_to_return",
+            params=_amounts(order),
         )

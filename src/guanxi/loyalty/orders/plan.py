@@ -70,8 +70,11 @@ class ProgramTerms(Protocol):
     def tier(self, code: str) -> TierTerms: ...
 
 
-def invalid(field: str, message: str, code: str = "invalid") -> ValidationFailed:
-    return ValidationFailed(message=f"{field}: {message}", errors=[FieldError(field, message, code)])
+def invalid(
+    field: str, message: str, code: str = "invalid", *, key: str | None = None, **params: object
+) -> ValidationFailed:
+    """`message` in English; `key` with `params` the field's message in the catalog's words."""
+    return ValidationFailed(message=f"{field}: {message}", errors=[FieldError(field, message, code, params, key=key)])
 
 
 def check_order(config: ProgramTerms, data: OrderIn, rate: RateUsed | None = None) -> list[Decimal]:

@@ -39,7 +39,14 @@ def _refund_amount(order: Order, lines: list[OrderLine], data: RefundIn) -> tupl
     left = Decimal(order.paid_amount) - Decimal(order.refunded_amount)
     if data.amount is not None:
         if data.amount > left:
-            raise _invalid("amount", f"exceeds what is left to refund ({left} {order.currency})", "exceeds_order")
+            raise _invalid(
+                "amount",
+                f"exceeds what is left to refund ({left} {order.currency})",
+                "exceeds_order",
+                key="problem.refund.exceeds_order",
+                left=left,
+                currency=order.currency,
+            )
         return data.amount, []
     assert data.lines is not None
     picked: list[dict[str, Any]] = []
@@ -57,12 +64,20 @@ def _refund_amount(order: Order, lines: list[OrderLine], data: RefundIn) -> tupl
         )
         where = f"lines[{i}]"
         if line is None:
-            errors.append(FieldError(where, "names no line of this order", "unknown_line"))
+            errors.append(
+                FieldError(where, "names no line of this order", "unknown_line", key="problem.refund.unknown_line")
+            )
             continue
         open_qty = line.quantity - line.refunded_quantity
         if item.quantity > open_qty:
             errors.append(
-                FieldError(f"{where}.quantity", f"only {open_qty} left to refund on this line", "exceeds_line")
+                FieldError(
+                    f"{where}.quantity",
+                    f"only {open_qty} left to refund on this line",
+                    "exceeds_line",
+                    {"count": open_qty},
+                    key="problem.refund.exceeds_line",
+                )
             )
             continue
         # The last units of a line return exactly what is left of its share, so cents never drift.

@@ -49,7 +49,9 @@ def resolve_customer(session: Session, actor: Principal, data: OrderIn) -> Custo
         try:
             return customers.get_customer(session, actor, data.customer_id)
         except NotFound:
-            raise _invalid("customer_id", "no customer has this id", "unknown_customer") from None
+            raise _invalid(
+                "customer_id", "no customer has this id", "unknown_customer", key="problem.order.unknown_customer_id"
+            ) from None
     assert data.identity is not None
     ref = data.identity
     try:
@@ -58,7 +60,12 @@ def resolve_customer(session: Session, actor: Principal, data: OrderIn) -> Custo
         errors = [FieldError(f"identity.{e.field or 'value'}", e.message, e.code) for e in exc.errors]
         raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors) from None
     if found is None:
-        raise _invalid("identity", f"no customer has this {ref.kind}", "unknown_customer")
+        raise _invalid(
+            "identity",
+            f"no customer has this {ref.kind}",
+            "unknown_customer",
+            key=f"problem.unknown_customer.{ref.kind}",
+        )
     return found
 
 
@@ -306,8 +313,17 @@ def _replay(order: Order, request_hash: str) -> OrderAnswer:
     if order.request_hash != request_hash:
         raise Conflict(
             message=f"order {order.external_id} from {order.source} was already recorded with different content",
-            errors=[FieldError("external_id", "already recorded with different content", "order_conflict")],
+            errors=[
+                FieldError(
+                    "external_id",
+                    "already recorded with different content",
+                    "order_conflict",
+                    key="problem.order.replay",
+                )
+            ],
             extra={"existing_order_id": order.id},
+            key="problem.order.replay_conflict",
+            params={"external_id": order.external_id, "source": order.source},
         )
     return OrderAnswer.model_validate({**order.answer, "replayed": True})
 
@@ -316,7 +332,7 @@ def get_order(session: Session, actor: Principal, order_id: str) -> Order:
     require(actor, "orders", "read")
     order = session.get(Order, order_id)
     if order is None:
-        raise NotFound(message=f"order {order_id} not found")
+        raise NotFound(message=f"order {order_id} not found", key="problem.not_found.order", params={"id": order_id})
     # Row scope follows the customer: an order is visible to whoever may see its customer.
     customers.get_customer(session, actor, order.customer_id)
     return order

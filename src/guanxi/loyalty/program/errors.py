@@ -31,6 +31,14 @@ class NotEligible(DomainError):
 def insufficient(balance: int, wanted: int, field: str = "points") -> InsufficientPoints:
     return InsufficientPoints(
         message=f"{field}: {wanted} points asked for, {max(balance, 0)} spendable",
-        errors=[FieldError(field, f"exceeds the spendable balance of {max(balance, 0)}", "insufficient_points")],
+        errors=[
+            FieldError(
+                field,
+                f"exceeds the spendable balance of {max(balance, 0)}",
+                "insufficient_points",
+                {"balance": max(balance, 0)},
+                key="problem.points.insufficient",
+            )
+        ],
         extra={"points_balance": balance},
     )

@@ -268,7 +268,14 @@ def put_rule(session: Session, actor: Principal, code: str, definition: dict[str
     if rule.code != code:
         raise ValidationFailed(
             message="definition.code: must match the rule code in the path",
-            errors=[FieldError("definition.code", "must match the rule code in the path", "code_mismatch")],
+            errors=[
+                FieldError(
+                    "definition.code",
+                    "must match the rule code in the path",
+                    "code_mismatch",
+                    key="problem.rules.code_mismatch",
+                )
+            ],
         )
     row = program.program_row(session)
     existing = session.scalar(select(EarningRule).where(EarningRule.program_id == row.id, EarningRule.code == code))
@@ -296,14 +303,18 @@ def delete_rule(session: Session, actor: Principal, code: str) -> None:
     row = program.program_row(session)
     existing = session.scalar(select(EarningRule).where(EarningRule.program_id == row.id, EarningRule.code == code))
     if existing is None:
-        raise NotFound(message=f"rule {code} not found")
+        raise NotFound(message=f"rule {code} not found", key="problem.not_found.rule", params={"id": code})
     remaining = session.scalars(
         select(EarningRule).where(EarningRule.program_id == row.id, EarningRule.code != code, EarningRule.active)
     ).all()
     if not any(r.kind == "base_rate" for r in remaining) and existing.kind == "base_rate":
         raise Conflict(
             message="the program needs an active base_rate rule; add another before removing this one",
-            errors=[FieldError("code", "is the only active base_rate rule", "last_base_rate")],
+            errors=[
+                FieldError(
+                    "code", "is the only active base_rate rule", "last_base_rate", key="problem.rules.last_base_rate"
+                )
+            ],
         )
     session.delete(existing)
     program.bump_version(row)

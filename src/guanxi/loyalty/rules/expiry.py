@@ -42,8 +42,10 @@ class ExpiryPolicyError(ValidationFailed):
 
     code = "invalid_expiry_policy"
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message=f"{field}: {message}", errors=[FieldError(field, message)])
+    def __init__(self, field: str, message: str, key: str | None = None, **params: object) -> None:
+        """`key` names the catalog message (`loyalty.expiry.<key>`) that says it with `params`."""
+        error = FieldError(field, message, params=params, key=key and f"loyalty.expiry.{key}")
+        super().__init__(message=f"{field}: {message}", errors=[error])
         self.field = field
 
 
@@ -58,17 +60,21 @@ class ExpiryPolicy:
         try:
             object.__setattr__(self, "mode", ExpiryMode(self.mode))
         except ValueError as exc:
-            raise ExpiryPolicyError("mode", f"unknown expiry mode {self.mode!r}") from exc
+            raise ExpiryPolicyError(
+                "mode", f"unknown expiry mode {self.mode!r}", "unknown_mode", mode=repr(self.mode)
+            ) from exc
         try:
             object.__setattr__(self, "period", Period(self.period))
         except ValueError as exc:
-            raise ExpiryPolicyError("period", f"unknown period {self.period!r}") from exc
+            raise ExpiryPolicyError(
+                "period", f"unknown period {self.period!r}", "unknown_period", period=repr(self.period)
+            ) from exc
         if isinstance(self.months, bool) or not isinstance(self.months, int):
-            raise ExpiryPolicyError("months", "must be a whole number of months")
+            raise ExpiryPolicyError("months", "must be a whole number of months", "whole_months")
         if not 0 <= self.months <= MAX_MONTHS:
-            raise ExpiryPolicyError("months", f"must be between 0 and {MAX_MONTHS}")
+            raise ExpiryPolicyError("months", f"must be between 0 and {MAX_MONTHS}", "months_range", max=MAX_MONTHS)
         if self.mode is ExpiryMode.ROLLING_MONTHS and self.months == 0:
-            raise ExpiryPolicyError("months", "rolling expiry needs at least 1 month")
+            raise ExpiryPolicyError("months", "rolling expiry needs at least 1 month", "rolling_minimum")
 
 
 def add_months(d: date, months: int) -> date:

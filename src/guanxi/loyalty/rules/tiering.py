@@ -67,16 +67,22 @@ class ReviewPolicy:
         try:
             object.__setattr__(self, "mode", ReviewMode(self.mode))
         except ValueError as exc:
-            raise LadderError("review.mode", f"unknown review mode {self.mode!r}") from exc
+            raise LadderError(
+                "review.mode", f"unknown review mode {self.mode!r}", "review_mode", mode=repr(self.mode)
+            ) from exc
         if not 1 <= self.month <= 12:
-            raise LadderError("review.month", "must be between 1 and 12")
+            raise LadderError("review.month", "must be between 1 and 12", "review_month")
         # Checked against a leap year: a Feb 29 review date falls on Feb 28 in other years.
         if not 1 <= self.day <= calendar.monthrange(2000, self.month)[1]:
-            raise LadderError("review.day", f"month {self.month} has no day {self.day}")
+            raise LadderError(
+                "review.day", f"month {self.month} has no day {self.day}", "review_day", month=self.month, day=self.day
+            )
         if not 0 <= self.grace_days <= MAX_GRACE_DAYS:
-            raise LadderError("review.grace_days", f"must be between 0 and {MAX_GRACE_DAYS}")
+            raise LadderError(
+                "review.grace_days", f"must be between 0 and {MAX_GRACE_DAYS}", "grace_days", max=MAX_GRACE_DAYS
+            )
         if self.drop not in DROPS:
-            raise LadderError("review.drop", f"must be one of {', '.join(DROPS)}")
+            raise LadderError("review.drop", f"must be one of {', '.join(DROPS)}", "drop", allowed=", ".join(DROPS))
 
 
 @dataclass(frozen=True)
@@ -128,11 +134,11 @@ def validate_ladder(tiers: Sequence[TierDef]) -> None:
         if not isinstance(tier.name, str) or not tier.name.strip():
             raise LadderError(f"{where}.name", "must not be empty", "required")
         if isinstance(tier.rank, bool) or not isinstance(tier.rank, int):
-            raise LadderError(f"{where}.rank", "must be a whole number")
+            raise LadderError(f"{where}.rank", "must be a whole number", "whole_number")
         for name in ("threshold", "points_multiplier"):
             figure = getattr(tier, name)
             if not isinstance(figure, Decimal) or not figure.is_finite():
-                raise LadderError(f"{where}.{name}", "must be a finite Decimal")
+                raise LadderError(f"{where}.{name}", "must be a finite Decimal", "finite")
             if figure < 0:
                 raise LadderError(f"{where}.{name}", "must not be negative", "negative")
         if tier.points_multiplier == 0:
@@ -176,7 +182,7 @@ def _find(ladder: Sequence[TierDef], code: str) -> TierDef:
     for tier in ladder:
         if tier.code == code:
             return tier
-    raise LadderError("current_code", f"no tier with code {code!r} in the ladder")
+    raise LadderError("current_code", f"no tier with code {code!r} in the ladder", "no_tier", code=repr(code))
 
 
 def _value(value: Decimal | int) -> Decimal:
