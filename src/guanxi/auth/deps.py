@@ -100,7 +100,8 @@ async def current_principal(
     principal = await _caller(request, session, bearer, api_key)
     if service.must_change_password(principal):
         raise service.PasswordChangeRequired(
-            message="your password was reset: change it first (POST /api/v1/auth/password)"
+            message="your password was reset: change it first (POST /api/v1/auth/password)",
+            key="problem.auth.password_was_reset",
         )
     _refuse_writes_of_read_only_roles(request, principal)
     if request.method in READ_METHODS and permissions.visibility(principal) is Visibility.FULL:

@@ -62,14 +62,18 @@ def _validated(session: Session, values: dict[str, Any], *, account_id: str | No
 def _scoped(session: Session, actor: Principal, account_id: str) -> Account:
     account = session.scalar(repository.accounts(actor).where(Account.id == account_id))
     if account is None:
-        raise NotFound(message=f"account {account_id} not found")
+        raise NotFound(
+            message=f"account {account_id} not found", key="problem.not_found.account", params={"id": account_id}
+        )
     return account
 
 
 def _ensure_scope(actor: Principal, account: Account) -> None:
     if not repository.in_scope(actor, account):
         raise PermissionDenied(
-            message="the account would fall outside your scope", extra={"resource": "accounts", "action": "scope"}
+            message="the account would fall outside your scope",
+            extra={"resource": "accounts", "action": "scope"},
+            key="problem.permission_denied.account_scope",
         )
 
 
@@ -213,7 +217,11 @@ def remove_contact(session: Session, actor: Principal, account_id: str, contact_
         select(AccountContact).where(AccountContact.id == contact_id, AccountContact.account_id == account.id)
     )
     if contact is None:
-        raise NotFound(message=f"contact {contact_id} not found on account {account_id}")
+        raise NotFound(
+            message=f"contact {contact_id} not found on account {account_id}",
+            key="problem.not_found.contact",
+            params={"id": contact_id, "account_id": account_id},
+        )
     session.delete(contact)
     session.flush()
     audit.record(

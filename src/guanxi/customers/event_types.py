@@ -55,7 +55,7 @@ def get_type(session: Session, actor: Principal, code: str) -> EventTypeSpec:
     require(actor, "events", "read")
     spec = registry(session).get(code)
     if spec is None:
-        raise NotFound(message=f"event type {code} not found")
+        raise NotFound(message=f"event type {code} not found", key="problem.not_found.event_type", params={"id": code})
     return spec
 
 
@@ -108,7 +108,7 @@ def update_type(session: Session, actor: Principal, code: str, changes: dict[str
     require(actor, "events", "update")
     spec = registry(session).get(code)
     if spec is None:
-        raise NotFound(message=f"event type {code} not found")
+        raise NotFound(message=f"event type {code} not found", key="problem.not_found.event_type", params={"id": code})
     problems = _check_retention(changes.get("retention_days", spec.retention_days))
     if spec.builtin and {"label_zh", "label_en", "properties", "required"} & set(changes):
         problems.append(("properties", "a built-in type's labels and schema cannot be changed", "builtin"))

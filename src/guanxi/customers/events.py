@@ -198,7 +198,15 @@ def ingest(
     if not 1 <= len(raw_events) <= MAX_BATCH:
         raise ValidationFailed(
             message=f"events: send 1 to {MAX_BATCH} events per request, not {len(raw_events)}",
-            errors=[FieldError("events", f"send 1 to {MAX_BATCH} events per request", "batch_size")],
+            errors=[
+                FieldError(
+                    "events",
+                    f"send 1 to {MAX_BATCH} events per request",
+                    "batch_size",
+                    {"max": MAX_BATCH},
+                    key="problem.events.batch_size",
+                )
+            ],
         )
     now = clock.now()
     specs = event_types.registry(session)

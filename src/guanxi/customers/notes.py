@@ -88,7 +88,11 @@ def remove_tag(session: Session, actor: Principal, customer_id: str, tag: str) -
     customer = customers.get_customer(session, actor, customer_id)
     row = session.get(CustomerTag, (customer.id, tag))
     if row is None:
-        raise NotFound(message=f"customer {customer_id} has no tag {tag!r}")
+        raise NotFound(
+            message=f"customer {customer_id} has no tag {tag!r}",
+            key="problem.not_found.tag",
+            params={"customer_id": customer_id, "tag": repr(tag)},
+        )
     session.delete(row)
     tag_history.record(session, actor, customer.id, tag, "remove")
     session.flush()

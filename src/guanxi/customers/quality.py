@@ -82,7 +82,9 @@ def _score_column() -> Any:
 def score_of(session: Session, actor: Principal, customer_id: str) -> Score:
     auth_service.require(actor, "customers", "read")
     if repository.customer_by_id(session, actor, customer_id) is None:
-        raise NotFound(message=f"customer {customer_id} not found")
+        raise NotFound(
+            message=f"customer {customer_id} not found", key="problem.not_found.customer", params={"id": customer_id}
+        )
     present = _present()
     names = list(present)
     row = session.execute(

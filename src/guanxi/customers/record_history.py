@@ -52,7 +52,9 @@ def _customer(session: Session, actor: Principal, customer_id: str) -> Customer:
     require(actor, "customers", "read")
     customer = repository.customer_by_id(session, actor, customer_id)
     if customer is None:
-        raise NotFound(message=f"customer {customer_id} not found")
+        raise NotFound(
+            message=f"customer {customer_id} not found", key="problem.not_found.customer", params={"id": customer_id}
+        )
     return customer
 
 

@@ -120,7 +120,9 @@ def _scoped_get(session: Session, actor: Principal, customer_id: str) -> Custome
             survivor = session.get(Customer, error.extra["merged_into"])
             if survivor is not None and repository.in_scope(actor, survivor):
                 raise error
-        raise NotFound(message=f"customer {customer_id} not found")
+        raise NotFound(
+            message=f"customer {customer_id} not found", key="problem.not_found.customer", params={"id": customer_id}
+        )
     return customer
 
 
@@ -129,6 +131,7 @@ def _ensure_in_scope(actor: Principal, customer: Customer) -> None:
         raise PermissionDenied(
             message="the customer would fall outside your scope (owner, team or region)",
             extra={"resource": "customers", "action": "scope"},
+            key="problem.permission_denied.customer_scope",
         )
 
 
@@ -657,7 +660,11 @@ def remove_identity(session: Session, actor: Principal, customer_id: str, identi
         select(CustomerIdentity).where(CustomerIdentity.id == identity_id, CustomerIdentity.customer_id == customer.id)
     )
     if row is None:
-        raise NotFound(message=f"identity {identity_id} not found on customer {customer_id}")
+        raise NotFound(
+            message=f"identity {identity_id} not found on customer {customer_id}",
+            key="problem.not_found.identity",
+            params={"id": identity_id, "customer_id": customer_id},
+        )
     identity_cache.changed(session, [(row.kind, row.namespace, row.value_index)])
     session.delete(row)
     customer.updated_at = clock.now()

@@ -105,17 +105,28 @@ def timeline(
 ) -> Timeline:
     auth_service.require(actor, "customers", "read")
     if repository.customer_by_id(session, actor, customer_id) is None:
-        raise NotFound(message=f"customer {customer_id} not found")
+        raise NotFound(
+            message=f"customer {customer_id} not found", key="problem.not_found.customer", params={"id": customer_id}
+        )
     unknown = sorted(set(kinds_wanted or []) - set(_SOURCES))
     if unknown:
         allowed = ", ".join(kinds())
         raise ValidationFailed(
             message=f"types: unknown {', '.join(unknown)}; one of {allowed}",
-            errors=[FieldError("types", f"unknown {', '.join(unknown)}; one of {allowed}", "unknown_type")],
+            errors=[
+                FieldError(
+                    "types",
+                    f"unknown {', '.join(unknown)}; one of {allowed}",
+                    "unknown_type",
+                    {"unknown": ", ".join(unknown), "allowed": allowed},
+                    key="problem.timeline.unknown_type",
+                )
+            ],
         )
     if since and until and since > until:
         raise ValidationFailed(
-            message="since: must not be after until", errors=[FieldError("since", "must not be after until", "range")]
+            message="since: must not be after until",
+            errors=[FieldError("since", "must not be after until", "range", key="problem.timeline.range")],
         )
     after: tuple[datetime, str, str] | None = _parse_cursor(cursor) if cursor else None
     upper = after[0] if after else until
@@ -237,7 +248,9 @@ def sections(session: Session, actor: Principal, customer_id: str) -> dict[str, 
     """Every registered section the reader may see, by name (a failing permission omits it)."""
     auth_service.require(actor, "customers", "read")
     if repository.customer_by_id(session, actor, customer_id) is None:
-        raise NotFound(message=f"customer {customer_id} not found")
+        raise NotFound(
+            message=f"customer {customer_id} not found", key="problem.not_found.customer", params={"id": customer_id}
+        )
     found: dict[str, Any] = {}
     for name, section in sorted(_SECTIONS.items()):
         if permissions.is_allowed(actor, section.resource, "read"):

@@ -72,18 +72,28 @@ def _rows(
 
 def check_format(fmt: str) -> str:
     if fmt not in FORMATS:
+        allowed = ", ".join(FORMATS)
         raise ValidationFailed(
-            message=f"format: must be one of {', '.join(FORMATS)}",
-            errors=[FieldError("format", f"must be one of {', '.join(FORMATS)}", "invalid_format")],
+            message=f"format: must be one of {allowed}",
+            errors=[
+                FieldError(
+                    "format", f"must be one of {allowed}", "invalid_format", {"allowed": allowed}, key="problem.one_of"
+                )
+            ],
         )
     return fmt
 
 
 def check_language(language: str | None) -> str | None:
     if language is not None and language not in LANGUAGES:
+        allowed = ", ".join(LANGUAGES)
         raise ValidationFailed(
-            message=f"lang: must be one of {', '.join(LANGUAGES)}",
-            errors=[FieldError("lang", f"must be one of {', '.join(LANGUAGES)}", "invalid_language")],
+            message=f"lang: must be one of {allowed}",
+            errors=[
+                FieldError(
+                    "lang", f"must be one of {allowed}", "invalid_language", {"allowed": allowed}, key="problem.one_of"
+                )
+            ],
         )
     return language
 
@@ -126,6 +136,7 @@ def export_customers(
         raise PermissionDenied(
             message=f"role {actor.role} may not export unmasked personal data",
             extra={"resource": "customers", "action": "export_unmasked"},
+            key=f"problem.export.unmasked.{actor.role}",
         )
     flt = flt or CustomerFilter()
     rows = _rows(session, actor, layout, _pages(session, actor, flt, segment_id))

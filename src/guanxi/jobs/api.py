@@ -65,13 +65,13 @@ def readable_run(session: Session, actor: Principal, run_id: str) -> BackgroundR
     row = session.get(BackgroundRun, run_id)
     reader = READERS.get(row.kind) if row is not None else None
     if row is None or reader is None:
-        raise NotFound(message=f"run {run_id} not found")
+        raise NotFound(message=f"run {run_id} not found", key="problem.not_found.run", params={"id": run_id})
     if row.actor_id == actor.id:
         return row
     try:
         return reader(session, actor, run_id)
     except PermissionDenied:
-        raise NotFound(message=f"run {run_id} not found") from None
+        raise NotFound(message=f"run {run_id} not found", key="problem.not_found.run", params={"id": run_id}) from None
 
 
 @router.post(
@@ -147,7 +147,7 @@ def run_file(run_id: RunId, session: DbSession, principal: CurrentPrincipal) -> 
     as it is sent: 410 `export_gone` on a second download (run the export again)."""
     run = readable_run(session, principal, run_id)
     if run.kind != exports.KIND:
-        raise NotFound(message=f"run {run_id} has no file")
+        raise NotFound(message=f"run {run_id} has no file", key="problem.runs.no_file", params={"id": run_id})
     content = exports.take_file(session, principal, run_id)
     fmt = str((run.result or {}).get("format", "csv"))
     stamp = (run.finished_at or run.created_at).strftime("%Y%m%d-%H%M%S")

@@ -115,10 +115,16 @@ def take_file(session: Session, actor: Principal, run_id: str) -> bytes:
     """The finished export's file, deleted as it is read (it holds personal data)."""
     run = get(session, actor, run_id)
     if run.status != "done":
-        raise NotFound(message=f"export {run_id} has not finished")
+        raise NotFound(
+            message=f"export {run_id} has not finished", key="problem.exports.unfinished", params={"id": run_id}
+        )
     path = files.exports_dir() / Path(str((run.result or {}).get("file", ""))).name
     if not path.is_file():
-        raise ExportGone(message=f"export {run_id}: the file was sent already or deleted; run the export again")
+        raise ExportGone(
+            message=f"export {run_id}: the file was sent already or deleted; run the export again",
+            key="problem.exports.gone",
+            params={"id": run_id},
+        )
     try:
         return path.read_bytes()
     finally:

@@ -46,13 +46,24 @@ def check_key(key: str | None, *, required: bool = True) -> str | None:
         if required:
             raise ValidationFailed(
                 message="Idempotency-Key: this call moves points; send an Idempotency-Key header",
-                errors=[FieldError("Idempotency-Key", "required for this call", "missing")],
+                errors=[
+                    FieldError(
+                        "Idempotency-Key", "required for this call", "missing", key="problem.idempotency.required"
+                    )
+                ],
             )
         return None
     if len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
         raise ValidationFailed(
             message=f"Idempotency-Key: at most {MAX_KEY_LENGTH} printable ASCII characters",
-            errors=[FieldError("Idempotency-Key", f"at most {MAX_KEY_LENGTH} printable ASCII characters")],
+            errors=[
+                FieldError(
+                    "Idempotency-Key",
+                    f"at most {MAX_KEY_LENGTH} printable ASCII characters",
+                    params={"max": MAX_KEY_LENGTH},
+                    key="problem.idempotency.shape",
+                )
+            ],
         )
     return key
 
@@ -65,7 +76,14 @@ def replay(session: Session, owner: str, operation: str, key: str, payload_hash:
     if found.request_hash != payload_hash:
         raise Conflict(
             message="Idempotency-Key was already used with a different request",
-            errors=[FieldError("Idempotency-Key", "already used with a different request", "idempotency_mismatch")],
+            errors=[
+                FieldError(
+                    "Idempotency-Key",
+                    "already used with a different request",
+                    "idempotency_mismatch",
+                    key="problem.idempotency.reused",
+                )
+            ],
         )
     return found
 

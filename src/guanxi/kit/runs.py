@@ -198,7 +198,7 @@ def run(database: Database, run_id: str, *, on_progress: ProgressHook | None = N
     with database.unit_of_work() as session:
         row = session.get(BackgroundRun, run_id)
         if row is None:
-            raise NotFound(message=f"run {run_id} not found")
+            raise NotFound(message=f"run {run_id} not found", key="problem.not_found.run", params={"id": run_id})
         if row.status != "queued":
             session.expunge(row)
             return row
@@ -240,7 +240,7 @@ def get(session: Session, run_id: str, *, kind: str) -> BackgroundRun:
     """The run of `kind` with this id (the caller has checked who may read it)."""
     row = session.get(BackgroundRun, run_id)
     if row is None or row.kind != kind:
-        raise NotFound(message=f"run {run_id} not found")
+        raise NotFound(message=f"run {run_id} not found", key="problem.not_found.run", params={"id": run_id})
     return row
 
 
@@ -252,6 +252,7 @@ def get_own(session: Session, actor: Principal, run_id: str, *, kind: str, resou
         raise PermissionDenied(
             message="only the person who started this run or an administrator may see it",
             extra={"resource": resource, "action": "read_others_run"},
+            key="problem.permission_denied.others_run",
         )
     return row
 
