@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable, Iterator
 
 from guanxi.dataio import values as cells
-from guanxi.dataio.problems import RowProblem, reason_text
+from guanxi.dataio.problems import RowProblem, problems_of, reason_text
 from guanxi.dataio.runner import PROBLEMS_COLUMN
 from guanxi.kit import i18n
 
@@ -58,6 +58,8 @@ def in_language(chunks: Iterable[bytes], kind: str, language: str) -> Iterator[b
         if structured and row:
             found = [RowProblem.from_dict(p) for p in json.loads(row[-1] or "[]")]
             row = row[:-1]
+            if not found and row:
+                found = list(problems_of(cells.unprotect(row[-1])))
             if found and lang != "en" and row:
                 row[-1] = cells.neutralise(reason_text(kind, found, lang))
         writer.writerow(row)

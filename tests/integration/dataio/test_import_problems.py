@@ -13,6 +13,7 @@ from guanxi.dataio.files import refused_rows
 from guanxi.dataio.models import ImportJob
 from guanxi.dataio.problems import Noted, RowProblem, problems_of
 from guanxi.kit.db import Database
+from tests.factories import create_customer
 
 from .support import run_import, write_csv
 
@@ -123,3 +124,25 @@ def test_a_reason_without_a_code_is_coded_by_what_it_says() -> None:
     )
     noted = Noted("gender: x; dropped", [RowProblem("gender", "not_a_gender", "x", "dropped")])
     assert problems_of(noted) == noted.problems
+
+
+def test_an_order_refused_for_an_amount_and_one_for_its_customer_are_coded(db: Database, tmp_path: Path) -> None:
+    with db.unit_of_work() as session:
+        create_customer(session, name="张伟", phone="13800138000")
+    path = write_csv(
+        tmp_path / "o.csv",
+        "订单号,手机号,实付金额,下单时间\nA1,13800138000,abc,2024-05-03 10:00\nA2,13600000000,10,2024-05-03 10:00\n",
+    )
+    job = run_import(db, "orders", path)
+    assert job.report is not None
+    assert [(p["action"], p["field"], p["code"]) for p in job.report["problems"]] == [
+        ("refused", "paid_amount", "not_an_amount"),
+        ("refused", "phone", "no_such_customer"),
+    ]
+    rows = refused_rows(job)
+    assert rows is not None
+    assert [line.rsplit(",", 1)[-1] for line in rows.read("zh-CN").decode("utf-8-sig").splitlines()] == [
+        "拒绝原因",
+        "实付金额：不是金额（例如 199.00）",
+        "手机号：没有客户具有该标识",
+    ]

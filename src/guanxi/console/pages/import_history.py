@@ -3,13 +3,13 @@ with its figures in columns; while one of them is queued or running the table re
 (every `REFRESH_SECONDS`), so a job started here or elsewhere shows its progress and its end.
 
 Also how a row reads in the preview: a refused row's problems, and the bad values a kept row
-drops, each by the field's display name and the catalog's sentence for its code (`FieldError.text`),
-never "birthday: is not a real calendar date"; a place kept as typed by the catalog's sentence too.
+drops, each by the field's display name and the catalog's sentence for its code (`FieldError.text`,
+`problems.RowProblem.text`), never "birthday: is not a real calendar date"; a place kept as typed
+by the catalog's sentence too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from nicegui import ui
@@ -25,6 +25,7 @@ from guanxi.dataio import service
 from guanxi.dataio.importers import Importer
 from guanxi.dataio.mappings import Mapping
 from guanxi.dataio.models import ImportJob
+from guanxi.dataio.problems import problems_of
 from guanxi.kit import formatting
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
@@ -43,16 +44,19 @@ def row_problems(kind: str, errors: list[FieldError]) -> str:
 
 def row_verdict(importer: Importer, line: int, fields: dict[str, Any], mapping: Mapping) -> str:
     """How a row of the preview fares: refused with its problems, kept, or kept without its bad
-    values. The importers word a kept row's warnings in English for the logs and the CLI; the
-    values it drops are the problems the same row has when no bad value may be dropped, and its
-    places kept as typed are what the place names say of themselves."""
+    values. A kept row's warnings carry each dropped value's field and code (`problems.Noted`),
+    said here by the field's display name and the catalog's reason; its places kept as typed are
+    what the place names say of themselves (with the value)."""
     prepared = importer.prepare(line, fields, mapping)
     if isinstance(prepared, list):
         return row_problems(importer.kind, prepared)
-    if not getattr(prepared, "warnings", None):
+    warnings = getattr(prepared, "warnings", None) or []
+    if not warnings:
         return tr("import.row_ok")
-    strict = importer.prepare(line, fields, dataclasses.replace(mapping, on_invalid={"*": "reject"}))
-    dropped = strict if isinstance(strict, list) else []
+    lang = language()
+    dropped = [
+        p.text(importer.kind, lang) for w in warnings for p in problems_of(w, "dropped") if p.action == "dropped"
+    ]
     profile = getattr(prepared, "profile", None)
     kept: tuple[places.PlaceWarning, ...] = ()
     if importer.kind == "customers" and isinstance(profile, dict):
@@ -60,7 +64,7 @@ def row_verdict(importer: Importer, line: int, fields: dict[str, Any], mapping: 
     notes = tr("import.problem_separator").join(w.text(language()) for w in kept)
     if not dropped:
         return tr("import.row_noted", notes=notes) if notes else tr("import.row_ok")
-    text = tr("import.row_warned", warnings=row_problems(importer.kind, dropped))
+    text = tr("import.row_warned", warnings=tr("import.problem_separator").join(dropped))
     return tr("import.problem_separator").join([text, notes]) if notes else text
 
 
