@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from guanxi.kit import i18n
@@ -22,7 +23,8 @@ from guanxi.kit.errors import FieldError
 # refused: the row was not written; dropped: the row was kept without the value; kept: the value
 # was kept as typed (a place naming no division).
 Action = Literal["refused", "dropped", "kept"]
-_TAILS: dict[str, str] = {"dropped": "dropped", "kept": "kept as typed"}
+# What a warning's last part says became of the value: not a problem of its own.
+_TAILS = ("dropped", "kept as typed")
 # A value quoted into an English sentence, which the catalogs' sentences leave out.
 _GOT = " (got "
 VALUE_LENGTH = 40
@@ -153,7 +155,7 @@ def kept(field_: str, code: str, message: str, value: str) -> Noted:
     return Noted(f"{field_}: {message} (got {value!r}); kept as typed", [problem])
 
 
-def refusal(errors: list[FieldError], *, strip: Any = None) -> Noted:
+def refusal(errors: list[FieldError], *, strip: Callable[[str], str] | None = None) -> Noted:
     """A refused row's reason, every problem named: "phone: …; birthday: …". `strip` turns a
     field's path into the name the reason says (an event's identities[0].value -> value)."""
     names = [strip(e.field) if strip is not None else e.field for e in errors]
@@ -192,7 +194,21 @@ def _field_problem(field_: str, sentence: str, action: Action) -> RowProblem:
     for pattern, code, key in _FIELD_REASONS:
         if pattern.search(message):
             return RowProblem(field_, code, message, action, {}, key)
+    known = _error_keys().get(message)
+    if known is not None:
+        return RowProblem(field_, known.rsplit(".", 1)[-1], message, action, {}, known)
     return RowProblem(field_, "other", message, action)
+
+
+@lru_cache(maxsize=1)
+def _error_keys() -> dict[str, str]:
+    """English error sentences without parameters -> their catalog key: a service's sentence that
+    reaches an import as text ("phone: is not a valid phone number") is said as the catalog says it."""
+    found: dict[str, str] = {}
+    for key, text in i18n.catalog("en").items():
+        if key.startswith("error.") and "{" not in text:
+            found.setdefault(text, key)
+    return found
 
 
 def problems_of(text: str | None, action: Action = "refused") -> tuple[RowProblem, ...]:
@@ -211,10 +227,10 @@ def problems_of(text: str | None, action: Action = "refused") -> tuple[RowProble
         field_, sep, rest = part.partition(": ")
         if sep and re.fullmatch(r"[a-z_.\[\]0-9]+", field_):
             found.append(_field_problem(field_, rest, action))
-        elif part not in _TAILS.values() and found:
+        elif part not in _TAILS and found:
             # a sentence of its own that goes on after "; " (the program's tiers are …)
             continue
-        elif part not in _TAILS.values():
+        elif part not in _TAILS:
             found.append(RowProblem("", "other", part.split(_GOT, 1)[0], action))
     return tuple(found) or (RowProblem("", "other", text.split(_GOT, 1)[0], action),)
 

@@ -116,6 +116,12 @@ def test_a_reason_without_a_code_is_coded_by_what_it_says() -> None:
     )
     (problem,) = problems_of("points: cannot be below zero (got -5)")
     assert (problem.field, problem.code, problem.reason("zh-CN")) == ("points", "negative", "不能为负数")
+    (phrased,) = problems_of("phone: is not a valid phone number")
+    assert (phrased.code, phrased.key, phrased.text("orders", "zh-CN")) == (
+        "invalid_phone",
+        "error.invalid_phone",
+        "手机号：不是有效的手机号码",
+    )
     (unknown,) = problems_of("something nobody phrased")
     assert (unknown.code, unknown.reason("zh-CN"), unknown.reason("en")) == (
         "other",
