@@ -197,7 +197,9 @@ def change_access(
         try:
             new_scope = Scope(scope).value
         except ValueError:
-            errors.append(FieldError("scope", "must be one of all, region, team, own", "unknown_scope"))
+            errors.append(
+                FieldError("scope", "must be one of all, region, team, own", "unknown_scope", key="problem.users.scope")
+            )
     elif role is not None and not errors:
         new_scope = permissions.default_scope(Role(new_role)).value
     new_region = user.region if region is _UNSET else (str(region).strip() or None if region is not None else None)

@@ -81,11 +81,21 @@ def create_user(
         errors.append(FieldError("role", str(exc), "unknown_role"))
         parsed_role = Role.ANALYST
     if len(password) < 8:
-        errors.append(FieldError("password", "must be at least 8 characters", "too_short"))
+        errors.append(
+            FieldError(
+                "password",
+                "must be at least 8 characters",
+                "too_short",
+                params={"min_length": 8},
+                key="problem.users.password_too_short",
+            )
+        )
     try:
         parsed_scope = Scope(scope) if scope else permissions.default_scope(parsed_role)
     except ValueError:
-        errors.append(FieldError("scope", "must be one of all, region, team, own", "unknown_scope"))
+        errors.append(
+            FieldError("scope", "must be one of all, region, team, own", "unknown_scope", key="problem.users.scope")
+        )
         parsed_scope = Scope.OWN
     if parsed_scope is Scope.REGION and not region:
         errors.append(FieldError("region", "a region-scoped user needs a region", "required"))

@@ -126,7 +126,7 @@ def _pydantic_errors(index: int, exc: PydanticValidationError) -> list[FieldErro
 def _parse(index: int, raw: Any, specs: dict[str, EventTypeSpec], now: datetime) -> ParsedEvent | list[FieldError]:
     where = f"events[{index}]"
     if not isinstance(raw, dict):
-        return [FieldError(where, "must be an object", "type_error")]
+        return [FieldError(where, "must be an object", "type_error", key="problem.events.not_object")]
     data = event_input.plain_event(raw)
     if data is None:  # anything unusual: the model decides, and words its errors
         try:
@@ -136,13 +136,35 @@ def _parse(index: int, raw: Any, specs: dict[str, EventTypeSpec], now: datetime)
     errors: list[FieldError] = []
     spec = specs.get(data.type)
     if spec is None:
-        errors.append(FieldError(f"{where}.type", f"unknown event type {data.type}; register it first", "unknown_type"))
+        errors.append(
+            FieldError(
+                f"{where}.type",
+                f"unknown event type {data.type}; register it first",
+                "unknown_type",
+                params={"type": data.type},
+                key="problem.events.unknown_type",
+            )
+        )
     elif not spec.active:
-        errors.append(FieldError(f"{where}.type", f"event type {data.type} is switched off", "inactive_type"))
+        errors.append(
+            FieldError(
+                f"{where}.type",
+                f"event type {data.type} is switched off",
+                "inactive_type",
+                params={"type": data.type},
+                key="problem.events.inactive_type",
+            )
+        )
     if data.occurred_at.tzinfo is None:
-        errors.append(FieldError(f"{where}.occurred_at", "must carry a time zone offset", "naive_datetime"))
+        errors.append(
+            FieldError(
+                f"{where}.occurred_at", "must carry a time zone offset", "naive_datetime", key="problem.events.naive"
+            )
+        )
     elif data.occurred_at > now + FUTURE_TOLERANCE:
-        errors.append(FieldError(f"{where}.occurred_at", "is in the future", "future_timestamp"))
+        errors.append(
+            FieldError(f"{where}.occurred_at", "is in the future", "future_timestamp", key="problem.events.future")
+        )
     elif data.occurred_at < OLDEST:
         errors.append(FieldError(f"{where}.occurred_at", "is before 2000-01-01", "too_old"))
     if spec is not None:
@@ -150,7 +172,14 @@ def _parse(index: int, raw: Any, specs: dict[str, EventTypeSpec], now: datetime)
             errors.append(FieldError(f"{where}.properties.{name}", message, code))
     identities = _normalize_identities(where, data, errors)
     if data.customer_id is None and not data.identities and data.anonymous_id is None:
-        errors.append(FieldError(where, "name the customer: customer_id, identities or anonymous_id", "no_subject"))
+        errors.append(
+            FieldError(
+                where,
+                "name the customer: customer_id, identities or anonymous_id",
+                "no_subject",
+                key="problem.events.no_subject",
+            )
+        )
     if errors or spec is None:
         return errors
     return ParsedEvent(index, data, spec, identities)
@@ -167,7 +196,14 @@ def _normalize_identities(where: str, data: EventFields, errors: list[FieldError
         kind = IdentityKind(ident.kind)
         label = f"{where}.identities[{i}]"
         if kind is IdentityKind.RESIDENT_ID:
-            errors.append(FieldError(f"{label}.kind", "events may not carry resident ID numbers", "not_allowed"))
+            errors.append(
+                FieldError(
+                    f"{label}.kind",
+                    "events may not carry resident ID numbers",
+                    "not_allowed",
+                    key="problem.events.resident_id",
+                )
+            )
             continue
         namespace = ident.namespace.strip() if kind in identity_graph.NAMESPACED else ""
         if kind in identity_graph.NAMESPACED and not namespace:

@@ -260,10 +260,25 @@ def _decide(
         if named_people and item.data.anonymous_id is None:
             kinds = ", ".join(i.kind.value for i in named_people)
             result.status = "rejected"
-            result.errors.append(FieldError(f"{where}.identities", f"no customer has this {kinds}", "unknown_identity"))
+            result.errors.append(
+                FieldError(
+                    f"{where}.identities",
+                    f"no customer has this {kinds}",
+                    "unknown_identity",
+                    params={"kinds": kinds},
+                    key="problem.events.unknown_identities",
+                )
+            )
             return None
         for ident in named_people:
-            result.warnings.append(FieldError(ident.field, "no customer has it; kept anonymous", "unknown_identity"))
+            result.warnings.append(
+                FieldError(
+                    ident.field,
+                    "no customer has it; kept anonymous",
+                    "unknown_identity",
+                    key="problem.events.kept_anonymous",
+                )
+            )
         return None
     for ident, owner, _holder in known:
         if owner == anchor:
@@ -274,7 +289,15 @@ def _decide(
             plan.redirect[owner] = anchor
             strong.setdefault(anchor, set()).update(strong.get(owner, set()))
             continue
-        result.warnings.append(FieldError(ident.field, f"belongs to customer {owner}; not moved", "identity_conflict"))
+        result.warnings.append(
+            FieldError(
+                ident.field,
+                f"belongs to customer {owner}; not moved",
+                "identity_conflict",
+                params={"owner": owner},
+                key="problem.events.identity_elsewhere",
+            )
+        )
         plan.conflicts.append(
             {"event_id": item.data.event_id, "kind": ident.kind.value, "held_by": owner, "event_customer": anchor}
         )
@@ -286,13 +309,23 @@ def _decide(
 def _link(ident: NormalizedIdentity, anchor: str, strong: dict[str, set[str]], plan: _Plan, result: ItemResult) -> None:
     if ident.kind in PII_KINDS and not ident.verified:
         result.warnings.append(
-            FieldError(ident.field, "not linked: contact details from events must be verified", "not_linked")
+            FieldError(
+                ident.field,
+                "not linked: contact details from events must be verified",
+                "not_linked",
+                key="problem.events.unverified",
+            )
         )
         return
     if ident.kind is IdentityKind.WECHAT_UNIONID:
         if "unionid" in strong.get(anchor, set()):
             result.warnings.append(
-                FieldError(ident.field, "not linked: the customer already has a unionid", "identity_conflict")
+                FieldError(
+                    ident.field,
+                    "not linked: the customer already has a unionid",
+                    "identity_conflict",
+                    key="problem.events.has_unionid",
+                )
             )
             plan.conflicts.append({"kind": "wechat_unionid", "event_customer": anchor, "reason": "second_unionid"})
             return

@@ -436,12 +436,19 @@ def _utc_bound(errors: list[FieldError], field_name: str, value: datetime | None
     if value is None:
         return None
     if value.tzinfo is None:
-        errors.append(FieldError(field_name, "needs a time zone offset (e.g. +08:00 or Z)", "naive_datetime"))
+        errors.append(
+            FieldError(
+                field_name,
+                "needs a time zone offset (e.g. +08:00 or Z)",
+                "naive_datetime",
+                key="problem.naive_datetime",
+            )
+        )
         return None
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        errors.append(FieldError(field_name, "is out of range", "out_of_range"))
+        errors.append(FieldError(field_name, "is out of range", "out_of_range", key="problem.out_of_range"))
         return None
 
 

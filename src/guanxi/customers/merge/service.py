@@ -109,11 +109,28 @@ def merge_customers(
     require(actor, "merges", "create")
     errors: list[FieldError] = []
     if reason not in MERGE_REASONS:
-        errors.append(FieldError("reason", f"must be one of {', '.join(MERGE_REASONS)}", "invalid_reason"))
+        errors.append(
+            FieldError(
+                "reason",
+                f"must be one of {', '.join(MERGE_REASONS)}",
+                "invalid_reason",
+                params={"allowed": ", ".join(MERGE_REASONS)},
+                key="problem.one_of",
+            )
+        )
     if survivor_id == merged_id:
-        errors.append(FieldError("merged_id", "a customer cannot be merged with itself", "same_customer"))
+        errors.append(
+            FieldError(
+                "merged_id",
+                "a customer cannot be merged with itself",
+                "same_customer",
+                key="problem.merge.same_customer",
+            )
+        )
     if evidence is not None and len(json.dumps(evidence, default=str)) > 10_000:
-        errors.append(FieldError("evidence", "is larger than 10,000 characters", "too_large"))
+        errors.append(
+            FieldError("evidence", "is larger than 10,000 characters", "too_large", key="problem.merge.evidence_size")
+        )
     if errors:
         raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
     # Lock in id order so two merges of the same pair cannot deadlock on PostgreSQL.

@@ -141,7 +141,7 @@ def update_template(
     template = _get(session, template_id, lock=True)
     changes = data.model_dump(exclude_unset=True)
     errors = [
-        FieldError(name, "cannot be null", "null")
+        FieldError(name, "cannot be null", "null", key="problem.not_null")
         for name in ("name", "value", "min_spend", "currency", "stackable", "trigger", "trigger_params", "active")
         if name in changes and changes[name] is None
     ]

@@ -98,17 +98,49 @@ def _prizes(session: Session, config: ProgramConfig, prizes: list[PrizeIn], erro
             errors.append(FieldError(f"{at}.code", f"{prize.code!r} is used by another prize", "duplicate"))
         seen.add(prize.code)
         if prize.code == lottery.NOTHING and prize.kind != lottery.NOTHING:
-            errors.append(FieldError(f"{at}.code", "'nothing' is reserved for the no-prize outcome", "reserved"))
+            errors.append(
+                FieldError(
+                    f"{at}.code",
+                    "'nothing' is reserved for the no-prize outcome",
+                    "reserved",
+                    key="problem.prizes.reserved",
+                )
+            )
         if prize.kind == "points" and prize.points is None:
-            errors.append(FieldError(f"{at}.points", "a points prize needs its points", "missing"))
+            errors.append(
+                FieldError(
+                    f"{at}.points", "a points prize needs its points", "missing", key="problem.prizes.points_missing"
+                )
+            )
         if prize.kind != "points" and prize.points is not None:
-            errors.append(FieldError(f"{at}.points", "only points prizes give points", "not_allowed"))
+            errors.append(
+                FieldError(
+                    f"{at}.points",
+                    "only points prizes give points",
+                    "not_allowed",
+                    key="problem.prizes.points_not_allowed",
+                )
+            )
         if prize.kind == "coupon":
             template = session.get(CouponTemplate, prize.coupon_template_id) if prize.coupon_template_id else None
             if template is None or template.deleted_at is not None:
-                errors.append(FieldError(f"{at}.coupon_template_id", "no coupon template has this id", "unknown"))
+                errors.append(
+                    FieldError(
+                        f"{at}.coupon_template_id",
+                        "no coupon template has this id",
+                        "unknown",
+                        key="problem.prizes.unknown_template",
+                    )
+                )
         elif prize.coupon_template_id is not None:
-            errors.append(FieldError(f"{at}.coupon_template_id", "only coupon prizes name a template", "not_allowed"))
+            errors.append(
+                FieldError(
+                    f"{at}.coupon_template_id",
+                    "only coupon prizes name a template",
+                    "not_allowed",
+                    key="problem.prizes.template_not_allowed",
+                )
+            )
         cost = prize.cost
         if cost is None:
             cost = ((Decimal(prize.points) * config.point_value) if prize.points else Decimal(0)).quantize(
@@ -118,7 +150,11 @@ def _prizes(session: Session, config: ProgramConfig, prizes: list[PrizeIn], erro
             cost = Decimal(0)
         stored.append({**prize.model_dump(mode="json"), "cost": str(cost)})
     if prizes and not any(p.kind != lottery.NOTHING and p.weight > 0 for p in prizes):
-        errors.append(FieldError("prizes", "at least one real prize needs a weight above 0", "no_prize"))
+        errors.append(
+            FieldError(
+                "prizes", "at least one real prize needs a weight above 0", "no_prize", key="problem.prizes.no_weight"
+            )
+        )
     return stored
 
 
@@ -223,7 +259,7 @@ def update_reward(session: Session, actor: Principal, reward_id: str, data: Rewa
         changes["prizes"] = _prizes(session, config, data.prizes, errors)
     for name in ("name", "points_cost", "active", "unit_cost", "description"):
         if name in changes and changes[name] is None:
-            errors.append(FieldError(name, "cannot be null", "null"))
+            errors.append(FieldError(name, "cannot be null", "null", key="problem.not_null"))
     merged = {name: getattr(reward, name) for name in EDITABLE} | changes
     errors.extend(_check(session, config, reward.kind, merged))
     _raise(errors)

@@ -22,13 +22,27 @@ def _check_params(config: ProgramConfig, trigger: str, params: dict[str, Any]) -
     errors: list[FieldError] = []
     allowed = {"tier_upgrade": {"to_tier"}, "win_back": {"inactive_days"}, "birthday": {"tiers"}}.get(trigger, set())
     errors.extend(
-        FieldError(f"trigger_params.{name}", f"is not a parameter of the {trigger} trigger", "unknown_param")
+        FieldError(
+            f"trigger_params.{name}",
+            f"is not a parameter of the {trigger} trigger",
+            "unknown_param",
+            params={"trigger": trigger},
+            key="problem.templates.unknown_param",
+        )
         for name in params
         if name not in allowed
     )
     codes = _tier_codes(config)
     if trigger == "tier_upgrade" and "to_tier" in params and params["to_tier"] not in codes:
-        errors.append(FieldError("trigger_params.to_tier", f"one of {', '.join(codes)}", "unknown_tier"))
+        errors.append(
+            FieldError(
+                "trigger_params.to_tier",
+                f"one of {', '.join(codes)}",
+                "unknown_tier",
+                params={"allowed": ", ".join(codes)},
+                key="problem.one_of_short",
+            )
+        )
     if trigger == "birthday" and "tiers" in params:
         tiers = params["tiers"]
         if not isinstance(tiers, list) or not tiers or any(t not in codes for t in tiers):
@@ -77,7 +91,15 @@ def check_template(config: ProgramConfig, kind: str, values: dict[str, Any]) -> 
             FieldError("gift_sku", "only a gift coupon names a gift", "not_allowed", key=K + "gift_sku_not_allowed")
         )
     if values["currency"] != config.currency:
-        errors.append(FieldError("currency", f"the program's currency is {config.currency}", "currency_mismatch"))
+        errors.append(
+            FieldError(
+                "currency",
+                f"the program's currency is {config.currency}",
+                "currency_mismatch",
+                params={"currency": config.currency},
+                key="problem.templates.currency",
+            )
+        )
     if values["valid_to"] is None and values["valid_days"] is None:
         errors.append(
             FieldError("valid_to", "give valid_to, valid_days or both", "missing", key=K + "validity_missing")

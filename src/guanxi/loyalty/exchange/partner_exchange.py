@@ -52,12 +52,23 @@ def _check_shape(data: ExchangeIn) -> None:
     errors: list[FieldError] = []
     if (data.customer_id is None) == (data.identity is None):
         for name in ("customer_id", "identity"):
-            errors.append(FieldError(name, "give exactly one of customer_id or identity", "one_of"))
+            errors.append(
+                FieldError(
+                    name, "give exactly one of customer_id or identity", "one_of", key="problem.partner.one_customer"
+                )
+            )
     wanted, unwanted = ("partner_points", "points") if data.direction == "in" else ("points", "partner_points")
     if getattr(data, wanted) is None:
         errors.append(FieldError(wanted, f"required when direction is {data.direction}", "required"))
     if getattr(data, unwanted) is not None:
-        errors.append(FieldError(unwanted, f"not taken when direction is {data.direction}", "not_allowed"))
+        errors.append(
+            FieldError(
+                unwanted,
+                f"not taken when direction is {data.direction}",
+                "not_allowed",
+                key=f"problem.partner.not_taken_{data.direction}",
+            )
+        )
     if errors:
         raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
 

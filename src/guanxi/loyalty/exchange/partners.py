@@ -50,9 +50,25 @@ def _raise(errors: list[FieldError]) -> None:
 def _check_limits(min_points: int, max_points: int | None, daily_limit: int | None) -> None:
     errors: list[FieldError] = []
     if max_points is not None and max_points < min_points:
-        errors.append(FieldError("max_points", f"must be at least min_points ({min_points})", "below_min"))
+        errors.append(
+            FieldError(
+                "max_points",
+                f"must be at least min_points ({min_points})",
+                "below_min",
+                params={"min": min_points},
+                key="problem.partner.at_least_min",
+            )
+        )
     if daily_limit is not None and daily_limit < min_points:
-        errors.append(FieldError("daily_limit", f"must be at least min_points ({min_points})", "below_min"))
+        errors.append(
+            FieldError(
+                "daily_limit",
+                f"must be at least min_points ({min_points})",
+                "below_min",
+                params={"min": min_points},
+                key="problem.partner.at_least_min",
+            )
+        )
     _raise(errors)
 
 
@@ -195,7 +211,17 @@ def record_payment(
     config = program.ensure(session)
     partner = lock(session, find(session, code).id)
     if data.currency is not None and data.currency.upper() != config.currency:
-        _raise([FieldError("currency", f"settlement is in {config.currency}", "currency_mismatch")])
+        _raise(
+            [
+                FieldError(
+                    "currency",
+                    f"settlement is in {config.currency}",
+                    "currency_mismatch",
+                    params={"currency": config.currency},
+                    key="problem.partner.settlement_currency",
+                )
+            ]
+        )
     owed = open_balance(session, partner.id)
     owed_by_payer = owed if data.payer == "us" else -owed
     if data.amount > owed_by_payer:
@@ -206,6 +232,8 @@ def record_payment(
                     f"exceeds what {'we owe the partner' if data.payer == 'us' else 'the partner owes us'} "
                     f"({max(owed_by_payer, Decimal(0))} {config.currency})",
                     "exceeds_balance",
+                    params={"amount": max(owed_by_payer, Decimal(0)), "currency": config.currency},
+                    key=f"problem.partner.settle_over_{data.payer}",
                 )
             ]
         )

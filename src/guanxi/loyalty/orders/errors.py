@@ -39,7 +39,7 @@ class OrderCancelled(Conflict):
     def of(cls, order: _OrderFacts) -> OrderCancelled:
         return cls(
             message=f"order {order.id} is cancelled: it cannot be refunded or returned",
-            errors=[FieldError("order_id", "the order is cancelled", cls.code)],
+            errors=[FieldError("order_id", "the order is cancelled", cls.code, key="error.order_cancelled")],
             extra={"order_id": order.id},
             key="problem.order.cancelled",
             params={"order_id": order.id},
@@ -60,7 +60,7 @@ class OrderHasRefunds(Conflict):
                 f"order {order.id} has {order.refunded_amount} {order.currency} of {order.paid_amount} refunded: "
                 "refund or return the rest instead of cancelling it"
             ),
-            errors=[FieldError("order_id", "the order has refunds", cls.code)],
+            errors=[FieldError("order_id", "the order has refunds", cls.code, key="error.order_has_refunds")],
             extra={"order_id": order.id, "refunded_amount": str(order.refunded_amount)},
             key="problem.order.has_refunds",
             params=_amounts(order),

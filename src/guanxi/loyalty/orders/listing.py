@@ -103,7 +103,15 @@ def _local_start(day: date, zone: ZoneInfo) -> datetime:
 def check_filter(flt: OrderFilter) -> None:
     errors: list[FieldError] = []
     if flt.status is not None and flt.status not in STORED_STATUSES:
-        errors.append(FieldError("status", f"unknown; one of {', '.join(STORED_STATUSES)}", "unknown_status"))
+        errors.append(
+            FieldError(
+                "status",
+                f"unknown; one of {', '.join(STORED_STATUSES)}",
+                "unknown_status",
+                params={"allowed": ", ".join(STORED_STATUSES)},
+                key="problem.unknown_one_of",
+            )
+        )
     if flt.date_from and flt.date_to and flt.date_from > flt.date_to:
         errors.append(FieldError("date_to", "is before the first day", "date_range"))
     if flt.amount_min is not None and flt.amount_max is not None and flt.amount_min > flt.amount_max:

@@ -89,13 +89,23 @@ def check_order(config: ProgramTerms, data: OrderIn, rate: RateUsed | None = Non
         elif rate is None and data.occurred_at.utcoffset() is not None:
             errors.append(currency_errors.no_rate_error(currency, expiry.local_date(data.occurred_at, config.timezone)))
     if data.occurred_at.tzinfo is None:
-        errors.append(FieldError("occurred_at", "needs a time zone offset, e.g. +08:00", "naive_datetime"))
+        errors.append(
+            FieldError(
+                "occurred_at", "needs a time zone offset, e.g. +08:00", "naive_datetime", key="problem.naive_offset"
+            )
+        )
     elif data.occurred_at > clock.now() + FUTURE_TOLERANCE:
         errors.append(FieldError("occurred_at", "is in the future", "future_date"))
     totals = [line.unit_price * line.quantity for line in data.lines]
     if data.lines and data.paid_amount > sum(totals, Decimal(0)):
         errors.append(
-            FieldError("paid_amount", f"exceeds the lines' total of {sum(totals, Decimal(0))}", "exceeds_lines")
+            FieldError(
+                "paid_amount",
+                f"exceeds the lines' total of {sum(totals, Decimal(0))}",
+                "exceeds_lines",
+                params={"total": sum(totals, Decimal(0))},
+                key="problem.orders.exceeds_lines",
+            )
         )
     if errors:
         raise currency_errors.refusal(errors)

@@ -96,13 +96,27 @@ def returned_amount_errors(status: str, paid_amount: Decimal, refunded_amount: D
                     "refunded_amount",
                     f"must be above 0 and below the paid amount of {paid_amount} (a full return is status returned)",
                     "outside_paid_amount",
+                    params={"paid": paid_amount},
+                    key="problem.orders.partial_amount",
                 )
             ]
         return []
     if refunded_amount is not None:
-        return [FieldError("refunded_amount", "is given only with status partially_returned", "not_with_status")]
+        return [
+            FieldError(
+                "refunded_amount",
+                "is given only with status partially_returned",
+                "not_with_status",
+                key="problem.orders.refunded_only_partial",
+            )
+        ]
     if status == RETURNED and paid_amount <= 0:
         return [
-            FieldError("status", "a returned order must have paid something; record it as cancelled", "nothing_paid")
+            FieldError(
+                "status",
+                "a returned order must have paid something; record it as cancelled",
+                "nothing_paid",
+                key="problem.orders.nothing_paid",
+            )
         ]
     return []

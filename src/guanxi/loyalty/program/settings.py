@@ -160,7 +160,7 @@ def update_settings(session: Session, actor: Principal, data: ProgramSettingsIn)
     row = program.program_row(session)
     changes = data.model_dump(exclude_unset=True, mode="python")
     errors: list[FieldError] = [
-        FieldError(name, "may not be null; leave the field out to keep it", "null")
+        FieldError(name, "may not be null; leave the field out to keep it", "null", key="problem.settings.not_null")
         for name, value in changes.items()
         if value is None
     ]
@@ -178,7 +178,11 @@ def update_settings(session: Session, actor: Principal, data: ProgramSettingsIn)
     if merged["expiry_mode"] != ExpiryMode.NEVER and merged["pending_days"] >= int(merged["expiry_months"]) * 28:
         errors.append(FieldError("pending_days", "must end well before the points expire", "pending_too_long"))
     if any(not 1 <= d <= 365 for d in merged["reminder_days"] or []):
-        errors.append(FieldError("reminder_days", "each lead time is 1 to 365 days", "out_of_range"))
+        errors.append(
+            FieldError(
+                "reminder_days", "each lead time is 1 to 365 days", "out_of_range", key="problem.settings.reminder_days"
+            )
+        )
     if merged["refund_policy"] not in POLICIES:
         errors.append(FieldError("refund_policy", f"one of {', '.join(POLICIES)}", "invalid"))
     _raise(errors)
