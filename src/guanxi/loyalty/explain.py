@@ -39,9 +39,15 @@ def label(group: str, value: str | None, language: str) -> str:
     return value if text == key else text
 
 
+def display_name(name: str, name_en: str | None, language: str) -> str:
+    """A brand-given name in `language`: the English name in English when the brand gave one, else
+    the name as typed (the brand's words are data, not catalog text)."""
+    return name_en if language == "en" and name_en else name
+
+
 def tier_name(tier: NamedTier, language: str) -> str:
     """The English name in English when the brand gave one, else the name."""
-    return tier.name_en if language == "en" and tier.name_en else tier.name
+    return display_name(tier.name, tier.name_en, language)
 
 
 def tier_names(tiers: Sequence[NamedTier], language: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ catalogs and whose awards `loyalty.explain.award_text` says in the reader's lang
   channel, points_earned, points_reversed, tier_code
 - points: kind, points, reason, balance, pending, note, order_id, reference, awards (each
   rule, kind, points, params and the old English description), reverses_entry_id
-- coupon: template_id, template_name, coupon_kind, status, issued_via, valid_from, valid_to,
+- coupon: template_id, template_name, template_name_en, coupon_kind, status, issued_via, valid_from, valid_to,
   redeemed_at, discount_amount (string or None)
 """
 
@@ -96,7 +96,7 @@ def _points(session: Session, actor: Principal, customer_id: str, window: Window
 
 def _coupons(session: Session, actor: Principal, customer_id: str, window: Window) -> list[TimelineItem]:
     stmt = (
-        select(Coupon, CouponTemplate.name, CouponTemplate.kind)
+        select(Coupon, CouponTemplate.name, CouponTemplate.name_en, CouponTemplate.kind)
         .join(CouponTemplate, CouponTemplate.id == Coupon.template_id)
         .where(Coupon.customer_id == customer_id)
     )
@@ -109,6 +109,7 @@ def _coupons(session: Session, actor: Principal, customer_id: str, window: Windo
             detail={
                 "template_id": coupon.template_id,
                 "template_name": name,
+                "template_name_en": name_en,
                 "coupon_kind": kind,
                 "status": coupon.status,
                 "issued_via": coupon.issued_via,
@@ -118,7 +119,7 @@ def _coupons(session: Session, actor: Principal, customer_id: str, window: Windo
                 "discount_amount": None if coupon.discount_amount is None else str(coupon.discount_amount),
             },
         )
-        for coupon, name, kind in session.execute(bounded(stmt, Coupon.created_at, window)).tuples()
+        for coupon, name, name_en, kind in session.execute(bounded(stmt, Coupon.created_at, window)).tuples()
     ]
 
 

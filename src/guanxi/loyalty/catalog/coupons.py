@@ -71,6 +71,7 @@ def coupon_out(coupon: Coupon, template: CouponTemplate) -> CouponOut:
         template_id=template.id,
         template_code=template.code,
         name=template.name,
+        name_en=template.name_en,
         kind=template.kind,
         status=coupon.status,
         valid_from=coupon.valid_from,

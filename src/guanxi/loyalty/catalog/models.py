@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guanxi.kit import clock
@@ -25,6 +25,10 @@ class Reward(TimestampMixin, Base):
     program_id: Mapped[str] = mapped_column(ForeignKey("loyalty_programs.id"), index=True)
     code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(100))
+    # The brand's English name, shown on English pages; "" = none given, the name is shown. The
+    # server default is the SQL literal '' because a bare "" does not compare equal to itself once
+    # reflected, and the schema check would call it drift.
+    name_en: Mapped[str] = mapped_column(String(100), default="", server_default=text("''"))
     description: Mapped[str] = mapped_column(Text, default="")
     # goods | service | cash_offset | lottery
     kind: Mapped[str] = mapped_column(String(20))
@@ -80,6 +84,10 @@ class CouponTemplate(TimestampMixin, Base):
     program_id: Mapped[str] = mapped_column(ForeignKey("loyalty_programs.id"), index=True)
     code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(100))
+    # The brand's English name, shown on English pages; "" = none given, the name is shown. The
+    # server default is the SQL literal '' because a bare "" does not compare equal to itself once
+    # reflected, and the schema check would call it drift.
+    name_en: Mapped[str] = mapped_column(String(100), default="", server_default=text("''"))
     # fixed_amount | percentage | free_shipping | gift
     kind: Mapped[str] = mapped_column(String(20))
     value: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal(0))

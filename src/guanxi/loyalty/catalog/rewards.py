@@ -65,6 +65,7 @@ def reward_out(config: ProgramConfig, reward: Reward) -> RewardOut:
         id=reward.id,
         code=reward.code,
         name=reward.name,
+        name_en=reward.name_en,
         description=reward.description,
         kind=reward.kind,
         points_cost=reward.points_cost,

@@ -40,6 +40,7 @@ class PrizeIn(_Input):
 
 class _RewardFields(_Input):
     name: str | None = Field(default=None, min_length=1, max_length=100)
+    name_en: str = Field(default="", max_length=100, description="English name; empty shows the name")
     description: str = Field(default="", max_length=2000)
     points_cost: int = Field(default=0, ge=0, le=100_000_000)
     stock: int | None = Field(default=None, ge=0, le=100_000_000)
@@ -98,6 +99,7 @@ class RewardOut(BaseModel):
     id: str
     code: str
     name: str
+    name_en: str
     description: str
     kind: str
     points_cost: int
@@ -141,6 +143,7 @@ class CancelIn(_Input):
 
 class _TemplateFields(_Input):
     name: str | None = Field(default=None, min_length=1, max_length=100)
+    name_en: str = Field(default="", max_length=100, description="English name; empty shows the name")
     value: Money = Decimal(0)
     max_discount: Money | None = None
     min_spend: Money = Decimal(0)
@@ -189,6 +192,7 @@ class CouponTemplateOut(BaseModel):
     id: str
     code: str
     name: str
+    name_en: str
     kind: str
     value: Cents
     max_discount: Cents | None
@@ -230,6 +234,7 @@ class CouponOut(BaseModel):
     template_id: str
     template_code: str
     name: str
+    name_en: str = ""
     kind: str
     status: str
     valid_from: datetime
