@@ -210,7 +210,7 @@ def _print_report(finished: ImportJob) -> None:
 def _problem_sections(kind: str, entries: list[dict[str, Any]] | None) -> list[tuple[str, dict[str, int]]] | None:
     """The refusals and the dropped or kept values by field and reason, in the operator's language
     (None in English: the importers' own sentences say more, the value's kind included)."""
-    from guanxi.dataio.problems import RowProblem
+    from guanxi.kit.row_problems import RowProblem
 
     language = get_settings().default_language
     if entries is None or language == "en":

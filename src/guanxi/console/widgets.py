@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from guanxi.console.actions import field_label, field_message
 from guanxi.console.session import language, tr
+from guanxi.customers import place_names
 from guanxi.kit import formatting, i18n
 from guanxi.kit.errors import FieldError
 
@@ -25,6 +26,11 @@ def local_time(value: datetime | None) -> str:
     """A stored UTC time in the configured zone (Asia/Shanghai by default), as the session's
     language writes it: 2026年3月4日 13:05 / Mar 4, 2026, 13:05."""
     return formatting.moment(value, language())
+
+
+def place(name: str | None) -> str:
+    """A province, city or district in the session's language (its English name on English pages)."""
+    return show(place_names.label(name, language()))
 
 
 def show(value: object) -> str:

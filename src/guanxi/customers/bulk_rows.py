@@ -30,8 +30,8 @@ from guanxi.customers.normalize import (
     validate_name,
 )
 from guanxi.customers.schemas import ProfileFields
-from guanxi.dataio import problems
 from guanxi.kit import clock, i18n
+from guanxi.kit import row_problems as problems
 from guanxi.kit.errors import FieldError
 
 IDENTITY_KINDS = ("phone", "email", "resident_id", "member_card", "wechat_unionid", "external_id")

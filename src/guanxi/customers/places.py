@@ -293,6 +293,16 @@ def codes_for(level: Level, value: str) -> frozenset[str] | None:
     return frozenset(d.code for d in found) or None
 
 
+def divisions_named(level: Level, name: str) -> tuple[Division, ...]:
+    """The divisions of a level an official or short Chinese name may mean."""
+    return _data().names[level].get(name, ())
+
+
+def short_names(name: str, level: Level) -> list[str]:
+    """A division's names without its kind, shortest first (广西壮族自治区 -> 广西, ...)."""
+    return _short_names(name, level)
+
+
 def name_of(code: str | None) -> str | None:
     """The official name of a code (a report's label)."""
     division = _data().by_code.get(code) if code else None

@@ -13,9 +13,9 @@ from guanxi.customers import event_types, events
 from guanxi.dataio import values as cells
 from guanxi.dataio.importers import RowOutcome, text, typed, zone
 from guanxi.dataio.mappings import Mapping
-from guanxi.dataio.problems import refusal
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
+from guanxi.kit.row_problems import refusal
 
 _IDENTITY_KINDS = ("phone", "email", "member_card", "wechat_unionid", "app_user_id")
 

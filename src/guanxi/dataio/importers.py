@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from guanxi.config import get_settings
-from guanxi.dataio import headers, problems, readers
+from guanxi.dataio import headers, readers
 from guanxi.dataio import values as cells
 from guanxi.dataio.mappings import LINE_TOKEN, Mapping, Resolved
+from guanxi.kit import row_problems as problems
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 

@@ -17,9 +17,9 @@ import json
 from collections.abc import Iterable, Iterator
 
 from guanxi.dataio import values as cells
-from guanxi.dataio.problems import RowProblem, problems_of, reason_text
 from guanxi.dataio.runner import PROBLEMS_COLUMN
 from guanxi.kit import i18n
+from guanxi.kit.row_problems import RowProblem, problems_of, reason_text
 
 ROWS_PER_CHUNK = 500
 BOM = "\ufeff"

@@ -35,11 +35,11 @@ from guanxi.dataio.import_events import EventImporter
 from guanxi.dataio.import_orders import OrderImporter
 from guanxi.dataio.importers import GroupingImporter, Importer, RowOutcome, describe, row_fields, value_map_problems
 from guanxi.dataio.mappings import Mapping, Resolved
-from guanxi.dataio.problems import RowProblem, problems_of
 from guanxi.dataio.scratch import Scratch, SeenKeys, Staged
 from guanxi.kit import sealed
 from guanxi.kit.db import Database
 from guanxi.kit.principal import Principal
+from guanxi.kit.row_problems import RowProblem, problems_of
 from guanxi.loyalty.members.history import RECORD
 
 IMPORTERS: dict[str, Importer] = {

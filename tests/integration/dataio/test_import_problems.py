@@ -11,8 +11,8 @@ from sqlalchemy import select
 from guanxi.customers.models import Customer
 from guanxi.dataio.files import refused_rows
 from guanxi.dataio.models import ImportJob
-from guanxi.dataio.problems import Noted, RowProblem, problems_of
 from guanxi.kit.db import Database
+from guanxi.kit.row_problems import Noted, RowProblem, problems_of
 from tests.factories import create_customer
 
 from .support import run_import, write_csv

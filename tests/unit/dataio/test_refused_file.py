@@ -7,9 +7,9 @@ import csv
 import io
 import json
 
-from guanxi.dataio.problems import RowProblem
 from guanxi.dataio.refused_file import in_language
 from guanxi.dataio.runner import PROBLEMS_COLUMN
+from guanxi.kit.row_problems import RowProblem
 
 
 def _sealed_text(rows: list[list[str]]) -> bytes:

@@ -13,7 +13,7 @@ from guanxi.console.actions import perform
 from guanxi.console.layout import frame
 from guanxi.console.paging import Pager
 from guanxi.console.session import guard, tr
-from guanxi.console.widgets import EMPTY, card, facts, local_time, notice, page_title, show
+from guanxi.console.widgets import EMPTY, card, facts, local_time, notice, page_title, place, show
 from guanxi.customers import accounts
 from guanxi.customers.schemas import AccountOut
 from guanxi.kit.errors import NotFound
@@ -40,7 +40,7 @@ def account_row(item: AccountOut) -> dict[str, Any]:
         "name": item.name,
         "uscc": show(item.uscc),
         "industry": show(item.industry),
-        "city": show(item.city),
+        "city": place(item.city),
         "region": show(item.region),
         "created_at": local_time(item.created_at),
     }
@@ -121,8 +121,8 @@ def account_page(request: Request, account_id: str) -> Response | None:
                 [
                     (tr("field.uscc"), show(account.uscc)),
                     (tr("field.industry"), show(account.industry)),
-                    (tr("field.province"), show(account.province)),
-                    (tr("field.city"), show(account.city)),
+                    (tr("field.province"), place(account.province)),
+                    (tr("field.city"), place(account.city)),
                     (tr("field.region"), show(account.region)),
                     (tr("field.created_at"), local_time(account.created_at)),
                     (tr("field.updated_at"), local_time(account.updated_at)),

@@ -27,7 +27,17 @@ from guanxi.console.pages.customer_identities import IdentitiesSection
 from guanxi.console.pages.customer_merge import MergeDialog
 from guanxi.console.pages.customer_tabs import CouponsPanel, NotesPanel, OrdersPanel
 from guanxi.console.session import guard, language, tr
-from guanxi.console.widgets import BRAND, EMPTY, card, choice, notice, pydantic_field_errors, set_field_error, show
+from guanxi.console.widgets import (
+    BRAND,
+    EMPTY,
+    card,
+    choice,
+    notice,
+    place,
+    pydantic_field_errors,
+    set_field_error,
+    show,
+)
 from guanxi.customers import notes
 from guanxi.customers import service as customers
 from guanxi.customers.schemas import CustomerDetail, TagIn
@@ -261,9 +271,9 @@ class CustomerPage:
             rows = [
                 (tr("field.gender"), choice("gender", d.gender)),
                 (tr("field.birthday"), formatting.day(d.birthday, lang) if d.birthday else EMPTY),
-                (tr("field.province"), show(d.province)),
-                (tr("field.city"), show(d.city)),
-                (tr("field.district"), show(d.district)),
+                (tr("field.province"), place(d.province)),
+                (tr("field.city"), place(d.city)),
+                (tr("field.district"), place(d.district)),
                 (tr("field.address"), show(d.address)),
                 (tr("field.occupation"), show(d.occupation)),
                 (tr("field.income_band"), choice("income", d.income_band)),

@@ -21,7 +21,7 @@ from guanxi.console.actions import perform
 from guanxi.console.layout import frame
 from guanxi.console.paging import Pager
 from guanxi.console.session import guard, tr
-from guanxi.console.widgets import EMPTY, choice, local_time, options, page_title, show
+from guanxi.console.widgets import EMPTY, choice, local_time, options, page_title, place, show
 from guanxi.customers import notes
 from guanxi.customers import service as customers
 from guanxi.customers.schemas import GENDERS, SOURCE_CHANNELS, CustomerOut
@@ -47,7 +47,7 @@ def customer_row(item: CustomerOut) -> dict[str, Any]:
         "member_no": item.member_no,
         "name": item.display_name,
         "gender": choice("gender", item.gender),
-        "city": show(item.city),
+        "city": place(item.city),
         "region": show(item.region),
         "phone": show(item.phone),
         "email": show(item.email),

@@ -19,7 +19,7 @@ from guanxi.console.actions import perform
 from guanxi.console.layout import frame
 from guanxi.console.paging import Pager
 from guanxi.console.session import guard, language, tr
-from guanxi.console.widgets import EMPTY, card, choice, local_time, notice, page_title, show
+from guanxi.console.widgets import EMPTY, card, choice, local_time, notice, page_title, place, show
 from guanxi.customers import merge as merges
 from guanxi.customers import service as customers
 from guanxi.customers.merge_models import CustomerMerge, DuplicateCandidate
@@ -235,6 +235,8 @@ def _shown(name: str, value: Any) -> str:
         return choice(CHOICES[name], value)
     if isinstance(value, date):
         return formatting.day(value, language())
+    if name in ("province", "city"):
+        return place(value)
     return show(value)
 
 

@@ -5,28 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from nicegui import ui
-from pypinyin import Style, lazy_pinyin
 from starlette.requests import Request
 from starlette.responses import Response
 
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
 from guanxi.console.session import guard, language, tr
-from guanxi.console.widgets import card, notice, page_title
+from guanxi.console.widgets import card, notice, page_title, place
 from guanxi.customers import service as customers
 from guanxi.customers.schemas import CustomerStats
 from guanxi.kit import formatting
-
-# The endings of official city names an English reader does not need ("上海市" reads "Shanghai").
-CITY_SUFFIXES = ("市", "地区", "盟", "自治州")
-
-
-def city_label(name: str) -> str:
-    """A city as the session's reader writes it: the official Chinese name, or its pinyin in English."""
-    if language() != "en" or name.isascii():
-        return name
-    short = next((name[: -len(s)] for s in CITY_SUFFIXES if name.endswith(s) and len(name) > len(s) + 1), name)
-    return "".join(lazy_pinyin(short, style=Style.NORMAL)).capitalize()
 
 
 def bar_chart(rows: list[tuple[str, int]], *, horizontal: bool = False) -> dict[str, Any]:
@@ -71,7 +59,7 @@ def home_page(request: Request) -> Response | None:
         with ui.row().classes("w-full gap-4 items-stretch"):
             with card(tr("home.top_cities"), marker="home-cities") as box:
                 box.classes("flex-[2] min-w-80")
-                cities = [(city_label(city), count) for city, count in stats.by_city]
+                cities = [(place(city), count) for city, count in stats.by_city]
                 ui.echart(bar_chart(cities)).classes("w-full h-72").mark("city-chart")
             with card(tr("home.by_region"), marker="home-regions") as box:
                 box.classes("flex-1 min-w-64")

@@ -25,10 +25,10 @@ from guanxi.dataio import service
 from guanxi.dataio.importers import Importer
 from guanxi.dataio.mappings import Mapping
 from guanxi.dataio.models import ImportJob
-from guanxi.dataio.problems import problems_of
 from guanxi.kit import formatting
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
+from guanxi.kit.row_problems import problems_of
 
 REFRESH_SECONDS = 1.0
 ACTIVE = ("queued", "running")

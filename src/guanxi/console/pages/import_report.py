@@ -15,8 +15,8 @@ from guanxi.console.session import language, tr
 from guanxi.console.widgets import choice, facts, notice, show
 from guanxi.dataio.headers import FIELDS
 from guanxi.dataio.models import ImportJob
-from guanxi.dataio.problems import RowProblem, problems_of
 from guanxi.kit import formatting
+from guanxi.kit.row_problems import RowProblem, problems_of
 from guanxi.loyalty.members.history import RECORD
 from guanxi.loyalty.program import config as program
 
