@@ -83,3 +83,32 @@ def test_disabling_ones_own_account(client: TestClient, admin_headers: dict[str,
     )
     assert (chinese["_status"], chinese["code"], chinese["detail"]) == (400, "bad_request", "不能停用自己的账号")
     assert chinese["errors"] == [{"field": "user_id", "message": "不能是你自己", "code": "self"}]
+
+
+def test_undoing_a_merge_whose_survivor_was_deleted_and_one_undone_already(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    a, b, c, d = (
+        _customer(client, admin_headers, phone=p) for p in ("13800138000", "13900139000", "13700137000", "13600136000")
+    )
+    first = client.post("/api/v1/merges", json={"survivor_id": a, "merged_id": b}, headers=admin_headers).json()
+    assert client.delete(f"/api/v1/customers/{a}", headers=admin_headers).status_code == 204
+    english, chinese = _both(client, "POST", f"/api/v1/merges/{first['id']}/undo", admin_headers)
+    assert english["errors"] == [
+        {"field": "merge_id", "message": f"the survivor {a} was deleted after the merge", "code": "cannot_undo"}
+    ]
+    assert (chinese["_status"], chinese["code"]) == (409, "undo_refused")
+    assert chinese["errors"] == [
+        {"field": "merge_id", "message": f"保留客户 {a} 在合并后已被删除", "code": "cannot_undo"}
+    ]
+
+    second = client.post("/api/v1/merges", json={"survivor_id": c, "merged_id": d}, headers=admin_headers).json()
+    undone = client.post(f"/api/v1/merges/{second['id']}/undo", headers=admin_headers)
+    assert undone.status_code == 200, undone.text
+    english, chinese = _both(client, "POST", f"/api/v1/merges/{second['id']}/undo", admin_headers)
+    assert english["detail"] == f"merge {second['id']} was already undone"
+    assert (chinese["_status"], chinese["code"], chinese["detail"]) == (
+        409,
+        "undo_refused",
+        f"合并记录 {second['id']} 已撤销过",
+    )

@@ -9,7 +9,7 @@ key, whose code the catalog has no phrase for, reaches them in English. This wal
   message and no `key=`, unless every field error it carries is spoken by the catalog;
 - a call of a refusal helper (`refused`, `_refuse`, `invalid`, `LadderError`, ...) with a literal
   message and no key;
-- a FieldError anywhere with a literal message, no `key=` and a code the catalog has no
+- a FieldError (or `field_error(...)`) anywhere with a literal message, no `key=` and a code the catalog has no
   `error.<code>` (or `error.<field>.<code>`) phrase for.
 
 What cannot be checked statically (messages built from lists of field errors, helpers passing a
@@ -48,6 +48,8 @@ HELPER_FILES = {
     "LadderError": {"loyalty/rules/tiering.py"},
     "ExpiryPolicyError": {"loyalty/rules/expiry.py"},
 }
+
+FIELD_ERRORS = frozenset({"FieldError", "field_error"})
 
 # Reviewed exceptions: (file under src/guanxi, the message as written) -> why it needs no key.
 _CONSOLE_OWN = "the console shows this class by its own catalog sentence (error_text), never its message"
@@ -233,7 +235,8 @@ def findings() -> list[Finding]:
             if _field_errors(node) is None:
                 out.append(Finding(path, node.lineno, ast.unparse(message), f"{name}(...) without a key"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and _name(node.func) == "FieldError" and not _field_error_spoken(node):
+            # kit.errors.field_error(field, message, code, key=..., **params) makes one FieldError.
+            if isinstance(node, ast.Call) and _name(node.func) in FIELD_ERRORS and not _field_error_spoken(node):
                 message = _argument(node, 1, "message")
                 assert message is not None
                 out.append(Finding(path, node.lineno, ast.unparse(message), "a FieldError in English only"))

@@ -326,7 +326,9 @@ def detect(session: Session, actor: Principal, *, threshold: float = DEFAULT_THR
     if not 0 < threshold < 1:
         from guanxi.kit.errors import field_error
 
-        raise field_error("threshold", "must be between 0 and 1 (exclusive)", "out_of_range")
+        raise field_error(
+            "threshold", "must be between 0 and 1 (exclusive)", "out_of_range", key="problem.duplicates.threshold"
+        )
     report = DetectionReport()
     started = time.perf_counter()
     table = read_customers(session)

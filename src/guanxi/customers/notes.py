@@ -22,7 +22,9 @@ def add_note(session: Session, actor: Principal, customer_id: str, body: str) ->
     require(actor, "notes", "create")
     body = body.strip()
     if not body or len(body) > NOTE_MAX:
-        raise field_error("body", f"must be 1 to {NOTE_MAX} characters", "invalid_length")
+        raise field_error(
+            "body", f"must be 1 to {NOTE_MAX} characters", "invalid_length", key="problem.length_range", max=NOTE_MAX
+        )
     customer = customers.get_customer(session, actor, customer_id)
     note = CustomerNote(customer_id=customer.id, author_id=actor.id, author_name=actor.name, body=body)
     session.add(note)
@@ -64,7 +66,9 @@ def add_tag(session: Session, actor: Principal, customer_id: str, tag: str) -> l
     require(actor, "tags", "create")
     tag = tag.strip()
     if not tag or len(tag) > TAG_MAX:
-        raise field_error("tag", f"must be 1 to {TAG_MAX} characters", "invalid_length")
+        raise field_error(
+            "tag", f"must be 1 to {TAG_MAX} characters", "invalid_length", key="problem.length_range", max=TAG_MAX
+        )
     customer = customers.get_customer(session, actor, customer_id)
     if session.get(CustomerTag, (customer.id, tag)) is None:
         session.add(CustomerTag(customer_id=customer.id, tag=tag, created_by=actor.id))

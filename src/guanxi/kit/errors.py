@@ -105,8 +105,13 @@ class Locked(DomainError):
     title = "Locked"
 
 
-def field_error(field_name: str, message: str, code: str = "invalid") -> ValidationFailed:
-    return ValidationFailed(message=f"{field_name}: {message}", errors=[FieldError(field_name, message, code)])
+def field_error(
+    field_name: str, message: str, code: str = "invalid", *, key: str | None = None, **params: object
+) -> ValidationFailed:
+    """One field's refusal; `key` with `params` names its catalog message when the code alone does not."""
+    return ValidationFailed(
+        message=f"{field_name}: {message}", errors=[FieldError(field_name, message, code, params, key=key)]
+    )
 
 
 @dataclass(frozen=True)

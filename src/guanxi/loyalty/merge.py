@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from guanxi.customers.merge import MergeContext, MergeRefused, register_participant
+from guanxi.customers.merge.errors import UndoReason
 from guanxi.customers.merge_models import MergeMove
 from guanxi.kit import clock
 from guanxi.kit.errors import FieldError
@@ -402,11 +403,23 @@ def check_undo(ctx: MergeContext, moves: list[MergeMove]) -> list[str]:
         _, missing = _give_back_plan(session, data, survivor)
         if missing > 0:
             reasons.append(
-                f"loyalty: the survivor's account {survivor.id} no longer has the {wanted} points the merge "
-                f"moved into it ({missing} of them were spent or expired since); the points cannot go back"
+                UndoReason(
+                    f"loyalty: the survivor's account {survivor.id} no longer has the {wanted} points the merge "
+                    f"moved into it ({missing} of them were spent or expired since); the points cannot go back",
+                    "problem.merge.undo.points_spent",
+                    account=survivor.id,
+                    points=wanted,
+                    missing=missing,
+                )
             )
         if survivor.points_balance < 0:
-            reasons.append(f"loyalty: the survivor's account {survivor.id} has a points debt")
+            reasons.append(
+                UndoReason(
+                    f"loyalty: the survivor's account {survivor.id} has a points debt",
+                    "problem.merge.undo.points_debt",
+                    account=survivor.id,
+                )
+            )
     return reasons
 
 

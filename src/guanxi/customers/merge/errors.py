@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
-from guanxi.kit.errors import Conflict, DomainError
+from guanxi.kit.errors import Conflict, DomainError, FieldError
+
+
+class UndoReason(str):
+    """Why an undo is refused: the English sentence, which it is, with the catalog key and
+    parameters that say it in other languages (a participant may still give a plain str)."""
+
+    key: str
+    params: dict[str, object]
+
+    def __new__(cls, text: str, key: str, **params: object) -> UndoReason:
+        reason = super().__new__(cls, text)
+        reason.key = key
+        reason.params = params
+        return reason
+
+
+def reason_error(reason: str) -> FieldError:
+    """The `merge_id` field error of one reason, in the catalog's words when it names them."""
+    if isinstance(reason, UndoReason):
+        return FieldError("merge_id", reason, "cannot_undo", reason.params, key=reason.key)
+    return FieldError("merge_id", reason, "cannot_undo")
 
 
 class MergeRefused(Conflict):

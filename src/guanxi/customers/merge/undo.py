@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from guanxi.auth import service as auth_service
 from guanxi.customers import identity_cache, repository
 from guanxi.customers.merge.customer_rows import _MAY_VANISH
-from guanxi.customers.merge.errors import UndoRefused
+from guanxi.customers.merge.errors import UndoReason, UndoRefused, reason_error
 from guanxi.customers.merge.participants import (
     MergeContext,
     _from_json,
@@ -75,8 +75,16 @@ def _check_plain_moves(session: Session, moves: list[MergeMove]) -> list[str]:
         if missing and table_name not in _MAY_VANISH:
             sample = ", ".join(str(json.loads(m.row_key)) for m in missing[:3])
             reasons.append(
-                f"{len(missing)} row(s) of {table_name} no longer have {column} = {new_value} "
-                f"(changed or removed after the merge): {sample}"
+                UndoReason(
+                    f"{len(missing)} row(s) of {table_name} no longer have {column} = {new_value} "
+                    f"(changed or removed after the merge): {sample}",
+                    "problem.merge.undo.rows_changed",
+                    count=len(missing),
+                    table=table_name,
+                    column=column,
+                    value=new_value,
+                    sample=sample,
+                )
             )
     return reasons
 
@@ -162,13 +170,31 @@ def undo_merge(session: Session, actor: Principal, merge_id: str) -> CustomerMer
     reasons: list[str] = []
     if survivor.merged_into_id is not None:
         reasons.append(
-            f"the survivor {survivor.id} was itself merged into customer {survivor.merged_into_id} since; "
-            "undo that merge first"
+            UndoReason(
+                f"the survivor {survivor.id} was itself merged into customer {survivor.merged_into_id} since; "
+                "undo that merge first",
+                "problem.merge.undo.survivor_merged",
+                survivor=survivor.id,
+                target=survivor.merged_into_id,
+            )
         )
     elif survivor.deleted_at is not None:
-        reasons.append(f"the survivor {survivor.id} was deleted after the merge")
+        reasons.append(
+            UndoReason(
+                f"the survivor {survivor.id} was deleted after the merge",
+                "problem.merge.undo.survivor_deleted",
+                survivor=survivor.id,
+            )
+        )
     if merged.merged_into_id != survivor.id:
-        reasons.append(f"customer {merged.id} is no longer merged into {survivor.id}")
+        reasons.append(
+            UndoReason(
+                f"customer {merged.id} is no longer merged into {survivor.id}",
+                "problem.merge.undo.unmerged",
+                merged=merged.id,
+                survivor=survivor.id,
+            )
+        )
     moves = _moves(session, merge_id)
     ctx = MergeContext(session, actor, record, survivor, merged)
     by_participant: dict[str, list[MergeMove]] = {}
@@ -181,7 +207,7 @@ def undo_merge(session: Session, actor: Principal, merge_id: str) -> CustomerMer
     if reasons:
         raise UndoRefused(
             message="the merge cannot be undone: " + "; ".join(reasons),
-            errors=[FieldError("merge_id", r, "cannot_undo") for r in reasons],
+            errors=[reason_error(r) for r in reasons],
             extra={"reasons": reasons},
         )
     identity_cache.changed_all(session)  # identities move back

@@ -122,7 +122,9 @@ def _as_of(value: datetime | None) -> datetime:
     if value is None:
         return now
     if value.tzinfo is None or value.utcoffset() is None:
-        raise field_error("as_of", "needs a time zone offset, e.g. +08:00", "naive_datetime")
+        raise field_error(
+            "as_of", "needs a time zone offset, e.g. +08:00", "naive_datetime", key="problem.naive_offset"
+        )
     if value > now:
         raise field_error("as_of", "is in the future: the ledger cannot report what has not happened", "future_date")
     return value.astimezone(UTC)
