@@ -34,7 +34,7 @@ from guanxi.auth.service import require
 from guanxi.customers.models import Customer
 from guanxi.kit import clock, outbox, runs
 from guanxi.kit.db import Database
-from guanxi.kit.errors import FieldError, NotFound
+from guanxi.kit.errors import NotFound
 from guanxi.kit.outbox import OutboxEvent
 from guanxi.kit.principal import Principal
 from guanxi.kit.runs import BackgroundRun, RunContext
@@ -44,7 +44,6 @@ from guanxi.loyalty.catalog.rewards import is_postgres
 from guanxi.loyalty.catalog.schemas import IssueIn
 from guanxi.loyalty.program import config as program
 from guanxi.loyalty.program.config import ProgramConfig
-from guanxi.loyalty.program.errors import NotEligible
 from guanxi.loyalty.program.models import LoyaltyAccount
 from guanxi.loyalty.rules import expiry
 
@@ -353,7 +352,7 @@ def start_bulk_issue(
         )
     reason = coupons.not_issuable(template, clock.now())
     if reason is not None:
-        raise NotEligible(message=f"template_id: {reason}", errors=[FieldError("template_id", reason, "not_issuable")])
+        raise coupons.not_issuable_error(reason)
     parameters = {"template_id": template_id, "issue": data.model_dump(mode="json"), "key": idempotency_key}
     run = runs.create(session, actor, BULK_KIND, parameters)
     runs.launch(session, run.id, database)

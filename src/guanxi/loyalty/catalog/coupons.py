@@ -252,10 +252,23 @@ def validity(config: ProgramConfig, template: CouponTemplate, now: datetime) -> 
 
 def not_issuable(template: CouponTemplate, now: datetime) -> str | None:
     if not template.active:
-        return "the coupon template is inactive"
+        return INACTIVE
     if template.valid_to is not None and template.valid_to <= now:
-        return "the coupon template's validity window has ended"
+        return ENDED
     return None
+
+
+INACTIVE = "the coupon template is inactive"
+ENDED = "the coupon template's validity window has ended"
+# The catalog messages of `not_issuable`'s reasons.
+NOT_ISSUABLE_KEYS = {INACTIVE: "problem.coupon_template.inactive", ENDED: "problem.coupon_template.ended"}
+
+
+def not_issuable_error(reason: str) -> NotEligible:
+    return NotEligible(
+        message=f"template_id: {reason}",
+        errors=[FieldError("template_id", reason, "not_issuable", key=NOT_ISSUABLE_KEYS.get(reason))],
+    )
 
 
 @dataclass
@@ -306,7 +319,7 @@ def issue_to(
     now = clock.now()
     reason = not_issuable(template, now)
     if reason is not None:
-        raise NotEligible(message=f"template_id: {reason}", errors=[FieldError("template_id", reason, "not_issuable")])
+        raise not_issuable_error(reason)
     ids = list(dict.fromkeys(customer_ids))
     held, keyed = _counts(session, template.id, ids, issue_key)
     left = None if template.total_quantity is None else template.total_quantity - template.issued_count
@@ -430,7 +443,13 @@ def issue(
             if why == "limit_reached"
             else f"all {template.total_quantity} coupons of this template are issued"
         )
-        raise error(message=f"customer_ids[0]: {message}", errors=[FieldError("customer_ids[0]", message, why)])
+        limit = template.per_customer_limit if why == "limit_reached" else template.total_quantity
+        raise error(
+            message=f"customer_ids[0]: {message}",
+            errors=[
+                FieldError("customer_ids[0]", message, why, {"count": limit}, key=f"problem.coupon_template.{why}")
+            ],
+        )
     answer = IssueAnswer(
         template_id=template.id,
         issued=_coupon_outs(session, template, result.coupons),

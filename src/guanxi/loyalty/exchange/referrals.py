@@ -105,7 +105,9 @@ def _reject(
         outcome="rejected",
         detail={"reason": reason, **detail},
     )
-    return ReferralRejected(message=f"{field}: {message}", errors=[FieldError(field, message, reason)])
+    return ReferralRejected(
+        message=f"{field}: {message}", errors=[FieldError(field, message, reason, key=f"problem.referral.{reason}")]
+    )
 
 
 def _mailbox(address: str) -> str:

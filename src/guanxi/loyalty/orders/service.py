@@ -57,7 +57,9 @@ def resolve_customer(session: Session, actor: Principal, data: OrderIn) -> Custo
     try:
         found = customers.find_by_identity(session, actor, IdentityKind(ref.kind), ref.value, ref.namespace)
     except ValidationFailed as exc:
-        errors = [FieldError(f"identity.{e.field or 'value'}", e.message, e.code) for e in exc.errors]
+        errors = [
+            FieldError(f"identity.{e.field or 'value'}", e.message, e.code, e.params, key=e.key) for e in exc.errors
+        ]
         raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors) from None
     if found is None:
         raise _invalid(

@@ -174,7 +174,7 @@ def update_settings(session: Session, actor: Principal, data: ProgramSettingsIn)
         )
     except ValidationFailed as exc:
         # The policy names its own fields (mode, months, period); the API's are expiry_*.
-        errors.extend(FieldError(f"expiry_{e.field}", e.message, e.code) for e in exc.errors)
+        errors.extend(FieldError(f"expiry_{e.field}", e.message, e.code, e.params, key=e.key) for e in exc.errors)
     if merged["expiry_mode"] != ExpiryMode.NEVER and merged["pending_days"] >= int(merged["expiry_months"]) * 28:
         errors.append(FieldError("pending_days", "must end well before the points expire", "pending_too_long"))
     if any(not 1 <= d <= 365 for d in merged["reminder_days"] or []):
