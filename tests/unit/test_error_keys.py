@@ -36,7 +36,7 @@ HELPERS: dict[str, tuple[int, int | None]] = {
     "refused": (2, None),  # loyalty.catalog.errors
     "_refuse": (2, 3),  # loyalty.catalog.redemption
     "invalid": (1, None),  # loyalty.orders.plan
-    "_invalid": (1, None),  # loyalty.orders.plan, imported under this name
+    "_invalid": (1, None),  # loyalty.orders.plan imported under this name; loyalty.exchange
     "LadderError": (1, 2),
     "ExpiryPolicyError": (1, 2),
 }
@@ -44,7 +44,7 @@ HELPER_FILES = {
     "refused": {"loyalty/catalog/till.py", "loyalty/catalog/errors.py"},
     "_refuse": {"loyalty/catalog/redemption.py"},
     "invalid": {"loyalty/orders/plan.py"},
-    "_invalid": {"loyalty/orders/refunds.py", "loyalty/orders/service.py"},
+    "_invalid": {"loyalty/orders/refunds.py", "loyalty/orders/service.py", "loyalty/exchange/partner_exchange.py"},
     "LadderError": {"loyalty/rules/tiering.py"},
     "ExpiryPolicyError": {"loyalty/rules/expiry.py"},
 }

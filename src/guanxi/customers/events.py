@@ -166,7 +166,10 @@ def _parse(index: int, raw: Any, specs: dict[str, EventTypeSpec], now: datetime)
             FieldError(f"{where}.occurred_at", "is in the future", "future_timestamp", key="problem.events.future")
         )
     elif data.occurred_at < OLDEST:
-        errors.append(FieldError(f"{where}.occurred_at", "is before 2000-01-01", "too_old"))
+        # Not error.too_old: that phrase speaks of birthdays (130 years).
+        errors.append(
+            FieldError(f"{where}.occurred_at", "is before 2000-01-01", "too_old", key="problem.events.too_old")
+        )
     if spec is not None:
         for name, message, code in check_properties(spec, data.properties):
             errors.append(FieldError(f"{where}.properties.{name}", message, code))

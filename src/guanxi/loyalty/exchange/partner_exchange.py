@@ -43,8 +43,11 @@ from guanxi.loyalty.rules import expiry
 from guanxi.privacy import audit
 
 
-def _invalid(field: str, message: str, code: str = "invalid") -> ValidationFailed:
-    return ValidationFailed(message=f"{field}: {message}", errors=[FieldError(field, message, code)])
+def _invalid(
+    field: str, message: str, code: str = "invalid", *, key: str | None = None, **params: object
+) -> ValidationFailed:
+    """`message` in English; `key` with `params` the field's message in the catalog's words."""
+    return ValidationFailed(message=f"{field}: {message}", errors=[FieldError(field, message, code, params, key=key)])
 
 
 def _check_shape(data: ExchangeIn) -> None:
@@ -78,7 +81,9 @@ def _customer(session: Session, actor: Principal, data: ExchangeIn) -> Customer:
         try:
             return customers.get_customer(session, actor, data.customer_id)
         except NotFound:
-            raise _invalid("customer_id", "no customer has this id", "unknown_customer") from None
+            raise _invalid(
+                "customer_id", "no customer has this id", "unknown_customer", key="problem.order.unknown_customer_id"
+            ) from None
     ref = data.identity
     assert ref is not None
     try:
@@ -89,7 +94,12 @@ def _customer(session: Session, actor: Principal, data: ExchangeIn) -> Customer:
         ]
         raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors) from None
     if found is None:
-        raise _invalid("identity", f"no customer has this {ref.kind}", "unknown_customer")
+        raise _invalid(
+            "identity",
+            f"no customer has this {ref.kind}",
+            "unknown_customer",
+            key=f"problem.unknown_customer.{ref.kind}",
+        )
     return found
 
 
@@ -244,7 +254,14 @@ def exchange(session: Session, actor: Principal, partner_code: str, data: Exchan
         points, partner_points = data.points, _floor(data.points * Decimal(partner.rate_out))
         _check_size(partner, points, "points")
         if partner_points < 1:
-            raise _invalid("points", f"converts to 0 {partner.name} points at rate {partner.rate_out}", "too_small")
+            raise _invalid(
+                "points",
+                f"converts to 0 {partner.name} points at rate {partner.rate_out}",
+                "too_small",
+                key="problem.partner.converts_to_zero",
+                partner=partner.name,
+                rate=partner.rate_out,
+            )
     customer = _customer(session, actor, data)
     config = program.ensure(session)
     if data.direction == "in":
@@ -342,11 +359,11 @@ def exchange(session: Session, actor: Principal, partner_code: str, data: Exchan
 
 def exchange_in(session: Session, actor: Principal, partner_code: str, data: ExchangeIn) -> ExchangeOut:
     if data.direction != "in":
-        raise _invalid("direction", "must be in here", "wrong_direction")
+        raise _invalid("direction", "must be in here", "wrong_direction", key="problem.partner.must_be_in")
     return exchange(session, actor, partner_code, data)
 
 
 def exchange_out(session: Session, actor: Principal, partner_code: str, data: ExchangeIn) -> ExchangeOut:
     if data.direction != "out":
-        raise _invalid("direction", "must be out here", "wrong_direction")
+        raise _invalid("direction", "must be out here", "wrong_direction", key="problem.partner.must_be_out")
     return exchange(session, actor, partner_code, data)
