@@ -36,7 +36,7 @@ def _validated(session: Session, values: dict[str, Any], *, account_id: str | No
         try:
             values["uscc"] = normalize_uscc(values["uscc"])
         except InvalidValue as exc:
-            errors.append(FieldError("uscc", str(exc), "invalid_uscc"))
+            errors.append(exc.field_error("uscc", "invalid_uscc"))
     if "name" in values and not (values["name"] or "").strip():
         errors.append(FieldError("name", "is required", "required"))
     if values.get("owner_id"):

@@ -215,7 +215,7 @@ def _normalize_identities(where: str, data: EventFields, errors: list[FieldError
         try:
             value = _normalized(kind, ident.value, region)
         except InvalidValue as exc:
-            errors.append(FieldError(f"{label}.value", str(exc), f"invalid_{kind.value}"))
+            errors.append(exc.field_error(f"{label}.value", f"invalid_{kind.value}"))
             continue
         result.append(NormalizedIdentity(f"{label}.value", kind, namespace, value, ident.verified))
     if data.anonymous_id is not None:

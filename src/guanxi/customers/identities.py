@@ -102,7 +102,7 @@ def normalize_all(items: list[tuple[str, IdentityIn]], errors: list[FieldError])
         try:
             value = _normalized(kind, item.value, region)
         except InvalidValue as exc:
-            errors.append(FieldError(_request_field(label, "value"), str(exc), f"invalid_{kind.value}"))
+            errors.append(exc.field_error(_request_field(label, "value"), f"invalid_{kind.value}"))
             continue
         key = (kind.value, namespace, value)
         if key in seen:
