@@ -85,6 +85,7 @@ COUPON_TEMPLATES: tuple[dict[str, Any], ...] = (
     {
         "code": "BDAY50",
         "name": "生日礼券 满200减50",
+        "name_en": "Birthday coupon: ¥50 off ¥200",
         "kind": "fixed_amount",
         "value": "50",
         "min_spend": "200",
@@ -94,6 +95,7 @@ COUPON_TEMPLATES: tuple[dict[str, Any], ...] = (
     {
         "code": "WINBACK15",
         "name": "好久不见 85折券（最高减100）",
+        "name_en": "We miss you: 15% off (up to ¥100)",
         "kind": "percentage",
         "value": "15",
         "max_discount": "100",

@@ -29,6 +29,7 @@ REWARDS: tuple[dict[str, Any], ...] = (
     {
         "code": CASH,
         "name": "积分抵现（100积分抵1元）",
+        "name_en": "Points off the bill (100 points = ¥1)",
         "kind": "cash_offset",
         "description": "结账时使用，单笔最低1000积分，最多抵订单金额的30%",
         "points_per_unit": 100,
@@ -39,6 +40,7 @@ REWARDS: tuple[dict[str, Any], ...] = (
     {
         "code": "TOTE",
         "name": "品牌帆布袋",
+        "name_en": "Brand tote bag",
         "kind": "goods",
         "description": "限量款，每人限兑2个",
         "points_cost": 1500,
@@ -49,6 +51,7 @@ REWARDS: tuple[dict[str, Any], ...] = (
     {
         "code": "COFFEE",
         "name": "门店咖啡一杯",
+        "name_en": "A cup of coffee in store",
         "kind": "service",
         "description": "任意门店咖啡吧兑换",
         "points_cost": 600,
@@ -57,19 +60,34 @@ REWARDS: tuple[dict[str, Any], ...] = (
     {
         "code": "LUCKY",
         "name": "幸运大转盘",
+        "name_en": "Lucky wheel",
         "kind": "lottery",
         "description": "每次200积分，奖池有限，抽完即止",
         "points_cost": 200,
         "budget": "8000.00",
         "prizes": [
-            {"code": "nothing", "name": "谢谢参与", "weight": 70, "kind": "nothing"},
-            {"code": "P500", "name": "500积分", "weight": 22, "kind": "points", "points": 500},
-            {"code": "UMBRELLA", "name": "晴雨伞", "weight": 8, "kind": "goods", "cost": "25.00"},
+            {
+                "code": "nothing",
+                "name": "谢谢参与",
+                "name_en": "Better luck next time",
+                "weight": 70,
+                "kind": "nothing",
+            },
+            {"code": "P500", "name": "500积分", "name_en": "500 points", "weight": 22, "kind": "points", "points": 500},
+            {
+                "code": "UMBRELLA",
+                "name": "晴雨伞",
+                "name_en": "Umbrella",
+                "weight": 8,
+                "kind": "goods",
+                "cost": "25.00",
+            },
         ],
     },
     {
         "code": "LOUNGE",
         "name": "金卡会员专享护理",
+        "name_en": "Gold members' spa treatment",
         "kind": "service",
         "description": "金卡及以上会员专享，每人每年限1次",
         "points_cost": 3000,

@@ -73,3 +73,17 @@ def test_a_template_and_its_coupons_keep_the_english_name(client: TestClient, ad
     ]
     body = {k: v for k, v in TEMPLATE.items() if k != "name_en"} | {"code": "plain"}
     assert _created(client, TEMPLATES, body, admin_headers)["name_en"] == ""
+
+
+def test_a_lottery_prize_keeps_its_english_name(client: TestClient, admin_headers: dict[str, str]) -> None:
+    prizes = [
+        {"code": "nothing", "name": "谢谢参与", "weight": 70, "kind": "nothing"},
+        {"code": "P500", "name": "500积分", "name_en": "500 points", "weight": 30, "kind": "points", "points": 500},
+    ]
+    body = {"code": "LUCKY", "name": "幸运大转盘", "name_en": "Lucky wheel", "kind": "lottery", "points_cost": 200}
+    reward = _created(client, REWARDS, body | {"prizes": prizes, "budget": "100.00"}, admin_headers)
+    assert reward["name_en"] == "Lucky wheel"
+    assert [(p["code"], p["name"], p["name_en"]) for p in reward["prizes"]] == [
+        ("nothing", "谢谢参与", ""),
+        ("P500", "500积分", "500 points"),
+    ]

@@ -26,6 +26,7 @@ from guanxi.console.widgets import EMPTY, card, choice, date_input
 from guanxi.customers import event_types, quality, record_history, timeline
 from guanxi.kit import formatting
 from guanxi.kit.principal import Principal
+from guanxi.loyalty import explain
 
 PAGE_SIZE = 25
 ICONS = {
@@ -188,6 +189,10 @@ class Describer:
             (tr("c360.reason"), choice("loyalty.reason", d.get("reason"))),
             (tr("c360.balance"), formatting.number(balance, language()) if isinstance(balance, int) else ""),
         ]
+
+    def _title_coupon(self, item: timeline.TimelineItem) -> str:
+        d = item.detail
+        return explain.display_name(str(d.get("template_name") or item.title), d.get("template_name_en"), language())
 
     def _facts_coupon(self, d: dict[str, Any]) -> Facts:
         redeemed = d.get("redeemed_at")

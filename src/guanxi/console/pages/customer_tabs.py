@@ -26,6 +26,7 @@ from guanxi.customers.schemas import NoteIn, NoteOut
 from guanxi.kit import formatting
 from guanxi.kit.pagination import Page, PageRequest
 from guanxi.kit.principal import Principal
+from guanxi.loyalty import explain
 from guanxi.loyalty.catalog import till
 from guanxi.loyalty.catalog.schemas import CouponOut
 
@@ -173,7 +174,7 @@ class CouponsPanel(CursorPanel):
         rows = [
             {
                 "id": c.id,
-                "name": c.name,
+                "name": explain.display_name(c.name, c.name_en, lang),
                 "kind": choice("loyalty.coupon_kind", c.kind),
                 "status": choice("coupon.status", c.status),
                 "issued_via": choice("coupon.issued_via", c.issued_via),

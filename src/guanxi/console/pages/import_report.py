@@ -17,6 +17,7 @@ from guanxi.dataio.headers import FIELDS
 from guanxi.dataio.models import ImportJob
 from guanxi.kit import formatting
 from guanxi.kit.row_problems import RowProblem, problems_of
+from guanxi.loyalty import explain
 from guanxi.loyalty.members.history import RECORD
 from guanxi.loyalty.program import config as program
 
@@ -178,7 +179,4 @@ def _ladder_order(tiers: dict[str, int], names: dict[str, str]) -> list[str]:
 def _tier_names() -> dict[str, str]:
     """The program's tiers by code, named in the console's language (the ladder is not personal)."""
     result = perform(lambda s, p: program.load(s), write=False, notify=False)
-    english = language() == "en"
-    return {
-        t.code: t.name_en if english and t.name_en else t.name for t in (result.value.tiers if result.value else ())
-    }
+    return explain.tier_names(result.value.tiers if result.value else (), language())

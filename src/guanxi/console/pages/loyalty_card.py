@@ -46,7 +46,7 @@ POINTS_CELL = r"""
 def tier_name(tier: TierOut | NextTierOut | None) -> str:
     if tier is None:
         return EMPTY
-    return tier.name_en if console_session.language() == "en" and tier.name_en else tier.name
+    return explain.tier_name(tier, console_session.language())
 
 
 def _number(value: object, decimals: int | None = None) -> str:
@@ -143,9 +143,8 @@ def load_card(session: Session, principal: Principal, customer_id: str) -> CardV
     found = member_card.get_card(session, principal, customer_id)
     history = member_card.tier_history(session, principal, customer_id, limit=20)
     # Tier names for the history; the ladder is not personal data, any card reader may see it.
-    english = console_session.language() == "en"
     config = program.load(session)
-    names = {t.code: t.name_en if english and t.name_en else t.name for t in config.tiers}
+    names = explain.tier_names(config.tiers, console_session.language())
     return CardView(found, history, names, config.adjust_approval_threshold)
 
 

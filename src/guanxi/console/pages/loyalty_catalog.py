@@ -51,7 +51,8 @@ PLAIN = ("goods", "service")
 REWARD_SPECS = (
     Spec("code", create_only=True),
     Spec("kind", "select", options=REWARD_KINDS, option_group="loyalty.reward_kind", create_only=True),
-    Spec("name"),
+    Spec("name", verbatim=True),
+    Spec("name_en", blank=True, verbatim=True),
     Spec("points_cost", kinds=("goods", "service", "lottery")),
     Spec("points_per_unit", kinds=("cash_offset",)),
     Spec("unit_value", kinds=("cash_offset",)),
@@ -71,7 +72,8 @@ REWARD_SPECS = (
 TEMPLATE_SPECS = (
     Spec("code", create_only=True),
     Spec("kind", "select", options=COUPON_KINDS, option_group="loyalty.coupon_kind", create_only=True),
-    Spec("name"),
+    Spec("name", verbatim=True),
+    Spec("name_en", blank=True, verbatim=True),
     Spec("value", kinds=("fixed_amount", "percentage")),
     Spec("max_discount", kinds=("percentage",)),
     Spec("gift_sku", kinds=("gift",)),
@@ -124,7 +126,7 @@ def reward_row(r: RewardOut, principal: Principal) -> dict[str, Any]:
     return {
         "id": r.id,
         "code": r.code,
-        "name": r.name,
+        "name": explain.display_name(r.name, r.name_en, language()),
         "kind": choice("loyalty.reward_kind", r.kind),
         "price": reward_price(r),
         "stock": tr("loyalty.catalog.unlimited") if r.stock is None else num(r.stock),
@@ -155,7 +157,7 @@ def template_row(t: CouponTemplateOut, principal: Principal) -> dict[str, Any]:
     return {
         "id": t.id,
         "code": t.code,
-        "name": t.name,
+        "name": explain.display_name(t.name, t.name_en, language()),
         "kind": choice("loyalty.coupon_kind", t.kind),
         "value": coupon_value(t),
         "min_spend": cash(t.min_spend, t.currency),
@@ -363,7 +365,9 @@ def catalog_page(request: Request) -> Response | None:
         rewards, templates, names = result.value
         reward_list = CatalogList(principal, REWARDS, rewards)
         reward_list.tier_names = names
-        reward_list.templates = {t.id: t.name for t in templates if t.active}
+        reward_list.templates = {
+            t.id: explain.display_name(t.name, t.name_en, language()) for t in templates if t.active
+        }
         reward_list.build()
         coupon_list = CatalogList(principal, TEMPLATES, templates)
         coupon_list.tier_names = names

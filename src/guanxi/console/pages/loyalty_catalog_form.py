@@ -38,6 +38,10 @@ class Spec:
     option_group: str = ""
     create_only: bool = False  # fixed once created (code, kind)
     wide: bool = False
+    # Never null (a name in another language): an emptied input sends "" rather than clearing.
+    blank: bool = False
+    # Words in one given language whatever the page's (the brand's names): marked `verbatim`.
+    verbatim: bool = False
 
 
 def as_text(spec: Spec, value: Any) -> Any:
@@ -65,7 +69,7 @@ def parse(spec: Spec, raw: Any) -> Any:
         return list(raw or []) or None
     text = raw.strip() if isinstance(raw, str) else raw
     if text in (None, ""):
-        return [] if spec.widget == "list" else None
+        return [] if spec.widget == "list" else ("" if spec.blank else None)
     if spec.widget == "int":
         try:
             return int(str(text))
@@ -110,7 +114,9 @@ class SpecForm:
         with ui.element("div").classes("grid grid-cols-1 md:grid-cols-2 gap-x-4 gap-y-2 w-full"):
             for spec in self.specs:
                 with ui.element("div").classes("md:col-span-2" if spec.wide else "") as box:
-                    self.fields[spec.name] = self._input(spec).mark(f"{marker}-{spec.name}")
+                    element = self._input(spec)
+                    element.mark(f"{marker}-{spec.name}", *(("verbatim",) if spec.verbatim else ()))
+                    self.fields[spec.name] = element
                 self.boxes[spec.name] = box
         self.banner = ui.column().classes("w-full gap-1").mark(f"{marker}-errors")
 

@@ -23,6 +23,7 @@ from guanxi.console.widgets import apply_field_errors, pydantic_field_errors, se
 from guanxi.kit import formatting
 from guanxi.kit.errors import DomainError, FieldError, NotAuthenticated
 from guanxi.kit.principal import Principal
+from guanxi.loyalty import explain
 from guanxi.loyalty.catalog import rewards as catalog
 from guanxi.loyalty.catalog.schemas import RewardOut
 from guanxi.loyalty.members import points
@@ -234,7 +235,7 @@ class RedeemDialog(PointsDialog):
         if reward is not None:
             return tr(
                 "loyalty.redeem.reward_done",
-                reward=reward.name,
+                reward=explain.display_name(reward.name, reward.name_en, lang),
                 points=formatting.number(answer.points, lang),
                 balance=balance,
             )
@@ -256,7 +257,7 @@ def reward_label(reward: RewardOut) -> str:
     )
     return tr(
         "loyalty.redeem.reward_option",
-        name=reward.name,
+        name=explain.display_name(reward.name, reward.name_en, lang),
         points=formatting.number(reward.points_cost, lang),
         stock=stock,
     )

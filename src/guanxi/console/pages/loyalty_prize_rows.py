@@ -1,5 +1,5 @@
-"""A lottery's prizes as rows of labelled fields (code, name, weight, kind, points or coupon
-template, cost) instead of a JSON list; `value` reads and writes the list the reward model takes."""
+"""A lottery's prizes as rows of labelled fields (code, name, English name, weight, kind, points
+or coupon template, cost) instead of a JSON list; `value` reads and writes the list the reward model takes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from guanxi.console.session import tr
 from guanxi.console.widgets import choice
 
 PRIZE_KINDS = ("nothing", "points", "coupon", "goods")
-TEXTS = ("code", "name", "cost")
+TEXTS = ("code", "name", "name_en", "cost")
 NUMBERS = ("weight", "points")
 
 
@@ -33,7 +33,7 @@ class PrizeRows(ui.column):
         index = len(self.rows)
         fields: dict[str, Any] = {}
         with self.list, ui.row().classes("w-full items-start gap-2 max-md:flex-wrap") as row:
-            for name in ("code", "name"):
+            for name in ("code", "name", "name_en"):
                 fields[name] = ui.input(tr(f"loyalty.prize.{name}"), value=str(prize.get(name) or ""))
             fields["weight"] = ui.number(
                 tr("loyalty.prize.weight"), value=prize.get("weight"), precision=0, format="%d"
@@ -54,7 +54,7 @@ class PrizeRows(ui.column):
             cost = prize.get("cost")
             fields["cost"] = ui.input(tr("loyalty.prize.cost"), value="" if cost is None else str(cost))
             for name, element in fields.items():
-                element.props("outlined dense").classes("w-32" if name != "name" else "w-40")
+                element.props("outlined dense").classes("w-40" if name in ("name", "name_en") else "w-32")
                 element.mark(f"prize-{index}-{name}")
             fields["kind"].on_value_change(lambda _: self._kind_changed(fields))
             ui.button(icon="close", on_click=lambda: self._remove(row)).props("flat dense round size=sm")
@@ -77,7 +77,7 @@ class PrizeRows(ui.column):
             fields = entry["fields"]
             kind = fields["kind"].value
             prize: dict[str, Any] = {"kind": kind}
-            for name in ("code", "name"):
+            for name in ("code", "name", "name_en"):
                 prize[name] = str(fields[name].value or "").strip()
             weight = fields["weight"].value
             prize["weight"] = int(weight) if isinstance(weight, float) and weight.is_integer() else weight

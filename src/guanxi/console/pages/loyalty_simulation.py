@@ -39,7 +39,7 @@ from guanxi.kit.db import get_database
 from guanxi.kit.errors import FieldError
 from guanxi.kit.principal import Principal
 from guanxi.kit.runs import BackgroundRun
-from guanxi.loyalty.explain import rule_name
+from guanxi.loyalty.explain import display_name, rule_name
 from guanxi.loyalty.insights import simulation
 from guanxi.loyalty.insights.simulation import ScenarioIn, SimulationReport
 from guanxi.loyalty.program import settings as config
@@ -57,9 +57,8 @@ def plain(value: Any) -> str:
 
 def tier_names(program: ProgramOut | None) -> dict[str, str]:
     """The program's tier names by code in the session's language (name_en in English, when set)."""
-    english = language() == "en"
     tiers = program.tiers if program else []
-    return {str(t["code"]): str(t.get("name_en") or t["name"]) if english else str(t["name"]) for t in tiers}
+    return {str(t["code"]): display_name(str(t["name"]), str(t.get("name_en") or ""), language()) for t in tiers}
 
 
 def tier_chart(report: SimulationReport, shown: dict[str, str] | None = None) -> dict[str, Any]:

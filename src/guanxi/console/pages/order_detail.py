@@ -29,6 +29,7 @@ from guanxi.kit.errors import DomainError, NotFound
 from guanxi.kit.ids import new_id
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.principal import Principal
+from guanxi.loyalty import explain
 from guanxi.loyalty.catalog import till
 from guanxi.loyalty.catalog.schemas import CouponOut
 from guanxi.loyalty.orders import listing, status_changes
@@ -59,8 +60,7 @@ def load_order(session: Session, principal: Principal, order_id: str) -> OrderVi
         )
         references = {page.order.id, page.external_id}
         coupons = [c for c in found.items if c.order_reference in references]
-    english = language() == "en"
-    names = {t.code: t.name_en if english and t.name_en else t.name for t in program.load(session).tiers}
+    names = explain.tier_names(program.load(session).tiers, language())
     return OrderView(page=page, coupons=coupons, tier_names=names)
 
 
@@ -250,7 +250,7 @@ class OrderScreen:
         rows = [
             {
                 "id": c.id,
-                "name": c.name,
+                "name": explain.display_name(c.name, c.name_en, lang),
                 "code": c.code,
                 "discount": formatting.money(c.discount_amount, currency, lang) if c.discount_amount else EMPTY,
                 "redeemed_at": formatting.moment(c.redeemed_at, lang),

@@ -31,6 +31,7 @@ class _Input(StorableInput):
 class PrizeIn(_Input):
     code: CatalogCode
     name: str = Field(min_length=1, max_length=100)
+    name_en: str = Field(default="", max_length=100)
     weight: int = Field(ge=0, le=1_000_000)
     kind: Literal["nothing", "points", "coupon", "goods"]
     points: int | None = Field(default=None, ge=1, le=1_000_000)
@@ -87,6 +88,7 @@ class RewardPatch(_RewardFields, PatchInput):
 class PrizeOut(BaseModel):
     code: str
     name: str
+    name_en: str = ""  # prizes stored before English names had none
     weight: int
     kind: str
     points: int | None = None
