@@ -126,3 +126,18 @@ def test_a_used_coupon_and_a_spend_below_its_minimum(
         "coupon_used",
         f"code: 该优惠券已于 {when} 使用",
     )
+
+
+def test_an_adjustment_above_the_approval_threshold_decided_twice(
+    client: TestClient, db: Database, order: dict[str, Any]
+) -> None:
+    service = headers_for(db, client, "service")
+    manager = headers_for(db, client, "manager", scope="all")
+    url = f"/api/v1/customers/{order['customer_id']}/points/adjustments"
+    big = client.post(url, json={"points": 5000, "reason": "活动补偿"}, headers={**service, "Idempotency-Key": "b"})
+    assert (big.status_code, big.json()["status"]) == (202, "pending_approval")
+    approve = f"/api/v1/loyalty/adjustments/{big.json()['request_id']}/approve"
+    assert client.post(approve, json={"note": "ok"}, headers=manager).status_code == 200
+    english, chinese = _both(client, "POST", approve, manager)
+    assert english["detail"] == "the request is already applied"
+    assert (chinese["_status"], chinese["code"], chinese["detail"]) == (409, "conflict", "该申请已批准并执行")
