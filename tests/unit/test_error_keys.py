@@ -49,8 +49,6 @@ HELPER_FILES = {
     "ExpiryPolicyError": {"loyalty/rules/expiry.py"},
 }
 
-FIELD_ERRORS = frozenset({"FieldError", "field_error"})
-
 # Reviewed exceptions: (file under src/guanxi, the message as written) -> why it needs no key.
 _CONSOLE_OWN = "the console shows this class by its own catalog sentence (error_text), never its message"
 _FIELD_SUMMARY = (
@@ -236,7 +234,13 @@ def findings() -> list[Finding]:
                 out.append(Finding(path, node.lineno, ast.unparse(message), f"{name}(...) without a key"))
         for node in ast.walk(tree):
             # kit.errors.field_error(field, message, code, key=..., **params) makes one FieldError.
-            if isinstance(node, ast.Call) and _name(node.func) in FIELD_ERRORS and not _field_error_spoken(node):
+            # Not CatalogValueError.field_error(field, code), a method of the same name.
+            if not isinstance(node, ast.Call):
+                continue
+            direct = _name(node.func) == "FieldError" or (
+                isinstance(node.func, ast.Name) and node.func.id == "field_error"
+            )
+            if direct and not _field_error_spoken(node):
                 message = _argument(node, 1, "message")
                 assert message is not None
                 out.append(Finding(path, node.lineno, ast.unparse(message), "a FieldError in English only"))

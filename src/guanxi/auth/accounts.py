@@ -205,9 +205,13 @@ def change_access(
     new_region = user.region if region is _UNSET else (str(region).strip() or None if region is not None else None)
     new_team = user.team if team is _UNSET else (str(team).strip() or None if team is not None else None)
     if new_scope == Scope.REGION.value and not new_region:
-        errors.append(FieldError("region", "a region-scoped user needs a region", "required"))
+        errors.append(
+            FieldError("region", "a region-scoped user needs a region", "required", key="problem.users.region_needed")
+        )
     if new_scope == Scope.TEAM.value and not new_team:
-        errors.append(FieldError("team", "a team-scoped user needs a team", "required"))
+        errors.append(
+            FieldError("team", "a team-scoped user needs a team", "required", key="problem.users.team_needed")
+        )
     if errors:
         raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
     if user.role == Role.ADMIN.value and new_role != Role.ADMIN.value:

@@ -98,9 +98,13 @@ def create_user(
         )
         parsed_scope = Scope.OWN
     if parsed_scope is Scope.REGION and not region:
-        errors.append(FieldError("region", "a region-scoped user needs a region", "required"))
+        errors.append(
+            FieldError("region", "a region-scoped user needs a region", "required", key="problem.users.region_needed")
+        )
     if parsed_scope is Scope.TEAM and not team:
-        errors.append(FieldError("team", "a team-scoped user needs a team", "required"))
+        errors.append(
+            FieldError("team", "a team-scoped user needs a team", "required", key="problem.users.team_needed")
+        )
     if errors:
         raise ValidationFailed(message="; ".join(f"{e.field}: {e.message}" for e in errors), errors=errors)
     normalized = username.strip().lower()

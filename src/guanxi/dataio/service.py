@@ -448,7 +448,10 @@ def _check_name(name: str) -> str:
     text = name.strip()
     if not 1 <= len(text) <= 100:
         raise ImportRefused(
-            message="name: 1 to 100 characters", errors=[FieldError("name", "1 to 100 characters", "invalid")]
+            message="name: 1 to 100 characters",
+            errors=[
+                FieldError("name", "1 to 100 characters", "invalid", params={"max": 100}, key="problem.length_range")
+            ],
         )
     return text
 

@@ -210,7 +210,14 @@ def _min_tier_rank(config: ProgramConfig, code: str | None, errors: list[FieldEr
     for tier in config.tiers:
         if tier.code == code:
             return tier.rank
-    errors.append(FieldError("min_tier", f"no tier {code!r}; one of {', '.join(t.code for t in config.tiers)}"))
+    errors.append(
+        FieldError(
+            "min_tier",
+            f"no tier {code!r}; one of {', '.join(t.code for t in config.tiers)}",
+            params={"code": repr(code), "allowed": ", ".join(t.code for t in config.tiers)},
+            key="problem.tiers.unknown",
+        )
+    )
     return 0
 
 

@@ -46,7 +46,14 @@ def _check_params(config: ProgramConfig, trigger: str, params: dict[str, Any]) -
     if trigger == "birthday" and "tiers" in params:
         tiers = params["tiers"]
         if not isinstance(tiers, list) or not tiers or any(t not in codes for t in tiers):
-            errors.append(FieldError("trigger_params.tiers", f"a list of tier codes among {', '.join(codes)}"))
+            errors.append(
+                FieldError(
+                    "trigger_params.tiers",
+                    f"a list of tier codes among {', '.join(codes)}",
+                    params={"allowed": ", ".join(codes)},
+                    key="problem.tiers.list",
+                )
+            )
     if trigger == "win_back":
         days = params.get("inactive_days")
         if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_INACTIVE_DAYS:

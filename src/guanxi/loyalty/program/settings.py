@@ -184,7 +184,15 @@ def update_settings(session: Session, actor: Principal, data: ProgramSettingsIn)
             )
         )
     if merged["refund_policy"] not in POLICIES:
-        errors.append(FieldError("refund_policy", f"one of {', '.join(POLICIES)}", "invalid"))
+        errors.append(
+            FieldError(
+                "refund_policy",
+                f"one of {', '.join(POLICIES)}",
+                "invalid",
+                params={"allowed": ", ".join(POLICIES)},
+                key="problem.one_of_short",
+            )
+        )
     _raise(errors)
     changed = [name for name, value in changes.items() if getattr(row, name) != value]
     if not changed:
