@@ -144,6 +144,19 @@ def _legacy(reason: str, names: Mapping[str, str]) -> dict[str, Any] | None:
 # --- awards (the rules behind an earn entry) ----------------------------------------------------
 
 
+def award_rule(award: Mapping[str, Any], language: str) -> str:
+    """The name of the rule behind an award in `language` (its English name in English when the
+    award kept one); older awards carry only their description, which begins with the name."""
+    raw = award.get("params")
+    params: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    if language == "en" and params.get("rule_en"):
+        return str(params["rule_en"])
+    if params.get("rule"):
+        return str(params["rule"])
+    old = str(award.get("description") or "")
+    return old.split(":", 1)[0].strip() or str(award.get("rule", ""))
+
+
 def award_text(award: Mapping[str, Any], language: str, names: Mapping[str, str] | None = None) -> str:
     """One award's explanation, e.g. 消费积分：消费 ¥1,000.00，每 ¥1.00 积 1 分，共 1,000 积分."""
     raw = award.get("params")

@@ -90,11 +90,7 @@ def entry_reason(entry: EntryOut, names: dict[str, str] | None = None) -> tuple[
     full = list(short)
     language = console_session.language()
     for award in explain.entry_awards(entry.detail):
-        params = award.get("params")
-        old = str(award.get("description") or "")
-        name = str(params.get("rule") if isinstance(params, dict) and params.get("rule") else "") or (
-            old.split(":", 1)[0].strip() or str(award.get("rule", ""))
-        )
+        name = explain.award_rule(award, language)
         points = award.get("points")
         short.append(f"{name} {signed(points)}" if isinstance(points, int) else name)
         full.append(explain.award_text(award, language, names))
