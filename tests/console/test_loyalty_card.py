@@ -180,7 +180,7 @@ async def test_manager_adjusts_above_the_threshold_directly(db: Database, consol
 @pytest.mark.parametrize(
     ("points", "reason", "field", "message"),
     [
-        ("-5000", "扣减", "adjust-points", "超出可用积分余额"),
+        ("-5000", "扣减", "adjust-points", "超出可用积分余额（当前可用 1000 积分）"),
         ("0", "原因", "adjust-points", "不能为 0"),
         ("100", "", "adjust-reason", "至少 2 个字符"),
         ("", "原因", "adjust-points", "必填"),
