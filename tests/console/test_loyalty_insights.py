@@ -246,7 +246,7 @@ async def test_the_console_answers_while_a_simulation_runs(db: Database, console
             console.find(marker="sim-run").click()
             assert await asyncio.to_thread(reached.wait, 30)
             await console.should_see("运行中", retries=50)
-            await console.should_see("已处理 0 / 3")
+            await console.should_see("已处理 0 / 3", retries=50)  # the watcher polls the run
             (run,) = _runs(db)
             assert run.status == "running"
             await console.open("/loyalty/liability")  # the server serves other pages meanwhile
