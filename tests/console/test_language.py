@@ -38,8 +38,7 @@ PATHS = [path for path, _ in PAGES]
 SIGNED_OUT = {"/login": "login", PASSWORD_PATH: "change-password"}
 
 # (path, language): cases failing at the last update of this list, with the number of strings.
-STILL_FAILING: dict[tuple[str, str], str] = {
-}
+STILL_FAILING: dict[tuple[str, str], str] = {}
 
 _FINDINGS: dict[tuple[str, str], list[language_scan.Finding]] = {}
 
