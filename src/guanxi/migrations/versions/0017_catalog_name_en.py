@@ -22,9 +22,10 @@ TABLES = ("loyalty_rewards", "loyalty_coupon_templates")
 
 
 def upgrade() -> None:
+    # A plain ADD COLUMN, not a batch: SQLite's batch copies the table and drops the old one, which
+    # foreign keys refuse once redemptions or coupons point at its rows.
     for table in TABLES:
-        with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("name_en", sa.String(length=100), nullable=False, server_default=sa.text("''")))
+        op.add_column(table, sa.Column("name_en", sa.String(length=100), nullable=False, server_default=sa.text("''")))
 
 
 def downgrade() -> None:
