@@ -46,6 +46,7 @@ def _measure(
     from sqlalchemy import text
 
     from guanxi.auth import service as auth
+    from guanxi.customers import identity_service, listing
     from guanxi.customers import service as customers
     from guanxi.customers.models import Customer
     from guanxi.customers.normalize import IdentityKind
@@ -72,22 +73,22 @@ def _measure(
             auth.principal_from_token(session, raw)
 
     def statement() -> None:
-        flt = customers.CustomerFilter(phone=rng.choice(phones))
-        paginate(customers._filtered(principal, flt), page, customers.SORTS, Customer.id)
+        flt = listing.CustomerFilter(phone=rng.choice(phones))
+        paginate(listing._filtered(principal, flt), page, listing.SORTS, Customer.id)
 
     def by_phone() -> None:
         with database.unit_of_work(read_only=True) as session:
-            flt = customers.CustomerFilter(phone=rng.choice(phones))
-            customers.list_customers(session, principal, flt, page)
+            flt = listing.CustomerFilter(phone=rng.choice(phones))
+            listing.list_customers(session, principal, flt, page)
 
     def by_lookup() -> None:
         with database.unit_of_work(read_only=True) as session:
-            found = customers.find_by_identity(session, principal, IdentityKind.PHONE, rng.choice(phones))
+            found = identity_service.find_by_identity(session, principal, IdentityKind.PHONE, rng.choice(phones))
             assert found is not None
             customers.customer_detail_of(session, principal, found)
 
     with database.unit_of_work(read_only=True) as session:
-        sample = customers.list_customers(session, principal, customers.CustomerFilter(phone=phones[0]), page)
+        sample = listing.list_customers(session, principal, listing.CustomerFilter(phone=phones[0]), page)
 
     def response() -> None:
         CustomerPage.model_validate(CustomerPage(items=sample.items, next_cursor=None).model_dump()).model_dump_json()
@@ -97,7 +98,7 @@ def _measure(
 
         def run() -> None:
             with database.unit_of_work(read_only=True) as session:
-                customers.list_customers(session, principal, customers.CustomerFilter(q=text), request)
+                listing.list_customers(session, principal, listing.CustomerFilter(q=text), request)
 
         return run
 

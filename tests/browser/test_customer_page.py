@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from guanxi.customers import events
-from guanxi.customers import service as customers
+from guanxi.customers import events, identity_service
 from guanxi.customers.schemas import IdentityIn
 from guanxi.kit.db import Database
 from guanxi.kit.principal import SYSTEM
@@ -46,7 +45,7 @@ def _seed(db: Database) -> str:
             source_channel="jd",
             tags=["母婴", "运动"],
         )
-        customers.add_identity(
+        identity_service.add_identity(
             session, SYSTEM, customer.id, IdentityIn(kind="external_id", value="jd_79367429998", namespace="jd")
         )
         start = datetime.now(UTC) - timedelta(days=30)

@@ -10,7 +10,7 @@ from nicegui import ui
 from nicegui.testing import User
 from sqlalchemy import func, select
 
-from guanxi.customers import service, timeline
+from guanxi.customers import identity_service, timeline
 from guanxi.customers.models import CustomerNote, CustomerTag
 from guanxi.kit import clock
 from guanxi.kit.db import Database
@@ -202,7 +202,7 @@ async def test_an_auditor_sees_views_and_reveals_in_the_access_log(db: Database,
     agent = staff_principal(db, username="wang", role="service")
     with db.unit_of_work() as session:
         timeline.timeline(session, agent, customer.id)
-        service.list_identities(session, agent, customer.id, reveal=True)
+        identity_service.list_identities(session, agent, customer.id, reveal=True)
     await login(console, "zhao")
     await console.open(f"/customers/{customer.id}?tab=history")
     assert [r["action"] for r in _table(console, "history-table").rows] == ["创建客户"]

@@ -4,7 +4,7 @@ import pytest
 from nicegui.testing import User
 
 from guanxi.console.pages import home
-from guanxi.customers import service as customers
+from guanxi.customers import listing
 from guanxi.kit.db import Database
 from tests.console.conftest import MAIN_FILE, login, not_shown
 from tests.factories import create_staff
@@ -22,7 +22,7 @@ async def test_a_bug_in_a_service_is_a_plain_message_not_a_traceback(
         raise RuntimeError("secret internal detail")
 
     await login(console, "wang")
-    monkeypatch.setattr(customers, "stats", broken)
+    monkeypatch.setattr(listing, "stats", broken)
     await console.open("/")
     for detail in ("secret internal detail", "RuntimeError"):
         await not_shown(console, detail, after="出现意外错误")

@@ -19,7 +19,7 @@ from guanxi.auth.permissions import Role
 from guanxi.cli.main import app
 from guanxi.config import get_settings, reset_settings
 from guanxi.customers import identities as identity_store
-from guanxi.customers import service as customers
+from guanxi.customers import identity_service, listing
 from guanxi.customers.event_models import CustomerEvent
 from guanxi.customers.merge_models import DuplicateCandidate
 from guanxi.customers.models import (
@@ -68,7 +68,7 @@ def _principal(session: Session, username: str) -> Principal:
 
 
 def _ids(session: Session, actor: Principal, **filters: Any) -> list[str]:
-    page = customers.list_customers(session, actor, customers.CustomerFilter(**filters), PageRequest(limit=200))
+    page = listing.list_customers(session, actor, listing.CustomerFilter(**filters), PageRequest(limit=200))
     return [item.id for item in page.items]
 
 
@@ -100,7 +100,7 @@ def test_load_creates_exactly_the_designed_data(db: Database) -> None:
         assert _count(session, Customer, Customer.city_code.is_(None) | Customer.province_code.is_(None)) == 0
         assert _count(session, Customer, Customer.district_code.is_not(None), Customer.district.is_(None)) == 0
         assert _count(session, Customer, Customer.district_code.is_not(None)) > 0
-        assert customers.stats(session, SYSTEM).new_this_week == summary.new_this_week > 0
+        assert listing.stats(session, SYSTEM).new_this_week == summary.new_this_week > 0
 
         # Every PII identity decrypts to a valid, normalized value.
         by_customer = {c.id: c for c in session.scalars(select(Customer))}
@@ -156,11 +156,9 @@ def test_generated_customers_are_found_like_api_created_ones(db: Database) -> No
             assert customer.id in _ids(session, service, q=customer.name_initials)
             assert customer.id in _ids(session, service, q=customer.name)
             assert customer.id in _ids(session, service, q=customer.member_no)
-            found = customers.find_by_identity(session, service, IdentityKind.PHONE, local)
+            found = identity_service.find_by_identity(session, service, IdentityKind.PHONE, local)
             assert found is not None and found.id == customer.id
-            page = customers.list_customers(
-                session, service, customers.CustomerFilter(phone=phone), PageRequest(limit=1)
-            )
+            page = listing.list_customers(session, service, listing.CustomerFilter(phone=phone), PageRequest(limit=1))
             assert page.items[0].phone == f"{local[:3]}****{local[-4:]}"
         card = session.scalar(select(CustomerIdentity).where(CustomerIdentity.kind == "member_card").limit(1))
         assert card is not None and card.value_plain is None
@@ -172,10 +170,10 @@ def test_generated_customers_are_found_like_api_created_ones(db: Database) -> No
         sales = _principal(session, "sales")
         owned = _count(session, Customer, Customer.owner_id == sales.id)
         assert owned > 0
-        assert customers.count_customers(session, sales, customers.CustomerFilter()) == owned
+        assert listing.count_customers(session, sales, listing.CustomerFilter()) == owned
         manager = _principal(session, "manager")
         east = _count(session, Customer, Customer.region == "华东")
-        assert customers.count_customers(session, manager, customers.CustomerFilter()) == east
+        assert listing.count_customers(session, manager, listing.CustomerFilter()) == east
         assert 0 < east < CUSTOMERS
 
 

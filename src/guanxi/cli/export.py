@@ -112,7 +112,7 @@ def export_customers(
 ) -> None:
     """Customers as a report, CSV (UTF-8 with BOM, opens in Excel) or XLSX; masked unless asked; audited."""
     from guanxi.cli.main import _upgrade
-    from guanxi.customers.service import CustomerFilter
+    from guanxi.customers.listing import CustomerFilter
     from guanxi.dataio import export
     from guanxi.kit.db import get_database
     from guanxi.kit.errors import DomainError

@@ -19,9 +19,9 @@ from guanxi.auth.permissions import is_allowed
 from guanxi.console import session as console_session
 from guanxi.console.actions import perform
 from guanxi.console.session import tr
-from guanxi.customers import service as customers
+from guanxi.customers import listing
+from guanxi.customers.listing import CustomerFilter
 from guanxi.customers.schemas import CustomerOut
-from guanxi.customers.service import CustomerFilter
 from guanxi.kit.pagination import PageRequest
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.members.figures import MemberFigures, figures_for
@@ -70,7 +70,7 @@ def tier_label(name: str | None, name_en: str | None) -> str | None:
 def find_customers(session: Session, actor: Principal, text: str, limit: int) -> list[SearchHit]:
     """The customers list's own search (name, pinyin, initials, phone, email, member or card
     number), ordered by what matched; phones arrive masked as the role sees them in the list."""
-    page = customers.list_customers(session, actor, CustomerFilter(q=text), PageRequest(limit=limit, sort="match"))
+    page = listing.list_customers(session, actor, CustomerFilter(q=text), PageRequest(limit=limit, sort="match"))
     tiers = figures_for(session, actor, [c.id for c in page.items]) if is_allowed(actor, "loyalty", "read") else {}
     return [_customer_hit(item, tiers.get(item.id)) for item in page.items]
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from guanxi.auth.deps import CurrentPrincipal
 from guanxi.config import get_settings
-from guanxi.customers import accounts, notes, service
+from guanxi.customers import accounts, identity_service, listing, notes, service
 from guanxi.customers.normalize import IdentityKind
 from guanxi.customers.schemas import (
     AccountCreate,
@@ -103,7 +103,7 @@ def list_customers(
     created_from: BusinessDateTime | None = None,
     created_to: BusinessDateTime | None = None,
 ) -> CustomerPage:
-    flt = service.CustomerFilter(
+    flt = listing.CustomerFilter(
         q=q,
         phone=phone,
         email=email,
@@ -127,7 +127,7 @@ def list_customers(
         sort=chosen,
         descending=order == "desc" if order else chosen != "match",
     )
-    page = service.list_customers(session, principal, flt, paging)
+    page = listing.list_customers(session, principal, flt, paging)
     return CustomerPage(items=page.items, next_cursor=page.next_cursor)
 
 
@@ -141,7 +141,7 @@ def lookup_customer(
     namespace: Annotated[str, Query(max_length=64)] = "",
 ) -> CustomerDetail:
     """Find the customer holding an identity (phone, member card, WeChat unionid, ...)."""
-    detail = service.lookup_detail(session, principal, IdentityKind(kind), value, namespace)
+    detail = identity_service.lookup_detail(session, principal, IdentityKind(kind), value, namespace)
     if detail is None:
         raise NotFound(message=f"no customer has this {kind}", key=f"problem.unknown_customer.{kind}")
     return detail
@@ -150,7 +150,7 @@ def lookup_customer(
 @router.get("/customers/stats", response_model=CustomerStats)
 @in_worker_thread
 def customer_stats(session: DbSession, principal: CurrentPrincipal) -> CustomerStats:
-    return service.stats(session, principal)
+    return listing.stats(session, principal)
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerDetail)
@@ -182,7 +182,7 @@ def list_identities(
     principal: CurrentPrincipal,
     reveal: Annotated[bool, Query(description="Show full values (audited; needs the reveal permission)")] = False,
 ) -> list[IdentityOut]:
-    return service.list_identities(session, principal, customer_id, reveal=reveal)
+    return identity_service.list_identities(session, principal, customer_id, reveal=reveal)
 
 
 @router.post(
@@ -192,8 +192,8 @@ def list_identities(
 def add_identity(
     customer_id: CustomerId, body: IdentityIn, session: DbSession, principal: CurrentPrincipal
 ) -> list[IdentityOut]:
-    service.add_identity(session, principal, customer_id, body)
-    return service.list_identities(session, principal, customer_id)
+    identity_service.add_identity(session, principal, customer_id, body)
+    return identity_service.list_identities(session, principal, customer_id)
 
 
 @router.delete("/customers/{customer_id}/identities/{identity_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -204,7 +204,7 @@ def remove_identity(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> None:
-    service.remove_identity(session, principal, customer_id, identity_id)
+    identity_service.remove_identity(session, principal, customer_id, identity_id)
 
 
 @router.get("/customers/{customer_id}/notes", response_model=list[NoteOut])

@@ -1,5 +1,5 @@
 """Customer lists out: CSV (UTF-8 with a BOM, so Excel reads Chinese) or XLSX, streamed page by
-page from the same service calls as the API's list (`customers.service.list_customers`) or a
+page from the same service calls as the API's list (`customers.listing.list_customers`) or a
 segment's members (`marketing.segments.members`), so scope and masking are exactly the API's.
 
 An export given a language is a report in it (`export_columns`): translated titles, display
@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from guanxi.auth import permissions
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
-from guanxi.customers import service as customers
+from guanxi.customers import listing
+from guanxi.customers.listing import CustomerFilter
 from guanxi.customers.schemas import CustomerOut
-from guanxi.customers.service import CustomerFilter
 from guanxi.dataio.export_columns import DATA_COLUMNS, Layout, Value
 from guanxi.dataio.export_files import write_csv, write_xlsx
 from guanxi.kit.errors import FieldError, PermissionDenied, ValidationFailed
@@ -52,7 +52,7 @@ def _pages(
         if segment_id:
             page = segments.members(session, actor, segment_id, limit=PAGE, cursor=cursor)
         else:
-            page = customers.list_customers(session, actor, flt, PageRequest(limit=PAGE, cursor=cursor))
+            page = listing.list_customers(session, actor, flt, PageRequest(limit=PAGE, cursor=cursor))
         yield page.items
         if not page.next_cursor:
             return

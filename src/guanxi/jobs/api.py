@@ -23,7 +23,7 @@ from fastapi import Path as PathParam
 from sqlalchemy.orm import Session
 
 from guanxi.auth.deps import CurrentPrincipal
-from guanxi.customers.service import CustomerFilter
+from guanxi.customers.listing import CustomerFilter
 from guanxi.dataio import export
 from guanxi.dataio.api import ExportIn, ExportLanguage
 from guanxi.jobs import exports, scans

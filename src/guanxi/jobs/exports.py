@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from guanxi.auth.service import require
-from guanxi.customers.service import CustomerFilter
+from guanxi.customers.listing import CustomerFilter
 from guanxi.dataio import export, files
 from guanxi.kit import runs
 from guanxi.kit.db import Database

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from guanxi.customers import events, identity_cache, merge, service
+from guanxi.customers import events, identity_cache, identity_service, merge, service
 from guanxi.customers.event_models import CustomerEvent
 from guanxi.customers.models import CustomerIdentity
 from guanxi.customers.schemas import IdentityIn
@@ -65,11 +65,11 @@ def test_a_moved_identity_takes_the_next_event_with_it(db: Database) -> None:
     with db.unit_of_work() as session:
         phone = session.scalar(select(CustomerIdentity.id).where(CustomerIdentity.customer_id == zhang))
         assert phone is not None
-        service.remove_identity(session, SYSTEM, zhang, phone)
+        identity_service.remove_identity(session, SYSTEM, zhang, phone)
     with pytest.raises(ValidationFailed, match="no customer has this phone"):
         who(db, identities=BY_PHONE)
     with db.unit_of_work() as session:
-        service.add_identity(session, SYSTEM, li, IdentityIn(kind="phone", value="13800138000"))
+        identity_service.add_identity(session, SYSTEM, li, IdentityIn(kind="phone", value="13800138000"))
     assert who(db, identities=BY_PHONE) == li
 
 
@@ -142,8 +142,8 @@ def test_a_rolled_back_change_leaves_nothing_behind_in_the_cache(db: Database) -
     with pytest.raises(RuntimeError), db.unit_of_work() as session:
         row = session.scalar(select(CustomerIdentity).where(CustomerIdentity.customer_id == zhang))
         assert row is not None
-        service.remove_identity(session, SYSTEM, zhang, row.id)
-        service.add_identity(session, SYSTEM, li, IdentityIn(kind="app_user_id", value="u-1", namespace="app"))
+        identity_service.remove_identity(session, SYSTEM, zhang, row.id)
+        identity_service.add_identity(session, SYSTEM, li, IdentityIn(kind="app_user_id", value="u-1", namespace="app"))
         events.ingest(session, SYSTEM, [ev(identities=BY_APP)])  # reads its own uncommitted move
         raise RuntimeError("rolled back")
     assert who(db, identities=BY_APP) == zhang

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from guanxi.customers import events, merge, presenter
+from guanxi.customers import events, identity_service, listing, merge, presenter
 from guanxi.customers import identities as identity_store
-from guanxi.customers import service as customer_service
 from guanxi.customers.models import CustomerIdentity
 from guanxi.customers.normalize import ENCRYPTED_KINDS, IdentityKind
 from guanxi.customers.schemas import IdentityIn
@@ -71,7 +70,7 @@ def test_no_table_holds_a_person_id_in_clear_and_every_lookup_still_finds_the_cu
             IdentityIn(kind="app_user_id", value=APP_USER),
             IdentityIn(kind="external_id", value=EXTERNAL, namespace="pos"),
         ):
-            customer_service.add_identity(session, SYSTEM, customer_id, item)
+            identity_service.add_identity(session, SYSTEM, customer_id, item)
     # An event links a second openid through the unionid (the hot path writes identities too).
     with db.unit_of_work() as session:
         result = events.ingest(
@@ -122,11 +121,9 @@ def test_no_table_holds_a_person_id_in_clear_and_every_lookup_still_finds_the_cu
             (IdentityKind.MEMBER_CARD, CARD, ""),
             (IdentityKind.EXTERNAL_ID, EXTERNAL, "pos"),
         ):
-            found = customer_service.find_by_identity(session, SYSTEM, kind, value, namespace)
+            found = identity_service.find_by_identity(session, SYSTEM, kind, value, namespace)
             assert found is not None and found.id == customer_id, kind
-        page = customer_service.list_customers(
-            session, SYSTEM, customer_service.CustomerFilter(q=CARD.lower()), PageRequest(limit=5)
-        )
+        page = listing.list_customers(session, SYSTEM, listing.CustomerFilter(q=CARD.lower()), PageRequest(limit=5))
         assert [c.id for c in page.items] == [customer_id]
         # Output is masked as before: decrypted, then masked for a masked role.
         masked = {r.kind: presenter.identity_out(r, Visibility.MASKED).value for r in rows}
@@ -138,7 +135,7 @@ def test_a_new_identity_that_another_customer_holds_is_refused_by_its_blind_inde
     holder = _create(db, wechat_unionid=UNIONID)
     other = _create(db, name="李娜", phone="13900139000")
     with db.unit_of_work() as session, pytest.raises(Conflict):
-        customer_service.add_identity(session, SYSTEM, other, IdentityIn(kind="wechat_unionid", value=UNIONID))
+        identity_service.add_identity(session, SYSTEM, other, IdentityIn(kind="wechat_unionid", value=UNIONID))
     with db.unit_of_work(read_only=True) as session:
         owners = session.scalars(select(CustomerIdentity.customer_id).where(CustomerIdentity.kind == "wechat_unionid"))
         assert list(owners) == [holder]
@@ -168,12 +165,12 @@ def test_an_event_with_a_unionid_merges_the_mini_program_account_and_the_merge_k
     with db.unit_of_work(read_only=True) as session:
         holders = dict(session.execute(select(CustomerIdentity.kind, CustomerIdentity.customer_id)).tuples().all())
         assert holders == {"wechat_unionid": person, "app_user_id": person}
-        found = customer_service.find_by_identity(session, SYSTEM, IdentityKind.APP_USER_ID, APP_USER)
+        found = identity_service.find_by_identity(session, SYSTEM, IdentityKind.APP_USER_ID, APP_USER)
         assert found is not None and found.id == person
     with db.unit_of_work() as session:
         merge.undo_merge(session, SYSTEM, result.merges[0])
     with db.unit_of_work(read_only=True) as session:
-        found = customer_service.find_by_identity(session, SYSTEM, IdentityKind.APP_USER_ID, APP_USER)
+        found = identity_service.find_by_identity(session, SYSTEM, IdentityKind.APP_USER_ID, APP_USER)
         assert found is not None and found.id == mini
     assert _rows_holding(db, [UNIONID, APP_USER]) == []
 

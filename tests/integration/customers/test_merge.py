@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from guanxi.customers import identity_service, notes
 from guanxi.customers import merge as merge_service
-from guanxi.customers import notes
 from guanxi.customers import service as customer_service
 from guanxi.customers.event_models import CustomerEvent
 from guanxi.customers.merge_models import CustomerMerge, DuplicateCandidate
@@ -276,7 +276,7 @@ def test_undo_refused_when_a_moved_identity_was_removed(db: Database, frozen: cl
     with db.unit_of_work() as session:
         ident = session.scalar(select(CustomerIdentity).where(CustomerIdentity.kind == "email"))
         assert ident is not None
-        customer_service.remove_identity(session, SYSTEM, s_id, ident.id)
+        identity_service.remove_identity(session, SYSTEM, s_id, ident.id)
     counts = table_counts(db)
     with db.unit_of_work() as session, pytest.raises(merge_service.UndoRefused) as refused:
         merge_service.undo_merge(session, SYSTEM, merge_id)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from guanxi.customers import merge, notes, service
+from guanxi.customers import identity_service, merge, notes, service
 from guanxi.customers.models import CustomerTag
 from guanxi.customers.normalize import IdentityKind
 from guanxi.customers.schemas import IdentityIn
@@ -43,7 +43,7 @@ def people(db: Database) -> dict[str, Any]:
         rich = create_customer(
             session, name="张伟", region="华东", phone="13800138000", email="zhang@example.com", member_card="MC-1"
         )
-        service.add_identity(
+        identity_service.add_identity(
             session, SYSTEM, rich.id, IdentityIn(kind="wechat_openid", value="oOpen-1", namespace="wx-mini")
         )
         for tag in TAGS:
@@ -52,7 +52,7 @@ def people(db: Database) -> dict[str, Any]:
         bare = create_customer(session, name="王芳", region="华东", owner_id=owner.id)
         survivor = create_customer(session, name="赵六", region="华东", phone="13700137000")
         absorbed = create_customer(session, name="赵六", region="华东")
-        service.add_identity(
+        identity_service.add_identity(
             session, SYSTEM, absorbed.id, IdentityIn(kind="app_user_id", value="u-merged", namespace="app")
         )
         notes.add_tag(session, SYSTEM, absorbed.id, "老客")
@@ -90,14 +90,14 @@ def _answer(db: Database, fn: Any) -> tuple[str, Any, int]:
 
 def _three_reads_by_identity(actor: Principal, kind: str, value: str, namespace: str) -> Any:
     def read(session: Any) -> Any:
-        customer = service.find_by_identity(session, actor, IdentityKind(kind), value, namespace)
+        customer = identity_service.find_by_identity(session, actor, IdentityKind(kind), value, namespace)
         return None if customer is None else service.customer_detail_of(session, actor, customer)
 
     return read
 
 
 def _one_statement_by_identity(actor: Principal, kind: str, value: str, namespace: str) -> Any:
-    return lambda session: service.lookup_detail(session, actor, IdentityKind(kind), value, namespace)
+    return lambda session: identity_service.lookup_detail(session, actor, IdentityKind(kind), value, namespace)
 
 
 def _three_reads_by_id(actor: Principal, customer_id: str) -> Any:
@@ -128,7 +128,9 @@ def test_detail_by_id_answers_as_the_three_reads_did(db: Database, people: dict[
 
 def test_admin_reads_are_audited_and_tags_keep_the_database_order(db: Database, people: dict[str, Any]) -> None:
     admin = Principal(id="a", name="a", role="admin", scope="all")
-    kind, answer, audited = _answer(db, lambda s: service.lookup_detail(s, admin, IdentityKind.PHONE, "13800138000"))
+    kind, answer, audited = _answer(
+        db, lambda s: identity_service.lookup_detail(s, admin, IdentityKind.PHONE, "13800138000")
+    )
     assert kind == "ok" and audited == 1
     assert answer["phone"] == "+8613800138000" and answer["email"] == "zhang@example.com"
     with db.unit_of_work(read_only=True) as session:
@@ -141,6 +143,6 @@ def test_admin_reads_are_audited_and_tags_keep_the_database_order(db: Database, 
     assert [i["kind"] for i in answer["identities"]] == ["phone", "email", "member_card", "wechat_openid"]
     service_role = Principal(id="s", name="s", role="service", scope="all")
     kind, masked, audited = _answer(
-        db, lambda s: service.lookup_detail(s, service_role, IdentityKind.PHONE, "13800138000")
+        db, lambda s: identity_service.lookup_detail(s, service_role, IdentityKind.PHONE, "13800138000")
     )
     assert kind == "ok" and audited == 0 and masked["phone"] != answer["phone"]

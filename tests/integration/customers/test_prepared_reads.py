@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from guanxi.customers import identities, repository, service
+from guanxi.customers import identities, listing, repository, service
 from guanxi.customers.models import Customer
 from guanxi.kit.db import Database
 from guanxi.kit.errors import BadRequest, ValidationFailed
@@ -68,8 +68,8 @@ def test_by_id_and_by_identity_match_the_general_scope(db: Database, principals:
 
 def _list(db: Database, principal: Principal, **flt: object) -> list[str]:
     with db.unit_of_work() as session:  # an admin's read writes a reveal record
-        flt_ = service.CustomerFilter(**flt)  # type: ignore[arg-type]
-        page = service.list_customers(session, principal, flt_, PageRequest(limit=5))
+        flt_ = listing.CustomerFilter(**flt)  # type: ignore[arg-type]
+        page = listing.list_customers(session, principal, flt_, PageRequest(limit=5))
         assert page.next_cursor is None
         return [c.id for c in page.items]
 
@@ -85,14 +85,14 @@ def test_one_phone_or_email_lists_what_the_general_filter_lists(db: Database, pr
 
 def test_one_phone_refuses_what_the_general_filter_refuses(db: Database, principals: list[Principal]) -> None:
     with pytest.raises(ValidationFailed) as invalid, db.unit_of_work() as session:
-        service.list_customers(session, SYSTEM, service.CustomerFilter(phone="123"), PageRequest())
+        listing.list_customers(session, SYSTEM, listing.CustomerFilter(phone="123"), PageRequest())
     assert [e.field for e in invalid.value.errors] == ["phone"]
     with pytest.raises(ValidationFailed) as invalid, db.unit_of_work() as session:
-        service.list_customers(session, SYSTEM, service.CustomerFilter(email="not-an-email"), PageRequest())
+        listing.list_customers(session, SYSTEM, listing.CustomerFilter(email="not-an-email"), PageRequest())
     assert [e.field for e in invalid.value.errors] == ["email"]
     for sort in ("match", "nope"):
         with pytest.raises(BadRequest) as bad, db.unit_of_work() as session:
-            service.list_customers(
-                session, SYSTEM, service.CustomerFilter(phone=PHONES["east"]), PageRequest(sort=sort)
+            listing.list_customers(
+                session, SYSTEM, listing.CustomerFilter(phone=PHONES["east"]), PageRequest(sort=sort)
             )
         assert [e.field for e in bad.value.errors] == ["sort"]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from guanxi.auth import service as auth_service
-from guanxi.customers import notes, service
+from guanxi.customers import listing, notes, service
 from guanxi.customers.models import Customer
 from guanxi.customers.schemas import CustomerCreate, CustomerUpdate
 from guanxi.kit.db import Database
@@ -20,7 +20,7 @@ from tests.factories import create_customer, create_staff, staff_principal
 
 def names(db: Database, actor: Principal, **flt: Any) -> list[str]:
     with db.unit_of_work() as session:
-        page = service.list_customers(session, actor, service.CustomerFilter(**flt), PageRequest(sort="name"))
+        page = listing.list_customers(session, actor, listing.CustomerFilter(**flt), PageRequest(sort="name"))
         return sorted(c.name or "" for c in page.items)
 
 
@@ -53,12 +53,12 @@ def test_manager_sees_only_their_region(db: Database, regions: dict[str, str]) -
                 service.customer_detail(session, manager, regions[other])
             with pytest.raises(NotFound):
                 notes.list_notes(session, manager, regions[other])
-        stats = service.stats(session, manager)
+        stats = listing.stats(session, manager)
         assert (stats.total, stats.new_this_week) == (2, 2)
         assert stats.by_region == [("华东", 2)]
         assert stats.by_city == [("上海市", 1), ("杭州市", 1)]
-        assert service.count_customers(session, manager, service.CustomerFilter()) == 2
-        everyone = service.stats(session, SYSTEM)
+        assert listing.count_customers(session, manager, listing.CustomerFilter()) == 2
+        everyone = listing.stats(session, SYSTEM)
         assert everyone.total == 4
         assert everyone.by_region == [("华东", 2), ("华北", 1)]
 
@@ -97,7 +97,7 @@ def test_sales_with_own_scope_sees_only_owned(db: Database) -> None:
     assert names(db, sue_p) == ["李娜"]
     assert names(db, sam_p, q="li") == []
     with db.unit_of_work() as session:
-        assert service.stats(session, sam_p).total == 1
+        assert listing.stats(session, sam_p).total == 1
         created = service.create_customer(session, sam_p, CustomerCreate(name="赵云"))
         assert created.owner_id == sam.id
         with pytest.raises(NotFound):
@@ -122,7 +122,7 @@ def test_team_scope_follows_the_owners_team(db: Database) -> None:
     assert (lead_p.scope, lead_p.team) == ("team", "A组")
     assert names(db, lead_p) == ["张伟", "李娜"]
     with db.unit_of_work() as session:
-        assert service.stats(session, lead_p).total == 2
+        assert listing.stats(session, lead_p).total == 2
 
 
 def test_region_scoped_api_key(db: Database, regions: dict[str, str]) -> None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from guanxi.customers import service
+from guanxi.customers import listing
 from guanxi.customers.models import Customer
 from guanxi.kit import clock
 from guanxi.kit.db import Database
@@ -37,7 +37,7 @@ def tie(ids: dict[str, str]) -> list[str]:
 
 def _page(db: Database, q: str, page: PageRequest) -> tuple[list[str], str | None]:
     with db.unit_of_work() as session:  # an admin's read writes a reveal record
-        result = service.list_customers(session, SYSTEM, service.CustomerFilter(q=q), page)
+        result = listing.list_customers(session, SYSTEM, listing.CustomerFilter(q=q), page)
     return [c.name or "" for c in result.items], result.next_cursor
 
 
@@ -87,15 +87,15 @@ def test_an_explicit_sort_still_applies_to_a_search(db: Database, ids: dict[str,
 def test_match_needs_a_search_text(db: Database, ids: dict[str, str]) -> None:
     for q in ("", "   "):
         with pytest.raises(BadRequest) as info, db.unit_of_work() as session:
-            service.list_customers(session, SYSTEM, service.CustomerFilter(q=q), PageRequest(sort="match"))
+            listing.list_customers(session, SYSTEM, listing.CustomerFilter(q=q), PageRequest(sort="match"))
         assert [e.field for e in info.value.errors] == ["sort"]
 
 
 def test_match_column(ids: dict[str, str]) -> None:
-    assert service.match_column("张") is Customer.name
-    assert service.match_column("zhang wei") is Customer.name_pinyin
-    assert service.match_column("13800138000") is Customer.name
-    assert service.match_column("Иван") is Customer.name
+    assert listing.match_column("张") is Customer.name
+    assert listing.match_column("zhang wei") is Customer.name_pinyin
+    assert listing.match_column("13800138000") is Customer.name
+    assert listing.match_column("Иван") is Customer.name
 
 
 def test_a_cursor_from_another_sort_is_refused(db: Database, ids: dict[str, str]) -> None:

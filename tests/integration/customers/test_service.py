@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from guanxi.customers import identities as identity_store
-from guanxi.customers import service
+from guanxi.customers import identity_service, listing, service
 from guanxi.customers.models import Customer, CustomerIdentity, CustomerTag
 from guanxi.customers.normalize import IdentityKind
 from guanxi.customers.schemas import CustomerUpdate, IdentityIn
@@ -50,7 +50,7 @@ def audit_rows(db: Database) -> list[dict[str, Any]]:
 
 def search(db: Database, actor: Principal = SYSTEM, **flt: Any) -> list[str]:
     with db.unit_of_work() as session:  # full-visibility reads write a reveal record
-        page = service.list_customers(session, actor, service.CustomerFilter(**flt), PageRequest(limit=50))
+        page = listing.list_customers(session, actor, listing.CustomerFilter(**flt), PageRequest(limit=50))
         return [c.name or "" for c in page.items]
 
 
@@ -186,12 +186,12 @@ def test_same_openid_in_two_namespaces_is_two_identities(db: Database) -> None:
     second = make(db, name="李娜", identities=[{"kind": "wechat_openid", "value": "o1", "namespace": "wx-service"}])
     assert first != second
     with db.unit_of_work(read_only=True) as session:
-        found = service.find_by_identity(session, SYSTEM, IdentityKind.WECHAT_OPENID, "o1", "wx-service")
+        found = identity_service.find_by_identity(session, SYSTEM, IdentityKind.WECHAT_OPENID, "o1", "wx-service")
         assert found is not None
         assert found.id == second
-        assert service.find_by_identity(session, SYSTEM, IdentityKind.WECHAT_OPENID, "o1", "wx-other") is None
+        assert identity_service.find_by_identity(session, SYSTEM, IdentityKind.WECHAT_OPENID, "o1", "wx-other") is None
         with pytest.raises(ValidationFailed):
-            service.find_by_identity(session, SYSTEM, IdentityKind.WECHAT_OPENID, "o1")
+            identity_service.find_by_identity(session, SYSTEM, IdentityKind.WECHAT_OPENID, "o1")
 
 
 def test_duplicate_identities_in_one_request_are_merged(db: Database) -> None:
@@ -326,7 +326,7 @@ def test_filters(db: Database) -> None:
     assert search(db, tag="vip") == ["张伟"]
     assert search(db, member_no="gx0010000002") == ["李娜"]
     with pytest.raises(ValidationFailed) as info, db.unit_of_work() as session:
-        service.list_customers(session, SYSTEM, service.CustomerFilter(phone="123"), PageRequest())
+        listing.list_customers(session, SYSTEM, listing.CustomerFilter(phone="123"), PageRequest())
     assert [e.field for e in info.value.errors] == ["phone"]
 
 
@@ -338,10 +338,10 @@ def test_created_range_needs_aware_in_range_times(db: Database) -> None:
     assert search(db, created_from=now - timedelta(minutes=5)) == ["张伟"]
     assert search(db, created_to=now - timedelta(minutes=5)) == []
     with pytest.raises(ValidationFailed) as info, db.unit_of_work() as session:
-        service.list_customers(
+        listing.list_customers(
             session,
             SYSTEM,
-            service.CustomerFilter(
+            listing.CustomerFilter(
                 created_from=datetime(2025, 1, 1),
                 created_to=datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-14))),
             ),
@@ -358,19 +358,21 @@ def test_identities_add_remove_and_reveal(db: Database) -> None:
     holder = make(db, name="李娜", phone="13900139000")
     customer_id = make(db, name="张伟")
     with db.unit_of_work() as session:
-        row = service.add_identity(session, SYSTEM, customer_id, IdentityIn(kind="phone", value=PHONE))
-        again = service.add_identity(session, SYSTEM, customer_id, IdentityIn(kind="phone", value="138-0013-8000"))
+        row = identity_service.add_identity(session, SYSTEM, customer_id, IdentityIn(kind="phone", value=PHONE))
+        again = identity_service.add_identity(
+            session, SYSTEM, customer_id, IdentityIn(kind="phone", value="138-0013-8000")
+        )
         assert again.id == row.id
         identity_id = row.id
     with pytest.raises(Conflict) as info, db.unit_of_work() as session:
-        service.add_identity(session, SYSTEM, customer_id, IdentityIn(kind="phone", value="13900139000"))
+        identity_service.add_identity(session, SYSTEM, customer_id, IdentityIn(kind="phone", value="13900139000"))
     assert info.value.extra["existing_customer_id"] == holder
     with db.unit_of_work() as session:
-        revealed = service.list_identities(session, SYSTEM, customer_id, reveal=True)
+        revealed = identity_service.list_identities(session, SYSTEM, customer_id, reveal=True)
         assert [(i.kind, i.value) for i in revealed] == [("phone", PHONE_E164)]
-        service.remove_identity(session, SYSTEM, customer_id, identity_id)
+        identity_service.remove_identity(session, SYSTEM, customer_id, identity_id)
     with pytest.raises(NotFound), db.unit_of_work() as session:
-        service.remove_identity(session, SYSTEM, customer_id, identity_id)
+        identity_service.remove_identity(session, SYSTEM, customer_id, identity_id)
     with db.unit_of_work(read_only=True) as session:
         actions = list(
             session.scalars(

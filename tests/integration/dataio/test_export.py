@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 
-from guanxi.customers.service import CustomerFilter
+from guanxi.customers.listing import CustomerFilter
 from guanxi.dataio import export
 from guanxi.kit.db import Database
 from guanxi.kit.errors import PermissionDenied

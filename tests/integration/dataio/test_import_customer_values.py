@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from guanxi.customers import presenter
-from guanxi.customers import service as customer_service
+from guanxi.customers import listing, presenter
+from guanxi.customers.listing import CustomerFilter
 from guanxi.customers.models import Customer
-from guanxi.customers.service import CustomerFilter
 from guanxi.dataio import export
 from guanxi.dataio.mappings import parse_mapping
 from guanxi.kit.db import Database
@@ -125,7 +124,7 @@ def test_nicknames_are_names_and_found_by_pinyin(db: Database, tmp_path: Path) -
     with db.unit_of_work() as session:  # a list with full values is a reveal: audited
 
         def found(q: str) -> list[str | None]:
-            page = customer_service.list_customers(session, SYSTEM, CustomerFilter(q=q), PageRequest(limit=10))
+            page = listing.list_customers(session, SYSTEM, CustomerFilter(q=q), PageRequest(limit=10))
             return [c.name for c in page.items]
 
         assert found("xiaoming") == ["小明🌟"]

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from guanxi.customers import service as customer_service
+from guanxi.customers import identity_service
 from guanxi.customers.models import Customer, CustomerIdentity
+from guanxi.customers.normalize import IdentityKind
 from guanxi.dataio.mappings import parse_mapping
 from guanxi.kit.db import Database
 from guanxi.kit.errors import PermissionDenied
@@ -64,7 +65,7 @@ def test_good_rows_go_in_bad_rows_are_reported(db: Database, tmp_path: Path, enc
     assert zhang.member_no.startswith("GX") and zhang.name_pinyin == "zhangwei"
     with db.unit_of_work(read_only=True) as session:
         kinds = sorted(session.scalars(select(CustomerIdentity.kind)))
-        found = customer_service.find_by_identity(session, SYSTEM, customer_service.IdentityKind.PHONE, "13900139000")
+        found = identity_service.find_by_identity(session, SYSTEM, IdentityKind.PHONE, "13900139000")
         assert found is not None and found.name == "李娜"
     assert kinds == ["email", "member_card", "phone", "phone"]
     lines = error_lines(job)

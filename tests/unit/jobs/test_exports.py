@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from guanxi.customers.service import CustomerFilter
+from guanxi.customers.listing import CustomerFilter
 from guanxi.dataio import files
 from guanxi.jobs import exports
 from guanxi.kit import runs

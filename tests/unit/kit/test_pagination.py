@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from guanxi.customers.listing import SORTS
 from guanxi.customers.models import Customer
-from guanxi.customers.service import SORTS
 from guanxi.kit.errors import BadRequest
 from guanxi.kit.pagination import PageRequest, decode_cursor, encode_cursor, make_page, paginate
 

@@ -1,9 +1,10 @@
 """The customer page's identities: masked as the viewer sees them, an audited reveal, and adding,
 editing and removing them.
 
-Writes go through `customers.service` (add_identity / remove_identity), as the API's do: the same
-permission checks, normalization, conflict rules and audit. Editing is replacing: the new value
-is added and the old one removed in one unit of work, so a failed add leaves the old one in place.
+Writes go through `customers.identity_service` (add_identity / remove_identity), as the API's
+do: the same permission checks, normalization, conflict rules and audit. Editing is replacing: the
+new value is added and the old one removed in one unit of work, so a failed add leaves the old one
+in place.
 A conflict names the customer who holds the identity by name and member number, as the viewer's
 masking allows, with a link to them.
 """
@@ -21,7 +22,7 @@ from guanxi.console.actions import notify_error, perform
 from guanxi.console.session import language, tr
 from guanxi.console.widgets import apply_field_errors, card, choice, pydantic_field_errors, set_field_error
 from guanxi.customers import identities as identity_store
-from guanxi.customers import service as customers
+from guanxi.customers import identity_service
 from guanxi.customers.normalize import NAMESPACED_KINDS, IdentityKind
 from guanxi.customers.schemas import IdentityIn, IdentityOut
 from guanxi.kit.errors import Conflict, DomainError, FieldError
@@ -102,10 +103,10 @@ class IdentityDialog:
         old = self.editing
 
         def work(session: Session, principal: Principal) -> list[IdentityOut]:
-            row = customers.add_identity(session, principal, customer_id, item)
+            row = identity_service.add_identity(session, principal, customer_id, item)
             if old is not None and row.id != old.id:
-                customers.remove_identity(session, principal, customer_id, old.id)
-            return customers.list_identities(session, principal, customer_id)
+                identity_service.remove_identity(session, principal, customer_id, old.id)
+            return identity_service.list_identities(session, principal, customer_id)
 
         result = perform(work, notify=False)
         if result.error is not None:
@@ -198,7 +199,7 @@ class IdentitiesSection:
         self.on_change()
 
     def reveal(self) -> None:
-        result = perform(lambda s, p: customers.list_identities(s, p, self.customer_id, reveal=True))
+        result = perform(lambda s, p: identity_service.list_identities(s, p, self.customer_id, reveal=True))
         if result.value is not None:
             self._render(result.value)
             self.reveal_button.set_visibility(False)
@@ -220,8 +221,8 @@ class IdentitiesSection:
 
     def remove(self, ident: IdentityOut, dialog: ui.dialog) -> None:
         def work(session: Session, principal: Principal) -> list[IdentityOut]:
-            customers.remove_identity(session, principal, self.customer_id, ident.id)
-            return customers.list_identities(session, principal, self.customer_id)
+            identity_service.remove_identity(session, principal, self.customer_id, ident.id)
+            return identity_service.list_identities(session, principal, self.customer_id)
 
         result = perform(work)
         dialog.close()

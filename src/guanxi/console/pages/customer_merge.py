@@ -9,11 +9,10 @@ from sqlalchemy.orm import Session
 
 from guanxi.console.actions import perform
 from guanxi.console.session import tr
-from guanxi.customers import merge
-from guanxi.customers import service as customers
+from guanxi.customers import listing, merge
+from guanxi.customers.listing import CustomerFilter
 from guanxi.customers.merge_models import CustomerMerge
 from guanxi.customers.schemas import CustomerDetail, CustomerOut
-from guanxi.customers.service import CustomerFilter
 from guanxi.kit.pagination import Page, PageRequest
 from guanxi.kit.principal import Principal
 
@@ -67,7 +66,7 @@ class MergeDialog:
         request = PageRequest(limit=CANDIDATES + 1, sort="match")
 
         def work(session: Session, principal: Principal) -> Page[CustomerOut]:
-            return customers.list_customers(session, principal, CustomerFilter(q=text), request)
+            return listing.list_customers(session, principal, CustomerFilter(q=text), request)
 
         result = perform(work, write=False)
         if result.value is None:

@@ -22,10 +22,10 @@ from guanxi.console.layout import frame
 from guanxi.console.paging import Pager
 from guanxi.console.session import guard, tr
 from guanxi.console.widgets import EMPTY, choice, local_time, options, page_title, place, show
+from guanxi.customers import listing as customer_listing
 from guanxi.customers import notes
-from guanxi.customers import service as customers
+from guanxi.customers.listing import CustomerFilter
 from guanxi.customers.schemas import GENDERS, SOURCE_CHANNELS, CustomerOut
-from guanxi.customers.service import CustomerFilter
 from guanxi.kit.pagination import Page, PageRequest
 from guanxi.kit.principal import Principal
 
@@ -153,10 +153,10 @@ class CustomerList:
         descending = self.order.value != "asc" and sort != "match"
 
         def listing(session: Session, principal: Principal, request: PageRequest) -> Page[CustomerOut]:
-            return customers.list_customers(session, principal, flt, request)
+            return customer_listing.list_customers(session, principal, flt, request)
 
         def count(session: Session, principal: Principal, cap: int) -> int:
-            return customers.count_customers(session, principal, flt, cap=cap)
+            return customer_listing.count_customers(session, principal, flt, cap=cap)
 
         items = self.pager.fetch(self.principal, listing, count, sort=sort, descending=descending)
         self.principal = None

@@ -12,7 +12,7 @@ from guanxi.console.actions import perform
 from guanxi.console.layout import frame
 from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, notice, page_title, place
-from guanxi.customers import service as customers
+from guanxi.customers import listing
 from guanxi.customers.schemas import CustomerStats
 from guanxi.kit import formatting
 
@@ -46,7 +46,7 @@ def home_page(request: Request) -> Response | None:
         return principal
     with frame(principal, "/"):
         page_title(tr("home.title"))
-        result = perform(lambda s, p: customers.stats(s, p), principal=principal, write=False)
+        result = perform(lambda s, p: listing.stats(s, p), principal=principal, write=False)
         stats: CustomerStats | None = result.value
         if stats is None:
             return None

@@ -33,7 +33,7 @@ from guanxi.console.pages.import_values import Sample, field_label, missing_text
 from guanxi.console.pages.runs import RunWatcher
 from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, notice, page_title
-from guanxi.customers.service import CustomerFilter
+from guanxi.customers.listing import CustomerFilter
 from guanxi.dataio import export, files, mappings, readers, service
 from guanxi.dataio.headers import KINDS
 from guanxi.dataio.importers import derived_value, row_fields

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from guanxi.auth.service import require
+from guanxi.customers import identity_service
 from guanxi.customers import service as customers
 from guanxi.customers.models import Customer
 from guanxi.customers.normalize import IdentityKind
@@ -87,7 +88,7 @@ def _customer(session: Session, actor: Principal, data: ExchangeIn) -> Customer:
     ref = data.identity
     assert ref is not None
     try:
-        found = customers.find_by_identity(session, actor, IdentityKind(ref.kind), ref.value, ref.namespace)
+        found = identity_service.find_by_identity(session, actor, IdentityKind(ref.kind), ref.value, ref.namespace)
     except ValidationFailed as exc:
         errors = [
             FieldError(f"identity.{e.field or 'value'}", e.message, e.code, e.params, key=e.key) for e in exc.errors

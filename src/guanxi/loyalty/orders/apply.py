@@ -72,8 +72,8 @@ def _is_postgres(session: Session) -> bool:
 
 
 def _identity_key(data: OrderIn) -> IdentityKey | None:
-    """The identity's blind-index key as `customers.find_by_identity` computes it (None: it does
-    not normalise, and the per-order path gives the exact error)."""
+    """The identity's blind-index key as `identity_service.find_by_identity` computes it (None:
+    it does not normalise, and the per-order path gives the exact error)."""
     assert data.identity is not None
     ref = data.identity
     try:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from guanxi.auth.service import require
+from guanxi.customers import identity_service
 from guanxi.customers import service as customers
 from guanxi.customers.models import Customer
 from guanxi.customers.normalize import IdentityKind
@@ -55,7 +56,7 @@ def resolve_customer(session: Session, actor: Principal, data: OrderIn) -> Custo
     assert data.identity is not None
     ref = data.identity
     try:
-        found = customers.find_by_identity(session, actor, IdentityKind(ref.kind), ref.value, ref.namespace)
+        found = identity_service.find_by_identity(session, actor, IdentityKind(ref.kind), ref.value, ref.namespace)
     except ValidationFailed as exc:
         errors = [
             FieldError(f"identity.{e.field or 'value'}", e.message, e.code, e.params, key=e.key) for e in exc.errors
