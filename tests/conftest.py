@@ -87,6 +87,10 @@ def clear_tables(db: Database) -> None:
         for table in reversed(metadata.sorted_tables):
             conn.execute(text(f'DELETE FROM "{table.name}"'))
     identity_cache.cache.forget_all()  # rows vanished behind the services' backs
+    # Export files belong to the runs just deleted: a test that never fetched its export must not
+    # leave it for the next test to find.
+    for leftover in (_HOME / "exports").glob("*"):
+        leftover.unlink(missing_ok=True)
 
 
 @pytest.fixture
