@@ -73,30 +73,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("kit/runs.py", "f'run {run_id} vanished while it ran'"): _INTERNAL,
 }
 
-# Not yet given keys: the import's refusals, whose files are being reworked for the import
-# report's language at the same time. Each entry must leave this list when its site gets a key
-# (the stale-entry test fails on entries that match nothing).
-_IMPORTS = "import refusal, keyed with the import report's rework"
-PENDING: dict[tuple[str, str], str] = {
-    ("dataio/api.py", "f'larger than {limit} bytes'"): _IMPORTS,
-    ("dataio/service.py", "'no column for this field'"): _IMPORTS,
-    ("dataio/history.py", "'options.history: award_points posts every order itself; give one'"): _IMPORTS,
-    ("dataio/history.py", "'options.history: applies to order imports only'"): _IMPORTS,
-    ("dataio/service.py", "f\"must be one of {', '.join(KINDS)}\""): _IMPORTS,
-    ("dataio/service.py", "f'import {job_id} not found'"): _IMPORTS,
-    ("dataio/service.py", "'only the person who ran the import or an administrator may download its refused rows'"): (
-        _IMPORTS
-    ),
-    (
-        "dataio/service.py",
-        "f'import {job_id}: errors file expired (refused rows are kept for {days} days); "
-        "run the file again to see them'",
-    ): _IMPORTS,
-    ("dataio/service.py", "f'import {job_id} has no refused rows'"): _IMPORTS,
-    ("dataio/service.py", "f'mapping {mapping_id} not found'"): _IMPORTS,
-    ("dataio/service.py", "f'no mapping file or saved mapping named {ref}'"): _IMPORTS,
-    ("dataio/service.py", "f'cannot read mapping file {ref}: {exc.strerror}'"): _IMPORTS,
-}
+# Sites known to need a key, each with why it waits; an entry must leave this list when its site
+# gets one (the stale-entry test fails on entries that match nothing).
+PENDING: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True)

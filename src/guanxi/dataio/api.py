@@ -183,7 +183,15 @@ def _store_upload(upload: UploadFile, job_id: str) -> Path:
                 service.discard_upload(target)
                 raise service.FileTooLarge(
                     message=f"the file is larger than {limit} bytes",
-                    errors=[FieldError("file", f"larger than {limit} bytes", "file_too_large")],
+                    errors=[
+                        FieldError(
+                            "file",
+                            f"larger than {limit} bytes",
+                            "file_too_large",
+                            params={"limit": limit},
+                            key="problem.import.file_too_large",
+                        )
+                    ],
                 )
             out.write(chunk)
     return target

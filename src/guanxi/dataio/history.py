@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from guanxi.dataio.importers import RowOutcome
 from guanxi.kit import clock
 from guanxi.kit.db import Database
+from guanxi.kit.errors import FieldError
 from guanxi.kit.models import keys_in, table_of
 from guanxi.kit.principal import Principal
 from guanxi.loyalty.members import history, history_replay, history_rows
@@ -54,10 +55,30 @@ def check_options(session: Session, kind: str, options: dict[str, Any] | None) -
     choice = choice_of(options)
     if kind != "orders":
         if choice != history.RECORD:
-            raise history.HistoryRefused(message="options.history: applies to order imports only")
+            raise history.HistoryRefused(
+                message="options.history: applies to order imports only",
+                errors=[
+                    FieldError(
+                        "options.history",
+                        "applies to order imports only",
+                        "history_orders_only",
+                        key="problem.import.history_orders_only",
+                    )
+                ],
+            )
         return
     if choice != history.RECORD and (options or {}).get("award_points"):
-        raise history.HistoryRefused(message="options.history: award_points posts every order itself; give one")
+        raise history.HistoryRefused(
+            message="options.history: award_points posts every order itself; give one",
+            errors=[
+                FieldError(
+                    "options.history",
+                    "award_points posts every order itself; give one",
+                    "history_award_points",
+                    key="problem.import.history_award_points",
+                )
+            ],
+        )
     history.check_choice(program.load(session), choice)
 
 

@@ -123,7 +123,15 @@ def check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise UnknownKind(
             message=f"kind must be one of {', '.join(KINDS)}",
-            errors=[FieldError("kind", f"must be one of {', '.join(KINDS)}", "unknown_kind")],
+            errors=[
+                FieldError(
+                    "kind",
+                    f"must be one of {', '.join(KINDS)}",
+                    "unknown_kind",
+                    params={"kinds": ", ".join(KINDS)},
+                    key="problem.import.unknown_kind",
+                )
+            ],
         )
 
 
@@ -155,7 +163,10 @@ def inspect_file(path: Path, kind: str, mapping: Mapping | None, fmt: str | None
     except readers.FileProblem as problem:
         raise refused(problem) from None
     except runner.MissingColumns as exc:
-        errors = [FieldError(name, "no column for this field", "missing_column") for name in exc.missing]
+        errors = [
+            FieldError(name, "no column for this field", "missing_column", key="problem.import.missing_column")
+            for name in exc.missing
+        ]
         if exc.one_column:
             errors.insert(0, FieldError("file", runner.ONE_COLUMN_SHORT, "one_column"))
         raise MissingColumns(message=exc.message, errors=errors) from None
@@ -259,7 +270,9 @@ def run_job(database: Database, job_id: str, *, on_progress: runner.ProgressHook
     with database.unit_of_work() as session:
         job = session.get(ImportJob, job_id)
         if job is None:
-            raise NotFound(message=f"import {job_id} not found")
+            raise NotFound(
+                message=f"import {job_id} not found", key="problem.import.not_found", params={"job_id": job_id}
+            )
         if job.status != "queued":
             session.expunge(job)
             return job
@@ -357,7 +370,7 @@ def get_job(session: Session, actor: Principal, job_id: str) -> ImportJob:
     require(actor, "imports", "read")
     job = session.get(ImportJob, job_id)
     if job is None:
-        raise NotFound(message=f"import {job_id} not found")
+        raise NotFound(message=f"import {job_id} not found", key="problem.import.not_found", params={"job_id": job_id})
     return job
 
 
@@ -400,6 +413,7 @@ def errors_file(session: Session, actor: Principal, job_id: str) -> files.Refuse
     if actor.id != job.actor_id and actor.role != "admin":
         raise PermissionDenied(
             message="only the person who ran the import or an administrator may download its refused rows",
+            key="problem.import.errors_not_yours",
             extra={"resource": "imports", "action": "read"},
         )
     if job.errors_path and files.errors_expired(job):
@@ -407,11 +421,17 @@ def errors_file(session: Session, actor: Principal, job_id: str) -> files.Refuse
         raise ErrorsFileExpired(
             message=f"import {job_id}: errors file expired (refused rows are kept for {days} days); "
             "run the file again to see them",
+            key="problem.import.errors_expired",
+            params={"job_id": job_id, "days": days},
             extra={"expired_at": (job.errors_purged_at or job.errors_expires_at or clock.now()).isoformat()},
         )
     rows = files.refused_rows(job)
     if rows is None:
-        raise NotFound(message=f"import {job_id} has no refused rows")
+        raise NotFound(
+            message=f"import {job_id} has no refused rows",
+            key="problem.import.no_refused_rows",
+            params={"job_id": job_id},
+        )
     audit.record(session, actor, "import.errors_download", entity_type="import_job", entity_id=job_id)
     return rows
 
@@ -435,7 +455,11 @@ def get_mapping(session: Session, actor: Principal, mapping_id: str) -> SavedMap
     require(actor, "imports", "read")
     row = session.get(SavedMapping, mapping_id)
     if row is None:
-        raise NotFound(message=f"mapping {mapping_id} not found")
+        raise NotFound(
+            message=f"mapping {mapping_id} not found",
+            key="problem.import.mapping_not_found",
+            params={"mapping_id": mapping_id},
+        )
     return row
 
 
@@ -508,9 +532,17 @@ def resolve_mapping(session: Session, actor: Principal, ref: str, kind: str) -> 
         try:
             data = path.read_text(encoding="utf-8-sig")
         except OSError as exc:
-            raise InvalidMapping(message=f"cannot read mapping file {ref}: {exc.strerror}") from None
+            raise InvalidMapping(
+                message=f"cannot read mapping file {ref}: {exc.strerror}",
+                key="problem.import.mapping_unreadable",
+                params={"ref": ref, "reason": exc.strerror},
+            ) from None
         return parse_mapping(data, kind)
     saved = mapping_by_name(session, actor, ref)
     if saved is None:
-        raise InvalidMapping(message=f"no mapping file or saved mapping named {ref}")
+        raise InvalidMapping(
+            message=f"no mapping file or saved mapping named {ref}",
+            key="problem.import.no_mapping",
+            params={"ref": ref},
+        )
     return parse_mapping(saved.mapping, kind)

@@ -119,4 +119,7 @@ def test_mapping_file_and_saved_mapping(db: Database, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     unknown = runner.invoke(app, ["import", "customers", str(path), "--mapping", "no-such-mapping"])
     assert unknown.exit_code == 2
-    assert "no mapping file or saved mapping named no-such-mapping" in unknown.output
+    assert "没有名为 no-such-mapping 的映射文件或已保存映射" in unknown.output  # the operator's language
+    english = runner.invoke(app, ["--lang", "en", "import", "customers", str(path), "--mapping", "no-such-mapping"])
+    assert english.exit_code == 2
+    assert "no mapping file or saved mapping named no-such-mapping" in english.output
