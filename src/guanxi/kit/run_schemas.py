@@ -42,17 +42,20 @@ def location(run: BackgroundRun) -> str:
     return f"{RUNS_PATH}/{run.id}"
 
 
+def run_fields(run: BackgroundRun) -> dict[str, Any]:
+    """What every answer about a run says, whatever its kind adds (a result, a typed report)."""
+    return {
+        "id": run.id,
+        "status": run.status,
+        "progress": RunProgress(done=run.done, total=run.total),
+        "parameters": run.parameters,
+        "started_by": run.actor_name,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "error": RunError(code=run.error_code, message=run.error_message or "") if run.error_code else None,
+    }
+
+
 def run_out(run: BackgroundRun) -> RunOut:
-    return RunOut(
-        id=run.id,
-        kind=run.kind,
-        status=run.status,
-        progress=RunProgress(done=run.done, total=run.total),
-        parameters=run.parameters,
-        started_by=run.actor_name,
-        created_at=run.created_at,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        error=RunError(code=run.error_code, message=run.error_message or "") if run.error_code else None,
-        result=run.result if run.status == "done" else None,
-    )
+    return RunOut(**run_fields(run), kind=run.kind, result=run.result if run.status == "done" else None)

@@ -23,6 +23,7 @@ from guanxi.auth.deps import CurrentPrincipal, api_key_header, current_principal
 from guanxi.kit.db import UnitOfWork, get_database
 from guanxi.kit.inputs import BusinessDateTime
 from guanxi.kit.principal import Principal
+from guanxi.kit.run_schemas import RunError, RunProgress, run_fields
 from guanxi.kit.runs import BackgroundRun
 from guanxi.kit.web import DbSession, in_worker_thread
 from guanxi.loyalty.insights import liability, simulation
@@ -92,16 +93,6 @@ def get_liability(
     return liability.liability(session, principal, as_of=as_of)
 
 
-class RunProgress(BaseModel):
-    done: int
-    total: int | None  # unknown until the run has counted its work
-
-
-class RunError(BaseModel):
-    code: str
-    message: str
-
-
 class SimulationRunOut(BaseModel):
     id: str
     status: Literal["queued", "running", "done", "failed"]
@@ -116,18 +107,7 @@ class SimulationRunOut(BaseModel):
 
 
 def run_out(run: BackgroundRun) -> SimulationRunOut:
-    return SimulationRunOut(
-        id=run.id,
-        status=run.status,
-        progress=RunProgress(done=run.done, total=run.total),
-        parameters=run.parameters,
-        started_by=run.actor_name,
-        created_at=run.created_at,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        error=RunError(code=run.error_code, message=run.error_message or "") if run.error_code else None,
-        report=simulation.report_of(run),
-    )
+    return SimulationRunOut(**run_fields(run), report=simulation.report_of(run))
 
 
 RunId = Annotated[str, PathParam(min_length=1, max_length=26, description="Simulation run id")]
