@@ -1,0 +1,1 @@
+"""Customer analytics: warehouse sync, RFM, lifecycle, CLV, churn, clusters, basket rules, KPIs."""
