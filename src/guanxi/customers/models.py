@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from guanxi.kit import clock
@@ -44,6 +44,9 @@ class Customer(TimestampMixin, Base):
     region: Mapped[str | None] = mapped_column(String(40), default=None)
     address_enc: Mapped[str | None] = mapped_column(Text, default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The person refused profiling: no analytics score is computed, kept or shown for them
+    # (PIPL art. 24; the consent ledger will drive it).
+    profiling_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Set (with deleted_at) when this customer was merged into another; cleared by an undo.
     merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), default=None, index=True)
 

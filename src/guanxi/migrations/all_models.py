@@ -1,5 +1,6 @@
 """Imports every model module so Base.metadata knows the whole schema (for Alembic and tests)."""
 
+from guanxi.analytics import models as analytics_models
 from guanxi.auth import models as auth_models
 from guanxi.customers import event_models, merge_models, quality_models, tag_history
 from guanxi.customers import models as customer_models
@@ -16,6 +17,7 @@ from guanxi.privacy import models as privacy_models
 
 __all__ = [
     "Base",
+    "analytics_models",
     "auth_models",
     "catalog_models",
     "currency_models",

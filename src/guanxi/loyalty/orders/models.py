@@ -22,6 +22,8 @@ class Order(Base):
         UniqueConstraint("source", "external_id"),
         Index("ix_loyalty_orders_customer_occurred", "customer_id", "occurred_at"),
         Index("ix_loyalty_orders_occurred", "occurred_at"),
+        # the warehouse sync reads changed orders from a watermark on this column
+        Index("ix_loyalty_orders_updated", "updated_at"),
     )
 
     id: Mapped[str] = public_id_column()
@@ -55,6 +57,9 @@ class Order(Base):
     answer: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    # Any change (refund, cancellation, a merge moving it) sets it, so the analytics warehouse can
+    # copy what changed since its watermark. Null only on rows written before it existed.
+    updated_at: Mapped[datetime | None] = mapped_column(default=clock.now, onupdate=clock.now)
 
 
 class OrderLine(Base):
