@@ -30,14 +30,17 @@ from guanxi.analytics.clv.fitting import (
     FloatArray,
     LogLikelihood,
     as_column,
-    collapse_rows,
     input_weights,
     maximise,
+    weighted_sum,
 )
+from guanxi.analytics.clv.rows import UniqueRows, unique_rows
 from guanxi.analytics.clv.special import log_scaled_hyp2f1
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
 MIN_CUSTOMERS = 10
+# predictions for more customers than this compute the hypergeometric part once per distinct (x, T)
+DEDUPLICATE_ABOVE = 20_000
 # within this distance of a = 1 the expectation's c/(a-1) * (1 - G) is a 0/0; interpolate across it
 _A_NEAR_ONE = 1e-4
 
@@ -72,31 +75,60 @@ def log_likelihood_rows(
     return np.asarray(head + np.logaddexp(alive_term, dropout_term))
 
 
-def _weighted_log_likelihood(shift: int) -> LogLikelihood:
-    def total(params: FloatArray, columns: Sequence[FloatArray], weights: FloatArray) -> tuple[float, FloatArray]:
-        x, t_x, age = columns
-        r, alpha, a, b = params
-        head, alive_term, dropout_term, has_dropout = _parts(params, x, t_x, age, shift)
+def prepared_log_likelihood(rows: UniqueRows, shift: int) -> LogLikelihood:
+    """The weighted total log-likelihood and its analytic gradient over unique rows.
+
+    Everything that depends on a single column (the gamma functions of x; log(alpha + T) and
+    log(alpha + t_x)) is computed once per distinct value and gathered by code, so per row only
+    a log-sum-exp and a few products remain.
+    """
+    x_levels, tx_levels, age_levels = rows.levels
+    x_code, tx_code, age_code = rows.codes
+    x = rows.columns[0]
+    w = rows.counts
+    w_total = float(w.sum())
+    w_by_x = np.bincount(x_code, weights=w, minlength=x_levels.shape[0]).astype(np.float64)
+    # x = 0 in the BG/NBD has no dropout term; its level constant is -inf so the term vanishes
+    dropout_levels = (x_levels + shift) > 0
+
+    def total(params: FloatArray) -> tuple[float, FloatArray]:
+        r, alpha, a, b = (float(v) for v in params)
+        rx = r + x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dropout_denominator = np.where(dropout_levels, b + x_levels - 1 + shift, 1.0)
+            log_dropout = np.where(dropout_levels, np.log(a) - np.log(dropout_denominator), -np.inf)
+        head = (
+            special.gammaln(r + x_levels)
+            - special.gammaln(r)
+            + r * np.log(alpha)
+            + special.gammaln(a + b)
+            + special.gammaln(b + x_levels + shift)
+            - special.gammaln(b)
+            - special.gammaln(a + b + x_levels + shift)
+        )
+        log_age = np.log(alpha + age_levels)[age_code]
+        log_recency = np.log(alpha + tx_levels)[tx_code]
+        alive_term = -rx * log_age
+        dropout_term = log_dropout[x_code] - rx * log_recency
         tail = np.logaddexp(alive_term, dropout_term)
-        ll = float(np.dot(weights, head + tail))
-        # share of the bracket carried by the dropout term
-        w4 = np.exp(dropout_term - tail)
+        ll = float(weighted_sum(w_by_x, head) + weighted_sum(w, tail))
+        w4 = np.exp(dropout_term - tail)  # share of the bracket carried by the dropout term
         w3 = 1.0 - w4
-        denominator = np.where(has_dropout, b + x - 1 + shift, 1.0)
         dig_ab = special.digamma(a + b)
-        dig_abx = special.digamma(a + b + x + shift)
-        d_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha) - w3 * np.log(alpha + age)
-        d_r -= w4 * np.log(alpha + t_x)
-        d_alpha = r / alpha - (r + x) * (w3 / (alpha + age) + w4 / (alpha + t_x))
-        d_a = dig_ab - dig_abx + w4 / a
-        d_b = dig_ab + special.digamma(b + x + shift) - special.digamma(b) - dig_abx - w4 / denominator
-        grad = np.array([np.dot(weights, d) for d in (d_r, d_alpha, d_a, d_b)])
-        return ll, grad
+        dig_abx = special.digamma(a + b + x_levels + shift)
+        d_r = weighted_sum(w_by_x, special.digamma(r + x_levels)) - w_total * (special.digamma(r) - np.log(alpha))
+        d_r -= weighted_sum(w, w3 * log_age + w4 * log_recency)
+        inverse_age = (1.0 / (alpha + age_levels))[age_code]
+        inverse_recency = (1.0 / (alpha + tx_levels))[tx_code]
+        d_alpha = w_total * r / alpha - weighted_sum(w * rx, w3 * inverse_age + w4 * inverse_recency)
+        weighted_w4 = w * w4
+        d_a = weighted_sum(w_by_x, dig_ab - dig_abx) + weighted_w4.sum() / a
+        inverse_denominator = np.where(dropout_levels, 1.0 / dropout_denominator, 0.0)[x_code]
+        d_b = weighted_sum(w_by_x, dig_ab + special.digamma(b + x_levels + shift) - special.digamma(b) - dig_abx)
+        d_b -= weighted_sum(weighted_w4, inverse_denominator)
+        return ll, np.array([d_r, d_alpha, d_a, d_b])
 
     return total
-
-
-_TOTALS = {0: _weighted_log_likelihood(0), 1: _weighted_log_likelihood(1)}
 
 
 @dataclass(frozen=True)
@@ -143,15 +175,45 @@ class BgNbdFit:
         horizon = np.asarray(t, dtype=np.float64)
         if np.any(~np.isfinite(horizon)) or np.any(horizon < 0):
             raise ValueError("t must be finite and non-negative")
+        if horizon.ndim == 0:
+            shape = x.shape
+            (expected,) = self.expected_purchases_at([float(horizon)], x.reshape(-1), t_x.reshape(-1), age.reshape(-1))
+            return np.asarray(expected.reshape(shape))
         x, t_x, age, horizon = np.broadcast_arrays(x, t_x, age, horizon)
+        return self._bounded(horizon, x, age, self.p_alive(x, t_x, age), self._given_alive(horizon, x, age))
+
+    def expected_purchases_at(
+        self, horizons: Sequence[float], x: FloatArray, t_x: FloatArray, age: FloatArray
+    ) -> list[FloatArray]:
+        """E[purchases in (T, T + t]] for each scalar t in horizons, on validated 1-D inputs.
+
+        The expectation factors as P(alive | x, t_x, T) * E[purchases | alive, x, T]: the second
+        factor, the costly one (the hypergeometric term), does not depend on t_x, so for many
+        customers it is computed once per distinct (x, T) pair and gathered.
+        """
         alive = self.p_alive(x, t_x, age)
+        pairs = unique_rows([x, age]) if x.size > DEDUPLICATE_ABOVE else None
+        out = []
+        for t in horizons:
+            horizon = np.float64(t)
+            if pairs is None:
+                given_alive = self._given_alive(horizon, x, age)
+            else:
+                given_alive = self._given_alive(horizon, *pairs.columns)[pairs.inverse]
+            out.append(self._bounded(horizon, x, age, alive, given_alive))
+        return out
+
+    def _given_alive(self, horizon: FloatArray | np.float64, x: FloatArray, age: FloatArray) -> FloatArray:
         if abs(self.a - 1.0) < _A_NEAR_ONE:
             below = _conditional_given_alive(self, self.a - _A_NEAR_ONE, horizon, x, age)
             above = _conditional_given_alive(self, self.a + _A_NEAR_ONE, horizon, x, age)
-            given_alive = (below + above) / 2
-        else:
-            given_alive = _conditional_given_alive(self, self.a, horizon, x, age)
-        expected = alive * given_alive
+            return (below + above) / 2
+        return _conditional_given_alive(self, self.a, horizon, x, age)
+
+    def _bounded(
+        self, horizon: FloatArray | np.float64, x: FloatArray, age: FloatArray, alive: FloatArray, given: FloatArray
+    ) -> FloatArray:
+        expected = alive * given
         # E[Y(t) | history] <= E[lambda | history] * t (staying alive can only add purchases)
         bound = (self.r + x) * horizon / (self.alpha + age)
         expected = np.where(np.isfinite(expected), expected, alive * bound)
@@ -168,7 +230,9 @@ class BgNbdFit:
         return log_likelihood_rows((self.r, self.alpha, self.a, self.b), x, t_x, age, modified=self.modified)
 
 
-def _conditional_given_alive(fit: BgNbdFit, a: float, t: FloatArray, x: FloatArray, T: FloatArray) -> FloatArray:
+def _conditional_given_alive(
+    fit: BgNbdFit, a: float, t: FloatArray | np.float64, x: FloatArray, T: FloatArray
+) -> FloatArray:
     """c/(a-1) * (1 - (1-z)^(r+x) 2F1(r+x, b+x+s; c; z)), c = a+b+x-1+s, z = t/(alpha+T+t)."""
     c = a + fit.b + x - 1 + fit._shift
     z = t / (fit.alpha + T + t)
@@ -219,11 +283,12 @@ def fit_bgnbd(
         raise ClvFitError("too_few_customers", f"{n_customers:g} customers; the model needs at least {MIN_CUSTOMERS}")
     if not np.any((x > 0) & (w > 0)):
         raise ClvFitError("no_repeat_buyers", "no customer made a repeat purchase")
-    columns, counts = collapse_rows([x, t_x, age], w)
+    rows = unique_rows([x, t_x, age], w)
+    counts = rows.counts
     # start: a Gamma of shape 1 with the pooled purchase rate; a dropout Beta with mean 1/3
-    rate = max(float(np.dot(counts, columns[0]) / np.dot(counts, columns[2] + 1e-9)), 1e-6)
+    rate = max(float(weighted_sum(counts, rows.columns[0]) / weighted_sum(counts, rows.columns[2] + 1e-9)), 1e-6)
     start = np.array([1.0, 1.0 / rate, 1.0, 2.0])
-    optimum = maximise(_TOTALS[int(modified)], start, columns, counts, max_iterations=max_iterations)
+    optimum = maximise(prepared_log_likelihood(rows, int(modified)), start, n_customers, max_iterations=max_iterations)
     r, alpha, a, b = (float(v) for v in optimum.params)
     return BgNbdFit(
         r=r,

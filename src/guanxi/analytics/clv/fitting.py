@@ -3,7 +3,8 @@
 Every model here is fitted the same way:
 
 * identical input rows are collapsed into unique rows with a count (times the caller's weights),
-  so the work grows with the number of distinct (frequency, recency, T) rows, not customers;
+  so the work grows with the number of distinct (frequency, recency, T) rows, not customers
+  (rows.py), and the special functions are evaluated once per distinct value of a column;
 * the positive parameters are optimised as their logarithms, theta = log(params), by BFGS on the
   weighted negative log-likelihood divided by the total weight (so the tolerance does not depend
   on the number of customers), with the analytic gradient;
@@ -16,7 +17,7 @@ Every model here is fitted the same way:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,12 +27,18 @@ from scipy import optimize
 from guanxi.analytics.clv.errors import ClvFitError
 
 FloatArray = npt.NDArray[np.float64]
-# (params, columns of unique rows, weights) -> (total weighted log-likelihood, gradient in params)
-LogLikelihood = Callable[[FloatArray, Sequence[FloatArray], FloatArray], tuple[float, FloatArray]]
+# params -> (total weighted log-likelihood over the prepared unique rows, its gradient in params)
+LogLikelihood = Callable[[FloatArray], tuple[float, FloatArray]]
 
 GRADIENT_TOLERANCE = 1e-7
 MAX_ITERATIONS = 2000
 _HESSIAN_STEP = 1e-5
+
+
+def weighted_sum(weights: FloatArray, values: FloatArray) -> float:
+    """sum(weights * values) without BLAS: np.dot hands vectors this long to threaded BLAS,
+    whose threads spin and stall (milliseconds per call) when the cores are shared."""
+    return float(np.einsum("i,i->", weights, values))
 
 
 def as_column(name: str, values: npt.ArrayLike) -> FloatArray:
@@ -40,15 +47,6 @@ def as_column(name: str, values: npt.ArrayLike) -> FloatArray:
     if not np.all(np.isfinite(column)):
         raise ClvFitError("invalid_input", f"{name} has non-finite values")
     return column
-
-
-def collapse_rows(columns: Sequence[FloatArray], weights: FloatArray) -> tuple[list[FloatArray], FloatArray]:
-    """Unique rows of the stacked columns and the summed weight of each (zero-weight rows dropped)."""
-    stacked = np.column_stack(columns)
-    keep = weights > 0
-    unique, inverse = np.unique(stacked[keep], axis=0, return_inverse=True)
-    summed = np.bincount(inverse.reshape(-1), weights=weights[keep], minlength=unique.shape[0]).astype(np.float64)
-    return [np.ascontiguousarray(unique[:, j]) for j in range(unique.shape[1])], summed
 
 
 def input_weights(weights: npt.ArrayLike | None, n: int) -> FloatArray:
@@ -72,19 +70,13 @@ class Optimum:
 
 
 def maximise(
-    log_likelihood: LogLikelihood,
-    start: FloatArray,
-    columns: Sequence[FloatArray],
-    weights: FloatArray,
-    *,
-    max_iterations: int = MAX_ITERATIONS,
+    log_likelihood: LogLikelihood, start: FloatArray, total_weight: float, *, max_iterations: int = MAX_ITERATIONS
 ) -> Optimum:
     """Maximise the weighted log-likelihood over positive params; raise ClvFitError on failure."""
-    total_weight = float(weights.sum())
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
         params = np.exp(theta)
-        ll, grad = log_likelihood(params, columns, weights)
+        ll, grad = log_likelihood(params)
         if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
             # steer the line search away from overflow instead of stopping on a NaN
             return 1e300, np.zeros_like(theta)
@@ -100,7 +92,7 @@ def maximise(
             options={"gtol": GRADIENT_TOLERANCE, "maxiter": max_iterations},
         )
     params = np.exp(result.x)
-    ll, grad = log_likelihood(params, columns, weights)
+    ll, grad = log_likelihood(params)
     if not (np.all(np.isfinite(params)) and np.isfinite(ll)) or np.any(params <= 0):
         raise ClvFitError("non_finite", f"optimum is not finite (params {params.tolist()}, log-likelihood {ll})")
     scaled_gradient = np.max(np.abs(grad * params)) / total_weight
@@ -116,16 +108,14 @@ def maximise(
         raise ClvFitError("not_converged", f"parameters ran to the boundary: {params.tolist()}")
     return Optimum(
         params=params,
-        standard_errors=standard_errors(log_likelihood, params, columns, weights),
+        standard_errors=standard_errors(log_likelihood, params),
         log_likelihood=float(ll),
         converged=converged,
         iterations=int(result.nit),
     )
 
 
-def standard_errors(
-    log_likelihood: LogLikelihood, params: FloatArray, columns: Sequence[FloatArray], weights: FloatArray
-) -> FloatArray:
+def standard_errors(log_likelihood: LogLikelihood, params: FloatArray) -> FloatArray:
     """sqrt(diag(H^-1)), H = Hessian of the total negative log-likelihood by differences of the gradient."""
     k = params.shape[0]
     hessian = np.empty((k, k))
@@ -134,9 +124,7 @@ def standard_errors(
         up, down = params.copy(), params.copy()
         up[j] += step
         down[j] -= step
-        hessian[:, j] = -(log_likelihood(up, columns, weights)[1] - log_likelihood(down, columns, weights)[1]) / (
-            2 * step
-        )
+        hessian[:, j] = -(log_likelihood(up)[1] - log_likelihood(down)[1]) / (2 * step)
     hessian = (hessian + hessian.T) / 2
     with np.errstate(all="ignore"):
         try:

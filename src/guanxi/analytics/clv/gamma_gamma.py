@@ -23,7 +23,15 @@ import numpy.typing as npt
 from scipy import special
 
 from guanxi.analytics.clv.errors import ClvFitError
-from guanxi.analytics.clv.fitting import FloatArray, as_column, collapse_rows, input_weights, maximise
+from guanxi.analytics.clv.fitting import (
+    FloatArray,
+    LogLikelihood,
+    as_column,
+    input_weights,
+    maximise,
+    weighted_sum,
+)
+from guanxi.analytics.clv.rows import UniqueRows, unique_rows
 
 PARAM_NAMES = ("p", "q", "gamma")
 MIN_CUSTOMERS = 10
@@ -47,17 +55,51 @@ def log_likelihood_rows(
     )
 
 
-def _total(params: FloatArray, columns: Sequence[FloatArray], weights: FloatArray) -> tuple[float, FloatArray]:
-    x, m = columns
-    p, q, gamma = params
-    ll = float(np.dot(weights, log_likelihood_rows(params, x, m)))
-    px = p * x
-    dig = special.digamma(px + q)
-    log_spend = np.log(gamma + m * x)
-    d_p = x * (dig - special.digamma(px) + np.log(m) + np.log(x) - log_spend)
-    d_q = dig - special.digamma(q) + np.log(gamma) - log_spend
-    d_gamma = q / gamma - (px + q) / (gamma + m * x)
-    return ll, np.array([np.dot(weights, d) for d in (d_p, d_q, d_gamma)])
+def prepared_log_likelihood(rows: UniqueRows) -> LogLikelihood:
+    """The weighted total log-likelihood and its analytic gradient over unique (x, m) rows.
+
+    The gamma functions depend on x only (evaluated per distinct x); the sums of the terms that
+    do not depend on the parameters (log m, log x) are taken once; per row only log(gamma + m x)
+    and its reciprocal are left.
+    """
+    x_levels, _ = rows.levels
+    x_code, _ = rows.codes
+    x, m = rows.columns
+    w = rows.counts
+    w_total = float(w.sum())
+    w_by_x = np.bincount(x_code, weights=w, minlength=x_levels.shape[0]).astype(np.float64)
+    used = w_by_x > 0  # unused lattice levels (x = 0 among them) must not reach gammaln(0)
+    x_used, w_used = x_levels[used], w_by_x[used]
+    wx = w * x
+    mx = m * x
+    log_m = np.log(m)
+    sum_w_log_m = float(weighted_sum(w, log_m))
+    sum_wx_log_m = float(weighted_sum(wx, log_m))
+    sum_wx_log_x = float(weighted_sum(w_used * x_used, np.log(x_used)))
+
+    def total(params: FloatArray) -> tuple[float, FloatArray]:
+        p, q, gamma = (float(v) for v in params)
+        px = p * x_used
+        log_spend = np.log(gamma + mx)
+        ll = (
+            weighted_sum(w_used, special.gammaln(px + q) - special.gammaln(px))
+            - w_total * special.gammaln(q)
+            + w_total * q * np.log(gamma)
+            + p * sum_wx_log_m
+            - sum_w_log_m
+            + p * sum_wx_log_x
+            - p * weighted_sum(wx, log_spend)
+            - q * weighted_sum(w, log_spend)
+        )
+        dig = special.digamma(px + q)
+        d_p = weighted_sum(w_used * x_used, dig - special.digamma(px)) + sum_wx_log_m + sum_wx_log_x
+        d_p -= weighted_sum(wx, log_spend)
+        d_q = weighted_sum(w_used, dig) - w_total * (special.digamma(q) - np.log(gamma)) - weighted_sum(w, log_spend)
+        inverse_spend = 1.0 / (gamma + mx)
+        d_gamma = w_total * q / gamma - p * weighted_sum(wx, inverse_spend) - q * weighted_sum(w, inverse_spend)
+        return float(ll), np.array([d_p, d_q, d_gamma])
+
+    return total
 
 
 @dataclass(frozen=True)
@@ -128,10 +170,13 @@ def fit_gamma_gamma(
         raise ClvFitError(
             "too_few_customers", f"{n_customers:g} repeat buyers; the model needs at least {MIN_CUSTOMERS}"
         )
-    columns, counts = collapse_rows([x[repeat], m[repeat]], w[repeat])
+    rows = unique_rows([x[repeat], m[repeat]], w[repeat])
+    counts = rows.counts
     # start: individual shape 1, heterogeneity shape 2, scale matching the mean spend
-    mean_spend = float(np.dot(counts, columns[1]) / counts.sum())
-    optimum = maximise(_total, np.array([1.0, 2.0, mean_spend]), columns, counts, max_iterations=max_iterations)
+    mean_spend = float(weighted_sum(counts, rows.columns[1]) / counts.sum())
+    optimum = maximise(
+        prepared_log_likelihood(rows), np.array([1.0, 2.0, mean_spend]), n_customers, max_iterations=max_iterations
+    )
     p, q, gamma = (float(v) for v in optimum.params)
     return GammaGammaFit(
         p=p,

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from guanxi.analytics.clv.bgnbd import BgNbdFit
 from guanxi.analytics.clv.fitting import FloatArray
 from guanxi.analytics.clv.gamma_gamma import GammaGammaFit
+from guanxi.analytics.clv.rows import unique_rows
 
 DAYS_PER_MONTH = 365.25 / 12
 
@@ -55,13 +56,14 @@ def discounted_clv(
         *(np.asarray(v, dtype=np.float64) for v in (frequency, recency, T, monetary))
     )
     value_per_purchase = margin * gg_fit.expected_spend(x, spend_mean) - cost_per_purchase
+    # the discounted purchase count depends on (x, t_x, T) only: once per distinct row
+    rows = unique_rows([x.reshape(-1), t_x.reshape(-1), age.reshape(-1)])
     step = days_per_month / time_unit_days
-    total = np.zeros(x.shape)
-    previous = np.zeros(x.shape)
-    for month in range(1, int(months) + 1):
-        cumulative = bgnbd_fit.expected_purchases(month * step, x, t_x, age)
+    cumulative = bgnbd_fit.expected_purchases_at([m * step for m in range(1, int(months) + 1)], *rows.columns)
+    purchases = np.zeros(rows.counts.shape)
+    previous = np.zeros(rows.counts.shape)
+    for month, upto in enumerate(cumulative, start=1):
         # the expectation is non-decreasing in t; guard rounding so no month counts negative purchases
-        increment = np.maximum(cumulative - previous, 0.0)
-        total += increment / (1.0 + monthly_discount) ** month
-        previous = np.maximum(cumulative, previous)
-    return np.asarray(total * value_per_purchase)
+        purchases += np.maximum(upto - previous, 0.0) / (1.0 + monthly_discount) ** month
+        previous = np.maximum(upto, previous)
+    return np.asarray(purchases[rows.inverse].reshape(x.shape) * value_per_purchase)

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from guanxi.analytics.clv import BgNbdFit, ClvFitError, fit_bgnbd
-from guanxi.analytics.clv.bgnbd import log_likelihood_rows
+from guanxi.analytics.clv.bgnbd import DEDUPLICATE_ABOVE, log_likelihood_rows, prepared_log_likelihood
+from guanxi.analytics.clv.rows import unique_rows
 
 CUSTOMERS_X = np.array([0.0, 1.0, 2.0, 5.0, 10.0, 30.0])
 CUSTOMERS_TX = np.array([0.0, 5.0, 10.0, 30.0, 35.0, 38.0])
@@ -186,3 +187,29 @@ def test_invalid_input(frequency: list[float], recency: list[float], T: list[flo
     with pytest.raises(ClvFitError) as caught:
         fit_bgnbd(frequency, recency, T)
     assert caught.value.code == "invalid_input"
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_prepared_likelihood_and_gradient(cdnow_summary: pd.DataFrame, modified: bool) -> None:
+    x, t_x, age = (cdnow_summary[c].to_numpy() for c in ("frequency", "recency", "T"))
+    rows = unique_rows([x, t_x, age])
+    total = prepared_log_likelihood(rows, int(modified))
+    params = np.array([0.4, 3.0, 0.7, 2.0])
+    ll, grad = total(params)
+    assert ll == pytest.approx(log_likelihood_rows(params, x, t_x, age, modified=modified).sum(), rel=1e-12)
+    for j in range(4):
+        step = np.eye(4)[j] * 1e-6 * params[j]
+        numeric = (total(params + step)[0] - total(params - step)[0]) / (2 * step[j])
+        assert grad[j] == pytest.approx(numeric, rel=1e-6)
+
+
+def test_many_customers_take_the_deduplicated_path_with_the_same_answer(cdnow_summary: pd.DataFrame) -> None:
+    fit = fit_at(0.243, 4.414, 0.793, 2.426)
+    repeats = DEDUPLICATE_ABOVE // len(cdnow_summary) + 1
+    x, t_x, age = (np.tile(cdnow_summary[c].to_numpy(), repeats) for c in ("frequency", "recency", "T"))
+    assert x.size > DEDUPLICATE_ABOVE
+    many = fit.expected_purchases(39.0, x, t_x, age)
+    few = fit.expected_purchases(39.0, x[: len(cdnow_summary)], t_x[: len(cdnow_summary)], age[: len(cdnow_summary)])
+    np.testing.assert_allclose(many, np.tile(few, repeats), rtol=1e-14)
+    per_customer_horizon = fit.expected_purchases(np.full(x.size, 39.0), x, t_x, age)
+    np.testing.assert_allclose(per_customer_horizon, many, rtol=1e-14)

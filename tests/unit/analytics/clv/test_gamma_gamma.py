@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from guanxi.analytics.clv import ClvFitError, GammaGammaFit, fit_gamma_gamma
+from guanxi.analytics.clv.gamma_gamma import log_likelihood_rows, prepared_log_likelihood
+from guanxi.analytics.clv.rows import unique_rows
 
 
 def test_cdnow_repeat_buyers_reproduce_the_note(cdnow_summary: pd.DataFrame) -> None:
@@ -83,3 +85,16 @@ def test_non_positive_spend_of_a_repeat_buyer_is_invalid() -> None:
     with pytest.raises(ClvFitError) as caught:
         fit_gamma_gamma(np.full(20, 2.0), np.r_[np.full(19, 10.0), 0.0])
     assert caught.value.code == "invalid_input"
+
+
+def test_prepared_likelihood_and_gradient(cdnow_summary: pd.DataFrame) -> None:
+    repeat = cdnow_summary[cdnow_summary["frequency"] > 0]
+    x, m = repeat["frequency"].to_numpy(), repeat["monetary"].to_numpy()
+    total = prepared_log_likelihood(unique_rows([x, m]))
+    params = np.array([5.0, 3.0, 12.0])
+    ll, grad = total(params)
+    assert ll == pytest.approx(log_likelihood_rows(params, x, m).sum(), rel=1e-12)
+    for j in range(3):
+        step = np.eye(3)[j] * 1e-6 * params[j]
+        numeric = (total(params + step)[0] - total(params - step)[0]) / (2 * step[j])
+        assert grad[j] == pytest.approx(numeric, rel=1e-6)
