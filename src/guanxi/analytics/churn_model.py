@@ -73,7 +73,7 @@ class ChurnModelConfig:
     isotonic_from: int = 1000
     calibration_folds: int = 3
     importance_repeats: int = 5
-    importance_sample: int = 20_000
+    importance_sample: int = 10_000
     max_iter: int = 200
     learning_rate: float = 0.1
     max_leaf_nodes: int = 31
