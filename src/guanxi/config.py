@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path(".guanxi"), description="Holds the SQLite database, keys and job queue")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; SQLite in GUANXI_HOME if unset")
+    warehouse_dir: Path | None = Field(
+        default=None, description="The analytics warehouse (DuckDB file, snapshots); GUANXI_HOME/warehouse if unset"
+    )
     secret_key: str | None = Field(
         default=None, description="Base64 32-byte master key; generated into GUANXI_HOME if unset"
     )

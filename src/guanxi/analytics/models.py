@@ -16,7 +16,7 @@ from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Numeric, SmallInteg
 from sqlalchemy.orm import Mapped, mapped_column
 
 from guanxi.kit import clock
-from guanxi.kit.models import Base, TimestampMixin, public_id_column
+from guanxi.kit.models import Base, BigId, TimestampMixin, public_id_column
 
 
 class CustomerScore(Base):
@@ -112,4 +112,19 @@ class PlaybookLaunch(Base):
     members: Mapped[int] = mapped_column(default=0)
     run_id: Mapped[str | None] = mapped_column(String(26), default=None)
     created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class StageChange(Base):
+    """A customer moved from one lifecycle stage to another in a run (shown on the 360 timeline)."""
+
+    __tablename__ = "analytics_stage_changes"
+    __table_args__ = (Index("ix_analytics_stage_changes_customer", "customer_id", "as_of"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    as_of: Mapped[date] = mapped_column(Date)
+    from_stage: Mapped[str] = mapped_column(String(20))
+    to_stage: Mapped[str] = mapped_column(String(20))
+    run_id: Mapped[str] = mapped_column(String(26))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)

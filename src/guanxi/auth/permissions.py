@@ -60,6 +60,9 @@ RESOURCES = (
     "quality",
     # the exchange-rate table foreign-currency orders are converted with (written by administrators)
     "exchange_rates",
+    # customer analytics: dashboards and scores (read), a run (create), targets (update), result
+    # files (export)
+    "analytics",
 )
 ACTIONS = (
     "read",
@@ -107,6 +110,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "tag_rules": _CRUD,
         "quality": _R,
         "exchange_rates": _R,
+        "analytics": frozenset({"read", "create", "update", "export"}),
     },
     Role.SALES: {
         "customers": _RCU,
@@ -120,6 +124,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "events": _R,
         "segments": _R,
         "exchange_rates": _R,
+        "analytics": _R,
     },
     Role.SERVICE: {
         "customers": frozenset({"read", "create", "update", "reveal"}),
@@ -136,6 +141,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "merges": _RC,
         "quality": _R,
         "exchange_rates": _R,
+        "analytics": _R,
     },
     Role.MARKETING: {
         "customers": frozenset({"read", "export"}),
@@ -155,6 +161,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "tag_rules": _CRUD,
         "quality": _R,
         "exchange_rates": _R,
+        "analytics": frozenset({"read", "create", "export"}),
     },
     Role.ANALYST: {
         "customers": _R,
@@ -171,6 +178,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "tag_rules": _R,
         "quality": _R,
         "exchange_rates": _R,
+        "analytics": frozenset({"read", "export"}),
     },
     Role.AUDITOR: {
         "customers": _R,
@@ -194,6 +202,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "tag_rules": _R,
         "quality": _R,
         "exchange_rates": _R,
+        "analytics": _R,
     },
     Role.INTEGRATION: {
         "customers": _RCU,

@@ -8,6 +8,7 @@ import sys
 
 import typer
 
+from guanxi.cli.analytics import analytics_app
 from guanxi.cli.audit import audit_app
 from guanxi.cli.customers_cdp import customers_app
 from guanxi.cli.dataio import import_app
@@ -44,6 +45,7 @@ app.add_typer(customers_app, name="customers")
 app.add_typer(quality_app, name="quality")
 app.add_typer(events_app, name="events")
 app.add_typer(rates_app, name="rates")
+app.add_typer(analytics_app, name="analytics")
 
 
 LANG_OPTION = typer.Option(

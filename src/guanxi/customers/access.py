@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from guanxi.auth import permissions
-from guanxi.customers import presenter, repository
+from guanxi.customers import detail_parts, presenter, repository
 from guanxi.customers.models import Customer, CustomerTag
 from guanxi.customers.normalize import InvalidValue
 from guanxi.customers.schemas import CustomerDetail
@@ -121,4 +121,6 @@ def detail_of_card(session: Session, actor: Principal, card: repository.Card) ->
     customer, idents, tags = card
     vis = permissions.visibility(actor)
     audit_exposure(session, actor, [customer.id], vis)
-    return presenter.customer_detail(customer, idents, tags, actor, visibility=vis)
+    return detail_parts.completed(
+        session, actor, presenter.customer_detail(customer, idents, tags, actor, visibility=vis)
+    )

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
-import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow as pa
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 

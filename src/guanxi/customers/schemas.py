@@ -6,6 +6,7 @@ Input models forbid unknown fields and bound every string, so bad input is a 422
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
@@ -142,8 +143,42 @@ class CustomerOut(BaseModel):
         return display_name(self.name, self.member_no)
 
 
+class ChurnReasonOut(BaseModel):
+    code: str
+    key: str = Field(description="catalog key of the sentence")
+    params: dict[str, float | int]
+    text: str = Field(description="the reason in the caller's language")
+
+
+class CustomerScoresOut(BaseModel):
+    """The latest analytics run's scores (absent before the first run, and for who refused profiling)."""
+
+    as_of: date
+    recency_days: int | None
+    frequency: int
+    monetary: Decimal
+    r_score: int | None
+    f_score: int | None
+    m_score: int | None
+    rfm_score: float | None
+    rfm_segment: str | None
+    lifecycle_stage: str | None
+    lifecycle_since: date | None
+    value_tier: str | None
+    clv: Decimal | None
+    p_alive: float | None
+    expected_purchases: float | None = Field(description="expected purchases in the next 90 days")
+    churn_risk: float | None = Field(description="health score: 0 (healthy) to 100 (slipping away)")
+    churn_probability: float | None = Field(description="the churn model's probability of no purchase in 90 days")
+    churn_band: str | None
+    churn_reasons: list[ChurnReasonOut]
+    cluster: int | None
+    cluster_name: str | None
+
+
 class CustomerDetail(CustomerOut):
     identities: list[IdentityOut]
+    scores: CustomerScoresOut | None = None
 
 
 class CustomerPage(BaseModel):

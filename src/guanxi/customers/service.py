@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from guanxi.auth import permissions
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
+from guanxi.customers import detail_parts, identity_cache, places, presenter, repository, tag_history
 from guanxi.customers import identities as identity_store
-from guanxi.customers import identity_cache, places, presenter, repository, tag_history
 from guanxi.customers.access import (
     audit_exposure,
     check,
@@ -149,7 +149,9 @@ def customer_detail_of(session: Session, actor: Principal, customer: Customer) -
     tags = tags_for(session, [customer.id])[customer.id]
     vis = permissions.visibility(actor)
     audit_exposure(session, actor, [customer.id], vis)
-    return presenter.customer_detail(customer, idents, tags, actor, visibility=vis)
+    return detail_parts.completed(
+        session, actor, presenter.customer_detail(customer, idents, tags, actor, visibility=vis)
+    )
 
 
 def update_customer(session: Session, actor: Principal, customer_id: str, patch: CustomerUpdate) -> Customer:

@@ -20,8 +20,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response, status
 from fastapi import Path as PathParam
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from guanxi.analytics import runner as analytics_runner
 from guanxi.auth.deps import CurrentPrincipal
 from guanxi.customers.listing import CustomerFilter
 from guanxi.dataio import export
@@ -29,6 +31,7 @@ from guanxi.dataio.api import ExportIn, ExportLanguage
 from guanxi.jobs import exports, scans
 from guanxi.kit.db import get_database
 from guanxi.kit.errors import NotFound, PermissionDenied
+from guanxi.kit.inputs import BusinessDate
 from guanxi.kit.principal import Principal
 from guanxi.kit.run_schemas import RunOut, location, run_out
 from guanxi.kit.runs import BackgroundRun
@@ -51,6 +54,7 @@ READERS: dict[str, Reader] = {
     exports.KIND: exports.get,
     coupon_jobs.BULK_KIND: coupon_jobs.get_bulk_issue,
     simulation.RUN_KIND: simulation.get_run,
+    analytics_runner.KIND: analytics_runner.get_run,
 }
 ACCEPTED = {"description": "The run is recorded; poll its Location (GET /api/v1/runs/{id})"}
 
@@ -124,6 +128,29 @@ def export_customers(
         session, principal, flt, fmt=body.format, language=lang, database=get_database(), segment_id=body.segment_id
     )
     return _accepted(run, response)
+
+
+class AnalyticsRunIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: BusinessDate | None = Field(default=None, description="Compute as of this date (default today)")
+
+
+@router.post(
+    "/analytics/runs",
+    response_model=RunOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={202: ACCEPTED},
+    tags=["analytics"],
+)
+@in_worker_thread
+def start_analytics_run(
+    body: AnalyticsRunIn, session: DbSession, principal: CurrentPrincipal, response: Response
+) -> RunOut:
+    """Sync the warehouse and compute every score (RFM, lifecycle, value tier, CLV, churn,
+    clusters), written back to the customers; in the background. Once done its result is the
+    run's report: what was computed, skipped (and why) and written."""
+    return _accepted(analytics_runner.start(session, principal, get_database(), as_of=body.as_of), response)
 
 
 @router.get("/runs/{run_id}", response_model=RunOut, tags=["runs"])

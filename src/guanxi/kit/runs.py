@@ -52,6 +52,7 @@ KIND_MODULES = (
     "guanxi.loyalty.catalog.coupon_jobs",
     "guanxi.jobs.exports",
     "guanxi.jobs.scans",
+    "guanxi.analytics.runner",
 )
 
 

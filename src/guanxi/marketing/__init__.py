@@ -5,3 +5,6 @@ from guanxi.marketing import customer_links as _customer_links  # noqa: F401
 
 # Province, city and district conditions match by division code (the compiler's place kind).
 from guanxi.marketing import place_rules as _place_rules  # noqa: F401
+
+# The analytics' scores (RFM segment, lifecycle stage, value tier, CLV, churn) as condition fields.
+from guanxi.marketing import score_fields as _score_fields  # noqa: F401

@@ -295,6 +295,7 @@ def validated(model: type[M], data: dict[str, Any]) -> M:
 
 def _choice_label(spec: conditions.FieldSpec, value: str) -> str:
     group = {"gender": "gender", "source_channel": "source", "preferred_channel": "channel"}.get(spec.name)
+    group = group or spec.extra.get("choice_keys")
     if group is None:
         return value
     key = f"{group}.{value}"

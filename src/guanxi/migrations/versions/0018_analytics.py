@@ -113,6 +113,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_analytics_retention_items_created_at"), ["created_at"], unique=False)
         batch_op.create_index("ix_analytics_retention_owner_status", ["owner_id", "status"], unique=False)
 
+    op.create_table(
+        "analytics_stage_changes",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("customer_id", sa.String(length=26), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=False),
+        sa.Column("from_stage", sa.String(length=20), nullable=False),
+        sa.Column("to_stage", sa.String(length=20), nullable=False),
+        sa.Column("run_id", sa.String(length=26), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_analytics_stage_changes_customer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_analytics_stage_changes")),
+    )
+    op.create_index("ix_analytics_stage_changes_customer", "analytics_stage_changes", ["customer_id", "as_of"])
     # Plain ADD COLUMNs, not batches: SQLite's batch copies the table and drops the old one, which
     # the foreign keys pointing at customers and orders refuse.
     op.add_column("customers", sa.Column("profiling_opt_out", sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -123,6 +138,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_analytics_stage_changes_customer", table_name="analytics_stage_changes")
+    op.drop_table("analytics_stage_changes")
     op.drop_index("ix_loyalty_orders_updated", table_name="loyalty_orders")
     op.drop_column("loyalty_orders", "updated_at")
     op.drop_column("customers", "profiling_opt_out")

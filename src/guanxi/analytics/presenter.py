@@ -1,0 +1,69 @@
+"""A customer's scores as the API and the console show them, reasons in the reader's language.
+
+Registered with the customers domain, so `GET /api/v1/customers/{id}` carries them. A role that
+may not read analytics sees no scores; a customer who refused profiling has none to show.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from guanxi.analytics.churn_scorecard import Reason, render_reason
+from guanxi.analytics.models import CustomerScore
+from guanxi.auth import permissions
+from guanxi.customers import detail_parts
+from guanxi.customers.schemas import ChurnReasonOut, CustomerScoresOut
+from guanxi.kit.principal import Principal
+
+
+def reasons_out(reasons: list[dict[str, Any]], language: str) -> list[ChurnReasonOut]:
+    out = []
+    for item in reasons:
+        reason = Reason(code=item["code"], key=item["key"], weight=0.0, params=item.get("params", {}))
+        out.append(
+            ChurnReasonOut(
+                code=reason.code, key=reason.key, params=dict(reason.params), text=render_reason(reason, language)
+            )
+        )
+    return out
+
+
+def scores_out(row: CustomerScore, language: str) -> CustomerScoresOut:
+    return CustomerScoresOut(
+        as_of=row.as_of,
+        recency_days=row.recency_days,
+        frequency=row.frequency,
+        monetary=Decimal(row.monetary),
+        r_score=row.r_score,
+        f_score=row.f_score,
+        m_score=row.m_score,
+        rfm_score=row.rfm_score,
+        rfm_segment=row.rfm_segment,
+        lifecycle_stage=row.lifecycle_stage,
+        lifecycle_since=row.lifecycle_since,
+        value_tier=row.value_tier,
+        clv=row.clv,
+        p_alive=row.p_alive,
+        expected_purchases=row.expected_purchases,
+        churn_risk=row.churn_risk,
+        churn_probability=row.churn_probability,
+        churn_band=row.churn_band,
+        churn_reasons=reasons_out(row.churn_reasons or [], language),
+        cluster=row.cluster,
+        cluster_name=row.cluster_name,
+    )
+
+
+def customer_scores(session: Session, actor: Principal, customer_id: str) -> CustomerScoresOut | None:
+    """The scores of a customer the caller has already been allowed to read."""
+    if not permissions.is_allowed(actor, "analytics", "read"):
+        return None
+    row = session.scalars(select(CustomerScore).where(CustomerScore.customer_id == customer_id)).one_or_none()
+    return None if row is None else scores_out(row, actor.language)
+
+
+detail_parts.register_scores(customer_scores)

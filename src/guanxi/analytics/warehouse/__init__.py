@@ -1,0 +1,1 @@
+"""The analytics warehouse: DuckDB tables fed incrementally from the operational database."""
