@@ -69,12 +69,17 @@ def stages(behaviour: ir.Table, last_gaps: ir.Table, median_cycle: float, settin
     dormant = _threshold(cycle, settings.dormant_cycles, settings.dormant_days, settings)
     churned = _threshold(cycle, settings.churned_cycles, settings.churned_days, settings)
     recency = b.recency_days
+    # Won back: the gap before the last purchase was longer than the dormant threshold of the
+    # cycle the customer kept before it (the long gap itself must not stretch their cycle).
+    span = b.tenure_days - b.recency_days
+    prior_cycle = (b.purchase_days > 2).ifelse((span - b.last_gap.fill_null(0)) / (b.purchase_days - 2), median_cycle)
+    prior_dormant = _threshold(prior_cycle, settings.dormant_cycles, settings.dormant_days, settings)
     stage = ibis.cases(
         (b.tenure_days < settings.new_days, "new"),
         (recency > churned, "churned"),
         (recency > dormant, "dormant"),
         (recency > at_risk, "at_risk"),
-        (b.last_gap.fill_null(0) > dormant, "won_back"),
+        (b.last_gap.fill_null(0) > prior_dormant, "won_back"),
         else_="active",
     )
     return b.mutate(lifecycle_stage=stage, cycle_days=cycle, at_risk_after=at_risk)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from guanxi.analytics import clv, lifecycle, rfm
-from guanxi.analytics.churn_model import ChurnModelError, ChurnModelResult, train_churn_model
+from guanxi.analytics.churn_model import ChurnModelConfig, ChurnModelError, ChurnModelResult, train_churn_model
 from guanxi.analytics.churn_scorecard import ScorecardError, score_customers
 from guanxi.analytics.clusters import ClusterError, cluster_customers
 from guanxi.analytics.features import RECENT_DAYS, features_frame
@@ -179,12 +179,18 @@ def _churn_model(
     past = past[(past["purchase_days"] > 0) & past["customer_id"].isin(feats["customer_id"])]
     now = feats.set_index("customer_id")
     labels = now.loc[past["customer_id"], "orders_recent"].to_numpy() == 0
-    training = past.drop(columns=["profiling_opt_out", "created_at", "first_day", "last_day"], errors="ignore")
-    scoring = feats[feats["purchase_days"] > 0].drop(
-        columns=["profiling_opt_out", "created_at", "first_day", "last_day"], errors="ignore"
-    )
+    unused = ["profiling_opt_out", "created_at", "first_day", "last_day"]
+    training = past.drop(columns=unused, errors="ignore").set_index("customer_id")
+    scoring_frame = feats[feats["purchase_days"] > 0].drop(columns=unused, errors="ignore").set_index("customer_id")
+    needed = ChurnModelConfig().min_customers
+    if len(training) < needed:
+        skipped["churn_model"] = {
+            "code": "too_few_customers",
+            "message": f"{len(training)} customers had bought {RECENT_DAYS} days before; the model needs {needed}",
+        }
+        return None
     try:
-        result = train_churn_model(training, pd.Series(labels, index=past["customer_id"].to_numpy()), scoring)
+        result = train_churn_model(training, pd.Series(labels, index=training.index), scoring_frame)
     except ChurnModelError as error:
         skipped["churn_model"] = {"code": error.code, "message": str(error)}
         return None

@@ -15,6 +15,7 @@ from nicegui import app as nicegui_app
 from nicegui import core, ui
 from nicegui.storage import Storage
 
+from guanxi.analytics import presenter as _analytics_presenter  # noqa: F401 (scores in the customer detail)
 from guanxi.config import get_settings
 from guanxi.console import origins
 from guanxi.console.layout import BRAND, install_theme

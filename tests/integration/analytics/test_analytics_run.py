@@ -1,0 +1,102 @@
+"""An analytics run on a small shop: scores written to each customer, models that cannot run
+skipped with their reason, nothing unknown written as NaN, who refused profiling left out."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+from sqlalchemy import select, update
+
+from guanxi.analytics import presenter as _presenter  # noqa: F401 (the scores' part of a customer's detail)
+from guanxi.analytics.models import CustomerScore, StageChange
+from guanxi.analytics.runner import run_analytics
+from guanxi.customers.models import Customer
+from guanxi.customers.service import customer_detail
+from guanxi.kit import clock
+from guanxi.kit.db import Database
+from guanxi.kit.principal import SYSTEM
+from guanxi.marketing import compiler, conditions
+from tests.integration.analytics.conftest import buy, customer
+
+AS_OF = date(2026, 6, 30)
+
+
+def _shop(db: Database) -> dict[str, str]:
+    people = {name: customer(db, name) for name in ("常客", "沉睡", "新客", "只看")}
+    for n, days in enumerate((200, 150, 100, 60, 30, 10, 2)):
+        buy(db, people["常客"], "120.00", days, n)
+    buy(db, people["沉睡"], "80.00", 260, 1)  # a 40-day cycle, silent for 220 days: over 4 cycles
+    buy(db, people["沉睡"], "90.00", 220, 2)
+    buy(db, people["新客"], "60.00", 5, 1)
+    return people
+
+
+def _scores(db: Database) -> dict[str, CustomerScore]:
+    with db.unit_of_work(read_only=True) as session:
+        rows = list(session.scalars(select(CustomerScore)))
+        session.expunge_all()
+        return {s.customer_id: s for s in rows}
+
+
+def test_a_small_shop_gets_rfm_and_stages_and_the_models_it_cannot_fit_are_skipped(
+    db: Database, frozen: clock.FrozenClock
+) -> None:
+    people = _shop(db)
+    report = run_analytics(db, as_of=AS_OF)
+
+    scores = _scores(db)
+    assert set(scores) == set(people.values())
+    stage = {name: scores[cid].lifecycle_stage for name, cid in people.items()}
+    assert stage == {"常客": "active", "沉睡": "dormant", "新客": "new", "只看": "prospect"}
+    regular = scores[people["常客"]]
+    assert (regular.frequency, regular.recency_days, regular.monetary) == (7, 2, 840)
+    assert (regular.r_score, regular.f_score, regular.m_score) == (5, 5, 5)
+    assert regular.rfm_segment == "champions"
+    assert scores[people["只看"]].rfm_segment is None
+    # four customers cannot fit a churn model or clusters: said, and nothing unknown is NaN
+    assert report["skipped"]["churn_model"]["code"] == "too_few_customers"
+    assert report["skipped"]["clusters"]["code"] == "too_few_customers"
+    for row in scores.values():
+        for value in (row.p_alive, row.churn_risk, row.churn_probability, row.rfm_score, row.expected_purchases):
+            assert value is None or math.isfinite(value)
+        assert row.churn_probability is None and row.cluster is None
+    assert report["written"] == {"written": 4, "removed": 0, "stage_changes": 0}
+
+
+def test_scores_show_on_the_customer_and_match_in_segments(db: Database, frozen: clock.FrozenClock) -> None:
+    people = _shop(db)
+    run_analytics(db, as_of=AS_OF)
+    with db.unit_of_work() as session:  # reading a detail audits what it shows
+        detail = customer_detail(session, SYSTEM, people["常客"])
+        group = conditions.parse({"rules": [{"field": "score.lifecycle_stage", "op": "eq", "value": "dormant"}]})
+        matched = set(session.scalars(compiler.compile_ids(group, SYSTEM)))
+    assert detail.scores is not None
+    assert detail.scores.rfm_segment == "champions"
+    assert detail.scores.lifecycle_stage == "active"
+    assert matched == {people["沉睡"]}
+
+
+def test_who_refuses_profiling_loses_their_scores_at_the_next_run(db: Database, frozen: clock.FrozenClock) -> None:
+    people = _shop(db)
+    run_analytics(db, as_of=AS_OF)
+    with db.unit_of_work() as session:
+        session.execute(update(Customer).where(Customer.id == people["常客"]).values(profiling_opt_out=True))
+    report = run_analytics(db, as_of=AS_OF)
+    assert people["常客"] not in _scores(db)
+    assert report["written"]["removed"] == 1
+    assert report["computed"]["profiling_opt_out"] == 1
+    with db.unit_of_work() as session:
+        assert customer_detail(session, SYSTEM, people["常客"]).scores is None
+
+
+def test_a_stage_change_between_runs_is_recorded_once(db: Database, frozen: clock.FrozenClock) -> None:
+    people = _shop(db)
+    run_analytics(db, as_of=AS_OF)
+    buy(db, people["沉睡"], "95.00", 0, 3)  # the dormant customer comes back today
+    report = run_analytics(db, as_of=AS_OF)
+    with db.unit_of_work(read_only=True) as session:
+        changes = [(c.customer_id, c.from_stage, c.to_stage) for c in session.scalars(select(StageChange))]
+    assert changes == [(people["沉睡"], "dormant", "won_back")]
+    assert report["written"]["stage_changes"] == 1
+    assert _scores(db)[people["沉睡"]].lifecycle_since == AS_OF
