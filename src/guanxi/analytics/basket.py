@@ -91,25 +91,33 @@ class _Levels:
         named = lines.select(**{_BASKET: lines[basket], _ITEM: lines[item]})
         # Lines with a null item (or basket) are ignored; a basket counts an item once.
         named = named.filter(named[_BASKET].notnull(), named[_ITEM].notnull())
-        self.n_table = level(named.aggregate(**{_N: named[_BASKET].nunique()}))
+        dictionary = named.select(_ITEM).distinct()
+        dictionary = level(dictionary.mutate(code=ibis.row_number().over(order_by=dictionary[_ITEM])))
+        coded = named.join(dictionary, _ITEM).select(_BASKET, "code").distinct()
+        coded = level(coded)
+        self.n_table = level(coded.aggregate(**{_N: coded[_BASKET].nunique()}))
 
-        singles = named.group_by(i1=named[_ITEM]).aggregate(**{_CNT: named[_BASKET].nunique()})
+        singles = coded.group_by("code").aggregate(**{_CNT: coded.count()})
         frequent = _frequent(singles, self.n_table, min_support, count_floor=False)
-        self.f1: ir.Table = level(frequent.mutate(code=ibis.row_number().over(order_by=frequent.i1)))
+        frequent = frequent.join(dictionary, "code").select(
+            i1=dictionary[_ITEM], code=frequent.code, cnt=frequent[_CNT], n_baskets=frequent[_N]
+        )
+        self.f1: ir.Table = level(frequent)
         self.f2: ir.Table | None = None
         self.f3: ir.Table | None = None
         if max_len < 2:
             return
 
         # Only frequent items can be in a frequent pair (Apriori), so the baskets keep only them.
-        codes = self.f1.select(c_item="i1", code="code")
-        kept = named.join(codes, named[_ITEM] == codes.c_item).select(_BASKET, "code").distinct()
-        kept = level(kept)
+        kept = level(coded.join(self.f1.select("code"), "code", how="semi"))
         left = kept.rename(c1="code")
         right = kept.view().rename(c2="code")
         pair_lines = left.join(right, [left[_BASKET] == right[_BASKET], left.c1 < right.c2]).select(
             left[_BASKET], "c1", "c2"
         )
+        if max_len >= 3:
+            # the triples are counted from the same pair lines
+            pair_lines = level(pair_lines)
         pair_counts = pair_lines.group_by(["c1", "c2"]).aggregate(**{_CNT: pair_lines.count()})
         pairs = level(_frequent(pair_counts, self.n_table, min_support, count_floor=True))
         self.f2 = level(self._decode(pairs, ["c1", "c2"]))
@@ -123,9 +131,11 @@ class _Levels:
         yz = pairs.view().select(e2="c1", e3="c2")
         candidates = candidates.join(yz, [candidates.c2 == yz.e2, candidates.c3 == yz.e3], how="semi")
 
-        # A basket holds x < y < z when it holds the frequent pair (x, y) and the item z > y.
+        # A basket holds x < y < z when it holds the frequent pair (x, y) and the item z > y, where z
+        # can only be an item that closes some frequent pair (x, z).
         frequent_pair_lines = pair_lines.join(xy, ["c1", "c2"], how="semi")
-        third = kept.view().rename(c3="code")
+        closing = pairs.select(code="c2").distinct()
+        third = kept.view().join(closing, "code", how="semi").rename(c3="code")
         triple_lines = frequent_pair_lines.join(
             third,
             [frequent_pair_lines[_BASKET] == third[_BASKET], frequent_pair_lines.c2 < third.c3],
@@ -174,7 +184,7 @@ def frequent_itemsets(
             )
         )
     found = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
-    return found.order_by(["length", ibis.desc("support"), "itemset"])
+    return found.order_by([found.length, ibis.desc(_tie(found.support)), found.itemset])
 
 
 def _tie(value: ir.FloatingValue) -> ir.FloatingValue:
