@@ -12,10 +12,12 @@ This is the usual discrete-time sum (as lifetimes computes it); with a month of 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 import numpy as np
 import numpy.typing as npt
 
-from guanxi.analytics.clv.bgnbd import BgNbdFit
 from guanxi.analytics.clv.fitting import FloatArray
 from guanxi.analytics.clv.gamma_gamma import GammaGammaFit
 from guanxi.analytics.clv.rows import unique_rows
@@ -23,8 +25,16 @@ from guanxi.analytics.clv.rows import unique_rows
 DAYS_PER_MONTH = 365.25 / 12
 
 
+class PurchaseModel(Protocol):
+    """What discounted_clv needs of a purchase model: BgNbdFit and ParetoNbdFit both provide it."""
+
+    def expected_purchases_at(
+        self, horizons: Sequence[float], x: FloatArray, t_x: FloatArray, age: FloatArray
+    ) -> list[FloatArray]: ...
+
+
 def discounted_clv(
-    bgnbd_fit: BgNbdFit,
+    bgnbd_fit: PurchaseModel,
     gg_fit: GammaGammaFit,
     frequency: npt.ArrayLike,
     recency: npt.ArrayLike,
@@ -39,6 +49,8 @@ def discounted_clv(
     days_per_month: float = DAYS_PER_MONTH,
 ) -> FloatArray:
     """Per-customer discounted value of the next `months` months, in the currency of monetary.
+
+    bgnbd_fit: a BgNbdFit (or any PurchaseModel, e.g. a ParetoNbdFit).
 
     time_unit_days: the length in days of the unit recency and T (and the fit) use, e.g. 7 for
     weeks. margin: the share of spend kept; cost_per_purchase: a fixed cost per expected purchase
@@ -55,6 +67,10 @@ def discounted_clv(
     x, t_x, age, spend_mean = np.broadcast_arrays(
         *(np.asarray(v, dtype=np.float64) for v in (frequency, recency, T, monetary))
     )
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(t_x)) and np.all(np.isfinite(age))):
+        raise ValueError("frequency, recency and T must be finite")
+    if np.any(x < 0) or np.any(t_x < 0) or np.any(t_x > age):
+        raise ValueError("need frequency >= 0 and 0 <= recency <= T")
     value_per_purchase = margin * gg_fit.expected_spend(x, spend_mean) - cost_per_purchase
     # the discounted purchase count depends on (x, t_x, T) only: once per distinct row
     rows = unique_rows([x.reshape(-1), t_x.reshape(-1), age.reshape(-1)])
