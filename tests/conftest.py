@@ -19,6 +19,7 @@ import pytest
 
 # Settings are read from the environment: fix them before guanxi is imported anywhere.
 _HOME = Path(tempfile.mkdtemp(prefix="guanxi-test-"))
+_WAREHOUSE = _HOME / "warehouse"
 # The home holds keys, checkpoints and test databases: nothing of it should outlive the run.
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["GUANXI_HOME"] = str(_HOME)
@@ -72,6 +73,8 @@ def database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database(database_url: str) -> Iterator[Database]:
     os.environ["GUANXI_DATABASE_URL"] = database_url
+    # DuckDB lets one process write a file: each worker gets a warehouse of its own
+    os.environ["GUANXI_WAREHOUSE_DIR"] = str(_WAREHOUSE)
     reset_settings()
     db = Database(database_url)
     runner.upgrade(db.engine)
@@ -91,6 +94,8 @@ def clear_tables(db: Database) -> None:
     # leave it for the next test to find.
     for leftover in (_HOME / "exports").glob("*"):
         leftover.unlink(missing_ok=True)
+    # The warehouse copied rows that are gone now: the next run starts from an empty one.
+    shutil.rmtree(_WAREHOUSE, ignore_errors=True)
 
 
 @pytest.fixture

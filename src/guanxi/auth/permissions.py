@@ -178,7 +178,7 @@ MATRIX: dict[Role, dict[str, frozenset[str]]] = {
         "tag_rules": _R,
         "quality": _R,
         "exchange_rates": _R,
-        "analytics": frozenset({"read", "export"}),
+        "analytics": _R,
     },
     Role.AUDITOR: {
         "customers": _R,

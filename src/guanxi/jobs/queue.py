@@ -85,6 +85,12 @@ def loyalty_daily() -> list[str]:
     return schedule.run_daily(get_database(), steps=("loyalty",)).lines()
 
 
+@huey.periodic_task(crontab(minute="0", hour="19"), name="analytics_nightly")
+def analytics_nightly() -> list[str]:
+    """03:00 Asia/Shanghai: the warehouse and every score (`jobs.schedule.analytics`)."""
+    return schedule.run_daily(get_database(), steps=("analytics",)).lines()
+
+
 @huey.periodic_task(crontab(minute="20", hour="19"), name="tag_rules_nightly")
 def tag_rules_nightly() -> list[str]:
     """Full refresh of every active tag rule (03:20 Asia/Shanghai): windows slide past old activity."""

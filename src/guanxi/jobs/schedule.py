@@ -10,6 +10,8 @@ The consumer runs each step as its own periodic task (`jobs.queue`), at these lo
                           (expiry notices, tier-upgrade coupons, ...)
     02:40  customer_data  behaviour events past their type's retention are purged, then the
                           data-quality check writes its snapshot
+    03:00  analytics      the warehouse syncs and every score is computed and written back
+                          (before the tag rules, which may test the scores)
     03:20  tag_rules      every active tag rule is refreshed in full (windows slide past old
                           activity)
     03:50  duplicates     probable duplicate customers for review (splink)
@@ -57,6 +59,15 @@ def customer_data(database: Database) -> str:
     return quality.run_daily(database)
 
 
+def analytics(database: Database) -> list[str]:
+    from guanxi.analytics.runner import run_analytics
+
+    report = run_analytics(database)
+    lines = [f"{report['computed']['customers']} customers scored as of {report['as_of']}"]
+    lines += [f"skipped {model}: {why['code']}" for model, why in report["skipped"].items()]
+    return lines
+
+
 def tag_rules(database: Database) -> list[str]:
     from guanxi.marketing import tag_rules as rules
 
@@ -77,6 +88,7 @@ def describe_duplicates(report: DetectionReport) -> str:
 STEPS: dict[str, Callable[[Database], Any]] = {
     "loyalty": loyalty_tasks.run_day,
     "outbox": drain_outbox,
+    "analytics": analytics,
     "tag_rules": tag_rules,
     "duplicates": duplicates,
     "customer_data": customer_data,

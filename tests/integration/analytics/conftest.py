@@ -2,26 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from guanxi.config import reset_settings
 from guanxi.kit import clock
 from guanxi.kit.db import Database
 from tests.factories import create_customer, post_order
 
 NOW = datetime(2026, 6, 30, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def warehouse_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Each test gets a warehouse of its own (DuckDB allows one writing process per file)."""
-    monkeypatch.setenv("GUANXI_WAREHOUSE_DIR", str(tmp_path / "warehouse"))
-    reset_settings()
-    yield tmp_path / "warehouse"
-    monkeypatch.delenv("GUANXI_WAREHOUSE_DIR")
-    reset_settings()
 
 
 @pytest.fixture

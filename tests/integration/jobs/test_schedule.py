@@ -139,7 +139,7 @@ def test_three_nights_of_the_production_schedule(db: Database, frozen: clock.Fro
 
     frozen.set(_night(date(2026, 12, 31)))
     first = schedule.run_daily(db)
-    assert list(first.results) == ["loyalty", "outbox", "tag_rules", "duplicates", "customer_data"]
+    assert list(first.results) == ["loyalty", "outbox", "analytics", "tag_rules", "duplicates", "customer_data"]
     assert first.loyalty is not None
     assert _expired(first.loyalty.expired) == (date(2026, 12, 30), 0, 0, 0)
     assert _reviews(first.loyalty.reviews) == (0, 0, 0, 0)  # nobody's review date is 31 Dec
