@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from guanxi.analytics.clv.bgnbd import BgNbdFit, fit_bgnbd
 from guanxi.analytics.clv.errors import ClvFitError
 from guanxi.analytics.clv.gamma_gamma import fit_gamma_gamma
-from guanxi.analytics.clv.summary import TimeUnit, calibration_holdout, daily_purchases, unit_days
+from guanxi.analytics.clv.summary import TimeUnit, calibration_holdout, daily_purchases, day_of, unit_days
 
 # chart words: the caller passes {name: i18n.t(key, language)}; the English defaults are the catalog's
 CHART_LABEL_KEYS = {
@@ -147,7 +147,7 @@ def calibration_report(
             spend_error = error.code
 
     weeks, cumulative_actual, cumulative_predicted = _tracking(
-        fit, transactions, split, customer_col, datetime_col, pd.Timestamp(holdout_end).normalize(), time_unit
+        fit, transactions, split, customer_col, datetime_col, day_of(holdout_end), time_unit
     )
     path = Path(png_path)
     words = {**DEFAULT_CHART_LABELS, **(labels or {})}
@@ -155,8 +155,8 @@ def calibration_report(
     return ClvReport(
         model="modified_bgnbd" if modified else "bgnbd",
         time_unit=time_unit,
-        calibration_end=pd.Timestamp(calibration_end).date().isoformat(),
-        holdout_end=pd.Timestamp(holdout_end).date().isoformat(),
+        calibration_end=day_of(calibration_end).date().isoformat(),
+        holdout_end=day_of(holdout_end).date().isoformat(),
         holdout_length=length,
         n_customers=len(split),
         params=fit.params,
@@ -210,7 +210,7 @@ def _spend_fit(split: pd.DataFrame) -> SpendFit:
 
 def _weeks_since(split: pd.DataFrame, moment: object) -> float:
     origin = split["first_purchase"].min()
-    return float(((pd.Timestamp(moment).normalize() - origin).days + 1) / 7)
+    return float(((day_of(moment) - origin).days + 1) / 7)
 
 
 def _tracking(

@@ -8,7 +8,8 @@ Per customer, with purchases on the same calendar day merged into one (amounts s
 * monetary: mean amount of the repeat purchase days (0 when frequency is 0); the first purchase
   is left out because the Gamma-Gamma model describes repeat spend.
 
-Times are in days or weeks (days / 7, fractional, as in Fader, Hardie & Lee 2005).
+Times are in days or weeks (days / 7, fractional, as in Fader, Hardie & Lee 2005). Timezone-aware
+timestamps count by their own wall-clock day (convert them to the shop's zone first).
 """
 
 from __future__ import annotations
@@ -29,6 +30,21 @@ def unit_days(time_unit: TimeUnit) -> float:
     return UNIT_DAYS[time_unit]
 
 
+def _local_days(stamps: pd.Series) -> object:
+    """Calendar days as naive midnights; aware timestamps keep their own wall-clock day."""
+    if stamps.dt.tz is not None:
+        stamps = stamps.dt.tz_localize(None)
+    return stamps.dt.normalize().to_numpy()
+
+
+def day_of(moment: object) -> pd.Timestamp:
+    """A date or timestamp as the naive midnight of its calendar day."""
+    stamp = pd.Timestamp(moment)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_localize(None)
+    return stamp.normalize()
+
+
 def daily_purchases(
     transactions: pd.DataFrame, *, customer_col: str, datetime_col: str, amount_col: str | None
 ) -> pd.DataFrame:
@@ -39,7 +55,7 @@ def daily_purchases(
     frame = pd.DataFrame(
         {
             "customer": transactions[customer_col].to_numpy(),
-            "day": pd.to_datetime(transactions[datetime_col]).dt.normalize().to_numpy(),
+            "day": _local_days(pd.to_datetime(transactions[datetime_col])),
             "amount": transactions[amount_col].astype("float64").to_numpy() if amount_col is not None else 0.0,
         }
     )
@@ -60,7 +76,7 @@ def summarise_transactions(
     Transactions after observation_end (a date or timestamp; its whole day counts) are ignored.
     """
     per_unit = unit_days(time_unit)
-    end = pd.Timestamp(observation_end).normalize()
+    end = day_of(observation_end)
     days = daily_purchases(transactions, customer_col=customer_col, datetime_col=datetime_col, amount_col=amount_col)
     days = days[days["day"] <= end]
     grouped = days.groupby("customer", sort=True)
@@ -103,8 +119,8 @@ def calibration_holdout(
     none) and duration_holdout (holdout length in time_unit, the same for everyone).
     """
     per_unit = unit_days(time_unit)
-    cal_end = pd.Timestamp(calibration_end).normalize()
-    hold_end = pd.Timestamp(holdout_end).normalize()
+    cal_end = day_of(calibration_end)
+    hold_end = day_of(holdout_end)
     if hold_end <= cal_end:
         raise ValueError("holdout_end must be after calibration_end")
     summary = summarise_transactions(

@@ -90,3 +90,14 @@ def test_cdnow_summary_matches_the_published_calibration_data(cdnow_summary: pd.
     assert int((cdnow_summary["frequency"] > 0).sum()) == 946
     # the 2,457 repeat transactions of the calibration period (Fader, Hardie & Lee 2005)
     assert cdnow_summary["frequency"].sum() == 2457.0
+
+
+def test_aware_timestamps_count_by_their_own_day() -> None:
+    frame = transactions()
+    # 23:30 in Shanghai is still the same calendar day there, whatever UTC says
+    frame["date"] = frame["date"].dt.tz_localize("Asia/Shanghai")
+    aware = summarise_transactions(frame, observation_end=pd.Timestamp("2026-02-28", tz="Asia/Shanghai"))
+    naive = summarise_transactions(transactions(), observation_end="2026-02-28")
+    pd.testing.assert_frame_equal(
+        aware[["frequency", "recency", "T", "monetary"]], naive[["frequency", "recency", "T", "monetary"]]
+    )
