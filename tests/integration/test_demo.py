@@ -293,7 +293,7 @@ def test_the_demo_runs_the_production_schedule(db: Database, monkeypatch: pytest
     summary = loader.load(db, customers=40, orders=200)
     assert summary.orders is not None and summary.orders.first_day and summary.orders.last_day
     days = (summary.orders.last_day - summary.orders.first_day).days + 1
-    assert calls == [("loyalty",)] * days + [("tag_rules", "duplicates", "customer_data")]
+    assert calls == [("loyalty",)] * days + [("analytics", "tag_rules", "duplicates", "customer_data")]
     assert summary.behaviour is not None
     with db.unit_of_work(read_only=True) as session:
         assert _count(session, QualitySnapshot) == 1

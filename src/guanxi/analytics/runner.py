@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
-from guanxi.analytics import scoring, writeback
+from guanxi.analytics import facts, outputs, scoring, writeback
 from guanxi.analytics.errors import run_busy
 from guanxi.analytics.purchases import Warehouse as Tables
 from guanxi.analytics.warehouse.store import Warehouse, warehouse_dir
@@ -71,7 +71,10 @@ def run_analytics(
         try:
             synced = sync(database, warehouse, full=full_sync)
             _progress(on_progress, 1)
-            computed = scoring.compute(Tables.on(ibis.duckdb.from_connection(warehouse.connection)), options)
+            tables = Tables.on(ibis.duckdb.from_connection(warehouse.connection))
+            computed = scoring.compute(tables, options)
+            folder = outputs.run_folder(run_id)
+            basket_report = facts.write(tables, computed, folder, as_of)
             _progress(on_progress, 2)
         finally:
             warehouse.close()
@@ -81,18 +84,21 @@ def run_analytics(
             )
         _progress(on_progress, 3)
         _snapshot(computed, as_of)
+        report = {
+            "run_id": run_id,
+            "as_of": as_of.isoformat(),
+            "sync": synced.as_dict(),
+            "computed": {**computed.report, "basket": basket_report},
+            "skipped": computed.skipped,
+            "written": written.as_dict(),
+            "clusters": computed.cluster_profiles,
+        }
+        outputs.write_report(folder, report)
+        outputs.publish(run_id)
         _progress(on_progress, 4)
     finally:
         _one_at_a_time.release()
-    return {
-        "run_id": run_id,
-        "as_of": as_of.isoformat(),
-        "sync": synced.as_dict(),
-        "computed": computed.report,
-        "skipped": computed.skipped,
-        "written": written.as_dict(),
-        "clusters": computed.cluster_profiles,
-    }
+    return report
 
 
 def _progress(hook: Progress | None, done: int) -> None:

@@ -352,7 +352,7 @@ def load_behaviour(database: Database, *, seed: int, progress: Progress | None =
         send()
     _audiences(database)
     say(said("demo.progress.night"))
-    night = schedule.run_daily(database, steps=("tag_rules", "duplicates", "customer_data"))
+    night = schedule.run_daily(database, steps=("analytics", "tag_rules", "duplicates", "customer_data"))
     summary.candidates = night.duplicates.created if night.duplicates else 0
     summary.seconds = time.perf_counter() - started
     with database.unit_of_work() as session:

@@ -100,3 +100,22 @@ def test_a_stage_change_between_runs_is_recorded_once(db: Database, frozen: cloc
     assert changes == [(people["沉睡"], "dormant", "won_back")]
     assert report["written"]["stage_changes"] == 1
     assert _scores(db)[people["沉睡"]].lifecycle_since == AS_OF
+
+
+def test_a_run_on_an_empty_database_writes_nothing_and_says_why(db: Database, frozen: clock.FrozenClock) -> None:
+    report = run_analytics(db, as_of=AS_OF)
+    assert report["computed"]["customers"] == 0
+    assert report["written"] == {"written": 0, "removed": 0, "stage_changes": 0}
+    assert {"clv", "churn_model", "clusters"} <= set(report["skipped"])
+    assert _scores(db) == {}
+
+
+def test_customers_without_purchases_are_prospects_and_no_model_writes_nan(
+    db: Database, frozen: clock.FrozenClock
+) -> None:
+    ids = [customer(db, f"客户{n}") for n in range(3)]
+    report = run_analytics(db, as_of=AS_OF)
+    scores = _scores(db)
+    assert {scores[i].lifecycle_stage for i in ids} == {"prospect"}
+    assert all(scores[i].clv is None and scores[i].p_alive is None for i in ids)
+    assert report["skipped"]["clv"]["code"] in {"too_few_customers", "no_repeat_buyers"}

@@ -34,7 +34,10 @@ DUCKDB_TYPES: dict[ColumnKind, str] = {
 
 def warehouse_dir() -> Path:
     settings = get_settings()
-    path = settings.warehouse_dir.expanduser().resolve() if settings.warehouse_dir else settings.ensure_home() / "warehouse"
+    if settings.warehouse_dir is not None:
+        path = settings.warehouse_dir.expanduser().resolve()
+    else:
+        path = settings.ensure_home() / "warehouse"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
