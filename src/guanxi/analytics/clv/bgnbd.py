@@ -92,7 +92,7 @@ def prepared_log_likelihood(rows: UniqueRows, shift: int) -> LogLikelihood:
     dropout_levels = (x_levels + shift) > 0
 
     def total(params: FloatArray) -> tuple[float, FloatArray]:
-        r, alpha, a, b = (float(v) for v in params)
+        r, alpha, a, b = (np.float64(v) for v in params)
         rx = r + x
         with np.errstate(divide="ignore", invalid="ignore"):
             dropout_denominator = np.where(dropout_levels, b + x_levels - 1 + shift, 1.0)

@@ -11,8 +11,8 @@ Every model here is fitted the same way:
 * standard errors come from the observed information: the Hessian of the total negative
   log-likelihood in the natural parameters at the optimum, obtained by central differences of
   the analytic gradient (step 1e-5 relative per parameter), symmetrised and inverted;
-  SE = sqrt(diag(H^-1)). A Hessian that is not positive definite gives NaN standard errors for
-  the affected parameters rather than a refusal (the point estimate is still the optimum).
+  SE = sqrt(diag(H^-1)). A Hessian that is not positive definite means there is no interior
+  optimum (a parameter drifts towards 0 or infinity): the fit is refused as not_converged.
 """
 
 from __future__ import annotations
@@ -76,7 +76,10 @@ def maximise(
 
     def objective(theta: FloatArray) -> tuple[float, FloatArray]:
         params = np.exp(theta)
-        ll, grad = log_likelihood(params)
+        try:
+            ll, grad = log_likelihood(params)
+        except (ArithmeticError, ValueError):  # a parameter under/overflowed on the way to a boundary
+            return 1e300, np.zeros_like(theta)
         if not np.isfinite(ll) or not np.all(np.isfinite(grad)):
             # steer the line search away from overflow instead of stopping on a NaN
             return 1e300, np.zeros_like(theta)
@@ -92,6 +95,8 @@ def maximise(
             options={"gtol": GRADIENT_TOLERANCE, "maxiter": max_iterations},
         )
     params = np.exp(result.x)
+    if np.any(params <= 0) or not np.all(np.isfinite(params)):
+        raise ClvFitError("non_finite", f"optimum is not finite (params {params.tolist()})")
     ll, grad = log_likelihood(params)
     if not (np.all(np.isfinite(params)) and np.isfinite(ll)) or np.any(params <= 0):
         raise ClvFitError("non_finite", f"optimum is not finite (params {params.tolist()}, log-likelihood {ll})")
@@ -106,9 +111,16 @@ def maximise(
     if np.any(params > 1e8) or np.any(params < 1e-8):
         # a parameter running off to 0 or infinity means the optimum is on the boundary
         raise ClvFitError("not_converged", f"parameters ran to the boundary: {params.tolist()}")
+    errors = standard_errors(log_likelihood, params)
+    if not np.all(np.isfinite(errors)):
+        # a likelihood flat or curving the wrong way at the "optimum": a parameter is drifting off
+        # towards a boundary (e.g. identical spends send p to infinity) and the point is not an answer
+        raise ClvFitError(
+            "not_converged", f"the Hessian is not positive definite at {params.tolist()}: no interior optimum"
+        )
     return Optimum(
         params=params,
-        standard_errors=standard_errors(log_likelihood, params),
+        standard_errors=errors,
         log_likelihood=float(ll),
         converged=converged,
         iterations=int(result.nit),

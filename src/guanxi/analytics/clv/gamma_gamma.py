@@ -41,7 +41,7 @@ def log_likelihood_rows(
     params: Sequence[float] | FloatArray, frequency: FloatArray, monetary: FloatArray
 ) -> FloatArray:
     """Per-customer log density of the mean spend (customers with frequency > 0 only)."""
-    p, q, gamma = (float(v) for v in params)
+    p, q, gamma = (np.float64(v) for v in params)
     x, m = np.asarray(frequency, dtype=np.float64), np.asarray(monetary, dtype=np.float64)
     px = p * x
     return np.asarray(
@@ -78,7 +78,7 @@ def prepared_log_likelihood(rows: UniqueRows) -> LogLikelihood:
     sum_wx_log_x = float(weighted_sum(w_used * x_used, np.log(x_used)))
 
     def total(params: FloatArray) -> tuple[float, FloatArray]:
-        p, q, gamma = (float(v) for v in params)
+        p, q, gamma = (np.float64(v) for v in params)
         px = p * x_used
         log_spend = np.log(gamma + mx)
         ll = (

@@ -43,7 +43,7 @@ def _log_hyp2f1(
 
 
 def _log_a0(params: Sequence[float] | FloatArray, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
-    r, alpha, s, beta = (float(v) for v in params)
+    r, alpha, s, beta = (np.float64(v) for v in params)
     rsx = r + s + x
     second: FloatArray | float
     if alpha >= beta:
@@ -66,7 +66,7 @@ def log_likelihood_rows(
     params: Sequence[float] | FloatArray, frequency: FloatArray, recency: FloatArray, T: FloatArray
 ) -> FloatArray:
     """Per-customer log-likelihood at params (r, alpha, s, beta)."""
-    r, alpha, s, beta = (float(v) for v in params)
+    r, alpha, s, beta = (np.float64(v) for v in params)
     x, t_x, age = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
     head = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     alive = -(r + x) * np.log(alpha + age) - s * np.log(beta + age)

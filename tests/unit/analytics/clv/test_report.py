@@ -61,3 +61,14 @@ def test_report_without_amounts_and_in_chinese(cdnow_transactions: pd.DataFrame,
     assert report.spend is None and report.spend_error is None
     assert report.holdout_actual_total == 1882.0
     assert png.stat().st_size > 0
+
+
+def test_spend_model_failure_is_reported_not_raised(cdnow_transactions: pd.DataFrame, tmp_path: Path) -> None:
+    flat = cdnow_transactions.assign(amount=10.0)  # every purchase day worth the same: no spend spread
+    report = calibration_report(
+        flat, calibration_end=CALIBRATION_END, holdout_end=HOLDOUT_END, png_path=tmp_path / "flat.png", top_bucket=3
+    )
+    assert report.spend is None
+    assert report.spend_error == "not_converged"
+    assert [b.frequency for b in report.buckets] == ["0", "1", "2", "3+"]
+    assert sum(b.customers for b in report.buckets) == 2357
