@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -119,6 +120,19 @@ class GammaGammaFit:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", dict(zip(PARAM_NAMES, (self.p, self.q, self.gamma), strict=True)))
+
+    def summary(self) -> dict[str, Any]:
+        """The fit as plain JSON-ready values (for run reports)."""
+        return {
+            "model": "gamma_gamma",
+            "params": dict(self.params),
+            "standard_errors": dict(self.standard_errors),
+            "log_likelihood": float(self.log_likelihood),
+            "converged": bool(self.converged),
+            "iterations": int(self.iterations),
+            "n_customers": float(self.n_customers),
+            "n_unique_rows": int(self.n_unique_rows),
+        }
 
     @property
     def population_mean_spend(self) -> float:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -113,6 +114,19 @@ class ParetoNbdFit:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", dict(zip(PARAM_NAMES, (self.r, self.alpha, self.s, self.beta), strict=True)))
+
+    def summary(self) -> dict[str, Any]:
+        """The fit as plain JSON-ready values (for run reports)."""
+        return {
+            "model": "pareto_nbd",
+            "params": dict(self.params),
+            "standard_errors": dict(self.standard_errors),
+            "log_likelihood": float(self.log_likelihood),
+            "converged": bool(self.converged),
+            "iterations": int(self.iterations),
+            "n_customers": float(self.n_customers),
+            "n_unique_rows": int(self.n_unique_rows),
+        }
 
     def _as_tuple(self) -> tuple[float, float, float, float]:
         return (self.r, self.alpha, self.s, self.beta)

@@ -213,3 +213,13 @@ def test_many_customers_take_the_deduplicated_path_with_the_same_answer(cdnow_su
     np.testing.assert_allclose(many, np.tile(few, repeats), rtol=1e-14)
     per_customer_horizon = fit.expected_purchases(np.full(x.size, 39.0), x, t_x, age)
     np.testing.assert_allclose(per_customer_horizon, many, rtol=1e-14)
+
+
+def test_summary_is_plain_json(cdnow_summary: pd.DataFrame) -> None:
+    import json
+
+    fit = fit_bgnbd(cdnow_summary["frequency"], cdnow_summary["recency"], cdnow_summary["T"], modified=True)
+    summary = json.loads(json.dumps(fit.summary()))
+    assert summary["model"] == "modified_bgnbd"
+    assert summary["n_customers"] == 2357.0 and summary["n_unique_rows"] == fit.n_unique_rows
+    assert summary["params"] == fit.params and summary["converged"] is True

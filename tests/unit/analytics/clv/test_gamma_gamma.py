@@ -98,3 +98,13 @@ def test_prepared_likelihood_and_gradient(cdnow_summary: pd.DataFrame) -> None:
         step = np.eye(3)[j] * 1e-6 * params[j]
         numeric = (total(params + step)[0] - total(params - step)[0]) / (2 * step[j])
         assert grad[j] == pytest.approx(numeric, rel=1e-6)
+
+
+def test_summary_is_plain_json(cdnow_summary: pd.DataFrame) -> None:
+    import json
+
+    fit = fit_gamma_gamma(cdnow_summary["frequency"], cdnow_summary["monetary"])
+    summary = json.loads(json.dumps(fit.summary()))
+    assert summary["model"] == "gamma_gamma"
+    assert summary["n_customers"] == 946.0
+    assert summary["standard_errors"] == fit.standard_errors
