@@ -67,3 +67,31 @@ def customer_scores(session: Session, actor: Principal, customer_id: str) -> Cus
 
 
 detail_parts.register_scores(customer_scores)
+
+
+def export_scores(
+    session: Session, actor: Principal, customer_ids: list[str], language: str
+) -> dict[str, dict[str, Any]]:
+    """The scores a report shows per customer (codes, except the cluster's name in words);
+    nothing for a reader who may not read analytics."""
+    if not customer_ids or not permissions.is_allowed(actor, "analytics", "read"):
+        return {}
+    from guanxi.kit.i18n import t
+
+    rows = session.scalars(select(CustomerScore).where(CustomerScore.customer_id.in_(customer_ids)))
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        cluster = None
+        if row.cluster_name:
+            cluster = t(row.cluster_name, language, number=(row.cluster or 0) + 1)
+        out[row.customer_id] = {
+            "rfm_segment": row.rfm_segment,
+            "lifecycle_stage": row.lifecycle_stage,
+            "value_tier": row.value_tier,
+            "clv": row.clv,
+            "p_alive": row.p_alive,
+            "churn_risk": row.churn_risk,
+            "churn_band": row.churn_band,
+            "cluster_name": cluster,
+        }
+    return out

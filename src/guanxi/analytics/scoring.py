@@ -121,7 +121,7 @@ def _clv(
     span = (buyers["tenure_days"] - buyers["recency_days"]).to_numpy(dtype=float) / WEEK
     T = tenure
     # Gamma-Gamma's spend: the mean of the repeat purchases (the first one is left out, as the model asks)
-    repeat_total = (buyers["spend"] - buyers["first_spend"]).to_numpy(dtype=float)
+    repeat_total = np.maximum((buyers["spend"] - buyers["first_spend"]).to_numpy(dtype=float), 0.0)
     repeat_spend = np.divide(repeat_total, frequency, out=np.zeros_like(repeat_total), where=frequency > 0)
     for column in MODEL_COLUMNS["clv"]:
         scores[column] = np.nan

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from guanxi.analytics import presenter as analytics_presenter
 from guanxi.auth import permissions
 from guanxi.auth import service as auth_service
 from guanxi.config import get_settings
@@ -64,10 +65,16 @@ def _rows(
 ) -> Iterator[list[Value]]:
     for items in pages:
         member: dict[str, Any] = {}
+        ids = [c.id for c in items]
         if layout.with_member_figures:
-            member = {k: asdict(v) for k, v in figures.figures_for(session, actor, [c.id for c in items]).items()}
+            member = {k: asdict(v) for k, v in figures.figures_for(session, actor, ids).items()}
+        scores = (
+            analytics_presenter.export_scores(session, actor, ids, layout.language or "zh-CN")
+            if layout.with_scores
+            else {}
+        )
         for item in items:
-            yield layout.row(item.model_dump(), member.get(item.id))
+            yield layout.row(item.model_dump(), member.get(item.id), scores.get(item.id))
 
 
 def check_format(fmt: str) -> str:
@@ -109,6 +116,7 @@ def layout_for(actor: Principal, language: str | None) -> Layout:
         language=check_language(language),
         zone=_zone(get_settings().timezone),
         with_member_figures=language is not None and permissions.is_allowed(actor, "loyalty", "read"),
+        with_scores=language is not None and permissions.is_allowed(actor, "analytics", "read"),
     )
 
 

@@ -33,6 +33,7 @@ class Kind(StrEnum):
     TIME = "time"  # an instant, shown in the configured zone
     COUNT = "count"
     MONEY = "money"
+    NUMBER = "number"  # a score or a probability, two decimals
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,17 @@ MEMBER_COLUMNS = (
     Column("spend", Kind.MONEY),
     Column("last_order_at", Kind.TIME),
 )
+# After those, for readers of analytics: the last run's scores (none for who refused profiling).
+SCORE_COLUMNS = (
+    Column("rfm_segment", Kind.LABEL, "rfm.segment"),
+    Column("lifecycle_stage", Kind.LABEL, "lifecycle.stage"),
+    Column("value_tier", Kind.LABEL, "value_tier"),
+    Column("clv", Kind.MONEY),
+    Column("p_alive", Kind.NUMBER),
+    Column("churn_risk", Kind.NUMBER),
+    Column("churn_band", Kind.LABEL, "churn.band"),
+    Column("cluster_name", Kind.TEXT),
+)
 DATA_COLUMNS = tuple(column.field for column in CUSTOMER_COLUMNS)
 
 
@@ -76,12 +88,17 @@ class Layout:
     language: str | None
     zone: ZoneInfo
     with_member_figures: bool = False
+    with_scores: bool = False
 
     @property
     def columns(self) -> tuple[Column, ...]:
-        if self.language is None or not self.with_member_figures:
+        if self.language is None:
             return CUSTOMER_COLUMNS
-        return CUSTOMER_COLUMNS + MEMBER_COLUMNS
+        return (
+            CUSTOMER_COLUMNS
+            + (MEMBER_COLUMNS if self.with_member_figures else ())
+            + (SCORE_COLUMNS if self.with_scores else ())
+        )
 
     @property
     def fields(self) -> list[str]:
@@ -92,10 +109,16 @@ class Layout:
             return self.fields
         return [i18n.t(f"export.column.{column.field}", self.language) for column in self.columns]
 
-    def row(self, customer: Mapping[str, Any], member: Mapping[str, Any] | None = None) -> list[Value]:
+    def row(
+        self,
+        customer: Mapping[str, Any],
+        member: Mapping[str, Any] | None = None,
+        scores: Mapping[str, Any] | None = None,
+    ) -> list[Value]:
         """One customer's cells: `customer` as the API shows it (masked for the reader),
-        `member` the figures of `loyalty.members.figures` (as a mapping) for a report."""
-        values = {**customer, **(member or {})}
+        `member` the figures of `loyalty.members.figures` (as a mapping) and `scores` the
+        analytics' (as `analytics.presenter.export_scores` gives them) for a report."""
+        values = {**customer, **(member or {}), **(scores or {})}
         if self.language is None:
             return [_data_text(values.get(column.field)) for column in self.columns]
         return [self._report_value(column, values) for column in self.columns]
@@ -112,6 +135,8 @@ class Layout:
             return display_name(column.labels or column.field, str(value), self._language)
         if column.kind is Kind.TIME:
             return as_local(value, self.zone)
+        if column.kind is Kind.NUMBER:
+            return Decimal(str(round(float(value), 2)))
         if column.kind is not Kind.TEXT and isinstance(value, date | int | Decimal):
             return value  # a date, a count or an amount stays what it is: the writer types it
         return _text(value)

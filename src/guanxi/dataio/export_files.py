@@ -29,11 +29,12 @@ from guanxi.kit import i18n
 NUMBER_FORMATS = {
     Kind.COUNT: "#,##0",
     Kind.MONEY: "#,##0.00",
+    Kind.NUMBER: "0.00",
     Kind.DATE: "yyyy-mm-dd",
     Kind.TIME: "yyyy-mm-dd hh:mm",
 }
 # Rough widths (characters) by what a column holds; a CJK character is about two.
-WIDTHS = {Kind.TEXT: 18, Kind.LABEL: 10, Kind.DATE: 12, Kind.TIME: 17, Kind.COUNT: 10, Kind.MONEY: 13}
+WIDTHS = {Kind.TEXT: 18, Kind.LABEL: 10, Kind.DATE: 12, Kind.TIME: 17, Kind.COUNT: 10, Kind.MONEY: 13, Kind.NUMBER: 10}
 WIDE_TEXT = {"email": 26, "tags": 24, "phone": 17}
 
 

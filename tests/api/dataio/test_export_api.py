@@ -41,7 +41,7 @@ def test_lang_makes_a_report_in_that_language(db: Database, client: TestClient, 
     _seed(db)
     english = exported(client, admin_headers, {"format": "csv"}, {"lang": "en"})
     header, row = _csv(english.content)
-    assert header[:5] == ["Member no.", "Name", "Gender", "Birthday", "Phone"] and header[-1] == "Last order at"
+    assert header[:5] == ["Member no.", "Name", "Gender", "Birthday", "Phone"] and header[-9] == "Last order at"
     assert (row[2], row[4], row[9]) == ("Female", "'+8613800138000", "Web shop")
     marketing = headers_for(db, client, "marketing")
     chinese = exported(client, marketing, {"format": "xlsx"}, {"lang": "zh-CN"})

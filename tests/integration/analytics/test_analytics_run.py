@@ -119,3 +119,32 @@ def test_customers_without_purchases_are_prospects_and_no_model_writes_nan(
     assert {scores[i].lifecycle_stage for i in ids} == {"prospect"}
     assert all(scores[i].clv is None and scores[i].p_alive is None for i in ids)
     assert report["skipped"]["clv"]["code"] in {"too_few_customers", "no_repeat_buyers"}
+
+
+def test_a_report_export_carries_the_scores_in_words(db: Database, frozen: clock.FrozenClock) -> None:
+    import csv
+    import io
+
+    from guanxi.dataio import export
+
+    people = _shop(db)
+    run_analytics(db, as_of=AS_OF)
+    out = io.BytesIO()
+    with db.unit_of_work() as session:
+        export.export_customers(session, SYSTEM, out, fmt="csv", language="zh-CN")
+    rows = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
+    header, by_name = rows[0], {row[1]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
+    assert header[-8:] == [
+        "RFM 分群",
+        "生命周期阶段",
+        "价值分层",
+        "客户终身价值",
+        "存活概率",
+        "流失风险分",
+        "流失风险等级",
+        "客户群",
+    ]
+    regular = by_name["常客"]
+    assert (regular["RFM 分群"], regular["生命周期阶段"]) == ("重要价值客户", "活跃")
+    assert by_name["只看"]["生命周期阶段"] == "潜在客户" and by_name["只看"]["RFM 分群"] == ""
+    assert people["常客"]

@@ -26,10 +26,13 @@ ORDERED = datetime(2026, 3, 1, 17, 5, tzinfo=UTC)  # 2026-03-02 01:05 in Asia/Sh
 ZH_HEADERS = [
     "会员号", "姓名", "性别", "生日", "手机", "邮箱", "省份", "城市", "大区", "来源渠道", "标签", "创建时间",
     "会员等级", "积分余额", "订单数", "消费金额", "最近下单时间",
+    "RFM 分群", "生命周期阶段", "价值分层", "客户终身价值", "存活概率", "流失风险分", "流失风险等级", "客户群",
 ]  # fmt: skip
 EN_HEADERS = [
     "Member no.", "Name", "Gender", "Birthday", "Phone", "Email", "Province", "City", "Region", "Source channel",
     "Tags", "Created at", "Tier", "Points balance", "Orders", "Spend", "Last order at",
+    "RFM segment", "Lifecycle stage", "Value tier", "Lifetime value (CLV)", "Probability alive", "Churn risk",
+    "Churn risk band", "Cluster",
 ]  # fmt: skip
 
 
@@ -74,7 +77,7 @@ def test_a_chinese_xlsx_report(db: Database) -> None:
     assert zhang[:3] == [seeded["member_no"], "张伟", "女"]
     assert zhang[3] == datetime(1990, 5, 1)  # a date cell (openpyxl reads dates back as midnight)
     assert zhang[4:12] == ["+8613800138000", None, None, None, None, "官网", "vip", datetime(2026, 3, 2, 2, 0)]
-    assert zhang[12:] == ["银卡会员", seeded["points"], 1, 2500, datetime(2026, 3, 2, 1, 5)]
+    assert zhang[12:] == ["银卡会员", seeded["points"], 1, 2500, datetime(2026, 3, 2, 1, 5), *[None] * 8]
     cells = {rows[0][i]: cell for i, cell in enumerate(sheet[2 if rows[1][1] == "张伟" else 3])}
     phone = cells["手机"]
     assert (phone.value, phone.data_type, phone.quotePrefix) == ("+8613800138000", "s", True)
@@ -107,10 +110,10 @@ def test_an_english_csv_report(db: Database) -> None:
     assert zhang == [
         seeded["member_no"], "张伟", "Female", "May 1, 1990", "'+8613800138000", "", "", "", "", "Web shop",
         "vip", "Mar 2, 2026, 2:00\u202fAM", "Silver", str(seeded["points"]), "1", "2500.00",
-        "Mar 2, 2026, 1:05\u202fAM",
+        "Mar 2, 2026, 1:05\u202fAM", *[""] * 8,
     ]  # fmt: skip
     formula = _by_name(rows)["'=cmd"]  # CSV has no cell types: the apostrophe is its defence
-    assert formula[2] == "Male" and formula[12:] == ["", "", "0", "0.00", ""]
+    assert formula[2] == "Male" and formula[12:] == ["", "", "0", "0.00", "", *[""] * 8]
 
 
 def test_a_chinese_csv_report_writes_times_the_chinese_way(db: Database) -> None:
@@ -133,7 +136,17 @@ def test_a_report_is_masked_as_the_reader_sees_it_and_audited_with_its_language(
     (record,) = audit_records(db, "customer.export")
     assert record.actor_name == "mkt"
     member = ["tier", "points_balance", "order_count", "spend", "last_order_at"]
-    assert sorted(record.fields) == sorted([*export.COLUMNS, *member])
+    scores = [
+        "rfm_segment",
+        "lifecycle_stage",
+        "value_tier",
+        "clv",
+        "p_alive",
+        "churn_risk",
+        "churn_band",
+        "cluster_name",
+    ]
+    assert sorted(record.fields) == sorted([*export.COLUMNS, *member, *scores])
     assert record.detail == {"filters": [], "format": "csv", "rows": 2, "visibility": "masked", "language": "zh-CN"}
 
 
