@@ -263,3 +263,8 @@ def recommendations(customer_id: str) -> pd.DataFrame:
     con = _connection()
     r = _table(con, "recommendations")
     return r.filter(r.customer_id == customer_id).order_by("rank").execute()
+
+
+def purchases(filters: Filters | None = None) -> pd.DataFrame:
+    """The last run's counted orders: customer, time, day, net value, store, channel, tier."""
+    return _filtered(_table(_connection(), "purchases"), filters).execute()
