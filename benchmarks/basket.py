@@ -225,6 +225,10 @@ def measure_level(
         times.append(seconds)
     row["ours_full_s"] = min(times)
     row["rules_full"] = len(ours_full)
+    row["top_rules"] = [
+        f"{'+'.join(a)} -> {'+'.join(c)} (lift {lift:.2f}, confidence {confidence:.2f})"
+        for a, c, lift, confidence in ours_full[["antecedents", "consequents", "lift", "confidence"]].values[:5]
+    ]
     print(f"  {level}: ours on all {lines['order_id'].nunique():,} orders {row['ours_full_s']:.2f} s", flush=True)
 
     subset, table = lines, full
@@ -259,7 +263,8 @@ def measure_level(
 def print_table(result: dict[str, Any]) -> None:
     print(
         f"\n{result['orders']:,} orders, {result['lines']:,} lines, {result['products']:,} products in "
-        f"{result['categories']} categories ({result['date']}, {result['cpus']} cpus)"
+        f"{result['categories']} categories ({result['date']}, {result['cpus']} cpus, load average after "
+        f"{result['load_average_after']})"
     )
     print(f"{'level':12}{'orders cmp':>12}{'rules':>8}{'ours (s)':>10}{'mlxtend (s)':>13}{'ratio':>8}  identical")
     for row in result["levels"]:
@@ -272,6 +277,8 @@ def print_table(result: dict[str, Any]) -> None:
             f"{row['one_hot_build_s']:.1f} s (not counted), support ≥ {row['min_support']}, "
             f"confidence ≥ {row['min_confidence']}"
         )
+        for rule in row["top_rules"]:
+            print(f"{'':12}  {rule}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,7 +326,13 @@ def main(argv: list[str] | None = None) -> int:
         result["levels"].append(measure_level(con, lines, level.strip(), args.baseline_orders, max(1, args.repeat)))
     con.disconnect()
     now = datetime.now(UTC).replace(microsecond=0)
-    result.update(machine=platform.node(), cpus=os.cpu_count(), python=platform.python_version(), date=now.isoformat())
+    result.update(
+        machine=platform.node(),
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+        date=now.isoformat(),
+        load_average_after=[round(value, 2) for value in os.getloadavg()],
+    )
     print_table(result)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"basket-{now.strftime('%Y%m%dT%H%M%SZ')}.json"

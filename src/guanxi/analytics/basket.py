@@ -8,6 +8,11 @@ frequent items met in the same basket, pruned; triples whose three pairs are all
 in the baskets and pruned. Rules come from every frequent itemset of two or more items, for every
 split into a non-empty antecedent and consequent. The thresholds and the arithmetic follow mlxtend's
 `fpgrowth` + `association_rules` exactly (see docs/basket-rules.md), so both give the same rules.
+
+Each level is stored once as a temporary table of the backend `lines` belongs to (Ibis `cache()`,
+dropped when the returned expression is garbage), because the next level and the rules read it
+several times; run the result on that backend (an `ibis.memtable` belongs to Ibis' default backend:
+call `.execute()` on the expression). `materialize=False` builds one lazy query instead.
 """
 
 from __future__ import annotations
@@ -314,7 +319,8 @@ def recommend(
 
     A rule applies to a customer who has bought every antecedent item and not its consequent
     (single-item consequents only). An item's score is the best confidence among the rules that
-    recommend it (ties: higher lift, then the smaller antecedents). Columns: the `customer` column,
+    recommend it (ties: higher lift, then fewer antecedent items, then the antecedents in item order).
+    Items are ranked by that confidence, then lift, then item. Columns: the `customer` column,
     rank (1..k), the `item` column, confidence, lift, support, antecedents (the items that explain
     it: "because you bought ..."). Ordered by customer, then rank.
     """
@@ -344,7 +350,12 @@ def recommend(
 
     best_rule = ibis.row_number().over(
         group_by=[applied.c, applied.target],
-        order_by=[ibis.desc(_tie(applied.confidence)), ibis.desc(_tie(applied.lift)), applied.antecedents],
+        order_by=[
+            ibis.desc(_tie(applied.confidence)),
+            ibis.desc(_tie(applied.lift)),
+            applied.a_len,
+            applied.antecedents,
+        ],
     )
     best = applied.mutate(choice=best_rule)
     best = best.filter(best.choice == 0)

@@ -106,9 +106,21 @@ class TestRecommend:
             (4, 1, "牛奶", 0.3, 1.5, ["咖啡"]),
         ]
 
-    def test_same_confidence_and_lift_prefers_the_smaller_antecedents(self) -> None:
-        rules = rules_table([(["奶瓶", "奶粉"], ["湿巾"], 0.7, 4.0), (["奶瓶"], ["湿巾"], 0.7, 4.0)])
-        assert recommended(rules, bought_table([(2, "奶粉"), (2, "奶瓶")])) == [(2, 1, "湿巾", 0.7, 4.0, ["奶瓶"])]
+    def test_same_confidence_and_lift_prefers_fewer_antecedents_then_item_order(self) -> None:
+        rules = rules_table(
+            [
+                (["奶瓶", "奶粉"], ["湿巾"], 0.7, 4.0),
+                (["奶瓶"], ["湿巾"], 0.7, 4.0),
+                (["奶粉"], ["湿巾"], 0.7, 4.0),
+                (["奶粉"], ["纸尿裤"], 0.7, 4.0),
+                (["奶瓶", "奶粉"], ["纸尿裤"], 0.7, 4.0),
+            ]
+        )
+        # 奶瓶 sorts before 奶粉 (U+74F6 < U+7C89)
+        assert recommended(rules, bought_table([(2, "奶粉"), (2, "奶瓶")])) == [
+            (2, 1, "湿巾", 0.7, 4.0, ["奶瓶"]),
+            (2, 2, "纸尿裤", 0.7, 4.0, ["奶粉"]),
+        ]
 
     def test_caller_column_names(self) -> None:
         bought = ibis.memtable(
