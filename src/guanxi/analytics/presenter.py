@@ -67,6 +67,8 @@ def customer_scores(session: Session, actor: Principal, customer_id: str) -> Cus
 
 
 detail_parts.register_scores(customer_scores)
+# importing the presenter (the API and the console do) also puts stage changes on the 360 timeline
+from guanxi.analytics import timeline as _timeline  # noqa: E402, F401
 
 
 def export_scores(

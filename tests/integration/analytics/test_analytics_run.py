@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from guanxi.analytics import presenter as _presenter  # noqa: F401 (the scores' part of a customer's detail)
 from guanxi.analytics.models import CustomerScore, StageChange
 from guanxi.analytics.runner import run_analytics
+from guanxi.customers import timeline
 from guanxi.customers.models import Customer
 from guanxi.customers.service import customer_detail
 from guanxi.kit import clock
@@ -100,6 +101,11 @@ def test_a_stage_change_between_runs_is_recorded_once(db: Database, frozen: cloc
     assert changes == [(people["沉睡"], "dormant", "won_back")]
     assert report["written"]["stage_changes"] == 1
     assert _scores(db)[people["沉睡"]].lifecycle_since == AS_OF
+    with db.unit_of_work() as session:
+        items = timeline.timeline(session, SYSTEM, people["沉睡"], kinds_wanted=["lifecycle"]).items
+    assert [(i.kind, i.detail) for i in items] == [
+        ("lifecycle", {"from": "dormant", "to": "won_back", "as_of": AS_OF.isoformat()})
+    ]
 
 
 def test_a_run_on_an_empty_database_writes_nothing_and_says_why(db: Database, frozen: clock.FrozenClock) -> None:

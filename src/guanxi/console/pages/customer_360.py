@@ -38,6 +38,7 @@ ICONS = {
     "identity": "badge",
     "tag": "sell",
     "merge": "call_merge",
+    "lifecycle": "timeline",
 }
 Facts = list[tuple[str, str]]
 
@@ -155,6 +156,16 @@ class Describer:
         props = d.get("properties") or {}
         rows += [(property_label(str(k)), property_value(str(k), v)) for k, v in props.items()]
         return rows
+
+    # analytics --------------------------------------------------------------------------------
+
+    def _title_lifecycle(self, item: timeline.TimelineItem) -> str:
+        d = item.detail
+        return tr(
+            "c360.lifecycle_change",
+            before=choice("lifecycle.stage", d.get("from")),
+            after=choice("lifecycle.stage", d.get("to")),
+        )
 
     # orders, points, coupons ------------------------------------------------------------------
 
