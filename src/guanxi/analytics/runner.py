@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
-from guanxi.analytics import facts, outputs, scoring, writeback
+from guanxi.analytics import facts, outputs, retention, scoring, writeback
 from guanxi.analytics.errors import run_busy
 from guanxi.analytics.purchases import Warehouse as Tables
 from guanxi.analytics.warehouse.store import Warehouse, warehouse_dir
@@ -82,6 +82,7 @@ def run_analytics(
             written = writeback.write_scores(
                 session, computed.scores, run_id=run_id, as_of=as_of, skipped=list(computed.skipped)
             )
+            retention.refresh(session, computed.scores, as_of=as_of, run_id=run_id)
         _progress(on_progress, 3)
         _snapshot(computed, as_of)
         report = {
