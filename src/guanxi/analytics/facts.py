@@ -18,6 +18,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from guanxi.analytics import basket, outputs
+from guanxi.analytics.churn_model import evaluation_markdown
 from guanxi.analytics.purchases import Warehouse, end_of, purchases
 from guanxi.analytics.scoring import Computed
 
@@ -70,6 +71,10 @@ def write(
     scores = computed.scores.copy()
     scores["churn_reasons"] = scores["churn_reasons"].map(lambda r: json.dumps(r or [], ensure_ascii=False))
     outputs.write_frame(folder, "scores", scores.astype({"cluster_name": "string", "rfm_segment": "string"}))
+
+    if computed.churn_model is not None:
+        text = evaluation_markdown(computed.churn_model, title=f"Churn model: evaluation as of {as_of.isoformat()}")
+        (folder / "churn_evaluation.md").write_text(text, encoding="utf-8")
 
     lines = basket_lines(w, as_of)
     category = _rules(lines, "category", settings.category_support, settings)

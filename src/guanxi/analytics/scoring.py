@@ -111,15 +111,19 @@ def _compute(w: Warehouse, options: Options) -> Computed:
     return Computed(clean(scores), feats, report, skipped, model, profiles)
 
 
+def clv_inputs(buyers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BG/NBD's (x, t, T) in weeks: repeat purchase days, first to last purchase, first purchase
+    to the as-of day."""
+    frequency = (buyers["purchase_days"] - 1).to_numpy(dtype=float)
+    span = (buyers["tenure_days"] - buyers["recency_days"]).to_numpy(dtype=float) / WEEK
+    return frequency, span, buyers["tenure_days"].to_numpy(dtype=float) / WEEK
+
+
 def _clv(
     feats: pd.DataFrame, scores: pd.DataFrame, options: Options, report: dict[str, Any], skipped: dict[str, Any]
 ) -> None:
     buyers = feats[feats["purchase_days"] > 0]
-    frequency = (buyers["purchase_days"] - 1).to_numpy(dtype=float)
-    tenure = buyers["tenure_days"].to_numpy(dtype=float) / WEEK
-    # BG/NBD's recency: from the first purchase to the last; T: from the first purchase to the as-of day
-    span = (buyers["tenure_days"] - buyers["recency_days"]).to_numpy(dtype=float) / WEEK
-    T = tenure
+    frequency, span, T = clv_inputs(buyers)
     # Gamma-Gamma's spend: the mean of the repeat purchases (the first one is left out, as the model asks)
     repeat_total = np.maximum((buyers["spend"] - buyers["first_spend"]).to_numpy(dtype=float), 0.0)
     repeat_spend = np.divide(repeat_total, frequency, out=np.zeros_like(repeat_total), where=frequency > 0)
@@ -189,9 +193,18 @@ def _churn_model(
     past = past[(past["purchase_days"] > 0) & past["customer_id"].isin(feats["customer_id"])]
     now = feats.set_index("customer_id")
     labels = now.loc[past["customer_id"], "orders_recent"].to_numpy() == 0
-    unused = ["profiling_opt_out", "created_at", "first_day", "last_day"]
+    unused = ["profiling_opt_out", "created_at", "first_day", "last_day", "p_alive"]
     training = past.drop(columns=unused, errors="ignore").set_index("customer_id")
-    scoring_frame = feats[feats["purchase_days"] > 0].drop(columns=unused, errors="ignore").set_index("customer_id")
+    # The baseline the model is judged against: P(alive) as the CLV model saw it at the cutoff
+    # (today's would know the answer).
+    try:
+        x, t, T = clv_inputs(past)
+        training["p_alive"] = clv.fit_bgnbd(x, t, T, modified=options.modified_bgnbd).p_alive(x, t, T)
+    except clv.ClvFitError:
+        pass
+    scoring_frame = (
+        feats[feats["purchase_days"] > 0].drop(columns=unused[:-1], errors="ignore").set_index("customer_id")
+    )
     needed = ChurnModelConfig().min_customers
     if len(training) < needed:
         skipped["churn_model"] = {

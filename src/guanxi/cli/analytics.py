@@ -62,6 +62,19 @@ def run(
     )
 
 
+@analytics_app.command("churn-report")
+def churn_report() -> None:
+    """Print the last run's churn-model evaluation (markdown: AUC, precision at the top, calibration,
+    next to the P(alive) baseline)."""
+    from guanxi.analytics.outputs import current_folder
+
+    folder = current_folder()
+    path = folder / "churn_evaluation.md" if folder else None
+    if path is None or not path.exists():
+        raise typer.BadParameter("no analytics run has trained the churn model yet", param_hint="data")
+    typer.echo(path.read_text(encoding="utf-8"))
+
+
 @analytics_app.command("clv-report")
 def clv_report(
     holdout_weeks: int = typer.Option(26, "--holdout-weeks", min=4, max=104, help="Weeks kept back to test the model"),
