@@ -118,6 +118,10 @@ NAV: list[NavGroup] = [
         ],
     ),
     NavGroup(
+        "nav.group.analytics",
+        [NavItem("analytics.dash.nav", "/analytics", "insights", "analytics")],
+    ),
+    NavGroup(
         "nav.group.data",
         [
             NavItem("nav.quality", "/quality", "fact_check", "quality"),

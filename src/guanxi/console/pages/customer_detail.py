@@ -22,7 +22,7 @@ from guanxi.auth import service as auth_service
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import error_text, perform
 from guanxi.console.layout import frame
-from guanxi.console.pages import customer_360, customer_history, loyalty_card
+from guanxi.console.pages import analytics_customer, customer_360, customer_history, loyalty_card
 from guanxi.console.pages.customer_identities import IdentitiesSection
 from guanxi.console.pages.customer_merge import MergeDialog
 from guanxi.console.pages.customer_tabs import CouponsPanel, NotesPanel, OrdersPanel
@@ -40,6 +40,7 @@ from guanxi.console.widgets import (
 )
 from guanxi.customers import notes
 from guanxi.customers import service as customers
+from guanxi.customers.models import Customer
 from guanxi.customers.schemas import CustomerDetail, TagIn
 from guanxi.kit import formatting
 from guanxi.kit.errors import NotFound
@@ -67,6 +68,7 @@ class CustomerView:
     owner_name: str | None
     card: CardOut | None  # None when the role may not read member cards
     known_tags: list[str]
+    refused_profiling: bool = False  # no scores are kept for who refused profiling
 
 
 def load_view(session: Session, principal: Principal, customer_id: str) -> CustomerView:
@@ -80,7 +82,8 @@ def load_view(session: Session, principal: Principal, customer_id: str) -> Custo
             owner_name = tr("customer.owner_unknown")
     member = member_card.get_card(session, principal, customer_id) if is_allowed(principal, "loyalty", "read") else None
     known = notes.popular_tags(session, principal) if is_allowed(principal, "tags", "create") else []
-    return CustomerView(detail, owner_name, member, known)
+    row = session.get(Customer, customer_id) if detail.scores is None else None
+    return CustomerView(detail, owner_name, member, known, bool(row is not None and row.profiling_opt_out))
 
 
 def visible_tabs(principal: Principal) -> list[str]:
@@ -245,6 +248,10 @@ class CustomerPage:
                 self._profile()
                 timeline_box = ui.column().classes("w-full gap-4")
             with ui.column().classes("lg:col-span-2 min-w-0 w-full gap-4"):
+                if analytics_customer.shown_to(self.viewer):
+                    analytics_customer.ScoresSection(
+                        self.viewer, self.customer_id, self.view.detail.scores, refused=self.view.refused_profiling
+                    ).build()
                 IdentitiesSection(
                     self.viewer, self.customer_id, self.view.detail.identities, on_change=self._identities_changed
                 ).build()

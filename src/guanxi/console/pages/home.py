@@ -1,4 +1,6 @@
-"""Home: customers in the caller's scope, new this week, top cities and regions."""
+"""Home: for roles that read analytics, the business figures of this month and last
+(`analytics_home`); then, for everyone, customers in the caller's scope, new this week, top cities
+and regions."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from starlette.responses import Response
 
 from guanxi.console.actions import perform
 from guanxi.console.layout import frame
+from guanxi.console.pages.analytics_home import HomeDashboard, can_read
 from guanxi.console.session import guard, language, tr
 from guanxi.console.widgets import card, notice, page_title, place
 from guanxi.customers import listing
@@ -46,6 +49,9 @@ def home_page(request: Request) -> Response | None:
         return principal
     with frame(principal, "/"):
         page_title(tr("home.title"))
+        if can_read(principal):
+            HomeDashboard(principal).build()
+            ui.label(tr("analytics.home.base")).classes("text-lg font-medium").mark("home-base-title")
         result = perform(lambda s, p: listing.stats(s, p), principal=principal, write=False)
         stats: CustomerStats | None = result.value
         if stats is None:
