@@ -31,6 +31,7 @@ from guanxi.customers.events_api import router as events_router
 from guanxi.customers.merge_api import router as merges_router
 from guanxi.dataio.api import router as dataio_router
 from guanxi.jobs.api import router as runs_router
+from guanxi.jobs.playbooks import router as analytics_router
 from guanxi.kit import group_commit, i18n
 from guanxi.kit.db import get_database
 from guanxi.kit.listing import Cursor
@@ -164,6 +165,7 @@ def create_app() -> FastAPI:
     api.include_router(exchange_rates_router)
     api.include_router(marketing_router)
     api.include_router(runs_router)
+    api.include_router(analytics_router)
     api.include_router(_audit_router())
     api.include_router(audit_verify_router)
 
