@@ -327,50 +327,53 @@ def recommend(
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k!r}")
     single = rules.filter(rules.consequents.length() == 1)
-    numbered = single.select(
-        "antecedents",
-        "confidence",
-        "lift",
-        "support",
-        target=single.consequents[0],
-        a_len=single.antecedents.length(),
-        rule_id=ibis.row_number().over(order_by=[single.antecedents, single.consequents]),
+    single = single.mutate(target=single.consequents[0], a_len=single.antecedents.length())
+    # One integer per rule in the order recommendations prefer: best confidence, then lift, then the
+    # item, then fewer antecedent items, then the antecedents. A customer's best rule for an item is
+    # then its smallest rank, and the items rank by it: only integers travel through the big steps.
+    preference = ibis.row_number().over(
+        order_by=[
+            ibis.desc(_tie(single.confidence)),
+            ibis.desc(_tie(single.lift)),
+            single.target,
+            single.a_len,
+            single.antecedents,
+        ]
     )
-    antecedent_items = numbered.select("rule_id", "a_len", a_item=numbered.antecedents.unnest())
+    ranked_rules = single.mutate(rule_rank=preference)
 
     owned = bought.select(c=bought[customer], i=bought[item])
     owned = owned.filter(owned.c.notnull(), owned.i.notnull()).distinct()
 
-    hits = owned.join(antecedent_items, owned.i == antecedent_items.a_item)
-    matched = hits.group_by(["c", "rule_id", "a_len"]).aggregate(hit=hits.i.count())
-    applicable = matched.filter(matched.hit == matched.a_len).select("c", "rule_id")
-    applied = applicable.join(numbered, "rule_id")
+    # Rules of each antecedent size apart: the purchase of the first antecedent item finds the rule,
+    # then one semi-join per further item (counting matches per customer and rule instead means a
+    # group-by with as many groups as purchase-rule pairs, far slower).
+    applied_by_size = []
+    for size in range(1, MAX_ITEMSET_LEN):
+        sized = ranked_rules.filter(ranked_rules.a_len == size)
+        sized = sized.select("rule_rank", "target", **{f"a{at}": sized.antecedents[at] for at in range(size)})
+        first = owned.view()
+        found = first.join(sized, first.i == sized.a0).select(first.c, *sized.columns)
+        for at in range(1, size):
+            also = owned.view().rename(**{f"o{at}_c": "c", f"o{at}_i": "i"})
+            found = found.join(also, [found.c == also[f"o{at}_c"], found[f"a{at}"] == also[f"o{at}_i"]], how="semi")
+        applied_by_size.append(found.select("c", "target", "rule_rank"))
+    applied = ibis.union(*applied_by_size, distinct=False)
     already = owned.view().rename(o_c="c", o_i="i")
     applied = applied.join(already, [applied.c == already.o_c, applied.target == already.o_i], how="anti")
 
-    best_rule = ibis.row_number().over(
-        group_by=[applied.c, applied.target],
-        order_by=[
-            ibis.desc(_tie(applied.confidence)),
-            ibis.desc(_tie(applied.lift)),
-            applied.a_len,
-            applied.antecedents,
-        ],
-    )
-    best = applied.mutate(choice=best_rule)
-    best = best.filter(best.choice == 0)
-    position = ibis.row_number().over(
-        group_by=best.c, order_by=[ibis.desc(_tie(best.confidence)), ibis.desc(_tie(best.lift)), best.target]
-    )
-    ranked = best.mutate(rank=position + 1)
-    top = ranked.filter(ranked["rank"] <= k)
-    result = top.select(
-        **{customer: top.c},
-        rank=top["rank"].cast("int64"),
-        **{item: top.target},
-        confidence=top.confidence,
-        lift=top.lift,
-        support=top.support,
-        antecedents=top.antecedents,
+    best = applied.group_by(["c", "target"]).aggregate(rule_rank=applied.rule_rank.min())
+    position = ibis.row_number().over(group_by=best.c, order_by=best.rule_rank)
+    top = best.mutate(rank=position + 1)
+    top = top.filter(top["rank"] <= k).select("c", "rank", "rule_rank")
+    explained = top.join(ranked_rules, "rule_rank")
+    result = explained.select(
+        **{customer: explained.c},
+        rank=explained["rank"].cast("int64"),
+        **{item: explained.target},
+        confidence=explained.confidence,
+        lift=explained.lift,
+        support=explained.support,
+        antecedents=explained.antecedents,
     )
     return result.order_by([customer, "rank"])
