@@ -8,7 +8,21 @@ from pathlib import Path
 
 from benchmarks import api
 
-SUITES = ("api", "orders", "expiry", "card", "liability", "events", "duplicates", "segments", "imports", "history")
+SUITES = (
+    "api",
+    "orders",
+    "expiry",
+    "card",
+    "liability",
+    "events",
+    "duplicates",
+    "segments",
+    "imports",
+    "history",
+    "clv",
+    "basket",
+    "analytics",
+)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -150,6 +164,18 @@ def run(argv: list[str]) -> int:
         from benchmarks import history
 
         failed |= history.main(["--database-url", options.database_url] if options.database_url else [])
+    if "clv" in chosen:
+        from benchmarks import clv
+
+        failed |= clv.main([])
+    if "basket" in chosen:
+        from benchmarks import basket
+
+        failed |= basket.main([])
+    if "analytics" in chosen:
+        from benchmarks import analytics
+
+        failed |= analytics.main(["--database-url", options.database_url] if options.database_url else [])
     return failed
 
 
