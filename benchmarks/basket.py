@@ -18,6 +18,8 @@ printed, it measures:
   counted in the ratio, which flatters the baseline.
 Then checks the two rule sets are identical (same antecedent/consequent pairs, support, confidence
 and lift within 1e-9) and prints the ratio baseline / ours (above 1: ours is faster).
+Last, `recommend` is timed alone (top 5 products per customer, the orders shared among `--customers`
+customers by order_id modulo; no baseline).
 The one-hot frame is dense (orders × products bytes, 6 GB at the default size); `--baseline-orders`
 runs the baseline (and ours again, for the ratio) on the first N orders only when the full frame
 does not fit. Results go to benchmarks/results/basket-<stamp>.json.
@@ -260,6 +262,24 @@ def measure_level(
     return row
 
 
+def measure_recommend(con: Any, customers: int) -> dict[str, Any]:
+    """Top 5 products per customer from the product rules (no baseline: mlxtend has no such step)."""
+    from guanxi.analytics.basket import basket_rules, recommend
+
+    column, min_support, min_confidence = LEVELS["products"]
+    lines = con.table("lines")
+    rules = basket_rules(lines, item=column, min_support=min_support, min_confidence=min_confidence)
+    rules.execute()  # the rule levels are stored by now; what follows is the recommendation itself
+    bought = lines.select(customer_id=lines.order_id % customers, item=lines[column])
+    started = time.perf_counter()
+    top = con.execute(recommend(rules, bought, k=5))
+    seconds = time.perf_counter() - started
+    row = {"customers": customers, "rows": len(top), "customers_served": int(top["customer_id"].nunique())}
+    row["recommend_s"] = seconds
+    print(f"  recommend: {customers:,} customers, {len(top):,} rows in {seconds:.2f} s", flush=True)
+    return row
+
+
 def print_table(result: dict[str, Any]) -> None:
     print(
         f"\n{result['orders']:,} orders, {result['lines']:,} lines, {result['products']:,} products in "
@@ -279,6 +299,12 @@ def print_table(result: dict[str, Any]) -> None:
         )
         for rule in row["top_rules"]:
             print(f"{'':12}  {rule}")
+    if "recommend" in result:
+        r = result["recommend"]
+        print(
+            f"recommend (top 5 products): {r['customers']:,} customers, {r['customers_served']:,} with a "
+            f"recommendation, {r['rows']:,} rows, {r['recommend_s']:.2f} s"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--levels", default="products,categories", help="comma-separated: products, categories")
     parser.add_argument("--repeat", type=int, default=1, help="runs of ours per measure, the best is kept (default 1)")
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=None,
+        help="recommend: customers owning the orders (order_id mod N; default orders / 3; 0: skip)",
+    )
     parser.add_argument("--seed", type=int, default=20261204)
     args = parser.parse_args(argv)
     import ibis
@@ -324,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     for level in args.levels.split(","):
         result["levels"].append(measure_level(con, lines, level.strip(), args.baseline_orders, max(1, args.repeat)))
+    customers = args.orders // 3 if args.customers is None else args.customers
+    if customers > 0:
+        result["recommend"] = measure_recommend(con, customers)
     con.disconnect()
     now = datetime.now(UTC).replace(microsecond=0)
     result.update(

@@ -318,11 +318,12 @@ def recommend(
     """Top-k "bought X, also buys Y" items per customer, each with the rule that produced it.
 
     A rule applies to a customer who has bought every antecedent item and not its consequent
-    (single-item consequents only). An item's score is the best confidence among the rules that
-    recommend it (ties: higher lift, then fewer antecedent items, then the antecedents in item order).
-    Items are ranked by that confidence, then lift, then item. Columns: the `customer` column,
-    rank (1..k), the `item` column, confidence, lift, support, antecedents (the items that explain
-    it: "because you bought ..."). Ordered by customer, then rank.
+    (single-item consequents only; antecedents of up to two items, all `basket_rules` makes). An
+    item's score is the best confidence among the rules that recommend it (ties: higher lift, then
+    fewer antecedent items, then the antecedents in item order). Items are ranked by that confidence,
+    then lift, then item. Columns: the `customer` column, rank (1..k), the `item` column, confidence,
+    lift, support, antecedents (the items that explain it: "because you bought ..."). Ordered by
+    customer, then rank.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k!r}")

@@ -154,6 +154,11 @@ class TestRecommend:
             (2, 1, "奶粉", 0.75, round(0.75 / 0.8, 9), ["纸尿裤"]),
         ]
 
+    def test_antecedents_of_three_items_are_not_rules_of_ours_and_are_ignored(self) -> None:
+        rules = rules_table([(["a", "b", "c"], ["d"], 0.9, 9.0), (["a"], ["e"], 0.2, 1.5)])
+        bought = bought_table([(1, "a"), (1, "b"), (1, "c")])
+        assert recommended(rules, bought) == [(1, 1, "e", 0.2, 1.5, ["a"])]
+
     def test_k_must_be_positive(self) -> None:
         with pytest.raises(ValueError):
             recommend(rules_table(RULES), bought_table(BOUGHT), k=0)
