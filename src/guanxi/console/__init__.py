@@ -21,6 +21,9 @@ from guanxi.console import origins
 from guanxi.console.layout import BRAND, install_theme
 from guanxi.console.pages import (
     accounts,
+    analytics_playbooks,
+    analytics_retention,
+    analytics_targets,
     customer_detail,
     customer_form,
     customers,
@@ -77,6 +80,9 @@ PAGES = (
     ("/tag-rules", tag_rules.tag_rules_page),
     ("/tag-rules/new", tag_rules.new_rule_page),
     ("/tag-rules/{rule_id}", tag_rules.rule_page),
+    ("/analytics/playbooks", analytics_playbooks.analytics_playbooks_page),
+    ("/analytics/retention", analytics_retention.analytics_retention_page),
+    ("/analytics/targets", analytics_targets.analytics_targets_page),
     (staff_users.STAFF_PATH, staff_users.staff_page),
     (staff_users.PASSWORD_PATH, staff_users.password_page),
 )

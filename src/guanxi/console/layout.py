@@ -119,7 +119,12 @@ NAV: list[NavGroup] = [
     ),
     NavGroup(
         "nav.group.analytics",
-        [NavItem("analytics.dash.nav", "/analytics", "insights", "analytics")],
+        [
+            NavItem("analytics.dash.nav", "/analytics", "insights", "analytics"),
+            NavItem("analytics.nav.playbooks", "/analytics/playbooks", "playlist_add_check", "analytics"),
+            NavItem("analytics.nav.retention", "/analytics/retention", "support_agent", "analytics"),
+            NavItem("analytics.nav.targets", "/analytics/targets", "flag", "analytics"),
+        ],
     ),
     NavGroup(
         "nav.group.data",
