@@ -159,6 +159,22 @@ class TestRecommend:
         bought = bought_table([(1, "a"), (1, "b"), (1, "c")])
         assert recommended(rules, bought) == [(1, 1, "e", 0.2, 1.5, ["a"])]
 
+    def test_integer_items(self) -> None:
+        lines = [(1, 10), (1, 20), (2, 10), (2, 20), (3, 10)]
+        table = ibis.memtable(
+            pd.DataFrame(lines, columns=["order_id", "sku"]), schema={"order_id": "int64", "sku": "int64"}
+        )
+        rules = basket_rules(table, item="sku", min_support=0.5, min_confidence=0.5)
+        bought = ibis.memtable(pd.DataFrame({"customer_id": [5, 6], "sku": [20, 10]}))
+        frame = recommend(rules, bought, item="sku").execute()
+        assert [
+            (int(c), int(r), int(i), list(a))
+            for c, r, i, a in frame[["customer_id", "rank", "sku", "antecedents"]].values
+        ] == [
+            (5, 1, 10, [20]),
+            (6, 1, 20, [10]),
+        ]
+
     def test_k_must_be_positive(self) -> None:
         with pytest.raises(ValueError):
             recommend(rules_table(RULES), bought_table(BOUGHT), k=0)

@@ -159,6 +159,16 @@ class TestExactRows:
         ]
         assert list(rules["confidence"]) == pytest.approx([1.0, 2 / 3], abs=TOLERANCE)
 
+    def test_runs_on_the_connection_that_holds_the_lines(self) -> None:
+        rows = baskets("ab", "ab", "a", "bc")
+        con = ibis.duckdb.connect()
+        try:
+            table = con.create_table("lines", pd.DataFrame(rows, columns=["order_id", "item"]))
+            rules = con.execute(basket_rules(table, min_support=0.5, min_confidence=0.5))
+        finally:
+            con.disconnect()
+        pd.testing.assert_frame_equal(rules, ours(rows, min_support=0.5, min_confidence=0.5))
+
     def test_lazy_expression_gives_the_same_rules(self) -> None:
         rows = generated_lines(5)[["order_id", "sku"]].values.tolist()
         stored = basket_rules(lines_table(rows), min_support=0.01, min_confidence=0.1).execute()
