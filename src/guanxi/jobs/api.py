@@ -20,7 +20,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response, status
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from guanxi.analytics import runner as analytics_runner
@@ -35,6 +35,7 @@ from guanxi.kit.inputs import BusinessDate
 from guanxi.kit.principal import Principal
 from guanxi.kit.run_schemas import RunOut, location, run_out
 from guanxi.kit.runs import BackgroundRun
+from guanxi.kit.text import StorableInput
 from guanxi.kit.web import DbSession, in_worker_thread
 from guanxi.loyalty.catalog import coupon_jobs
 from guanxi.loyalty.insights import simulation
@@ -130,7 +131,7 @@ def export_customers(
     return _accepted(run, response)
 
 
-class AnalyticsRunIn(BaseModel):
+class AnalyticsRunIn(StorableInput):
     model_config = ConfigDict(extra="forbid")
 
     as_of: BusinessDate | None = Field(default=None, description="Compute as of this date (default today)")
