@@ -1,4 +1,4 @@
-"""ECharts options and display names shared by the analytics pages (the dashboard, the home
+"""ECharts options shared by the analytics pages (the dashboard, the home
 figures, the customer's scores).
 
 Every builder takes a frame from `guanxi.analytics.queries` and returns plain options: names and
@@ -9,130 +9,19 @@ save-as-image button (it works offline), named after the chart.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
 import pandas as pd
 
-from guanxi.console.session import language, tr
-from guanxi.console.widgets import EMPTY, choice
-from guanxi.kit import formatting
+from guanxi.analytics.rfm import SEGMENTS
+from guanxi.console.pages.analytics_labels import is_missing, number, percent, segment_name, short_period, stage_name
+from guanxi.console.session import tr
 
 CHART_FONT = '"Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", system-ui, sans-serif'
 BLUE, GREEN, AMBER, RED, SLATE = "#3b82f6", "#10b981", "#f59e0b", "#ef4444", "#94a3b8"
 HEAT = ["#eff6ff", "#bfdbfe", "#60a5fa", "#2563eb", "#1e3a8a"]
-
-
-# -- display names -------------------------------------------------------------------------------
-
-
-def _named(key: str, fallback: str) -> str:
-    text = tr(key)
-    return fallback if text == key else text
-
-
-def segment_name(code: object) -> str:
-    """An RFM segment's name; "none" (not scored on one of two dates) has its own words."""
-    if code is None or code == "" or code == "none" or _missing(code):
-        return tr("analytics.dash.not_scored")
-    return _named(f"rfm.segment.{code}", tr("rfm.segment.other"))
-
-
-def stage_name(code: object) -> str:
-    if not code or _missing(code):
-        return EMPTY
-    return _named(f"lifecycle.stage.{code}", EMPTY)
-
-
-def value_tier_name(code: object) -> str:
-    if not code or _missing(code):
-        return EMPTY
-    return _named(f"value_tier.{code}", EMPTY)
-
-
-def band_name(code: object) -> str:
-    if not code or _missing(code):
-        return tr("churn.band.unknown")
-    return _named(f"churn.band.{code}", tr("churn.band.unknown"))
-
-
-def cluster_label(key: object, number: object = None, params: dict[str, Any] | None = None) -> str:
-    """A cluster's name from its catalog key (the runs store `cluster.name.<name>`); the generic
-    name numbers the clusters that match no pattern."""
-    if not key or _missing(key):
-        return EMPTY
-    full = str(key) if str(key).startswith("cluster.name.") else f"cluster.name.{key}"
-    shown = dict(params or {})
-    if "number" not in shown:
-        shown["number"] = int(number) + 1 if isinstance(number, (int, float)) and not _missing(number) else 1
-    text = tr(full, **{name: _figure(value) for name, value in shown.items()})
-    return text if text != full else tr("cluster.name.generic", number=_figure(shown["number"]))
-
-
-def trait_text(key: str, params: dict[str, Any] | None = None) -> str:
-    shown = {name: _figure(value) for name, value in (params or {}).items()}
-    text = tr(key, **shown)
-    return "" if text == key else text
-
-
-def channel_name(code: object) -> str:
-    return choice("source", str(code)) if code and not _missing(code) else EMPTY
-
-
-def _missing(value: object) -> bool:
-    return isinstance(value, float) and math.isnan(value)
-
-
-def _figure(value: object) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and not _missing(value):
-        return formatting.number(value, language())
-    return str(value)
-
-
-# -- figures -------------------------------------------------------------------------------------
-
-
-def money(value: object) -> str:
-    if value is None or _missing(value):
-        return EMPTY
-    return formatting.money(float(value), "CNY", language())  # type: ignore[arg-type]
-
-
-def _plain(value: object) -> float | int:
-    """A numpy or pandas scalar as a Python number (Babel formats Python numbers)."""
-    item = getattr(value, "item", None)
-    plain = item() if callable(item) else value
-    return plain if isinstance(plain, int) else float(plain)  # type: ignore[arg-type]
-
-
-def number(value: object, decimals: int | None = None) -> str:
-    if value is None or _missing(value):
-        return EMPTY
-    return formatting.number(_plain(value), language(), decimals=decimals)
-
-
-def percent(value: object, decimals: int = 1) -> str:
-    if value is None or _missing(value):
-        return EMPTY
-    return formatting.percent(float(value), language(), decimals=decimals)  # type: ignore[arg-type]
-
-
-def period_label(start: date, period: str) -> str:
-    """A month as 2026年3月 / Mar 2026; a week by its first day."""
-    lang = language()
-    if period == "month":
-        return formatting.month(start, lang)
-    return tr("analytics.dash.week_of", day=formatting.day(start, lang))
-
-
-def short_period(start: date, period: str) -> str:
-    """An axis label: the month alone (its year on January), or a week's first day."""
-    lang = language()
-    if period == "month":
-        return formatting.month(start, lang)
-    return formatting.day(start, lang)
 
 
 # -- options -------------------------------------------------------------------------------------
@@ -162,7 +51,7 @@ def _clean(values: Iterable[object], decimals: int = 2) -> list[float | None]:
     """Numbers for a series; unknown ones as gaps (null), never NaN."""
     out: list[float | None] = []
     for value in values:
-        if value is None or _missing(value):
+        if value is None or is_missing(value):
             out.append(None)
         else:
             out.append(round(float(value), decimals))  # type: ignore[arg-type]
@@ -189,9 +78,25 @@ def sparkline(values: Sequence[object], *, color: str = BLUE) -> dict[str, Any]:
     )
 
 
-def kpi_trend(kpis: pd.DataFrame, period: str, export_name: str) -> dict[str, Any]:
+def period_axis(starts: Iterable[date], period: str, as_of: date | None) -> list[str]:
+    """The periods' labels; the last one says "so far" when the run's date falls inside it."""
+    days = list(starts)
+    axis = [short_period(d, period) for d in days]
+    if days and as_of is not None and _unfinished(days[-1], period, as_of):
+        axis[-1] = tr("analytics.dash.so_far", period=axis[-1])
+    return axis
+
+
+def _unfinished(start: date, period: str, as_of: date) -> bool:
+    if period == "week":
+        return (as_of - start).days < 6
+    following = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    return (following - as_of).days > 1
+
+
+def kpi_trend(kpis: pd.DataFrame, period: str, export_name: str, as_of: date | None = None) -> dict[str, Any]:
     """Revenue (bars) and orders and buyers (lines) per period."""
-    axis = [short_period(d, period) for d in kpis["period"]]
+    axis = period_axis(kpis["period"], period, as_of)
     return base(
         {
             "grid": {"left": 8, "right": 8, "top": 56, "bottom": 8, "containLabel": True},
@@ -227,9 +132,9 @@ def kpi_trend(kpis: pd.DataFrame, period: str, export_name: str) -> dict[str, An
     )
 
 
-def rate_trend(kpis: pd.DataFrame, period: str, export_name: str) -> dict[str, Any]:
+def rate_trend(kpis: pd.DataFrame, period: str, export_name: str, as_of: date | None = None) -> dict[str, Any]:
     """Repeat, retention and churn rates per period, in percent."""
-    axis = [short_period(d, period) for d in kpis["period"]]
+    axis = period_axis(kpis["period"], period, as_of)
 
     def series(column: str, color: str) -> dict[str, Any]:
         return {
@@ -273,8 +178,6 @@ def heatmap(
     cells: list[dict[str, Any]],
     export_name: str,
     *,
-    x_title: str = "",
-    y_title: str = "",
     max_value: float | None = None,
 ) -> dict[str, Any]:
     values = [float(c["value"][2]) for c in cells] or [0.0]
@@ -285,9 +188,6 @@ def heatmap(
             "xAxis": {
                 "type": "category",
                 "data": x_names,
-                "name": x_title,
-                "nameLocation": "middle",
-                "nameGap": 28,
                 "position": "top",
                 "splitArea": {"show": True},
                 "axisLabel": {"interval": 0},
@@ -295,10 +195,6 @@ def heatmap(
             "yAxis": {
                 "type": "category",
                 "data": y_names,
-                "name": y_title,
-                "nameLocation": "middle",
-                "nameGap": 0,
-                "nameTextStyle": {"align": "right", "verticalAlign": "bottom"},
                 "inverse": True,
                 "splitArea": {"show": True},
                 "axisLabel": {"interval": 0},
@@ -370,47 +266,68 @@ def segment_bars(sizes: pd.DataFrame, export_name: str) -> dict[str, Any]:
     return bars(names, [float(c) for c in counts], export_name, texts=texts)
 
 
-def funnel(stages: pd.DataFrame, export_name: str) -> dict[str, Any]:
-    """Customers per lifecycle stage, in the stages' own order (not sorted by size)."""
-    colors = [SLATE, "#60a5fa", GREEN, AMBER, "#f97316", RED, "#8b5cf6"]
+STAGE_COLORS = {
+    "prospect": SLATE,
+    "new": "#60a5fa",
+    "active": GREEN,
+    "at_risk": AMBER,
+    "dormant": "#f97316",
+    "churned": RED,
+    "won_back": "#8b5cf6",
+}
+
+
+def lifecycle_bars(stages: pd.DataFrame, export_name: str) -> dict[str, Any]:
+    """Customers per lifecycle stage, in the stages' own order (a funnel from prospect to churned,
+    then won back), each bar with its count and share."""
+    counts = [int(c) for c in stages["customers"]]
+    total = sum(counts) or 1
     data = [
         {
-            "name": stage_name(code),
-            "value": int(count),
-            "itemStyle": {"color": colors[i % len(colors)]},
-            "label": {"formatter": f"{stage_name(code)}  {number(int(count))}"},
+            "value": count,
+            "itemStyle": {"color": STAGE_COLORS.get(str(code), BLUE)},
+            "label": {"show": True, "position": "right", "formatter": f"{number(count)} ({percent(count / total)})"},
         }
-        for i, (code, count) in enumerate(zip(stages["lifecycle_stage"], stages["customers"], strict=True))
+        for code, count in zip(stages["lifecycle_stage"], counts, strict=True)
     ]
     return base(
         {
+            "grid": {"left": 8, "right": 88, "top": 32, "bottom": 8, "containLabel": True},
             "tooltip": {"show": False},
-            "series": [
-                {
-                    "type": "funnel",
-                    "sort": "none",
-                    "left": "10%",
-                    "right": "10%",
-                    "top": 36,
-                    "bottom": 8,
-                    "minSize": "8%",
-                    "gap": 2,
-                    "label": {"show": True, "position": "inside", "color": "#0f172a"},
-                    "data": data,
-                }
-            ],
+            "xAxis": {"type": "value", "minInterval": 1},
+            "yAxis": {
+                "type": "category",
+                "data": [stage_name(code) for code in stages["lifecycle_stage"]],
+                "inverse": True,
+                "axisLabel": {"interval": 0},
+            },
+            "series": [{"type": "bar", "data": data, "barMaxWidth": 22}],
         },
         export_name,
     )
 
 
+def segment_order(matrix: pd.DataFrame) -> pd.DataFrame:
+    """The migration matrix with its rows and columns in the segments' order, "not scored" last."""
+    order = [*SEGMENTS, "other", "none"]
+    rank = {code: i for i, code in enumerate(order)}
+
+    def ordered(codes: Iterable[object]) -> list[object]:
+        return sorted(codes, key=lambda c: (rank.get(str(c), len(order)), str(c)))
+
+    return matrix.loc[ordered(matrix.index), ordered(matrix.columns)]
+
+
 def migration_heatmap(matrix: pd.DataFrame, export_name: str) -> dict[str, Any]:
     """Customers from each segment (rows: the earlier date) to each segment (columns: the later)."""
+    matrix = segment_order(matrix)
     rows = list(matrix.index)
     columns = list(matrix.columns)
     top = float(matrix.to_numpy().max()) if matrix.size else 0.0
     cells = [
-        heat_cell(j, i, float(matrix.iat[i, j]), number(int(matrix.iat[i, j])), dark=_dark(float(matrix.iat[i, j]), top))
+        heat_cell(
+            j, i, float(matrix.iat[i, j]), number(int(matrix.iat[i, j])), dark=_dark(float(matrix.iat[i, j]), top)
+        )
         for i in range(len(rows))
         for j in range(len(columns))
         if int(matrix.iat[i, j])
@@ -420,8 +337,6 @@ def migration_heatmap(matrix: pd.DataFrame, export_name: str) -> dict[str, Any]:
         [segment_name(r) for r in rows],
         cells,
         export_name,
-        x_title=tr("analytics.dash.migration.to"),
-        y_title=tr("analytics.dash.migration.from"),
     )
 
 
@@ -437,7 +352,7 @@ def cohort_heatmap(shares: pd.DataFrame, period: str, export_name: str) -> dict[
     for i, cohort in enumerate(shares.index):
         for j, step in enumerate(steps):
             value = shares.at[cohort, step]
-            if value is None or _missing(value):
+            if value is None or is_missing(value):
                 continue
             share = round(float(value) * 100, 2)
             cells.append(heat_cell(j, i, share, percent(float(value), 0), dark=_dark(share, 100.0)))

@@ -16,8 +16,8 @@ from nicegui import run, ui
 
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.actions import perform
-from guanxi.console.pages import analytics_charts as charts
 from guanxi.console.pages import analytics_data as data
+from guanxi.console.pages import analytics_labels as labels
 from guanxi.console.session import language, tr
 from guanxi.console.widgets import EMPTY, card
 from guanxi.customers.schemas import CustomerScoresOut
@@ -55,16 +55,16 @@ class ScoresSection:
 
     def _scores(self, s: CustomerScoresOut) -> None:
         lang = language()
-        stage = charts.stage_name(s.lifecycle_stage)
+        stage = labels.stage_name(s.lifecycle_stage)
         if s.lifecycle_stage and s.lifecycle_since:
             stage = tr("analytics.scores.stage_since", stage=stage, day=formatting.day(s.lifecycle_since, lang))
         rows = [
-            ("segment", charts.segment_name(s.rfm_segment) if s.rfm_segment else EMPTY),
+            ("segment", labels.segment_name(s.rfm_segment) if s.rfm_segment else EMPTY),
             ("stage", stage),
-            ("value_tier", charts.value_tier_name(s.value_tier)),
-            ("clv", charts.money(s.clv)),
-            ("p_alive", charts.percent(s.p_alive)),
-            ("expected", charts.number(s.expected_purchases, 1) if s.expected_purchases is not None else EMPTY),
+            ("value_tier", labels.value_tier_name(s.value_tier)),
+            ("clv", labels.money(s.clv)),
+            ("p_alive", labels.percent(s.p_alive)),
+            ("expected", labels.number(s.expected_purchases, 1) if s.expected_purchases is not None else EMPTY),
         ]
         with ui.grid(columns="max-content 1fr").classes("gap-x-6 gap-y-1 text-sm w-full"):
             for name, value in rows:
@@ -73,7 +73,7 @@ class ScoresSection:
         band = s.churn_band or "unknown"
         with ui.row().classes("w-full items-center gap-2"):
             ui.label(tr("analytics.scores.churn")).classes("text-sm text-slate-500")
-            ui.badge(charts.band_name(band), color=BAND_COLORS.get(band, "grey-3"), text_color=BAND_TEXT.get(band))
+            ui.badge(labels.band_name(band), color=BAND_COLORS.get(band, "grey-3"), text_color=BAND_TEXT.get(band))
             if s.churn_risk is not None:
                 score = formatting.number(round(float(s.churn_risk)), lang)
                 ui.label(tr("analytics.scores.risk", score=score)).classes("text-sm").mark("score-risk")
@@ -104,8 +104,8 @@ class ScoresSection:
         if s is None or s.cluster is None or not s.cluster_name:
             return
         params = found.cluster_params.get(s.cluster)
-        name = charts.cluster_label(s.cluster_name, s.cluster, params)
-        traits = [charts.trait_text(key, p) for key, p in found.cluster_traits.get(s.cluster, [])]
+        name = labels.cluster_label(s.cluster_name, s.cluster, params)
+        traits = [labels.trait_text(key, p) for key, p in found.cluster_traits.get(s.cluster, [])]
         with ui.column().classes("w-full gap-1").mark("score-cluster"):
             with ui.row().classes("items-center gap-2"):
                 ui.label(tr("analytics.scores.cluster")).classes("text-sm text-slate-500")
@@ -140,7 +140,7 @@ class ScoresSection:
             return text
 
         because = tr("analytics.dash.list_separator").join(named(a) for a in _listed(row.get("antecedents")))
-        confidence = charts.percent(row.get("confidence"), 0)
+        confidence = labels.percent(row.get("confidence"), 0)
         with ui.row().classes("w-full items-baseline gap-2 no-wrap"):
             ui.icon("add_shopping_cart", size="16px").classes("text-primary")
             with ui.column().classes("gap-0 min-w-0"):

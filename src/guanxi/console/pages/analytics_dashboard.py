@@ -24,6 +24,7 @@ from guanxi.console.actions import perform
 from guanxi.console.layout import frame
 from guanxi.console.pages import analytics_charts as charts
 from guanxi.console.pages import analytics_data as data
+from guanxi.console.pages import analytics_labels as labels
 from guanxi.console.pages import analytics_panels as panels
 from guanxi.console.pages.runs import follow_in_dialog
 from guanxi.console.session import guard, language, tr
@@ -133,7 +134,7 @@ class AnalyticsDashboard:
         self.filter_row.clear()
         with self.filter_row:
             self._select("store", {code: code for code in choices.stores})
-            self._select("channel", {code: charts.channel_name(code) for code in choices.channels})
+            self._select("channel", {code: labels.channel_name(code) for code in choices.channels})
             self._select(
                 "tier", {code: self.tiers.get(code, tr("analytics.dash.tier_unnamed")) for code in choices.tiers}
             )
@@ -169,13 +170,17 @@ class AnalyticsDashboard:
             panels.chart_card(
                 tr("analytics.dash.chart.kpis"),
                 "analytics-kpis",
-                charts.kpi_trend(d.kpis, period, tr("analytics.dash.chart.kpis")) if kpis is not None else None,
+                charts.kpi_trend(d.kpis, period, tr("analytics.dash.chart.kpis"), d.as_of)
+                if kpis is not None
+                else None,
                 lambda: self._kpi_export(d),
             )
             panels.chart_card(
                 tr("analytics.dash.chart.rates"),
                 "analytics-rates",
-                charts.rate_trend(d.kpis, period, tr("analytics.dash.chart.rates")) if kpis is not None else None,
+                charts.rate_trend(d.kpis, period, tr("analytics.dash.chart.rates"), d.as_of)
+                if kpis is not None
+                else None,
                 lambda: self._kpi_export(d),
             )
         with ui.row().classes("w-full gap-4 items-stretch max-md:flex-wrap"):
@@ -197,22 +202,12 @@ class AnalyticsDashboard:
             panels.chart_card(
                 tr("analytics.dash.chart.funnel"),
                 "analytics-funnel",
-                charts.funnel(d.funnel, tr("analytics.dash.chart.funnel"))
+                charts.lifecycle_bars(d.funnel, tr("analytics.dash.chart.funnel"))
                 if int(d.funnel["customers"].sum())
                 else None,
                 lambda: self._funnel_export(d),
                 height="h-80",
             )
-            MigrationSection(d.snapshot_dates).build()
-        panels.chart_card(
-            tr("analytics.dash.chart.cohorts"),
-            "analytics-cohorts",
-            charts.cohort_heatmap(d.cohorts, period, tr("analytics.dash.chart.cohorts")) if len(d.cohorts) else None,
-            lambda: self._cohort_export(d),
-            height="h-[32rem]",
-            classes="w-full",
-        )
-        with ui.row().classes("w-full gap-4 items-stretch max-md:flex-wrap"):
             panels.chart_card(
                 tr("analytics.dash.chart.clv"),
                 "analytics-clv",
@@ -221,7 +216,16 @@ class AnalyticsDashboard:
                 height="h-80",
                 empty=tr("analytics.dash.no_clv"),
             )
-            self._top_customers(d)
+        MigrationSection(d.snapshot_dates).build()
+        panels.chart_card(
+            tr("analytics.dash.chart.cohorts"),
+            "analytics-cohorts",
+            charts.cohort_heatmap(d.cohorts, period, tr("analytics.dash.chart.cohorts")) if len(d.cohorts) else None,
+            lambda: self._cohort_export(d),
+            height="h-[32rem]",
+            classes="w-full",
+        )
+        self._top_customers(d)
         self._rules(d)
         panels.report_section(d.report)
 
@@ -230,7 +234,7 @@ class AnalyticsDashboard:
         found = perform(lambda s, p: data.customer_names(s, p, ids), principal=self.viewer, write=False, notify=False)
         rows = panels.top_rows(d.top, found.value or {}) if ids else []
         columns = panels.top_columns()
-        with ui.card().classes("flex-[3] min-w-80 gap-2").mark("analytics-top"):
+        with ui.card().classes("w-full gap-2").mark("analytics-top"):
             with ui.row().classes("w-full items-center"):
                 ui.label(tr("analytics.dash.chart.top")).classes("text-base font-medium text-slate-700")
                 ui.space()
@@ -238,10 +242,12 @@ class AnalyticsDashboard:
                     panels.export_button(
                         "analytics-top", lambda: (rows, {n: label for n, label, _ in columns}), "analytics-top"
                     )
+            if rows and d.top_by == "monetary":
+                ui.label(tr("analytics.dash.top.by_spend")).classes("text-xs text-slate-500").mark("analytics-top-by")
             if rows:
                 panels.table(columns, rows, "analytics-top-table")
             else:
-                ui.label(tr("analytics.dash.no_clv")).classes("text-sm text-slate-500").mark("analytics-top-empty")
+                ui.label(tr("analytics.dash.no_data")).classes("text-sm text-slate-500").mark("analytics-top-empty")
 
     def _rules(self, d: data.Dashboard) -> None:
         skus = sorted({str(i) for col in ("antecedents", "consequents") for v in d.sku_rules.get(col, []) for i in v})
@@ -249,11 +255,11 @@ class AnalyticsDashboard:
         categories = found.value or {}
         columns = panels.rule_columns()
         labels = {n: label for n, label, _ in columns}
-        with ui.row().classes("w-full gap-4 items-stretch max-lg:flex-wrap"):
+        with ui.column().classes("w-full gap-4"):
             for level, rules in (("category", d.category_rules), ("sku", d.sku_rules)):
                 rows = panels.rule_rows(rules, level, categories)
                 marker = f"analytics-rules-{level}"
-                with ui.card().classes("flex-1 min-w-80 gap-2").mark(marker):
+                with ui.card().classes("w-full gap-2").mark(marker):
                     with ui.row().classes("w-full items-center"):
                         ui.label(tr(f"analytics.dash.chart.rules_{level}")).classes(
                             "text-base font-medium text-slate-700"
@@ -273,7 +279,7 @@ class AnalyticsDashboard:
     def _kpi_export(self, d: data.Dashboard) -> tuple[list[dict[str, object]], dict[str, str]]:
         names = ("revenue", "orders", "buyers", "new_buyers", "aov", "repeat_rate", "retention_rate", "churn_rate")
         columns = {"period": tr("analytics.dash.column.period"), **{n: tr(f"analytics.dash.kpi.{n}") for n in names}}
-        rows = data.frame_rows(d.kpis, {"period": lambda v: charts.period_label(v, self.period)})
+        rows = data.frame_rows(d.kpis, {"period": lambda v: labels.period_label(v, self.period)})
         return rows, columns
 
     def _rfm_export(self, d: data.Dashboard) -> tuple[list[dict[str, object]], dict[str, str]]:
@@ -292,11 +298,11 @@ class AnalyticsDashboard:
             "share": tr("analytics.dash.column.share"),
             "monetary": tr("analytics.dash.column.spend"),
         }
-        return data.frame_rows(d.segments, {"rfm_segment": charts.segment_name}), columns
+        return data.frame_rows(d.segments, {"rfm_segment": labels.segment_name}), columns
 
     def _funnel_export(self, d: data.Dashboard) -> tuple[list[dict[str, object]], dict[str, str]]:
         columns = {"lifecycle_stage": tr("analytics.dash.column.stage"), "customers": tr("analytics.dash.customers")}
-        return data.frame_rows(d.funnel, {"lifecycle_stage": charts.stage_name}), columns
+        return data.frame_rows(d.funnel, {"lifecycle_stage": labels.stage_name}), columns
 
     def _cohort_export(self, d: data.Dashboard) -> tuple[list[dict[str, object]], dict[str, str]]:
         frame = d.cohorts.reset_index(names="cohort")
@@ -305,7 +311,7 @@ class AnalyticsDashboard:
         columns = {"cohort": tr("analytics.dash.column.cohort"), "customers": tr("analytics.dash.customers")}
         columns.update({str(s): tr(unit, n=int(s)) for s in steps})
         frame.columns = [str(c) for c in frame.columns]
-        return data.frame_rows(frame, {"cohort": lambda v: charts.period_label(v, self.period)}), columns
+        return data.frame_rows(frame, {"cohort": lambda v: labels.period_label(v, self.period)}), columns
 
     def _clv_export(self, d: data.Dashboard) -> tuple[list[dict[str, object]], dict[str, str]]:
         columns = {
@@ -326,7 +332,7 @@ class MigrationSection:
     def build(self) -> None:
         lang = language()
         choices = {d.isoformat(): formatting.day(d, lang) for d in self.dates}
-        with ui.card().classes("flex-[2] min-w-80 gap-2").mark("analytics-migration"):
+        with ui.card().classes("w-full gap-2").mark("analytics-migration"):
             with ui.row().classes("w-full items-center gap-2"):
                 ui.label(tr("analytics.dash.chart.migration")).classes("text-base font-medium text-slate-700")
                 ui.space()
@@ -367,8 +373,16 @@ class MigrationSection:
             with self.chart_box:
                 load_failed()
             return
+        matrix = charts.segment_order(matrix)
         title = tr("analytics.dash.chart.migration")
+        lang = language()
         with self.chart_box:
+            reading = tr(
+                "analytics.dash.migration.reading",
+                before=formatting.day(before, lang),
+                after=formatting.day(after, lang),
+            )
+            ui.label(reading).classes("text-xs text-slate-500").mark("analytics-migration-reading")
             ui.echart(charts.migration_heatmap(matrix, title)).classes("w-full h-96").mark("analytics-migration-chart")
         with self.export_box:
             panels.export_button("analytics-migration", lambda: self._export(matrix), "analytics-migration")
@@ -376,9 +390,9 @@ class MigrationSection:
     @staticmethod
     def _export(matrix: Any) -> tuple[list[dict[str, object]], dict[str, str]]:
         columns = {"from": tr("analytics.dash.migration.from")}
-        columns.update({str(c): charts.segment_name(c) for c in matrix.columns})
+        columns.update({str(c): labels.segment_name(c) for c in matrix.columns})
         rows = [
-            {"from": charts.segment_name(index), **{str(c): int(matrix.at[index, c]) for c in matrix.columns}}
+            {"from": labels.segment_name(index), **{str(c): int(matrix.at[index, c]) for c in matrix.columns}}
             for index in matrix.index
         ]
         return rows, columns

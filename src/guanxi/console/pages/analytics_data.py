@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -32,6 +33,7 @@ from guanxi.loyalty import explain
 from guanxi.loyalty.orders.models import OrderLine
 from guanxi.loyalty.program import config as program
 
+log = logging.getLogger("guanxi.console")
 TREND_PERIODS = {"month": 24, "week": 26}  # periods drawn in the trends
 TOP_CUSTOMERS = 20
 TOP_RULES = 15
@@ -61,6 +63,7 @@ class Dashboard:
     cohorts: pd.DataFrame
     clv: pd.DataFrame
     top: pd.DataFrame
+    top_by: str  # "clv", or "monetary" when the run fitted no lifetime values
     category_rules: pd.DataFrame
     sku_rules: pd.DataFrame
 
@@ -87,6 +90,10 @@ def load_dashboard(filters: Filters, period: Period) -> Dashboard:
     rules = queries.basket_rules(level="category", limit=TOP_RULES)
     sku_rules = queries.basket_rules(level="sku", limit=TOP_RULES)
     as_of = report.get("as_of")
+    top, top_by = queries.top_customers(by="clv", limit=TOP_CUSTOMERS), "clv"
+    if top.empty:
+        top, top_by = queries.top_customers(by="monetary", limit=TOP_CUSTOMERS), "monetary"
+        top = top[top["monetary"].astype(float) > 0]  # who never bought is no "most valuable" customer
     return Dashboard(
         as_of=date.fromisoformat(as_of) if isinstance(as_of, str) else None,
         report=report,
@@ -98,7 +105,8 @@ def load_dashboard(filters: Filters, period: Period) -> Dashboard:
         funnel=queries.lifecycle_funnel(),
         cohorts=queries.cohorts(period=period, filters=filters),
         clv=queries.clv_distribution(),
-        top=queries.top_customers(limit=TOP_CUSTOMERS),
+        top=top,
+        top_by=top_by,
         category_rules=rules,
         sku_rules=sku_rules,
     )
@@ -139,6 +147,9 @@ def load_customer(customer_id: str) -> CustomerAnalytics:
     try:
         recommended = queries.recommendations(customer_id)
     except NoRunYet:
+        recommended = pd.DataFrame()
+    except Exception:  # a run without any rule leaves a file of untyped columns: nothing to show
+        log.warning("the last run's recommendations could not be read", exc_info=True)
         recommended = pd.DataFrame()
     report = outputs.current_report() or {}
     traits: dict[int, list[tuple[str, dict[str, Any]]]] = {}

@@ -20,6 +20,7 @@ from guanxi.analytics.queries import NoRunYet
 from guanxi.auth.permissions import is_allowed
 from guanxi.console.pages import analytics_charts as charts
 from guanxi.console.pages import analytics_data as data
+from guanxi.console.pages import analytics_labels as labels
 from guanxi.console.pages.analytics_dashboard import PATH, load_failed, no_run_yet
 from guanxi.console.session import language, tr
 from guanxi.kit import formatting
@@ -39,13 +40,13 @@ class Metric:
 
 
 METRICS = (
-    Metric("revenue", "kpis", charts.money),
-    Metric("orders", "kpis", charts.number),
-    Metric("buyers", "kpis", charts.number),
-    Metric("repeat_rate", "kpis", charts.percent, rate=True),
-    Metric("churn_rate", "kpis", charts.percent, rate=True, lower_is_better=True),
-    Metric("issued", "points", charts.number),
-    Metric("redeemed", "points", charts.number),
+    Metric("revenue", "kpis", labels.money),
+    Metric("orders", "kpis", labels.number),
+    Metric("buyers", "kpis", labels.number),
+    Metric("repeat_rate", "kpis", labels.percent, rate=True),
+    Metric("churn_rate", "kpis", labels.percent, rate=True, lower_is_better=True),
+    Metric("issued", "points", labels.number),
+    Metric("redeemed", "points", labels.number),
 )
 
 

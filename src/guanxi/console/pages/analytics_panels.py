@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from nicegui import ui
 
-from guanxi.console.pages import analytics_charts as charts
+from guanxi.console.pages import analytics_labels as labels
 from guanxi.console.pages.analytics_data import csv_bytes
 from guanxi.console.session import language, tr
 from guanxi.console.widgets import EMPTY
@@ -100,12 +100,11 @@ def report_lines(report: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     if "clv" in computed and "clv" not in skipped:
         done.append(tr("analytics.dash.report.clv"))
     card = computed.get("scorecard")
+    unused: list[str] = []
     if isinstance(card, dict) and "scorecard" not in skipped:
         used = [_named(f"churn.indicator.{code}") for code in card.get("indicators_used") or []]
         done.append(tr("analytics.dash.report.scorecard", indicators=_joined(used) or EMPTY))
         unused = [_named(f"churn.indicator.{item.get('code')}") for item in card.get("indicators_skipped") or []]
-        if unused:
-            done.append(tr("analytics.dash.report.indicators_unused", indicators=_joined(unused)))
     model = computed.get("churn_model")
     if isinstance(model, dict) and model.get("auc") is not None and "churn_model" not in skipped:
         done.append(
@@ -113,7 +112,7 @@ def report_lines(report: Mapping[str, Any]) -> tuple[list[str], list[str]]:
         )
     groups = computed.get("clusters")
     if isinstance(groups, dict) and "clusters" not in skipped:
-        names = [charts.cluster_label(key) for key in (groups.get("sizes") or {})]
+        names = [labels.cluster_label(key) for key in (groups.get("sizes") or {})]
         done.append(tr("analytics.dash.report.clusters", k=_n(groups.get("k")), names=_joined(names) or EMPTY))
     basket = computed.get("basket")
     if isinstance(basket, dict):
@@ -136,6 +135,8 @@ def report_lines(report: Mapping[str, Any]) -> tuple[list[str], list[str]]:
             )
         )
     left_out = []
+    if isinstance(card, dict) and "scorecard" not in skipped and unused:
+        left_out.append(tr("analytics.dash.report.indicators_unused", indicators=_joined(unused)))
     for name in (*MODELS, *(k for k in skipped if k not in MODELS)):
         if name not in skipped:
             continue
@@ -176,8 +177,8 @@ def report_section(report: Mapping[str, Any]) -> None:
 
 
 def top_columns() -> list[tuple[str, str, str]]:
-    names = ("rank", "link", "member_no", "segment", "stage", "tier", "clv", "p_alive", "band")
-    right = {"rank", "clv", "p_alive"}
+    names = ("rank", "link", "member_no", "segment", "stage", "tier", "spend", "clv", "p_alive", "band")
+    right = {"rank", "spend", "clv", "p_alive"}
     return [(n, tr(f"analytics.dash.top.{n}"), "right" if n in right else "left") for n in names]
 
 
@@ -196,12 +197,13 @@ def top_rows(top: pd.DataFrame, names: Mapping[str, tuple[str, str]]) -> list[di
                 "rank": formatting.number(len(rows) + 1, language()),
                 "link": name,
                 "member_no": member_no,
-                "segment": charts.segment_name(record.get("rfm_segment")),
-                "stage": charts.stage_name(record.get("lifecycle_stage")),
-                "tier": charts.value_tier_name(record.get("value_tier")),
-                "clv": charts.money(record.get("clv")),
-                "p_alive": charts.percent(record.get("p_alive")),
-                "band": charts.band_name(record.get("churn_band")),
+                "segment": labels.segment_name(record.get("rfm_segment")),
+                "stage": labels.stage_name(record.get("lifecycle_stage")),
+                "tier": labels.value_tier_name(record.get("value_tier")),
+                "spend": labels.money(record.get("monetary")),
+                "clv": labels.money(record.get("clv")),
+                "p_alive": labels.percent(record.get("p_alive")),
+                "band": labels.band_name(record.get("churn_band")),
             }
         )
     return rows
@@ -232,8 +234,8 @@ def rule_rows(rules: pd.DataFrame, level: str, categories: Mapping[str, str]) ->
             "key": str(i),
             "if_bought": _items(rule["antecedents"], level, categories),
             "also_buys": _items(rule["consequents"], level, categories),
-            "support": charts.percent(rule["support"], 2),
-            "confidence": charts.percent(rule["confidence"]),
+            "support": labels.percent(rule["support"], 2),
+            "confidence": labels.percent(rule["confidence"]),
             "lift": formatting.number(float(rule["lift"]), lang, decimals=2),
             "baskets": formatting.number(int(rule["basket_count"]), lang),
         }
