@@ -179,3 +179,26 @@ def test_edit_keeps_the_baseline_and_delete_removes(db: Database, admin: Princip
         ("analytics.target.update", ["note", "value"]),
         ("analytics.target.delete", []),
     ]
+
+
+def test_the_high_value_repeat_rate_counts_the_top_spenders_who_came_back(
+    db: Database, admin: Principal, frozen: clock.FrozenClock
+) -> None:
+    spenders = [customer(db, name) for name in ("甲", "乙", "丙", "丁", "戊")]
+    # 甲 and 乙 spend most, 甲 twice and 乙 once; the others spend little
+    for k, (who, amount, days) in enumerate(
+        [
+            (0, "900.00", 100),
+            (0, "900.00", 20),
+            (1, "2000.00", 30),
+            (2, "50.00", 40),
+            (3, "40.00", 50),
+            (4, "30.00", 60),
+        ]
+    ):
+        buy(db, spenders[who], amount, days, k)
+    run_analytics(db, as_of=TODAY)
+    scores = queries.scores().set_index("customer_id")
+    assert {c for c in spenders if scores.loc[c, "m_score"] >= targets.HIGH_VALUE_M} == {spenders[0], spenders[1]}
+    with db.unit_of_work() as session:
+        assert targets.measure(session, "high_value_repeat_rate") == Decimal("0.5000")
