@@ -16,11 +16,25 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 
 from guanxi.analytics import basket, outputs
 from guanxi.analytics.churn_model import evaluation_markdown
 from guanxi.analytics.purchases import Warehouse, end_of, purchases
 from guanxi.analytics.scoring import Computed
+
+RECOMMENDATION_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("rank", pa.int64()),
+        ("item", pa.string()),
+        ("confidence", pa.float64()),
+        ("lift", pa.float64()),
+        ("support", pa.float64()),
+        ("antecedents", pa.list_(pa.string())),
+        ("level", pa.string()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -88,12 +102,11 @@ def write(
         con = bought._find_backend()
         memo = con.create_table(f"_rules_{column}", source.drop(columns=["level"]), temp=True, overwrite=True)
         recommended = basket.recommend(memo, bought, k=settings.recommendations).execute()
-    else:
-        recommended = pd.DataFrame(
-            columns=["customer_id", "rank", "item", "confidence", "lift", "support", "antecedents"]
-        )
-    recommended["level"] = column
-    outputs.write_frame(folder, "recommendations", recommended)
+        recommended["level"] = column
+        outputs.write_frame(folder, "recommendations", recommended)
+    else:  # no rule: an empty file that still has its columns' types, so readers can filter it
+        recommended = pd.DataFrame({"customer_id": []})
+        outputs.write_frame(folder, "recommendations", pa.Table.from_pylist([], schema=RECOMMENDATION_SCHEMA))
     return {
         "category_rules": len(category),
         "sku_rules": len(sku),

@@ -23,6 +23,7 @@ from fastapi import Path as PathParam
 from pydantic import ConfigDict, Field
 from sqlalchemy.orm import Session
 
+from guanxi.analytics import playbooks as analytics_playbooks
 from guanxi.analytics import runner as analytics_runner
 from guanxi.auth.deps import CurrentPrincipal
 from guanxi.customers.listing import CustomerFilter
@@ -56,6 +57,9 @@ READERS: dict[str, Reader] = {
     coupon_jobs.BULK_KIND: coupon_jobs.get_bulk_issue,
     simulation.RUN_KIND: simulation.get_run,
     analytics_runner.KIND: analytics_runner.get_run,
+    # a launch's result is laid out for its starter (or an administrator), as an export's
+    analytics_playbooks.KIND: analytics_playbooks.readable_run,
+    analytics_playbooks.CALL_LIST_KIND: analytics_playbooks.readable_run,
 }
 ACCEPTED = {"description": "The run is recorded; poll its Location (GET /api/v1/runs/{id})"}
 

@@ -53,6 +53,8 @@ KIND_MODULES = (
     "guanxi.jobs.exports",
     "guanxi.jobs.scans",
     "guanxi.analytics.runner",
+    "guanxi.analytics.playbooks",
+    "guanxi.jobs.playbooks",
 )
 
 

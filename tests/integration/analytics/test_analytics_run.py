@@ -154,3 +154,12 @@ def test_a_report_export_carries_the_scores_in_words(db: Database, frozen: clock
     assert (regular["RFM 分群"], regular["生命周期阶段"]) == ("重要价值客户", "活跃")
     assert by_name["只看"]["生命周期阶段"] == "潜在客户" and by_name["只看"]["RFM 分群"] == ""
     assert people["常客"]
+
+
+def test_with_no_basket_rule_a_customer_simply_has_no_recommendations(db: Database, frozen: clock.FrozenClock) -> None:
+    from guanxi.analytics import queries
+
+    people = _shop(db)  # orders without lines: no basket to learn from
+    report = run_analytics(db, as_of=AS_OF)
+    assert report["computed"]["basket"] == {"category_rules": 0, "sku_rules": 0, "recommended_customers": 0}
+    assert queries.recommendations(people["常客"]).empty
