@@ -39,6 +39,7 @@ from guanxi.customers.normalize import (
 )
 from guanxi.demo import loader
 from guanxi.demo.generate import DemoGenerator, account_count
+from guanxi.demo.targets import PLAN
 from guanxi.kit import i18n
 from guanxi.kit.db import Database
 from guanxi.kit.pagination import PageRequest
@@ -298,3 +299,9 @@ def test_the_demo_runs_the_production_schedule(db: Database, monkeypatch: pytest
     with db.unit_of_work(read_only=True) as session:
         assert _count(session, QualitySnapshot) == 1
         assert _count(session, DuplicateCandidate) == summary.behaviour.candidates
+        # the plan's targets, set after the night's analytics run gave them their baselines
+        from guanxi.analytics.models import Target
+
+        targets = {t.metric: t for t in session.scalars(select(Target))}
+        assert set(targets) == {m for m, *_ in PLAN}
+        assert targets["churn_rate"].baseline is not None and targets["nps"].baseline is None

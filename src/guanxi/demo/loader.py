@@ -41,6 +41,7 @@ from guanxi.customers.normalize import ENCRYPTED_KINDS, IdentityKind
 from guanxi.demo import behaviour as demo_behaviour
 from guanxi.demo import data
 from guanxi.demo import orders as demo_orders
+from guanxi.demo import targets as demo_targets
 from guanxi.demo.generate import AccountProfile, CustomerProfile, DemoGenerator, account_count
 from guanxi.demo.words import count as figure
 from guanxi.demo.words import said
@@ -189,6 +190,7 @@ def load(
         summary.orders = demo_orders.load_orders(database, orders=count, seed=summary.seed, progress=progress)
     if summary.refused is None and behaviour:
         summary.behaviour = demo_behaviour.load_behaviour(database, seed=summary.seed, progress=progress)
+        demo_targets.set_plan(database)  # after the behaviour's night: its analytics run gives the baselines
     fresh = not summary.reused or (summary.orders is not None and not summary.orders.reused)
     if summary.refused is None and (fresh or (summary.behaviour is not None and not summary.behaviour.reused)):
         database.analyze()
