@@ -47,7 +47,7 @@ async def test_an_administrator_sees_every_group_in_order(db: Database, console:
         create_staff(session, username="root", role="admin")
     await login(console, "root")
     groups = [m.removeprefix("nav-group-") for m in _nav_markers(console) if m.startswith("nav-group-")]
-    assert groups == ["customers", "loyalty", "marketing", "data", "system"]
+    assert groups == ["customers", "loyalty", "marketing", "analytics", "data", "system"]
     assert _nav_markers(console)[:3] == ["nav-home", "nav-group-customers", "nav-customers"]
     await console.should_see("员工")
     await console.should_see("系统")
