@@ -179,8 +179,13 @@ def heatmap(
     export_name: str,
     *,
     max_value: float | None = None,
+    wrap: int | None = None,
 ) -> dict[str, Any]:
+    """`wrap`: the width (px) long column names wrap within instead of overlapping."""
     values = [float(c["value"][2]) for c in cells] or [0.0]
+    x_label: dict[str, Any] = {"interval": 0}
+    if wrap:
+        x_label.update(width=wrap, overflow="break", lineHeight=14)
     return base(
         {
             "grid": {"left": 8, "right": 16, "top": 40, "bottom": 8, "containLabel": True},
@@ -190,7 +195,7 @@ def heatmap(
                 "data": x_names,
                 "position": "top",
                 "splitArea": {"show": True},
-                "axisLabel": {"interval": 0},
+                "axisLabel": x_label,
             },
             "yAxis": {
                 "type": "category",
@@ -337,6 +342,7 @@ def migration_heatmap(matrix: pd.DataFrame, export_name: str) -> dict[str, Any]:
         [segment_name(r) for r in rows],
         cells,
         export_name,
+        wrap=72,
     )
 
 
