@@ -128,3 +128,15 @@ class StageChange(Base):
     to_stage: Mapped[str] = mapped_column(String(20))
     run_id: Mapped[str] = mapped_column(String(26))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class AnalyticsSettings(Base):
+    """The brand's analytics settings (one row): the RFM window, weights and map, the lifecycle
+    thresholds, the CLV horizon. Absent until an administrator changes a default."""
+
+    __tablename__ = "analytics_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)

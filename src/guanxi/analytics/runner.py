@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
 from guanxi.analytics import facts, outputs, retention, scoring, writeback
+from guanxi.analytics import settings as analytics_settings
 from guanxi.analytics.errors import run_busy
 from guanxi.analytics.purchases import Warehouse as Tables
 from guanxi.analytics.warehouse.store import Warehouse, warehouse_dir
@@ -62,7 +63,9 @@ def run_analytics(
 ) -> dict[str, Any]:
     """The whole run; returns its report (what was computed, skipped and written)."""
     as_of = as_of or (options.as_of if options else clock.today())
-    options = options or scoring.Options(as_of=as_of)
+    with database.unit_of_work(read_only=True) as session:
+        chosen = analytics_settings.current(session)
+    options = options or analytics_settings.options_for(chosen, as_of)
     run_id = run_id or new_id()
     if not _one_at_a_time.acquire(blocking=False):
         raise run_busy()
@@ -90,6 +93,7 @@ def run_analytics(
             "as_of": as_of.isoformat(),
             "sync": synced.as_dict(),
             "computed": {**computed.report, "basket": basket_report},
+            "settings": analytics_settings.describe(chosen),
             "skipped": computed.skipped,
             "written": written.as_dict(),
             "clusters": computed.cluster_profiles,

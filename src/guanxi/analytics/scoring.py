@@ -41,6 +41,7 @@ class Options:
     as_of: date
     window_days: int = 365
     preset: str = "balanced"
+    segment_rules: tuple[rfm.SegmentRule, ...] = rfm.STANDARD_MAP
     lifecycle: lifecycle.LifecycleSettings = field(default_factory=lifecycle.LifecycleSettings)
     clv_months: int = 12
     monthly_discount: float = 0.01
@@ -84,7 +85,8 @@ def _compute(w: Warehouse, options: Options) -> Computed:
     keep = set(feats["customer_id"])
 
     scored = rfm.with_segments(
-        rfm.scores(behaviour(w, as_of, window_days=options.window_days), weights=rfm.PRESETS[options.preset])
+        rfm.scores(behaviour(w, as_of, window_days=options.window_days), weights=rfm.PRESETS[options.preset]),
+        options.segment_rules,
     )
     rfm_frame = scored.select("customer_id", *MODEL_COLUMNS["rfm"]).execute()
     scores = scores.merge(rfm_frame[rfm_frame.customer_id.isin(keep)], on="customer_id", how="left")

@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from starlette.concurrency import run_in_threadpool
 
 import guanxi
+from guanxi.analytics.settings_api import router as analytics_settings_router
 from guanxi.api import problems, security_headers
 from guanxi.api.audit_api import router as audit_verify_router
 from guanxi.api.metrics_access import require_metrics_reader
@@ -166,6 +167,7 @@ def create_app() -> FastAPI:
     api.include_router(marketing_router)
     api.include_router(runs_router)
     api.include_router(analytics_router)
+    api.include_router(analytics_settings_router)
     api.include_router(_audit_router())
     api.include_router(audit_verify_router)
 

@@ -1,4 +1,4 @@
-"""analytics: customers' current scores, targets, the retention worklist, playbook launches
+"""analytics: customers' current scores, targets, the retention worklist, playbook launches, settings
 
 Also `customers.profiling_opt_out` (no scores for who refused profiling) and
 `loyalty_orders.updated_at` (the warehouse sync's watermark; set to created_at on older rows).
@@ -128,6 +128,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_analytics_stage_changes")),
     )
     op.create_index("ix_analytics_stage_changes_customer", "analytics_stage_changes", ["customer_id", "as_of"])
+    op.create_table(
+        "analytics_settings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("values", sa.JSON(), nullable=False),
+        sa.Column("updated_by", sa.String(length=64), nullable=False),
+        sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_analytics_settings")),
+    )
     # Plain ADD COLUMNs, not batches: SQLite's batch copies the table and drops the old one, which
     # the foreign keys pointing at customers and orders refuse.
     op.add_column("customers", sa.Column("profiling_opt_out", sa.Boolean(), nullable=False, server_default=sa.false()))
@@ -138,6 +146,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("analytics_settings")
     op.drop_index("ix_analytics_stage_changes_customer", table_name="analytics_stage_changes")
     op.drop_table("analytics_stage_changes")
     op.drop_index("ix_loyalty_orders_updated", table_name="loyalty_orders")
