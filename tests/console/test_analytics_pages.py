@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from nicegui import ui
 from nicegui.testing import User
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 import guanxi.console as console_module
 from guanxi.analytics import presenter as _presenter  # noqa: F401 (the scores' part of a customer's detail)
@@ -21,6 +21,7 @@ from guanxi.console.pages import analytics_dashboard
 from guanxi.customers.models import Customer
 from guanxi.kit import clock
 from guanxi.kit.db import Database
+from guanxi.kit.runs import BackgroundRun
 from tests.console.conftest import MAIN_FILE, login, not_shown, settle
 from tests.factories import create_customer, create_staff, post_order
 
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
 NOW = datetime(2026, 6, 30, 10, 0, tzinfo=UTC)
 AS_OF = date(2026, 6, 30)
 TEE = {"sku": "AP-TEE-01", "category": "服装", "quantity": 1, "unit_price": "80.00"}
+ROUNDS = 300  # a background run on a tiny shop takes a few seconds on a busy machine
 SHOE = {"sku": "SH-RUN-01", "category": "鞋履", "quantity": 1, "unit_price": "40.00"}
 NUTS = {"sku": "FD-NUTS-01", "category": "食品", "quantity": 1, "unit_price": "80.00"}
 
@@ -105,6 +107,7 @@ async def test_before_any_run_the_dashboard_says_so_and_offers_a_run_to_who_may(
     await settle(console, marker="analytics-no-run")
     await console.should_see("尚无分析结果")
     await console.should_see("立即运行分析")
+    await not_shown(console, marker="analytics-run", after_marker="analytics-run-now")  # one button, not two
 
 
 async def test_an_analyst_sees_no_run_button(db: Database, console: User) -> None:
@@ -112,7 +115,7 @@ async def test_an_analyst_sees_no_run_button(db: Database, console: User) -> Non
         create_staff(session, username="analyst", role="analyst")
     await login(console, "analyst")
     await console.open("/analytics")
-    await not_shown(console, marker="analytics-run", after_marker="analytics-no-run")
+    await not_shown(console, marker="analytics-run-now", after_marker="analytics-no-run")
 
 
 async def test_before_any_run_home_says_so_and_keeps_the_customer_figures(db: Database, console: User) -> None:
@@ -239,3 +242,21 @@ async def test_the_customer_page_says_who_refused_profiling_and_who_is_not_score
     await console.open(f"/customers/{people['拒绝']}")
     await settle(console, marker="customer-scores-none")
     await console.should_see("客户已拒绝画像，不保留评分。")
+
+
+async def test_the_run_button_runs_analytics_in_the_background(db: Database, console: User) -> None:
+    with db.unit_of_work() as session:
+        create_staff(session, username="admin", role="admin")
+        regular = create_customer(session, name="常客").id
+    for n in range(3):
+        with db.unit_of_work() as session:
+            post_order(session, customer_id=regular, amount="80.00", external_id=f"run-{n}", lines=[TEE])
+    await login(console, "admin")
+    await console.open("/analytics")
+    await settle(console, marker="analytics-no-run")
+    console.find(marker="analytics-run-now").click()
+    await console.should_see(marker="run-dialog")
+    await console.should_see("分析已完成", retries=ROUNDS)
+    with db.unit_of_work(read_only=True) as session:
+        kinds = [(r.kind, r.status) for r in session.scalars(select(BackgroundRun))]
+    assert kinds == [("analytics.run", "done")]

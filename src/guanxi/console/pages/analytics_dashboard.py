@@ -53,9 +53,9 @@ def _ran(run: BackgroundRun) -> None:
     ui.navigate.reload()
 
 
-def run_button(principal: Principal, *, label_key: str = "analytics.dash.run") -> None:
+def run_button(principal: Principal, *, label_key: str = "analytics.dash.run", marker: str = "analytics-run") -> None:
     if is_allowed(principal, "analytics", "create"):
-        ui.button(tr(label_key), icon="insights", on_click=start_run).props("unelevated no-caps").mark("analytics-run")
+        ui.button(tr(label_key), icon="insights", on_click=start_run).props("unelevated no-caps").mark(marker)
 
 
 def no_run_yet(principal: Principal) -> None:
@@ -63,7 +63,7 @@ def no_run_yet(principal: Principal) -> None:
     with ui.card().classes("w-full items-start gap-3").mark("analytics-no-run"):
         ui.label(tr("analytics.dash.no_run")).classes("text-base font-medium")
         ui.label(tr("analytics.dash.no_run_hint")).classes("text-sm text-slate-500")
-        run_button(principal, label_key="analytics.dash.run_now")
+        run_button(principal, label_key="analytics.dash.run_now", marker="analytics-run-now")
 
 
 def load_failed() -> None:
@@ -83,7 +83,9 @@ class AnalyticsDashboard:
             page_title(tr("analytics.dash.title"))
             self.as_of = ui.label("").classes("text-sm text-slate-500").mark("analytics-as-of")
             ui.space()
-            run_button(self.viewer)
+            self.header_actions = ui.row()
+            with self.header_actions:
+                run_button(self.viewer)
         self.filter_row = ui.row().classes("w-full items-center gap-2").mark("analytics-filters")
         self.body = ui.column().classes("w-full gap-4").mark("analytics-body")
         self._waiting(self.body)
@@ -103,6 +105,7 @@ class AnalyticsDashboard:
         except NoRunYet:
             self.body.clear()
             self.filter_row.set_visibility(False)
+            self.header_actions.set_visibility(False)  # the card below offers the run
             with self.body:
                 no_run_yet(self.viewer)
             return
