@@ -260,3 +260,16 @@ async def test_the_run_button_runs_analytics_in_the_background(db: Database, con
     with db.unit_of_work(read_only=True) as session:
         kinds = [(r.kind, r.status) for r in session.scalars(select(BackgroundRun))]
     assert kinds == [("analytics.run", "done")]
+
+
+async def test_an_analyst_sees_the_top_customers_as_their_role_may(
+    db: Database, console: User, frozen: clock.FrozenClock
+) -> None:
+    _shop(db)
+    run_analytics(db, as_of=AS_OF)
+    await login(console, "analyst")
+    await console.open("/analytics")
+    await settle(console, marker="analytics-report")
+    top = _table(console, "analytics-top-table")
+    assert [row["link"] for row in top.rows] == ["常*", "沉*", "新*"]  # names hidden from analysts
+    await not_shown(console, marker="analytics-run", after_marker="analytics-report")
