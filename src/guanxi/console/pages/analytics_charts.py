@@ -342,7 +342,7 @@ def migration_heatmap(matrix: pd.DataFrame, export_name: str) -> dict[str, Any]:
         [segment_name(r) for r in rows],
         cells,
         export_name,
-        wrap=72,
+        wrap=80,
     )
 
 
