@@ -78,6 +78,12 @@ ALLOWED_LATIN_ON_ZH: dict[str, str] = {
     "DD": "see YYYY",
     "HH": "see YYYY",
     "zw": "the search hint's example of pinyin initials (张伟 -> zw), which staff type in Latin letters",
+    "RFM": "the model's name as Chinese CRM and analytics write it (RFM 模型, RFM 分群)",
+    "CLV": "customer lifetime value's abbreviation, used as is next to 客户终身价值",
+    "NPS": "the net promoter score's name as Chinese products write it",
+    "KPI": "written as is in Chinese business software",
+    "B2B": "written as is in Chinese (B2B 客户)",
+    "PNG": "an image format's name (导出 PNG)",
 }
 # ISO 4217 codes are allowed where a locale writes them next to an amount (money() in zh-CN
 # writes "US$" or "HK$", Babel's formats; an amount in an unusual currency shows its code).

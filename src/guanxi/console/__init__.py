@@ -23,6 +23,7 @@ from guanxi.console.pages import (
     accounts,
     analytics_playbooks,
     analytics_retention,
+    analytics_settings,
     analytics_targets,
     customer_detail,
     customer_form,
@@ -83,6 +84,7 @@ PAGES = (
     ("/analytics/playbooks", analytics_playbooks.analytics_playbooks_page),
     ("/analytics/retention", analytics_retention.analytics_retention_page),
     ("/analytics/targets", analytics_targets.analytics_targets_page),
+    ("/analytics/settings", analytics_settings.analytics_settings_page),
     (staff_users.STAFF_PATH, staff_users.staff_page),
     (staff_users.PASSWORD_PATH, staff_users.password_page),
 )

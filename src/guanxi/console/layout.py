@@ -124,6 +124,7 @@ NAV: list[NavGroup] = [
             NavItem("analytics.nav.playbooks", "/analytics/playbooks", "playlist_add_check", "analytics"),
             NavItem("analytics.nav.retention", "/analytics/retention", "support_agent", "analytics"),
             NavItem("analytics.nav.targets", "/analytics/targets", "flag", "analytics"),
+            NavItem("analytics.nav.settings", "/analytics/settings", "settings", "analytics"),
         ],
     ),
     NavGroup(
