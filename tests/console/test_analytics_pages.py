@@ -13,11 +13,9 @@ from nicegui import ui
 from nicegui.testing import User
 from sqlalchemy import select, update
 
-import guanxi.console as console_module
 from guanxi.analytics import presenter as _presenter  # noqa: F401 (the scores' part of a customer's detail)
 from guanxi.analytics.runner import run_analytics
 from guanxi.auth.models import StaffUser
-from guanxi.console.pages import analytics_dashboard
 from guanxi.customers.models import Customer
 from guanxi.kit import clock
 from guanxi.kit.db import Database
@@ -33,13 +31,6 @@ TEE = {"sku": "AP-TEE-01", "category": "服装", "quantity": 1, "unit_price": "8
 ROUNDS = 300  # a background run on a tiny shop takes a few seconds on a busy machine
 SHOE = {"sku": "SH-RUN-01", "category": "鞋履", "quantity": 1, "unit_price": "40.00"}
 NUTS = {"sku": "FD-NUTS-01", "category": "食品", "quantity": 1, "unit_price": "80.00"}
-
-
-@pytest.fixture(autouse=True)
-def _analytics_route(monkeypatch: pytest.MonkeyPatch) -> None:
-    """/analytics among the console's pages (until `guanxi.console.PAGES` names it itself)."""
-    missing = tuple(r for r in analytics_dashboard.ROUTES if r[0] not in dict(console_module.PAGES))
-    monkeypatch.setattr(console_module, "PAGES", console_module.PAGES + missing)
 
 
 @pytest.fixture

@@ -22,9 +22,7 @@ import pytest
 from nicegui import ui
 from nicegui.testing import User
 
-import guanxi.console as console_module
 from guanxi.console import PAGES
-from guanxi.console.pages import analytics_dashboard
 from guanxi.console.pages.staff_users import PASSWORD_PATH
 from guanxi.kit.db import Database
 from guanxi.kit.i18n import LANGUAGES, catalog
@@ -35,10 +33,7 @@ from tests.console.conftest import MAIN_FILE, login, settle
 pytestmark = pytest.mark.nicegui_main_file(MAIN_FILE)
 
 PARAM = re.compile(r"\{(\w+)\}")
-# Pages whose routes `guanxi.console.PAGES` does not name yet (the analytics dashboard): rendered
-# as if it did, so that they pass the same gate from the start.
-EXTRA_PAGES = tuple(route for route in analytics_dashboard.ROUTES if route[0] not in dict(PAGES))
-PATHS = [path for path, _ in (*PAGES, *EXTRA_PAGES)]
+PATHS = [path for path, _ in PAGES]
 # Pages used before signing in, and the marker that shows they have drawn.
 SIGNED_OUT = {"/login": "login", PASSWORD_PATH: "change-password"}
 
@@ -61,11 +56,6 @@ def world(database: Database) -> Iterator[language_world.World]:
     yield built
     clear_tables(database)
     _write_findings()
-
-
-@pytest.fixture(autouse=True)
-def _extra_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(console_module, "PAGES", console_module.PAGES + EXTRA_PAGES)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from guanxi.console import origins
 from guanxi.console.layout import BRAND, install_theme
 from guanxi.console.pages import (
     accounts,
+    analytics_dashboard,
     analytics_playbooks,
     analytics_retention,
     analytics_settings,
@@ -81,6 +82,7 @@ PAGES = (
     ("/tag-rules", tag_rules.tag_rules_page),
     ("/tag-rules/new", tag_rules.new_rule_page),
     ("/tag-rules/{rule_id}", tag_rules.rule_page),
+    *analytics_dashboard.ROUTES,
     ("/analytics/playbooks", analytics_playbooks.analytics_playbooks_page),
     ("/analytics/retention", analytics_retention.analytics_retention_page),
     ("/analytics/targets", analytics_targets.analytics_targets_page),
