@@ -23,10 +23,14 @@ def _score(
     extra = {"choice_keys": keys} if keys else {}
     field = f"score.{name}"
     register_field(
-        FieldSpec(field, "custom", value_type, ops, zh, en, choices=choices, column=column, group="scores", extra=extra),
+        FieldSpec(
+            field, "custom", value_type, ops, zh, en, choices=choices, column=column, group="scores", extra=extra
+        ),
         replace=True,
     )
-    register_compiler(field, score_field_compiler(CustomerScore, CustomerScore.customer_id, getattr(CustomerScore, column)))
+    register_compiler(
+        field, score_field_compiler(CustomerScore, CustomerScore.customer_id, getattr(CustomerScore, column))
+    )
 
 
 _score("rfm_segment", "rfm_segment", "RFM 分群", "RFM segment", "enum", SEGMENTS, "rfm.segment")
