@@ -121,7 +121,12 @@ def main() -> int:
                     page.wait_for_load_state("networkidle", timeout=20_000)
                 except Exception as exc:  # a slow page is reported with the others, not fatal
                     problems.append(f"{language} {url}: {type(exc).__name__}")
-                page.wait_for_timeout(600)  # charts animate in
+                # Pages that load their figures after drawing show spinners until then.
+                try:
+                    page.locator(".q-spinner").first.wait_for(state="hidden", timeout=20_000)
+                except Exception:  # still loading: the screenshot shows it, and it is reported
+                    problems.append(f"{language} {url}: still loading after 20 s")
+                page.wait_for_timeout(800)  # charts animate in
                 if page.locator(".q-notification.bg-negative").count():
                     problems.append(f"{language} {url}: an error notice is shown")
                 page.screenshot(path=str(out / file_name(path)), full_page=True)

@@ -76,7 +76,14 @@ def _last_purchase(record: dict[str, Any], as_of: date) -> date | None:
     return None if days is None else as_of - timedelta(days=int(days))
 
 
+# A customer long gone (churned) or who never bought (prospect) is no retention call: win-back
+# campaigns reach them (the churned segment), the worklist keeps who can still be kept.
+NOT_ON_THE_LIST = frozenset({"churned", "prospect"})
+
+
 def _warned(record: dict[str, Any], threshold: float) -> bool:
+    if record.get("lifecycle_stage") in NOT_ON_THE_LIST:
+        return False
     risk = _number(record.get("churn_risk"))
     return record.get("churn_band") == "high" or (risk is not None and risk >= threshold)
 

@@ -215,3 +215,20 @@ def test_an_analytics_run_fills_the_worklist_from_its_scores(db: Database, froze
     assert warned  # the silent two at least
     assert set(_items(db)) == warned
     assert len(_warnings(db)) == len(warned)
+
+
+def test_who_churned_long_ago_or_never_bought_is_not_put_on_the_list(db: Database, owner: Principal) -> None:
+    gone, never, slipping = _people(db, owner.id, n=3)
+    high = {"churn_risk": 90.0, "churn_band": "high"}
+    _refresh(
+        db,
+        _frame(
+            [
+                {"customer_id": gone, "lifecycle_stage": "churned", **high},
+                {"customer_id": never, "lifecycle_stage": "prospect", **high},
+                {"customer_id": slipping, "lifecycle_stage": "dormant", **high},
+            ]
+        ),
+    )
+    assert set(_items(db)) == {slipping}
+    assert [w["customer_id"] for w in _warnings(db)] == [slipping]
