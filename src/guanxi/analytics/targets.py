@@ -21,6 +21,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -70,20 +71,36 @@ class UnknownTarget(NotFound):
 # -- measuring ---------------------------------------------------------------------------------
 
 
+def _last_complete(frame: Any) -> Any:
+    """The last complete month's row: a run's own month is still under way (its repeat rate of
+    five days would set a baseline nobody could compare with), unless it is the only one."""
+    return frame.iloc[-2] if len(frame) >= 2 else frame.iloc[-1]
+
+
 def _latest_kpi(column: str) -> float | None:
     frame = queries.kpis(period="month")
     if frame.empty:
         return None
-    value = frame.iloc[-1][column]
+    value = _last_complete(frame)[column]
     return None if value is None or value != value else float(value)  # NaN is not a value
 
 
 def _high_value_repeat_rate() -> float | None:
-    frame = queries.scores()
-    valuable = frame[frame["m_score"].fillna(0) >= HIGH_VALUE_M]
-    if valuable.empty:
+    """Of the high-value customers (M score 4 or 5) who bought in the last complete month, the
+    share who bought on two days or more in it."""
+    scores = queries.scores()
+    valuable = set(scores.loc[scores["m_score"].fillna(0) >= HIGH_VALUE_M, "customer_id"])
+    purchases = queries.purchases()
+    if not valuable or purchases.empty:
         return None
-    return round(float((valuable["frequency"] >= 2).mean()), 4)
+    purchases = purchases[purchases["customer_id"].isin(valuable)].copy()
+    months = pd.to_datetime(purchases["day"]).dt.to_period("M")
+    ordered = sorted(months.unique())
+    if not ordered:
+        return None
+    month = ordered[-2] if len(ordered) >= 2 else ordered[-1]
+    days = purchases[months == month].groupby("customer_id")["day"].nunique()
+    return None if days.empty else round(float((days >= 2).mean()), 4)
 
 
 def _clv_average() -> float | None:
@@ -210,6 +227,12 @@ def create_target(
     baseline = measure(session, metric)
     if kind == "change" and baseline is None and metric not in NOT_MEASURED_YET:
         raise _no_baseline()
+    if kind == "change" and metric in RATES and baseline is not None and baseline * (1 + value / 100) > 1:
+        message = "the goal would be a rate above 100 %"
+        raise ValidationFailed(
+            message=f"value: {message}",
+            errors=[FieldError("value", message, "goal_above_one", key="problem.analytics.target_above_one")],
+        )
     target = Target(
         id=new_id(),
         metric=metric,

@@ -185,15 +185,17 @@ def test_the_high_value_repeat_rate_counts_the_top_spenders_who_came_back(
     db: Database, admin: Principal, frozen: clock.FrozenClock
 ) -> None:
     spenders = [customer(db, name) for name in ("甲", "乙", "丙", "丁", "戊")]
-    # 甲 and 乙 spend most, 甲 twice and 乙 once; the others spend little
+    # 甲 and 乙 spend most: in May (the last complete month) 甲 on two days and 乙 on one; 乙's
+    # purchase in June, a month still under way, does not count; the others spend little
     for k, (who, amount, days) in enumerate(
         [
-            (0, "900.00", 100),
-            (0, "900.00", 20),
-            (1, "2000.00", 30),
-            (2, "50.00", 40),
-            (3, "40.00", 50),
-            (4, "30.00", 60),
+            (0, "900.00", 40),
+            (0, "900.00", 35),
+            (1, "2000.00", 32),
+            (1, "20.00", 2),
+            (2, "50.00", 10),
+            (3, "40.00", 5),
+            (4, "30.00", 3),
         ]
     ):
         buy(db, spenders[who], amount, days, k)
@@ -202,3 +204,24 @@ def test_the_high_value_repeat_rate_counts_the_top_spenders_who_came_back(
     assert {c for c in spenders if scores.loc[c, "m_score"] >= targets.HIGH_VALUE_M} == {spenders[0], spenders[1]}
     with db.unit_of_work() as session:
         assert targets.measure(session, "high_value_repeat_rate") == Decimal("0.5000")
+    # +150 % of 50 % is a rate of 125 %: refused under the value, and nothing is written
+    with pytest.raises(ValidationFailed) as refused, db.unit_of_work() as session:
+        targets.create_target(
+            session,
+            admin,
+            metric="high_value_repeat_rate",
+            kind="change",
+            value=Decimal(150),
+            deadline=date(2027, 1, 1),
+        )
+    assert [(e.field, e.code) for e in refused.value.errors] == [("value", "goal_above_one")]
+    with db.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Target)) == 0
+        targets.create_target(
+            session,
+            admin,
+            metric="high_value_repeat_rate",
+            kind="change",
+            value=Decimal(100),
+            deadline=date(2027, 1, 1),
+        )
