@@ -97,24 +97,24 @@ def through_driver(database: Any, feed: Feed, until: datetime) -> tuple[list[pa.
 def into_duckdb(feed: Feed, pages: list[pa.Table], mode: str) -> float:
     columns = ", ".join(f'"{c.name}" {DUCKDB_TYPES[c.kind]}' for c in feed.all_columns)
     keyed = f', PRIMARY KEY ("{feed.key.name}")' if mode != "insert, no key" else ""
-    folder = tempfile.mkdtemp(prefix="guanxi-bench-duck-")
-    path = os.path.join(folder, "w.duckdb")
-    connection = duckdb.connect(path)
-    connection.execute(f"CREATE TABLE t ({columns}{keyed})")
-    started = time.perf_counter()
-    for page in pages:
-        connection.execute("BEGIN TRANSACTION")
-        if mode == "as the sync":
-            staged = os.path.join(folder, "page.parquet")
-            pq.write_table(page, staged)
-            connection.execute("INSERT OR REPLACE INTO t BY NAME SELECT * FROM read_parquet(?)", [staged])
-        else:
-            connection.register("page", page)
-            connection.execute("INSERT INTO t BY NAME SELECT * FROM page")
-            connection.unregister("page")
-        connection.execute("COMMIT")
-    seconds = time.perf_counter() - started
-    connection.close()
+    with tempfile.TemporaryDirectory(prefix="guanxi-bench-duck-") as folder:
+        path = os.path.join(folder, "w.duckdb")
+        connection = duckdb.connect(path)
+        connection.execute(f"CREATE TABLE t ({columns}{keyed})")
+        started = time.perf_counter()
+        for page in pages:
+            connection.execute("BEGIN TRANSACTION")
+            if mode == "as the sync":
+                staged = os.path.join(folder, "page.parquet")
+                pq.write_table(page, staged)
+                connection.execute("INSERT OR REPLACE INTO t BY NAME SELECT * FROM read_parquet(?)", [staged])
+            else:
+                connection.register("page", page)
+                connection.execute("INSERT INTO t BY NAME SELECT * FROM page")
+                connection.unregister("page")
+            connection.execute("COMMIT")
+        seconds = time.perf_counter() - started
+        connection.close()
     return seconds
 
 
