@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from typing import Any, ClassVar, cast
 
 import pandas as pd
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session
 
 from guanxi.analytics.models import RetentionItem
@@ -34,6 +34,7 @@ from guanxi.customers.models import Customer
 from guanxi.kit import clock, outbox
 from guanxi.kit.errors import Conflict, NotFound
 from guanxi.kit.ids import new_id
+from guanxi.kit.models import table_of
 from guanxi.kit.pagination import Page, PageRequest, make_page, paginate
 from guanxi.kit.principal import Principal
 from guanxi.privacy import audit
@@ -128,33 +129,40 @@ def refresh(
     candidates = sorted(c for c, r in records.items() if c not in still_open and _warned(r, threshold))
     owners = _owners(session, candidates)
     events: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    now = clock.now()
     for customer_id in candidates:
         if customer_id not in owners:
             continue
         record = records[customer_id]
         risk = _number(record.get("churn_risk"))
-        item = RetentionItem(
-            id=new_id(),
-            customer_id=customer_id,
-            owner_id=owners[customer_id],
-            entered_on=as_of,
-            risk=risk if risk is not None else threshold,
-            reasons=list(record.get("churn_reasons") or []),
-            status="open",
-        )
-        session.add(item)
+        row = {
+            "id": new_id(),
+            "customer_id": customer_id,
+            "owner_id": owners[customer_id],
+            "entered_on": as_of,
+            "risk": risk if risk is not None else threshold,
+            "reasons": list(record.get("churn_reasons") or []),
+            "status": "open",
+            "created_at": now,
+            "updated_at": now,
+        }
+        rows.append(row)
         events.append(
             {
-                "item_id": item.id,
+                "item_id": row["id"],
                 "customer_id": customer_id,
-                "owner_id": item.owner_id,
-                "risk": item.risk,
+                "owner_id": row["owner_id"],
+                "risk": row["risk"],
                 "as_of": as_of.isoformat(),
                 "run_id": run_id,
             }
         )
+    session.flush()  # the items closed above, before the new ones
+    # Core inserts: the first run of a large brand opens items by the hundred thousand
+    for start in range(0, len(rows), CHUNK):
+        session.execute(insert(table_of(RetentionItem)), rows[start : start + CHUNK])
     report.entered = len(events)
-    session.flush()
     outbox.emit_many(session, TOPIC, events)
     return report
 

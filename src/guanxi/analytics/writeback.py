@@ -45,17 +45,20 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def previous(session: Session) -> dict[str, dict[str, Any]]:
-    """The stored scores by customer."""
-    return {row["customer_id"]: dict(row) for row in session.execute(select(_scores)).mappings()}
+def previous(session: Session, columns: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+    """The stored stage (and `columns`) by customer: only what the write needs, since decoding
+    every stored score of a million customers costs more than writing the new ones."""
+    wanted = ["customer_id", "lifecycle_stage", "lifecycle_since", *(c for c in columns if c not in ("customer_id",))]
+    statement = select(*(_scores.c[name] for name in dict.fromkeys(wanted)))
+    return {row["customer_id"]: dict(row) for row in session.execute(statement).mappings()}
 
 
 def write_scores(
     session: Session, scores: pd.DataFrame, *, run_id: str, as_of: date, skipped: Sequence[str]
 ) -> WriteReport:
     report = WriteReport()
-    before = previous(session)
     keep_columns = [c for model in skipped for c in MODEL_COLUMNS.get(model, ())]
+    before = previous(session, keep_columns)
     now = clock.now()
     rows: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []

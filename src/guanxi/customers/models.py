@@ -16,6 +16,8 @@ class Customer(TimestampMixin, Base):
     __table_args__ = (
         Index("ix_customers_region_created", "region", "created_at"),
         Index("ix_customers_city", "city"),
+        # the analytics warehouse pages through changed customers by this column
+        Index("ix_customers_updated", "updated_at"),
     )
 
     id: Mapped[str] = public_id_column()

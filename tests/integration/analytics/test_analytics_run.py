@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
+import pytest
 from sqlalchemy import select, update
 
 from guanxi.analytics import presenter as _presenter  # noqa: F401 (the scores' part of a customer's detail)
@@ -163,3 +164,37 @@ def test_with_no_basket_rule_a_customer_simply_has_no_recommendations(db: Databa
     report = run_analytics(db, as_of=AS_OF)
     assert report["computed"]["basket"] == {"category_rules": 0, "sku_rules": 0, "recommended_customers": 0}
     assert queries.recommendations(people["常客"]).empty
+
+
+def _many(db: Database, n: int = 80) -> list[str]:
+    """Customers with varied habits (fixed seed), enough for the CLV models to fit."""
+    import random
+
+    rng = random.Random(7)
+    ids = [customer(db, f"顾客{i}") for i in range(n)]
+    k = 0
+    for cid in ids:
+        for days in sorted(rng.sample(range(1, 300), rng.randint(1, 8)), reverse=True):
+            buy(db, cid, f"{rng.randint(30, 400)}.00", days, k)
+            k += 1
+    return ids
+
+
+def test_a_model_that_fails_keeps_every_customers_previous_values(
+    db: Database, frozen: clock.FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from guanxi.analytics import clv, scoring
+
+    _many(db)
+    first = run_analytics(db, as_of=AS_OF)
+    assert "clv" not in first["skipped"]
+    before = {cid: (s.clv, s.p_alive) for cid, s in _scores(db).items()}
+    assert sum(1 for value, _ in before.values() if value is not None) == 80
+
+    def not_converging(*args: object, **kwargs: object) -> object:
+        raise clv.ClvFitError("not_converged", "the optimiser stopped without converging")
+
+    monkeypatch.setattr(scoring.clv, "fit_bgnbd", not_converging)
+    second = run_analytics(db, as_of=AS_OF)
+    assert second["skipped"]["clv"]["code"] == "not_converged"
+    assert {cid: (s.clv, s.p_alive) for cid, s in _scores(db).items()} == before

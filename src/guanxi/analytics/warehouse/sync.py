@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -161,17 +161,20 @@ def _arrow_table(feed: Feed, rows: Sequence[Any]) -> pa.Table:
 
 
 def _arrow_array(kind: ColumnKind, values: list[Any]) -> pa.Array:
+    """A column of Python values as Arrow, converted in Arrow's C code rather than value by value:
+    aware datetimes become UTC instants without their zone, amounts keep their two decimals."""
     if kind == "timestamp":
-        values = [None if v is None else _naive_utc(v) for v in values]
-    elif kind == "money":
-        values = [None if v is None else Decimal(v).quantize(Decimal("0.01")) for v in values]
-    elif kind == "bool":
+        return pa.array(values, type=pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+    if kind == "money":
+        try:
+            return pa.array(values, type=ARROW_TYPES[kind])
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # more decimals than the column keeps
+            return pa.array(
+                [None if v is None else Decimal(v).quantize(Decimal("0.01")) for v in values], ARROW_TYPES[kind]
+            )
+    if kind == "bool":
         values = [None if v is None else bool(v) for v in values]
     return pa.array(values, type=ARROW_TYPES[kind])
-
-
-def _naive_utc(value: datetime) -> datetime:
-    return clock.as_utc(value).replace(tzinfo=None)
 
 
 def lag_of(feed: Feed, warehouse: Warehouse) -> timedelta | None:

@@ -108,7 +108,11 @@ class LoyaltyAccount(TimestampMixin, Base):
     ledger kept in the same transaction, so reading a card costs one row whatever its history."""
 
     __tablename__ = "loyalty_accounts"
-    __table_args__ = (UniqueConstraint("program_id", "customer_id"),)
+    __table_args__ = (
+        UniqueConstraint("program_id", "customer_id"),
+        # the analytics warehouse pages through changed accounts by this column
+        Index("ix_loyalty_accounts_updated", "updated_at"),
+    )
 
     id: Mapped[str] = public_id_column()
     program_id: Mapped[str] = mapped_column(ForeignKey("loyalty_programs.id"))

@@ -143,12 +143,17 @@ def upgrade() -> None:
     # an order's last change before this revision is unknown: its creation is the honest floor
     op.execute("UPDATE loyalty_orders SET updated_at = created_at")
     op.create_index("ix_loyalty_orders_updated", "loyalty_orders", ["updated_at"], unique=False)
+    # the warehouse sync pages through changed customers and accounts by their updated_at
+    op.create_index("ix_customers_updated", "customers", ["updated_at"], unique=False)
+    op.create_index("ix_loyalty_accounts_updated", "loyalty_accounts", ["updated_at"], unique=False)
 
 
 def downgrade() -> None:
     op.drop_table("analytics_settings")
     op.drop_index("ix_analytics_stage_changes_customer", table_name="analytics_stage_changes")
     op.drop_table("analytics_stage_changes")
+    op.drop_index("ix_loyalty_accounts_updated", table_name="loyalty_accounts")
+    op.drop_index("ix_customers_updated", table_name="customers")
     op.drop_index("ix_loyalty_orders_updated", table_name="loyalty_orders")
     op.drop_column("loyalty_orders", "updated_at")
     op.drop_column("customers", "profiling_opt_out")
