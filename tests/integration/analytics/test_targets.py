@@ -172,7 +172,9 @@ def test_edit_keeps_the_baseline_and_delete_removes(db: Database, admin: Princip
     with db.unit_of_work() as session, pytest.raises(NotFound):
         targets.get_target(session, admin, target_id)
     with db.unit_of_work(read_only=True) as session:
-        records = session.scalars(select(AuditRecord).where(AuditRecord.action.like("analytics.target%")))
+        records = session.scalars(
+            select(AuditRecord).where(AuditRecord.action.like("analytics.target%")).order_by(AuditRecord.seq)
+        )
         seen = [(r.action, sorted(r.fields or [])) for r in records]
     assert seen == [
         ("analytics.target.create", ["deadline", "kind", "metric", "value"]),
