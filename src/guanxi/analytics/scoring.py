@@ -204,11 +204,12 @@ def _churn_model(
     training = past.drop(columns=unused, errors="ignore").set_index("customer_id")
     # The baseline the model is judged against: P(alive) as the CLV model saw it at the cutoff
     # (today's would know the answer).
+    baseline_skipped: str | None = None
     try:
         x, t, T = clv_inputs(past)
         training["p_alive"] = clv.fit_bgnbd(x, t, T, modified=options.modified_bgnbd).p_alive(x, t, T)
-    except clv.ClvFitError:
-        pass
+    except clv.ClvFitError as error:  # the model is still judged, with no baseline beside it
+        baseline_skipped = error.code
     scoring_frame = (
         feats[feats["purchase_days"] > 0].drop(columns=unused[:-1], errors="ignore").set_index("customer_id")
     )
@@ -229,6 +230,7 @@ def _churn_model(
     report["churn_model"] = {
         "auc": result.evaluation["model"]["auc"],
         "baseline_auc": baseline["auc"] if baseline else None,
+        "baseline_skipped": baseline_skipped,
     }
     return result
 
